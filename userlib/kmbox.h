@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR MIT */
+/*
+ * libkmbox: the C library for kmbox mailboxes (/dev/kmbox).
+ *
+ * The calls follow POSIX mq_*(3): a mailbox is a file descriptor, every
+ * call returns -1 and sets errno on failure, deadlines are absolute.  Unlike
+ * mq_*, deadlines are on CLOCK_MONOTONIC, so a clock step does not shorten
+ * or stretch a wait.
+ *
+ * The structs of the kernel ABI (<linux/kmbox.h>) are used as they are:
+ * struct kmbox_attr for limits and state, struct kmbox_info for module
+ * limits, struct kmbox_mmsg for batches.  Only struct kmbox_msginfo and
+ * struct kmbox_region belong to the library.
+ *
+ * Restart rule: no call loops on EINTR.  A signal whose handler was
+ * installed with SA_RESTART restarts a blocked call inside the kernel
+ * (deadlines are absolute, so a restarted call keeps its deadline); any
+ * other handled signal makes the call fail with EINTR, and nothing was
+ * sent or received.  See kmbox(7).
+ *
+ * Overview in kmbox(7), the device in kmbox(4), each call in kmbox_*(3).
+ */
+#ifndef LIBKMBOX_H
+#define LIBKMBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <linux/kmbox.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Declared by <time.h> under POSIX; named here so strict ISO C builds too. */
+struct timespec;
+
+/**
+ * struct kmbox_msginfo - what a receive learns about a message
+ * @prio: the message's priority, 0 .. KMBOX_PRIO_MAX-1
+ * @pid: sender's process id in the receiver's pid namespace, 0 if the
+ *	sender is not visible there
+ * @uid: sender's effective uid, in the receiver's user namespace
+ * @gid: sender's effective gid, in the receiver's user namespace
+ * @send_ns: CLOCK_MONOTONIC time, in nanoseconds, the message was queued
+ * @flags: KMBOX_MSG_* bits; KMBOX_MSG_ZC if the payload is in a slot
+ */
+struct kmbox_msginfo {
+	unsigned int	prio;
+	pid_t		pid;
+	uid_t		uid;
+	gid_t		gid;
+	uint64_t	send_ns;
+	unsigned int	flags;
+};
+
+/**
+ * struct kmbox_region - a mapping of a mailbox's zero-copy region
+ * @base: start of the mapping, NULL when not mapped
+ * @size: bytes mapped (slot_size * nslots rounded up to a page)
+ * @slot_size: bytes per slot
+ * @nslots: slots in the region
+ * @fd: the mailbox file the region was mapped from (not owned: unmapping
+ *	does not close it)
+ * @writable: non-zero if mapped PROT_READ|PROT_WRITE (the file was
+ *	opened for writing), zero if PROT_READ only
+ */
+struct kmbox_region {
+	void		*base;
+	size_t		size;
+	uint32_t	slot_size;
+	uint32_t	nslots;
+	int		fd;
+	int		writable;
+};
+
+/* Setup and administration (cold paths) */
+
+/**
+ * kmbox_open() - open, and optionally create, a named mailbox
+ * @name: 1..KMBOX_NAME_MAX bytes, no '/'
+ * @oflag: O_RDONLY, O_WRONLY or O_RDWR, or-ed with any of O_CREAT,
+ *	O_EXCL, O_NONBLOCK, O_CLOEXEC
+ *
+ * With O_CREAT two more arguments are read, as for mq_open(3):
+ * mode_t mode (permission bits 0..0777, the umask is applied) and
+ * const struct kmbox_attr *attr (NULL: module defaults; only max_msgs,
+ * max_msgsize, zc_slots and zc_slot_size are read; __reserved must be
+ * zero).  They are used only if the call creates the mailbox.
+ *
+ * Return: a file descriptor bound to the mailbox, or -1 and errno:
+ * EINVAL (NULL, empty or '/'-containing name, unknown oflag bits, bad
+ * access mode, mode above 0777, bad attr), ENAMETOOLONG, ENOENT, EEXIST,
+ * EACCES, ENOSPC, EMFILE, EFAULT; errors of open(2) on /dev/kmbox (ENOENT
+ * or ENODEV there mean the module is not loaded).
+ */
+int kmbox_open(const char *name, int oflag, ...);
+
+/**
+ * kmbox_unlink() - remove a mailbox's name
+ * @name: as for kmbox_open()
+ *
+ * Files already open on the mailbox keep using it; the name can be
+ * created again at once, as a new mailbox.
+ *
+ * Return: 0, or -1 and errno: EINVAL, ENAMETOOLONG, ENOENT, EACCES
+ * (neither the owner nor privileged), errors of open(2) on /dev/kmbox.
+ */
+int kmbox_unlink(const char *name);
+
+/**
+ * kmbox_create_anon() - create an anonymous mailbox
+ * @oflag: O_RDONLY, O_WRONLY or O_RDWR, or-ed with O_NONBLOCK, O_CLOEXEC
+ * @attr: limits as for kmbox_open(), or NULL for module defaults
+ *
+ * The mailbox has no name and no permission checks; it is shared by
+ * fork(2), dup(2) and SCM_RIGHTS and freed when its last file closes.
+ *
+ * Return: a file descriptor, or -1 and errno: EINVAL, ENOSPC, EMFILE,
+ * EFAULT, errors of open(2) on /dev/kmbox.
+ */
+int kmbox_create_anon(int oflag, const struct kmbox_attr *attr);
+
+/**
+ * kmbox_getattr() - read a mailbox's limits and state
+ * @fd: mailbox file
+ * @attr: filled in (struct kmbox_attr of <linux/kmbox.h>)
+ *
+ * zc_held and zc_completed count this file's slots and sends; the rest
+ * describes the mailbox.
+ *
+ * Return: 0, or -1 and errno: EBADF, EBADFD (not bound), ENOTTY (not a
+ * kmbox file), EFAULT.
+ */
+int kmbox_getattr(int fd, struct kmbox_attr *attr);
+
+/**
+ * kmbox_info() - read the module's version, features and limits
+ * @fd: any /dev/kmbox file, bound or not; -1 to let the library open
+ *	(and close) /dev/kmbox itself
+ * @info: filled in (struct kmbox_info of <linux/kmbox.h>)
+ *
+ * Return: 0, or -1 and errno: EBADF, ENOTTY, EFAULT, errors of open(2)
+ * on /dev/kmbox.
+ */
+int kmbox_info(int fd, struct kmbox_info *info);
+
+/**
+ * kmbox_region_map() - map a mailbox's zero-copy region
+ * @fd: mailbox file of a mailbox created with zc_slots != 0
+ * @r: filled in; r->base is NULL after a failure
+ *
+ * Maps the region MAP_SHARED, PROT_READ|PROT_WRITE if @fd was opened for
+ * writing, PROT_READ otherwise.  The mapping stays valid after @fd is
+ * closed, but slots are reserved and released through a file.
+ *
+ * Return: 0, or -1 and errno: ENODEV (the mailbox has no region), errors
+ * of kmbox_getattr() and mmap(2).
+ */
+int kmbox_region_map(int fd, struct kmbox_region *r);
+
+/**
+ * kmbox_region_unmap() - unmap a region mapped by kmbox_region_map()
+ * @r: the region; cleared (base NULL, fd -1) on success
+ *
+ * Does not close r->fd and releases no slot.
+ *
+ * Return: 0, or -1 and errno: EINVAL (@r is NULL or not mapped).
+ */
+int kmbox_region_unmap(struct kmbox_region *r);
+
+/**
+ * kmbox_slot_ptr() - address of a slot in a mapped region
+ * @r: mapped region
+ * @slot: slot index
+ *
+ * Return: r->base + slot * r->slot_size, or NULL if @r is not mapped or
+ * @slot is out of range (KMBOX_NO_SLOT included).
+ */
+static inline void *kmbox_slot_ptr(const struct kmbox_region *r,
+				   uint32_t slot)
+{
+	if (!r || !r->base || slot >= r->nslots)
+		return NULL;
+	return (char *)r->base + (size_t)slot * r->slot_size;
+}
+
+/* Messages (hot paths) */
+
+/**
+ * kmbox_send() - queue one message
+ * @fd: mailbox file opened for writing
+ * @msg: payload
+ * @len: payload length, 0..max_msgsize
+ * @prio: priority, 0..KMBOX_PRIO_MAX-1; higher is received first
+ *
+ * Sleeps while the mailbox is full, unless @fd has O_NONBLOCK.
+ *
+ * Return: 0, or -1 and errno: EAGAIN (full and O_NONBLOCK), EBADF (not
+ * open for writing), EBADFD, EINTR, EINVAL (@prio), EMSGSIZE (@len above
+ * max_msgsize), ENOBUFS (sender's quota), EFAULT.
+ */
+int kmbox_send(int fd, const void *msg, size_t len, unsigned int prio);
+
+/**
+ * kmbox_timedsend() - kmbox_send() with a deadline
+ * @fd: mailbox file opened for writing
+ * @msg: payload
+ * @len: payload length
+ * @prio: priority
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none
+ *
+ * A send that can proceed at once does, even past the deadline.
+ *
+ * Return: as kmbox_send(); also ETIMEDOUT, and EINVAL if @abs_timeout has
+ * a negative tv_sec or tv_nsec outside 0..999999999 (checked first).
+ */
+int kmbox_timedsend(int fd, const void *msg, size_t len, unsigned int prio,
+		    const struct timespec *abs_timeout);
+
+/**
+ * kmbox_receive() - take the next message
+ * @fd: mailbox file opened for reading
+ * @buf: buffer
+ * @len: size of @buf; must hold the message
+ * @prio: if not NULL, set to the message's priority
+ *
+ * Takes the oldest message of the highest priority.  Sleeps while the
+ * mailbox is empty, unless @fd has O_NONBLOCK.  A zero-copy message is
+ * copied into @buf and its slot freed.
+ *
+ * Return: the message length (0 for an empty message), or -1 and errno:
+ * EAGAIN, EBADF (not open for reading), EBADFD, EINTR, EMSGSIZE (@len
+ * shorter than the message, which stays queued), EFAULT.
+ */
+ssize_t kmbox_receive(int fd, void *buf, size_t len, unsigned int *prio);
+
+/**
+ * kmbox_timedreceive() - kmbox_receive() with a deadline
+ * @fd: mailbox file opened for reading
+ * @buf: buffer
+ * @len: size of @buf
+ * @prio: if not NULL, set to the message's priority
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none
+ *
+ * Return: as kmbox_receive(); also ETIMEDOUT, and EINVAL for a bad
+ * @abs_timeout (checked first).
+ */
+ssize_t kmbox_timedreceive(int fd, void *buf, size_t len, unsigned int *prio,
+			   const struct timespec *abs_timeout);
+
+/**
+ * kmbox_receive_info() - receive a message with what is known of its sender
+ * @fd: mailbox file opened for reading
+ * @buf: buffer
+ * @len: size of @buf
+ * @info: if not NULL, filled in: priority, sender pid/uid/gid, send time
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none
+ *
+ * Return: as kmbox_timedreceive().
+ */
+ssize_t kmbox_receive_info(int fd, void *buf, size_t len,
+			   struct kmbox_msginfo *info,
+			   const struct timespec *abs_timeout);
+
+/**
+ * kmbox_send_batch() - queue several messages in one call
+ * @fd: mailbox file opened for writing
+ * @msgs: entries: buf (set with kmbox_mmsg_prep()), len and prio; slot
+ *	with flags = KMBOX_MSG_ZC for a zero-copy entry, else slot and
+ *	flags 0
+ * @n: entries; more than KMBOX_BATCH_MAX are not looked at
+ * @flags: KMBOX_F_NONBLOCK or 0
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none
+ *
+ * Like sendmmsg(2): sleeps (unless non-blocking) only until the first
+ * entry can be queued, then queues as many as it can, in order.
+ *
+ * Return: entries queued (1..@n), or -1 and errno of the first entry;
+ * EINVAL also for @n == 0, KMBOX_F_TIMEOUT in @flags, or a bad
+ * @abs_timeout.
+ */
+int kmbox_send_batch(int fd, struct kmbox_mmsg *msgs, unsigned int n,
+		     int flags, const struct timespec *abs_timeout);
+
+/**
+ * kmbox_receive_batch() - take several messages in one call
+ * @fd: mailbox file opened for reading
+ * @msgs: entries: in buf and len (buffer size); out len, prio, flags and
+ *	slot (KMBOX_NO_SLOT unless flags has KMBOX_MSG_ZC)
+ * @n: entries; more than KMBOX_BATCH_MAX are not looked at
+ * @flags: KMBOX_F_NONBLOCK, KMBOX_F_ZC (zero-copy messages come back as
+ *	slots this file then holds), or 0
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none
+ *
+ * Like recvmmsg(2): sleeps (unless non-blocking) only until a message is
+ * queued, then takes as many as are queued, up to @n.
+ *
+ * Return: entries filled (1..@n), or -1 and errno as kmbox_send_batch().
+ */
+int kmbox_receive_batch(int fd, struct kmbox_mmsg *msgs, unsigned int n,
+			int flags, const struct timespec *abs_timeout);
+
+/**
+ * kmbox_mmsg_prep() - fill one batch entry
+ * @m: entry
+ * @buf: payload (send) or buffer (receive)
+ * @len: payload length or buffer size (clamped to UINT32_MAX)
+ * @prio: priority (send); ignored by receive
+ *
+ * Sets slot and flags to 0 (a copied message).
+ */
+static inline void kmbox_mmsg_prep(struct kmbox_mmsg *m, const void *buf,
+				   size_t len, unsigned int prio)
+{
+	m->buf = (__u64)(uintptr_t)buf;
+	m->len = (uint64_t)len > UINT32_MAX ? UINT32_MAX : (__u32)len;
+	m->prio = prio;
+	m->slot = 0;
+	m->flags = 0;
+}
+
+/* Zero-copy */
+
+/**
+ * kmbox_zc_reserve() - take free slots of the region
+ * @fd: mailbox file opened for writing, of a mailbox with a region
+ * @slots: receives up to @n slot indices, now held by @fd
+ * @n: wanted; more than KMBOX_BATCH_MAX are not looked at
+ * @flags: KMBOX_F_NONBLOCK or 0
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none
+ *
+ * Sleeps (unless non-blocking) until at least one slot is free.  Write
+ * the payload at kmbox_slot_ptr(), then kmbox_zc_send() or
+ * kmbox_zc_release() each slot.
+ *
+ * Return: slots reserved (1..@n), or -1 and errno: EAGAIN, ETIMEDOUT,
+ * EINTR, EBADF, EBADFD, EINVAL (no region, @n == 0, bad flags or
+ * @abs_timeout), EFAULT.
+ */
+int kmbox_zc_reserve(int fd, uint32_t *slots, unsigned int n, int flags,
+		     const struct timespec *abs_timeout);
+
+/**
+ * kmbox_zc_send() - queue the payload written into a reserved slot
+ * @fd: the file that reserved @slot
+ * @slot: slot index
+ * @len: payload length, 0..min(zc_slot_size, max_msgsize)
+ * @prio: priority
+ * @flags: KMBOX_F_NONBLOCK or 0
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none
+ *
+ * On success the slot belongs to the mailbox until a receiver releases
+ * it: do not touch it again.  On failure @fd still holds it.
+ *
+ * Return: 0, or -1 and errno as kmbox_timedsend(); EINVAL also for a
+ * slot @fd does not hold.
+ */
+int kmbox_zc_send(int fd, uint32_t slot, size_t len, unsigned int prio,
+		  int flags, const struct timespec *abs_timeout);
+
+/**
+ * kmbox_zc_receive() - receive a message, zero-copy ones by reference
+ * @fd: mailbox file opened for reading
+ * @buf: buffer for a copied message (may be NULL with @len 0)
+ * @len: size of @buf
+ * @info: if not NULL, filled in as by kmbox_receive_info()
+ * @slot: set to the message's slot, now held by @fd, or to KMBOX_NO_SLOT
+ *	if the message was copied into @buf
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none
+ *
+ * Read a zero-copy message at kmbox_slot_ptr(region, *slot), then give
+ * the slot back with kmbox_zc_release().
+ *
+ * Return: the message length, or -1 and errno as kmbox_timedreceive();
+ * EINVAL also if @slot is NULL.
+ */
+ssize_t kmbox_zc_receive(int fd, void *buf, size_t len,
+			 struct kmbox_msginfo *info, uint32_t *slot,
+			 const struct timespec *abs_timeout);
+
+/**
+ * kmbox_zc_release() - give back slots held by this file
+ * @fd: the file holding them
+ * @slots: slot indices, reserved and not sent, or received
+ * @n: 1..KMBOX_BATCH_MAX
+ *
+ * All or nothing: if one slot is not held by @fd, none is released.
+ *
+ * Return: 0, or -1 and errno: EINVAL (a slot not held, duplicate, @n out
+ * of range), EBADF, EBADFD, EFAULT.
+ */
+int kmbox_zc_release(int fd, const uint32_t *slots, unsigned int n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBKMBOX_H */

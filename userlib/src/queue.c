@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
+/*
+ * libkmbox hot paths: send and receive, timed, batched and zero-copy.
+ *
+ * Every call is one ioctl.  Arguments the kernel cannot see wrongly (a
+ * size_t longer than the __u32 it travels in, a malformed timespec) are
+ * checked here first; everything else is the kernel's to judge.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "kmbox.h"
+#include "lib.h"
+#include "syscall.h"
+
+static int do_send(int fd, struct kmbox_send *s)
+{
+	return sys_ioctl(fd, KMBOX_IOC_SEND, s) < 0 ? -1 : 0;
+}
+
+static void fill_info(struct kmbox_msginfo *info, const struct kmbox_recv *r)
+{
+	if (!info)
+		return;
+	*info = (struct kmbox_msginfo){
+		.prio = r->prio,
+		.pid = r->pid,
+		.uid = r->uid,
+		.gid = r->gid,
+		.send_ns = r->send_ns,
+		.flags = r->msg_flags,
+	};
+}
+
+/* One KMBOX_IOC_RECV; @r->buf, @r->len and @r->flags are set by the caller. */
+static ssize_t do_receive(int fd, struct kmbox_recv *r,
+			  struct kmbox_msginfo *info)
+{
+	if (sys_ioctl(fd, KMBOX_IOC_RECV, r) < 0)
+		return -1;
+	fill_info(info, r);
+	return r->len;
+}
+
+int kmbox_timedsend(int fd, const void *msg, size_t len, unsigned int prio,
+		    const struct timespec *abs_timeout)
+{
+	struct kmbox_send s = {
+		.buf = (__u64)(uintptr_t)msg,
+		.prio = prio,
+	};
+
+	if (kmbox_deadline(abs_timeout, &s.flags, &s.deadline_ns))
+		return -1;
+	if (kmbox_len_too_big(len)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	s.len = (__u32)len;
+	return do_send(fd, &s);
+}
+
+int kmbox_send(int fd, const void *msg, size_t len, unsigned int prio)
+{
+	return kmbox_timedsend(fd, msg, len, prio, NULL);
+}
+
+ssize_t kmbox_receive_info(int fd, void *buf, size_t len,
+			   struct kmbox_msginfo *info,
+			   const struct timespec *abs_timeout)
+{
+	struct kmbox_recv r = {
+		.buf = (__u64)(uintptr_t)buf,
+		.len = kmbox_clamp_len(len),
+	};
+
+	if (kmbox_deadline(abs_timeout, &r.flags, &r.deadline_ns))
+		return -1;
+	return do_receive(fd, &r, info);
+}
+
+ssize_t kmbox_timedreceive(int fd, void *buf, size_t len, unsigned int *prio,
+			   const struct timespec *abs_timeout)
+{
+	struct kmbox_msginfo info;
+	ssize_t ret;
+
+	ret = kmbox_receive_info(fd, buf, len, &info, abs_timeout);
+	if (ret >= 0 && prio)
+		*prio = info.prio;
+	return ret;
+}
+
+ssize_t kmbox_receive(int fd, void *buf, size_t len, unsigned int *prio)
+{
+	return kmbox_timedreceive(fd, buf, len, prio, NULL);
+}
+
+/*
+ * Common checks of the batch and reserve calls.  Like sendmmsg(2), a call
+ * looks at no more than one kernel call takes (KMBOX_BATCH_MAX entries);
+ * its return value tells the caller how far it got.
+ */
+static int prep_many(unsigned int n, int flags,
+		     const struct timespec *abs_timeout, __u32 *count,
+		     __u32 *kflags, __u64 *deadline_ns)
+{
+	if (!n) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (kmbox_check_flags(flags))
+		return -1;
+	*count = n > KMBOX_BATCH_MAX ? KMBOX_BATCH_MAX : n;
+	*kflags = (__u32)flags;
+	return kmbox_deadline(abs_timeout, kflags, deadline_ns);
+}
+
+static int do_batch(int fd, unsigned long cmd, struct kmbox_mmsg *msgs,
+		    unsigned int n, int flags,
+		    const struct timespec *abs_timeout)
+{
+	struct kmbox_batch b = {
+		.msgs = (__u64)(uintptr_t)msgs,
+	};
+
+	if (prep_many(n, flags, abs_timeout, &b.count, &b.flags,
+		      &b.deadline_ns))
+		return -1;
+	return sys_ioctl(fd, cmd, &b);
+}
+
+int kmbox_send_batch(int fd, struct kmbox_mmsg *msgs, unsigned int n,
+		     int flags, const struct timespec *abs_timeout)
+{
+	return do_batch(fd, KMBOX_IOC_SEND_BATCH, msgs, n, flags, abs_timeout);
+}
+
+int kmbox_receive_batch(int fd, struct kmbox_mmsg *msgs, unsigned int n,
+			int flags, const struct timespec *abs_timeout)
+{
+	return do_batch(fd, KMBOX_IOC_RECV_BATCH, msgs, n, flags, abs_timeout);
+}
+
+int kmbox_zc_reserve(int fd, uint32_t *slots, unsigned int n, int flags,
+		     const struct timespec *abs_timeout)
+{
+	struct kmbox_slots s = {
+		.slots = (__u64)(uintptr_t)slots,
+	};
+
+	if (prep_many(n, flags, abs_timeout, &s.count, &s.flags,
+		      &s.deadline_ns))
+		return -1;
+	return sys_ioctl(fd, KMBOX_IOC_ZC_RESERVE, &s);
+}
+
+int kmbox_zc_release(int fd, const uint32_t *slots, unsigned int n)
+{
+	/* All or nothing, so a long array cannot be cut short here. */
+	if (!n || n > KMBOX_BATCH_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+
+	struct kmbox_slots s = {
+		.slots = (__u64)(uintptr_t)slots,
+		.count = n,
+	};
+
+	return sys_ioctl(fd, KMBOX_IOC_ZC_RELEASE, &s) < 0 ? -1 : 0;
+}
+
+int kmbox_zc_send(int fd, uint32_t slot, size_t len, unsigned int prio,
+		  int flags, const struct timespec *abs_timeout)
+{
+	struct kmbox_send s = {
+		.prio = prio,
+		.slot = slot,
+	};
+
+	if (kmbox_check_flags(flags))
+		return -1;
+	s.flags = (__u32)flags | KMBOX_F_ZC;
+	if (kmbox_deadline(abs_timeout, &s.flags, &s.deadline_ns))
+		return -1;
+	if (kmbox_len_too_big(len)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	s.len = (__u32)len;
+	return do_send(fd, &s);
+}
+
+ssize_t kmbox_zc_receive(int fd, void *buf, size_t len,
+			 struct kmbox_msginfo *info, uint32_t *slot,
+			 const struct timespec *abs_timeout)
+{
+	struct kmbox_recv r = {
+		.buf = (__u64)(uintptr_t)buf,
+		.len = kmbox_clamp_len(len),
+		.flags = KMBOX_F_ZC,
+	};
+	ssize_t ret;
+
+	if (!slot) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (kmbox_deadline(abs_timeout, &r.flags, &r.deadline_ns))
+		return -1;
+	ret = do_receive(fd, &r, info);
+	if (ret >= 0)
+		*slot = (r.msg_flags & KMBOX_MSG_ZC) ? r.slot : KMBOX_NO_SLOT;
+	return ret;
+}
