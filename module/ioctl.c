@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ioctl dispatch and argument checking.  Each handler copies its argument
+ * in, rejects unknown flags and non-zero reserved fields, range-checks
+ * sizes, converts pointers with u64_to_user_ptr(), does the work, and
+ * copies results out; on a fault after messages were taken it puts them
+ * back, so a bad pointer leaves the mailbox as it was.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/ktime.h>
+#include <linux/pid.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/user_namespace.h>
+#include <linux/cred.h>
+
+#include "kmbox.h"
+
+#define KMBOX_WAIT_FLAGS	(KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT)
+
+static int kmbox_wait_init(struct kmbox_wait *w, struct file *file, u32 flags, u64 deadline_ns)
+{
+	if (!(flags & KMBOX_F_TIMEOUT) && deadline_ns)
+		return -EINVAL;
+	if (deadline_ns > KTIME_MAX)
+		return -EINVAL;
+	w->nonblock = (flags & KMBOX_F_NONBLOCK) || (file->f_flags & O_NONBLOCK);
+	w->timed = flags & KMBOX_F_TIMEOUT;
+	w->deadline = ns_to_ktime(deadline_ns);
+	return 0;
+}
+
+/**
+ * kmbox_prepare() - build a message to send through @kf
+ * @kf: a bound file
+ * @buf: payload (copied messages)
+ * @len: payload length
+ * @prio: priority
+ * @zc: the payload is in @slot of the region
+ * @slot: region slot (zero-copy only)
+ *
+ * Return: the message, or ERR_PTR(-EINVAL, -EMSGSIZE, -EFAULT, -ENOBUFS,
+ * -ENOMEM).
+ */
+struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
+				u32 prio, bool zc, u32 slot)
+{
+	struct kmbox_msg *msg;
+	int ret;
+
+	if (prio >= KMBOX_PRIO_MAX)
+		return ERR_PTR(-EINVAL);
+	if (zc) {
+		ret = kmbox_zc_check_slot(kf->mb, &slot, len);
+		if (ret)
+			return ERR_PTR(ret);
+	} else {
+		if (slot)
+			return ERR_PTR(-EINVAL);
+		if (len > kf->mb->max_msgsize)
+			return ERR_PTR(-EMSGSIZE);
+		slot = KMBOX_NO_SLOT;
+	}
+	msg = kmbox_msg_alloc(kf, len, slot);
+	if (IS_ERR(msg))
+		return msg;
+	if (!zc && copy_from_user(msg->data, buf, len)) {
+		kmbox_msg_free(msg);
+		return ERR_PTR(-EFAULT);
+	}
+	msg->prio = prio;
+	return msg;
+}
+
+static long kmbox_ioctl_info(void __user *uarg)
+{
+	struct kmbox_info info = {
+		.api_version = KMBOX_API_VERSION,
+		.prio_max = KMBOX_PRIO_MAX,
+		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS,
+		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
+		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
+		.default_max_msgs = READ_ONCE(kmbox_params.default_max_msgs),
+		.default_max_msgsize = READ_ONCE(kmbox_params.default_max_msgsize),
+		.user_quota = READ_ONCE(kmbox_params.user_quota),
+		.region_cap = READ_ONCE(kmbox_params.region_cap),
+	};
+
+	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long kmbox_ioctl_open(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_open o;
+
+	if (copy_from_user(&o, uarg, sizeof(o)))
+		return -EFAULT;
+	return kmbox_bind(file, kf, &o);
+}
+
+static long kmbox_ioctl_unlink(void __user *uarg)
+{
+	struct kmbox_unlink u;
+
+	if (copy_from_user(&u, uarg, sizeof(u)))
+		return -EFAULT;
+	if (memchr_inv(u.__reserved, 0, sizeof(u.__reserved)))
+		return -EINVAL;
+	return kmbox_unlink_name(u.name);
+}
+
+static long kmbox_ioctl_getattr(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_attr a;
+
+	kmbox_getattr(kf, &a);
+	if (file->f_flags & O_NONBLOCK)
+		a.flags |= KMBOX_ATTR_NONBLOCK;
+	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
+}
+
+static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_msg *msg;
+	struct kmbox_send s;
+	struct kmbox_wait w;
+	int ret;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (copy_from_user(&s, uarg, sizeof(s)))
+		return -EFAULT;
+	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC) ||
+	    memchr_inv(s.__reserved, 0, sizeof(s.__reserved)))
+		return -EINVAL;
+	ret = kmbox_wait_init(&w, file, s.flags, s.deadline_ns);
+	if (ret)
+		return ret;
+
+	msg = kmbox_prepare(kf, u64_to_user_ptr(s.buf), s.len, s.prio,
+			    s.flags & KMBOX_F_ZC, s.slot);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
+	ret = kmbox_send_many(kf, &msg, 1, &w);
+	if (ret < 0) {
+		kmbox_msg_free(msg);
+		return ret;
+	}
+	return 0;
+}
+
+static void kmbox_msg_creds(const struct kmbox_msg *msg, struct kmbox_recv *r)
+{
+	struct user_namespace *uns = current_user_ns();
+
+	r->pid = pid_vnr(msg->pid);
+	r->uid = from_kuid_munged(uns, msg->uid);
+	r->gid = from_kgid_munged(uns, msg->gid);
+	r->prio = msg->prio;
+	r->send_ns = msg->send_ns;
+}
+
+static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_recv __user *ur = uarg;
+	struct kmbox_msg *msg;
+	struct kmbox_recv r;
+	struct kmbox_wait w;
+	bool as_slot;
+	u32 need = 0;
+	int ret;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	if (r.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC) ||
+	    memchr_inv(r.__reserved, 0, sizeof(r.__reserved)))
+		return -EINVAL;
+	ret = kmbox_wait_init(&w, file, r.flags, r.deadline_ns);
+	if (ret)
+		return ret;
+
+	ret = kmbox_recv_many(kf, &msg, &r.len, 1, r.flags & KMBOX_F_ZC, &w, &need);
+	if (ret == -EMSGSIZE)
+		return put_user(need, &ur->len) ? -EFAULT : -EMSGSIZE;
+	if (ret < 0)
+		return ret;
+
+	as_slot = (r.flags & KMBOX_F_ZC) && msg->slot != KMBOX_NO_SLOT;
+	if (!as_slot && kmbox_copy_out(kf->mb, u64_to_user_ptr(r.buf), msg))
+		goto out_requeue;
+	kmbox_msg_creds(msg, &r);
+	r.len = msg->len;
+	r.slot = as_slot ? msg->slot : KMBOX_NO_SLOT;
+	r.msg_flags = as_slot ? KMBOX_MSG_ZC : 0;
+	if (copy_to_user(uarg, &r, sizeof(r)))
+		goto out_requeue;
+	kmbox_consume(kf, &msg, 1);
+	return r.len;
+
+out_requeue:
+	kmbox_requeue(kf, &msg, 1);
+	return -EFAULT;
+}
+
+/* Copy in a batch argument and its entries; return the entries or an error. */
+static struct kmbox_mmsg *kmbox_batch_in(struct file *file, void __user *uarg,
+					 struct kmbox_batch *b, struct kmbox_wait *w,
+					 u32 allowed)
+{
+	struct kmbox_mmsg *ents;
+	int ret;
+
+	if (copy_from_user(b, uarg, sizeof(*b)))
+		return ERR_PTR(-EFAULT);
+	if (b->flags & ~allowed || memchr_inv(b->__reserved, 0, sizeof(b->__reserved)) ||
+	    !b->count || b->count > KMBOX_BATCH_MAX)
+		return ERR_PTR(-EINVAL);
+	ret = kmbox_wait_init(w, file, b->flags, b->deadline_ns);
+	if (ret)
+		return ERR_PTR(ret);
+	ents = memdup_user(u64_to_user_ptr(b->msgs), array_size(b->count, sizeof(*ents)));
+	return ents;
+}
+
+static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_msg **msgs;
+	struct kmbox_mmsg *ents;
+	struct kmbox_batch b;
+	struct kmbox_wait w;
+	unsigned int i, n;
+	int ret = 0;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	ents = kmbox_batch_in(file, uarg, &b, &w, KMBOX_WAIT_FLAGS);
+	if (IS_ERR(ents))
+		return PTR_ERR(ents);
+	msgs = kmalloc_array(b.count, sizeof(*msgs), GFP_KERNEL);
+	if (!msgs) {
+		kfree(ents);
+		return -ENOMEM;
+	}
+
+	for (n = 0; n < b.count; n++) {
+		struct kmbox_mmsg *e = &ents[n];
+
+		if (e->flags & ~KMBOX_MSG_ZC) {
+			ret = -EINVAL;
+			break;
+		}
+		msgs[n] = kmbox_prepare(kf, u64_to_user_ptr(e->buf), e->len, e->prio,
+					e->flags & KMBOX_MSG_ZC, e->slot);
+		if (IS_ERR(msgs[n])) {
+			ret = PTR_ERR(msgs[n]);
+			break;
+		}
+	}
+	if (n) {
+		ret = kmbox_send_many(kf, msgs, n, &w);
+		for (i = ret < 0 ? 0 : ret; i < n; i++)
+			kmbox_msg_free(msgs[i]);
+	}
+	kfree(msgs);
+	kfree(ents);
+	return ret;
+}
+
+static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_mmsg __user *uents;
+	struct kmbox_msg **msgs = NULL;
+	struct kmbox_mmsg *ents;
+	struct kmbox_batch b;
+	struct kmbox_wait w;
+	u32 *bufsz = NULL;
+	unsigned int i;
+	u32 need = 0;
+	bool zc;
+	int ret;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	ents = kmbox_batch_in(file, uarg, &b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_ZC);
+	if (IS_ERR(ents))
+		return PTR_ERR(ents);
+	uents = u64_to_user_ptr(b.msgs);
+	zc = b.flags & KMBOX_F_ZC;
+
+	msgs = kmalloc_array(b.count, sizeof(*msgs), GFP_KERNEL);
+	bufsz = kmalloc_array(b.count, sizeof(*bufsz), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (!msgs || !bufsz)
+		goto out_free;
+	for (i = 0; i < b.count; i++)
+		bufsz[i] = ents[i].len;
+
+	ret = kmbox_recv_many(kf, msgs, bufsz, b.count, zc, &w, &need);
+	if (ret == -EMSGSIZE && put_user(need, &uents[0].len))
+		ret = -EFAULT;
+	if (ret < 0)
+		goto out_free;
+
+	for (i = 0; i < ret; i++) {
+		struct kmbox_msg *msg = msgs[i];
+		bool as_slot = zc && msg->slot != KMBOX_NO_SLOT;
+
+		if (!as_slot && kmbox_copy_out(kf->mb, u64_to_user_ptr(ents[i].buf), msg))
+			break;
+		ents[i].len = msg->len;
+		ents[i].prio = msg->prio;
+		ents[i].slot = as_slot ? msg->slot : KMBOX_NO_SLOT;
+		ents[i].flags = as_slot ? KMBOX_MSG_ZC : 0;
+	}
+	if (i && copy_to_user(uents, ents, array_size(i, sizeof(*ents))))
+		i = 0;
+	kmbox_requeue(kf, msgs + i, ret - i);
+	kmbox_consume(kf, msgs, i);
+	ret = i ? i : -EFAULT;
+
+out_free:
+	kfree(bufsz);
+	kfree(msgs);
+	kfree(ents);
+	return ret;
+}
+
+/* Copy in a slots argument; return the slot array or an error. */
+static u32 *kmbox_slots_in(struct file *file, void __user *uarg, struct kmbox_slots *s,
+			   struct kmbox_wait *w, u32 allowed, bool copy_in)
+{
+	int ret;
+
+	if (copy_from_user(s, uarg, sizeof(*s)))
+		return ERR_PTR(-EFAULT);
+	if (s->flags & ~allowed || memchr_inv(s->__reserved, 0, sizeof(s->__reserved)) ||
+	    !s->count || s->count > KMBOX_BATCH_MAX)
+		return ERR_PTR(-EINVAL);
+	ret = kmbox_wait_init(w, file, s->flags, s->deadline_ns);
+	if (ret)
+		return ERR_PTR(ret);
+	if (copy_in)
+		return memdup_user(u64_to_user_ptr(s->slots), array_size(s->count, sizeof(u32)));
+	return kmalloc_array(s->count, sizeof(u32), GFP_KERNEL) ?: ERR_PTR(-ENOMEM);
+}
+
+static long kmbox_ioctl_zc_reserve(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_slots s;
+	struct kmbox_wait w;
+	u32 *slots;
+	int ret;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	slots = kmbox_slots_in(file, uarg, &s, &w, KMBOX_WAIT_FLAGS, false);
+	if (IS_ERR(slots))
+		return PTR_ERR(slots);
+	ret = kmbox_zc_reserve(kf, slots, s.count, &w);
+	if (ret > 0 && copy_to_user(u64_to_user_ptr(s.slots), slots, ret * sizeof(u32))) {
+		kmbox_zc_release(kf, slots, ret);
+		ret = -EFAULT;
+	}
+	kfree(slots);
+	return ret;
+}
+
+static long kmbox_ioctl_zc_release(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_slots s;
+	struct kmbox_wait w;
+	u32 *slots;
+	int ret;
+
+	slots = kmbox_slots_in(file, uarg, &s, &w, 0, true);
+	if (IS_ERR(slots))
+		return PTR_ERR(slots);
+	ret = kmbox_zc_release(kf, slots, s.count);
+	kfree(slots);
+	return ret;
+}
+
+/**
+ * kmbox_ioctl() - unlocked_ioctl of /dev/kmbox files
+ * @file: the file
+ * @cmd: KMBOX_IOC_*
+ * @arg: user pointer to the command's argument
+ *
+ * Return: per command (see uapi/linux/kmbox.h); -ENOTTY for unknown
+ * commands, -EBADFD for mailbox commands on an unbound file.
+ */
+long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct kmbox_file *kf = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case KMBOX_IOC_INFO:
+		return kmbox_ioctl_info(uarg);
+	case KMBOX_IOC_OPEN:
+		return kmbox_ioctl_open(file, kf, uarg);
+	case KMBOX_IOC_UNLINK:
+		return kmbox_ioctl_unlink(uarg);
+	case KMBOX_IOC_GETATTR:
+	case KMBOX_IOC_SEND:
+	case KMBOX_IOC_RECV:
+	case KMBOX_IOC_SEND_BATCH:
+	case KMBOX_IOC_RECV_BATCH:
+	case KMBOX_IOC_ZC_RESERVE:
+	case KMBOX_IOC_ZC_RELEASE:
+		break;
+	default:
+		return -ENOTTY;
+	}
+
+	if (!kmbox_file_mb(kf))
+		return -EBADFD;
+
+	switch (cmd) {
+	case KMBOX_IOC_GETATTR:
+		return kmbox_ioctl_getattr(file, kf, uarg);
+	case KMBOX_IOC_SEND:
+		return kmbox_ioctl_send(file, kf, uarg);
+	case KMBOX_IOC_RECV:
+		return kmbox_ioctl_recv(file, kf, uarg);
+	case KMBOX_IOC_SEND_BATCH:
+		return kmbox_ioctl_send_batch(file, kf, uarg);
+	case KMBOX_IOC_RECV_BATCH:
+		return kmbox_ioctl_recv_batch(file, kf, uarg);
+	case KMBOX_IOC_ZC_RESERVE:
+		return kmbox_ioctl_zc_reserve(file, kf, uarg);
+	default:
+		return kmbox_ioctl_zc_release(file, kf, uarg);
+	}
+}

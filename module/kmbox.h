@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kmbox internals.
+ *
+ * Locking, outermost first:
+ *
+ *  kmbox_mutex (names.c)  the name table, the list of all mailboxes and
+ *                         the mailbox count; taken to create, look up,
+ *                         unlink and list, and by the final kmbox_put().
+ *  kmbox->lock            everything in a mailbox that changes after
+ *                         creation: the queue, counters, the region's slot
+ *                         states and the kmbox_file fields marked below.
+ *                         A spinlock, never held across a user copy or an
+ *                         allocation that may sleep.
+ *  kmbox_users_lock       the per-user accounting hash (user.c); a leaf.
+ *
+ * Wait queues (rd_wait, wr_wait, zc_wait) have their own locks; we wake
+ * after dropping kmbox->lock.
+ */
+#ifndef _KMBOX_INTERNAL_H
+#define _KMBOX_INTERNAL_H
+
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/pid.h>
+#include <linux/rbtree.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/uidgid.h>
+#include <linux/wait.h>
+#include <linux/kmbox.h>
+
+struct ipc_namespace;
+struct seq_file;
+
+/**
+ * struct kmbox_params - module parameters, read with READ_ONCE()
+ * @default_max_msgs: max_msgs of a mailbox created with 0
+ * @default_max_msgsize: max_msgsize of a mailbox created with 0
+ * @max_msgs_cap: largest max_msgs accepted
+ * @max_msgsize_cap: largest max_msgsize (and zero-copy slot) accepted
+ * @max_mailboxes: mailboxes alive at once, all namespaces together
+ * @user_quota: bytes one user may pin, 0 = unlimited
+ * @region_cap: largest zero-copy region, bytes
+ */
+struct kmbox_params {
+	unsigned int default_max_msgs;
+	unsigned int default_max_msgsize;
+	unsigned int max_msgs_cap;
+	unsigned int max_msgsize_cap;
+	unsigned int max_mailboxes;
+	unsigned long user_quota;
+	unsigned long region_cap;
+};
+extern struct kmbox_params kmbox_params;
+
+/**
+ * struct kmbox_stats - module-wide live counts, shown in /proc/kmbox/stats
+ * @mailboxes: mailboxes allocated and not yet freed
+ * @messages: messages allocated and not yet freed (queued or in flight)
+ * @bytes: payload bytes of those messages (copied ones)
+ * @slots_held: zero-copy slots reserved or received and not released
+ * @region_pages: pages of all zero-copy regions
+ * @users: per-user accounting records
+ */
+struct kmbox_stats {
+	atomic_long_t mailboxes;
+	atomic_long_t messages;
+	atomic_long_t bytes;
+	atomic_long_t slots_held;
+	atomic_long_t region_pages;
+	atomic_long_t users;
+};
+extern struct kmbox_stats kmbox_stats;
+
+/**
+ * struct kmbox_user - memory charged to one user (by euid)
+ * @node: in the users hash, under kmbox_users_lock
+ * @uid: whose
+ * @ref: one per file opened by the user, per message and per mailbox
+ *	charged to the user
+ * @bytes: bytes charged now
+ */
+struct kmbox_user {
+	struct hlist_node node;
+	kuid_t uid;
+	refcount_t ref;
+	atomic_long_t bytes;
+};
+
+/* Fixed charge of a mailbox, and per copied message beyond its payload. */
+#define KMBOX_MBOX_COST		1024
+#define KMBOX_MSG_COST		(sizeof(struct kmbox_msg))
+
+/**
+ * struct kmbox_msg - one queued message
+ * @node: in kmbox->queue, ordered by (prio desc, seq asc)
+ * @seq: arrival number in the mailbox; a message put back after a failed
+ *	copy keeps it and so returns to its exact place
+ * @user: charged for this message, NULL for zero-copy ones
+ * @pid: sender's thread group
+ * @uid: sender's euid
+ * @gid: sender's egid
+ * @send_ns: CLOCK_MONOTONIC time of sending
+ * @len: payload length
+ * @prio: priority
+ * @slot: region slot holding the payload, or KMBOX_NO_SLOT
+ * @data: the payload of a copied message
+ */
+struct kmbox_msg {
+	struct rb_node node;
+	u64 seq;
+	struct kmbox_user *user;
+	struct pid *pid;
+	kuid_t uid;
+	kgid_t gid;
+	u64 send_ns;
+	u32 len;
+	u32 prio;
+	u32 slot;
+	char data[];
+};
+
+/**
+ * struct kmbox_nskey - identity of an IPC namespace incarnation
+ * @ns: the namespace (never dereferenced after its creator's call)
+ * @cookie: number that tells apart namespaces reusing the same address
+ */
+struct kmbox_nskey {
+	const struct ipc_namespace *ns;
+	u64 cookie;
+};
+
+struct kmbox_region;
+
+/**
+ * struct kmbox - one mailbox
+ * @ref: one per bound file, one for the name table while named and linked
+ * @lock: see the top of this file
+ * @queue: queued messages, leftmost = next to receive
+ * @seq: next arrival number
+ * @nr_msgs: messages in @queue
+ * @bytes: payload bytes in @queue
+ * @max_msgs: capacity, messages
+ * @max_msgsize: largest message
+ * @rd_wait: receivers and pollers for EPOLLIN
+ * @wr_wait: senders and pollers for EPOLLOUT
+ * @zc_wait: zero-copy slot reservers and pollers for EPOLLWRBAND
+ * @rd_waiters: receivers asleep now
+ * @wr_waiters: senders and reservers asleep now
+ * @fasync: O_ASYNC files
+ * @region: zero-copy region, or NULL
+ * @id: unique number, for /proc
+ * @name: name, or NULL for an anonymous mailbox
+ * @nskey: namespace the mailbox was created in
+ * @uid: owner
+ * @gid: group
+ * @mode: permission bits
+ * @unlinked: named, and removed from the name table (under kmbox_mutex)
+ * @creator: user charged for the mailbox and its region
+ * @all: in the list of all mailboxes (under kmbox_mutex)
+ * @hnode: in the name table (under kmbox_mutex)
+ */
+struct kmbox {
+	struct kref ref;
+	spinlock_t lock;
+	struct rb_root_cached queue;
+	u64 seq;
+	u32 nr_msgs;
+	u64 bytes;
+	u32 max_msgs;
+	u32 max_msgsize;
+	wait_queue_head_t rd_wait;
+	wait_queue_head_t wr_wait;
+	wait_queue_head_t zc_wait;
+	atomic_t rd_waiters;
+	atomic_t wr_waiters;
+	struct fasync_struct *fasync;
+	struct kmbox_region *region;
+	u64 id;
+	char *name;
+	struct kmbox_nskey nskey;
+	kuid_t uid;
+	kgid_t gid;
+	umode_t mode;
+	bool unlinked;
+	struct kmbox_user *creator;
+	struct list_head all;
+	struct hlist_node hnode;
+};
+
+/**
+ * struct kmbox_file - private data of a file opened on /dev/kmbox
+ * @mb: bound mailbox; NULL until KMBOX_IOC_OPEN, then never changes
+ * @user: user charged for messages sent through this file (opener's euid)
+ * @exempt: opener had CAP_SYS_RESOURCE: no quota
+ * @zc_held: slots this file holds (under @mb->lock)
+ * @zc_completed: zero-copy sends of this file since released (under
+ *	@mb->lock)
+ */
+struct kmbox_file {
+	struct kmbox *mb;
+	struct kmbox_user *user;
+	bool exempt;
+	u32 zc_held;
+	u64 zc_completed;
+};
+
+/* Wait/operation flags, from the uapi KMBOX_F_* plus the file's O_NONBLOCK */
+struct kmbox_wait {
+	bool nonblock;
+	bool timed;
+	ktime_t deadline;
+};
+
+/* mbox.c */
+struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, struct kmbox_user *creator,
+			  bool exempt);
+void kmbox_put(struct kmbox *mb);
+struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot);
+void kmbox_msg_free(struct kmbox_msg *msg);
+int kmbox_send_msg(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w);
+int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
+		    const struct kmbox_wait *w);
+int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
+		    unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need);
+void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n);
+int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg);
+void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n);
+__poll_t kmbox_poll_mask(struct kmbox *mb, fmode_t fmode);
+void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr);
+int kmbox_wait_event(wait_queue_head_t *wq, atomic_t *waiters, bool (*cond)(struct kmbox *),
+		     struct kmbox *mb, const struct kmbox_wait *w);
+void kmbox_file_detach(struct kmbox_file *kf);
+
+/* user.c */
+struct kmbox_user *kmbox_user_get(kuid_t uid);
+void kmbox_user_put(struct kmbox_user *u);
+int kmbox_charge(struct kmbox_user *u, unsigned long bytes, bool exempt);
+void kmbox_uncharge(struct kmbox_user *u, unsigned long bytes);
+void kmbox_users_exit(void);
+
+/* region.c */
+int kmbox_region_create(struct kmbox *mb, u32 nslots, u32 slot_size);
+size_t kmbox_region_destroy(struct kmbox *mb);
+int kmbox_region_mmap(struct kmbox *mb, struct vm_area_struct *vma);
+int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
+		     const struct kmbox_wait *w);
+int kmbox_zc_release(struct kmbox_file *kf, const u32 *slots, unsigned int n);
+int kmbox_zc_check_send_locked(struct kmbox_file *kf, u32 slot, u32 len);
+void kmbox_zc_queued_locked(struct kmbox_file *kf, u32 slot);
+void kmbox_zc_hold_locked(struct kmbox_file *kf, u32 slot);
+void kmbox_zc_unhold_locked(struct kmbox_file *kf, u32 slot);
+bool kmbox_zc_consumed_locked(struct kmbox *mb, u32 slot);
+int kmbox_zc_check_slot(struct kmbox *mb, u32 *slot, u32 len);
+void *kmbox_slot_addr(struct kmbox *mb, u32 slot);
+void kmbox_zc_file_detach_locked(struct kmbox_file *kf);
+u32 kmbox_zc_nfree(struct kmbox *mb);
+void kmbox_zc_attr(struct kmbox *mb, struct kmbox_attr *attr);
+
+/* names.c */
+int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open *o);
+int kmbox_unlink_name(u64 uname);
+void kmbox_names_exit(void);
+void kmbox_unlist(struct kmbox *mb);
+void kmbox_list_show(struct seq_file *m);
+
+/* ioctl.c */
+long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
+				u32 prio, bool zc, u32 slot);
+
+/**
+ * kmbox_file_mb() - the mailbox @kf is bound to, or NULL
+ * @kf: a file's private data
+ *
+ * Once non-NULL it never changes, so callers may use @kf->mb afterwards.
+ */
+static inline struct kmbox *kmbox_file_mb(struct kmbox_file *kf)
+{
+	/* Pairs with cmpxchg_release() in kmbox_bind(). */
+	return smp_load_acquire(&kf->mb);
+}
+
+#endif /* _KMBOX_INTERNAL_H */

@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The mailbox object: creation and freeing, the priority queue, blocking
+ * send and receive, poll.
+ *
+ * Queue.  Messages sit in one rbtree ordered by (priority descending,
+ * arrival number ascending); the leftmost node, cached, is the next to
+ * receive.  A message that has to go back (the receiver's buffer faulted)
+ * keeps its arrival number and so returns to exactly where it was.
+ *
+ * Copies.  A sender allocates the message and copies the payload in
+ * before taking kmbox->lock; a receiver unlinks the message under the
+ * lock and copies it out after dropping it (ipc/mqueue.c does the same),
+ * so the spinlock never covers a page fault.  If the copy-out faults, the
+ * message is put back (kmbox_requeue()) and the caller gets EFAULT: the
+ * mailbox is as it was.  For that window the queue may hold one message
+ * more than max_msgs per such receiver; nothing else depends on the bound
+ * being exact.
+ *
+ * Wake-ups.  Sleepers wait exclusively, so one event wakes one sleeper.
+ * No wake-up is lost because:
+ *  - a state change is made under kmbox->lock, and the waker tests
+ *    wq_has_sleeper() (a full barrier) after unlocking; the sleeper is on
+ *    the queue with its state set (prepare_to_wait_exclusive(), also a
+ *    full barrier) before it tests the condition;
+ *  - a sleeper that leaves without acting (signal, timeout) while the
+ *    condition holds passes the wake-up on (kmbox_wait_event());
+ *  - a receiver that leaves messages behind, or a sender that leaves room
+ *    behind, wakes the next one of its kind, so one wake-up for a batch
+ *    is enough.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/cred.h>
+#include <linux/fcntl.h>
+#include <linux/hrtimer.h>
+#include <linux/ktime.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "kmbox.h"
+
+extern struct mutex kmbox_mutex;
+static atomic64_t kmbox_next_id = ATOMIC64_INIT(0);
+
+static bool kmbox_msg_less(struct rb_node *a, const struct rb_node *b)
+{
+	const struct kmbox_msg *x = rb_entry(a, struct kmbox_msg, node);
+	const struct kmbox_msg *y = rb_entry(b, struct kmbox_msg, node);
+
+	if (x->prio != y->prio)
+		return x->prio > y->prio;
+	return x->seq < y->seq;
+}
+
+static bool kmbox_has_msg(struct kmbox *mb)
+{
+	return READ_ONCE(mb->nr_msgs) != 0;
+}
+
+static bool kmbox_has_room(struct kmbox *mb)
+{
+	return READ_ONCE(mb->nr_msgs) < mb->max_msgs;
+}
+
+static void kmbox_wake_readers(struct kmbox *mb)
+{
+	if (wq_has_sleeper(&mb->rd_wait))
+		wake_up_interruptible_sync_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
+	kill_fasync(&mb->fasync, SIGIO, POLL_IN);
+}
+
+static void kmbox_wake_writers(struct kmbox *mb)
+{
+	if (wq_has_sleeper(&mb->wr_wait))
+		wake_up_interruptible_sync_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
+	kill_fasync(&mb->fasync, SIGIO, POLL_OUT);
+}
+
+/*
+ * Resolve creation attributes against the module parameters.  Fills @out
+ * with the limits to use.  Return: 0 or -EINVAL.
+ */
+static int kmbox_attr_resolve(const struct kmbox_attr *in, struct kmbox_attr *out)
+{
+	u32 msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap);
+	u32 size_cap = READ_ONCE(kmbox_params.max_msgsize_cap);
+	u64 region_cap = READ_ONCE(kmbox_params.region_cap);
+	u32 slot_cap = roundup_pow_of_two(max_t(u32, size_cap, KMBOX_SLOT_MIN));
+	u32 slot_size;
+
+	memset(out, 0, sizeof(*out));
+	out->max_msgs = in->max_msgs ?:
+		min(READ_ONCE(kmbox_params.default_max_msgs), msgs_cap);
+	out->max_msgsize = in->max_msgsize ?:
+		min(READ_ONCE(kmbox_params.default_max_msgsize), size_cap);
+	if (!out->max_msgs || out->max_msgs > msgs_cap || out->max_msgsize > size_cap)
+		return -EINVAL;
+
+	if (!in->zc_slots)
+		return in->zc_slot_size ? -EINVAL : 0;
+
+	slot_size = in->zc_slot_size;
+	if (!slot_size)
+		slot_size = roundup_pow_of_two(max_t(u32, out->max_msgsize, KMBOX_SLOT_MIN));
+	if (!is_power_of_2(slot_size) || slot_size < KMBOX_SLOT_MIN || slot_size > slot_cap)
+		return -EINVAL;
+	if ((u64)in->zc_slots * slot_size > region_cap)
+		return -EINVAL;
+	out->zc_slots = in->zc_slots;
+	out->zc_slot_size = slot_size;
+	return 0;
+}
+
+/**
+ * kmbox_alloc() - make a mailbox
+ * @in: creation attributes (zeroes take the module defaults)
+ * @creator: user charged for the mailbox and its region
+ * @exempt: @creator is not held to the quota
+ *
+ * The caller sets the identity fields (name, owner, mode, nskey) before
+ * anyone else can see the mailbox.
+ *
+ * Context: Process context; may sleep.
+ * Return: the mailbox with one reference, or ERR_PTR(-EINVAL) for bad
+ * attributes, -ENOSPC when max_mailboxes exist, -EMFILE when @creator's
+ * quota cannot cover it, -ENOMEM.
+ */
+struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creator, bool exempt)
+{
+	struct kmbox_attr attr;
+	unsigned long cost;
+	struct kmbox *mb;
+	int ret;
+
+	ret = kmbox_attr_resolve(in, &attr);
+	if (ret)
+		return ERR_PTR(ret);
+
+	if (atomic_long_inc_return(&kmbox_stats.mailboxes) >
+	    READ_ONCE(kmbox_params.max_mailboxes)) {
+		ret = -ENOSPC;
+		goto out_uncount;
+	}
+
+	cost = KMBOX_MBOX_COST + PAGE_ALIGN((u64)attr.zc_slots * attr.zc_slot_size);
+	if (kmbox_charge(creator, cost, exempt)) {
+		ret = -EMFILE;
+		goto out_uncount;
+	}
+
+	mb = kzalloc(sizeof(*mb), GFP_KERNEL_ACCOUNT);
+	if (!mb) {
+		ret = -ENOMEM;
+		goto out_uncharge;
+	}
+	kref_init(&mb->ref);
+	spin_lock_init(&mb->lock);
+	mb->queue = RB_ROOT_CACHED;
+	mb->max_msgs = attr.max_msgs;
+	mb->max_msgsize = attr.max_msgsize;
+	init_waitqueue_head(&mb->rd_wait);
+	init_waitqueue_head(&mb->wr_wait);
+	init_waitqueue_head(&mb->zc_wait);
+	atomic_set(&mb->rd_waiters, 0);
+	atomic_set(&mb->wr_waiters, 0);
+	INIT_LIST_HEAD(&mb->all);
+	INIT_HLIST_NODE(&mb->hnode);
+	mb->id = atomic64_inc_return(&kmbox_next_id);
+
+	if (attr.zc_slots) {
+		ret = kmbox_region_create(mb, attr.zc_slots, attr.zc_slot_size);
+		if (ret)
+			goto out_free;
+	}
+	refcount_inc(&creator->ref);
+	mb->creator = creator;
+	return mb;
+
+out_free:
+	kfree(mb);
+out_uncharge:
+	kmbox_uncharge(creator, cost);
+out_uncount:
+	atomic_long_dec(&kmbox_stats.mailboxes);
+	return ERR_PTR(ret);
+}
+
+static void kmbox_free(struct kmbox *mb)
+{
+	struct rb_node *node;
+	unsigned long cost = KMBOX_MBOX_COST;
+
+	while ((node = rb_first_cached(&mb->queue))) {
+		rb_erase_cached(node, &mb->queue);
+		kmbox_msg_free(rb_entry(node, struct kmbox_msg, node));
+	}
+	if (mb->region)
+		cost += kmbox_region_destroy(mb);
+	kmbox_uncharge(mb->creator, cost);
+	kmbox_user_put(mb->creator);
+	kfree(mb->name);
+	kfree(mb);
+	atomic_long_dec(&kmbox_stats.mailboxes);
+}
+
+/* Called by kref_put_mutex() with kmbox_mutex held; drops it. */
+static void kmbox_release(struct kref *ref)
+	__releases(&kmbox_mutex)
+{
+	struct kmbox *mb = container_of(ref, struct kmbox, ref);
+
+	kmbox_unlist(mb);
+	mutex_unlock(&kmbox_mutex);
+	kmbox_free(mb);
+}
+
+/**
+ * kmbox_put() - drop a reference to a mailbox; the last one frees it
+ * @mb: the mailbox
+ *
+ * Context: Process context; may take kmbox_mutex.
+ */
+void kmbox_put(struct kmbox *mb)
+{
+	kref_put_mutex(&mb->ref, kmbox_release, &kmbox_mutex);
+}
+
+/**
+ * kmbox_msg_alloc() - allocate a message to send through @kf
+ * @kf: the sending file
+ * @len: payload length
+ * @slot: region slot holding the payload, or KMBOX_NO_SLOT for a copied
+ *	message, whose @len bytes the caller then copies into ->data
+ *
+ * A copied message is charged to @kf's user until it is freed.
+ *
+ * Return: the message, ERR_PTR(-ENOBUFS) over quota, or -ENOMEM.
+ */
+struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot)
+{
+	bool copied = slot == KMBOX_NO_SLOT;
+	size_t size = sizeof(struct kmbox_msg) + (copied ? len : 0);
+	struct kmbox_msg *msg;
+
+	if (copied && kmbox_charge(kf->user, len + KMBOX_MSG_COST, kf->exempt))
+		return ERR_PTR(-ENOBUFS);
+	msg = kvmalloc(size, GFP_KERNEL_ACCOUNT);
+	if (!msg) {
+		if (copied)
+			kmbox_uncharge(kf->user, len + KMBOX_MSG_COST);
+		return ERR_PTR(-ENOMEM);
+	}
+	RB_CLEAR_NODE(&msg->node);
+	msg->user = NULL;
+	if (copied) {
+		refcount_inc(&kf->user->ref);
+		msg->user = kf->user;
+		atomic_long_add(len, &kmbox_stats.bytes);
+	}
+	msg->pid = get_pid(task_tgid(current));
+	msg->uid = current_euid();
+	msg->gid = current_egid();
+	msg->send_ns = ktime_get_ns();
+	msg->len = len;
+	msg->prio = 0;
+	msg->slot = slot;
+	atomic_long_inc(&kmbox_stats.messages);
+	return msg;
+}
+
+/**
+ * kmbox_msg_free() - free a message that is in no queue
+ * @msg: the message
+ */
+void kmbox_msg_free(struct kmbox_msg *msg)
+{
+	if (msg->user) {
+		kmbox_uncharge(msg->user, msg->len + KMBOX_MSG_COST);
+		kmbox_user_put(msg->user);
+		atomic_long_sub(msg->len, &kmbox_stats.bytes);
+	}
+	put_pid(msg->pid);
+	atomic_long_dec(&kmbox_stats.messages);
+	kvfree(msg);
+}
+
+static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	lockdep_assert_held(&mb->lock);
+	rb_add_cached(&msg->node, &mb->queue, kmbox_msg_less);
+	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs + 1);
+	mb->bytes += msg->len;
+}
+
+/**
+ * kmbox_wait_event() - sleep until @cond(@mb), a signal or the deadline
+ * @wq: where to sleep (exclusively)
+ * @waiters: counter of sleepers, for introspection
+ * @cond: lockless test, true when the caller should try again
+ * @mb: the mailbox
+ * @w: how to wait
+ *
+ * Context: Process context, no locks held.
+ * Return: 0 when @cond held, -EAGAIN for a non-blocking call, -ETIMEDOUT,
+ * or -ERESTARTSYS when a signal is pending.
+ */
+int kmbox_wait_event(wait_queue_head_t *wq, atomic_t *waiters, bool (*cond)(struct kmbox *),
+		     struct kmbox *mb, const struct kmbox_wait *w)
+{
+	ktime_t expires = w->deadline;
+	DEFINE_WAIT(wait);
+	int ret = 0;
+
+	if (w->nonblock)
+		return -EAGAIN;
+
+	atomic_inc(waiters);
+	for (;;) {
+		prepare_to_wait_exclusive(wq, &wait, TASK_INTERRUPTIBLE);
+		if (cond(mb))
+			break;
+		if (signal_pending(current)) {
+			ret = -ERESTARTSYS;
+			break;
+		}
+		if (!w->timed) {
+			schedule();
+		} else if (!schedule_hrtimeout_range(&expires, current->timer_slack_ns,
+						     HRTIMER_MODE_ABS)) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	finish_wait(wq, &wait);
+	atomic_dec(waiters);
+
+	/* We may have been the one woken: pass the wake-up on. */
+	if (ret && cond(mb))
+		wake_up_interruptible(wq);
+	return ret;
+}
+
+/**
+ * kmbox_send_many() - queue up to @n prepared messages, in order
+ * @kf: the sending file (bound)
+ * @msgs: the messages; those queued belong to the mailbox afterwards
+ * @n: how many
+ * @w: how to wait for room
+ *
+ * Sleeps only until the first message fits.  A zero-copy message whose
+ * slot this file does not hold ends the batch.
+ *
+ * Return: how many were queued (>= 1), or the error that stopped the
+ * first: -EAGAIN, -ETIMEDOUT, -ERESTARTSYS, -EINVAL (slot).
+ */
+int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
+		    const struct kmbox_wait *w)
+{
+	struct kmbox *mb = kf->mb;
+	unsigned int done = 0;
+	int ret = 0;
+
+	for (;;) {
+		spin_lock(&mb->lock);
+		while (done < n) {
+			struct kmbox_msg *msg = msgs[done];
+
+			if (msg->slot != KMBOX_NO_SLOT) {
+				ret = kmbox_zc_check_send_locked(kf, msg->slot, msg->len);
+				if (ret)
+					break;
+			}
+			if (mb->nr_msgs >= mb->max_msgs)
+				break;
+			if (msg->slot != KMBOX_NO_SLOT)
+				kmbox_zc_queued_locked(kf, msg->slot);
+			msg->seq = mb->seq++;
+			kmbox_enqueue_locked(mb, msg);
+			done++;
+		}
+		spin_unlock(&mb->lock);
+		if (done || ret)
+			break;
+		ret = kmbox_wait_event(&mb->wr_wait, &mb->wr_waiters, kmbox_has_room, mb, w);
+		if (ret)
+			break;
+	}
+	if (!done)
+		return ret;
+
+	kmbox_wake_readers(mb);
+	if (kmbox_has_room(mb) && wq_has_sleeper(&mb->wr_wait))
+		wake_up_interruptible(&mb->wr_wait);
+	return done;
+}
+
+/**
+ * kmbox_recv_many() - take up to @n messages off the queue
+ * @kf: the receiving file (bound)
+ * @msgs: out: the messages taken, in order
+ * @bufsz: size of the buffer each message is for
+ * @n: how many at most
+ * @zc: zero-copy messages are handed over as slots (they need no buffer;
+ *	this file holds their slots from now on)
+ * @w: how to wait for the first message
+ * @need: out: with -EMSGSIZE, the length of the message that did not fit
+ *
+ * A message that does not fit its buffer stays queued and ends the batch.
+ * The caller copies the payloads out and then calls kmbox_consume(), or
+ * kmbox_requeue() for those it could not deliver.
+ *
+ * Return: how many were taken (>= 1), or -EMSGSIZE, -EAGAIN, -ETIMEDOUT,
+ * -ERESTARTSYS.
+ */
+int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
+		    unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need)
+{
+	struct kmbox *mb = kf->mb;
+	unsigned int got = 0;
+	int ret = 0;
+
+	for (;;) {
+		spin_lock(&mb->lock);
+		while (got < n) {
+			struct rb_node *node = rb_first_cached(&mb->queue);
+			struct kmbox_msg *msg;
+			bool as_slot;
+
+			if (!node)
+				break;
+			msg = rb_entry(node, struct kmbox_msg, node);
+			as_slot = zc && msg->slot != KMBOX_NO_SLOT;
+			if (!as_slot && msg->len > bufsz[got]) {
+				if (!got) {
+					*need = msg->len;
+					ret = -EMSGSIZE;
+				}
+				break;
+			}
+			rb_erase_cached(node, &mb->queue);
+			RB_CLEAR_NODE(node);
+			WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
+			mb->bytes -= msg->len;
+			if (as_slot)
+				kmbox_zc_hold_locked(kf, msg->slot);
+			msgs[got++] = msg;
+		}
+		spin_unlock(&mb->lock);
+		if (got || ret)
+			break;
+		ret = kmbox_wait_event(&mb->rd_wait, &mb->rd_waiters, kmbox_has_msg, mb, w);
+		if (ret)
+			break;
+	}
+	if (!got)
+		return ret;
+
+	kmbox_wake_writers(mb);
+	if (kmbox_has_msg(mb) && wq_has_sleeper(&mb->rd_wait))
+		wake_up_interruptible(&mb->rd_wait);
+	return got;
+}
+
+/**
+ * kmbox_requeue() - put back messages taken by kmbox_recv_many()
+ * @kf: the receiving file
+ * @msgs: the messages
+ * @n: how many
+ *
+ * Each returns to its old place (same priority and arrival number), and a
+ * slot handed to @kf is taken back.
+ */
+void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n)
+{
+	struct kmbox *mb = kf->mb;
+	unsigned int i;
+
+	if (!n)
+		return;
+	spin_lock(&mb->lock);
+	for (i = 0; i < n; i++) {
+		if (msgs[i]->slot != KMBOX_NO_SLOT)
+			kmbox_zc_unhold_locked(kf, msgs[i]->slot);
+		kmbox_enqueue_locked(mb, msgs[i]);
+	}
+	spin_unlock(&mb->lock);
+	kmbox_wake_readers(mb);
+}
+
+/**
+ * kmbox_copy_out() - copy a taken message's payload to user space
+ * @mb: its mailbox
+ * @buf: where to (at least @msg->len bytes)
+ * @msg: the message
+ *
+ * Return: 0 or -EFAULT.
+ */
+int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg)
+{
+	const void *src = msg->slot == KMBOX_NO_SLOT ? msg->data :
+			  kmbox_slot_addr(mb, msg->slot);
+
+	return copy_to_user(buf, src, msg->len) ? -EFAULT : 0;
+}
+
+/**
+ * kmbox_consume() - finish delivered messages
+ * @kf: the receiving file
+ * @msgs: messages taken by kmbox_recv_many() and delivered
+ * @n: how many
+ *
+ * A zero-copy message that was copied out frees its slot; one handed over
+ * as a slot leaves it with @kf.
+ */
+void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n)
+{
+	struct kmbox *mb = kf->mb;
+	bool freed = false;
+	unsigned int i;
+
+	for (i = 0; i < n && msgs[i]->slot == KMBOX_NO_SLOT; i++)
+		;
+	if (i < n) {
+		spin_lock(&mb->lock);
+		for (; i < n; i++)
+			if (msgs[i]->slot != KMBOX_NO_SLOT)
+				freed |= kmbox_zc_consumed_locked(mb, msgs[i]->slot);
+		spin_unlock(&mb->lock);
+	}
+	if (freed && wq_has_sleeper(&mb->zc_wait))
+		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
+	for (i = 0; i < n; i++)
+		kmbox_msg_free(msgs[i]);
+}
+
+/**
+ * kmbox_poll_mask() - readiness of @mb for a file opened with @fmode
+ * @mb: the mailbox
+ * @fmode: the file's f_mode
+ *
+ * Return: EPOLLIN|EPOLLRDNORM when a message is queued, EPOLLOUT|
+ * EPOLLWRNORM when one more fits, EPOLLWRBAND when a zero-copy slot is
+ * free; the first two only for files open for reading, resp. writing.
+ */
+__poll_t kmbox_poll_mask(struct kmbox *mb, fmode_t fmode)
+{
+	__poll_t mask = 0;
+
+	if ((fmode & FMODE_READ) && kmbox_has_msg(mb))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (fmode & FMODE_WRITE) {
+		if (kmbox_has_room(mb))
+			mask |= EPOLLOUT | EPOLLWRNORM;
+		if (mb->region && kmbox_zc_nfree(mb))
+			mask |= EPOLLWRBAND;
+	}
+	return mask;
+}
+
+/**
+ * kmbox_getattr() - snapshot of @kf's mailbox, as KMBOX_IOC_GETATTR says
+ * @kf: a bound file
+ * @attr: out
+ */
+void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr)
+{
+	struct kmbox *mb = kf->mb;
+
+	memset(attr, 0, sizeof(*attr));
+	spin_lock(&mb->lock);
+	attr->max_msgs = mb->max_msgs;
+	attr->max_msgsize = mb->max_msgsize;
+	attr->cur_msgs = mb->nr_msgs;
+	attr->cur_bytes = mb->bytes;
+	if (mb->region)
+		kmbox_zc_attr(mb, attr);
+	attr->zc_held = kf->zc_held;
+	attr->zc_completed = kf->zc_completed;
+	spin_unlock(&mb->lock);
+	attr->rd_waiters = atomic_read(&mb->rd_waiters);
+	attr->wr_waiters = atomic_read(&mb->wr_waiters);
+	if (mb->name)
+		attr->flags |= KMBOX_ATTR_NAMED;
+	if (READ_ONCE(mb->unlinked))
+		attr->flags |= KMBOX_ATTR_UNLINKED;
+}
+
+/**
+ * kmbox_file_detach() - a bound file is going away
+ * @kf: the file's private data
+ *
+ * Gives back every slot @kf holds and forgets it as a sender.
+ */
+void kmbox_file_detach(struct kmbox_file *kf)
+{
+	struct kmbox *mb = kf->mb;
+	bool freed;
+
+	if (!mb->region)
+		return;
+	spin_lock(&mb->lock);
+	freed = kf->zc_held != 0;
+	kmbox_zc_file_detach_locked(kf);
+	spin_unlock(&mb->lock);
+	if (freed && wq_has_sleeper(&mb->zc_wait))
+		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
+}

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * kmbox: kernel-buffered message mailboxes behind /dev/kmbox.
+ *
+ * A file opened on /dev/kmbox is "unbound" until KMBOX_IOC_OPEN binds it
+ * to a named mailbox (created or looked up in the caller's IPC namespace)
+ * or to a new anonymous one.  From then on the file *is* the mailbox:
+ * write() sends one message at priority 0, read() receives one, poll,
+ * O_NONBLOCK, O_ASYNC/F_SETOWN/F_SETSIG and mmap behave as documented in
+ * kmbox(4) and README.md.  An unbound file accepts only KMBOX_IOC_INFO,
+ * KMBOX_IOC_OPEN and KMBOX_IOC_UNLINK; everything else gives EBADFD.
+ *
+ * Conventions (Documentation/process/botching-up-ioctls.rst):
+ *  - every field is fixed width, structs have no holes and the same size
+ *    on 32 and 64 bit; user pointers travel as __u64;
+ *  - unknown flag bits and non-zero __reserved fields give EINVAL;
+ *  - time is an absolute CLOCK_MONOTONIC deadline in nanoseconds, used
+ *    only when KMBOX_F_TIMEOUT is set, so a restarted call keeps it.
+ *
+ * Zero-copy region: see "memory-ordering contract" at the top of
+ * module/region.c.  The region holds payload bytes only; no index,
+ * offset or length the kernel acts on ever lives in shared memory.
+ */
+#ifndef _UAPI_LINUX_KMBOX_H
+#define _UAPI_LINUX_KMBOX_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define KMBOX_API_VERSION	1
+
+#define KMBOX_DEVICE		"/dev/kmbox"
+#define KMBOX_NAME_MAX		255	/* bytes in a name, without the NUL */
+#define KMBOX_PRIO_MAX		32768	/* priorities are 0 .. KMBOX_PRIO_MAX-1 */
+#define KMBOX_BATCH_MAX		256	/* entries in one batch or slot call */
+#define KMBOX_NO_SLOT		0xffffffffU
+#define KMBOX_SLOT_MIN		64	/* smallest zero-copy slot, bytes */
+
+/* struct kmbox_info.features */
+#define KMBOX_FEAT_ZEROCOPY	(1ULL << 0)	/* mmap region + KMBOX_IOC_ZC_* */
+#define KMBOX_FEAT_BATCH	(1ULL << 1)	/* KMBOX_IOC_{SEND,RECV}_BATCH */
+#define KMBOX_FEAT_CREDS	(1ULL << 2)	/* sender pid/uid/gid in recv */
+
+/**
+ * struct kmbox_info - answer to KMBOX_IOC_INFO (any /dev/kmbox file)
+ * @api_version: KMBOX_API_VERSION of the running module
+ * @prio_max: KMBOX_PRIO_MAX of the running module
+ * @features: KMBOX_FEAT_* bits
+ * @max_msgs_cap: largest max_msgs a mailbox may be created with
+ * @max_msgsize_cap: largest max_msgsize a mailbox may be created with
+ * @default_max_msgs: max_msgs used when the creator passes 0
+ * @default_max_msgsize: max_msgsize used when the creator passes 0
+ * @user_quota: bytes of kernel memory one user may pin (0 = no limit)
+ * @region_cap: largest zero-copy region, bytes
+ * @__reserved: zero
+ */
+struct kmbox_info {
+	__u32	api_version;
+	__u32	prio_max;
+	__u64	features;
+	__u32	max_msgs_cap;
+	__u32	max_msgsize_cap;
+	__u32	default_max_msgs;
+	__u32	default_max_msgsize;
+	__u64	user_quota;
+	__u64	region_cap;
+	__u64	__reserved[2];
+};
+
+/* struct kmbox_attr.flags (output only) */
+#define KMBOX_ATTR_NONBLOCK	(1U << 0)	/* this file has O_NONBLOCK */
+#define KMBOX_ATTR_NAMED	(1U << 1)	/* created with a name */
+#define KMBOX_ATTR_UNLINKED	(1U << 2)	/* named, and since unlinked */
+
+/**
+ * struct kmbox_attr - mailbox limits and state
+ *
+ * Input to KMBOX_IOC_OPEN when it creates a mailbox (only the fields
+ * marked "in" are read; output fields are ignored; __reserved must be
+ * zero); output of KMBOX_IOC_GETATTR.
+ *
+ * @max_msgs: in/out: messages the mailbox holds, 0 = module default
+ * @max_msgsize: in/out: largest message, bytes, 0 = module default
+ * @cur_msgs: out: messages queued now
+ * @flags: out: KMBOX_ATTR_* bits
+ * @cur_bytes: out: payload bytes queued now (copied and zero-copy)
+ * @zc_slots: in/out: slots in the zero-copy region, 0 = no region
+ * @zc_slot_size: in/out: bytes per slot, a power of two from
+ *	KMBOX_SLOT_MIN up to the module's max_msgsize_cap (0 with
+ *	zc_slots != 0 means max_msgsize rounded up to a power of two); a
+ *	zero-copy message holds at most min(zc_slot_size, max_msgsize)
+ * @zc_free: out: slots free for KMBOX_IOC_ZC_RESERVE now
+ * @zc_held: out: slots this file holds (reserved, or received and not
+ *	yet released)
+ * @zc_completed: out: zero-copy messages sent through this file that
+ *	receivers have since released (or read with a copy)
+ * @rd_waiters: out: receivers sleeping on the mailbox now
+ * @wr_waiters: out: senders sleeping on the mailbox now
+ * @__reserved: in: zero; out: zero
+ */
+struct kmbox_attr {
+	__u32	max_msgs;
+	__u32	max_msgsize;
+	__u32	cur_msgs;
+	__u32	flags;
+	__u64	cur_bytes;
+	__u32	zc_slots;
+	__u32	zc_slot_size;
+	__u32	zc_free;
+	__u32	zc_held;
+	__u64	zc_completed;
+	__u32	rd_waiters;
+	__u32	wr_waiters;
+	__u32	__reserved[2];
+};
+
+/* struct kmbox_open.flags */
+#define KMBOX_OPEN_CREAT	(1U << 0)	/* create if absent */
+#define KMBOX_OPEN_EXCL		(1U << 1)	/* with CREAT: EEXIST if present */
+#define KMBOX_OPEN_ANON		(1U << 2)	/* new anonymous mailbox; name = 0 */
+
+/**
+ * struct kmbox_open - KMBOX_IOC_OPEN argument: bind this file
+ * @name: user pointer to a NUL-terminated name of 1..KMBOX_NAME_MAX
+ *	bytes without '/'; 0 with KMBOX_OPEN_ANON
+ * @attr: user pointer to a struct kmbox_attr used on creation; 0 = defaults
+ * @flags: KMBOX_OPEN_*
+ * @mode: permission bits (0..0777) of a mailbox this call creates; the
+ *	caller's umask is applied to named mailboxes, as mq_open(3) does
+ * @__reserved: zero
+ *
+ * The file's access mode (O_RDONLY, O_WRONLY, O_RDWR given to open(2))
+ * decides what is checked: read permission to receive, write to send.
+ */
+struct kmbox_open {
+	__u64	name;
+	__u64	attr;
+	__u32	flags;
+	__u32	mode;
+	__u64	__reserved[3];
+};
+
+/**
+ * struct kmbox_unlink - KMBOX_IOC_UNLINK argument (any /dev/kmbox file)
+ * @name: user pointer to the NUL-terminated name
+ * @__reserved: zero
+ */
+struct kmbox_unlink {
+	__u64	name;
+	__u64	__reserved[3];
+};
+
+/* flags of send, recv, batch and slot calls */
+#define KMBOX_F_NONBLOCK	(1U << 0)	/* EAGAIN instead of sleeping */
+#define KMBOX_F_TIMEOUT		(1U << 1)	/* deadline_ns is valid */
+#define KMBOX_F_ZC		(1U << 2)	/* send: slot, not buf; recv: a
+						 * zero-copy message comes back
+						 * as a slot, not copied */
+
+/**
+ * struct kmbox_send - KMBOX_IOC_SEND argument
+ * @buf: user pointer to the payload (ignored with KMBOX_F_ZC)
+ * @len: payload length, 0..max_msgsize (and ..zc_slot_size with ZC)
+ * @prio: priority, 0..KMBOX_PRIO_MAX-1
+ * @flags: KMBOX_F_*
+ * @slot: with KMBOX_F_ZC: a slot this file reserved; otherwise 0
+ * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC; else 0
+ * @__reserved: zero
+ */
+struct kmbox_send {
+	__u64	buf;
+	__u32	len;
+	__u32	prio;
+	__u32	flags;
+	__u32	slot;
+	__u64	deadline_ns;
+	__u64	__reserved[2];
+};
+
+/* struct kmbox_recv.msg_flags and struct kmbox_mmsg.flags */
+#define KMBOX_MSG_ZC		(1U << 0)	/* the payload is in @slot */
+
+/**
+ * struct kmbox_recv - KMBOX_IOC_RECV argument
+ * @buf: user pointer to the buffer
+ * @len: in: buffer size; out: message length (also on EMSGSIZE, when the
+ *	message stays queued)
+ * @flags: KMBOX_F_*
+ * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC; else 0
+ * @prio: out: the message's priority
+ * @slot: out: with KMBOX_MSG_ZC, the slot now held by this file; else
+ *	KMBOX_NO_SLOT
+ * @pid: out: sender's thread-group id in the receiver's pid namespace,
+ *	0 if the sender is not visible there
+ * @uid: out: sender's euid in the receiver's user namespace
+ * @gid: out: sender's egid in the receiver's user namespace
+ * @msg_flags: out: KMBOX_MSG_*
+ * @send_ns: out: CLOCK_MONOTONIC time the message was queued
+ * @__reserved: in: zero; out: zero
+ */
+struct kmbox_recv {
+	__u64	buf;
+	__u32	len;
+	__u32	flags;
+	__u64	deadline_ns;
+	__u32	prio;
+	__u32	slot;
+	__s32	pid;
+	__u32	uid;
+	__u32	gid;
+	__u32	msg_flags;
+	__u64	send_ns;
+	__u64	__reserved[2];
+};
+
+/**
+ * struct kmbox_mmsg - one entry of a batch
+ * @buf: user pointer to payload or buffer (unused for zero-copy entries)
+ * @len: send: payload length; recv: in buffer size, out message length
+ * @prio: send: in; recv: out
+ * @slot: send with KMBOX_MSG_ZC: in; recv: out (KMBOX_NO_SLOT if copied)
+ * @flags: send: in KMBOX_MSG_ZC or 0; recv: out KMBOX_MSG_*
+ */
+struct kmbox_mmsg {
+	__u64	buf;
+	__u32	len;
+	__u32	prio;
+	__u32	slot;
+	__u32	flags;
+};
+
+/**
+ * struct kmbox_batch - KMBOX_IOC_SEND_BATCH / KMBOX_IOC_RECV_BATCH
+ * @msgs: user pointer to @count struct kmbox_mmsg
+ * @count: 1..KMBOX_BATCH_MAX
+ * @flags: KMBOX_F_NONBLOCK, KMBOX_F_TIMEOUT; recv also KMBOX_F_ZC
+ * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC; else 0
+ * @__reserved: zero
+ *
+ * Like sendmmsg(2)/recvmmsg(2): the call sleeps (unless NONBLOCK) only
+ * until the first entry can be done, then does as many as it can and
+ * returns how many.  An error on entry 0 is returned as the error; an
+ * error on a later entry ends the batch early and leaves it undone.
+ */
+struct kmbox_batch {
+	__u64	msgs;
+	__u32	count;
+	__u32	flags;
+	__u64	deadline_ns;
+	__u64	__reserved[2];
+};
+
+/**
+ * struct kmbox_slots - KMBOX_IOC_ZC_RESERVE / KMBOX_IOC_ZC_RELEASE
+ * @slots: user pointer to an array of @count __u32 slot indices
+ *	(written by RESERVE, read by RELEASE)
+ * @count: 1..KMBOX_BATCH_MAX
+ * @flags: RESERVE: KMBOX_F_NONBLOCK, KMBOX_F_TIMEOUT; RELEASE: 0
+ * @deadline_ns: RESERVE with KMBOX_F_TIMEOUT; otherwise 0
+ * @__reserved: zero
+ *
+ * RESERVE sleeps until at least one slot is free, then hands out up to
+ * @count and returns how many.  RELEASE takes back slots this file holds
+ * (reserved and not sent, or received): all of them, or none and EINVAL.
+ */
+struct kmbox_slots {
+	__u64	slots;
+	__u32	count;
+	__u32	flags;
+	__u64	deadline_ns;
+	__u64	__reserved[2];
+};
+
+/* 0xD4 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst */
+#define KMBOX_IOC_MAGIC		0xD4
+
+#define KMBOX_IOC_INFO		_IOR(KMBOX_IOC_MAGIC, 0x00, struct kmbox_info)
+#define KMBOX_IOC_OPEN		_IOW(KMBOX_IOC_MAGIC, 0x01, struct kmbox_open)
+#define KMBOX_IOC_UNLINK	_IOW(KMBOX_IOC_MAGIC, 0x02, struct kmbox_unlink)
+#define KMBOX_IOC_GETATTR	_IOR(KMBOX_IOC_MAGIC, 0x03, struct kmbox_attr)
+#define KMBOX_IOC_SEND		_IOW(KMBOX_IOC_MAGIC, 0x04, struct kmbox_send)
+#define KMBOX_IOC_RECV		_IOWR(KMBOX_IOC_MAGIC, 0x05, struct kmbox_recv)
+#define KMBOX_IOC_SEND_BATCH	_IOW(KMBOX_IOC_MAGIC, 0x06, struct kmbox_batch)
+#define KMBOX_IOC_RECV_BATCH	_IOW(KMBOX_IOC_MAGIC, 0x07, struct kmbox_batch)
+#define KMBOX_IOC_ZC_RESERVE	_IOW(KMBOX_IOC_MAGIC, 0x08, struct kmbox_slots)
+#define KMBOX_IOC_ZC_RELEASE	_IOW(KMBOX_IOC_MAGIC, 0x09, struct kmbox_slots)
+
+/*
+ * mmap(2) offset of the zero-copy region: zc_slots * zc_slot_size bytes
+ * (rounded up to a page), slot i at byte i * zc_slot_size.  MAP_SHARED
+ * only; PROT_WRITE needs a file opened for writing; never PROT_EXEC.
+ */
+#define KMBOX_OFF_REGION	0x0ULL
+
+#endif /* _UAPI_LINUX_KMBOX_H */
