@@ -934,7 +934,7 @@ TEST_F(mbox, recv_reports_sender_credentials_and_time)
 	r.deadline_ns = 0;
 	r.__reserved[0] = 0;
 	r.__reserved[1] = 0;
-	ASSERT_EQ(0, ioctl(self->fd, KMBOX_IOC_RECV, &r));
+	ASSERT_LE(0, ioctl(self->fd, KMBOX_IOC_RECV, &r));
 	EXPECT_EQ(1, r.len);
 	EXPECT_EQ(4, r.prio);
 	EXPECT_EQ(getpid(), r.pid);
@@ -1047,12 +1047,13 @@ TEST_F(named, getattr_works_on_write_only_file)
 
 /* ---- no zero-copy region ----------------------------------------------- */
 
-TEST_F(mbox, mmap_without_region_is_einval)
+/* ENODEV, as mmap(2) has it for a file that cannot be mapped. */
+TEST_F(mbox, mmap_without_region_is_enodev)
 {
 	void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, self->fd, 0);
 
 	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(ENODEV, errno);
 	if (p != MAP_FAILED)
 		munmap(p, 4096);
 }
