@@ -23,6 +23,7 @@
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/pid.h>
 #include <linux/rbtree.h>
 #include <linux/spinlock.h>
@@ -34,6 +35,9 @@
 struct ipc_namespace;
 struct seq_file;
 
+/* names.c: see the top of this file */
+extern struct mutex kmbox_mutex;
+
 /**
  * struct kmbox_params - module parameters, read with READ_ONCE()
  * @default_max_msgs: max_msgs of a mailbox created with 0
@@ -41,6 +45,8 @@ struct seq_file;
  * @max_msgs_cap: largest max_msgs accepted
  * @max_msgsize_cap: largest max_msgsize (and zero-copy slot) accepted
  * @max_mailboxes: mailboxes alive at once, all namespaces together
+ *	(CAP_SYS_RESOURCE goes past it, as with mqueue's queues_max)
+ * @user_max_mailboxes: mailboxes one user may have created and alive
  * @user_quota: bytes one user may pin, 0 = unlimited
  * @region_cap: largest zero-copy region, bytes
  */
@@ -50,9 +56,11 @@ struct kmbox_params {
 	unsigned int max_msgs_cap;
 	unsigned int max_msgsize_cap;
 	unsigned int max_mailboxes;
+	unsigned int user_max_mailboxes;
 	unsigned long user_quota;
 	unsigned long region_cap;
 };
+
 extern struct kmbox_params kmbox_params;
 
 /**
@@ -72,6 +80,7 @@ struct kmbox_stats {
 	atomic_long_t region_pages;
 	atomic_long_t users;
 };
+
 extern struct kmbox_stats kmbox_stats;
 
 /**
@@ -81,12 +90,14 @@ extern struct kmbox_stats kmbox_stats;
  * @ref: one per file opened by the user, per message and per mailbox
  *	charged to the user
  * @bytes: bytes charged now
+ * @mailboxes: mailboxes created by the user and alive
  */
 struct kmbox_user {
 	struct hlist_node node;
 	kuid_t uid;
 	refcount_t ref;
 	atomic_long_t bytes;
+	atomic_t mailboxes;
 };
 
 /* Fixed charge of a mailbox, and per copied message beyond its payload. */
@@ -164,7 +175,7 @@ struct kmbox_region;
  */
 struct kmbox {
 	struct kref ref;
-	spinlock_t lock;
+	spinlock_t lock;	/* see the top of this file */
 	struct rb_root_cached queue;
 	u64 seq;
 	u32 nr_msgs;

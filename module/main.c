@@ -27,6 +27,7 @@ struct kmbox_params kmbox_params = {
 	.max_msgs_cap		= 65536,
 	.max_msgsize_cap	= 4 << 20,
 	.max_mailboxes		= 4096,
+	.user_max_mailboxes	= 256,
 	.user_quota		= 64UL << 20,
 	.region_cap		= 64UL << 20,
 };
@@ -40,7 +41,9 @@ MODULE_PARM_DESC(max_msgs_cap, "Largest max_msgs accepted at creation (65536)");
 module_param_named(max_msgsize_cap, kmbox_params.max_msgsize_cap, uint, 0644);
 MODULE_PARM_DESC(max_msgsize_cap, "Largest max_msgsize and zero-copy slot accepted, bytes (4 MiB)");
 module_param_named(max_mailboxes, kmbox_params.max_mailboxes, uint, 0644);
-MODULE_PARM_DESC(max_mailboxes, "Mailboxes alive at once, all namespaces (4096)");
+MODULE_PARM_DESC(max_mailboxes, "Mailboxes alive at once, all namespaces; CAP_SYS_RESOURCE exceeds it (4096)");
+module_param_named(user_max_mailboxes, kmbox_params.user_max_mailboxes, uint, 0644);
+MODULE_PARM_DESC(user_max_mailboxes, "Mailboxes one user may have alive; CAP_SYS_RESOURCE exceeds it (256)");
 module_param_named(user_quota, kmbox_params.user_quota, ulong, 0644);
 MODULE_PARM_DESC(user_quota, "Bytes of kernel memory one user may pin; 0 = no limit (64 MiB)");
 module_param_named(region_cap, kmbox_params.region_cap, ulong, 0644);

@@ -45,7 +45,6 @@
 
 #include "kmbox.h"
 
-extern struct mutex kmbox_mutex;
 static atomic64_t kmbox_next_id = ATOMIC64_INIT(0);
 
 static bool kmbox_msg_less(struct rb_node *a, const struct rb_node *b)
@@ -128,8 +127,8 @@ static int kmbox_attr_resolve(const struct kmbox_attr *in, struct kmbox_attr *ou
  *
  * Context: Process context; may sleep.
  * Return: the mailbox with one reference, or ERR_PTR(-EINVAL) for bad
- * attributes, -ENOSPC when max_mailboxes exist, -EMFILE when @creator's
- * quota cannot cover it, -ENOMEM.
+ * attributes, -ENOSPC when max_mailboxes exist, -EMFILE when @creator
+ * has user_max_mailboxes or its quota cannot cover the mailbox, -ENOMEM.
  */
 struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creator, bool exempt)
 {
@@ -143,15 +142,20 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 		return ERR_PTR(ret);
 
 	if (atomic_long_inc_return(&kmbox_stats.mailboxes) >
-	    READ_ONCE(kmbox_params.max_mailboxes)) {
+	    READ_ONCE(kmbox_params.max_mailboxes) && !exempt) {
 		ret = -ENOSPC;
 		goto out_uncount;
+	}
+	if (atomic_inc_return(&creator->mailboxes) >
+	    READ_ONCE(kmbox_params.user_max_mailboxes) && !exempt) {
+		ret = -EMFILE;
+		goto out_uncount_user;
 	}
 
 	cost = KMBOX_MBOX_COST + PAGE_ALIGN((u64)attr.zc_slots * attr.zc_slot_size);
 	if (kmbox_charge(creator, cost, exempt)) {
 		ret = -EMFILE;
-		goto out_uncount;
+		goto out_uncount_user;
 	}
 
 	mb = kzalloc(sizeof(*mb), GFP_KERNEL_ACCOUNT);
@@ -186,6 +190,8 @@ out_free:
 	kfree(mb);
 out_uncharge:
 	kmbox_uncharge(creator, cost);
+out_uncount_user:
+	atomic_dec(&creator->mailboxes);
 out_uncount:
 	atomic_long_dec(&kmbox_stats.mailboxes);
 	return ERR_PTR(ret);
@@ -203,6 +209,7 @@ static void kmbox_free(struct kmbox *mb)
 	if (mb->region)
 		cost += kmbox_region_destroy(mb);
 	kmbox_uncharge(mb->creator, cost);
+	atomic_dec(&mb->creator->mailboxes);
 	kmbox_user_put(mb->creator);
 	kfree(mb->name);
 	kfree(mb);
@@ -211,7 +218,6 @@ static void kmbox_free(struct kmbox *mb)
 
 /* Called by kref_put_mutex() with kmbox_mutex held; drops it. */
 static void kmbox_release(struct kref *ref)
-	__releases(&kmbox_mutex)
 {
 	struct kmbox *mb = container_of(ref, struct kmbox, ref);
 

@@ -33,6 +33,7 @@
 
 #include "kmbox.h"
 
+/* Guards the name table, kmbox_all and kmbox list membership. */
 DEFINE_MUTEX(kmbox_mutex);
 static DEFINE_HASHTABLE(kmbox_names, 8);
 static LIST_HEAD(kmbox_all);

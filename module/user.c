@@ -56,6 +56,7 @@ struct kmbox_user *kmbox_user_get(kuid_t uid)
 	fresh->uid = uid;
 	refcount_set(&fresh->ref, 1);
 	atomic_long_set(&fresh->bytes, 0);
+	atomic_set(&fresh->mailboxes, 0);
 
 	spin_lock(&kmbox_users_lock);
 	u = kmbox_user_find_locked(uid);
@@ -78,8 +79,13 @@ struct kmbox_user *kmbox_user_get(kuid_t uid)
  */
 void kmbox_user_put(struct kmbox_user *u)
 {
-	if (!u || !refcount_dec_and_lock(&u->ref, &kmbox_users_lock))
+	if (!u || refcount_dec_not_one(&u->ref))
 		return;
+	spin_lock(&kmbox_users_lock);
+	if (!refcount_dec_and_test(&u->ref)) {
+		spin_unlock(&kmbox_users_lock);
+		return;
+	}
 	hash_del(&u->node);
 	spin_unlock(&kmbox_users_lock);
 	WARN_ON_ONCE(atomic_long_read(&u->bytes));

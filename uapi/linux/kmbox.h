@@ -24,6 +24,7 @@
 #ifndef _UAPI_LINUX_KMBOX_H
 #define _UAPI_LINUX_KMBOX_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -37,9 +38,9 @@
 #define KMBOX_SLOT_MIN		64	/* smallest zero-copy slot, bytes */
 
 /* struct kmbox_info.features */
-#define KMBOX_FEAT_ZEROCOPY	(1ULL << 0)	/* mmap region + KMBOX_IOC_ZC_* */
-#define KMBOX_FEAT_BATCH	(1ULL << 1)	/* KMBOX_IOC_{SEND,RECV}_BATCH */
-#define KMBOX_FEAT_CREDS	(1ULL << 2)	/* sender pid/uid/gid in recv */
+#define KMBOX_FEAT_ZEROCOPY	_BITULL(0)	/* mmap region + KMBOX_IOC_ZC_* */
+#define KMBOX_FEAT_BATCH	_BITULL(1)	/* KMBOX_IOC_{SEND,RECV}_BATCH */
+#define KMBOX_FEAT_CREDS	_BITULL(2)	/* sender pid/uid/gid in recv */
 
 /**
  * struct kmbox_info - answer to KMBOX_IOC_INFO (any /dev/kmbox file)
@@ -68,9 +69,9 @@ struct kmbox_info {
 };
 
 /* struct kmbox_attr.flags (output only) */
-#define KMBOX_ATTR_NONBLOCK	(1U << 0)	/* this file has O_NONBLOCK */
-#define KMBOX_ATTR_NAMED	(1U << 1)	/* created with a name */
-#define KMBOX_ATTR_UNLINKED	(1U << 2)	/* named, and since unlinked */
+#define KMBOX_ATTR_NONBLOCK	_BITUL(0)	/* this file has O_NONBLOCK */
+#define KMBOX_ATTR_NAMED	_BITUL(1)	/* created with a name */
+#define KMBOX_ATTR_UNLINKED	_BITUL(2)	/* named, and since unlinked */
 
 /**
  * struct kmbox_attr - mailbox limits and state
@@ -115,9 +116,9 @@ struct kmbox_attr {
 };
 
 /* struct kmbox_open.flags */
-#define KMBOX_OPEN_CREAT	(1U << 0)	/* create if absent */
-#define KMBOX_OPEN_EXCL		(1U << 1)	/* with CREAT: EEXIST if present */
-#define KMBOX_OPEN_ANON		(1U << 2)	/* new anonymous mailbox; name = 0 */
+#define KMBOX_OPEN_CREAT	_BITUL(0)	/* create if absent */
+#define KMBOX_OPEN_EXCL		_BITUL(1)	/* with CREAT: EEXIST if present */
+#define KMBOX_OPEN_ANON		_BITUL(2)	/* new anonymous mailbox; name = 0 */
 
 /**
  * struct kmbox_open - KMBOX_IOC_OPEN argument: bind this file
@@ -151,11 +152,10 @@ struct kmbox_unlink {
 };
 
 /* flags of send, recv, batch and slot calls */
-#define KMBOX_F_NONBLOCK	(1U << 0)	/* EAGAIN instead of sleeping */
-#define KMBOX_F_TIMEOUT		(1U << 1)	/* deadline_ns is valid */
-#define KMBOX_F_ZC		(1U << 2)	/* send: slot, not buf; recv: a
-						 * zero-copy message comes back
-						 * as a slot, not copied */
+#define KMBOX_F_NONBLOCK	_BITUL(0)	/* EAGAIN instead of sleeping */
+#define KMBOX_F_TIMEOUT		_BITUL(1)	/* deadline_ns is valid */
+/* send: the payload is in a slot; recv: zero-copy messages come as slots */
+#define KMBOX_F_ZC		_BITUL(2)
 
 /**
  * struct kmbox_send - KMBOX_IOC_SEND argument
@@ -178,7 +178,7 @@ struct kmbox_send {
 };
 
 /* struct kmbox_recv.msg_flags and struct kmbox_mmsg.flags */
-#define KMBOX_MSG_ZC		(1U << 0)	/* the payload is in @slot */
+#define KMBOX_MSG_ZC		_BITUL(0)	/* the payload is in @slot */
 
 /**
  * struct kmbox_recv - KMBOX_IOC_RECV argument
