@@ -1,1 +1,0 @@
-cmd_/work/main/module/kmbox.ko := ld -r -m elf_x86_64 -z noexecstack --no-warn-rwx-segments --build-id=sha1  -T arch/x86/module.lds -o /work/main/module/kmbox.ko /work/main/module/kmbox.o /work/main/module/kmbox.mod.o;  true
