@@ -206,6 +206,8 @@ struct kmbox {
  * @mb: bound mailbox; NULL until KMBOX_IOC_OPEN, then never changes
  * @user: user charged for messages sent through this file (opener's euid)
  * @exempt: opener had CAP_SYS_RESOURCE: no quota
+ * @zc_used: the file has reserved or received a slot, so slots may
+ *	name it as owner or sender (under @mb->lock)
  * @zc_held: slots this file holds (under @mb->lock)
  * @zc_completed: zero-copy sends of this file since released (under
  *	@mb->lock)
@@ -214,6 +216,7 @@ struct kmbox_file {
 	struct kmbox *mb;
 	struct kmbox_user *user;
 	bool exempt;
+	bool zc_used;
 	u32 zc_held;
 	u64 zc_completed;
 };

@@ -103,6 +103,8 @@ static int kmbox_attr_resolve(const struct kmbox_attr *in, struct kmbox_attr *ou
 
 	if (!in->zc_slots)
 		return in->zc_slot_size ? -EINVAL : 0;
+	if (in->zc_slots > KMBOX_SLOTS_MAX)
+		return -EINVAL;
 
 	slot_size = in->zc_slot_size;
 	if (!slot_size)
@@ -608,7 +610,7 @@ void kmbox_file_detach(struct kmbox_file *kf)
 	struct kmbox *mb = kf->mb;
 	bool freed;
 
-	if (!mb->region)
+	if (!mb->region || !kf->zc_used)
 		return;
 	spin_lock(&mb->lock);
 	freed = kf->zc_held != 0;

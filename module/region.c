@@ -267,6 +267,7 @@ void kmbox_zc_hold_locked(struct kmbox_file *kf, u32 slot)
 
 	s->state = KMBOX_SLOT_HELD;
 	s->owner = kf;
+	kf->zc_used = true;
 	kf->zc_held++;
 	atomic_long_inc(&kmbox_stats.slots_held);
 }
@@ -351,6 +352,7 @@ int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
 			slots[got++] = slot;
 		}
 		kf->zc_held += got;
+		kf->zc_used |= got != 0;
 		spin_unlock(&mb->lock);
 		if (got)
 			break;

@@ -36,6 +36,7 @@
 #define KMBOX_BATCH_MAX		256	/* entries in one batch or slot call */
 #define KMBOX_NO_SLOT		0xffffffffU
 #define KMBOX_SLOT_MIN		64	/* smallest zero-copy slot, bytes */
+#define KMBOX_SLOTS_MAX		65536	/* most slots in one region */
 
 /* struct kmbox_info.features */
 #define KMBOX_FEAT_ZEROCOPY	_BITULL(0)	/* mmap region + KMBOX_IOC_ZC_* */
@@ -85,7 +86,8 @@ struct kmbox_info {
  * @cur_msgs: out: messages queued now
  * @flags: out: KMBOX_ATTR_* bits
  * @cur_bytes: out: payload bytes queued now (copied and zero-copy)
- * @zc_slots: in/out: slots in the zero-copy region, 0 = no region
+ * @zc_slots: in/out: slots in the zero-copy region, 0 = no region,
+ *	at most KMBOX_SLOTS_MAX
  * @zc_slot_size: in/out: bytes per slot, a power of two from
  *	KMBOX_SLOT_MIN up to the module's max_msgsize_cap (0 with
  *	zc_slots != 0 means max_msgsize rounded up to a power of two); a
