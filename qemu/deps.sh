@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Install, with apt-get, whatever the build and the QEMU tests need and
+# the machine lacks.  Prints one line per missing piece; silent when all
+# is present.  Usage: qemu/deps.sh [--lint]
+set -euo pipefail
+
+die() { echo "kmbox deps: $*" >&2; exit 1; }
+
+want_lint=0
+case ${1:-} in
+--lint) want_lint=1;;
+-h|--help) echo "usage: ${0##*/} [--lint]   (installs what make check [and make lint] need)"; exit 0;;
+"") ;;
+*) die "unknown option $1 (usage: ${0##*/} [--lint])";;
+esac
+
+# command -> package
+declare -A tools=(
+	[gcc]=gcc [make]=make [qemu-system-x86_64]=qemu-system-x86
+	[cpio]=cpio [gzip]=gzip [perl]=perl [xz]=xz-utils [bc]=bc
+	[apt-get]=apt [dpkg-deb]=dpkg
+)
+if [ $want_lint = 1 ]; then
+	tools[sparse]=sparse
+	tools[shellcheck]=shellcheck
+	tools[clang]=clang
+fi
+
+pkgs=()
+for t in "${!tools[@]}"; do
+	command -v "$t" >/dev/null 2>&1 || pkgs+=("${tools[$t]}")
+done
+# Static test binaries need libc.a.
+[ -f "/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)/libc.a" ] || pkgs+=(libc6-dev)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
+# The initramfs needs the static busybox (the plain busybox is dynamic).
+installed busybox-static || pkgs+=(busybox-static)
+ls -d /usr/src/linux-headers-*-cloud-amd64 >/dev/null 2>&1 || pkgs+=(linux-headers-cloud-amd64)
+[ -f /usr/src/linux-source-6.1.tar.xz ] || pkgs+=(linux-source-6.1)
+
+if [ ${#pkgs[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || die "missing packages: ${pkgs[*]} (run as root, or: sudo apt-get install ${pkgs[*]})"
+	echo "kmbox deps: installing ${pkgs[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	log=${TMPDIR:-/tmp}/kmbox-apt.log
+	if ! apt-get install -y -q --no-install-recommends "${pkgs[@]}" >"$log" 2>&1; then
+		apt-get update -q >>"$log" 2>&1 ||
+			die "apt-get update failed; see $log"
+		apt-get install -y -q --no-install-recommends "${pkgs[@]}" >>"$log" 2>&1 ||
+			die "apt-get install ${pkgs[*]} failed; see $log"
+	fi
+fi
+exit 0
