@@ -119,9 +119,10 @@ static int parse_u32(const char *s, uint32_t *out)
 static int parse_timeout(const char *s, struct timespec *abs)
 {
 	unsigned long long sec = 0;
-	const char *p = s, *frac;
+	long nsec = 0, scale = 100000000;
 	struct timespec now;
-	long nsec = 0, scale;
+	const char *p = s;
+	int digits = 0;
 	char *end;
 
 	if (isdigit((unsigned char)*p)) {
@@ -129,20 +130,16 @@ static int parse_timeout(const char *s, struct timespec *abs)
 		sec = strtoull(p, &end, 10);
 		if (errno)
 			return -1;
+		digits = (int)(end - p);
 		p = end;
-	} else if (*p != '.') {
-		return -1;
 	}
 	if (*p == '.') {
-		frac = ++p;
-		for (scale = 100000000; isdigit((unsigned char)*p); p++) {
+		for (p++; isdigit((unsigned char)*p); p++, digits++) {
 			nsec += (*p - '0') * scale;
 			scale /= 10;
 		}
-		if (p == frac && p == s + 1)	/* "." alone */
-			return -1;
 	}
-	if (*p)
+	if (*p || !digits)
 		return -1;
 
 	if (clock_gettime(CLOCK_MONOTONIC, &now))
@@ -478,18 +475,21 @@ out_close:
  */
 static void print_owner(const char *name)
 {
-	char line[1024], *tok[16], *save;
+	char line[1024], *tok[16], *t, *save;
 	FILE *f = fopen(PROC_MAILBOXES, "re");
 	int n;
 
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
-		/* id name uid gid mode ... flags (15 columns) */
+		/*
+		 * id name uid gid mode ... flags: 15 columns.  Names with
+		 * blanks are escaped there and simply not found.
+		 */
 		n = 0;
-		for (tok[n] = strtok_r(line, " \t\n", &save); tok[n] && n < 15;
-		     tok[n] = strtok_r(NULL, " \t\n", &save))
-			n++;
+		for (t = strtok_r(line, " \t\n", &save); t && n < 16;
+		     t = strtok_r(NULL, " \t\n", &save))
+			tok[n++] = t;
 		if (n != 15 || strcmp(tok[1], name) ||
 		    !strchr(tok[14], 'N') || strchr(tok[14], 'U'))
 			continue;

@@ -25,6 +25,8 @@
 #include "kmbox.h"
 #include "../src/lib.h"
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 static int tests, failures;
 
 static void report(int ok, const char *what, long ret, int err)
@@ -140,7 +142,7 @@ static void test_timespecs(void)
 	char buf[8] = "";
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		const struct timespec *ts = &bad[i];
 
 		printf("# bad timespec { %lld, %ld }\n",
