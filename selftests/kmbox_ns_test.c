@@ -1,0 +1,871 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kmbox across processes, users and namespaces: mode-bit permissions for
+ * unprivileged users, ownership, unlink rules, IPC namespace isolation,
+ * sharing of anonymous mailboxes by fork, dup and SCM_RIGHTS, sender
+ * credentials across pid namespaces, and the per-user memory quota.
+ *
+ * Unprivileged work happens in forked children that drop to uid/gid
+ * 65534/65533 with setresgid/setresuid; they report through their exit
+ * code (0, or the errno of the failing call).
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "kselftest_harness.h"
+#include "kmbox_test.h"
+
+#define OTHER_UID	65533
+#define OTHER_GID	65533
+
+/*
+ * In a child running as @uid/@gid: open @name with @oflags (no CREAT).
+ * Returns 0 if the open worked, the errno if it failed, or 255 + more on
+ * a problem with the child itself.
+ */
+static int open_as(uid_t uid, gid_t gid, const char *name, int oflags)
+{
+	pid_t pid = kt_fork(20);
+	int fd;
+
+	if (pid < 0)
+		return 256;
+	if (pid == 0) {
+		if (kt_become(uid, gid))
+			_exit(254);
+		fd = kt_open(name, oflags, 0, 0, 0, 0);
+		_exit(fd >= 0 ? 0 : errno);
+	}
+	return kt_wait(pid);
+}
+
+/* As @uid/@gid with umask 0: create @name with @mode; 0 or errno. */
+static int create_as(uid_t uid, gid_t gid, const char *name, mode_t mode)
+{
+	pid_t pid = kt_fork(20);
+	int fd;
+
+	if (pid < 0)
+		return 256;
+	if (pid == 0) {
+		if (kt_become(uid, gid))
+			_exit(254);
+		umask(0);
+		fd = kt_create(name, O_RDWR, mode, 0, 0);
+		_exit(fd >= 0 ? 0 : errno);
+	}
+	return kt_wait(pid);
+}
+
+static int unlink_as(uid_t uid, gid_t gid, const char *name)
+{
+	pid_t pid = kt_fork(20);
+
+	if (pid < 0)
+		return 256;
+	if (pid == 0) {
+		if (kt_become(uid, gid))
+			_exit(254);
+		_exit(kt_unlink(name) ? errno : 0);
+	}
+	return kt_wait(pid);
+}
+
+/* ---- permissions -------------------------------------------------------- */
+
+FIXTURE(perm) {
+	char name[64];
+};
+
+FIXTURE_SETUP(perm)
+{
+	KT_REQUIRE_MODULE();
+	kt_name(self->name, sizeof(self->name), "perm");
+	umask(0);
+}
+
+FIXTURE_TEARDOWN(perm)
+{
+	kt_unlink(self->name);
+}
+
+/* root creates @name with @mode */
+static void root_create(struct __test_metadata *_metadata, const char *name,
+			mode_t mode)
+{
+	int fd = kt_create(name, O_RDWR, mode, 0, 0);
+
+	ASSERT_GE(fd, 0) TH_LOG("create %s: %s", name, strerror(errno));
+	close(fd);
+}
+
+TEST_F(perm, other_without_read_bit_cannot_open_for_reading)
+{
+	root_create(_metadata, self->name, 0662);
+	EXPECT_EQ(EACCES, open_as(KT_NOBODY, KT_NOBODY, self->name, O_RDONLY));
+}
+
+TEST_F(perm, other_with_read_bit_opens_for_reading)
+{
+	root_create(_metadata, self->name, 0604);
+	EXPECT_EQ(0, open_as(KT_NOBODY, KT_NOBODY, self->name, O_RDONLY));
+}
+
+TEST_F(perm, other_without_write_bit_cannot_open_for_writing)
+{
+	root_create(_metadata, self->name, 0664);
+	EXPECT_EQ(EACCES, open_as(KT_NOBODY, KT_NOBODY, self->name, O_WRONLY));
+}
+
+TEST_F(perm, other_with_write_bit_opens_for_writing)
+{
+	root_create(_metadata, self->name, 0602);
+	EXPECT_EQ(0, open_as(KT_NOBODY, KT_NOBODY, self->name, O_WRONLY));
+}
+
+TEST_F(perm, read_write_open_with_only_the_read_bit_is_eacces)
+{
+	root_create(_metadata, self->name, 0644);
+	EXPECT_EQ(EACCES, open_as(KT_NOBODY, KT_NOBODY, self->name, O_RDWR));
+}
+
+TEST_F(perm, read_write_open_with_both_bits_works)
+{
+	root_create(_metadata, self->name, 0606);
+	EXPECT_EQ(0, open_as(KT_NOBODY, KT_NOBODY, self->name, O_RDWR));
+}
+
+TEST_F(perm, group_bits_let_a_group_member_read)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0640));
+	EXPECT_EQ(0, open_as(OTHER_UID, KT_NOBODY, self->name, O_RDONLY));
+}
+
+TEST_F(perm, group_member_without_group_write_bit_is_eacces)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0646));
+	EXPECT_EQ(EACCES, open_as(OTHER_UID, KT_NOBODY, self->name, O_WRONLY));
+}
+
+TEST_F(perm, group_bits_apply_to_group_even_if_other_grants_more)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0606));
+	EXPECT_EQ(EACCES, open_as(OTHER_UID, KT_NOBODY, self->name, O_RDONLY));
+}
+
+TEST_F(perm, owner_bits_apply_to_owner_even_if_others_grant_more)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0466));
+	EXPECT_EQ(EACCES, open_as(KT_NOBODY, OTHER_GID, self->name, O_WRONLY));
+}
+
+TEST_F(perm, owner_bits_let_the_owner_write)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0200));
+	EXPECT_EQ(0, open_as(KT_NOBODY, OTHER_GID, self->name, O_WRONLY));
+}
+
+TEST_F(perm, cap_dac_override_bypasses_the_mode)
+{
+	int fd;
+
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0000));
+	fd = kt_open(self->name, O_RDWR, 0, 0, 0, 0);
+	EXPECT_GE(fd, 0) TH_LOG("root open of a 0000 mailbox: %s",
+				strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+TEST_F(perm, unprivileged_creator_owns_the_mailbox)
+{
+	struct kt_mbline m;
+
+	ASSERT_EQ(0, create_as(KT_NOBODY, OTHER_GID, self->name, 0640));
+	ASSERT_EQ(1, kt_find_mailbox(self->name, 0, 0, &m, NULL));
+	EXPECT_EQ(KT_NOBODY, m.uid);
+	EXPECT_EQ(OTHER_GID, m.gid);
+	EXPECT_EQ(0640, m.mode);
+}
+
+TEST_F(perm, unprivileged_create_applies_its_umask)
+{
+	struct kt_mbline m;
+	pid_t pid;
+	int fd;
+
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		CHILD_ASSERT(kt_become(KT_NOBODY, KT_NOBODY) == 0);
+		umask(077);
+		fd = kt_create(self->name, O_RDWR, 0666, 0, 0);
+		_exit(fd >= 0 ? 0 : errno);
+	}
+	ASSERT_EQ(0, kt_wait(pid));
+	ASSERT_EQ(1, kt_find_mailbox(self->name, 0, 0, &m, NULL));
+	EXPECT_EQ(0600, m.mode);
+}
+
+/* ---- unlink ------------------------------------------------------------- */
+
+TEST_F(perm, unlink_by_non_owner_is_eacces)
+{
+	root_create(_metadata, self->name, 0666);
+	EXPECT_EQ(EACCES, unlink_as(KT_NOBODY, KT_NOBODY, self->name));
+	EXPECT_EQ(1, kt_find_mailbox(self->name, 0, 0, NULL, NULL));
+}
+
+TEST_F(perm, unlink_by_unprivileged_owner_works)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0600));
+	EXPECT_EQ(0, unlink_as(KT_NOBODY, OTHER_GID, self->name));
+	EXPECT_EQ(0, kt_find_mailbox(self->name, 0, 0, NULL, NULL));
+}
+
+TEST_F(perm, unlink_by_privileged_non_owner_works)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0600));
+	EXPECT_EQ(0, kt_unlink(self->name));
+	EXPECT_EQ(0, kt_find_mailbox(self->name, 0, 0, NULL, NULL));
+}
+
+TEST_F(perm, unlink_of_absent_name_is_enoent)
+{
+	EXPECT_EQ(-1, kt_unlink(self->name));
+	EXPECT_EQ(ENOENT, errno);
+}
+
+TEST_F(perm, unlinked_mailbox_lives_on_for_open_files)
+{
+	struct kmbox_attr a;
+	char buf[16];
+	int w, r;
+
+	w = kt_create(self->name, O_WRONLY, 0600, 0, 0);
+	ASSERT_GE(w, 0);
+	r = kt_open(self->name, O_RDONLY, 0, 0, 0, 0);
+	ASSERT_GE(r, 0);
+	ASSERT_EQ(0, kt_unlink(self->name));
+	EXPECT_EQ(-1, kt_open(self->name, O_RDWR, 0, 0, 0, 0));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_EQ(5, write(w, "still", 5));
+	EXPECT_EQ(5, read(r, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "still", 5));
+	ASSERT_EQ(0, kt_getattr(r, &a));
+	EXPECT_TRUE(a.flags & KMBOX_ATTR_UNLINKED);
+	close(w);
+	close(r);
+}
+
+TEST_F(perm, unlinked_name_can_be_created_again_as_a_new_mailbox)
+{
+	char buf[16];
+	int old, new;
+
+	old = kt_create(self->name, O_RDWR | O_NONBLOCK, 0600, 0, 0);
+	ASSERT_GE(old, 0);
+	ASSERT_EQ(3, write(old, "old", 3));
+	ASSERT_EQ(0, kt_unlink(self->name));
+	new = kt_create(self->name, O_RDWR | O_NONBLOCK, 0600, 0, 0);
+	ASSERT_GE(new, 0) TH_LOG("re-create: %s", strerror(errno));
+	EXPECT_EQ(0, kt_cur_msgs(new));
+	ASSERT_EQ(3, write(new, "new", 3));
+	EXPECT_EQ(3, read(old, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "old", 3));
+	EXPECT_EQ(-1, read(old, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(3, read(new, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "new", 3));
+	close(old);
+	close(new);
+}
+
+TEST_F(perm, last_close_of_an_unlinked_mailbox_frees_it)
+{
+	struct kt_stats s0, s1;
+	int fd;
+
+	ASSERT_EQ(0, kt_read_stats(&s0));
+	fd = kt_create(self->name, O_RDWR, 0600, 0, 0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(4, write(fd, "gone", 4));
+	ASSERT_EQ(0, kt_unlink(self->name));
+	ASSERT_EQ(0, kt_read_stats(&s1));
+	EXPECT_EQ(s0.mailboxes + 1, s1.mailboxes);
+	close(fd);
+	ASSERT_EQ(0, kt_read_stats(&s1));
+	EXPECT_EQ(s0.mailboxes, s1.mailboxes);
+	EXPECT_EQ(s0.messages, s1.messages);
+	EXPECT_EQ(s0.bytes, s1.bytes);
+}
+
+/* ---- IPC namespaces ----------------------------------------------------- */
+
+TEST_F(perm, new_ipc_namespace_sees_none_of_the_parents_names)
+{
+	pid_t pid;
+
+	root_create(_metadata, self->name, 0666);
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		CHILD_ASSERT(unshare(CLONE_NEWIPC) == 0);
+		CHILD_ASSERT(kt_open(self->name, O_RDWR, 0, 0, 0, 0) == -1);
+		CHILD_ASSERT(errno == ENOENT);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+}
+
+TEST_F(perm, same_name_lives_independently_in_two_ipc_namespaces)
+{
+	pid_t pid;
+	int fd;
+
+	fd = kt_create(self->name, O_RDWR | O_NONBLOCK, 0600, 0, 0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(6, write(fd, "parent", 6));
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		char buf[16];
+		int cfd;
+
+		CHILD_ASSERT(unshare(CLONE_NEWIPC) == 0);
+		cfd = kt_create(self->name, O_RDWR | O_NONBLOCK, 0600, 0, 0);
+		CHILD_ASSERT(cfd >= 0);
+		CHILD_ASSERT(kt_cur_msgs(cfd) == 0);
+		CHILD_ASSERT(write(cfd, "child", 5) == 5);
+		CHILD_ASSERT(read(cfd, buf, sizeof(buf)) == 5);
+		CHILD_ASSERT(kt_unlink(self->name) == 0);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+	/* the parent's mailbox still has only its own message */
+	EXPECT_EQ(1, kt_cur_msgs(fd));
+	EXPECT_EQ(1, kt_find_mailbox(self->name, 0, 0, NULL, NULL));
+	close(fd);
+}
+
+TEST_F(perm, unlink_in_another_ipc_namespace_is_enoent)
+{
+	pid_t pid;
+
+	root_create(_metadata, self->name, 0600);
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		CHILD_ASSERT(unshare(CLONE_NEWIPC) == 0);
+		CHILD_ASSERT(kt_unlink(self->name) == -1 && errno == ENOENT);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(1, kt_find_mailbox(self->name, 0, 0, NULL, NULL));
+}
+
+TEST_F(perm, proc_lists_only_the_readers_ipc_namespace)
+{
+	pid_t pid;
+	int fd, anon;
+
+	fd = kt_create(self->name, O_RDWR, 0600, 0, 0);
+	ASSERT_GE(fd, 0);
+	anon = kt_anon(O_RDWR, 17, 1717);
+	ASSERT_GE(anon, 0);
+	ASSERT_EQ(1, kt_find_mailbox("-", 17, 1717, NULL, NULL));
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		char name[64];
+		int cfd, canon;
+
+		CHILD_ASSERT(unshare(CLONE_NEWIPC) == 0);
+		CHILD_ASSERT(kt_find_mailbox(self->name, 0, 0, NULL, NULL) == 0);
+		CHILD_ASSERT(kt_find_mailbox("-", 17, 1717, NULL, NULL) == 0);
+		/* what is created in the new namespace shows up there */
+		kt_name(name, sizeof(name), "childns");
+		cfd = kt_create(name, O_RDWR, 0600, 0, 0);
+		CHILD_ASSERT(cfd >= 0);
+		canon = kt_anon(O_RDWR, 18, 1818);
+		CHILD_ASSERT(canon >= 0);
+		CHILD_ASSERT(kt_find_mailbox(name, 0, 0, NULL, NULL) == 1);
+		CHILD_ASSERT(kt_find_mailbox("-", 18, 1818, NULL, NULL) == 1);
+		CHILD_ASSERT(kt_unlink(name) == 0);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+	close(anon);
+	close(fd);
+}
+
+TEST_F(perm, file_opened_before_unshare_keeps_its_mailbox)
+{
+	char buf[16];
+	pid_t pid;
+	int fd;
+
+	fd = kt_create(self->name, O_RDWR, 0600, 0, 0);
+	ASSERT_GE(fd, 0);
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		CHILD_ASSERT(unshare(CLONE_NEWIPC) == 0);
+		CHILD_ASSERT(write(fd, "across", 6) == 6);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(6, read(fd, buf, sizeof(buf)));
+	close(fd);
+}
+
+/* ---- sharing anonymous mailboxes --------------------------------------- */
+
+TEST(anonymous_mailbox_is_shared_across_fork)
+{
+	char buf[16];
+	pid_t pid;
+	int fd, i;
+
+	KT_REQUIRE_MODULE();
+	alarm(20);
+	fd = kt_anon(O_RDWR, 4, 16);
+	ASSERT_GE(fd, 0);
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		for (i = 0; i < 3; i++)
+			CHILD_ASSERT(write(fd, &i, sizeof(i)) == sizeof(i));
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(sizeof(int), read(fd, buf, sizeof(buf)));
+		EXPECT_EQ(0, memcmp(buf, &i, sizeof(i)));
+	}
+	close(fd);
+}
+
+TEST(dup_shares_the_mailbox_and_outlives_the_original)
+{
+	char buf[16];
+	int fd, fd2;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR | O_NONBLOCK, 4, 16);
+	ASSERT_GE(fd, 0);
+	fd2 = dup(fd);
+	ASSERT_GE(fd2, 0);
+	ASSERT_EQ(1, write(fd, "d", 1));
+	close(fd);
+	EXPECT_EQ(1, read(fd2, buf, sizeof(buf)));
+	EXPECT_EQ('d', buf[0]);
+	close(fd2);
+}
+
+static int send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte = 'F';
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &msg, 0) != 1)
+		return -1;
+	c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+FIXTURE(scm) {
+	int sk[2];
+};
+
+FIXTURE_VARIANT(scm) {
+	uid_t uid;	/* the receiving child runs as this user */
+};
+
+FIXTURE_VARIANT_ADD(scm, as_root) { .uid = 0, };
+FIXTURE_VARIANT_ADD(scm, as_nobody) { .uid = KT_NOBODY, };
+
+FIXTURE_SETUP(scm)
+{
+	KT_REQUIRE_MODULE();
+	alarm(25);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				self->sk));
+}
+
+FIXTURE_TEARDOWN(scm)
+{
+	close(self->sk[0]);
+	close(self->sk[1]);
+}
+
+/*
+ * The child exists before the mailbox does, so it can only reach it
+ * through the passed file; anonymous mailboxes have no permission checks.
+ */
+TEST_F(scm, scm_rights_passes_an_anonymous_mailbox)
+{
+	char buf[16];
+	pid_t pid;
+	int fd;
+
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int mfd;
+
+		close(self->sk[0]);
+		if (variant->uid)
+			CHILD_ASSERT(kt_become(variant->uid, variant->uid) == 0);
+		mfd = recv_fd(self->sk[1]);
+		CHILD_ASSERT(mfd >= 0);
+		CHILD_ASSERT(read(mfd, buf, sizeof(buf)) == 4);
+		CHILD_ASSERT(!memcmp(buf, "ping", 4));
+		CHILD_ASSERT(write(mfd, "pong", 4) == 4);
+		_exit(0);
+	}
+	fd = kt_anon(O_RDWR, 4, 16);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(4, write(fd, "ping", 4));
+	ASSERT_EQ(0, send_fd(self->sk[0], fd));
+	EXPECT_EQ(0, kt_wait(pid));
+	ASSERT_EQ(4, kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL));
+	EXPECT_EQ(0, memcmp(buf, "pong", 4));
+	close(fd);
+}
+
+TEST_F(scm, mailbox_in_flight_survives_its_senders_close)
+{
+	char buf[16];
+	pid_t pid;
+	int fd;
+
+	fd = kt_anon(O_RDWR, 4, 16);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(6, write(fd, "flying", 6));
+	ASSERT_EQ(0, send_fd(self->sk[0], fd));
+	close(fd);	/* only the in-flight reference is left */
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int mfd;
+
+		if (variant->uid)
+			CHILD_ASSERT(kt_become(variant->uid, variant->uid) == 0);
+		mfd = recv_fd(self->sk[1]);
+		CHILD_ASSERT(mfd >= 0);
+		CHILD_ASSERT(read(mfd, buf, sizeof(buf)) == 6);
+		CHILD_ASSERT(!memcmp(buf, "flying", 6));
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+}
+
+/* ---- sender credentials ------------------------------------------------- */
+
+TEST(recv_reports_an_unprivileged_senders_ids)
+{
+	struct kmbox_recv r;
+	char buf[16];
+	pid_t pid;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	alarm(20);
+	fd = kt_anon(O_RDWR, 4, 16);
+	ASSERT_GE(fd, 0);
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		CHILD_ASSERT(kt_become(KT_NOBODY, OTHER_GID) == 0);
+		CHILD_ASSERT(write(fd, "id", 2) == 2);
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait(pid));
+	ASSERT_EQ(2, kt_recv(fd, buf, sizeof(buf), 0, 0, &r));
+	EXPECT_EQ(pid, r.pid);
+	EXPECT_EQ(KT_NOBODY, r.uid);
+	EXPECT_EQ(OTHER_GID, r.gid);
+	close(fd);
+}
+
+/*
+ * A receiver in a child pid namespace cannot see a sender in the parent
+ * namespace (pid 0), sees itself as 1, while the parent sees the child's
+ * real pid.
+ */
+TEST(recv_reports_pids_in_the_receivers_pid_namespace)
+{
+	struct kmbox_recv r;
+	volatile pid_t *inner;
+	char buf[16];
+	pid_t pid;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	alarm(20);
+	inner = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, inner);
+	fd = kt_anon(O_RDWR, 4, 16);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(1, write(fd, "P", 1));	/* from us, the outer ns */
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		pid_t gc;
+
+		CHILD_ASSERT(unshare(CLONE_NEWPID) == 0);
+		/* not kt_fork(): its parent is invisible from the new ns */
+		gc = fork();
+		CHILD_ASSERT(gc >= 0);
+		if (gc == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			alarm(20);
+			CHILD_ASSERT(getpid() == 1);
+			CHILD_ASSERT(getppid() == 0);
+			CHILD_ASSERT(kt_recv(fd, buf, sizeof(buf), 0, 0, &r) == 1);
+			CHILD_ASSERT(buf[0] == 'P' && r.pid == 0);
+			CHILD_ASSERT(write(fd, "C", 1) == 1);
+			CHILD_ASSERT(kt_recv(fd, buf, sizeof(buf), 0, 0, &r) == 1);
+			CHILD_ASSERT(buf[0] == 'C' && r.pid == 1);
+			CHILD_ASSERT(write(fd, "G", 1) == 1);
+			_exit(0);
+		}
+		*inner = gc;
+		_exit(kt_wait(gc));
+	}
+	ASSERT_EQ(0, kt_wait(pid));
+	ASSERT_EQ(1, kt_recv(fd, buf, sizeof(buf), 0, 0, &r));
+	EXPECT_EQ('G', buf[0]);
+	EXPECT_EQ(*inner, r.pid);
+	close(fd);
+}
+
+/* ---- per-user quota ----------------------------------------------------- */
+
+FIXTURE(quota) {
+	unsigned long long saved;
+	int have_saved;
+};
+
+FIXTURE_SETUP(quota)
+{
+	KT_REQUIRE_MODULE();
+	alarm(25);
+	ASSERT_EQ(0, kt_param_get("user_quota", &self->saved));
+	self->have_saved = 1;
+}
+
+FIXTURE_TEARDOWN(quota)
+{
+	if (self->have_saved)
+		kt_param_set("user_quota", self->saved);
+}
+
+#define QMSG	4096
+
+/*
+ * As @uid: open the named mailbox @name for writing (the charge goes to
+ * the user of the sending file, so the unprivileged user opens its own)
+ * and send QMSG-byte messages until a send fails or @max are sent.
+ * Returns the number sent, with 0x80 set if the failure was ENOBUFS.
+ */
+static int fill_as(uid_t uid, const char *name, int max)
+{
+	static char buf[QMSG];
+	pid_t pid = kt_fork(20);
+	int n = 0, fd;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (kt_become(uid, uid))
+			_exit(127);
+		fd = kt_open(name, O_WRONLY, 0, 0, 0, 0);
+		if (fd < 0)
+			_exit(126);
+		while (n < max && kt_send(fd, buf, QMSG, 0, KMBOX_F_NONBLOCK,
+					  0) == 0)
+			n++;
+		_exit(n | (n < max && errno == ENOBUFS ? 0x80 : 0));
+	}
+	return kt_wait(pid);
+}
+
+/* A root-owned 0666 mailbox: its own cost is charged to (exempt) root. */
+static int quota_mailbox(char *name, size_t size)
+{
+	kt_name(name, size, "quota");
+	umask(0);
+	return kt_create(name, O_RDWR, 0666, 16, QMSG);
+}
+
+/*
+ * A quota of four messages' charge (4096 + 64 bytes each) less one byte:
+ * three messages fit, the fourth is ENOBUFS; a receive gives one back.
+ */
+TEST_F(quota, send_over_quota_is_enobufs)
+{
+	char buf[QMSG], name[64];
+	int fd, ret;
+
+	fd = quota_mailbox(name, sizeof(name));
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_param_set("user_quota", 4 * (QMSG + 64) - 1));
+	ret = fill_as(KT_NOBODY, name, 16);
+	EXPECT_EQ(0x80 | 3, ret) TH_LOG("sent %d, ENOBUFS %d", ret & 0x7f,
+					!!(ret & 0x80));
+	EXPECT_EQ(3, kt_cur_msgs(fd));
+	ASSERT_EQ(QMSG, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0x80 | 1, fill_as(KT_NOBODY, name, 16));
+	EXPECT_EQ(3, kt_cur_msgs(fd));
+	close(fd);
+	EXPECT_EQ(0, kt_unlink(name));
+}
+
+TEST_F(quota, quota_is_per_user)
+{
+	char name[64];
+	int fd;
+
+	fd = quota_mailbox(name, sizeof(name));
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_param_set("user_quota", 4 * (QMSG + 64) - 1));
+	EXPECT_EQ(0x80 | 3, fill_as(KT_NOBODY, name, 16));
+	EXPECT_EQ(0x80 | 3, fill_as(OTHER_UID, name, 16));
+	EXPECT_EQ(6, kt_cur_msgs(fd));
+	close(fd);
+	EXPECT_EQ(0, kt_unlink(name));
+}
+
+TEST_F(quota, privileged_sender_is_exempt)
+{
+	static char buf[QMSG];
+	int fd, i;
+
+	fd = kt_anon(O_RDWR, 16, QMSG);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_param_set("user_quota", QMSG));
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, kt_send(fd, buf, QMSG, 0, KMBOX_F_NONBLOCK, 0))
+			TH_LOG("send %d: %s", i, strerror(errno));
+	EXPECT_EQ(8, kt_cur_msgs(fd));
+	close(fd);
+}
+
+TEST_F(quota, create_over_quota_is_emfile)
+{
+	pid_t pid;
+
+	ASSERT_EQ(0, kt_param_set("user_quota", 512));
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		CHILD_ASSERT(kt_become(KT_NOBODY, KT_NOBODY) == 0);
+		CHILD_ASSERT(kt_anon(O_RDWR, 4, 64) == -1);
+		_exit(errno);
+	}
+	EXPECT_EQ(EMFILE, kt_wait(pid));
+}
+
+TEST_F(quota, privileged_creator_is_exempt)
+{
+	int fd;
+
+	ASSERT_EQ(0, kt_param_set("user_quota", 512));
+	fd = kt_anon(O_RDWR, 4, 64);
+	EXPECT_GE(fd, 0) TH_LOG("root create under a 512-byte quota: %s",
+				strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * 15000 bytes: nobody's own mailbox (about 1 KiB) and three 4 KiB
+ * messages fit, a fourth does not; closing the mailbox must give all of
+ * it back, or a later round would fit fewer.
+ */
+TEST_F(quota, closing_a_mailbox_returns_its_users_charges)
+{
+	pid_t pid;
+
+	ASSERT_EQ(0, kt_param_set("user_quota", 15000));
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		static char buf[QMSG];
+		int round, n, fd;
+
+		CHILD_ASSERT(kt_become(KT_NOBODY, KT_NOBODY) == 0);
+		for (round = 0; round < 3; round++) {
+			fd = kt_anon(O_RDWR, 16, QMSG);
+			CHILD_ASSERT(fd >= 0);
+			n = 0;
+			while (kt_send(fd, buf, QMSG, 0, KMBOX_F_NONBLOCK,
+				       0) == 0)
+				n++;
+			CHILD_ASSERT(errno == ENOBUFS);
+			/* the same number fits each round */
+			CHILD_ASSERT(n == 3);
+			close(fd);
+		}
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+}
+
+TEST_F(quota, zero_quota_means_unlimited)
+{
+	pid_t pid;
+
+	ASSERT_EQ(0, kt_param_set("user_quota", 0));
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		static char buf[QMSG];
+		int i, fd;
+
+		CHILD_ASSERT(kt_become(KT_NOBODY, KT_NOBODY) == 0);
+		fd = kt_anon(O_RDWR, 64, QMSG);
+		CHILD_ASSERT(fd >= 0);
+		for (i = 0; i < 64; i++)
+			CHILD_ASSERT(kt_send(fd, buf, QMSG, 0, KMBOX_F_NONBLOCK,
+					     0) == 0);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+}
+
+TEST_HARNESS_MAIN
