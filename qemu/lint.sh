@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# make lint: every static check the project runs, each printing the
+# command it ran and its findings.  Exit status 1 if any step found
+# anything.  qemu/deps.sh --lint installs the tools (make lint does).
+set -euo pipefail
+# shellcheck source=qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+KDIR=${KDIR:-$(kmbox_default_kdir)}
+
+case ${1:-} in
+-h|--help)
+	cat <<EOT
+usage: ${0##*/}
+Runs checkpatch (--strict) on module/ and uapi/, a W=1 C=2 (sparse)
+module build, the uapi C90 and 32/64-bit ABI checks (qemu/abi-check.c)
+and shellcheck on qemu/ and .ci/.  KDIR=$KDIR
+EOT
+	exit 0;;
+esac
+
+failed=()
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kmbox-lint.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# step NAME CMD...: run, show the command and its output, record failure.
+step() {
+	local name=$1
+	shift
+	if [ "$1" = no_warnings ]; then echo "== $name: ${*:2}"; else echo "== $name: $*"; fi
+	if "$@"; then
+		echo "== $name: ok"
+	else
+		echo "== $name: FAILED"
+		failed+=("$name")
+	fi
+}
+
+# A command whose exit status is 0 even when it warns: fail on any
+# "warning:" or "error:" line in its output.
+no_warnings() {
+	local out=$tmp/out rc=0
+	"$@" >"$out" 2>&1 || rc=$?
+	cat "$out"
+	[ $rc = 0 ] && ! grep -q -E '(warning|error):' "$out"
+}
+
+shopt -s nullglob
+msrc=()
+for f in module/*.[ch]; do
+	case $f in *.mod.c) ;; *) msrc+=("$f");; esac	# kbuild output
+done
+uapi=(uapi/linux/*.h)
+
+if [ ${#msrc[@]} -gt 0 ] || [ ${#uapi[@]} -gt 0 ]; then
+	cp=$(qemu/ksft-headers.sh --checkpatch)
+	step checkpatch perl "$cp" --no-tree --strict --terse --show-types -f "${msrc[@]}" "${uapi[@]}"
+fi
+
+if [ -f Kbuild ] && [ ${#msrc[@]} -gt 0 ]; then
+	# Build a copy, so the W=1 C=2 objects never mix with the normal
+	# build's and two lints can run at once.
+	mkdir -p "$tmp/tree"
+	tar -c --exclude='*.o' --exclude='*.ko' --exclude='*.mod' --exclude='*.mod.c' \
+		--exclude='.*.cmd' --exclude=modules.order --exclude=Module.symvers \
+		Kbuild module uapi | tar -x -C "$tmp/tree"
+	step "W=1 C=2 build" no_warnings make -s -C "$KDIR" M="$tmp/tree" W=1 C=2 modules
+else
+	echo "== W=1 C=2 build: skipped (no Kbuild or module/*.c yet)"
+fi
+
+if [ -f uapi/linux/kmbox.h ]; then
+	step "uapi C90" gcc -std=c90 -Wall -Werror -fsyntax-only -x c \
+		-include uapi/linux/kmbox.h /dev/null
+	step "ABI x86_64" clang --target=x86_64-linux-gnu -fsyntax-only -Wall -Werror \
+		-Iuapi qemu/abi-check.c
+	step "ABI i386" clang --target=i386-linux-gnu -fsyntax-only -Wall -Werror \
+		-I/usr/include/x86_64-linux-gnu -Iuapi qemu/abi-check.c
+fi
+
+step shellcheck shellcheck -x qemu/*.sh .ci/run
+step "shellcheck (POSIX sh)" shellcheck -s sh qemu/init qemu/demo.sh
+
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "lint: FAILED: ${failed[*]}"
+	exit 1
+fi
+echo "lint: all clean"
