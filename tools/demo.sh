@@ -16,7 +16,18 @@ ZQ=$Q-zc
 tmp=${TMPDIR:-/tmp}/kmbox-demo.$$
 
 say() { printf '\n### %s\n' "$*"; }
-run() { printf '$ kmboxctl %s\n' "$*"; "$K" "$@"; }
+# run ARGS: show the command line (quoting what needs it), then run it
+run() {
+	printf '$ kmboxctl'
+	for a in "$@"; do
+		case $a in
+		'' | *[!A-Za-z0-9._/=-]*) printf " '%s'" "$a" ;;
+		*) printf ' %s' "$a" ;;
+		esac
+	done
+	printf '\n'
+	"$K" "$@"
+}
 nap() { sleep 0.1 2>/dev/null || sleep 1; }
 
 cleanup() {
@@ -46,11 +57,11 @@ while ! "$K" stat "$Q" | grep -q '^rd_waiters: *1$'; do
 done
 run stat "$Q"
 
-say "Process 2 (pid $$) sends; process 1 wakes up with the message"
-run send "$Q" "hello from pid $$"
+say "Process 2 sends; process 1 wakes up with the message"
+run send "$Q" "hello through the kernel"
 wait "$receiver"
 printf 'process 1 got:  %s\n' "$(cat "$tmp.out")"
-printf 'sender info:    %s\n' "$(cat "$tmp.err")"
+printf 'sender info:    %s   (recv --verbose)\n' "$(cat "$tmp.err")"
 
 say "Priorities: higher first, FIFO within one priority"
 run send "$Q" --prio 1 "low (prio 1)"

@@ -149,15 +149,18 @@ int kmbox_info(int fd, struct kmbox_info *info);
 
 /**
  * kmbox_region_map() - map a mailbox's zero-copy region
- * @fd: mailbox file of a mailbox created with zc_slots != 0
+ * @fd: mailbox file of a mailbox created with zc_slots != 0, opened
+ *	O_RDWR (a sender) or O_RDONLY (a receiver)
  * @r: filled in; r->base is NULL after a failure
  *
- * Maps the region MAP_SHARED, PROT_READ|PROT_WRITE if @fd was opened for
- * writing, PROT_READ otherwise.  The mapping stays valid after @fd is
- * closed, but slots are reserved and released through a file.
+ * Maps the region MAP_SHARED, PROT_READ|PROT_WRITE for an O_RDWR file,
+ * PROT_READ for an O_RDONLY one.  mmap(2) needs read access, so an
+ * O_WRONLY file cannot map: a zero-copy sender opens O_RDWR.  The mapping
+ * stays valid after @fd is closed, but slots are reserved and released
+ * through a file.
  *
- * Return: 0, or -1 and errno: ENODEV (the mailbox has no region), errors
- * of kmbox_getattr() and mmap(2).
+ * Return: 0, or -1 and errno: ENODEV (the mailbox has no region), EACCES
+ * (@fd is O_WRONLY), errors of kmbox_getattr() and mmap(2).
  */
 int kmbox_region_map(int fd, struct kmbox_region *r);
 
