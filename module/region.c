@@ -163,7 +163,8 @@ int kmbox_region_mmap(struct kmbox *mb, struct vm_area_struct *vma)
 
 	if (!r)
 		return -ENODEV;
-	if (!(vma->vm_flags & VM_SHARED))
+	/* Not VM_SHARED: mmap() clears it for files not open for writing. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
