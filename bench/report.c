@@ -1,0 +1,934 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What the run was made on (header), and the results: report.md (ratios to
+ * pipe measured in the same round, absolute figures, the issue's targets),
+ * raw.csv (every measurement), summary.csv (per configuration, medians and
+ * ratio spread over rounds; input of plot.sh) and results.json (all of it).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+/* ------------------------------------------------------------- sysinfo */
+
+#define MAX_KV	40
+
+static struct kv {
+	char key[32];
+	char val[768];
+} kvs[MAX_KV];
+static int nkv;
+
+void sysinfo_set(const char *key, const char *fmt, ...)
+{
+	struct kv *k = NULL;
+	va_list ap;
+
+	for (int i = 0; i < nkv; i++)
+		if (!strcmp(kvs[i].key, key))
+			k = &kvs[i];
+	if (!k) {
+		if (nkv == MAX_KV)
+			return;
+		k = &kvs[nkv++];
+		snprintf(k->key, sizeof(k->key), "%s", key);
+	}
+	va_start(ap, fmt);
+	vsnprintf(k->val, sizeof(k->val), fmt, ap);
+	va_end(ap);
+}
+
+static const char *sysinfo_get(const char *key)
+{
+	for (int i = 0; i < nkv; i++)
+		if (!strcmp(kvs[i].key, key))
+			return kvs[i].val;
+	return "";
+}
+
+/* value of "key=value" in the kernel command line, or NULL */
+static const char *cmdline_arg(const char *cmdline, const char *key,
+			       char *buf, size_t n)
+{
+	size_t kl = strlen(key);
+	const char *p = cmdline;
+
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		if (!strncmp(p, key, kl) && p[kl] == '=') {
+			const char *v = p + kl + 1, *e = strchr(v, ' ');
+			size_t l = e ? (size_t)(e - v) : strlen(v);
+
+			if (l >= n)
+				l = n - 1;
+			memcpy(buf, v, l);
+			buf[l] = 0;
+			return buf;
+		}
+		p = strchr(p, ' ');
+	}
+	return NULL;
+}
+
+static void collect_vulns(void)
+{
+	const char *dir = "/sys/devices/system/cpu/vulnerabilities";
+	char out[768] = "", path[512], val[256];
+	struct dirent **ents;
+	size_t used = 0;
+	int n = scandir(dir, &ents, NULL, alphasort);
+
+	if (n < 0) {
+		sysinfo_set("mitigations", "unknown (%s: %s)", dir, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (ents[i]->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+			if (read_file(path, val, sizeof(val)) >= 0 && used < sizeof(out))
+				used += (size_t)snprintf(out + used, sizeof(out) - used,
+					"%s%s: %s", used ? "; " : "",
+					ents[i]->d_name, val);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	sysinfo_set("mitigations", "%s", out);
+}
+
+void sysinfo_collect(void)
+{
+	char buf[4096], v[256], line[512];
+	struct utsname u;
+	time_t t = time(NULL);
+	struct tm tm;
+	FILE *f;
+	const char *s;
+	cpu_set_t set;
+
+	gmtime_r(&t, &tm);
+	strftime(v, sizeof(v), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	sysinfo_set("date", "%s", v);
+	if (uname(&u) == 0)
+		sysinfo_set("kernel", "%s %s %s (%s)", u.sysname, u.release,
+			    u.machine, u.version);
+	f = fopen("/proc/cpuinfo", "r");
+	if (f) {
+		int ncpu = 0, hyp = 0;
+		char model[256] = "unknown";
+
+		while (fgets(line, sizeof(line), f)) {
+			if (!strncmp(line, "processor", 9))
+				ncpu++;
+			if (!strncmp(line, "model name", 10) && !strcmp(model, "unknown")) {
+				char *c = strchr(line, ':');
+
+				if (c) {
+					snprintf(model, sizeof(model), "%s", c + 2);
+					model[strcspn(model, "\n")] = 0;
+				}
+			}
+			if (!strncmp(line, "flags", 5) && strstr(line, " hypervisor"))
+				hyp = 1;
+		}
+		fclose(f);
+		sysinfo_set("cpu", "%s; %d CPUs%s", model, ncpu,
+			    hyp ? "; hypervisor flag set" : "");
+	}
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		sysinfo_set("cpus allowed", "%d", CPU_COUNT(&set));
+	if (read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+		      v, sizeof(v)) < 0)
+		snprintf(v, sizeof(v), "unknown");
+	sysinfo_set("clocksource", "%s", v);
+	{
+		uint64_t a = now_ns(), b;
+		int i;
+
+		for (i = 0; i < 1000; i++)
+			b = now_ns();
+		sysinfo_set("clock_gettime cost", "%.0f ns",
+			    (double)(b - a) / 1000.0);
+	}
+	if (read_file("/proc/cmdline", buf, sizeof(buf)) < 0)
+		buf[0] = 0;
+	sysinfo_set("cmdline", "%s", buf);
+	s = cmdline_arg(buf, "idle", v, sizeof(v));
+	sysinfo_set("idle", "%s", s ? s : "default (no idle= on the command line)");
+	collect_vulns();
+	if (read_file("/proc/loadavg", v, sizeof(v)) >= 0)
+		sysinfo_set("loadavg at start", "%s", v);
+	s = cmdline_arg(buf, "kmbox.qemu", v, sizeof(v));
+	if (!s)
+		s = getenv("KMBOX_QEMU");
+	sysinfo_set("qemu", "%s", s ? s : "not given (native run?)");
+	s = cmdline_arg(buf, "kmbox.accel", v, sizeof(v));
+	if (!s)
+		s = getenv("KMBOX_ACCEL");
+	sysinfo_set("accelerator", "%s", s ? s : "not given");
+	s = cmdline_arg(buf, "kmbox.hostload", v, sizeof(v));
+	if (!s)
+		s = getenv("KMBOX_HOST_LOAD");
+	if (s)
+		sysinfo_set("host loadavg", "%s", s);
+	kmbox_describe(v, sizeof(v));
+	sysinfo_set("kmbox module", "%s", v);
+}
+
+void sysinfo_print(FILE *f)
+{
+	for (int i = 0; i < nkv; i++)
+		fprintf(f, "| %s | %s |\n", kvs[i].key, kvs[i].val);
+}
+
+/* -------------------------------------------------------- aggregation */
+
+static const char *const wl_name[NWL] = { "latency", "stream", "mpmc" };
+static const char *const pl_name[NPL] = { "cross", "same" };
+
+static const struct config *C;
+static const struct rec *R;
+static size_t NR;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct stat3 {
+	int n;
+	double med, min, max;
+};
+
+static struct stat3 stats_of(double *v, int n)
+{
+	struct stat3 s = { .n = n };
+
+	if (!n)
+		return s;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
+}
+
+static const struct rec *find(int round, int place, int wl, int pc, int mech,
+			      int size_i)
+{
+	for (size_t i = 0; i < NR; i++) {
+		const struct rec *r = &R[i];
+
+		if (r->round == round && r->place == place && r->wl == wl &&
+		    r->pc_i == pc && r->mech == mech && r->size_i == size_i)
+			return r;
+	}
+	return NULL;
+}
+
+static unsigned int nprod_of(const struct rec *r)
+{
+	return r->wl == WL_MPMC ? C->pcs[r->pc_i][0] : 1;
+}
+
+static unsigned int ncons_of(const struct rec *r)
+{
+	return r->wl == WL_MPMC ? C->pcs[r->pc_i][1] : 1;
+}
+
+static bool ok(const struct rec *r)
+{
+	return r && !strcmp(r->o.status, "ok");
+}
+
+/* the figure ratios are taken of: p50 (latency) or msgs/s */
+static double metric(const struct rec *r)
+{
+	return r->wl == WL_LAT ? r->o.p50 : r->o.mps;
+}
+
+enum { F_P50, F_P99, F_MPS, F_MBPS, F_CPU, F_P90, F_P999 };
+
+static double field(const struct rec *r, int f)
+{
+	switch (f) {
+	case F_P50: return r->o.p50;
+	case F_P90: return r->o.p90;
+	case F_P99: return r->o.p99;
+	case F_P999: return r->o.p999;
+	case F_MPS: return r->o.mps;
+	case F_MBPS: return r->o.mbps;
+	default: return r->o.cpu_us;
+	}
+}
+
+static struct stat3 abs_stats(int place, int wl, int pc, int mech, int size_i,
+			      int f)
+{
+	double v[64];
+	int n = 0;
+
+	for (int round = 0; round < C->rounds && n < 64; round++) {
+		const struct rec *r = find(round, place, wl, pc, mech, size_i);
+
+		if (ok(r))
+			v[n++] = field(r, f);
+	}
+	return stats_of(v, n);
+}
+
+/* per-round ratio mech/ref, over the rounds where both succeeded */
+static struct stat3 ratio_stats(int place, int wl, int pc, int mech, int ref,
+				int size_i)
+{
+	double v[64];
+	int n = 0;
+
+	for (int round = 0; round < C->rounds && n < 64; round++) {
+		const struct rec *a = find(round, place, wl, pc, mech, size_i);
+		const struct rec *b = find(round, place, wl, pc, ref, size_i);
+
+		if (ok(a) && ok(b) && metric(b) > 0)
+			v[n++] = metric(a) / metric(b);
+	}
+	return stats_of(v, n);
+}
+
+static int mech_index(const char *name)
+{
+	for (unsigned int i = 0; i < nmechs; i++)
+		if (!strcmp(mechs[i]->name, name))
+			return (int)i;
+	return -1;
+}
+
+static int size_index(const size_t *sizes, int n, size_t size)
+{
+	for (int i = 0; i < n; i++)
+		if (sizes[i] == size)
+			return i;
+	return -1;
+}
+
+static const size_t *sizes_of(int wl, int *n)
+{
+	if (wl == WL_MPMC) {
+		*n = C->nmpmc_sizes;
+		return C->mpmc_sizes;
+	}
+	*n = C->nsizes;
+	return C->sizes;
+}
+
+static int ref_of(int wl)
+{
+	return mech_index(wl == WL_MPMC ? "posix-mq" : "pipe");
+}
+
+/* a short word for a configuration where no round succeeded */
+static const char *fail_word(int place, int wl, int pc, int mech, int size_i)
+{
+	for (int round = 0; round < C->rounds; round++) {
+		const struct rec *r = find(round, place, wl, pc, mech, size_i);
+
+		if (r && strcmp(r->o.status, "ok"))
+			return r->o.status;
+	}
+	return "—";
+}
+
+/* --------------------------------------------------------- formatting */
+
+const char *size_label(size_t size, char *buf, size_t n)
+{
+	if (size >= MiB && size % MiB == 0)
+		snprintf(buf, n, "%zu MiB", size / MiB);
+	else if (size >= KiB && size % KiB == 0)
+		snprintf(buf, n, "%zu KiB", size / KiB);
+	else
+		snprintf(buf, n, "%zu B", size);
+	return buf;
+}
+
+static const char *fmt_num(double v, char *buf, size_t n)
+{
+	if (v >= 1e9)
+		snprintf(buf, n, "%.2fG", v / 1e9);
+	else if (v >= 1e6)
+		snprintf(buf, n, "%.2fM", v / 1e6);
+	else if (v >= 1e4)
+		snprintf(buf, n, "%.0fk", v / 1e3);
+	else if (v >= 1e3)
+		snprintf(buf, n, "%.1fk", v / 1e3);
+	else if (v >= 100)
+		snprintf(buf, n, "%.0f", v);
+	else if (v >= 10)
+		snprintf(buf, n, "%.1f", v);
+	else
+		snprintf(buf, n, "%.2f", v);
+	return buf;
+}
+
+static bool mech_ran(int mech, int wl)
+{
+	for (size_t i = 0; i < NR; i++)
+		if (R[i].mech == mech && R[i].wl == wl)
+			return true;
+	return false;
+}
+
+static void md_header_row(FILE *f, int wl)
+{
+	int ns;
+	const size_t *sz = sizes_of(wl, &ns);
+	char b[32];
+
+	fprintf(f, "| mechanism |");
+	for (int i = 0; i < ns; i++)
+		fprintf(f, " %s |", size_label(sz[i], b, sizeof(b)));
+	fprintf(f, "\n|---|");
+	for (int i = 0; i < ns; i++)
+		fprintf(f, "---:|");
+	fprintf(f, "\n");
+}
+
+static void md_ratio_table(FILE *f, int place, int wl, int pc)
+{
+	int ns, ref = ref_of(wl);
+
+	sizes_of(wl, &ns);
+	md_header_row(f, wl);
+	for (int k = 0; k < C->nmech; k++) {
+		int m = C->mech[k];
+
+		if (!mech_ran(m, wl))
+			continue;
+		fprintf(f, "| %s |", mechs[m]->name);
+		for (int si = 0; si < ns; si++) {
+			struct stat3 s;
+
+			if (m == ref) {
+				s = abs_stats(place, wl, pc, m, si, F_P50);
+				fprintf(f, " %s |", s.n ? "1 (ref)" :
+					fail_word(place, wl, pc, m, si));
+				continue;
+			}
+			s = ratio_stats(place, wl, pc, m, ref, si);
+			if (s.n)
+				fprintf(f, " %.2f [%.2f–%.2f] |", s.med, s.min, s.max);
+			else
+				fprintf(f, " %s |", fail_word(place, wl, pc, m, si));
+		}
+		fprintf(f, "\n");
+	}
+	fprintf(f, "\n");
+}
+
+static void md_abs_table(FILE *f, int place, int wl, int pc)
+{
+	int ns;
+	char a[32], b[32], c[32];
+
+	sizes_of(wl, &ns);
+	md_header_row(f, wl);
+	for (int k = 0; k < C->nmech; k++) {
+		int m = C->mech[k];
+
+		if (!mech_ran(m, wl))
+			continue;
+		fprintf(f, "| %s |", mechs[m]->name);
+		for (int si = 0; si < ns; si++) {
+			if (wl == WL_LAT) {
+				struct stat3 p50 = abs_stats(place, wl, pc, m, si, F_P50);
+				struct stat3 p99 = abs_stats(place, wl, pc, m, si, F_P99);
+
+				if (p50.n)
+					fprintf(f, " %s / %s |",
+						fmt_num(p50.med, a, sizeof(a)),
+						fmt_num(p99.med, b, sizeof(b)));
+				else
+					fprintf(f, " %s |", fail_word(place, wl, pc, m, si));
+			} else {
+				struct stat3 mps = abs_stats(place, wl, pc, m, si, F_MPS);
+				struct stat3 mb = abs_stats(place, wl, pc, m, si, F_MBPS);
+				struct stat3 cpu = abs_stats(place, wl, pc, m, si, F_CPU);
+
+				if (mps.n)
+					fprintf(f, " %s · %s MB/s · %s µs |",
+						fmt_num(mps.med, a, sizeof(a)),
+						fmt_num(mb.med, b, sizeof(b)),
+						fmt_num(cpu.med, c, sizeof(c)));
+				else
+					fprintf(f, " %s |", fail_word(place, wl, pc, m, si));
+			}
+		}
+		fprintf(f, "\n");
+	}
+	fprintf(f, "\n");
+}
+
+/* ------------------------------------------------------------- targets */
+
+struct target {
+	const char *what;
+	int wl;
+	size_t size;
+	const char *mech, *ref;
+	int le;			/* 1: ratio must be <=, 0: >= */
+	double goal;		/* <= 0: report only */
+	const char *src;
+};
+
+static const struct target targets[] = {
+	{ "copy path 64 B round trip vs pipe", WL_LAT, 64, "kmbox", "pipe", 1, 0.95, "issue" },
+	{ "copy path 64 B round trip vs POSIX mq", WL_LAT, 64, "kmbox", "posix-mq", 1, 1.05, "issue" },
+	{ "copy path 64 B round trip vs UDS stream", WL_LAT, 64, "kmbox", "uds-stream", 1, 0.45, "issue" },
+	{ "copy path (ioctl) 64 B round trip vs pipe", WL_LAT, 64, "kmbox-ioctl", "pipe", 1, 0.95, "issue, ioctl variant" },
+	{ "copy streaming 64 B vs pipe", WL_STREAM, 64, "kmbox", "pipe", 0, 0.8, "issue" },
+	{ "copy streaming 64 KiB vs pipe", WL_STREAM, 64 * KiB, "kmbox", "pipe", 0, 1.0, "issue" },
+	{ "batched streaming 64 B vs pipe", WL_STREAM, 64, "kmbox-batch", "pipe", 0, 2.5, "issue" },
+	{ "zero-copy streaming 64 KiB vs pipe", WL_STREAM, 64 * KiB, "kmbox-zc", "pipe", 0, 3.0, "issue" },
+	{ "zero-copy streaming 64 KiB vs kmbox copy", WL_STREAM, 64 * KiB, "kmbox-zc", "kmbox", 0, 2.0, "issue" },
+	{ "zero-copy streaming 64 KiB vs futex+shm ring", WL_STREAM, 64 * KiB, "kmbox-zc", "futex-shm", 0, 0.5, "IPC-PERF §6 (issue: as close as possible)" },
+	{ "zero-copy streaming 1 MiB vs pipe", WL_STREAM, MiB, "kmbox-zc", "pipe", 0, 3.0, "issue" },
+	{ "zero-copy streaming 1 MiB vs kmbox copy", WL_STREAM, MiB, "kmbox-zc", "kmbox", 0, 2.0, "issue" },
+	{ "zero-copy streaming 1 MiB vs futex+shm ring", WL_STREAM, MiB, "kmbox-zc", "futex-shm", 0, 0.5, "IPC-PERF §6 (issue: as close as possible)" },
+	{ "zero-copy 64 B round trip vs copy path", WL_LAT, 64, "kmbox-zc", "kmbox", 1, 1.0, "issue" },
+};
+
+#define NTARGETS (sizeof(targets) / sizeof(targets[0]))
+
+struct tres {
+	struct stat3 s;
+	const char *verdict;
+};
+
+static struct tres target_eval(const struct target *t, int place)
+{
+	struct tres r = { .verdict = "no data" };
+	int m = mech_index(t->mech), ref = mech_index(t->ref), ns, si;
+	const size_t *sz = sizes_of(t->wl, &ns);
+
+	si = size_index(sz, ns, t->size);
+	if (m < 0 || ref < 0 || si < 0 || !C->pl_on[place] || !C->wl_on[t->wl])
+		return r;
+	r.s = ratio_stats(place, t->wl, 0, m, ref, si);
+	if (!r.s.n)
+		return r;
+	if (t->le)
+		r.verdict = r.s.med <= t->goal ? "met" : "missed";
+	else
+		r.verdict = r.s.med >= t->goal ? "met" : "missed";
+	return r;
+}
+
+static void md_targets(FILE *f)
+{
+	fprintf(f, "## Targets\n\n"
+		"Ratios are computed per round (same round, same placement) and the "
+		"median [min–max] over rounds is compared with the goal. Latency: "
+		"p50 round trip, lower is better. Streaming: msgs/s, higher is "
+		"better. Measured and reported, never asserted. Under TCG copies "
+		"are inflated far more than system calls (IPC-PERF §5), so zero-copy "
+		"ratios here overstate what hardware would show.\n\n"
+		"| target | goal | cross-CPU (primary) | verdict | same CPU | verdict | source |\n"
+		"|---|---:|---:|---|---:|---|---|\n");
+	for (size_t i = 0; i < NTARGETS; i++) {
+		const struct target *t = &targets[i];
+		struct tres a = target_eval(t, PL_CROSS), b = target_eval(t, PL_SAME);
+		char ca[64] = "—", cb[64] = "—";
+
+		if (a.s.n)
+			snprintf(ca, sizeof(ca), "%.2f [%.2f–%.2f]", a.s.med, a.s.min, a.s.max);
+		if (b.s.n)
+			snprintf(cb, sizeof(cb), "%.2f [%.2f–%.2f]", b.s.med, b.s.min, b.s.max);
+		fprintf(f, "| %s | %s %.2f× | %s | %s | %s | %s | %s |\n", t->what,
+			t->le ? "≤" : "≥", t->goal, ca, a.verdict, cb, b.verdict,
+			t->src);
+	}
+	fprintf(f, "\n");
+}
+
+/* --------------------------------------------------------------- notes */
+
+static void md_notes(FILE *f)
+{
+	bool any = false;
+
+	fprintf(f, "## Notes\n\n");
+	for (unsigned int m = 0; m < nmechs; m++) {
+		if (C->skip_why[m][0]) {
+			fprintf(f, "- **%s** skipped: %s\n", mechs[m]->name,
+				C->skip_why[m]);
+			any = true;
+		}
+	}
+	/* one line per distinct (mechanism, status, note) */
+	for (size_t i = 0; i < NR; i++) {
+		const struct rec *r = &R[i];
+		bool seen = false;
+		int count = 0;
+		char b[32];
+
+		if (ok(r))
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = R[k].mech == r->mech && !strcmp(R[k].o.status, r->o.status) &&
+			       !strcmp(R[k].o.note, r->o.note);
+		if (seen)
+			continue;
+		for (size_t k = i; k < NR; k++)
+			count += R[k].mech == r->mech &&
+				 !strcmp(R[k].o.status, r->o.status) &&
+				 !strcmp(R[k].o.note, r->o.note);
+		fprintf(f, "- **%s** %s ×%d (first: %s, %s, %u×%u, %s): %s\n",
+			mechs[r->mech]->name, r->o.status, count,
+			pl_name[r->place], wl_name[r->wl],
+			nprod_of(r), ncons_of(r),
+			size_label(r->wl == WL_MPMC ? C->mpmc_sizes[r->size_i] :
+				   C->sizes[r->size_i], b, sizeof(b)),
+			r->o.note[0] ? r->o.note : "-");
+		any = true;
+	}
+	if (C->truncated) {
+		fprintf(f, "- %d measurement(s) not run: --max-time %.0f s reached\n",
+			C->truncated, C->max_time);
+		any = true;
+	}
+	if (!any)
+		fprintf(f, "- every measurement succeeded\n");
+	fprintf(f, "\n");
+}
+
+/* --------------------------------------------------------- whole report */
+
+static void md_report(FILE *f)
+{
+	char b[64];
+
+	fprintf(f, "# kmbox-bench report\n\n");
+	fprintf(f, "## System\n\n| item | value |\n|---|---|\n");
+	sysinfo_print(f);
+	fprintf(f, "| command | %s |\n| rounds | %d (interleaved: each round runs every mechanism in turn) |\n"
+		"| per measurement | warm-up ≥ %llu ms, then ≥ %llu ms and ≥ %llu round trips / %llu messages |\n"
+		"| CPUs | cross = %d and %d, same = %d |\n| elapsed | %.0f s |\n",
+		C->cmd, C->rounds, (unsigned long long)C->warm_ms,
+		(unsigned long long)C->run_ms, (unsigned long long)C->lat_min,
+		(unsigned long long)C->stream_min, C->cpu_a, C->cpu_b, C->cpu_a,
+		C->elapsed);
+	if (C->limits_note[0])
+		fprintf(f, "| limits | %s |\n", C->limits_note);
+	fprintf(f, "\nQueue depth (messages a queue holds, for every mechanism "
+		"that has one; pipes keep their own buffer): ");
+	for (int i = 0; i < C->nsizes; i++)
+		fprintf(f, "%s%s → %u", i ? ", " : "",
+			size_label(C->sizes[i], b, sizeof(b)),
+			depth_for(C, C->sizes[i]));
+	fprintf(f, ".\n\n");
+
+	if (C->wl_on[WL_LAT] || C->wl_on[WL_STREAM])
+		md_targets(f);
+
+	for (int p = 0; p < NPL; p++) {
+		const char *pn = p == PL_CROSS ? "cross-CPU (two processes on different CPUs; primary)" :
+						 "same CPU (both processes pinned to one CPU)";
+
+		if (!C->pl_on[p])
+			continue;
+		if (C->wl_on[WL_LAT]) {
+			fprintf(f, "## Round-trip latency, %s\n\n", pn);
+			fprintf(f, "p50 ratio to pipe in the same round, median [min–max] over rounds; lower is better.\n\n");
+			md_ratio_table(f, p, WL_LAT, 0);
+			fprintf(f, "Absolute: p50 / p99 µs (medians over rounds; p90, p99.9, max and n in raw.csv).\n\n");
+			md_abs_table(f, p, WL_LAT, 0);
+		}
+		if (C->wl_on[WL_STREAM]) {
+			fprintf(f, "## Streaming throughput (one way), %s\n\n", pn);
+			fprintf(f, "msgs/s ratio to pipe in the same round, median [min–max]; higher is better.\n\n");
+			md_ratio_table(f, p, WL_STREAM, 0);
+			fprintf(f, "Absolute: msgs/s · MB/s (payload, 10^6 B) · CPU µs per message (all processes), medians over rounds.\n\n");
+			md_abs_table(f, p, WL_STREAM, 0);
+		}
+		if (C->wl_on[WL_MPMC]) {
+			for (int pc = 0; pc < C->npcs; pc++) {
+				fprintf(f, "## %u producers × %u consumers, one queue, %s\n\n",
+					C->pcs[pc][0], C->pcs[pc][1], pn);
+				fprintf(f, "Aggregate msgs/s ratio to POSIX mq in the same round (pipes and streams cannot share one queue between several readers); higher is better. Producers on CPU %d, consumers on CPU %d.\n\n",
+					C->cpu_a, p == PL_CROSS ? C->cpu_b : C->cpu_a);
+				md_ratio_table(f, p, WL_MPMC, pc);
+				md_abs_table(f, p, WL_MPMC, pc);
+			}
+		}
+	}
+	md_notes(f);
+}
+
+static void csv_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static double jnum(double v)
+{
+	return isfinite(v) ? v : 0;
+}
+
+static void raw_csv(FILE *f)
+{
+	fprintf(f, "round,placement,workload,producers,consumers,mechanism,size,depth,status,n,"
+		"p50_us,p90_us,p99_us,p999_us,max_us,mean_us,msgs_per_s,mb_per_s,cpu_us_per_msg,secs,note\n");
+	for (size_t i = 0; i < NR; i++) {
+		const struct rec *r = &R[i];
+		size_t size = r->wl == WL_MPMC ? C->mpmc_sizes[r->size_i] : C->sizes[r->size_i];
+
+		fprintf(f, "%d,%s,%s,%u,%u,%s,%zu,%u,%s,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,",
+			r->round + 1, pl_name[r->place], wl_name[r->wl],
+			nprod_of(r), ncons_of(r),
+			mechs[r->mech]->name, size, depth_for(C, size), r->o.status,
+			(unsigned long long)r->o.n, r->o.p50, r->o.p90, r->o.p99,
+			r->o.p999, r->o.pmax, r->o.mean, r->o.mps, r->o.mbps,
+			r->o.cpu_us, r->o.secs);
+		csv_str(f, r->o.note);
+		fputc('\n', f);
+	}
+}
+
+/* iterate over every configuration that has records */
+typedef void (*cfg_fn)(FILE *f, int place, int wl, int pc, int m, int si,
+		       size_t size, bool first);
+
+static void for_each_cfg(FILE *f, cfg_fn fn)
+{
+	bool first = true;
+
+	for (int p = 0; p < NPL; p++)
+		for (int wl = 0; wl < NWL; wl++)
+			for (int pc = 0; pc < (wl == WL_MPMC ? C->npcs : 1); pc++) {
+				int ns;
+				const size_t *sz = sizes_of(wl, &ns);
+
+				for (int k = 0; k < C->nmech; k++)
+					for (int si = 0; si < ns; si++) {
+						int m = C->mech[k];
+						bool have = false;
+
+						for (int round = 0; round < C->rounds && !have; round++)
+							have = find(round, p, wl, pc, m, si) != NULL;
+						if (!have)
+							continue;
+						fn(f, p, wl, pc, m, si, sz[si], first);
+						first = false;
+					}
+			}
+}
+
+static void summary_row(FILE *f, int p, int wl, int pc, int m, int si,
+			size_t size, bool first)
+{
+	struct stat3 p50 = abs_stats(p, wl, pc, m, si, F_P50);
+	struct stat3 p99 = abs_stats(p, wl, pc, m, si, F_P99);
+	struct stat3 mps = abs_stats(p, wl, pc, m, si, F_MPS);
+	struct stat3 mb = abs_stats(p, wl, pc, m, si, F_MBPS);
+	struct stat3 cpu = abs_stats(p, wl, pc, m, si, F_CPU);
+	int ref = ref_of(wl);
+	struct stat3 rt = ratio_stats(p, wl, pc, m, ref, si);
+
+	(void)first;
+	fprintf(f, "%s,%s,%u,%u,%s,%zu,%d,%s,%.3f,%.3f,%.1f,%.3f,%.3f,%s,%.4f,%.4f,%.4f,%d\n",
+		pl_name[p], wl_name[wl], wl == WL_MPMC ? C->pcs[pc][0] : 1,
+		wl == WL_MPMC ? C->pcs[pc][1] : 1,
+		mechs[m]->name, size, p50.n ? p50.n : mps.n,
+		(p50.n || mps.n) ? "ok" : fail_word(p, wl, pc, m, si),
+		p50.med, p99.med, mps.med, mb.med, cpu.med,
+		ref >= 0 ? mechs[ref]->name : "", rt.med, rt.min, rt.max, rt.n);
+}
+
+static void json_cfg(FILE *f, int p, int wl, int pc, int m, int si,
+		     size_t size, bool first)
+{
+	struct stat3 s[7];
+	int ref = ref_of(wl);
+	struct stat3 rt = ratio_stats(p, wl, pc, m, ref, si);
+	static const char *const names[7] = { "p50_us", "p99_us", "msgs_per_s",
+		"mb_per_s", "cpu_us_per_msg", "p90_us", "p999_us" };
+
+	for (int k = 0; k < 7; k++)
+		s[k] = abs_stats(p, wl, pc, m, si, k);
+	fprintf(f, "%s\n    {\"placement\": \"%s\", \"workload\": \"%s\", \"producers\": %u, "
+		"\"consumers\": %u, \"mechanism\": \"%s\", \"size\": %zu, \"rounds_ok\": %d",
+		first ? "" : ",", pl_name[p], wl_name[wl],
+		wl == WL_MPMC ? C->pcs[pc][0] : 1, wl == WL_MPMC ? C->pcs[pc][1] : 1,
+		mechs[m]->name, size, s[0].n ? s[0].n : s[2].n);
+	for (int k = 0; k < 7; k++)
+		if (s[k].n)
+			fprintf(f, ", \"%s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}",
+				names[k], jnum(s[k].med), jnum(s[k].min), jnum(s[k].max));
+	if (ref >= 0 && rt.n)
+		fprintf(f, ", \"ratio_to\": \"%s\", \"ratio\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f, \"rounds\": %d}",
+			mechs[ref]->name, rt.med, rt.min, rt.max, rt.n);
+	fprintf(f, "}");
+}
+
+static void json_report(FILE *f)
+{
+	fprintf(f, "{\n  \"system\": {");
+	for (int i = 0; i < nkv; i++) {
+		fprintf(f, "%s\n    ", i ? "," : "");
+		json_str(f, kvs[i].key);
+		fprintf(f, ": ");
+		json_str(f, kvs[i].val);
+	}
+	fprintf(f, "\n  },\n  \"config\": {\"command\": ");
+	json_str(f, C->cmd);
+	fprintf(f, ", \"rounds\": %d, \"run_ms\": %llu, \"warm_ms\": %llu, "
+		"\"cpus\": [%d, %d], \"elapsed_s\": %.1f, \"truncated\": %d, \"limits\": ",
+		C->rounds, (unsigned long long)C->run_ms,
+		(unsigned long long)C->warm_ms, C->cpu_a, C->cpu_b, C->elapsed,
+		C->truncated);
+	json_str(f, C->limits_note);
+	fprintf(f, "},\n  \"targets\": [");
+	for (size_t i = 0; i < NTARGETS; i++) {
+		const struct target *t = &targets[i];
+
+		fprintf(f, "%s\n    {\"what\": ", i ? "," : "");
+		json_str(f, t->what);
+		fprintf(f, ", \"mechanism\": \"%s\", \"ref\": \"%s\", \"size\": %zu, "
+			"\"workload\": \"%s\", \"goal\": \"%s %.2f\"",
+			t->mech, t->ref, t->size, wl_name[t->wl],
+			t->le ? "<=" : ">=", t->goal);
+		for (int p = 0; p < NPL; p++) {
+			struct tres r = target_eval(t, p);
+
+			fprintf(f, ", \"%s\": {\"verdict\": \"%s\"", pl_name[p], r.verdict);
+			if (r.s.n)
+				fprintf(f, ", \"median\": %.4f, \"min\": %.4f, \"max\": %.4f, \"rounds\": %d",
+					r.s.med, r.s.min, r.s.max, r.s.n);
+			fprintf(f, "}");
+		}
+		fprintf(f, "}");
+	}
+	fprintf(f, "\n  ],\n  \"summary\": [");
+	for_each_cfg(f, json_cfg);
+	fprintf(f, "\n  ],\n  \"raw\": [");
+	for (size_t i = 0; i < NR; i++) {
+		const struct rec *r = &R[i];
+		size_t size = r->wl == WL_MPMC ? C->mpmc_sizes[r->size_i] : C->sizes[r->size_i];
+
+		fprintf(f, "%s\n    {\"round\": %d, \"placement\": \"%s\", \"workload\": \"%s\", "
+			"\"producers\": %u, \"consumers\": %u, \"mechanism\": \"%s\", \"size\": %zu, "
+			"\"status\": \"%s\", \"n\": %llu, \"p50_us\": %.3f, \"p90_us\": %.3f, "
+			"\"p99_us\": %.3f, \"p999_us\": %.3f, \"max_us\": %.3f, \"mean_us\": %.3f, "
+			"\"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, \"cpu_us_per_msg\": %.3f, \"note\": ",
+			i ? "," : "", r->round + 1, pl_name[r->place], wl_name[r->wl],
+			nprod_of(r), ncons_of(r), mechs[r->mech]->name,
+			size, r->o.status, (unsigned long long)r->o.n, jnum(r->o.p50),
+			jnum(r->o.p90), jnum(r->o.p99), jnum(r->o.p999), jnum(r->o.pmax),
+			jnum(r->o.mean), jnum(r->o.mps), jnum(r->o.mbps), jnum(r->o.cpu_us));
+		json_str(f, r->o.note);
+		fprintf(f, "}");
+	}
+	fprintf(f, "\n  ]\n}\n");
+}
+
+static FILE *open_out(const char *name)
+{
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", C->out, name);
+	f = fopen(path, "w");
+	if (!f)
+		fprintf(stderr, "kmbox-bench: %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+int report_write(const struct config *cfg, const struct rec *recs, size_t n)
+{
+	char v[256];
+	FILE *f;
+	int ret = 0;
+
+	C = cfg;
+	R = recs;
+	NR = n;
+	if (read_file("/proc/loadavg", v, sizeof(v)) >= 0)
+		sysinfo_set("loadavg at end", "%s", v);
+	(void)sysinfo_get;
+	if (mkdir(cfg->out, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "kmbox-bench: mkdir %s: %s\n", cfg->out, strerror(errno));
+		ret = -1;
+	}
+	f = open_out("report.md");
+	if (f) {
+		md_report(f);
+		ret |= fclose(f);
+	} else {
+		ret = -1;
+	}
+	f = open_out("raw.csv");
+	if (f) {
+		raw_csv(f);
+		ret |= fclose(f);
+	} else {
+		ret = -1;
+	}
+	f = open_out("summary.csv");
+	if (f) {
+		fprintf(f, "placement,workload,producers,consumers,mechanism,size,rounds_ok,status,"
+			"p50_us,p99_us,msgs_per_s,mb_per_s,cpu_us_per_msg,ratio_to,ratio_median,"
+			"ratio_min,ratio_max,ratio_rounds\n");
+		for_each_cfg(f, summary_row);
+		ret |= fclose(f);
+	} else {
+		ret = -1;
+	}
+	f = open_out("results.json");
+	if (f) {
+		json_report(f);
+		ret |= fclose(f);
+	} else {
+		ret = -1;
+	}
+	/* the report also goes to stdout, so a console log carries it */
+	md_report(stdout);
+	fflush(stdout);
+	return ret;
+}
