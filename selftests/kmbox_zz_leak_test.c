@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Run last: once every earlier test program has exited, nothing of kmbox
+ * may be left.  /proc/kmbox/stats must show zero mailboxes, messages,
+ * bytes, held zero-copy slots, region pages and charged users, and
+ * /proc/kmbox/mailboxes must list no mailbox.  (The guest unloads the
+ * module afterwards; the harness checks that rmmod succeeds.)
+ */
+#define _GNU_SOURCE
+#include "kselftest_harness.h"
+#include "kmbox_test.h"
+
+/*
+ * Files of exited processes are released at exit, but give deferred
+ * work (RCU, task work of dying children) a moment before judging.
+ */
+static int read_settled_stats(struct kt_stats *s)
+{
+	int i;
+
+	for (i = 0; i < 30; i++) {
+		if (kt_read_stats(s))
+			return -1;
+		if (!s->mailboxes && !s->messages && !s->bytes &&
+		    !s->zc_slots_held && !s->region_pages && !s->users)
+			break;
+		kt_sleep_ms(100);
+	}
+	return 0;
+}
+
+TEST(stats_are_zero_once_every_file_is_closed)
+{
+	struct kt_stats s;
+
+	KT_REQUIRE_MODULE();
+	ASSERT_EQ(0, read_settled_stats(&s))
+		TH_LOG("/proc/kmbox/stats: %s", strerror(errno));
+	EXPECT_EQ(KT_STATS_ALL, s.seen);
+	EXPECT_EQ(0, s.mailboxes);
+	EXPECT_EQ(0, s.messages);
+	EXPECT_EQ(0, s.bytes);
+	EXPECT_EQ(0, s.zc_slots_held);
+	EXPECT_EQ(0, s.region_pages);
+	EXPECT_EQ(0, s.users);
+}
+
+TEST(mailboxes_file_lists_no_mailbox)
+{
+	char line[1024];
+	int n = 0;
+	FILE *f;
+
+	KT_REQUIRE_MODULE();
+	f = fopen("/proc/kmbox/mailboxes", "re");
+	ASSERT_NE(NULL, f) TH_LOG("/proc/kmbox/mailboxes: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (n++)	/* the first line is the header */
+			TH_LOG("left over: %s", line);
+	}
+	fclose(f);
+	EXPECT_EQ(1, n);
+}
+
+TEST_HARNESS_MAIN
