@@ -14,12 +14,71 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 
 #include "kselftest_harness.h"
 #include "kmbox_test.h"
 
 #define OTHER_UID	65533
 #define OTHER_GID	65533
+
+#define CAP(c)		(1ULL << (c))
+
+/*
+ * Become @uid/@gid holding exactly the capabilities in @caps (effective
+ * and permitted), whatever @uid is: uid 0 without CAP_DAC_OVERRIDE, or
+ * an ordinary uid with one capability.
+ */
+static int become_with_caps(uid_t uid, gid_t gid, __u64 caps)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (prctl(PR_SET_KEEPCAPS, 1) || setgroups(0, NULL) ||
+	    setresgid(gid, gid, gid) || setresuid(uid, uid, uid))
+		return -1;
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = (__u32)caps;
+	data[1].effective = data[1].permitted = (__u32)(caps >> 32);
+	if (syscall(SYS_capset, &hdr, data))
+		return -1;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return 0;
+}
+
+/* As @uid with only @caps: open @name with @oflags; 0 or errno. */
+static int open_with_caps(uid_t uid, __u64 caps, const char *name, int oflags)
+{
+	pid_t pid = kt_fork(20);
+	int fd;
+
+	if (pid < 0)
+		return 256;
+	if (pid == 0) {
+		if (become_with_caps(uid, uid, caps))
+			_exit(254);
+		fd = kt_open(name, oflags, 0, 0, 0, 0);
+		_exit(fd >= 0 ? 0 : errno);
+	}
+	return kt_wait(pid);
+}
+
+static int unlink_with_caps(uid_t uid, __u64 caps, const char *name)
+{
+	pid_t pid = kt_fork(20);
+
+	if (pid < 0)
+		return 256;
+	if (pid == 0) {
+		if (become_with_caps(uid, uid, caps))
+			_exit(254);
+		_exit(kt_unlink(name) ? errno : 0);
+	}
+	return kt_wait(pid);
+}
 
 /*
  * In a child running as @uid/@gid: open @name with @oflags (no CREAT).
@@ -180,6 +239,19 @@ TEST_F(perm, cap_dac_override_bypasses_the_mode)
 		close(fd);
 }
 
+TEST_F(perm, cap_dac_override_alone_bypasses_the_mode)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0000));
+	EXPECT_EQ(0, open_with_caps(OTHER_UID, CAP(CAP_DAC_OVERRIDE),
+				    self->name, O_RDWR));
+}
+
+TEST_F(perm, euid_0_without_cap_dac_override_is_eacces)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0600));
+	EXPECT_EQ(EACCES, open_with_caps(0, 0, self->name, O_RDONLY));
+}
+
 TEST_F(perm, unprivileged_creator_owns_the_mailbox)
 {
 	struct kt_mbline m;
@@ -231,6 +303,29 @@ TEST_F(perm, unlink_by_privileged_non_owner_works)
 	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0600));
 	EXPECT_EQ(0, kt_unlink(self->name));
 	EXPECT_EQ(0, kt_find_mailbox(self->name, 0, 0, NULL, NULL));
+}
+
+TEST_F(perm, unlink_by_non_owner_with_cap_ipc_owner_works)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0600));
+	EXPECT_EQ(0, unlink_with_caps(OTHER_UID, CAP(CAP_IPC_OWNER),
+				      self->name));
+	EXPECT_EQ(0, kt_find_mailbox(self->name, 0, 0, NULL, NULL));
+}
+
+TEST_F(perm, unlink_by_non_owner_with_cap_sys_admin_works)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0600));
+	EXPECT_EQ(0, unlink_with_caps(OTHER_UID, CAP(CAP_SYS_ADMIN),
+				      self->name));
+	EXPECT_EQ(0, kt_find_mailbox(self->name, 0, 0, NULL, NULL));
+}
+
+TEST_F(perm, unlink_by_euid_0_non_owner_without_caps_is_eacces)
+{
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0666));
+	EXPECT_EQ(EACCES, unlink_with_caps(0, 0, self->name));
+	EXPECT_EQ(1, kt_find_mailbox(self->name, 0, 0, NULL, NULL));
 }
 
 TEST_F(perm, unlink_of_absent_name_is_enoent)
@@ -673,6 +768,78 @@ TEST(recv_reports_pids_in_the_receivers_pid_namespace)
 	close(fd);
 }
 
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
+/*
+ * A receiver in a user namespace mapping only outside uid/gid 1000 to 0
+ * sees a message from 1000 as from 0, and one from root (unmapped) as
+ * from the overflow ids.
+ */
+TEST(recv_reports_ids_in_the_receivers_user_namespace)
+{
+	int fd, c2p[2], p2c[2], st;
+	char path[64], c;
+	pid_t pid, snd;
+
+	KT_REQUIRE_MODULE();
+	alarm(20);
+	fd = kt_anon(O_RDWR, 4, 16);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(1, write(fd, "R", 1));	/* from root */
+	snd = kt_fork(20);
+	ASSERT_GE(snd, 0);
+	if (snd == 0) {
+		CHILD_ASSERT(kt_become(1000, 1000) == 0);
+		CHILD_ASSERT(write(fd, "U", 1) == 1);
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait(snd));
+	ASSERT_EQ(0, pipe(c2p));
+	ASSERT_EQ(0, pipe(p2c));
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct kmbox_recv r;
+		char buf[16];
+
+		if (unshare(CLONE_NEWUSER))
+			_exit(200);
+		CHILD_ASSERT(write(c2p[1], "u", 1) == 1);
+		CHILD_ASSERT(read(p2c[0], &c, 1) == 1);
+		CHILD_ASSERT(kt_recv(fd, buf, sizeof(buf), 0, 0, &r) == 1);
+		CHILD_ASSERT(buf[0] == 'R');
+		CHILD_ASSERT(r.uid == KT_NOBODY && r.gid == KT_NOBODY);
+		CHILD_ASSERT(kt_recv(fd, buf, sizeof(buf), 0, 0, &r) == 1);
+		CHILD_ASSERT(buf[0] == 'U');
+		CHILD_ASSERT(r.uid == 0 && r.gid == 0);
+		_exit(0);
+	}
+	close(c2p[1]);
+	close(p2c[0]);
+	if (read(c2p[0], &c, 1) != 1) {
+		st = kt_wait(pid);
+		if (st == 200)
+			SKIP(return, "no user namespaces (unshare(CLONE_NEWUSER) failed)");
+		ASSERT_EQ(0, st);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	ASSERT_EQ(0, write_file(path, "0 1000 1\n"));
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+	ASSERT_EQ(0, write_file(path, "0 1000 1\n"));
+	ASSERT_EQ(1, write(p2c[1], "g", 1));
+	EXPECT_EQ(0, kt_wait(pid));
+	close(fd);
+}
+
 /* ---- per-user quota ----------------------------------------------------- */
 
 FIXTURE(quota) {
@@ -783,6 +950,38 @@ TEST_F(quota, privileged_sender_is_exempt)
 			TH_LOG("send %d: %s", i, strerror(errno));
 	EXPECT_EQ(8, kt_cur_msgs(fd));
 	close(fd);
+}
+
+TEST_F(quota, unprivileged_user_with_cap_sys_resource_is_exempt)
+{
+	char name[64];
+	pid_t pid;
+	int fd;
+
+	fd = quota_mailbox(name, sizeof(name));
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_param_set("user_quota", 512));
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		static char buf[QMSG];
+		int i, wfd, afd;
+
+		CHILD_ASSERT(become_with_caps(KT_NOBODY, KT_NOBODY,
+					      CAP(CAP_SYS_RESOURCE)) == 0);
+		afd = kt_anon(O_RDWR, 4, 64);	/* over the quota alone */
+		CHILD_ASSERT(afd >= 0);
+		wfd = kt_open(name, O_WRONLY, 0, 0, 0, 0);
+		CHILD_ASSERT(wfd >= 0);
+		for (i = 0; i < 4; i++)
+			CHILD_ASSERT(kt_send(wfd, buf, QMSG, 0,
+					     KMBOX_F_NONBLOCK, 0) == 0);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(4, kt_cur_msgs(fd));
+	close(fd);
+	EXPECT_EQ(0, kt_unlink(name));
 }
 
 TEST_F(quota, create_over_quota_is_emfile)

@@ -699,32 +699,55 @@ TEST_F(two, blocked_reserve_is_woken_by_a_release_in_another_process)
 
 TEST_F(two, release_of_two_slots_wakes_two_blocked_reservers)
 {
-	__u32 all[NSLOTS], *got;
+	/* got[0], got[1]: each child's slot; got[2]: children may exit */
+	volatile __u32 *got;
+	__u32 all[NSLOTS];
+	uint64_t end;
 	pid_t pid[2];
 	int i;
 
 	got = zt_shared_page();
 	ASSERT_NE(MAP_FAILED, got);
+	got[0] = got[1] = KMBOX_NO_SLOT;
+	got[2] = 0;
 	ASSERT_EQ(NSLOTS, zt_reserve_all(self->a, all, NSLOTS));
 	for (i = 0; i < 2; i++) {
 		pid[i] = kt_fork(20);
 		ASSERT_GE(pid[i], 0);
 		if (pid[i] == 0) {
 			int fd = kt_open(self->name, O_RDWR, 0, 0, 0, 0);
+			__u32 slot;
 
 			CHILD_ASSERT(fd >= 0);
-			CHILD_ASSERT(zt_reserve(fd, &got[i], 1, KMBOX_F_TIMEOUT,
+			CHILD_ASSERT(zt_reserve(fd, &slot, 1, KMBOX_F_TIMEOUT,
 						kt_deadline_ms(15000)) == 1);
+			got[i] = slot;
+			/*
+			 * Keep the slot (exit would close the file and free
+			 * it) until the other child has its own.
+			 */
+			end = kt_deadline_ms(15000);
+			while (!got[2] && kt_now_ns() < end)
+				kt_sleep_ms(2);
 			_exit(0);
 		}
 	}
 	ASSERT_EQ(0, kt_wait_waiters(self->a, 0, 2, 15000));
 	ASSERT_EQ(0, zt_release(self->a, &all[1], 2));
-	EXPECT_EQ(0, kt_wait(pid[0]));
-	EXPECT_EQ(0, kt_wait(pid[1]));
+	/* one release, two slots: both sleepers must get one */
+	end = kt_deadline_ms(15000);
+	while ((got[0] == KMBOX_NO_SLOT || got[1] == KMBOX_NO_SLOT) &&
+	       kt_now_ns() < end)
+		kt_sleep_ms(2);
+	EXPECT_NE(KMBOX_NO_SLOT, got[0]);
+	EXPECT_NE(KMBOX_NO_SLOT, got[1]);
 	EXPECT_NE(got[0], got[1]);
 	EXPECT_TRUE(got[0] == all[1] || got[0] == all[2]);
 	EXPECT_TRUE(got[1] == all[1] || got[1] == all[2]);
+	EXPECT_EQ(0, zt_free(self->a));
+	got[2] = 1;
+	EXPECT_EQ(0, kt_wait(pid[0]));
+	EXPECT_EQ(0, kt_wait(pid[1]));
 	/* their files closed when they exited: the slots are free again */
 	EXPECT_EQ(2, zt_free(self->a));
 }

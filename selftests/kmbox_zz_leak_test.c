@@ -7,6 +7,8 @@
  * module afterwards; the harness checks that rmmod succeeds.)
  */
 #define _GNU_SOURCE
+#include <sys/syscall.h>
+
 #include "kselftest_harness.h"
 #include "kmbox_test.h"
 
@@ -27,6 +29,23 @@ static int read_settled_stats(struct kt_stats *s)
 		kt_sleep_ms(100);
 	}
 	return 0;
+}
+
+/*
+ * A file holds a reference on the module: unloading must be refused while
+ * one is open (O_NONBLOCK: fail instead of waiting for the last user).
+ */
+TEST(module_cannot_be_unloaded_while_a_file_is_open)
+{
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR, 0, 0);
+	ASSERT_GE(fd, 0);
+	EXPECT_EQ(-1, syscall(SYS_delete_module, "kmbox", O_NONBLOCK));
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	EXPECT_EQ(0, access(KMBOX_DEVICE, F_OK));
+	close(fd);
 }
 
 TEST(stats_are_zero_once_every_file_is_closed)
