@@ -51,7 +51,7 @@ if [ ! -f "$stamp" ] || [ ! -f "$ksft/kselftest_harness.h" ] ||
 	mkdir -p "$KMBOX_CACHE"
 	tmp=$(mktemp -d "$KMBOX_CACHE/.ksft.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
-	note "extracting kselftest headers and checkpatch.pl from $TARBALL (once, ~15 s)"
+	note "extracting kselftest headers and checkpatch.pl from $TARBALL (once, ~10 s)"
 	tar -xJf "$TARBALL" -C "$tmp" "${files[@]/#/$top/}" ||
 		die "cannot extract ${files[*]} from $TARBALL (corrupt? reinstall linux-source-6.1)"
 	mkdir "$tmp/ksft"
