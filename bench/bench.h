@@ -88,6 +88,8 @@ struct mech {
 	int (*tx_flush)(struct ep *e);		/* may be NULL */
 	const void *(*rx_begin)(struct ep *e, size_t *len);
 	int (*rx_end)(struct ep *e);
+	/* messages already taken from the kernel, not yet handed out */
+	unsigned int (*rx_pending)(struct ep *e);	/* may be NULL */
 };
 
 extern const struct mech *const mechs[];
@@ -105,6 +107,12 @@ uint64_t now_ns(void);
 extern char bench_tag[32];	/* unique per run: names of IPC objects */
 extern int kmbox_present;	/* /dev/kmbox opened fine */
 extern char mech_err[160];	/* set by create() to explain a failure */
+/*
+ * Set by SIGUSR1 in a consumer: a blocking receive of a mechanism that
+ * buffers received messages (batches) gives up with ECANCELED.  See
+ * "end of stream" in run.c.
+ */
+extern volatile int bench_cancel;
 
 /* ------------------------------------------------------- measurements */
 
@@ -145,6 +153,7 @@ void run_kill_children(void);
 /* a stored result */
 struct rec {
 	int round, place, wl, mech, size_i, pc_i;
+	double noise;		/* interference probe around its group */
 	struct outcome o;
 };
 
@@ -179,6 +188,7 @@ struct config {
 	char limits_note[512];		/* what was raised */
 	double elapsed;			/* filled at the end */
 	int truncated;			/* measurements skipped by max_time */
+	double probe_base_us;		/* interference probe: quiet time */
 };
 
 unsigned int depth_for(const struct config *cfg, size_t size);

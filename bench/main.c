@@ -504,6 +504,88 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 	}
 }
 
+/*
+ * Interference probe.  A fixed amount of pure arithmetic, timed on each
+ * of the two CPUs (the parent pins itself there for a moment).  Under TCG
+ * guest time keeps running while the host deschedules a vCPU thread, so
+ * when other work on the host (another VM, a build) takes the CPUs the
+ * loop takes longer.  The figure is the slowest of 3 runs per CPU divided
+ * by the quietest run seen at start: 1.0 = undisturbed.  It is measured
+ * before and after every group of measurements and kept with each result
+ * (max of the two), so a disturbed round can be recognised in raw.csv and
+ * in the report's "interference" line.
+ */
+static uint64_t probe_iters;
+
+static uint64_t probe_once(void)
+{
+	volatile uint64_t sink;
+	uint64_t x = 88172645463325252ULL, t = now_ns();
+
+	for (uint64_t i = 0; i < probe_iters; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+	}
+	sink = x;
+	(void)sink;
+	return now_ns() - t;
+}
+
+static void pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	if (cpu < 0) {
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			CPU_SET(c, &set);
+	} else {
+		CPU_SET(cpu, &set);
+	}
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static cpu_set_t parent_set;
+
+static double probe(void)
+{
+	uint64_t worst = 0;
+	int cpus[2] = { cfg.cpu_a, cfg.cpu_b };
+
+	for (int k = 0; k < (cfg.cpu_a == cfg.cpu_b ? 1 : 2); k++) {
+		pin_self(cpus[k]);
+		for (int i = 0; i < 3; i++) {
+			uint64_t t = probe_once();
+
+			if (t > worst)
+				worst = t;
+		}
+	}
+	sched_setaffinity(0, sizeof(parent_set), &parent_set);
+	return (double)worst / 1e3 / cfg.probe_base_us;
+}
+
+static void probe_calibrate(void)
+{
+	uint64_t best = UINT64_MAX;
+
+	sched_getaffinity(0, sizeof(parent_set), &parent_set);
+	/* about 2 ms per run: grow the count until it takes that long */
+	for (probe_iters = 1000; probe_iters < (1ULL << 34); probe_iters *= 2)
+		if (probe_once() > 2000000)
+			break;
+	pin_self(cfg.cpu_a);
+	for (int i = 0; i < 7; i++) {
+		uint64_t t = probe_once();
+
+		if (t < best)
+			best = t;
+	}
+	sched_setaffinity(0, sizeof(parent_set), &parent_set);
+	cfg.probe_base_us = (double)best / 1e3;
+}
+
 /* one configuration: every selected mechanism once, rotated by round */
 static void run_config(int round, int place, int wl, int pc, int si,
 		       size_t size, const int *ml, int nm, uint64_t t_end)
@@ -511,11 +593,18 @@ static void run_config(int round, int place, int wl, int pc, int si,
 	static const char *const wn[NWL] = { "latency", "stream", "mpmc" };
 	char b[32];
 	size_t first = nrecs;
+	double before, after;
 
-	if (!nm)
+	if (!nm || now_ns() > t_end) {
+		cfg.truncated += nm;
 		return;
+	}
+	before = probe();
 	for (int k = 0; k < nm; k++)
 		measure(round, place, wl, pc, ml[(k + round) % nm], si, size, t_end);
+	after = probe();
+	for (size_t i = first; i < nrecs; i++)
+		recs[i].noise = before > after ? before : after;
 	if (cfg.verbose || nrecs == first)
 		return;
 	/* progress: one line per configuration */
@@ -523,7 +612,8 @@ static void run_config(int round, int place, int wl, int pc, int si,
 	       place == PL_CROSS ? "cross" : "same", wn[wl]);
 	if (wl == WL_MPMC)
 		printf(" %ux%u", cfg.pcs[pc][0], cfg.pcs[pc][1]);
-	printf(" %-7s:", size_label(size, b, sizeof(b)));
+	printf(" %-7s [probe %.1f]:", size_label(size, b, sizeof(b)),
+	       before > after ? before : after);
 	for (size_t i = first; i < nrecs; i++) {
 		const struct rec *r = &recs[i];
 
@@ -702,6 +792,7 @@ int main(int argc, char **argv)
 	sysinfo_print(stdout);
 	fflush(stdout);
 
+	probe_calibrate();
 	t0 = now_ns();
 	t_end = t0 + (uint64_t)(cfg.max_time * 1e9);
 	for (int round = 0; round < cfg.rounds; round++) {

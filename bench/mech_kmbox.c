@@ -517,6 +517,14 @@ static void kb_detach(struct ep *e)
 
 /* ----------------------------------------------------------- copy paths */
 
+/* a receive failed; EINTR after a cancel request means "stop" */
+static const void *kb_rx_fail(void)
+{
+	if (errno == EINTR && bench_cancel)
+		errno = ECANCELED;
+	return NULL;
+}
+
 static void *kb_tx_begin_copy(struct ep *e, size_t len)
 {
 	struct kb_st *s = e->st;
@@ -552,9 +560,9 @@ static const void *kb_rx_begin_rw(struct ep *e, size_t *len)
 
 	do
 		r = read(s->fd, s->buf, s->max);
-	while (r < 0 && errno == EINTR);
+	while (r < 0 && errno == EINTR && !bench_cancel);
 	if (r < 0)
-		return NULL;
+		return kb_rx_fail();
 	*len = (size_t)r;
 	return s->buf;
 }
@@ -576,9 +584,9 @@ static const void *kb_rx_begin_ioctl(struct ep *e, size_t *len)
 
 	do
 		r = kb_recv(s->fd, s->buf, s->max);
-	while (r < 0 && errno == EINTR);
+	while (r < 0 && errno == EINTR && !bench_cancel);
 	if (r < 0)
-		return NULL;
+		return kb_rx_fail();
 	*len = (size_t)r;
 	return s->buf;
 }
@@ -648,10 +656,12 @@ static int kb_fill_batch(struct kb_st *s, int flags)
 	}
 	do
 		r = kb_recv_batch(s->fd, s->mm, s->nb, flags);
-	while (r < 0 && errno == EINTR);
+	while (r < 0 && errno == EINTR && !bench_cancel);
 	if (r <= 0) {
 		if (r == 0)
 			errno = EPROTO;
+		else
+			kb_rx_fail();
 		s->n = 0;
 		return -1;
 	}
@@ -670,6 +680,13 @@ static const void *kb_rx_begin_batch(struct ep *e, size_t *len)
 	m = &s->mm[s->k];
 	*len = m->len;
 	return (const void *)(uintptr_t)m->buf;
+}
+
+static unsigned int kb_rx_pending(struct ep *e)
+{
+	struct kb_st *s = e->st;
+
+	return s->n - s->k;
 }
 
 static int kb_rx_end_batch(struct ep *e)
@@ -769,9 +786,9 @@ static const void *kb_rx_begin_zc(struct ep *e, size_t *len)
 
 	do
 		r = kb_zc_recv(s->fd, s->buf, s->max, &slot);
-	while (r < 0 && errno == EINTR);
+	while (r < 0 && errno == EINTR && !bench_cancel);
 	if (r < 0)
-		return NULL;
+		return kb_rx_fail();
 	*len = (size_t)r;
 	if ((size_t)r > s->slot_size) {
 		errno = EPROTO;
@@ -848,6 +865,7 @@ const struct mech mech_kmbox_batch = {
 	.tx_begin = kb_tx_begin_batch, .tx_commit = kb_tx_commit_batch,
 	.tx_flush = kb_flush,
 	.rx_begin = kb_rx_begin_batch, .rx_end = kb_rx_end_batch,
+	.rx_pending = kb_rx_pending,
 };
 
 const struct mech mech_kmbox_zc = {
@@ -869,6 +887,7 @@ const struct mech mech_kmbox_zc_batch = {
 	.tx_begin = kb_tx_begin_zc, .tx_commit = kb_tx_commit_zc_batch,
 	.tx_flush = kb_flush,
 	.rx_begin = kb_rx_begin_zc_batch, .rx_end = kb_rx_end_zc_batch,
+	.rx_pending = kb_rx_pending,
 };
 
 void kmbox_describe(char *buf, size_t n)

@@ -19,11 +19,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mqueue.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/msg.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -326,6 +328,53 @@ const struct mech mech_uds_stream = {
 
 /* TCP over 127.0.0.1, TCP_NODELAY, connected in the parent */
 
+static bool lo_raised;
+
+static void lo_restore(void)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags &= ~IFF_UP;
+		ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	close(s);
+}
+
+/* a bare initramfs may leave lo down: bring it up (root) for the run */
+static int tcp_probe(char *why, size_t n)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
+
+	if (s < 0) {
+		snprintf(why, n, "no AF_INET socket: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+		snprintf(why, n, "no loopback interface: %s", strerror(errno));
+		ret = -1;
+	} else if (!(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
+			snprintf(why, n, "loopback is down and cannot be brought up: %s",
+				 strerror(errno));
+			ret = -1;
+		} else if (!lo_raised) {
+			lo_raised = true;
+			atexit(lo_restore);
+			sysinfo_set("loopback", "was down; brought up for the run");
+		}
+	}
+	close(s);
+	return ret;
+}
+
 static int tcp_create(struct chan *c)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
@@ -372,6 +421,7 @@ fail:
 const struct mech mech_tcp = {
 	.name = "tcp", .desc = "TCP over 127.0.0.1, TCP_NODELAY, framed",
 	.flags = MF_STREAM | MF_DUPLEX,
+	.probe = tcp_probe,
 	.create = tcp_create, .destroy = fds_destroy,
 	.attach = stream_attach, .detach = stream_detach,
 	.tx_begin = stream_tx_begin, .tx_commit = stream_tx_commit,

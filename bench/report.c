@@ -109,6 +109,53 @@ static void collect_vulns(void)
 	sysinfo_set("mitigations", "%s", out);
 }
 
+/* known distortions of the numbers (IPC-PERF §5.3), spelled out */
+static void collect_warnings(const char *cmdline)
+{
+	char w[768] = "", v[256];
+	size_t l = 0;
+
+#define WARN(...) do { \
+	if (l < sizeof(w)) \
+		l += (size_t)snprintf(w + l, sizeof(w) - l, "%s", l ? "; " : ""); \
+	if (l < sizeof(w)) \
+		l += (size_t)snprintf(w + l, sizeof(w) - l, __VA_ARGS__); \
+} while (0)
+	{
+		/* what the allocator does, not what the command line asked */
+		static const char *const f[] = { "sanity_checks", "red_zone",
+						 "poison", "store_user" };
+		char on[128] = "";
+		size_t ol = 0;
+
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+			char path[96];
+
+			snprintf(path, sizeof(path), "/sys/kernel/slab/kmalloc-64/%s", f[i]);
+			if (read_long(path) == 1 && ol < sizeof(on))
+				ol += (size_t)snprintf(on + ol, sizeof(on) - ol, "%s%s",
+						       ol ? "," : "", f[i]);
+		}
+		if (ol || (strstr(cmdline, "slub_debug") && !strstr(cmdline, "slub_debug=-") &&
+			   access("/sys/kernel/slab/kmalloc-64", F_OK) != 0))
+			WARN("slab debugging on (%s): every kmalloc/kfree is checked%s, which taxes "
+			     "per-message allocations (kmbox, mq, SysV, sockets) but not pipe pages; "
+			     "boot the benchmark with slub_debug=-", ol ? on : "slub_debug",
+			     strstr(on, "store_user") ? " and records a stack trace" : "");
+	}
+	if (read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+		      v, sizeof(v)) > 0 && strcmp(v, "tsc") && strcmp(v, "kvm-clock"))
+		WARN("clocksource %s: each timestamp may cost ~1 µs under TCG (boot with clocksource=tsc tsc=reliable)", v);
+	if (!strstr(cmdline, "idle=poll") && sysinfo_get("qemu")[0] &&
+	    strncmp(sysinfo_get("qemu"), "not given", 9))
+		WARN("no idle=poll in a VM: cross-CPU wakeups may take milliseconds under TCG");
+	if (read_file("/sys/devices/system/cpu/vulnerabilities/meltdown", v, sizeof(v)) > 0 &&
+	    strstr(v, "PTI"))
+		WARN("KPTI on: every system call flushes QEMU's soft TLB under TCG (boot with pti=off)");
+#undef WARN
+	sysinfo_set("warnings", "%s", l ? w : "none known");
+}
+
 void sysinfo_collect(void)
 {
 	char buf[4096], v[256], line[512];
@@ -187,6 +234,7 @@ void sysinfo_collect(void)
 		sysinfo_set("host loadavg", "%s", s);
 	kmbox_describe(v, sizeof(v));
 	sysinfo_set("kmbox module", "%s", v);
+	collect_warnings(buf);
 }
 
 void sysinfo_print(FILE *f)
@@ -616,6 +664,45 @@ static void md_notes(FILE *f)
 	fprintf(f, "\n");
 }
 
+/*
+ * The interference probe (main.c): 1.0 = the CPUs were ours.  Summarised
+ * per round, so a disturbed round stands out.
+ */
+static void md_interference(FILE *f)
+{
+	double v[4096];
+	int n = 0, bad = 0;
+
+	for (size_t i = 0; i < NR && n < 4096; i++)
+		if (R[i].noise > 0) {
+			v[n++] = R[i].noise;
+			bad += R[i].noise > 1.5;
+		}
+	if (!n)
+		return;
+	{
+		struct stat3 s = stats_of(v, n);
+
+		fprintf(f, "| interference | probe loop %.2f ms quiet; slowdown around the measurements: median %.2f, max %.2f; %d of %d measurements next to a slowdown > 1.5%s |\n",
+			C->probe_base_us / 1e3, s.med, s.max, bad, n,
+			bad * 10 > n ? " — the host was busy (another VM or build?): compare rounds, prefer a quiet rerun" : "");
+	}
+	for (int round = 0; round < C->rounds; round++) {
+		double w[4096];
+		int k = 0;
+
+		for (size_t i = 0; i < NR && k < 4096; i++)
+			if (R[i].round == round && R[i].noise > 0)
+				w[k++] = R[i].noise;
+		if (k) {
+			struct stat3 s = stats_of(w, k);
+
+			fprintf(f, "| round %d | interference median %.2f, max %.2f |\n",
+				round + 1, s.med, s.max);
+		}
+	}
+}
+
 /* --------------------------------------------------------- whole report */
 
 static void md_report(FILE *f)
@@ -634,6 +721,7 @@ static void md_report(FILE *f)
 		C->elapsed);
 	if (C->limits_note[0])
 		fprintf(f, "| limits | %s |\n", C->limits_note);
+	md_interference(f);
 	fprintf(f, "\nQueue depth (messages a queue holds, for every mechanism "
 		"that has one; pipes keep their own buffer): ");
 	for (int i = 0; i < C->nsizes; i++)
@@ -714,18 +802,18 @@ static double jnum(double v)
 static void raw_csv(FILE *f)
 {
 	fprintf(f, "round,placement,workload,producers,consumers,mechanism,size,depth,status,n,"
-		"p50_us,p90_us,p99_us,p999_us,max_us,mean_us,msgs_per_s,mb_per_s,cpu_us_per_msg,secs,note\n");
+		"p50_us,p90_us,p99_us,p999_us,max_us,mean_us,msgs_per_s,mb_per_s,cpu_us_per_msg,secs,interference,note\n");
 	for (size_t i = 0; i < NR; i++) {
 		const struct rec *r = &R[i];
 		size_t size = r->wl == WL_MPMC ? C->mpmc_sizes[r->size_i] : C->sizes[r->size_i];
 
-		fprintf(f, "%d,%s,%s,%u,%u,%s,%zu,%u,%s,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,",
+		fprintf(f, "%d,%s,%s,%u,%u,%s,%zu,%u,%s,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.2f,",
 			r->round + 1, pl_name[r->place], wl_name[r->wl],
 			nprod_of(r), ncons_of(r),
 			mechs[r->mech]->name, size, depth_for(C, size), r->o.status,
 			(unsigned long long)r->o.n, r->o.p50, r->o.p90, r->o.p99,
 			r->o.p999, r->o.pmax, r->o.mean, r->o.mps, r->o.mbps,
-			r->o.cpu_us, r->o.secs);
+			r->o.cpu_us, r->o.secs, r->noise);
 		csv_str(f, r->o.note);
 		fputc('\n', f);
 	}
@@ -856,12 +944,14 @@ static void json_report(FILE *f)
 			"\"producers\": %u, \"consumers\": %u, \"mechanism\": \"%s\", \"size\": %zu, "
 			"\"status\": \"%s\", \"n\": %llu, \"p50_us\": %.3f, \"p90_us\": %.3f, "
 			"\"p99_us\": %.3f, \"p999_us\": %.3f, \"max_us\": %.3f, \"mean_us\": %.3f, "
-			"\"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, \"cpu_us_per_msg\": %.3f, \"note\": ",
+			"\"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, \"cpu_us_per_msg\": %.3f, "
+			"\"interference\": %.2f, \"note\": ",
 			i ? "," : "", r->round + 1, pl_name[r->place], wl_name[r->wl],
 			nprod_of(r), ncons_of(r), mechs[r->mech]->name,
 			size, r->o.status, (unsigned long long)r->o.n, jnum(r->o.p50),
 			jnum(r->o.p90), jnum(r->o.p99), jnum(r->o.p999), jnum(r->o.pmax),
-			jnum(r->o.mean), jnum(r->o.mps), jnum(r->o.mbps), jnum(r->o.cpu_us));
+			jnum(r->o.mean), jnum(r->o.mps), jnum(r->o.mbps), jnum(r->o.cpu_us),
+			jnum(r->noise));
 		json_str(f, r->o.note);
 		fprintf(f, "}");
 	}
@@ -891,7 +981,6 @@ int report_write(const struct config *cfg, const struct rec *recs, size_t n)
 	NR = n;
 	if (read_file("/proc/loadavg", v, sizeof(v)) >= 0)
 		sysinfo_set("loadavg at end", "%s", v);
-	(void)sysinfo_get;
 	if (mkdir(cfg->out, 0755) < 0 && errno != EEXIST) {
 		fprintf(stderr, "kmbox-bench: mkdir %s: %s\n", cfg->out, strerror(errno));
 		ret = -1;

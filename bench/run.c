@@ -17,6 +17,14 @@
  * Each consumer counts the messages it receives after its own warm-up
  * boundary; throughput = those messages / (latest end - earliest start).
  *
+ * End of stream with batched receivers: one RECV_BATCH may take several
+ * end markers, leaving another consumer blocked for good.  A consumer that
+ * finds extra markers in its batch says so in shared memory; the parent
+ * then sends SIGUSR1 (no SA_RESTART) to the consumers still running, until
+ * they are gone, and their blocked receive ends with ECANCELED.  All data
+ * was queued before the first marker, so nothing is lost; the end time is
+ * taken from the consumers that saw a marker.
+ *
  * Payload: every data message is written completely by its sender (word 0
  * is a per-message seed, word i = seed + i * K) and read completely by its
  * receiver, which checks every word (and, in one-to-one runs, that word 0
@@ -57,6 +65,7 @@ struct child_res {
 
 struct shared {
 	unsigned int done_prod;
+	unsigned int extra_eos;		/* end markers a batch swallowed */
 	struct child_res r[MAX_PROCS];
 };
 
@@ -271,7 +280,9 @@ static void producer(const struct job *j, struct chan *ch, unsigned int k,
 			FAIL(r, "send: %s", strerror(errno));
 		if ((i + 1) % every == 0) {
 			t = now_ns() - t_begin;
-			if ((i + 1 >= min && t >= run) || t >= cap)
+			/* the cap still leaves a few messages to measure */
+			if ((i + 1 >= min && t >= run) ||
+			    (t >= cap && i + 1 >= 2 * j->warm_min + 4))
 				break;
 		}
 	}
@@ -293,16 +304,27 @@ out:
 		m->detach(&tx);
 }
 
+static void on_cancel(int sig)
+{
+	(void)sig;
+	bench_cancel = 1;
+}
+
 static void consumer(const struct job *j, struct chan *ch,
 		     struct child_res *r, int ready, int go)
 {
+	struct sigaction sa = { .sa_handler = on_cancel };
 	const struct mech *m = j->m;
 	struct ep rx = { 0 };
 	bool ordered = j->nprod == 1 && j->ncons == 1, measuring = false;
 	uint64_t n = 0, n0 = 0, t_first = 0, c0;
+	/* a fast stream must not end inside the warm-up */
+	uint64_t warm_max = j->min_msgs / (4 * j->ncons);
 	unsigned int every = j->size >= 16 * KiB ? 1 : 16;
 	char b;
 
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 	errno = 0;
 	if (m->attach(ch, &rx, ROLE_RX) < 0)
 		FAIL(r, "attach rx: %s", strerror(errno));
@@ -314,12 +336,24 @@ static void consumer(const struct job *j, struct chan *ch,
 		const void *q = m->rx_begin(&rx, &len);
 		uint64_t seed;
 
+		if (!q && errno == ECANCELED && bench_cancel)
+			break;		/* r->t1 stays 0: see "end of stream" */
 		if (!q)
 			FAIL(r, "receive: %s", strerror(errno));
 		if (len == j->poison_len) {
+			unsigned int extra = 0;
+
 			r->t1 = now_ns();
 			if (m->rx_end(&rx) < 0)
 				FAIL(r, "receive end: %s", strerror(errno));
+			/* after the first marker only markers follow */
+			while (m->rx_pending && m->rx_pending(&rx)) {
+				if (!m->rx_begin(&rx, &len) || m->rx_end(&rx) < 0)
+					FAIL(r, "receive: %s", strerror(errno));
+				extra += len == j->poison_len;
+			}
+			if (extra)
+				__atomic_add_fetch(&sh->extra_eos, extra, __ATOMIC_SEQ_CST);
 			break;
 		}
 		if (len != j->size) {
@@ -341,7 +375,7 @@ static void consumer(const struct job *j, struct chan *ch,
 			uint64_t t = now_ns() - t_first;
 
 			if ((n >= j->warm_min && t >= j->warm_ns) ||
-			    t >= j->warm_cap_ns) {
+			    t >= j->warm_cap_ns || n >= warm_max) {
 				measuring = true;
 				r->t0 = t + t_first;
 				n0 = n;
@@ -588,7 +622,7 @@ int run_job(const struct job *j, struct outcome *o)
 
 	deadline = now_ns() + j->timeout_ns;
 	while (live_kids()) {
-		uint64_t now = now_ns();
+		uint64_t now = now_ns(), wait = deadline - now;
 		struct timespec ts;
 
 		if (now >= deadline) {
@@ -596,8 +630,21 @@ int run_job(const struct job *j, struct outcome *o)
 			kill_and_reap();
 			break;
 		}
-		ts.tv_sec = (time_t)((deadline - now) / 1000000000ULL);
-		ts.tv_nsec = (long)((deadline - now) % 1000000000ULL);
+		if (j->wl != WL_LAT && __atomic_load_n(&sh->extra_eos, __ATOMIC_SEQ_CST)) {
+			bool prod_alive = false;
+
+			for (unsigned int i = 0; i < j->nprod; i++)
+				prod_alive |= kids[i] > 0;
+			if (!prod_alive) {
+				for (unsigned int i = j->nprod; i < nproc; i++)
+					if (kids[i] > 0)
+						kill(kids[i], SIGUSR1);
+				if (wait > 10000000ULL)
+					wait = 10000000ULL;
+			}
+		}
+		ts.tv_sec = (time_t)(wait / 1000000000ULL);
+		ts.tv_nsec = (long)(wait % 1000000000ULL);
 		sigtimedwait(&chld, NULL, &ts);
 		if (reap_nohang() < 0) {
 			failed = 1;
@@ -660,13 +707,13 @@ collect:
 			const struct child_res *r = &sh->r[c];
 
 			all += r->total;
+			if (r->t1 > t1)
+				t1 = r->t1;	/* 0 if cancelled */
 			if (!r->msgs)
 				continue;
 			msgs += r->msgs;
 			if (r->t0 < t0)
 				t0 = r->t0;
-			if (r->t1 > t1)
-				t1 = r->t1;
 		}
 		for (unsigned int i = 0; i < nproc; i++)
 			cpu += sh->r[i].cpu_ns;

@@ -14,6 +14,7 @@
 char bench_tag[32];
 int kmbox_present;
 char mech_err[160];
+volatile int bench_cancel;
 
 int write_all(int fd, const void *buf, size_t len)
 {
