@@ -996,6 +996,7 @@ TEST_F(two, zc_completed_rises_only_when_the_receiver_releases)
 	int i;
 
 	ASSERT_EQ(3, zt_reserve_n(self->a, s, 3));
+	/* braces: ASSERT_* expands to two statements */
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(0, zt_commit(self->a, s[i], 10, 0, 0, 0));
 	}
