@@ -243,7 +243,7 @@ BEGIN {
 /^KMBOX:TEST / { cur = $2; started[cur] = 1; next }
 /^KMBOX:TIMEOUT / { timedout[$2] = $3; next }
 /^KMBOX:RC / { rc[$2] = $3; cur = ""; next }
-/^KMBOX:INSMOD-FAIL/ { insmod_fail = 1; next }
+/^KMBOX:INSMOD-FAIL/ { insmod_fail = last != "" ? last : "?"; next }
 /^KMBOX:INSMOD ok/ { loaded = 1; next }
 /^KMBOX:INSMOD-EXTRA / { if ($3 != 0) fail("insmod " $2 " failed (rc " $3 ")"); next }
 /^KMBOX:RMMOD / { rmmod = $2; next }
@@ -287,11 +287,11 @@ END {
 			t = list[i]; p = good[t] + 0; f = bad[t] + 0; s = skip[t] + 0
 			P += p; F += f; S += s
 			if (!(t in started)) {
-				why = insmod_fail ? "not run (insmod failed)" : "not run (the guest stopped before it)"
+				why = insmod_fail != "" ? "not run (insmod failed)" : "not run (the guest stopped before it)"
 				F++; printf "%s: %s\n", t, why; continue
 			}
 			if (!(t in rc)) {
-				F++; printf "%s: no exit status: the guest died while it ran\n", t; continue
+				F++; printf "%s: no exit status (the guest stopped while it ran)\n", t; continue
 			}
 			r = rc[t]; extra = ""
 			if (r == 127) { F++; extra = ": not in the initramfs (not built?)" }
@@ -310,7 +310,7 @@ END {
 	# never reads 0 failed when the exit status says otherwise.
 	# In check mode only failures of these count; in run and bench mode
 	# they are most of what there is to count.
-	if (insmod_fail) fail("insmod kmbox.ko failed (see the dmesg above it in the log)")
+	if (insmod_fail != "") fail("insmod kmbox.ko failed: " insmod_fail " (dmesg: in the log)")
 	else if (loaded && mode != "check") P++
 	if (mode == "run" && demo != "") { if (demo == 0) P++; else fail("demo.sh exited " demo) }
 	if (mode == "run" && qbench != "" && qbench != 0)
