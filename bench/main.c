@@ -509,8 +509,8 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
  * of the two CPUs (the parent pins itself there for a moment).  Under TCG
  * guest time keeps running while the host deschedules a vCPU thread, so
  * when other work on the host (another VM, a build) takes the CPUs the
- * loop takes longer.  The figure is the slowest of 3 runs per CPU divided
- * by the quietest run seen at start: 1.0 = undisturbed.  It is measured
+ * loop takes longer.  The figure is the median of 5 runs per CPU (10 in
+ * all) divided by the quietest run seen at start: 1.0 = undisturbed.  It is measured
  * before and after every group of measurements and kept with each result
  * (max of the two), so a disturbed round can be recognised in raw.csv and
  * in the report's "interference" line.
@@ -548,22 +548,26 @@ static void pin_self(int cpu)
 
 static cpu_set_t parent_set;
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static double probe(void)
 {
-	uint64_t worst = 0;
-	int cpus[2] = { cfg.cpu_a, cfg.cpu_b };
+	uint64_t t[10];
+	int cpus[2] = { cfg.cpu_a, cfg.cpu_b }, n = 0;
 
 	for (int k = 0; k < (cfg.cpu_a == cfg.cpu_b ? 1 : 2); k++) {
 		pin_self(cpus[k]);
-		for (int i = 0; i < 3; i++) {
-			uint64_t t = probe_once();
-
-			if (t > worst)
-				worst = t;
-		}
+		for (int i = 0; i < 5; i++)
+			t[n++] = probe_once();
 	}
 	sched_setaffinity(0, sizeof(parent_set), &parent_set);
-	return (double)worst / 1e3 / cfg.probe_base_us;
+	qsort(t, (size_t)n, sizeof(t[0]), cmp_u64);
+	return (double)(t[(n - 1) / 2] + t[n / 2]) / 2e3 / cfg.probe_base_us;
 }
 
 static void probe_calibrate(void)

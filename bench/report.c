@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <cpuid.h>
 #include <math.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -109,6 +110,52 @@ static void collect_vulns(void)
 	sysinfo_set("mitigations", "%s", out);
 }
 
+/* without kmbox.qemu=: what the firmware tables say about the machine */
+static const char *dmi_machine(char *buf, size_t n)
+{
+	char vendor[64], product[96];
+
+	if (read_file("/sys/class/dmi/id/sys_vendor", vendor, sizeof(vendor)) <= 0)
+		return "not given (no kmbox.qemu=, no DMI vendor)";
+	if (read_file("/sys/class/dmi/id/product_version", product, sizeof(product)) <= 0)
+		product[0] = 0;
+	if (!strcmp(vendor, "QEMU"))
+		snprintf(buf, n, "not given; DMI says QEMU, machine type %s",
+			 product[0] ? product : "unknown");
+	else
+		snprintf(buf, n, "not given; DMI vendor %s %s (native run?)", vendor,
+			 product);
+	return buf;
+}
+
+/* without kmbox.accel=: the hypervisor CPUID leaf (QEMU TCG: TCGTCGTCGTCG) */
+static const char *cpuid_hypervisor(char *buf, size_t n)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned int a, b, c, d;
+	char sig[13];
+
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1U << 31)))
+		return "none (no hypervisor CPUID bit: bare metal?)";
+	__cpuid(0x40000000, a, b, c, d);
+	memcpy(sig, &b, 4);
+	memcpy(sig + 4, &c, 4);
+	memcpy(sig + 8, &d, 4);
+	sig[12] = 0;
+	for (int i = 0; i < 12; i++)
+		if (sig[i] && (sig[i] < 32 || sig[i] > 126))
+			sig[i] = '?';
+	snprintf(buf, n, "not given; hypervisor CPUID signature \"%s\"%s", sig,
+		 !strcmp(sig, "TCGTCGTCGTCG") ? " (QEMU TCG)" :
+		 !strncmp(sig, "KVMKVMKVM", 9) ? " (KVM)" : "");
+	return buf;
+#else
+	(void)buf;
+	(void)n;
+	return "not given";
+#endif
+}
+
 /* known distortions of the numbers (IPC-PERF §5.3), spelled out */
 static void collect_warnings(const char *cmdline)
 {
@@ -146,8 +193,7 @@ static void collect_warnings(const char *cmdline)
 	if (read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
 		      v, sizeof(v)) > 0 && strcmp(v, "tsc") && strcmp(v, "kvm-clock"))
 		WARN("clocksource %s: each timestamp may cost ~1 µs under TCG (boot with clocksource=tsc tsc=reliable)", v);
-	if (!strstr(cmdline, "idle=poll") && sysinfo_get("qemu")[0] &&
-	    strncmp(sysinfo_get("qemu"), "not given", 9))
+	if (!strstr(cmdline, "idle=poll") && strstr(sysinfo_get("accelerator"), "TCG"))
 		WARN("no idle=poll in a VM: cross-CPU wakeups may take milliseconds under TCG");
 	if (read_file("/sys/devices/system/cpu/vulnerabilities/meltdown", v, sizeof(v)) > 0 &&
 	    strstr(v, "PTI"))
@@ -222,11 +268,17 @@ void sysinfo_collect(void)
 	s = cmdline_arg(buf, "kmbox.qemu", v, sizeof(v));
 	if (!s)
 		s = getenv("KMBOX_QEMU");
-	sysinfo_set("qemu", "%s", s ? s : "not given (native run?)");
+	if (s)
+		sysinfo_set("qemu", "%s", s);
+	else
+		sysinfo_set("qemu", "%s", dmi_machine(v, sizeof(v)));
 	s = cmdline_arg(buf, "kmbox.accel", v, sizeof(v));
 	if (!s)
 		s = getenv("KMBOX_ACCEL");
-	sysinfo_set("accelerator", "%s", s ? s : "not given");
+	if (s)
+		sysinfo_set("accelerator", "%s", s);
+	else
+		sysinfo_set("accelerator", "%s", cpuid_hypervisor(v, sizeof(v)));
 	s = cmdline_arg(buf, "kmbox.hostload", v, sizeof(v));
 	if (!s)
 		s = getenv("KMBOX_HOST_LOAD");
