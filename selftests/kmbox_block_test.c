@@ -137,6 +137,27 @@ TEST_F(blk, recv_on_empty_blocks_until_a_send)
 	EXPECT_EQ(0, kt_cur_msgs(self->fd));
 }
 
+/*
+ * A receiver asleep with a buffer too small for what arrives wakes with
+ * EMSGSIZE and the real length; the message is not lost in a hand-over.
+ */
+TEST_F(blk, sleeping_recv_with_short_buffer_wakes_with_emsgsize)
+{
+	struct kmbox_recv r;
+	char buf[MSGSIZE];
+	pid_t pid;
+
+	pid = helper_send_when_waiting(self->fd, "longer");
+	ASSERT_GE(pid, 0);
+	EXPECT_EQ(-1, kt_recv(self->fd, buf, 3, 0, 0, &r));
+	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_EQ(6, r.len);
+	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(1, kt_cur_msgs(self->fd));
+	EXPECT_EQ(6, read(self->fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "longer", 6));
+}
+
 TEST_F(blk, send_on_full_blocks_until_a_recv)
 {
 	char buf[MSGSIZE];

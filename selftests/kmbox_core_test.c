@@ -961,6 +961,75 @@ TEST_F(mbox, recv_zc_flag_copies_a_copied_message)
 	EXPECT_EQ(0, kt_cur_msgs(self->fd));
 }
 
+/* Sizes around page boundaries up to the 4 MiB cap, byte for byte. */
+TEST(large_messages_roundtrip)
+{
+	static const size_t lens[] = {
+		4095, 4096, 4097, 65537, (1 << 20) + 3, 4 << 20,
+	};
+	struct kmbox_info info;
+	unsigned char *in, *out;
+	unsigned int i;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_info(fd, &info));
+	close(fd);
+	ASSERT_LE(4 << 20, info.max_msgsize_cap);
+	fd = kt_anon(O_RDWR | O_NONBLOCK, 8, 4 << 20);
+	ASSERT_GE(fd, 0) TH_LOG("4 MiB mailbox: %s", strerror(errno));
+	in = malloc(4 << 20);
+	out = malloc(4 << 20);
+	ASSERT_NE(NULL, in);
+	ASSERT_NE(NULL, out);
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		kt_fill(in, lens[i], i + 100);
+		memset(out, 0, lens[i]);
+		ASSERT_EQ(lens[i], write(fd, in, lens[i])) TH_LOG("len %zu", lens[i]);
+		ASSERT_EQ(lens[i], read(fd, out, 4 << 20)) TH_LOG("len %zu", lens[i]);
+		EXPECT_EQ(0, memcmp(in, out, lens[i])) TH_LOG("len %zu", lens[i]);
+	}
+	free(in);
+	free(out);
+	close(fd);
+}
+
+/* A few hundred names: each resolves to its own mailbox. */
+TEST(many_named_mailboxes_each_resolve_to_their_own)
+{
+	enum { N = 300 };
+	char name[64], tag[16];
+	int fds[N], i, fd;
+	__u32 v;
+
+	KT_REQUIRE_MODULE();
+	for (i = 0; i < N; i++) {
+		snprintf(tag, sizeof(tag), "many%d", i);
+		fds[i] = kt_create(kt_name(name, sizeof(name), tag),
+				   O_RDWR | O_NONBLOCK, 0600, 2, 8);
+		ASSERT_GE(fds[i], 0) TH_LOG("%s: %s", name, strerror(errno));
+	}
+	for (i = 0; i < N; i++) {
+		snprintf(tag, sizeof(tag), "many%d", i);
+		fd = kt_open(kt_name(name, sizeof(name), tag), O_WRONLY, 0, 0,
+			     0, 0);
+		ASSERT_GE(fd, 0) TH_LOG("%s: %s", name, strerror(errno));
+		v = i;
+		ASSERT_EQ(sizeof(v), write(fd, &v, sizeof(v)));
+		close(fd);
+	}
+	for (i = 0; i < N; i++) {
+		ASSERT_EQ(sizeof(v), read(fds[i], &v, sizeof(v)));
+		EXPECT_EQ(i, v);
+		EXPECT_EQ(0, kt_cur_msgs(fds[i]));
+		close(fds[i]);
+		snprintf(tag, sizeof(tag), "many%d", i);
+		EXPECT_EQ(0, kt_unlink(kt_name(name, sizeof(name), tag)));
+	}
+}
+
 /* ---- access modes ------------------------------------------------------- */
 
 FIXTURE(named) {
@@ -1230,6 +1299,40 @@ TEST(proc_counts_sleeping_receivers)
 	EXPECT_EQ(0, m.rd_waiters);
 	close(fd);
 	EXPECT_EQ(0, kt_unlink(name));
+}
+
+/* Enough mailboxes that the listing spans several pages of seq_file. */
+TEST(proc_lists_each_of_many_mailboxes_exactly_once)
+{
+	enum { N = 300 };
+	char line[1024];
+	struct kt_mbline m;
+	int fds[N], seen[N], i, first = 1;
+	FILE *f;
+
+	KT_REQUIRE_MODULE();
+	for (i = 0; i < N; i++) {
+		fds[i] = kt_anon(O_RDWR, 3, 70000 + i);
+		ASSERT_GE(fds[i], 0) TH_LOG("anon %d: %s", i, strerror(errno));
+		seen[i] = 0;
+	}
+	f = fopen("/proc/kmbox/mailboxes", "re");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		if (first) {
+			first = 0;
+			continue;
+		}
+		ASSERT_EQ(0, kt_parse_mbline(line, &m)) TH_LOG("line: %s", line);
+		if (!strcmp(m.name, "-") && m.max_msgs == 3 &&
+		    m.max_msgsize >= 70000 && m.max_msgsize < 70000 + N)
+			seen[m.max_msgsize - 70000]++;
+	}
+	fclose(f);
+	for (i = 0; i < N; i++) {
+		EXPECT_EQ(1, seen[i]) TH_LOG("mailbox %d", i);
+		close(fds[i]);
+	}
 }
 
 TEST(stats_has_all_counters)

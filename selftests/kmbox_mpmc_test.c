@@ -278,4 +278,102 @@ TEST_F_TIMEOUT(mpmc, every_message_arrives_once_intact_and_in_order, 150)
 	EXPECT_EQ(0, kt_cur_msgs(self->fd));
 }
 
+/*
+ * Name churn: four processes open (creating or not), exclusively create,
+ * send to, receive from, hold and unlink the same four names at random.
+ * Every call either works or fails with the error its situation allows
+ * (ENOENT, EEXIST, EAGAIN); once all is unlinked and closed, the module
+ * is back where it started.
+ */
+#define CHURN_WORKERS	4
+#define CHURN_ITERS	400
+#define CHURN_NAMES	4
+
+static void churn_worker(pid_t base, int w)
+{
+	__u32 seed = mp_hash(w, base), x;
+	int held[4] = { -1, -1, -1, -1 }, i, fd, n;
+	char name[64], buf[32];
+
+	pin(w);
+	for (i = 0; i < CHURN_ITERS; i++) {
+		seed = mp_hash(seed, i);
+		x = seed;
+		snprintf(name, sizeof(name), "kt-%d-churn%u", (int)base,
+			 x % CHURN_NAMES);
+		x /= CHURN_NAMES;
+		switch (x % 6) {
+		case 0:
+		case 1:
+			fd = kt_open(name, O_RDWR | O_NONBLOCK, KMBOX_OPEN_CREAT,
+				     0600, 4, 32);
+			CHILD_ASSERT(fd >= 0);
+			n = write(fd, "c", 1);
+			CHILD_ASSERT(n == 1 || (n < 0 && errno == EAGAIN));
+			n = read(fd, buf, sizeof(buf));
+			CHILD_ASSERT(n == 1 || (n < 0 && errno == EAGAIN));
+			CHILD_ASSERT(kt_cur_msgs(fd) >= 0);
+			close(fd);
+			break;
+		case 2:
+			CHILD_ASSERT(!kt_unlink(name) || errno == ENOENT);
+			break;
+		case 3:
+			fd = kt_open(name, O_RDONLY | O_NONBLOCK, 0, 0, 0, 0);
+			CHILD_ASSERT(fd >= 0 || errno == ENOENT);
+			if (fd >= 0) {
+				n = read(fd, buf, sizeof(buf));
+				CHILD_ASSERT(n == 1 || (n < 0 && errno == EAGAIN));
+				close(fd);
+			}
+			break;
+		case 4:
+			fd = kt_create(name, O_WRONLY, 0600, 4, 32);
+			CHILD_ASSERT(fd >= 0 || errno == EEXIST);
+			if (fd >= 0)
+				close(fd);
+			break;
+		case 5:
+			/* keep one open for a while: it may outlive its name */
+			if (held[i % 4] >= 0)
+				close(held[i % 4]);
+			held[i % 4] = kt_open(name, O_WRONLY | O_NONBLOCK,
+					      KMBOX_OPEN_CREAT, 0600, 4, 32);
+			CHILD_ASSERT(held[i % 4] >= 0);
+			n = write(held[i % 4], "h", 1);
+			CHILD_ASSERT(n == 1 || (n < 0 && errno == EAGAIN));
+			break;
+		}
+	}
+	_exit(0);
+}
+
+TEST(name_churn_leaves_nothing_behind)
+{
+	struct kt_stats s0, s1;
+	pid_t pid[CHURN_WORKERS], base = getpid();
+	char name[64];
+	int i;
+
+	KT_REQUIRE_MODULE();
+	ASSERT_EQ(0, kt_read_stats(&s0));
+	for (i = 0; i < CHURN_WORKERS; i++) {
+		pid[i] = kt_fork(25);
+		ASSERT_GE(pid[i], 0);
+		if (pid[i] == 0)
+			churn_worker(base, i);
+	}
+	for (i = 0; i < CHURN_WORKERS; i++)
+		EXPECT_EQ(0, kt_wait(pid[i])) TH_LOG("worker %d", i);
+	for (i = 0; i < CHURN_NAMES; i++) {
+		snprintf(name, sizeof(name), "kt-%d-churn%d", (int)base, i);
+		EXPECT_TRUE(!kt_unlink(name) || errno == ENOENT);
+	}
+	ASSERT_EQ(0, kt_read_stats(&s1));
+	EXPECT_EQ(s0.mailboxes, s1.mailboxes);
+	EXPECT_EQ(s0.messages, s1.messages);
+	EXPECT_EQ(s0.bytes, s1.bytes);
+	EXPECT_EQ(s0.users, s1.users);
+}
+
 TEST_HARNESS_MAIN
