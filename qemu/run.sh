@@ -254,7 +254,7 @@ BEGIN {
 /^KMBOX:QUICKBENCH-RC / { qbench = $2; next }
 /^KMBOX:BENCH-RC / { bench = $2; next }
 /^KMBOX:BAD-MODE/ { fail("guest: unknown kmbox.mode"); next }
-/^KMBOX:DMESG-BEGIN/ { indmesg = 1; next }
+/^KMBOX:KMEMLEAK-SCAN|^KMBOX:DMESG-BEGIN/ { indmesg = 1; next }
 /^KMBOX:DMESG-END/ { indmesg = 0; next }
 /^KMBOX:END/ { ended = 1; next }
 /^KMBOX:FILE-BEGIN / {
