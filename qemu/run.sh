@@ -39,7 +39,8 @@ Build first (make); 'make check' / 'make run' / 'make bench' do it all.
 Knobs (environment), with their defaults:
   TESTS="a b"              selftest programs to run (default: all)
   TEST_TIMEOUT=            per-program limit, s (selftests/settings
-                           timeout=, else 300); bench mode: the bench's
+                           timeout=, else 300); in bench mode the
+                           benchmark's limit (TIMEOUT - 120)
   TIMEOUT=                 limit for the whole VM, s (check 900, run 600,
                            bench 3600)
   QEMU_ACCEL=$QEMU_ACCEL         auto: KVM if a ${KVM_PROBE_TIMEOUT} s probe boot works
