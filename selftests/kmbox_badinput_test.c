@@ -10,6 +10,7 @@
  * same two messages received in the same order.
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <sys/mman.h>
 
 #include "kselftest_harness.h"
@@ -403,6 +404,82 @@ TEST_F(bad, read_read_only_buf_is_efault)
 {
 	EXPECT_EQ(-1, read(self->fd, self->ro, MSGSIZE));
 	EXPECT_EQ(EFAULT, errno);
+	expect_unchanged(_metadata, self->fd);
+}
+
+/*
+ * A receive that fails with EFAULT gives nothing away either: a sender
+ * asleep on the full mailbox must stay asleep (no room was made), and the
+ * mailbox must never hold more than max_msgs.  The message is 1 MiB and
+ * the buffer faults only at its end, so a receiver that takes the
+ * message off the queue before copying leaves a long window open.
+ */
+TEST(failed_recv_does_not_admit_a_blocked_sender)
+{
+	const size_t big = 1 << 20;
+	struct kmbox_attr a;
+	unsigned char *in, *area;
+	pid_t pid;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	alarm(20);
+	fd = kt_anon(O_RDWR, 1, big);
+	ASSERT_GE(fd, 0);
+	in = malloc(big);
+	ASSERT_NE(NULL, in);
+	kt_fill(in, big, 7);
+	ASSERT_EQ(big, write(fd, in, big));
+	area = map(PROT_READ | PROT_WRITE, big);
+	ASSERT_NE(MAP_FAILED, area);
+	ASSERT_EQ(0, mprotect(area + big - PAGE, PAGE, PROT_NONE));
+
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		CHILD_ASSERT(write(fd, "second", 6) == 6);
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait_waiters(fd, 0, 1, 15000));
+	EXPECT_EQ(-1, kt_recv(fd, area, big, 0, 0, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	kt_sleep_ms(300);
+	ASSERT_EQ(0, kt_getattr(fd, &a));
+	EXPECT_EQ(1, a.cur_msgs);
+	EXPECT_EQ(big, a.cur_bytes);
+	EXPECT_EQ(1, a.wr_waiters);
+
+	/* the big message is still first and intact; then the sender's */
+	memset(area, 0, big - PAGE);
+	ASSERT_EQ(0, mprotect(area + big - PAGE, PAGE, PROT_READ | PROT_WRITE));
+	ASSERT_EQ(big, read(fd, area, big));
+	EXPECT_EQ(0, memcmp(in, area, big));
+	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(6, read(fd, area, big));
+	EXPECT_EQ(0, memcmp(area, "second", 6));
+	free(in);
+	close(fd);
+}
+
+/* A receive that fails with EFAULT neither frees room nor is an arrival. */
+TEST_F(bad, failed_recv_sends_no_sigio)
+{
+	int sig = SIGRTMIN + 5;
+	struct timespec zero = { 0, 0 };
+	sigset_t set;
+	siginfo_t si;
+
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	ASSERT_EQ(0, sigprocmask(SIG_BLOCK, &set, NULL));
+	ASSERT_EQ(0, fcntl(self->fd, F_SETOWN, getpid()));
+	ASSERT_EQ(0, fcntl(self->fd, F_SETSIG, sig));
+	ASSERT_EQ(0, fcntl(self->fd, F_SETFL, O_NONBLOCK | O_ASYNC));
+	EXPECT_EQ(-1, kt_recv(self->fd, self->ro, MSGSIZE, 0, 0, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, sigtimedwait(&set, &si, &zero))
+		TH_LOG("got signal, si_code %d", si.si_code);
+	EXPECT_EQ(EAGAIN, errno);
 	expect_unchanged(_metadata, self->fd);
 }
 
