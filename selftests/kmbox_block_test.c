@@ -1038,6 +1038,23 @@ TEST_F(acc, sigio_reaches_every_async_file_of_the_mailbox)
 	close(other);
 }
 
+TEST_F(acc, closed_async_file_gets_no_more_signals)
+{
+	int sig = SIGRTMIN + 2, other;
+	siginfo_t si;
+
+	alarm(20);
+	other = kt_open(self->name, O_RDONLY, 0, 0, 0, 0);
+	ASSERT_GE(other, 0);
+	block_sig(sig);
+	ASSERT_EQ(0, make_async(other, getpid(), sig));
+	close(other);	/* still O_ASYNC */
+	ASSERT_EQ(1, write(self->wr, "x", 1));
+	EXPECT_EQ(0, take_sig(sig, &si, 0));
+	/* and the mailbox is fine */
+	EXPECT_EQ(1, kt_cur_msgs(self->rd));
+}
+
 TEST_F(blk, sigio_goes_to_the_owner_process)
 {
 	int sig = SIGRTMIN + 4, fd = self->fd;
