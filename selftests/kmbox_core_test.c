@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <poll.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -401,6 +402,29 @@ TEST(named_mailbox_is_owned_by_caller_euid_egid)
 	ASSERT_EQ(1, kt_find_mailbox(name, 0, 0, &m, NULL));
 	EXPECT_EQ(1234, m.uid);
 	EXPECT_EQ(4321, m.gid);
+	close(fd);
+	EXPECT_EQ(0, kt_unlink(name));
+}
+
+/* The team note: "owner = caller's euid/egid" (not the fsuid/fsgid). */
+TEST(named_mailbox_owner_is_the_euid_not_the_fsuid)
+{
+	struct kt_mbline m;
+	char name[64];
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	kt_name(name, sizeof(name), "fsuid");
+	setfsgid(4321);
+	setfsuid(1234);
+	fd = kt_create(name, O_RDWR, 0600, 0, 0);
+	setfsuid(0);
+	setfsgid(0);
+	ASSERT_EQ(0, (int)setfsuid(0)) TH_LOG("fsuid not restored");
+	ASSERT_GE(fd, 0) TH_LOG("create: %s", strerror(errno));
+	ASSERT_EQ(1, kt_find_mailbox(name, 0, 0, &m, NULL));
+	EXPECT_EQ(geteuid(), m.uid);
+	EXPECT_EQ(getegid(), m.gid);
 	close(fd);
 	EXPECT_EQ(0, kt_unlink(name));
 }
@@ -1235,6 +1259,35 @@ TEST(proc_lists_anonymous_mailbox_as_dash)
 	EXPECT_EQ(0, m.msgs);
 	close(fd);
 	EXPECT_EQ(0, kt_find_mailbox("-", 13, 1313, NULL, NULL));
+}
+
+/* One line per mailbox, even when the name holds blanks or a newline. */
+TEST(proc_keeps_a_name_with_whitespace_on_one_line)
+{
+	char name[64], line[1024];
+	int fd, before, after;
+	struct kt_mbline m;
+	FILE *f;
+
+	KT_REQUIRE_MODULE();
+	snprintf(name, sizeof(name), "kt-%d-a b\tc\nd", getpid());
+	ASSERT_EQ(0, kt_find_mailbox("-", 0, 0, NULL, &before));
+	fd = kt_create(name, O_RDWR, 0600, 19, 1919);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_find_mailbox("-", 0, 0, NULL, &after));
+	EXPECT_EQ(before + 1, after);
+	/* and that line still has all 15 columns */
+	f = fopen("/proc/kmbox/mailboxes", "re");
+	ASSERT_NE(NULL, f);
+	after = 0;
+	while (fgets(line, sizeof(line), f))
+		if (!kt_parse_mbline(line, &m) && m.max_msgs == 19 &&
+		    m.max_msgsize == 1919)
+			after++;
+	fclose(f);
+	EXPECT_EQ(1, after);
+	close(fd);
+	EXPECT_EQ(0, kt_unlink(name));
 }
 
 TEST(proc_marks_unlinked_open_mailbox)
