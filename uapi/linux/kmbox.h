@@ -95,8 +95,9 @@ struct kmbox_info {
  * @zc_free: out: slots free for KMBOX_IOC_ZC_RESERVE now
  * @zc_held: out: slots this file holds (reserved, or received and not
  *	yet released)
- * @zc_completed: out: zero-copy messages sent through this file that
- *	receivers have since released (or read with a copy)
+ * @zc_completed: out: zero-copy messages sent through this file whose
+ *	slot has since come free: released by the receiver, read with a
+ *	copy, or given back when the receiving file closed
  * @rd_waiters: out: receivers sleeping on the mailbox now
  * @wr_waiters: out: senders sleeping on the mailbox now
  * @__reserved: in: zero; out: zero
@@ -165,7 +166,8 @@ struct kmbox_unlink {
  * @len: payload length, 0..max_msgsize (and ..zc_slot_size with ZC)
  * @prio: priority, 0..KMBOX_PRIO_MAX-1
  * @flags: KMBOX_F_*
- * @slot: with KMBOX_F_ZC: a slot this file reserved; otherwise 0
+ * @slot: with KMBOX_F_ZC: a slot this file reserved (a received slot
+ *	cannot be sent on: EINVAL); otherwise 0
  * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC; else 0
  * @__reserved: zero
  */
@@ -290,7 +292,9 @@ struct kmbox_slots {
 /*
  * mmap(2) offset of the zero-copy region: zc_slots * zc_slot_size bytes
  * (rounded up to a page), slot i at byte i * zc_slot_size.  MAP_SHARED
- * only; PROT_WRITE needs a file opened for writing; never PROT_EXEC.
+ * only; never PROT_EXEC.  Linux maps no file that is not open for reading,
+ * so a zero-copy sender (which writes slots) opens O_RDWR; a receiver may
+ * open O_RDONLY and map PROT_READ.
  */
 #define KMBOX_OFF_REGION	0x0ULL
 
