@@ -414,7 +414,8 @@ TEST_F(bad, read_read_only_buf_is_efault)
  * the buffer faults only at its end, so a receiver that takes the
  * message off the queue before copying leaves a long window open.
  */
-TEST(failed_recv_does_not_admit_a_blocked_sender)
+static void failed_receive_with_blocked_sender(struct __test_metadata *_metadata,
+					      int use_read)
 {
 	const size_t big = 1 << 20;
 	struct kmbox_attr a;
@@ -422,8 +423,6 @@ TEST(failed_recv_does_not_admit_a_blocked_sender)
 	pid_t pid;
 	int fd;
 
-	KT_REQUIRE_MODULE();
-	alarm(20);
 	fd = kt_anon(O_RDWR, 1, big);
 	ASSERT_GE(fd, 0);
 	in = malloc(big);
@@ -441,7 +440,11 @@ TEST(failed_recv_does_not_admit_a_blocked_sender)
 		_exit(0);
 	}
 	ASSERT_EQ(0, kt_wait_waiters(fd, 0, 1, 15000));
-	EXPECT_EQ(-1, kt_recv(fd, area, big, 0, 0, NULL));
+	if (use_read) {
+		EXPECT_EQ(-1, read(fd, area, big));
+	} else {
+		EXPECT_EQ(-1, kt_recv(fd, area, big, 0, 0, NULL));
+	}
 	EXPECT_EQ(EFAULT, errno);
 	kt_sleep_ms(300);
 	ASSERT_EQ(0, kt_getattr(fd, &a));
@@ -458,6 +461,40 @@ TEST(failed_recv_does_not_admit_a_blocked_sender)
 	EXPECT_EQ(6, read(fd, area, big));
 	EXPECT_EQ(0, memcmp(area, "second", 6));
 	free(in);
+	close(fd);
+}
+
+TEST(failed_recv_does_not_admit_a_blocked_sender)
+{
+	KT_REQUIRE_MODULE();
+	alarm(20);
+	failed_receive_with_blocked_sender(_metadata, 0);
+}
+
+TEST(failed_read_does_not_admit_a_blocked_sender)
+{
+	KT_REQUIRE_MODULE();
+	alarm(20);
+	failed_receive_with_blocked_sender(_metadata, 1);
+}
+
+/* Two messages of one priority: after an EFAULT the first is still first. */
+TEST(failed_recv_keeps_the_message_first_in_its_priority)
+{
+	char buf[16];
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR | O_NONBLOCK, 4, 16);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_send(fd, "one", 3, 3, 0, 0));
+	ASSERT_EQ(0, kt_send(fd, "two", 3, 3, 0, 0));
+	EXPECT_EQ(-1, kt_recv(fd, null_ptr, sizeof(buf), 0, 0, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "one", 3));
+	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "two", 3));
 	close(fd);
 }
 
