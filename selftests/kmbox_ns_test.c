@@ -999,6 +999,35 @@ TEST_F(quota, create_over_quota_is_emfile)
 	EXPECT_EQ(EMFILE, kt_wait(pid));
 }
 
+/*
+ * The team note gives an unprivileged creator EMFILE only when its quota
+ * cannot cover the mailbox: 300 small mailboxes (about 300 KiB) fit in
+ * the default 64 MiB quota.
+ */
+TEST_F(quota, unprivileged_creator_is_limited_by_quota_not_by_count)
+{
+	pid_t pid;
+
+	ASSERT_EQ(0, kt_param_set("user_quota", 67108864));
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int i, fd;
+
+		CHILD_ASSERT(kt_become(KT_NOBODY, KT_NOBODY) == 0);
+		for (i = 0; i < 300; i++) {
+			fd = kt_anon(O_RDWR, 1, 16);
+			if (fd < 0) {
+				fprintf(stderr, "# mailbox %d: %s\n", i,
+					strerror(errno));
+				_exit(1);
+			}
+		}
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+}
+
 TEST_F(quota, privileged_creator_is_exempt)
 {
 	int fd;
