@@ -400,10 +400,28 @@ TEST_F(perm, last_close_of_an_unlinked_mailbox_frees_it)
 
 /* ---- IPC namespaces ----------------------------------------------------- */
 
+/* Can a child unshare @flag?  (Kernels without CONFIG_*_NS cannot.) */
+static int can_unshare(int flag)
+{
+	pid_t pid = kt_fork(10);
+
+	if (pid < 0)
+		return 0;
+	if (pid == 0)
+		_exit(unshare(flag) ? 1 : 0);
+	return kt_wait(pid) == 0;
+}
+
+#define REQUIRE_UNSHARE(flag) do {					\
+	if (!can_unshare(flag))						\
+		SKIP(return, "kernel cannot unshare(" #flag ")");	\
+} while (0)
+
 TEST_F(perm, new_ipc_namespace_sees_none_of_the_parents_names)
 {
 	pid_t pid;
 
+	REQUIRE_UNSHARE(CLONE_NEWIPC);
 	root_create(_metadata, self->name, 0666);
 	pid = kt_fork(20);
 	ASSERT_GE(pid, 0);
@@ -421,6 +439,7 @@ TEST_F(perm, same_name_lives_independently_in_two_ipc_namespaces)
 	pid_t pid;
 	int fd;
 
+	REQUIRE_UNSHARE(CLONE_NEWIPC);
 	fd = kt_create(self->name, O_RDWR | O_NONBLOCK, 0600, 0, 0);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(6, write(fd, "parent", 6));
@@ -450,6 +469,7 @@ TEST_F(perm, unlink_in_another_ipc_namespace_is_enoent)
 {
 	pid_t pid;
 
+	REQUIRE_UNSHARE(CLONE_NEWIPC);
 	root_create(_metadata, self->name, 0600);
 	pid = kt_fork(20);
 	ASSERT_GE(pid, 0);
@@ -467,6 +487,7 @@ TEST_F(perm, proc_lists_only_the_readers_ipc_namespace)
 	pid_t pid;
 	int fd, anon;
 
+	REQUIRE_UNSHARE(CLONE_NEWIPC);
 	fd = kt_create(self->name, O_RDWR, 0600, 0, 0);
 	ASSERT_GE(fd, 0);
 	anon = kt_anon(O_RDWR, 17, 1717);
@@ -503,6 +524,7 @@ TEST_F(perm, file_opened_before_unshare_keeps_its_mailbox)
 	pid_t pid;
 	int fd;
 
+	REQUIRE_UNSHARE(CLONE_NEWIPC);
 	fd = kt_create(self->name, O_RDWR, 0600, 0, 0);
 	ASSERT_GE(fd, 0);
 	pid = kt_fork(20);
@@ -729,6 +751,7 @@ TEST(recv_reports_pids_in_the_receivers_pid_namespace)
 	int fd;
 
 	KT_REQUIRE_MODULE();
+	REQUIRE_UNSHARE(CLONE_NEWPID);
 	alarm(20);
 	inner = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
