@@ -18,6 +18,12 @@
  *    re-reads tail.  Either the producer sees the flag and wakes it, or the
  *    consumer sees the new tail: no lost wakeup (Dekker's pattern).  The
  *    full side is symmetric with head and the producer's flag.
+ *  - Only the waiter clears its own flag (after its wait, or when the
+ *    re-check found work).  A waker that cleared it could spend a wake on
+ *    an earlier check of the waiter and leave the waiter's next sleep, on
+ *    an index that has not moved since, without a flag: the next publish
+ *    would not wake it (seen as a hang here, once in ~50 runs).  So while
+ *    the flag is up every publish wakes; that window is short.
  *  - The fast path (ring neither empty nor full, peer awake) makes no
  *    system call.  No spinning: a side that has to wait sleeps at once,
  *    so the ring is fair on a shared CPU and under TCG.
@@ -223,8 +229,7 @@ static int ring_tx_commit(struct ep *e, size_t len)
 	s->idx++;
 	/* publish payload and length; full barrier before reading the flag */
 	__atomic_exchange_n(&h->tail, s->idx, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&h->cons_waiting, __ATOMIC_SEQ_CST) &&
-	    __atomic_exchange_n(&h->cons_waiting, 0, __ATOMIC_SEQ_CST))
+	if (__atomic_load_n(&h->cons_waiting, __ATOMIC_SEQ_CST))
 		wake(s, &h->tail, s->efd_data);
 	return 0;
 }
@@ -266,8 +271,7 @@ static int ring_rx_end(struct ep *e)
 	s->idx++;
 	/* the slot is free once head passes it; then check the flag */
 	__atomic_exchange_n(&h->head, s->idx, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&h->prod_waiting, __ATOMIC_SEQ_CST) &&
-	    __atomic_exchange_n(&h->prod_waiting, 0, __ATOMIC_SEQ_CST))
+	if (__atomic_load_n(&h->prod_waiting, __ATOMIC_SEQ_CST))
 		wake(s, &h->head, s->efd_space);
 	return 0;
 }
