@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <poll.h>
+#include <pthread.h>
 #include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -970,6 +971,53 @@ TEST_F(mbox, recv_reports_sender_credentials_and_time)
 	EXPECT_GE(after, r.send_ns);
 	EXPECT_EQ(0, r.__reserved[0]);
 	EXPECT_EQ(0, r.__reserved[1]);
+}
+
+struct thread_send {
+	int fd;
+	pid_t tid;
+	int ret;
+};
+
+static void *send_from_thread(void *arg)
+{
+	struct thread_send *t = arg;
+
+	t->tid = gettid();
+	t->ret = kt_send(t->fd, "t", 1, 0, 0, 0);
+	return NULL;
+}
+
+/* "pid" is the sender's thread-group id, also when a thread sends. */
+TEST_F(mbox, recv_reports_the_senders_tgid_not_its_tid)
+{
+	struct thread_send t = { .fd = self->fd };
+	struct kmbox_recv r;
+	pthread_t th;
+	char buf[8];
+
+	ASSERT_EQ(0, pthread_create(&th, NULL, send_from_thread, &t));
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	ASSERT_EQ(0, t.ret);
+	ASSERT_NE(getpid(), t.tid);
+	ASSERT_EQ(1, kt_recv(self->fd, buf, sizeof(buf), 0, 0, &r));
+	EXPECT_EQ(getpid(), r.pid);
+}
+
+TEST_F(mbox, send_times_follow_the_queue_order)
+{
+	struct kmbox_recv r;
+	__u64 last = 0;
+	char buf[8];
+	int i;
+
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, kt_send(self->fd, "s", 1, 0, 0, 0));
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(1, kt_recv(self->fd, buf, sizeof(buf), 0, 0, &r));
+		EXPECT_LE(last, r.send_ns);
+		last = r.send_ns;
+	}
 }
 
 TEST_F(mbox, recv_zc_flag_copies_a_copied_message)
