@@ -153,7 +153,8 @@ void run_kill_children(void);
 /* a stored result */
 struct rec {
 	int round, place, wl, mech, size_i, pc_i;
-	double noise;		/* interference probe around its group */
+	double noise;		/* CPU-loop slowdown around its group */
+	double xnoise;		/* cross-CPU spin slowdown around it */
 	struct outcome o;
 };
 
@@ -189,9 +190,16 @@ struct config {
 	double elapsed;			/* filled at the end */
 	int truncated;			/* measurements skipped by max_time */
 	double probe_base_us;		/* interference probe: quiet time */
+	double spin_base_rtt_us;	/* cross-CPU spin round trip, quiet */
+	double quiet_wait, quiet_waited;	/* s allowed / used */
 };
 
 unsigned int depth_for(const struct config *cfg, size_t size);
+/* a measurement next to host interference (probe thresholds) */
+static inline bool disturbed(double noise, double xnoise)
+{
+	return noise > 1.5 || xnoise > 3.0;
+}
 const char *size_label(size_t size, char *buf, size_t n);
 
 /* report.c */

@@ -52,6 +52,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,6 +60,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -336,6 +338,7 @@ static void set_mode(bool quick)
 		cfg.pl_on[PL_CROSS] = true;
 		cfg.pl_on[PL_SAME] = false;
 		cfg.max_time = 240;
+		cfg.quiet_wait = 15;
 	} else {
 		cfg.rounds = 5;
 		cfg.run_ms = 200;
@@ -350,6 +353,7 @@ static void set_mode(bool quick)
 		parse_pcs("1x1,2x2,4x4");
 		cfg.pl_on[PL_CROSS] = cfg.pl_on[PL_SAME] = true;
 		cfg.max_time = 1680;
+		cfg.quiet_wait = 180;
 	}
 	for (int i = 0; i < NWL; i++)
 		cfg.wl_on[i] = true;
@@ -377,6 +381,7 @@ static void usage(FILE *f)
 "  --max-time S       stop starting measurements after S seconds\n"
 "  --out DIR          results directory (default /tmp/bench-results)\n"
 "  --no-raise         do not raise mqueue/SysV limits\n"
+"  --quiet-wait S     seconds in all to wait for a quiet host before groups\n"
 "  --list             list mechanisms and whether they can run here\n"
 "  -v, --verbose      one line per measurement\n"
 "Environment/cmdline: KMBOX_QEMU or kmbox.qemu=, KMBOX_ACCEL or kmbox.accel=,\n"
@@ -505,15 +510,23 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 }
 
 /*
- * Interference probe.  A fixed amount of pure arithmetic, timed on each
- * of the two CPUs (the parent pins itself there for a moment).  Under TCG
- * guest time keeps running while the host deschedules a vCPU thread, so
- * when other work on the host (another VM, a build) takes the CPUs the
- * loop takes longer.  The figure is the median of 5 runs per CPU (10 in
- * all) divided by the quietest run seen at start: 1.0 = undisturbed.  It is measured
- * before and after every group of measurements and kept with each result
- * (max of the two), so a disturbed round can be recognised in raw.csv and
- * in the report's "interference" line.
+ * Interference probe.  Two parts:
+ *  - a fixed amount of pure arithmetic, timed on each of the two CPUs
+ *    (the parent pins itself there for a moment): under TCG guest time
+ *    keeps running while the host deschedules a vCPU thread, so when
+ *    other work on the host (another VM, a build) takes the CPUs the loop
+ *    takes longer;
+ *  - a cross-CPU spin ping-pong through one cache line (a thread pinned
+ *    on the other CPU), a fixed number of round trips: a vCPU thread that
+ *    the host has descheduled answers only when it runs again, which is
+ *    what turns 20 us wakeups into 4 ms ones, and a single-CPU loop
+ *    hardly notices it.
+ * Each is divided by its quietest value at start (1.0 = undisturbed) and
+ * kept with each result (max of the probes before and after its group),
+ * so disturbed measurements (loop > 1.5 or spin > 3, see disturbed()) can
+ * be recognised in raw.csv and in the report's "interference" lines.
+ * Before each group the run also waits, within --quiet-wait seconds in
+ * all, for the probe to read quiet.
  */
 static uint64_t probe_iters;
 
@@ -548,6 +561,63 @@ static void pin_self(int cpu)
 
 static cpu_set_t parent_set;
 
+struct spin {
+	_Alignas(64) uint32_t ping;
+	_Alignas(64) uint32_t pong;
+	uint32_t iters;
+	int cpu;
+};
+
+static uint64_t spin_iters;
+static double spin_base_us;
+
+static void *spin_peer(void *arg)
+{
+	struct spin *sp = arg;
+	uint64_t give_up = now_ns() + 2000000000ULL;
+
+	pin_self(sp->cpu);
+	for (uint32_t i = 1; i <= sp->iters; i++) {
+		while (__atomic_load_n(&sp->ping, __ATOMIC_ACQUIRE) != i)
+			if (now_ns() > give_up)
+				return NULL;
+		__atomic_store_n(&sp->pong, i, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* time for spin_iters cross-CPU round trips, ns (0 if it cannot run) */
+static uint64_t spin_once(void)
+{
+	struct spin sp = { .iters = (uint32_t)spin_iters, .cpu = cfg.cpu_b };
+	uint64_t t, give_up;
+	pthread_t th;
+
+	if (cfg.cpu_a == cfg.cpu_b || pthread_create(&th, NULL, spin_peer, &sp))
+		return 0;
+	pin_self(cfg.cpu_a);
+	/* the first round trip only waits for the peer to reach its CPU */
+	__atomic_store_n(&sp.ping, 1, __ATOMIC_RELEASE);
+	give_up = now_ns() + 2000000000ULL;
+	while (__atomic_load_n(&sp.pong, __ATOMIC_ACQUIRE) != 1)
+		if (now_ns() > give_up)
+			goto timeout;
+	t = now_ns();
+	for (uint32_t i = 2; i <= sp.iters; i++) {
+		__atomic_store_n(&sp.ping, i, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&sp.pong, __ATOMIC_ACQUIRE) != i)
+			if (now_ns() > give_up)
+				goto timeout;
+	}
+	t = now_ns() - t;
+	pthread_join(th, NULL);
+	return t;
+timeout:
+	/* the peer gives up by itself within its own 2 s */
+	pthread_join(th, NULL);
+	return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -555,19 +625,48 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double probe(void)
+struct probe_res {
+	double loop, xcpu;
+};
+
+static struct probe_res probe(void)
 {
-	uint64_t t[10];
+	uint64_t t[6];
 	int cpus[2] = { cfg.cpu_a, cfg.cpu_b }, n = 0;
+	double loop, xcpu = 0;
 
 	for (int k = 0; k < (cfg.cpu_a == cfg.cpu_b ? 1 : 2); k++) {
 		pin_self(cpus[k]);
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 3; i++)
 			t[n++] = probe_once();
 	}
-	sched_setaffinity(0, sizeof(parent_set), &parent_set);
 	qsort(t, (size_t)n, sizeof(t[0]), cmp_u64);
-	return (double)(t[(n - 1) / 2] + t[n / 2]) / 2e3 / cfg.probe_base_us;
+	loop = (double)(t[(n - 1) / 2] + t[n / 2]) / 2e3 / cfg.probe_base_us;
+	if (spin_base_us > 0) {
+		uint64_t st = spin_once();
+
+		/* no answer within 2 s: as disturbed as it gets */
+		xcpu = st ? (double)st / 1e3 / spin_base_us : 1000;
+	}
+	sched_setaffinity(0, sizeof(parent_set), &parent_set);
+	return (struct probe_res){ loop, xcpu };
+}
+
+/* before a group: wait (within the --quiet-wait budget) for a quiet host */
+static double quiet_waited;
+
+static struct probe_res probe_wait_quiet(void)
+{
+	struct probe_res v = probe();
+
+	while (disturbed(v.loop, v.xcpu) && quiet_waited < cfg.quiet_wait) {
+		struct timespec ts = { 0, 250000000L };
+
+		nanosleep(&ts, NULL);
+		quiet_waited += 0.25;
+		v = probe();
+	}
+	return v;
 }
 
 static void probe_calibrate(void)
@@ -588,6 +687,27 @@ static void probe_calibrate(void)
 	}
 	sched_setaffinity(0, sizeof(parent_set), &parent_set);
 	cfg.probe_base_us = (double)best / 1e3;
+	if (cfg.cpu_a == cfg.cpu_b)
+		return;
+	/* round trips for about 2 ms, then the quietest of 7 */
+	for (spin_iters = 64; spin_iters < (1U << 24); spin_iters *= 2) {
+		uint64_t t = spin_once();
+
+		if (!t || t > 2000000)
+			break;
+	}
+	best = UINT64_MAX;
+	for (int i = 0; i < 7; i++) {
+		uint64_t t = spin_once();
+
+		if (t && t < best)
+			best = t;
+	}
+	sched_setaffinity(0, sizeof(parent_set), &parent_set);
+	if (best != UINT64_MAX) {
+		spin_base_us = (double)best / 1e3;
+		cfg.spin_base_rtt_us = spin_base_us / (double)spin_iters;
+	}
 }
 
 /* one configuration: every selected mechanism once, rotated by round */
@@ -597,18 +717,20 @@ static void run_config(int round, int place, int wl, int pc, int si,
 	static const char *const wn[NWL] = { "latency", "stream", "mpmc" };
 	char b[32];
 	size_t first = nrecs;
-	double before, after;
+	struct probe_res before, after;
 
 	if (!nm || now_ns() > t_end) {
 		cfg.truncated += nm;
 		return;
 	}
-	before = probe();
+	before = probe_wait_quiet();
 	for (int k = 0; k < nm; k++)
 		measure(round, place, wl, pc, ml[(k + round) % nm], si, size, t_end);
 	after = probe();
-	for (size_t i = first; i < nrecs; i++)
-		recs[i].noise = before > after ? before : after;
+	for (size_t i = first; i < nrecs; i++) {
+		recs[i].noise = before.loop > after.loop ? before.loop : after.loop;
+		recs[i].xnoise = before.xcpu > after.xcpu ? before.xcpu : after.xcpu;
+	}
 	if (cfg.verbose || nrecs == first)
 		return;
 	/* progress: one line per configuration */
@@ -616,8 +738,8 @@ static void run_config(int round, int place, int wl, int pc, int si,
 	       place == PL_CROSS ? "cross" : "same", wn[wl]);
 	if (wl == WL_MPMC)
 		printf(" %ux%u", cfg.pcs[pc][0], cfg.pcs[pc][1]);
-	printf(" %-7s [probe %.1f]:", size_label(size, b, sizeof(b)),
-	       before > after ? before : after);
+	printf(" %-7s [probe %.1f/%.1f]:", size_label(size, b, sizeof(b)),
+	       recs[first].noise, recs[first].xnoise);
 	for (size_t i = first; i < nrecs; i++) {
 		const struct rec *r = &recs[i];
 
@@ -655,6 +777,7 @@ int main(int argc, char **argv)
 		{ "max-time", required_argument, NULL, 'T' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "no-raise", no_argument, NULL, 'R' },
+		{ "quiet-wait", required_argument, NULL, 'Q' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -740,6 +863,9 @@ int main(int argc, char **argv)
 		case 'R':
 			cfg.raise_limits = false;
 			break;
+		case 'Q':
+			cfg.quiet_wait = atof(optarg);
+			break;
 		case 'l':
 			do_list = true;
 			break;
@@ -820,6 +946,7 @@ int main(int argc, char **argv)
 		}
 	}
 	cfg.elapsed = (double)(now_ns() - t0) / 1e9;
+	cfg.quiet_waited = quiet_waited;
 	restore_limits();
 	printf("\n");
 	if (report_write(&cfg, recs, nrecs) < 0)

@@ -722,36 +722,38 @@ static void md_notes(FILE *f)
  */
 static void md_interference(FILE *f)
 {
-	double v[4096];
+	static double v[8192], x[8192];
 	int n = 0, bad = 0;
 
-	for (size_t i = 0; i < NR && n < 4096; i++)
+	for (size_t i = 0; i < NR && n < 8192; i++)
 		if (R[i].noise > 0) {
-			v[n++] = R[i].noise;
-			bad += R[i].noise > 1.5;
+			v[n] = R[i].noise;
+			x[n++] = R[i].xnoise;
+			bad += disturbed(R[i].noise, R[i].xnoise);
 		}
 	if (!n)
 		return;
 	{
-		struct stat3 s = stats_of(v, n);
+		struct stat3 s = stats_of(v, n), sx = stats_of(x, n);
 
-		fprintf(f, "| interference | probe loop %.2f ms quiet; slowdown around the measurements: median %.2f, max %.2f; %d of %d measurements next to a slowdown > 1.5%s |\n",
-			C->probe_base_us / 1e3, s.med, s.max, bad, n,
-			bad * 10 > n ? " — the host was busy (another VM or build?): compare rounds, prefer a quiet rerun" : "");
+		fprintf(f, "| interference | probes (main.c) when quiet: CPU loop %.2f ms, cross-CPU spin round trip %.2f µs; "
+			"slowdown next to the measurements: loop median %.2f max %.2f, spin median %.2f max %.2f; "
+			"%d of %d measurements disturbed (loop > 1.5 or spin > 3); waited %.0f of %.0f s for quiet%s |\n",
+			C->probe_base_us / 1e3, C->spin_base_rtt_us, s.med, s.max,
+			sx.med, sx.max, bad, n, C->quiet_waited, C->quiet_wait,
+			bad * 10 > n ? " — **the host was busy** (another VM or a build?): compare rounds, prefer a quiet rerun" : "");
 	}
 	for (int round = 0; round < C->rounds; round++) {
-		double w[4096];
-		int k = 0;
+		int k = 0, b = 0;
 
-		for (size_t i = 0; i < NR && k < 4096; i++)
-			if (R[i].round == round && R[i].noise > 0)
-				w[k++] = R[i].noise;
-		if (k) {
-			struct stat3 s = stats_of(w, k);
-
-			fprintf(f, "| round %d | interference median %.2f, max %.2f |\n",
-				round + 1, s.med, s.max);
-		}
+		for (size_t i = 0; i < NR; i++)
+			if (R[i].round == round && R[i].noise > 0) {
+				k++;
+				b += disturbed(R[i].noise, R[i].xnoise);
+			}
+		if (k)
+			fprintf(f, "| round %d | %d of %d measurements disturbed |\n",
+				round + 1, b, k);
 	}
 }
 
@@ -854,18 +856,18 @@ static double jnum(double v)
 static void raw_csv(FILE *f)
 {
 	fprintf(f, "round,placement,workload,producers,consumers,mechanism,size,depth,status,n,"
-		"p50_us,p90_us,p99_us,p999_us,max_us,mean_us,msgs_per_s,mb_per_s,cpu_us_per_msg,secs,interference,note\n");
+		"p50_us,p90_us,p99_us,p999_us,max_us,mean_us,msgs_per_s,mb_per_s,cpu_us_per_msg,secs,probe_cpu,probe_xcpu,note\n");
 	for (size_t i = 0; i < NR; i++) {
 		const struct rec *r = &R[i];
 		size_t size = r->wl == WL_MPMC ? C->mpmc_sizes[r->size_i] : C->sizes[r->size_i];
 
-		fprintf(f, "%d,%s,%s,%u,%u,%s,%zu,%u,%s,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.2f,",
+		fprintf(f, "%d,%s,%s,%u,%u,%s,%zu,%u,%s,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.2f,%.2f,",
 			r->round + 1, pl_name[r->place], wl_name[r->wl],
 			nprod_of(r), ncons_of(r),
 			mechs[r->mech]->name, size, depth_for(C, size), r->o.status,
 			(unsigned long long)r->o.n, r->o.p50, r->o.p90, r->o.p99,
 			r->o.p999, r->o.pmax, r->o.mean, r->o.mps, r->o.mbps,
-			r->o.cpu_us, r->o.secs, r->noise);
+			r->o.cpu_us, r->o.secs, r->noise, r->xnoise);
 		csv_str(f, r->o.note);
 		fputc('\n', f);
 	}
@@ -997,13 +999,13 @@ static void json_report(FILE *f)
 			"\"status\": \"%s\", \"n\": %llu, \"p50_us\": %.3f, \"p90_us\": %.3f, "
 			"\"p99_us\": %.3f, \"p999_us\": %.3f, \"max_us\": %.3f, \"mean_us\": %.3f, "
 			"\"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, \"cpu_us_per_msg\": %.3f, "
-			"\"interference\": %.2f, \"note\": ",
+			"\"probe_cpu\": %.2f, \"probe_xcpu\": %.2f, \"note\": ",
 			i ? "," : "", r->round + 1, pl_name[r->place], wl_name[r->wl],
 			nprod_of(r), ncons_of(r), mechs[r->mech]->name,
 			size, r->o.status, (unsigned long long)r->o.n, jnum(r->o.p50),
 			jnum(r->o.p90), jnum(r->o.p99), jnum(r->o.p999), jnum(r->o.pmax),
 			jnum(r->o.mean), jnum(r->o.mps), jnum(r->o.mbps), jnum(r->o.cpu_us),
-			jnum(r->noise));
+			jnum(r->noise), jnum(r->xnoise));
 		json_str(f, r->o.note);
 		fprintf(f, "}");
 	}
