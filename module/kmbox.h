@@ -152,6 +152,10 @@ struct kmbox_region;
  * @queue: queued messages, leftmost = next to receive
  * @seq: next arrival number
  * @nr_msgs: messages in @queue
+ * @inflight: messages taken off @queue by receivers and not yet delivered;
+ *	they still take up room, so a receive that faults and puts its message
+ *	back never finds the mailbox overfilled (changed under @lock, read
+ *	locklessly by the room test)
  * @bytes: payload bytes in @queue
  * @max_msgs: capacity, messages
  * @max_msgsize: largest message
@@ -179,6 +183,7 @@ struct kmbox {
 	struct rb_root_cached queue;
 	u64 seq;
 	u32 nr_msgs;
+	atomic_t inflight;
 	u64 bytes;
 	u32 max_msgs;
 	u32 max_msgsize;

@@ -11,11 +11,13 @@
  * Copies.  A sender allocates the message and copies the payload in
  * before taking kmbox->lock; a receiver unlinks the message under the
  * lock and copies it out after dropping it (ipc/mqueue.c does the same),
- * so the spinlock never covers a page fault.  If the copy-out faults, the
- * message is put back (kmbox_requeue()) and the caller gets EFAULT: the
- * mailbox is as it was.  For that window the queue may hold one message
- * more than max_msgs per such receiver; nothing else depends on the bound
- * being exact.
+ * so the spinlock never covers a page fault.  Until the copy-out is done
+ * the message is "in flight": off the queue (no other receiver can take
+ * it) but still taking up room (no sender can take its place).  If the
+ * copy-out faults, the message is put back (kmbox_requeue()) and the
+ * caller gets EFAULT: the mailbox is exactly as it was, and nobody was
+ * signalled.  Only a delivered message (kmbox_consume()) frees room and
+ * wakes senders.
  *
  * Wake-ups.  Sleepers wait exclusively, so one event wakes one sleeper.
  * No wake-up is lost because:
@@ -64,7 +66,7 @@ static bool kmbox_has_msg(struct kmbox *mb)
 
 static bool kmbox_has_room(struct kmbox *mb)
 {
-	return READ_ONCE(mb->nr_msgs) < mb->max_msgs;
+	return READ_ONCE(mb->nr_msgs) + atomic_read(&mb->inflight) < mb->max_msgs;
 }
 
 static void kmbox_wake_readers(struct kmbox *mb)
@@ -173,6 +175,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 	init_waitqueue_head(&mb->rd_wait);
 	init_waitqueue_head(&mb->wr_wait);
 	init_waitqueue_head(&mb->zc_wait);
+	atomic_set(&mb->inflight, 0);
 	atomic_set(&mb->rd_waiters, 0);
 	atomic_set(&mb->wr_waiters, 0);
 	INIT_LIST_HEAD(&mb->all);
@@ -384,7 +387,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 				if (ret)
 					break;
 			}
-			if (mb->nr_msgs >= mb->max_msgs)
+			if (mb->nr_msgs + atomic_read(&mb->inflight) >= mb->max_msgs)
 				break;
 			if (msg->slot != KMBOX_NO_SLOT)
 				kmbox_zc_queued_locked(kf, msg->slot);
@@ -459,6 +462,7 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 				kmbox_zc_hold_locked(kf, msg->slot);
 			msgs[got++] = msg;
 		}
+		atomic_add(got, &mb->inflight);
 		spin_unlock(&mb->lock);
 		if (got || ret)
 			break;
@@ -469,7 +473,6 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 	if (!got)
 		return ret;
 
-	kmbox_wake_writers(mb);
 	if (kmbox_has_msg(mb) && wq_has_sleeper(&mb->rd_wait))
 		wake_up_interruptible(&mb->rd_wait);
 	return got;
@@ -482,7 +485,9 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
  * @n: how many
  *
  * Each returns to its old place (same priority and arrival number), and a
- * slot handed to @kf is taken back.
+ * slot handed to @kf is taken back.  The room they took never changed
+ * hands, so no sender is woken and no signal is sent; only a receiver
+ * that went to sleep meanwhile is woken.
  */
 void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n)
 {
@@ -497,8 +502,10 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 			kmbox_zc_unhold_locked(kf, msgs[i]->slot);
 		kmbox_enqueue_locked(mb, msgs[i]);
 	}
+	atomic_sub(n, &mb->inflight);
 	spin_unlock(&mb->lock);
-	kmbox_wake_readers(mb);
+	if (wq_has_sleeper(&mb->rd_wait))
+		wake_up_interruptible_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
 }
 
 /**
@@ -523,14 +530,21 @@ int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *m
  * @msgs: messages taken by kmbox_recv_many() and delivered
  * @n: how many
  *
- * A zero-copy message that was copied out frees its slot; one handed over
- * as a slot leaves it with @kf.
+ * Their room is free now: senders are woken.  A zero-copy message that
+ * was copied out frees its slot; one handed over as a slot leaves it with
+ * @kf.
  */
 void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n)
 {
 	struct kmbox *mb = kf->mb;
 	bool freed = false;
 	unsigned int i;
+
+	if (!n)
+		return;
+	/* kmbox_wake_writers() orders this before its test for sleepers. */
+	atomic_sub(n, &mb->inflight);
+	kmbox_wake_writers(mb);
 
 	for (i = 0; i < n && msgs[i]->slot == KMBOX_NO_SLOT; i++)
 		;
