@@ -104,6 +104,8 @@ size_t pow2_at_least(size_t v);
 void *xcalloc(size_t n, size_t sz);
 void *xaligned(size_t len);	/* page-aligned, zeroed; free with free() */
 uint64_t now_ns(void);
+/* map every page of a shared mapping now, so no measurement pays faults */
+void prefault(void *p, size_t len, bool write);
 extern char bench_tag[32];	/* unique per run: names of IPC objects */
 extern int kmbox_present;	/* /dev/kmbox opened fine */
 extern char mech_err[160];	/* set by create() to explain a failure */

@@ -483,6 +483,8 @@ static int kb_attach(struct chan *c, struct ep *e, int role)
 			s->region = NULL;
 			goto fail;
 		}
+		/* as for the rings: no first-touch faults inside a measurement */
+		prefault(s->region, s->region_len, role == ROLE_TX);
 	}
 	e->st = s;
 	return 0;

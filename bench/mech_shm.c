@@ -138,7 +138,6 @@ static int ring_attach(struct chan *c, struct ep *e, int role)
 {
 	struct ring_st *s = xcalloc(1, sizeof(*s));
 
-	(void)role;
 	s->h = c->shm;
 	s->lens = (uint32_t *)((char *)c->shm + RING_LENS_OFF);
 	s->slots = (char *)c->shm + ring_slots_off(s->h->depth);
@@ -148,6 +147,8 @@ static int ring_attach(struct chan *c, struct ep *e, int role)
 	s->use_futex = (int)c->priv;
 	s->efd_data = c->fd[0];
 	s->efd_space = c->fd[1];
+	/* shared mappings are not copied at fork: map the ring before timing */
+	prefault(c->shm, c->shm_len, role == ROLE_TX);
 	e->st = s;
 	return 0;
 }

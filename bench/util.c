@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,4 +116,23 @@ uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ	22	/* Linux 5.14 */
+#define MADV_POPULATE_WRITE	23
+#endif
+
+void prefault(void *p, size_t len, bool write)
+{
+	volatile const char *c = p;
+	size_t pg = 4096;
+
+	if (!p || !len)
+		return;
+	if (madvise(p, len, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) == 0)
+		return;
+	/* older kernel: reading each page maps it (never write what we don't own) */
+	for (size_t off = 0; off < len; off += pg)
+		(void)c[off];
 }
