@@ -247,13 +247,16 @@ TEST_F_TIMEOUT(mpmc, every_message_arrives_once_intact_and_in_order, 150)
 		__atomic_store_n(&self->sh->prod_pid[i], prod[i],
 				 __ATOMIC_RELEASE);
 	}
-	for (i = 0; i < NPROD; i++)
+	for (i = 0; i < NPROD; i++) {
 		EXPECT_EQ(0, kt_wait(prod[i])) TH_LOG("producer %d", i);
+	}
 	/* lowest priority, queued after all data: drained last */
-	for (i = 0; i < NCONS; i++)
+	for (i = 0; i < NCONS; i++) {
 		ASSERT_EQ(0, mp_send(self->fd, variant->mode, &stop, HDR));
-	for (i = 0; i < NCONS; i++)
+	}
+	for (i = 0; i < NCONS; i++) {
 		EXPECT_EQ(0, kt_wait(cons[i])) TH_LOG("consumer %d", i);
+	}
 
 	for (p = 0; p < NPROD; p++) {
 		for (s = 0; s < PER_PROD; s++) {
@@ -363,8 +366,9 @@ TEST(name_churn_leaves_nothing_behind)
 		if (pid[i] == 0)
 			churn_worker(base, i);
 	}
-	for (i = 0; i < CHURN_WORKERS; i++)
+	for (i = 0; i < CHURN_WORKERS; i++) {
 		EXPECT_EQ(0, kt_wait(pid[i])) TH_LOG("worker %d", i);
+	}
 	for (i = 0; i < CHURN_NAMES; i++) {
 		snprintf(name, sizeof(name), "kt-%d-churn%d", (int)base, i);
 		EXPECT_TRUE(!kt_unlink(name) || errno == ENOENT);

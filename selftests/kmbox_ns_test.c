@@ -968,9 +968,10 @@ TEST_F(quota, privileged_sender_is_exempt)
 	fd = kt_anon(O_RDWR, 16, QMSG);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(0, kt_param_set("user_quota", QMSG));
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < 8; i++) {
 		ASSERT_EQ(0, kt_send(fd, buf, QMSG, 0, KMBOX_F_NONBLOCK, 0))
 			TH_LOG("send %d: %s", i, strerror(errno));
+	}
 	EXPECT_EQ(8, kt_cur_msgs(fd));
 	close(fd);
 }
@@ -1023,32 +1024,47 @@ TEST_F(quota, create_over_quota_is_emfile)
 }
 
 /*
- * The team note gives an unprivileged creator EMFILE only when its quota
- * cannot cover the mailbox: 300 small mailboxes (about 300 KiB) fit in
- * the default 64 MiB quota.
+ * Besides the byte quota, user_max_mailboxes bounds how many mailboxes one
+ * user has alive (EMFILE), so that no user can take the global
+ * max_mailboxes from everyone; it is per user, and root is exempt.
  */
-TEST_F(quota, unprivileged_creator_is_limited_by_quota_not_by_count)
+TEST_F(quota, unprivileged_creator_is_limited_by_user_max_mailboxes)
 {
+	unsigned long long saved;
+	int fd;
 	pid_t pid;
 
-	ASSERT_EQ(0, kt_param_set("user_quota", 67108864));
+	ASSERT_EQ(0, kt_param_get("user_max_mailboxes", &saved));
+	ASSERT_EQ(0, kt_param_set("user_max_mailboxes", 5));
 	pid = kt_fork(20);
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
-		int i, fd;
+		int i;
 
-		CHILD_ASSERT(kt_become(KT_NOBODY, KT_NOBODY) == 0);
-		for (i = 0; i < 300; i++) {
-			fd = kt_anon(O_RDWR, 1, 16);
-			if (fd < 0) {
-				fprintf(stderr, "# mailbox %d: %s\n", i,
-					strerror(errno));
-				_exit(1);
-			}
-		}
-		_exit(0);
+		if (kt_become(KT_NOBODY, KT_NOBODY))
+			_exit(100);
+		for (i = 0; i < 5; i++)
+			if (kt_anon(O_RDWR, 1, 16) < 0)
+				_exit(101 + i);
+		if (kt_anon(O_RDWR, 1, 16) >= 0)
+			_exit(110);
+		_exit(errno);
+	}
+	EXPECT_EQ(EMFILE, kt_wait(pid));
+	/* another user is not held to nobody's count, root not at all */
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (kt_become(KT_NOBODY - 1, KT_NOBODY - 1))
+			_exit(100);
+		_exit(kt_anon(O_RDWR, 1, 16) >= 0 ? 0 : errno);
 	}
 	EXPECT_EQ(0, kt_wait(pid));
+	fd = kt_anon(O_RDWR, 1, 16);
+	EXPECT_GE(fd, 0);
+	if (fd >= 0)
+		close(fd);
+	kt_param_set("user_max_mailboxes", saved);
 }
 
 TEST_F(quota, privileged_creator_is_exempt)
