@@ -314,6 +314,7 @@ static int cmp_double(const void *a, const void *b)
 struct stat3 {
 	int n;
 	double med, min, max;
+	bool tainted;		/* includes rounds the probe flagged */
 };
 
 static struct stat3 stats_of(double *v, int n)
@@ -357,6 +358,21 @@ static bool ok(const struct rec *r)
 	return r && !strcmp(r->o.status, "ok");
 }
 
+static bool clean(const struct rec *r)
+{
+	return !disturbed(r->noise, r->xnoise);
+}
+
+/*
+ * Rounds to aggregate: those where the probe saw no interference next to
+ * the measurement(s), if they are at least half of the rounds that
+ * succeeded; otherwise all of them, and the figure is marked.
+ */
+static bool use_clean(int n_clean, int n_all)
+{
+	return n_clean > 0 && 2 * n_clean >= n_all;
+}
+
 /* the figure ratios are taken of: p50 (latency) or msgs/s */
 static double metric(const struct rec *r)
 {
@@ -381,33 +397,49 @@ static double field(const struct rec *r, int f)
 static struct stat3 abs_stats(int place, int wl, int pc, int mech, int size_i,
 			      int f)
 {
-	double v[64];
-	int n = 0;
+	double all[64], cl[64];
+	int n = 0, nc = 0;
+	struct stat3 s;
 
 	for (int round = 0; round < C->rounds && n < 64; round++) {
 		const struct rec *r = find(round, place, wl, pc, mech, size_i);
 
-		if (ok(r))
-			v[n++] = field(r, f);
+		if (!ok(r))
+			continue;
+		all[n++] = field(r, f);
+		if (clean(r))
+			cl[nc++] = field(r, f);
 	}
-	return stats_of(v, n);
+	if (use_clean(nc, n))
+		return stats_of(cl, nc);
+	s = stats_of(all, n);
+	s.tainted = n > 0;
+	return s;
 }
 
 /* per-round ratio mech/ref, over the rounds where both succeeded */
 static struct stat3 ratio_stats(int place, int wl, int pc, int mech, int ref,
 				int size_i)
 {
-	double v[64];
-	int n = 0;
+	double all[64], cl[64];
+	int n = 0, nc = 0;
+	struct stat3 s;
 
 	for (int round = 0; round < C->rounds && n < 64; round++) {
 		const struct rec *a = find(round, place, wl, pc, mech, size_i);
 		const struct rec *b = find(round, place, wl, pc, ref, size_i);
 
-		if (ok(a) && ok(b) && metric(b) > 0)
-			v[n++] = metric(a) / metric(b);
+		if (!ok(a) || !ok(b) || metric(b) <= 0)
+			continue;
+		all[n++] = metric(a) / metric(b);
+		if (clean(a) && clean(b))
+			cl[nc++] = metric(a) / metric(b);
 	}
-	return stats_of(v, n);
+	if (use_clean(nc, n))
+		return stats_of(cl, nc);
+	s = stats_of(all, n);
+	s.tainted = n > 0;
+	return s;
 }
 
 static int mech_index(const char *name)
@@ -531,7 +563,8 @@ static void md_ratio_table(FILE *f, int place, int wl, int pc)
 			}
 			s = ratio_stats(place, wl, pc, m, ref, si);
 			if (s.n)
-				fprintf(f, " %.2f [%.2f–%.2f] |", s.med, s.min, s.max);
+				fprintf(f, " %.2f [%.2f–%.2f]%s |", s.med, s.min, s.max,
+					s.tainted ? "†" : "");
 			else
 				fprintf(f, " %s |", fail_word(place, wl, pc, m, si));
 		}
@@ -559,9 +592,10 @@ static void md_abs_table(FILE *f, int place, int wl, int pc)
 				struct stat3 p99 = abs_stats(place, wl, pc, m, si, F_P99);
 
 				if (p50.n)
-					fprintf(f, " %s / %s |",
+					fprintf(f, " %s / %s%s |",
 						fmt_num(p50.med, a, sizeof(a)),
-						fmt_num(p99.med, b, sizeof(b)));
+						fmt_num(p99.med, b, sizeof(b)),
+						p50.tainted ? "†" : "");
 				else
 					fprintf(f, " %s |", fail_word(place, wl, pc, m, si));
 			} else {
@@ -570,10 +604,11 @@ static void md_abs_table(FILE *f, int place, int wl, int pc)
 				struct stat3 cpu = abs_stats(place, wl, pc, m, si, F_CPU);
 
 				if (mps.n)
-					fprintf(f, " %s · %s MB/s · %s µs |",
+					fprintf(f, " %s · %s MB/s · %s µs%s |",
 						fmt_num(mps.med, a, sizeof(a)),
 						fmt_num(mb.med, b, sizeof(b)),
-						fmt_num(cpu.med, c, sizeof(c)));
+						fmt_num(cpu.med, c, sizeof(c)),
+						mps.tainted ? "†" : "");
 				else
 					fprintf(f, " %s |", fail_word(place, wl, pc, m, si));
 			}
@@ -647,6 +682,9 @@ static void md_targets(FILE *f)
 		"better. Measured and reported, never asserted. Under TCG copies "
 		"are inflated far more than system calls (IPC-PERF §5), so zero-copy "
 		"ratios here overstate what hardware would show.\n\n"
+		"In every table, rounds where the interference probe flagged either "
+		"measurement are left out when at least half the rounds are clean; "
+		"† marks figures that had to include disturbed rounds.\n\n"
 		"| target | goal | cross-CPU (primary) | verdict | same CPU | verdict | source |\n"
 		"|---|---:|---:|---|---:|---|---|\n");
 	for (size_t i = 0; i < NTARGETS; i++) {
@@ -655,9 +693,11 @@ static void md_targets(FILE *f)
 		char ca[64] = "—", cb[64] = "—";
 
 		if (a.s.n)
-			snprintf(ca, sizeof(ca), "%.2f [%.2f–%.2f]", a.s.med, a.s.min, a.s.max);
+			snprintf(ca, sizeof(ca), "%.2f [%.2f–%.2f]%s", a.s.med, a.s.min,
+				 a.s.max, a.s.tainted ? "†" : "");
 		if (b.s.n)
-			snprintf(cb, sizeof(cb), "%.2f [%.2f–%.2f]", b.s.med, b.s.min, b.s.max);
+			snprintf(cb, sizeof(cb), "%.2f [%.2f–%.2f]%s", b.s.med, b.s.min,
+				 b.s.max, b.s.tainted ? "†" : "");
 		fprintf(f, "| %s | %s %.2f× | %s | %s | %s | %s | %s |\n", t->what,
 			t->le ? "≤" : "≥", t->goal, ca, a.verdict, cb, b.verdict,
 			t->src);
@@ -914,13 +954,14 @@ static void summary_row(FILE *f, int p, int wl, int pc, int m, int si,
 	struct stat3 rt = ratio_stats(p, wl, pc, m, ref, si);
 
 	(void)first;
-	fprintf(f, "%s,%s,%u,%u,%s,%zu,%d,%s,%.3f,%.3f,%.1f,%.3f,%.3f,%s,%.4f,%.4f,%.4f,%d\n",
+	fprintf(f, "%s,%s,%u,%u,%s,%zu,%d,%s,%.3f,%.3f,%.1f,%.3f,%.3f,%s,%.4f,%.4f,%.4f,%d,%d\n",
 		pl_name[p], wl_name[wl], wl == WL_MPMC ? C->pcs[pc][0] : 1,
 		wl == WL_MPMC ? C->pcs[pc][1] : 1,
 		mechs[m]->name, size, p50.n ? p50.n : mps.n,
 		(p50.n || mps.n) ? "ok" : fail_word(p, wl, pc, m, si),
 		p50.med, p99.med, mps.med, mb.med, cpu.med,
-		ref >= 0 ? mechs[ref]->name : "", rt.med, rt.min, rt.max, rt.n);
+		ref >= 0 ? mechs[ref]->name : "", rt.med, rt.min, rt.max, rt.n,
+		p50.tainted || rt.tainted);
 }
 
 static void json_cfg(FILE *f, int p, int wl, int pc, int m, int si,
@@ -944,8 +985,9 @@ static void json_cfg(FILE *f, int p, int wl, int pc, int m, int si,
 			fprintf(f, ", \"%s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}",
 				names[k], jnum(s[k].med), jnum(s[k].min), jnum(s[k].max));
 	if (ref >= 0 && rt.n)
-		fprintf(f, ", \"ratio_to\": \"%s\", \"ratio\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f, \"rounds\": %d}",
-			mechs[ref]->name, rt.med, rt.min, rt.max, rt.n);
+		fprintf(f, ", \"ratio_to\": \"%s\", \"ratio\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f, \"rounds\": %d, \"disturbed\": %s}",
+			mechs[ref]->name, rt.med, rt.min, rt.max, rt.n,
+			rt.tainted ? "true" : "false");
 	fprintf(f, "}");
 }
 
@@ -981,8 +1023,9 @@ static void json_report(FILE *f)
 
 			fprintf(f, ", \"%s\": {\"verdict\": \"%s\"", pl_name[p], r.verdict);
 			if (r.s.n)
-				fprintf(f, ", \"median\": %.4f, \"min\": %.4f, \"max\": %.4f, \"rounds\": %d",
-					r.s.med, r.s.min, r.s.max, r.s.n);
+				fprintf(f, ", \"median\": %.4f, \"min\": %.4f, \"max\": %.4f, \"rounds\": %d, \"disturbed\": %s",
+					r.s.med, r.s.min, r.s.max, r.s.n,
+					r.s.tainted ? "true" : "false");
 			fprintf(f, "}");
 		}
 		fprintf(f, "}");
@@ -1057,7 +1100,7 @@ int report_write(const struct config *cfg, const struct rec *recs, size_t n)
 	if (f) {
 		fprintf(f, "placement,workload,producers,consumers,mechanism,size,rounds_ok,status,"
 			"p50_us,p99_us,msgs_per_s,mb_per_s,cpu_us_per_msg,ratio_to,ratio_median,"
-			"ratio_min,ratio_max,ratio_rounds\n");
+			"ratio_min,ratio_max,ratio_rounds,disturbed\n");
 		for_each_cfg(f, summary_row);
 		ret |= fclose(f);
 	} else {
