@@ -2,7 +2,7 @@
 /*
  * kmbox_fuzz: seeded, bounded fuzzer of /dev/kmbox.
  *
- * Usage: kmbox_fuzz [--seed S] [--ops N] [--duration SECONDS] [--verbose]
+ * Usage: kmbox_fuzz [--seed S] [--ops N] [--duration SECONDS] [--faults] [--verbose]
  * Arguments are also taken from $KMBOX_FUZZ_ARGS (command line wins).
  * Defaults: --seed 1 --ops 1000000 --duration 30; it stops at whichever
  * limit comes first (--duration 0: no time limit, --ops 0: no op limit).
@@ -33,6 +33,11 @@
  * release that succeeds for slots this file does not hold, a region
  * mapping that grows or becomes executable, and a SIGSEGV/SIGBUS outside
  * the fuzzer's deliberate accesses (which are fenced with sigsetjmp).
+ *
+ * --faults: the fuzzing processes write 1 to /proc/self/make-it-fail, so
+ * that failslab (set up by the caller with task-filter=Y, e.g.
+ * qemu/debug/guest-debug.sh) fails their allocations; ENOMEM and EFAULT
+ * are then accepted everywhere and calls that must succeed may fail.
  *
  * Output: KTAP (4 cases) and the number of ops done.
  */
@@ -66,7 +71,7 @@
 #define PG		4096UL
 
 static unsigned long long opt_seed = 1, opt_ops = 1000000, opt_duration = 30;
-static bool opt_verbose;
+static bool opt_verbose, opt_faults;
 
 /* ---- per-process state ------------------------------------------------------ */
 
@@ -442,7 +447,8 @@ static bool errno_in(long err, const int *set, size_t n)
 
 #define CHECK_ERRNO(what, err, ...) do {					\
 	static const int set_[] = { __VA_ARGS__ };				\
-	if ((err) < 0 && !errno_in((err), set_, ARRAY_SIZE(set_)))		\
+	if ((err) < 0 && !errno_in((err), set_, ARRAY_SIZE(set_)) &&		\
+	    !(opt_faults && ((err) == -ENOMEM || (err) == -EFAULT)))		\
 		bad("%s: undocumented errno %ld (%s)", (what), -(long)(err),	\
 		    strerror((int)-(err)));					\
 } while (0)
@@ -1108,7 +1114,7 @@ static void op_release(void)
 	if (f->own && !f->held_unknown && ptr_ok(sk) && s.count <= 4 && !nonsense) {
 		if (r == 0 && !expect_ok)
 			bad("ZC_RELEASE succeeded for slots this file does not hold (or twice)");
-		if (r < 0 && expect_ok && f->bound)
+		if (r < 0 && expect_ok && f->bound && !opt_faults)
 			bad("ZC_RELEASE of held slots failed: %s", strerror(-r));
 	}
 	if (r == 0 && f->own) {
@@ -1379,6 +1385,21 @@ static void op_fork(void)
 	}
 }
 
+/* Drop CAP_SYS_RESOURCE so the user quota bounds what the fuzzer pins. */
+static void drop_sys_resource(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return;
+	d[CAP_SYS_RESOURCE / 32].effective &= ~(1u << (CAP_SYS_RESOURCE % 32));
+	d[CAP_SYS_RESOURCE / 32].permitted &= ~(1u << (CAP_SYS_RESOURCE % 32));
+	d[CAP_SYS_RESOURCE / 32].inheritable &= ~(1u << (CAP_SYS_RESOURCE % 32));
+	if (syscall(SYS_capset, &h, d))
+		diag("capset: %s (the quota will not bound the fuzzer)", strerror(errno));
+}
+
 /* ---- the loop ------------------------------------------------------------------- */
 
 static void fuzz_proc(char name, int shared_fd[], int nshared)
@@ -1401,6 +1422,17 @@ static void fuzz_proc(char name, int shared_fd[], int nshared)
 	signal(SIGURG, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	setitimer(ITIMER_REAL, &it, NULL);
+	if (opt_faults) {
+		/* Subject this process (and its forks) to failslab's task filter. */
+		int fd = open("/proc/self/make-it-fail", O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "1", 1) != 1)
+			diag("fuzz %c: cannot set make-it-fail: %s", who, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	/* Only now: make-it-fail takes CAP_SYS_RESOURCE. */
+	drop_sys_resource();
 
 	for (i = 0; i < NFD; i++)
 		file_forget(&files[i]);
@@ -1472,21 +1504,6 @@ static void fuzz_proc(char name, int shared_fd[], int nshared)
 	_exit(impossible ? 1 : 0);
 }
 
-/* Drop CAP_SYS_RESOURCE so the user quota bounds what the fuzzer pins. */
-static void drop_sys_resource(void)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2];
-
-	if (syscall(SYS_capget, &h, d))
-		return;
-	d[CAP_SYS_RESOURCE / 32].effective &= ~(1u << (CAP_SYS_RESOURCE % 32));
-	d[CAP_SYS_RESOURCE / 32].permitted &= ~(1u << (CAP_SYS_RESOURCE % 32));
-	d[CAP_SYS_RESOURCE / 32].inheritable &= ~(1u << (CAP_SYS_RESOURCE % 32));
-	if (syscall(SYS_capset, &h, d))
-		diag("capset: %s (the quota will not bound the fuzzer)", strerror(errno));
-}
-
 /*
  * Unlink every named mailbox of our (private) IPC namespace: the fuzzer
  * creates names from random bytes.  /proc/kmbox/mailboxes escapes space,
@@ -1532,7 +1549,7 @@ static int unlink_all_names(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: kmbox_fuzz [--seed S] [--ops N] [--duration SECONDS] [--verbose]\n"
+	fprintf(stderr, "usage: kmbox_fuzz [--seed S] [--ops N] [--duration SECONDS] [--faults] [--verbose]\n"
 			"(also reads $KMBOX_FUZZ_ARGS)\n");
 	exit(2);
 }
@@ -1561,6 +1578,8 @@ int main(int argc, char **argv)
 			opt_duration = arg_num(argv[i], argv[i + 1]), i++;
 		else if (!strcmp(argv[i], "--verbose"))
 			opt_verbose = true;
+		else if (!strcmp(argv[i], "--faults"))
+			opt_faults = true;
 		else
 			usage();
 	}
@@ -1571,7 +1590,6 @@ int main(int argc, char **argv)
 	/* Our names in a namespace of our own: nothing else is touched. */
 	if (unshare(CLONE_NEWIPC))
 		diag("unshare(CLONE_NEWIPC): %s (using the current namespace)", strerror(errno));
-	drop_sys_resource();
 
 	good = mmap(NULL, GOOD_LEN + PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		    -1, 0);
