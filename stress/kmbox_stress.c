@@ -1356,6 +1356,194 @@ static void account(__u64 *lost, __u64 *phantom, __u64 *excused, __u64 *empty_ex
 	}
 }
 
+/*
+ * The quiet phase: no signals, no timeouts, no kills.  Producers and
+ * consumers sleep in untimed blocking calls on one small mailbox (two
+ * messages, two zero-copy slots), so that every wake-up matters: one
+ * lost wake-up leaves a sleeper asleep for good, and the progress
+ * counter stops.  Copied and zero-copy messages alternate; reservers
+ * wait for slots, senders for room, receivers for messages.
+ */
+struct quiet {
+	__u64 sent, recvd, bad;
+	int stop;
+};
+
+static void quiet_producer(int fd, struct quiet *q, int id)
+{
+	struct kmbox_region reg;
+	__u32 slot, seq = 0;
+	char buf[64];
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (kmbox_region_map(fd, &reg))
+		_exit(3);
+	while (!__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE)) {
+		int n = snprintf(buf, sizeof(buf), "q %d %u", id, seq);
+
+		if (seq & 1) {
+			if (kmbox_zc_reserve(fd, &slot, 1, 0, NULL) != 1)
+				_exit(4);
+			memcpy(kmbox_slot_ptr(&reg, slot), buf, n);
+			if (kb_send_slot(fd, NULL, n, 0, KMBOX_F_ZC, slot, 0))
+				_exit(5);
+		} else if (kb_send(fd, buf, n, seq % 3, 0, 0)) {
+			_exit(6);
+		}
+		__atomic_add_fetch(&q->sent, 1, __ATOMIC_RELAXED);
+		seq++;
+	}
+	_exit(0);
+}
+
+static void quiet_consumer(int fd, struct quiet *q)
+{
+	struct kmbox_region reg;
+	char buf[64];
+	long r;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (kmbox_region_map(fd, &reg))
+		_exit(3);
+	for (;;) {
+		struct kmbox_recv rv = { .buf = U64(buf), .len = sizeof(buf), .flags = KMBOX_F_ZC };
+
+		r = kb_ioctl(fd, KMBOX_IOC_RECV, &rv);
+		if (r < 0)
+			_exit(7);
+		if (r == 0)		/* the parent's "stop" */
+			break;
+		if (rv.msg_flags & KMBOX_MSG_ZC) {
+			if (memcmp(kmbox_slot_ptr(&reg, rv.slot), "q ", 2))
+				__atomic_add_fetch(&q->bad, 1, __ATOMIC_RELAXED);
+			if (kmbox_zc_release(fd, &rv.slot, 1))
+				_exit(8);
+		} else if (memcmp(buf, "q ", 2)) {
+			__atomic_add_fetch(&q->bad, 1, __ATOMIC_RELAXED);
+		}
+		__atomic_add_fetch(&q->recvd, 1, __ATOMIC_RELAXED);
+	}
+	_exit(0);
+}
+
+static void quiet_dump(void)
+{
+	char line[512];
+	FILE *f = fopen("/proc/kmbox/mailboxes", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, " A\n") || !strncmp(line, "id ", 3))
+			diag("  %s", strtok(line, "\n"));
+	if (f)
+		fclose(f);
+}
+
+static void quiet_phase(unsigned long long secs)
+{
+	struct kmbox_attr a = { .max_msgs = 2, .max_msgsize = 64, .zc_slots = 2,
+				.zc_slot_size = 64 };
+	enum { QP = 3, QC = 3 };
+	pid_t pids[QP + QC];
+	struct quiet *q;
+	__u64 last = 0, t_last, end;
+	bool stuck = false;
+	int fd, i, st, nbad = 0;
+
+	q = mmap(NULL, sizeof(*q), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	fd = kb_open(NULL, O_RDWR, KMBOX_OPEN_ANON, 0, &a);
+	if (q == MAP_FAILED || fd < 0) {
+		ktap_result(false, "stress quiet phase: setup");
+		return;
+	}
+	memset(q, 0, sizeof(*q));
+	for (i = 0; i < QP + QC; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			if (i < QP)
+				quiet_producer(fd, q, i);
+			quiet_consumer(fd, q);
+		}
+	}
+	end = now_ns() + secs * 1000000000ULL;
+	t_last = now_ns();
+	while (!stuck) {
+		__u64 r = __atomic_load_n(&q->recvd, __ATOMIC_RELAXED);
+
+		if (r != last) {
+			last = r;
+			t_last = now_ns();
+		} else if (now_ns() - t_last > 10000000000ULL) {
+			stuck = true;
+			break;
+		}
+		if (now_ns() >= end)
+			break;
+		sleep_us(20000);
+	}
+	__atomic_store_n(&q->stop, 1, __ATOMIC_RELEASE);
+	/* Producers finish their current send (consumers still take). */
+	for (i = 0; i < QP && !stuck; i++) {
+		__u64 t0 = now_ns();
+
+		while (waitpid(pids[i], &st, WNOHANG) == 0) {
+			if (now_ns() - t0 > 10000000000ULL) {
+				stuck = true;
+				break;
+			}
+			sleep_us(10000);
+		}
+		if (!stuck && (!WIFEXITED(st) || WEXITSTATUS(st)))
+			nbad++;
+		if (!stuck)
+			pids[i] = 0;
+	}
+	/* One empty message per consumer ends it, after every real one. */
+	for (i = 0; i < QC && !stuck; i++)
+		if (kb_send(fd, "", 0, 0, KMBOX_F_TIMEOUT, now_ns() + 10000000000ULL))
+			nbad++;
+	for (i = QP; i < QP + QC && !stuck; i++) {
+		__u64 t0 = now_ns();
+
+		while (waitpid(pids[i], &st, WNOHANG) == 0) {
+			if (now_ns() - t0 > 10000000000ULL) {
+				stuck = true;
+				break;
+			}
+			sleep_us(10000);
+		}
+		if (!stuck && (!WIFEXITED(st) || WEXITSTATUS(st)))
+			nbad++;
+		if (!stuck)
+			pids[i] = 0;
+	}
+	if (stuck) {
+		diag("quiet phase: no progress for 10 s (sent %llu, received %llu): a lost wake-up?",
+		     (unsigned long long)q->sent, (unsigned long long)q->recvd);
+		quiet_dump();
+		for (i = 0; i < QP + QC; i++)
+			if (pids[i] > 0) {
+				char path[64], wchan[64] = "";
+				FILE *w;
+
+				snprintf(path, sizeof(path), "/proc/%d/wchan", pids[i]);
+				w = fopen(path, "r");
+				if (w && fgets(wchan, sizeof(wchan), w))
+					diag("  %s %d asleep in %s", i < QP ? "producer" : "consumer",
+					     pids[i], wchan);
+				if (w)
+					fclose(w);
+				kill(pids[i], SIGKILL);
+				waitpid(pids[i], NULL, 0);
+			}
+	}
+	close(fd);
+	ktap_result(!stuck && !nbad && !q->bad && q->sent == q->recvd,
+		    "stress quiet phase: %llu messages through untimed blocking calls, no lost wake-up (sent %llu, %d bad exits, %llu bad payloads)",
+		    (unsigned long long)q->recvd, (unsigned long long)q->sent, nbad,
+		    (unsigned long long)q->bad);
+	munmap(q, sizeof(*q));
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -1421,7 +1609,7 @@ int main(int argc, char **argv)
 	ncons = opt_procs / 2;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	ktap_plan(9);
+	ktap_plan(10);
 	diag("kmbox_stress --seed %llu --duration %llu --procs %llu (%d producers, %d consumers)",
 	     opt_seed, opt_duration, opt_procs, nprod, ncons);
 
@@ -1460,7 +1648,7 @@ int main(int argc, char **argv)
 	}
 	ktap_result(setup_ok, "stress setup");
 	if (!setup_ok) {
-		for (i = 0; i < 8; i++)
+		for (i = 0; i < 9; i++)
 			ktap_skip("stress (setup failed)");
 		return 1;
 	}
@@ -1520,8 +1708,9 @@ int main(int argc, char **argv)
 		bool empty = true;
 		int cf = kb_open(mbdefs[MB_CHURN].name, O_RDONLY, 0, 0, NULL);
 
+		/* mfd[MB_CHURN] is the first instance, long unlinked: the churner drains it. */
 		for (m = 0; m < NMB; m++)
-			if (kb_getattr(mfd[m], &a) || a.cur_msgs)
+			if (m != MB_CHURN && (kb_getattr(mfd[m], &a) || a.cur_msgs))
 				empty = false;
 		if (cf >= 0) {
 			if (kb_getattr(cf, &a) || a.cur_msgs)
@@ -1603,6 +1792,7 @@ int main(int argc, char **argv)
 		    (unsigned long long)CGET(corrupt));
 	ktap_result(!CGET(stalls), "stress no stalled waiters (lost wake-up watchdog)");
 	ktap_result(drained, "stress mailboxes drained and zero-copy slots all free");
+	quiet_phase(opt_duration / 3 < 10 ? 10 : opt_duration / 3);
 
 	for (m = 0; m < NMB; m++) {
 		close(mfd[m]);
