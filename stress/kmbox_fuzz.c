@@ -784,7 +784,9 @@ static void op_send(void)
 		nonsense = true;
 	if (s.flags & KMBOX_F_TIMEOUT)
 		s.deadline_ns = rand_deadline();
-	else if (rng_pct(&R, 5) && (s.deadline_ns = rand_u64()))
+	else if (rng_pct(&R, 5))
+		s.deadline_ns = rand_u64();
+	if (!(s.flags & KMBOX_F_TIMEOUT) && s.deadline_ns)
 		nonsense = true;
 	if (s.deadline_ns > (__u64)INT64_MAX)
 		nonsense = true;
@@ -837,7 +839,9 @@ static void op_recv(void)
 	rv.len = rng_pct(&R, 70) ? rng_below(&R, 700) : rand_u32();
 	if (rv.flags & KMBOX_F_TIMEOUT)
 		rv.deadline_ns = rand_deadline();
-	else if (rng_pct(&R, 5) && (rv.deadline_ns = rand_u64()))
+	else if (rng_pct(&R, 5))
+		rv.deadline_ns = rand_u64();
+	if (!(rv.flags & KMBOX_F_TIMEOUT) && rv.deadline_ns)
 		nonsense = true;
 	if (rv.deadline_ns > (__u64)INT64_MAX)
 		nonsense = true;
@@ -925,7 +929,9 @@ static void op_batch(bool send)
 		nonsense = true;
 	if (b.flags & KMBOX_F_TIMEOUT)
 		b.deadline_ns = rand_deadline();
-	else if (rng_pct(&R, 5) && (b.deadline_ns = rand_u64()))
+	else if (rng_pct(&R, 5))
+		b.deadline_ns = rand_u64();
+	if (!(b.flags & KMBOX_F_TIMEOUT) && b.deadline_ns)
 		nonsense = true;
 	if (b.deadline_ns > (__u64)INT64_MAX)
 		nonsense = true;
@@ -1009,7 +1015,9 @@ static void op_reserve(void)
 		nonsense = true;
 	if (s.flags & KMBOX_F_TIMEOUT)
 		s.deadline_ns = rand_deadline();
-	else if (rng_pct(&R, 5) && (s.deadline_ns = rand_u64()))
+	else if (rng_pct(&R, 5))
+		s.deadline_ns = rand_u64();
+	if (!(s.flags & KMBOX_F_TIMEOUT) && s.deadline_ns)
 		nonsense = true;
 	if (s.deadline_ns > (__u64)INT64_MAX)
 		nonsense = true;
@@ -1233,10 +1241,18 @@ static void op_mmap(void)
 	if (flags == MAP_PRIVATE)
 		prot &= ~PROT_WRITE;	/* no commit charge for absurd lengths */
 	switch (rng_below(&R, 5)) {
-	case 0: len = PG; break;
-	case 1: len = region + PG; break;
-	case 2: len = (size_t)rand_u32() + 1; break;
-	default: len = region ? region : PG; break;
+	case 0:
+		len = PG;
+		break;
+	case 1:
+		len = region + PG;
+		break;
+	case 2:
+		len = (size_t)rand_u32() + 1;
+		break;
+	default:
+		len = region ? region : PG;
+		break;
 	}
 	if (rng_pct(&R, 10))
 		off = rng_pct(&R, 50) ? PG : (off_t)rand_u32() * PG;
@@ -1341,13 +1357,19 @@ static void op_fcntl(void)
 		return;
 	fl = fcntl(f->fd, F_GETFL);
 	switch (rng_below(&R, 4)) {
-	case 0: fcntl(f->fd, F_SETFL, fl ^ O_NONBLOCK); break;
+	case 0:
+		fcntl(f->fd, F_SETFL, fl ^ O_NONBLOCK);
+		break;
 	case 1:
 		fcntl(f->fd, F_SETOWN, getpid());
 		fcntl(f->fd, F_SETFL, fl ^ O_ASYNC);
 		break;
-	case 2: fcntl(f->fd, F_SETSIG, rng_pct(&R, 50) ? 0 : SIGURG); break;
-	default: fcntl(f->fd, F_SETFL, fl | O_NONBLOCK); break;
+	case 2:
+		fcntl(f->fd, F_SETSIG, rng_pct(&R, 50) ? 0 : SIGURG);
+		break;
+	default:
+		fcntl(f->fd, F_SETFL, fl | O_NONBLOCK);
+		break;
 	}
 }
 

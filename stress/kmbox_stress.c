@@ -1145,17 +1145,29 @@ static pid_t spawn(int role, int index)
 	}
 	if (pid == 0) {
 		switch (role) {
-		case R_PROD: producer(0, index); break;
+		case R_PROD:
+			producer(0, index);
+			break;
 		case R_CONS:
 			__atomic_store_n(&sh->cons[index].state, CONS_ACTIVE, __ATOMIC_SEQ_CST);
 			__atomic_store_n(&sh->cons[index].pid, getpid(), __ATOMIC_SEQ_CST);
 			consumer(index);
 			break;
-		case R_IDLE: idle_waiter(); break;
-		case R_SIGNALER: signaler(); break;
-		case R_KILLER: killer(); break;
-		case R_CHURNER: churner(); break;
-		case R_MAPPER: mapper(); break;
+		case R_IDLE:
+			idle_waiter();
+			break;
+		case R_SIGNALER:
+			signaler();
+			break;
+		case R_KILLER:
+			killer();
+			break;
+		case R_CHURNER:
+			churner();
+			break;
+		case R_MAPPER:
+			mapper();
+			break;
 		}
 		_exit(0);
 	}
