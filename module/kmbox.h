@@ -24,6 +24,7 @@
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/percpu_counter.h>
 #include <linux/pid.h>
 #include <linux/rbtree.h>
 #include <linux/spinlock.h>
@@ -65,6 +66,10 @@ extern struct kmbox_params kmbox_params;
 
 /**
  * struct kmbox_stats - module-wide live counts, shown in /proc/kmbox/stats
+ *
+ * Those changed per message are per-CPU counters, so that the hot path
+ * bounces no shared cache line for them.
+ *
  * @mailboxes: mailboxes allocated and not yet freed
  * @messages: messages allocated and not yet freed (queued or in flight)
  * @bytes: payload bytes of those messages (copied ones)
@@ -74,9 +79,9 @@ extern struct kmbox_params kmbox_params;
  */
 struct kmbox_stats {
 	atomic_long_t mailboxes;
-	atomic_long_t messages;
-	atomic_long_t bytes;
-	atomic_long_t slots_held;
+	struct percpu_counter messages;
+	struct percpu_counter bytes;
+	struct percpu_counter slots_held;
 	atomic_long_t region_pages;
 	atomic_long_t users;
 };

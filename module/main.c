@@ -194,15 +194,44 @@ static int kmbox_proc_stats(struct seq_file *m, void *v)
 	seq_printf(m, "mailboxes %ld\nmessages %ld\nbytes %ld\nzc_slots_held %ld\n"
 		   "region_pages %ld\nusers %ld\n",
 		   atomic_long_read(&kmbox_stats.mailboxes),
-		   atomic_long_read(&kmbox_stats.messages),
-		   atomic_long_read(&kmbox_stats.bytes),
-		   atomic_long_read(&kmbox_stats.slots_held),
+		   (long)percpu_counter_sum(&kmbox_stats.messages),
+		   (long)percpu_counter_sum(&kmbox_stats.bytes),
+		   (long)percpu_counter_sum(&kmbox_stats.slots_held),
 		   atomic_long_read(&kmbox_stats.region_pages),
 		   atomic_long_read(&kmbox_stats.users));
 	return 0;
 }
 
 static struct proc_dir_entry *kmbox_proc_dir;
+
+static int kmbox_stats_init(void)
+{
+	int ret;
+
+	ret = percpu_counter_init(&kmbox_stats.messages, 0, GFP_KERNEL);
+	if (ret)
+		return ret;
+	ret = percpu_counter_init(&kmbox_stats.bytes, 0, GFP_KERNEL);
+	if (ret)
+		goto out_messages;
+	ret = percpu_counter_init(&kmbox_stats.slots_held, 0, GFP_KERNEL);
+	if (ret)
+		goto out_bytes;
+	return 0;
+
+out_bytes:
+	percpu_counter_destroy(&kmbox_stats.bytes);
+out_messages:
+	percpu_counter_destroy(&kmbox_stats.messages);
+	return ret;
+}
+
+static void kmbox_stats_exit(void)
+{
+	percpu_counter_destroy(&kmbox_stats.slots_held);
+	percpu_counter_destroy(&kmbox_stats.bytes);
+	percpu_counter_destroy(&kmbox_stats.messages);
+}
 
 static void kmbox_check_abi(void)
 {
@@ -223,9 +252,14 @@ static int __init kmbox_init(void)
 	int ret;
 
 	kmbox_check_abi();
+	ret = kmbox_stats_init();
+	if (ret)
+		return ret;
 	kmbox_proc_dir = proc_mkdir("kmbox", NULL);
-	if (!kmbox_proc_dir)
-		return -ENOMEM;
+	if (!kmbox_proc_dir) {
+		ret = -ENOMEM;
+		goto out_stats;
+	}
 	if (!proc_create_single("mailboxes", 0444, kmbox_proc_dir, kmbox_proc_mailboxes) ||
 	    !proc_create_single("stats", 0444, kmbox_proc_dir, kmbox_proc_stats)) {
 		ret = -ENOMEM;
@@ -238,6 +272,8 @@ static int __init kmbox_init(void)
 
 out_proc:
 	proc_remove(kmbox_proc_dir);
+out_stats:
+	kmbox_stats_exit();
 	return ret;
 }
 
@@ -248,9 +284,10 @@ static void __exit kmbox_exit(void)
 	proc_remove(kmbox_proc_dir);
 	kmbox_users_exit();
 	WARN_ON(atomic_long_read(&kmbox_stats.mailboxes) ||
-		atomic_long_read(&kmbox_stats.messages) ||
-		atomic_long_read(&kmbox_stats.slots_held) ||
+		percpu_counter_sum(&kmbox_stats.messages) ||
+		percpu_counter_sum(&kmbox_stats.slots_held) ||
 		atomic_long_read(&kmbox_stats.region_pages));
+	kmbox_stats_exit();
 }
 
 module_init(kmbox_init);

@@ -73,14 +73,16 @@ static void kmbox_wake_readers(struct kmbox *mb)
 {
 	if (wq_has_sleeper(&mb->rd_wait))
 		wake_up_interruptible_sync_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
-	kill_fasync(&mb->fasync, SIGIO, POLL_IN);
+	if (unlikely(READ_ONCE(mb->fasync)))
+		kill_fasync(&mb->fasync, SIGIO, POLL_IN);
 }
 
 static void kmbox_wake_writers(struct kmbox *mb)
 {
 	if (wq_has_sleeper(&mb->wr_wait))
 		wake_up_interruptible_sync_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
-	kill_fasync(&mb->fasync, SIGIO, POLL_OUT);
+	if (unlikely(READ_ONCE(mb->fasync)))
+		kill_fasync(&mb->fasync, SIGIO, POLL_OUT);
 }
 
 /*
@@ -272,7 +274,7 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot)
 	if (copied) {
 		refcount_inc(&kf->user->ref);
 		msg->user = kf->user;
-		atomic_long_add(len, &kmbox_stats.bytes);
+		percpu_counter_add(&kmbox_stats.bytes, len);
 	}
 	msg->pid = get_pid(task_tgid(current));
 	msg->uid = current_euid();
@@ -281,7 +283,7 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot)
 	msg->len = len;
 	msg->prio = 0;
 	msg->slot = slot;
-	atomic_long_inc(&kmbox_stats.messages);
+	percpu_counter_inc(&kmbox_stats.messages);
 	return msg;
 }
 
@@ -294,10 +296,10 @@ void kmbox_msg_free(struct kmbox_msg *msg)
 	if (msg->user) {
 		kmbox_uncharge(msg->user, msg->len + KMBOX_MSG_COST);
 		kmbox_user_put(msg->user);
-		atomic_long_sub(msg->len, &kmbox_stats.bytes);
+		percpu_counter_sub(&kmbox_stats.bytes, msg->len);
 	}
 	put_pid(msg->pid);
-	atomic_long_dec(&kmbox_stats.messages);
+	percpu_counter_dec(&kmbox_stats.messages);
 	kvfree(msg);
 }
 

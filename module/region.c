@@ -254,7 +254,7 @@ void kmbox_zc_queued_locked(struct kmbox_file *kf, u32 slot)
 	s->owner = NULL;
 	s->sender = kf;
 	kf->zc_held--;
-	atomic_long_dec(&kmbox_stats.slots_held);
+	percpu_counter_dec(&kmbox_stats.slots_held);
 }
 
 /**
@@ -270,7 +270,7 @@ void kmbox_zc_hold_locked(struct kmbox_file *kf, u32 slot)
 	s->owner = kf;
 	kf->zc_used = true;
 	kf->zc_held++;
-	atomic_long_inc(&kmbox_stats.slots_held);
+	percpu_counter_inc(&kmbox_stats.slots_held);
 }
 
 /**
@@ -287,7 +287,7 @@ void kmbox_zc_unhold_locked(struct kmbox_file *kf, u32 slot)
 	s->state = KMBOX_SLOT_QUEUED;
 	s->owner = NULL;
 	kf->zc_held--;
-	atomic_long_dec(&kmbox_stats.slots_held);
+	percpu_counter_dec(&kmbox_stats.slots_held);
 }
 
 /**
@@ -361,7 +361,7 @@ int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
 		if (ret)
 			return ret;
 	}
-	atomic_long_add(got, &kmbox_stats.slots_held);
+	percpu_counter_add(&kmbox_stats.slots_held, got);
 	if (kmbox_has_free_slot(mb) && wq_has_sleeper(&mb->zc_wait))
 		wake_up_interruptible(&mb->zc_wait);
 	return got;
@@ -405,7 +405,7 @@ int kmbox_zc_release(struct kmbox_file *kf, const u32 *slots, unsigned int n)
 	kf->zc_held -= n;
 	spin_unlock(&mb->lock);
 
-	atomic_long_sub(n, &kmbox_stats.slots_held);
+	percpu_counter_sub(&kmbox_stats.slots_held, n);
 	if (wq_has_sleeper(&mb->zc_wait))
 		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
 	return 0;
@@ -436,7 +436,7 @@ void kmbox_zc_file_detach_locked(struct kmbox_file *kf)
 		if (s->owner == kf)
 			kmbox_zc_free_locked(mb, i);
 	}
-	atomic_long_sub(kf->zc_held, &kmbox_stats.slots_held);
+	percpu_counter_sub(&kmbox_stats.slots_held, kf->zc_held);
 	kf->zc_held = 0;
 }
 
