@@ -33,9 +33,10 @@
  *    that allow it (kmbox, POSIX mq, SysV, Unix dgram/seqpacket).
  *
  *  - Fixed work per measurement by a time budget: run until at least
- *    --time ms AND at least a minimum number of messages, but never more
- *    than 4 x --time (and warm-up never more than 4 x --warm), so a slow
- *    mechanism or size cannot eat the budget; n is reported.
+ *    --time ms AND at least a minimum number of messages (scaled down
+ *    above 64 KiB), but never more than 3 x --time (and warm-up never
+ *    more than 3 x --warm), so a slow mechanism or size cannot eat the
+ *    budget; n is reported.
  *
  *  - Noise: R interleaved rounds; each round runs every mechanism in turn
  *    (starting at a different one each round) for each configuration, so
@@ -436,6 +437,19 @@ static void add_rec(const struct rec *r)
 
 static int hangs[MAX_MECHS];
 
+/*
+ * Minimum messages per measurement: the configured count up to 64 KiB,
+ * scaled down in proportion above (at least 20), so that a 1 MiB message
+ * under TCG is measured for --time like the others instead of always
+ * running into the cap.
+ */
+static uint64_t min_msgs_for(uint64_t min, size_t size)
+{
+	if (size > 64 * KiB)
+		min = min * (64 * KiB) / size;
+	return min < 20 ? 20 : min;
+}
+
 /* streaming warm-up in messages: 32, fewer for big ones (>= 2) */
 static uint64_t warm_msgs(size_t size)
 {
@@ -463,7 +477,7 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 		.warm_ns = cfg.warm_ms * 1000000ULL,
 		.run_ns = cfg.run_ms * 1000000ULL,
 		.warm_min = wl == WL_LAT ? (size >= 256 * KiB ? 2 : 5) : warm_msgs(size),
-		.min_msgs = wl == WL_LAT ? cfg.lat_min : cfg.stream_min,
+		.min_msgs = min_msgs_for(wl == WL_LAT ? cfg.lat_min : cfg.stream_min, size),
 	};
 	struct chan_cfg cc = {
 		.msg_size = size, .max_size = size > 8 ? size : 8,
@@ -471,8 +485,8 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 	};
 	char b[32];
 
-	j.warm_cap_ns = 4 * j.warm_ns;
-	j.cap_ns = 4 * j.run_ns;
+	j.warm_cap_ns = 3 * j.warm_ns;
+	j.cap_ns = 3 * j.run_ns;
 	j.timeout_ns = 2 * (j.warm_cap_ns + j.cap_ns) + 20ULL * 1000000000ULL;
 	if (pc)
 		r.pc_i = pc;
@@ -570,11 +584,13 @@ struct spin {
 
 static uint64_t spin_iters;
 static double spin_base_us;
+/* no answer within this: the other vCPU is not running (1 s at start) */
+static uint64_t spin_give_up_ns = 1000000000ULL;
 
 static void *spin_peer(void *arg)
 {
 	struct spin *sp = arg;
-	uint64_t give_up = now_ns() + 2000000000ULL;
+	uint64_t give_up = now_ns() + spin_give_up_ns + 10000000ULL;
 
 	pin_self(sp->cpu);
 	for (uint32_t i = 1; i <= sp->iters; i++) {
@@ -598,7 +614,7 @@ static uint64_t spin_once(void)
 	pin_self(cfg.cpu_a);
 	/* the first round trip only waits for the peer to reach its CPU */
 	__atomic_store_n(&sp.ping, 1, __ATOMIC_RELEASE);
-	give_up = now_ns() + 2000000000ULL;
+	give_up = now_ns() + spin_give_up_ns;
 	while (__atomic_load_n(&sp.pong, __ATOMIC_ACQUIRE) != 1)
 		if (now_ns() > give_up)
 			goto timeout;
@@ -613,7 +629,7 @@ static uint64_t spin_once(void)
 	pthread_join(th, NULL);
 	return t;
 timeout:
-	/* the peer gives up by itself within its own 2 s */
+	/* the peer gives up by itself a little later */
 	pthread_join(th, NULL);
 	return 0;
 }
@@ -645,8 +661,8 @@ static struct probe_res probe(void)
 	if (spin_base_us > 0) {
 		uint64_t st = spin_once();
 
-		/* no answer within 2 s: as disturbed as it gets */
-		xcpu = st ? (double)st / 1e3 / spin_base_us : 1000;
+		/* no answer in time: report the give-up time as the slowdown */
+		xcpu = (double)(st ? st : spin_give_up_ns) / 1e3 / spin_base_us;
 	}
 	sched_setaffinity(0, sizeof(parent_set), &parent_set);
 	return (struct probe_res){ loop, xcpu };
@@ -707,6 +723,8 @@ static void probe_calibrate(void)
 	if (best != UINT64_MAX) {
 		spin_base_us = (double)best / 1e3;
 		cfg.spin_base_rtt_us = spin_base_us / (double)spin_iters;
+		/* a probe costs at most ~25x its quiet time, at least 20 ms */
+		spin_give_up_ns = best * 25 > 20000000 ? best * 25 : 20000000;
 	}
 }
 
@@ -747,8 +765,10 @@ static void run_config(int round, int place, int wl, int pc, int si,
 			printf(" %s=%s", mechs[r->mech]->name, r->o.status);
 		else if (wl == WL_LAT)
 			printf(" %s=%.1fus", mechs[r->mech]->name, r->o.p50);
-		else
+		else if (r->o.mps >= 10000)
 			printf(" %s=%.0fk/s", mechs[r->mech]->name, r->o.mps / 1e3);
+		else
+			printf(" %s=%.0f/s", mechs[r->mech]->name, r->o.mps);
 	}
 	printf("\n");
 	fflush(stdout);
