@@ -487,19 +487,31 @@ static int mq_create(struct chan *c)
 
 	snprintf(c->name, sizeof(c->name), "/kmbox-bench-%s-%u", bench_tag,
 		 chan_seq++);
-	q = mq_open(c->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &at);
+	/*
+	 * Over RLIMIT_MSGQUEUE (EMFILE; raising it needs CAP_SYS_RESOURCE):
+	 * take the deepest queue that fits and say so, rather than nothing.
+	 */
+	for (;;) {
+		q = mq_open(c->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &at);
+		if (q != (mqd_t)-1 || errno != EMFILE || at.mq_maxmsg <= 1)
+			break;
+		at.mq_maxmsg /= 2;
+	}
 	if (q == (mqd_t)-1) {
 		struct rlimit rl;
 		int err = errno;
 
 		if (err == EMFILE && getrlimit(RLIMIT_MSGQUEUE, &rl) == 0)
 			snprintf(mech_err, sizeof(mech_err),
-				 "mq_open: RLIMIT_MSGQUEUE %llu B < %ld x %ld B (needs CAP_SYS_RESOURCE to raise)",
-				 (unsigned long long)rl.rlim_cur, at.mq_maxmsg,
-				 at.mq_msgsize);
+				 "mq_open: RLIMIT_MSGQUEUE %llu B < one %ld B message (needs CAP_SYS_RESOURCE to raise)",
+				 (unsigned long long)rl.rlim_cur, at.mq_msgsize);
 		errno = err;
 		return -1;
 	}
+	if ((unsigned int)at.mq_maxmsg < c->cfg.depth)
+		snprintf(mech_err, sizeof(mech_err),
+			 "depth %ld instead of %u: RLIMIT_MSGQUEUE (no CAP_SYS_RESOURCE)",
+			 at.mq_maxmsg, c->cfg.depth);
 	mq_unlink(c->name);
 	c->fd[0] = c->fd[1] = q;
 	return 0;

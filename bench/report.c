@@ -726,7 +726,7 @@ static void md_notes(FILE *f)
 		int count = 0;
 		char b[32];
 
-		if (ok(r))
+		if (ok(r) && !r->o.note[0])
 			continue;
 		for (size_t k = 0; k < i && !seen; k++)
 			seen = R[k].mech == r->mech && !strcmp(R[k].o.status, r->o.status) &&
@@ -737,8 +737,8 @@ static void md_notes(FILE *f)
 			count += R[k].mech == r->mech &&
 				 !strcmp(R[k].o.status, r->o.status) &&
 				 !strcmp(R[k].o.note, r->o.note);
-		fprintf(f, "- **%s** %s ×%d (first: %s, %s, %u×%u, %s): %s\n",
-			mechs[r->mech]->name, r->o.status, count,
+		fprintf(f, "- **%s** %s ×%d (first: round %d, %s, %s, %u×%u, %s): %s\n",
+			mechs[r->mech]->name, r->o.status, count, r->round + 1,
 			pl_name[r->place], wl_name[r->wl],
 			nprod_of(r), ncons_of(r),
 			size_label(r->wl == WL_MPMC ? C->mpmc_sizes[r->size_i] :

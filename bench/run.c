@@ -726,7 +726,8 @@ collect:
 		o->mbps = o->mps * (double)j->size / 1e6;
 		o->cpu_us = all ? (double)cpu / (double)all / 1e3 : 0;
 	}
-	set_status(o, "ok", "%s", "");
+	/* a mechanism may have had to deviate (e.g. a shallower queue) */
+	set_status(o, "ok", "%s", mech_err);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (rp[i] >= 0)
