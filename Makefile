@@ -18,7 +18,7 @@ has = $(wildcard $(1)/Makefile)
 skip = @echo "kmbox: $(1)/ has no Makefile yet; skipped"
 
 # (bench-build, because 'make bench' runs the benchmark.)
-all: module userlib tools selftests bench-build
+all: module userlib tools selftests stress bench-build
 
 module:
 ifneq ($(wildcard Kbuild),)
@@ -34,7 +34,7 @@ userlib:
 	$(if $(call has,userlib),$(MAKE) -C userlib,$(call skip,userlib))
 
 # These link libkmbox.a.
-tools selftests: userlib
+tools selftests stress: userlib
 	$(if $(call has,$@),$(MAKE) -C $@,$(call skip,$@))
 
 bench-build: userlib
@@ -58,7 +58,7 @@ clean:
 ifneq ($(wildcard Kbuild),)
 	-@test ! -d "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
 endif
-	$(foreach d,userlib tools selftests bench,$(if $(call has,$(d)),$(MAKE) -C $(d) clean;))
+	$(foreach d,userlib tools selftests stress bench,$(if $(call has,$(d)),$(MAKE) -C $(d) clean;))
 
 help:
 	@echo "make            module (KDIR=$(KDIR)), userlib, tools, selftests, bench-build"
@@ -72,4 +72,4 @@ help:
 	@echo "make clean"
 	@echo "Knobs: qemu/run.sh --help.  Console logs: qemu/logs/."
 
-.PHONY: all module userlib tools selftests bench-build deps check run bench lint clean help
+.PHONY: all module userlib tools selftests stress bench-build deps check run bench lint clean help

@@ -20,9 +20,9 @@ usage() {
 	cat <<EOT
 usage: ${0##*/} OUTDIR
 
-Writes OUTDIR/initramfs.cpio.gz (printed) and OUTDIR/tests, the selftest
-programs in it, one per line, as 'make -s -C selftests print-progs' lists
-them (names relative to selftests/; they sit under /tests/ in the guest).
+Writes OUTDIR/initramfs.cpio.gz (printed) and OUTDIR/tests, the test
+programs in it, one per line: those 'make -s -C selftests print-progs'
+lists, then those of stress/ (they sit under /tests/ in the guest).
 Programs listed but not built are noted and left out; run.sh counts them
 as failures.
 
@@ -79,20 +79,24 @@ for m in $EXTRA_MODULES; do
 done
 
 : >"$out/tests"
-if [ -f "$REPO/selftests/Makefile" ]; then
-	progs=$(make -s --no-print-directory -C "$REPO/selftests" print-progs) ||
-		die "'make -s -C selftests print-progs' failed"
+# The selftests first, then the reliability programs of stress/ (which
+# end by reloading the module).
+for dir in selftests stress; do
+	if [ ! -f "$REPO/$dir/Makefile" ]; then
+		note "no $dir/Makefile yet: nothing of $dir/ in the image"
+		continue
+	fi
+	progs=$(make -s --no-print-directory -C "$REPO/$dir" print-progs) ||
+		die "'make -s -C $dir print-progs' failed"
 	for p in $progs; do
-		if [ -f "$REPO/selftests/$p" ]; then
-			add "$REPO/selftests/$p" "tests/$p"
+		if [ -f "$REPO/$dir/$p" ]; then
+			add "$REPO/$dir/$p" "tests/$p"
 		else
-			note "selftests/$p is not built (make -C selftests); left out"
+			note "$dir/$p is not built (make -C $dir); left out"
 		fi
 		echo "$p" >>"$out/tests"
 	done
-else
-	note "no selftests/Makefile yet: no selftests in the image"
-fi
+done
 for t in $EXTRA_TESTS; do
 	add "$t" "tests/${t##*/}"
 	echo "${t##*/}" >>"$out/tests"
