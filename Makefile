@@ -50,6 +50,18 @@ check run bench: deps
 	@$(MAKE) --no-print-directory all
 	@qemu/run.sh $@
 
+# The debug kernel (KASAN, lockdep, kmemleak, UBSAN, failslab) is built
+# once from linux-source-6.1 (~16 min on 2 cores) and cached; see
+# qemu/debug/run-debug.sh for its knobs (QUICK=1 for a shorter run).
+check-debug: deps
+	@$(MAKE) --no-print-directory all
+	@qemu/debug/run-debug.sh $(if $(QUICK),--quick)
+
+# Long stress + fuzz run: make soak DURATION=3600 [DEBUG=1] [SEED=n]
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@stress/soak.sh --duration $(or $(DURATION),3600) $(if $(SEED),--seed $(SEED)) $(if $(DEBUG),--debug)
+
 lint:
 	@qemu/deps.sh --lint
 	@qemu/lint.sh
@@ -65,6 +77,9 @@ help:
 	@echo "make module     the module only; KDIR=/lib/modules/\$$(uname -r)/build for this host"
 	@echo "make check      install what is missing, build, run every selftest in QEMU"
 	@echo "                TESTS=\"prog ...\" for a subset; ends with 'N passed, N failed, N skipped'"
+	@echo "make check-debug  the same on a debug kernel (KASAN, lockdep, kmemleak, UBSAN,"
+	@echo "                failslab) built once from linux-source-6.1; QUICK=1 for a short run"
+	@echo "make soak       long stress + fuzz run: DURATION=s SEED=n DEBUG=1"
 	@echo "make run        boot QEMU, load the module, show the demo, unload"
 	@echo "make bench      run bench/kmbox-bench in QEMU (BENCH_ARGS=...); results in bench/results/"
 	@echo "make lint       checkpatch, W=1 C=2 sparse build, uapi C90 + 32/64-bit ABI, shellcheck"
@@ -72,4 +87,4 @@ help:
 	@echo "make clean"
 	@echo "Knobs: qemu/run.sh --help.  Console logs: qemu/logs/."
 
-.PHONY: all module userlib tools selftests stress bench-build deps check run bench lint clean help
+.PHONY: all module userlib tools selftests stress bench-build deps check check-debug soak run bench lint clean help
