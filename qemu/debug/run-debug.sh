@@ -7,8 +7,9 @@
 # Steps: qemu/debug/build-kernel.sh (builds the kernel once, ~16 min on 2
 # cores; cached after), qemu/debug/build-module.sh (kmbox.ko for that
 # kernel, from a scratch copy: module/kmbox.ko is not touched),
-# make -C stress, then qemu/run.sh check with that kernel and module and,
-# after the selftests, stress/'s programs, stress/kmbox_failinj and
+# make -C stress, then qemu/run.sh check with that kernel and module: the
+# selftests, stress/'s programs (both put in the image by
+# qemu/mkinitramfs.sh), then stress/kmbox_failinj and
 # qemu/debug/guest-debug.sh.  The last line is run.sh's
 # "N passed, N failed, N skipped"; the exit status is 0 only if nothing
 # failed.
@@ -59,10 +60,11 @@ ko=$("$HERE/build-module.sh" "$KDIR" "$work" 2>"$work/module.log" | sed -n 's/^K
 	{ cat "$work/module.log" >&2; die "module build against $KDIR failed"; }
 [ -f "$ko" ] || { cat "$work/module.log" >&2; die "module build against $KDIR failed"; }
 
+# qemu/mkinitramfs.sh puts the selftests and stress/'s print-progs in the
+# image; the debug-only programs come as EXTRA_TESTS, after them.
 make -s -C "$REPO/stress" >&2 || die "make -C stress failed"
 extra=()
-for p in $(make -s --no-print-directory -C "$REPO/stress" print-progs) \
-	 $(make -s --no-print-directory -C "$REPO/stress" print-debug-progs); do
+for p in $(make -s --no-print-directory -C "$REPO/stress" print-debug-progs); do
 	extra+=("$REPO/stress/$p")
 done
 extra+=("$HERE/guest-debug.sh")
