@@ -164,4 +164,8 @@ fi
 t1=$(date +%s)
 echo "built in $((t1 - t0)) s on $JOBS jobs, $(date -u +%FT%TZ)" >"$stamp"
 note "built in $((t1 - t0)) s"
+for old in "$KMBOX_CACHE"/debug-*/; do
+	old=${old%/}
+	[ "$old" = "$dir" ] || note "$old is a tree of an older fragment; rm -rf it to free its space"
+done
 print_paths
