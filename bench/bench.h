@@ -193,6 +193,7 @@ struct config {
 	int truncated;			/* measurements skipped by max_time */
 	double probe_base_us;		/* interference probe: quiet time */
 	double spin_base_rtt_us;	/* cross-CPU spin round trip, quiet */
+	bool spin_base_capped;		/* no quiet reading at start */
 	double quiet_wait, quiet_waited;	/* s allowed / used */
 };
 
