@@ -156,6 +156,36 @@ static const char *cpuid_hypervisor(char *buf, size_t n)
 #endif
 }
 
+/*
+ * Slab debugging as the allocator does it (not what the command line
+ * asked): the kmalloc-64 cache's debug flags, named in @on.  Return: true
+ * if any is set.
+ */
+static bool slab_debug(const char *cmdline, char *on, size_t n)
+{
+	static const char *const f[] = { "sanity_checks", "red_zone",
+					 "poison", "store_user" };
+	size_t ol = 0;
+
+	on[0] = 0;
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		char path[96];
+
+		snprintf(path, sizeof(path), "/sys/kernel/slab/kmalloc-64/%s", f[i]);
+		if (read_long(path) == 1 && ol < n)
+			ol += (size_t)snprintf(on + ol, n - ol, "%s%s", ol ? "," : "", f[i]);
+	}
+	if (ol)
+		return true;
+	/* no sysfs view: trust the command line */
+	if (strstr(cmdline, "slub_debug") && !strstr(cmdline, "slub_debug=-") &&
+	    access("/sys/kernel/slab/kmalloc-64", F_OK) != 0) {
+		snprintf(on, n, "slub_debug");
+		return true;
+	}
+	return false;
+}
+
 /* known distortions of the numbers (IPC-PERF §5.3), spelled out */
 static void collect_warnings(const char *cmdline)
 {
@@ -168,28 +198,11 @@ static void collect_warnings(const char *cmdline)
 	if (l < sizeof(w)) \
 		l += (size_t)snprintf(w + l, sizeof(w) - l, __VA_ARGS__); \
 } while (0)
-	{
-		/* what the allocator does, not what the command line asked */
-		static const char *const f[] = { "sanity_checks", "red_zone",
-						 "poison", "store_user" };
-		char on[128] = "";
-		size_t ol = 0;
-
-		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-			char path[96];
-
-			snprintf(path, sizeof(path), "/sys/kernel/slab/kmalloc-64/%s", f[i]);
-			if (read_long(path) == 1 && ol < sizeof(on))
-				ol += (size_t)snprintf(on + ol, sizeof(on) - ol, "%s%s",
-						       ol ? "," : "", f[i]);
-		}
-		if (ol || (strstr(cmdline, "slub_debug") && !strstr(cmdline, "slub_debug=-") &&
-			   access("/sys/kernel/slab/kmalloc-64", F_OK) != 0))
-			WARN("slab debugging on (%s): every kmalloc/kfree is checked%s, which taxes "
-			     "per-message allocations (kmbox, mq, SysV, sockets) but not pipe pages; "
-			     "boot the benchmark with slub_debug=-", ol ? on : "slub_debug",
-			     strstr(on, "store_user") ? " and records a stack trace" : "");
-	}
+	if (slab_debug(cmdline, v, sizeof(v)))
+		WARN("slab debugging on (%s): every kmalloc/kfree is checked%s, which taxes "
+		     "per-message allocations (kmbox, mq, SysV, sockets) but not pipe pages; "
+		     "boot the benchmark with slub_debug=-", v,
+		     strstr(v, "store_user") ? " and records a stack trace" : "");
 	if (read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
 		      v, sizeof(v)) > 0 && strcmp(v, "tsc") && strcmp(v, "kvm-clock"))
 		WARN("clocksource %s: each timestamp may cost ~1 µs under TCG (boot with clocksource=tsc tsc=reliable)", v);
@@ -925,37 +938,8 @@ static void raw_csv(FILE *f)
 	}
 }
 
-/* iterate over every configuration that has records */
-typedef void (*cfg_fn)(FILE *f, int place, int wl, int pc, int m, int si,
-		       size_t size, bool first);
-
-static void for_each_cfg(FILE *f, cfg_fn fn)
-{
-	bool first = true;
-
-	for (int p = 0; p < NPL; p++)
-		for (int wl = 0; wl < NWL; wl++)
-			for (int pc = 0; pc < (wl == WL_MPMC ? C->npcs : 1); pc++) {
-				int ns;
-				const size_t *sz = sizes_of(wl, &ns);
-
-				for (int k = 0; k < C->nmech; k++)
-					for (int si = 0; si < ns; si++) {
-						int m = C->mech[k];
-						bool have = false;
-
-						for (int round = 0; round < C->rounds && !have; round++)
-							have = find(round, p, wl, pc, m, si) != NULL;
-						if (!have)
-							continue;
-						fn(f, p, wl, pc, m, si, sz[si], first);
-						first = false;
-					}
-			}
-}
-
 static void summary_row(FILE *f, int p, int wl, int pc, int m, int si,
-			size_t size, bool first)
+			size_t size)
 {
 	struct stat3 p50 = abs_stats(p, wl, pc, m, si, F_P50);
 	struct stat3 p99 = abs_stats(p, wl, pc, m, si, F_P99);
@@ -965,7 +949,6 @@ static void summary_row(FILE *f, int p, int wl, int pc, int m, int si,
 	int ref = ref_of(wl);
 	struct stat3 rt = ratio_stats(p, wl, pc, m, ref, si);
 
-	(void)first;
 	fprintf(f, "%s,%s,%u,%u,%s,%zu,%d,%s,%.3f,%.3f,%.1f,%.3f,%.3f,%s,%.4f,%.4f,%.4f,%d,%d\n",
 		pl_name[p], wl_name[wl], wl == WL_MPMC ? C->pcs[pc][0] : 1,
 		wl == WL_MPMC ? C->pcs[pc][1] : 1,
@@ -1001,6 +984,45 @@ static void json_cfg(FILE *f, int p, int wl, int pc, int m, int si,
 			mechs[ref]->name, rt.med, rt.min, rt.max, rt.n,
 			rt.tainted ? "true" : "false");
 	fprintf(f, "}");
+}
+
+/* every configuration that has records, one row each */
+enum { ROW_CSV, ROW_JSON };
+
+static bool have_cfg(int p, int wl, int pc, int m, int si)
+{
+	for (int round = 0; round < C->rounds; round++)
+		if (find(round, p, wl, pc, m, si))
+			return true;
+	return false;
+}
+
+static void rows_of(FILE *f, int row, int p, int wl, int pc, bool *first)
+{
+	int ns;
+	const size_t *sz = sizes_of(wl, &ns);
+
+	for (int k = 0; k < C->nmech; k++) {
+		for (int si = 0; si < ns; si++) {
+			if (!have_cfg(p, wl, pc, C->mech[k], si))
+				continue;
+			if (row == ROW_CSV)
+				summary_row(f, p, wl, pc, C->mech[k], si, sz[si]);
+			else
+				json_cfg(f, p, wl, pc, C->mech[k], si, sz[si], *first);
+			*first = false;
+		}
+	}
+}
+
+static void all_rows(FILE *f, int row)
+{
+	bool first = true;
+
+	for (int p = 0; p < NPL; p++)
+		for (int wl = 0; wl < NWL; wl++)
+			for (int pc = 0; pc < (wl == WL_MPMC ? C->npcs : 1); pc++)
+				rows_of(f, row, p, wl, pc, &first);
 }
 
 static void json_report(FILE *f)
@@ -1043,7 +1065,7 @@ static void json_report(FILE *f)
 		fprintf(f, "}");
 	}
 	fprintf(f, "\n  ],\n  \"summary\": [");
-	for_each_cfg(f, json_cfg);
+	all_rows(f, ROW_JSON);
 	fprintf(f, "\n  ],\n  \"raw\": [");
 	for (size_t i = 0; i < NR; i++) {
 		const struct rec *r = &R[i];
@@ -1113,7 +1135,7 @@ int report_write(const struct config *cfg, const struct rec *recs, size_t n)
 		fprintf(f, "placement,workload,producers,consumers,mechanism,size,rounds_ok,status,"
 			"p50_us,p99_us,msgs_per_s,mb_per_s,cpu_us_per_msg,ratio_to,ratio_median,"
 			"ratio_min,ratio_max,ratio_rounds,disturbed\n");
-		for_each_cfg(f, summary_row);
+		all_rows(f, ROW_CSV);
 		ret |= fclose(f);
 	} else {
 		ret = -1;
