@@ -19,6 +19,9 @@ EOT
 
 case ${1:-} in -h|--help) usage; exit 0;; esac
 dir=${1:-$(dirname "$0")/results}
+[ -d "$dir" ] || die "$dir: no such directory"
+# absolute: gnuplot runs in a temporary directory
+dir=$(cd "$dir" && pwd)
 csv=$dir/summary.csv
 [ -f "$csv" ] || die "$csv not found: run kmbox-bench (make bench) first"
 
