@@ -46,9 +46,15 @@ deps:
 # The QEMU targets install what is missing, build everything, then boot.
 # Knobs pass through the environment: TESTS="a b", BENCH_ARGS, TIMEOUT,
 # KERNEL_IMAGE, QEMU_ACCEL, ... (qemu/run.sh --help).
-check run bench: deps
+check run: deps
 	@$(MAKE) --no-print-directory all
 	@qemu/run.sh $@
+
+# The PNG plots are drawn on the host from what the guest brought back.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@qemu/run.sh bench
+	@bench/plot.sh $(or $(RESULTS_DIR),bench/results)
 
 # The debug kernel (KASAN, lockdep, kmemleak, UBSAN, failslab) is built
 # once from linux-source-6.1 (~16 min on 2 cores) and cached; see

@@ -189,6 +189,18 @@ qemu_cmd=(timeout -k 10 "$TIMEOUT" "$QEMU" -accel "$accel")
 qemu_cmd+=(-m "$QEMU_MEM" -smp "$SMP" -nographic -no-reboot -nic none
 	-kernel "$KERNEL_IMAGE" -initrd "$initrd" -append "$append")
 
+# A benchmark VM runs alone on the host: it takes the VM lock exclusively
+# and waits for other VMs of this user to end; every other VM takes it
+# shared, so many checks run at once but none during a benchmark.
+mkdir -p "$KMBOX_CACHE"
+exec 9>"$KMBOX_CACHE/vm.lock"
+lock=-s
+[ "$mode" != bench ] || lock=-x
+if ! flock -n "$lock" 9; then
+	echo "kmbox: waiting for $([ "$mode" = bench ] && echo "other VMs" || echo "a benchmark VM") to finish ($KMBOX_CACHE/vm.lock)"
+	flock "$lock" 9
+fi
+
 mkdir -p "$LOG_DIR"
 log=$LOG_DIR/$mode-$(date +%Y%m%d-%H%M%S)-$$.log
 # Keep the newest 20 logs.
