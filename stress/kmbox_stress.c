@@ -146,6 +146,7 @@ struct counters {
 
 struct shared {
 	int stop;		/* 0 run, 1 stop producing, 2 consumers stop, 3 janitor drains */
+	int churn_done;		/* the churner has made its last instance */
 	int next_id;
 	int nerr;
 	struct counters c;
@@ -696,6 +697,7 @@ static void consumer(int slot)
 	unsigned char *buf;
 	struct wfile wf[NMB];
 	unsigned long ops = 0;
+	bool draining = false;
 	struct rng r;
 	int m;
 
@@ -718,6 +720,16 @@ static void consumer(int slot)
 
 		if (level >= 2)
 			break;
+		if (level == 1 && !draining && __atomic_load_n(&sh->churn_done, __ATOMIC_ACQUIRE)) {
+			/*
+			 * The churner has stopped: the instance now under the
+			 * name is the last, and ours may be an older one (the
+			 * churner drains those).  Drain the last one.
+			 */
+			wfile_close(&wf[MB_CHURN]);
+			wfile_open(&wf[MB_CHURN], MB_CHURN);
+			draining = true;
+		}
 		got_usr1 = 0;
 		if (++ops % 200 == 0)
 			set_usr1(rng_pct(&r, 50));
@@ -1023,6 +1035,7 @@ static void churner(void)
 			error_msg("churner: unlinked mailbox lacks KMBOX_ATTR_UNLINKED");
 		mb_attr(MB_CHURN, &a);
 	}
+	__atomic_store_n(&sh->churn_done, 1, __ATOMIC_RELEASE);
 	while (stop_level() < 3)
 		sleep_us(10000);
 	for (i = 0; i < nkeep; i++) {
