@@ -4,7 +4,7 @@
  * for the debug kernel (CONFIG_FAULT_INJECTION, FAILSLAB,
  * FAIL_PAGE_ALLOC, FAULT_INJECTION_USERCOPY, debugfs).
  *
- * Usage: kmbox_failinj [--verbose] [--max-nth N]
+ * Usage: kmbox_failinj [--verbose] [--max-nth N] [--scenario NAME]
  *        kmbox_failinj --load /kmbox.ko     (module must not be loaded)
  * Arguments are also taken from $KMBOX_FAILINJ_ARGS.
  * On a kernel without /proc/thread-self/fail-nth it prints SKIP, exits 4.
@@ -61,6 +61,7 @@
 
 static bool verbose;
 static unsigned int max_nth = 400;
+static const char *only;		/* --scenario: run just this one */
 static int nth_fd = -1, kmsg_fd = -1;
 static unsigned long total_injected, splats;
 static const char *cur_scen = "";
@@ -1095,8 +1096,10 @@ int main(int argc, char **argv)
 			max_nth = arg_num(argv[i], argv[i + 1]), i++;
 		else if (!strcmp(argv[i], "--load"))
 			load = argv[++i];
+		else if (!strcmp(argv[i], "--scenario"))
+			only = argv[++i];
 		else {
-			fprintf(stderr, "usage: kmbox_failinj [--verbose] [--max-nth N] | --load PATH\n");
+			fprintf(stderr, "usage: kmbox_failinj [--verbose] [--max-nth N] [--scenario NAME] | --load PATH\n");
 			return 2;
 		}
 	}
@@ -1129,8 +1132,12 @@ int main(int argc, char **argv)
 	ktap_plan(ARRAY_SIZE(scens) + 2);
 	if (!kb_wait_stats_zero(&kst, 2000))
 		kb_stats_diag("counts before the run (not zero: leak checks may be off)", &kst);
-	for (i = 0; i < ARRAY_SIZE(scens); i++)
-		run_scen(&scens[i]);
+	for (i = 0; i < ARRAY_SIZE(scens); i++) {
+		if (only && strcmp(only, scens[i].name))
+			ktap_skip("failinj %s (--scenario %s)", scens[i].name, only);
+		else
+			run_scen(&scens[i]);
+	}
 	knobs_restore();
 	scan_kmsg();
 	ktap_result(!splats, "failinj no splat in the kernel log (%lu)", splats);
