@@ -40,12 +40,13 @@ static int kmbox_wait_init(struct kmbox_wait *w, struct file *file, u32 flags, u
  * @prio: priority
  * @zc: the payload is in @slot of the region
  * @slot: region slot (zero-copy only)
+ * @pool: pooled buffers to use first (kmbox_pool_take()), or NULL
  *
  * Return: the message, or ERR_PTR(-EINVAL, -EMSGSIZE, -EFAULT, -ENOBUFS,
  * -ENOMEM).
  */
 struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
-				u32 prio, bool zc, u32 slot)
+				u32 prio, bool zc, u32 slot, struct llist_node **pool)
 {
 	struct kmbox_msg *msg;
 	int ret;
@@ -63,11 +64,11 @@ struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u
 			return ERR_PTR(-EMSGSIZE);
 		slot = KMBOX_NO_SLOT;
 	}
-	msg = kmbox_msg_alloc(kf, len, slot);
+	msg = kmbox_msg_alloc(kf, len, slot, pool);
 	if (IS_ERR(msg))
 		return msg;
 	if (!zc && copy_from_user(msg->data, buf, len)) {
-		kmbox_msg_free(msg);
+		kmbox_msg_free(kf->mb, msg);
 		return ERR_PTR(-EFAULT);
 	}
 	msg->prio = prio;
@@ -140,12 +141,12 @@ static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __us
 		return ret;
 
 	msg = kmbox_prepare(kf, u64_to_user_ptr(s.buf), s.len, s.prio,
-			    s.flags & KMBOX_F_ZC, s.slot);
+			    s.flags & KMBOX_F_ZC, s.slot, NULL);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	ret = kmbox_send_many(kf, &msg, 1, &w);
 	if (ret < 0) {
-		kmbox_msg_free(msg);
+		kmbox_msg_free(kf->mb, msg);
 		return ret;
 	}
 	return 0;
@@ -228,6 +229,7 @@ static struct kmbox_mmsg *kmbox_batch_in(struct file *file, void __user *uarg,
 
 static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, void __user *uarg)
 {
+	struct llist_node *pool;
 	struct kmbox_msg **msgs;
 	struct kmbox_mmsg *ents;
 	struct kmbox_batch b;
@@ -246,6 +248,7 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 		return -ENOMEM;
 	}
 
+	pool = b.count > 1 ? kmbox_pool_take(kf->mb, b.count) : NULL;
 	for (n = 0; n < b.count; n++) {
 		struct kmbox_mmsg *e = &ents[n];
 
@@ -254,7 +257,7 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 			break;
 		}
 		msgs[n] = kmbox_prepare(kf, u64_to_user_ptr(e->buf), e->len, e->prio,
-					e->flags & KMBOX_MSG_ZC, e->slot);
+					e->flags & KMBOX_MSG_ZC, e->slot, &pool);
 		if (IS_ERR(msgs[n])) {
 			ret = PTR_ERR(msgs[n]);
 			break;
@@ -263,8 +266,9 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 	if (n) {
 		ret = kmbox_send_many(kf, msgs, n, &w);
 		for (i = ret < 0 ? 0 : ret; i < n; i++)
-			kmbox_msg_free(msgs[i]);
+			kmbox_msg_free(kf->mb, msgs[i]);
 	}
+	kmbox_pool_give(kf->mb, pool);
 	kfree(msgs);
 	kfree(ents);
 	return ret;

@@ -23,6 +23,7 @@
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/llist.h>
 #include <linux/mutex.h>
 #include <linux/percpu_counter.h>
 #include <linux/pid.h>
@@ -109,23 +110,43 @@ struct kmbox_user {
 #define KMBOX_MBOX_COST		1024
 #define KMBOX_MSG_COST		(sizeof(struct kmbox_msg))
 
+/*
+ * Message pool.  Each mailbox keeps the buffers of its small messages
+ * (payload up to KMBOX_POOL_DATA bytes, and every zero-copy message) for
+ * reuse, so that the steady state of a small-message exchange allocates
+ * nothing.  A pool grows on demand to max_msgs + KMBOX_POOL_EXTRA buffers
+ * (spares and batches being built), KMBOX_POOL_MAX at most, each charged
+ * to the mailbox's creator, and is freed with the mailbox.
+ */
+#define KMBOX_POOL_DATA		512
+#define KMBOX_POOL_EXTRA	8
+#define KMBOX_POOL_MAX		256
+#define KMBOX_POOL_COST		(sizeof(struct kmbox_msg) + KMBOX_POOL_DATA)
+
 /**
  * struct kmbox_msg - one queued message
  * @node: in kmbox->queue, ordered by (prio desc, seq asc)
+ * @pool_node: in kmbox->pool while the buffer is free (pooled ones only)
  * @seq: arrival number in the mailbox; a message put back after a failed
  *	copy keeps it and so returns to its exact place
- * @user: charged for this message, NULL for zero-copy ones
- * @pid: sender's thread group
+ * @user: charged for this message, NULL for zero-copy and pooled ones
+ * @pid: sender's thread group; a pooled buffer keeps its last sender's
+ *	reference while free, so a sender that reuses its own saves a
+ *	get_pid()/put_pid() pair
  * @uid: sender's euid
  * @gid: sender's egid
  * @send_ns: CLOCK_MONOTONIC time of sending
  * @len: payload length
  * @prio: priority
  * @slot: region slot holding the payload, or KMBOX_NO_SLOT
+ * @pooled: the buffer belongs to the mailbox's pool
  * @data: the payload of a copied message
  */
 struct kmbox_msg {
-	struct rb_node node;
+	union {
+		struct rb_node node;
+		struct llist_node pool_node;
+	};
 	u64 seq;
 	struct kmbox_user *user;
 	struct pid *pid;
@@ -135,6 +156,7 @@ struct kmbox_msg {
 	u32 len;
 	u32 prio;
 	u32 slot;
+	bool pooled;
 	char data[];
 };
 
@@ -178,7 +200,11 @@ struct kmbox_region;
  * @gid: group
  * @mode: permission bits
  * @unlinked: named, and removed from the name table (under kmbox_mutex)
- * @creator: user charged for the mailbox and its region
+ * @creator: user charged for the mailbox, its region and its pool
+ * @creator_exempt: @creator is not held to the quota
+ * @pool: free pooled buffers; anyone adds, takers hold @lock
+ * @pool_size: pooled buffers allocated (free or in use)
+ * @pool_max: most pooled buffers
  * @all: in the list of all mailboxes (under kmbox_mutex)
  * @hnode: in the name table (under kmbox_mutex)
  */
@@ -207,6 +233,10 @@ struct kmbox {
 	umode_t mode;
 	bool unlinked;
 	struct kmbox_user *creator;
+	bool creator_exempt;
+	struct llist_head pool;
+	atomic_t pool_size;
+	u32 pool_max;
 	struct list_head all;
 	struct hlist_node hnode;
 };
@@ -216,6 +246,7 @@ struct kmbox {
  * @mb: bound mailbox; NULL until KMBOX_IOC_OPEN, then never changes
  * @user: user charged for messages sent through this file (opener's euid)
  * @exempt: opener had CAP_SYS_RESOURCE: no quota
+ * @spare: a pooled buffer set aside for this file's next send (xchg())
  * @zc_used: the file has reserved or received a slot, so slots may
  *	name it as owner or sender (under @mb->lock)
  * @zc_held: slots this file holds (under @mb->lock)
@@ -226,6 +257,7 @@ struct kmbox_file {
 	struct kmbox *mb;
 	struct kmbox_user *user;
 	bool exempt;
+	struct kmbox_msg *spare;
 	bool zc_used;
 	u32 zc_held;
 	u64 zc_completed;
@@ -242,8 +274,13 @@ struct kmbox_wait {
 struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, struct kmbox_user *creator,
 			  bool exempt);
 void kmbox_put(struct kmbox *mb);
-struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot);
-void kmbox_msg_free(struct kmbox_msg *msg);
+struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
+				  struct llist_node **pool);
+void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);
+struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
+void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);
+int kmbox_pool_init(void);
+void kmbox_pool_exit(void);
 int kmbox_send_msg(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w);
 int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
 		    const struct kmbox_wait *w);
@@ -293,7 +330,7 @@ void kmbox_list_show(struct seq_file *m);
 /* ioctl.c */
 long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
-				u32 prio, bool zc, u32 slot);
+				u32 prio, bool zc, u32 slot, struct llist_node **pool);
 
 /**
  * kmbox_file_mb() - the mailbox @kf is bound to, or NULL

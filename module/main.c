@@ -117,12 +117,12 @@ static ssize_t kmbox_write(struct file *file, const char __user *buf, size_t cou
 		return -EBADFD;
 	if (count > kf->mb->max_msgsize)
 		return -EMSGSIZE;
-	msg = kmbox_prepare(kf, buf, count, 0, false, 0);
+	msg = kmbox_prepare(kf, buf, count, 0, false, 0, NULL);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	ret = kmbox_send_many(kf, &msg, 1, &w);
 	if (ret < 0) {
-		kmbox_msg_free(msg);
+		kmbox_msg_free(kf->mb, msg);
 		return ret;
 	}
 	return count;
@@ -255,10 +255,13 @@ static int __init kmbox_init(void)
 	ret = kmbox_stats_init();
 	if (ret)
 		return ret;
+	ret = kmbox_pool_init();
+	if (ret)
+		goto out_stats;
 	kmbox_proc_dir = proc_mkdir("kmbox", NULL);
 	if (!kmbox_proc_dir) {
 		ret = -ENOMEM;
-		goto out_stats;
+		goto out_pool;
 	}
 	if (!proc_create_single("mailboxes", 0444, kmbox_proc_dir, kmbox_proc_mailboxes) ||
 	    !proc_create_single("stats", 0444, kmbox_proc_dir, kmbox_proc_stats)) {
@@ -272,6 +275,8 @@ static int __init kmbox_init(void)
 
 out_proc:
 	proc_remove(kmbox_proc_dir);
+out_pool:
+	kmbox_pool_exit();
 out_stats:
 	kmbox_stats_exit();
 	return ret;
@@ -287,6 +292,7 @@ static void __exit kmbox_exit(void)
 		percpu_counter_sum(&kmbox_stats.messages) ||
 		percpu_counter_sum(&kmbox_stats.slots_held) ||
 		atomic_long_read(&kmbox_stats.region_pages));
+	kmbox_pool_exit();
 	kmbox_stats_exit();
 }
 

@@ -19,6 +19,15 @@
  * signalled.  Only a delivered message (kmbox_consume()) frees room and
  * wakes senders.
  *
+ * Buffers.  Small messages (and all zero-copy ones, which carry no
+ * payload) live in buffers from the mailbox's pool (KMBOX_POOL_MAX at
+ * most, charged to the creator).  A receiver gives a delivered buffer
+ * back with llist_add(), lock-free; a sender takes one from its file's
+ * spare, and refills the spare from the pool while it holds kmbox->lock to
+ * queue, so taking costs no lock round of its own and llist_del_first()
+ * always runs under the lock, as it must.  Larger messages, and small ones
+ * once the pool is all in use, are allocated and charged to the sender.
+ *
  * Wake-ups.  Sleepers wait exclusively, so one event wakes one sleeper.
  * No wake-up is lost because:
  *  - a state change is made under kmbox->lock, and the waker tests
@@ -48,6 +57,7 @@
 #include "kmbox.h"
 
 static atomic64_t kmbox_next_id = ATOMIC64_INIT(0);
+static struct kmem_cache *kmbox_pool_cache;
 
 static bool kmbox_msg_less(struct rb_node *a, const struct rb_node *b)
 {
@@ -191,6 +201,10 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 	}
 	refcount_inc(&creator->ref);
 	mb->creator = creator;
+	mb->creator_exempt = exempt;
+	init_llist_head(&mb->pool);
+	atomic_set(&mb->pool_size, 0);
+	mb->pool_max = min_t(u32, attr.max_msgs + KMBOX_POOL_EXTRA, KMBOX_POOL_MAX);
 	return mb;
 
 out_free:
@@ -204,15 +218,31 @@ out_uncount:
 	return ERR_PTR(ret);
 }
 
+/* Free a pooled buffer for good. */
+static void kmbox_pool_destroy(struct kmbox_msg *msg)
+{
+	put_pid(msg->pid);
+	kmem_cache_free(kmbox_pool_cache, msg);
+}
+
 static void kmbox_free(struct kmbox *mb)
 {
+	struct kmbox_msg *msg, *next;
 	struct rb_node *node;
 	unsigned long cost = KMBOX_MBOX_COST;
+	int pooled = 0;
 
 	while ((node = rb_first_cached(&mb->queue))) {
 		rb_erase_cached(node, &mb->queue);
-		kmbox_msg_free(rb_entry(node, struct kmbox_msg, node));
+		kmbox_msg_free(mb, rb_entry(node, struct kmbox_msg, node));
 	}
+	/* Every file has given its spare back: all buffers are in the pool. */
+	llist_for_each_entry_safe(msg, next, llist_del_all(&mb->pool), pool_node) {
+		kmbox_pool_destroy(msg);
+		pooled++;
+	}
+	WARN_ON(pooled != atomic_read(&mb->pool_size));
+	cost += pooled * KMBOX_POOL_COST;
 	if (mb->region)
 		cost += kmbox_region_destroy(mb);
 	kmbox_uncharge(mb->creator, cost);
@@ -244,63 +274,211 @@ void kmbox_put(struct kmbox *mb)
 	kref_put_mutex(&mb->ref, kmbox_release, &kmbox_mutex);
 }
 
+/* A new pooled buffer for @mb, or NULL when the pool is full or over quota. */
+static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
+{
+	struct kmbox_msg *msg;
+
+	if (atomic_read(&mb->pool_size) >= mb->pool_max)
+		return NULL;
+	if (atomic_inc_return(&mb->pool_size) > mb->pool_max)
+		goto out_dec;
+	if (kmbox_charge(mb->creator, KMBOX_POOL_COST, mb->creator_exempt))
+		goto out_dec;
+	msg = kmem_cache_alloc(kmbox_pool_cache, GFP_KERNEL);
+	if (!msg)
+		goto out_uncharge;
+	msg->pooled = true;
+	msg->pid = NULL;
+	return msg;
+
+out_uncharge:
+	kmbox_uncharge(mb->creator, KMBOX_POOL_COST);
+out_dec:
+	atomic_dec(&mb->pool_size);
+	return NULL;
+}
+
 /**
- * kmbox_msg_alloc() - allocate a message to send through @kf
- * @kf: the sending file
+ * kmbox_pool_take() - take up to @n free pooled buffers of @mb at once
+ * @mb: the mailbox
+ * @n: how many at most
+ *
+ * For a batch of sends: one lock round instead of one per message.
+ *
+ * Return: a NULL-terminated chain of buffers (pool_node), maybe empty.
+ */
+struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n)
+{
+	struct llist_node *chain = NULL, **tail = &chain, *node;
+
+	if (llist_empty(&mb->pool))
+		return NULL;
+	spin_lock(&mb->lock);
+	while (n-- && (node = llist_del_first(&mb->pool))) {
+		*tail = node;
+		tail = &node->next;
+	}
+	*tail = NULL;
+	spin_unlock(&mb->lock);
+	return chain;
+}
+
+/**
+ * kmbox_pool_give() - give a chain from kmbox_pool_take() back
+ * @mb: the mailbox
+ * @chain: what is left of it
+ */
+void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain)
+{
+	struct llist_node *last = chain;
+
+	if (!chain)
+		return;
+	while (last->next)
+		last = last->next;
+	llist_add_batch(chain, last, &mb->pool);
+}
+
+/* A free pooled buffer for a send through @kf, or NULL. */
+static struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, struct llist_node **chain)
+{
+	struct kmbox *mb = kf->mb;
+	struct llist_node *node;
+	struct kmbox_msg *msg;
+
+	if (chain && *chain) {
+		node = *chain;
+		*chain = node->next;
+		return llist_entry(node, struct kmbox_msg, pool_node);
+	}
+	msg = xchg(&kf->spare, NULL);
+	if (msg)
+		return msg;
+	node = kmbox_pool_take(mb, 1);
+	if (node)
+		return llist_entry(node, struct kmbox_msg, pool_node);
+	return kmbox_pool_grow(mb);
+}
+
+/* Under @mb->lock: set a free buffer aside for @kf's next send. */
+static void kmbox_pool_refill_locked(struct kmbox_file *kf)
+{
+	struct kmbox *mb = kf->mb;
+	struct llist_node *node;
+
+	lockdep_assert_held(&mb->lock);
+	if (READ_ONCE(kf->spare) || llist_empty(&mb->pool))
+		return;
+	node = llist_del_first(&mb->pool);
+	if (node && cmpxchg(&kf->spare, NULL,
+			    llist_entry(node, struct kmbox_msg, pool_node)))
+		llist_add(node, &mb->pool);
+}
+
+/**
+ * kmbox_msg_alloc() - get a message buffer to send through @kf
+ * @kf: the sending file (bound)
  * @len: payload length
  * @slot: region slot holding the payload, or KMBOX_NO_SLOT for a copied
  *	message, whose @len bytes the caller then copies into ->data
+ * @pool: a chain from kmbox_pool_take() to use first, or NULL
  *
- * A copied message is charged to @kf's user until it is freed.
+ * A small or zero-copy message comes from the mailbox's pool when it can.
+ * Any other copied message is charged to @kf's user until it is freed.
  *
  * Return: the message, ERR_PTR(-ENOBUFS) over quota, or -ENOMEM.
  */
-struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot)
+struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
+				  struct llist_node **pool)
 {
 	bool copied = slot == KMBOX_NO_SLOT;
-	size_t size = sizeof(struct kmbox_msg) + (copied ? len : 0);
-	struct kmbox_msg *msg;
+	struct pid *pid = task_tgid(current);
+	struct kmbox_msg *msg = NULL;
 
-	if (copied && kmbox_charge(kf->user, len + KMBOX_MSG_COST, kf->exempt))
-		return ERR_PTR(-ENOBUFS);
-	msg = kvmalloc(size, GFP_KERNEL_ACCOUNT);
-	if (!msg) {
-		if (copied)
-			kmbox_uncharge(kf->user, len + KMBOX_MSG_COST);
-		return ERR_PTR(-ENOMEM);
+	if (!copied || len <= KMBOX_POOL_DATA)
+		msg = kmbox_pool_get(kf, pool);
+	if (msg) {
+		if (msg->pid != pid) {
+			put_pid(msg->pid);
+			msg->pid = get_pid(pid);
+		}
+		msg->user = NULL;
+	} else {
+		size_t size = sizeof(struct kmbox_msg) + (copied ? len : 0);
+
+		if (copied && kmbox_charge(kf->user, len + KMBOX_MSG_COST, kf->exempt))
+			return ERR_PTR(-ENOBUFS);
+		msg = kvmalloc(size, GFP_KERNEL_ACCOUNT);
+		if (!msg) {
+			if (copied)
+				kmbox_uncharge(kf->user, len + KMBOX_MSG_COST);
+			return ERR_PTR(-ENOMEM);
+		}
+		msg->pooled = false;
+		msg->user = NULL;
+		if (copied) {
+			refcount_inc(&kf->user->ref);
+			msg->user = kf->user;
+		}
+		msg->pid = get_pid(pid);
 	}
 	RB_CLEAR_NODE(&msg->node);
-	msg->user = NULL;
-	if (copied) {
-		refcount_inc(&kf->user->ref);
-		msg->user = kf->user;
-		percpu_counter_add(&kmbox_stats.bytes, len);
-	}
-	msg->pid = get_pid(task_tgid(current));
 	msg->uid = current_euid();
 	msg->gid = current_egid();
 	msg->send_ns = ktime_get_ns();
 	msg->len = len;
 	msg->prio = 0;
 	msg->slot = slot;
+	if (copied)
+		percpu_counter_add(&kmbox_stats.bytes, len);
 	percpu_counter_inc(&kmbox_stats.messages);
 	return msg;
 }
 
 /**
  * kmbox_msg_free() - free a message that is in no queue
+ * @mb: the mailbox it was allocated for
  * @msg: the message
+ *
+ * A pooled buffer goes back to @mb's pool (lock-free).
  */
-void kmbox_msg_free(struct kmbox_msg *msg)
+void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 {
+	if (msg->slot == KMBOX_NO_SLOT)
+		percpu_counter_sub(&kmbox_stats.bytes, msg->len);
+	percpu_counter_dec(&kmbox_stats.messages);
+	if (msg->pooled) {
+		llist_add(&msg->pool_node, &mb->pool);
+		return;
+	}
 	if (msg->user) {
 		kmbox_uncharge(msg->user, msg->len + KMBOX_MSG_COST);
 		kmbox_user_put(msg->user);
-		percpu_counter_sub(&kmbox_stats.bytes, msg->len);
 	}
 	put_pid(msg->pid);
-	percpu_counter_dec(&kmbox_stats.messages);
 	kvfree(msg);
+}
+
+/**
+ * kmbox_pool_init() - module init: the slab cache of pooled buffers
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int kmbox_pool_init(void)
+{
+	/* Only the payload is copied to and from user space. */
+	kmbox_pool_cache = kmem_cache_create_usercopy("kmbox_msg", KMBOX_POOL_COST, 0,
+						      SLAB_ACCOUNT,
+						      offsetof(struct kmbox_msg, data),
+						      KMBOX_POOL_DATA, NULL);
+	return kmbox_pool_cache ? 0 : -ENOMEM;
+}
+
+/** kmbox_pool_exit() - module exit: every mailbox is gone */
+void kmbox_pool_exit(void)
+{
+	kmem_cache_destroy(kmbox_pool_cache);
 }
 
 static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
@@ -397,6 +575,8 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			kmbox_enqueue_locked(mb, msg);
 			done++;
 		}
+		if (done)
+			kmbox_pool_refill_locked(kf);
 		spin_unlock(&mb->lock);
 		if (done || ret)
 			break;
@@ -560,7 +740,7 @@ void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 	if (freed && wq_has_sleeper(&mb->zc_wait))
 		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
 	for (i = 0; i < n; i++)
-		kmbox_msg_free(msgs[i]);
+		kmbox_msg_free(mb, msgs[i]);
 }
 
 /**
@@ -619,13 +799,17 @@ void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr)
  * kmbox_file_detach() - a bound file is going away
  * @kf: the file's private data
  *
- * Gives back every slot @kf holds and forgets it as a sender.
+ * Gives its spare buffer back to the pool, gives back every slot @kf
+ * holds and forgets it as a sender.
  */
 void kmbox_file_detach(struct kmbox_file *kf)
 {
 	struct kmbox *mb = kf->mb;
+	struct kmbox_msg *spare = xchg(&kf->spare, NULL);
 	bool freed;
 
+	if (spare)
+		llist_add(&spare->pool_node, &mb->pool);
 	if (!mb->region || !kf->zc_used)
 		return;
 	spin_lock(&mb->lock);

@@ -1113,6 +1113,43 @@ TEST_F(quota, closing_a_mailbox_returns_its_users_charges)
 	EXPECT_EQ(0, kt_wait(pid));
 }
 
+/*
+ * Small messages travel in buffers the mailbox keeps for reuse, charged
+ * to its creator: they too end in ENOBUFS within the quota, and closing
+ * the mailbox gives every byte back (the same number fits each round).
+ */
+TEST_F(quota, small_messages_are_held_to_the_quota)
+{
+	pid_t pid;
+
+	ASSERT_EQ(0, kt_param_set("user_quota", 20000));
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		static char buf[64];
+		int round, n, first = -1, fd;
+
+		CHILD_ASSERT(kt_become(KT_NOBODY, KT_NOBODY) == 0);
+		for (round = 0; round < 3; round++) {
+			fd = kt_anon(O_RDWR, 1000, sizeof(buf));
+			CHILD_ASSERT(fd >= 0);
+			n = 0;
+			while (n < 1000 && kt_send(fd, buf, sizeof(buf), 0,
+						   KMBOX_F_NONBLOCK, 0) == 0)
+				n++;
+			CHILD_ASSERT(n < 1000 && errno == ENOBUFS);
+			/* each message pins more than its payload */
+			CHILD_ASSERT(n > 0 && n * sizeof(buf) < 20000);
+			if (first < 0)
+				first = n;
+			CHILD_ASSERT(n == first);
+			close(fd);
+		}
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+}
+
 TEST_F(quota, zero_quota_means_unlimited)
 {
 	pid_t pid;
