@@ -426,13 +426,12 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 	RB_CLEAR_NODE(&msg->node);
 	msg->uid = current_euid();
 	msg->gid = current_egid();
-	msg->send_ns = ktime_get_ns();
 	msg->len = len;
 	msg->prio = 0;
 	msg->slot = slot;
 	if (copied)
-		percpu_counter_add(&kmbox_stats.bytes, len);
-	percpu_counter_inc(&kmbox_stats.messages);
+		kmbox_stat_add(&kmbox_stats.bytes, len);
+	kmbox_stat_add(&kmbox_stats.messages, 1);
 	return msg;
 }
 
@@ -446,8 +445,8 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 {
 	if (msg->slot == KMBOX_NO_SLOT)
-		percpu_counter_sub(&kmbox_stats.bytes, msg->len);
-	percpu_counter_dec(&kmbox_stats.messages);
+		kmbox_stat_add(&kmbox_stats.bytes, -(s64)msg->len);
+	kmbox_stat_add(&kmbox_stats.messages, -1);
 	if (msg->pooled) {
 		llist_add(&msg->pool_node, &mb->pool);
 		return;
@@ -558,6 +557,9 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 	int ret = 0;
 
 	for (;;) {
+		/* One clock read per lock round: the batch is queued at once. */
+		u64 now = ktime_get_ns();
+
 		spin_lock(&mb->lock);
 		while (done < n) {
 			struct kmbox_msg *msg = msgs[done];
@@ -572,6 +574,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			if (msg->slot != KMBOX_NO_SLOT)
 				kmbox_zc_queued_locked(kf, msg->slot);
 			msg->seq = mb->seq++;
+			msg->send_ns = now;
 			kmbox_enqueue_locked(mb, msg);
 			done++;
 		}
