@@ -459,6 +459,38 @@ void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 	kvfree(msg);
 }
 
+/*
+ * kmbox_msg_free_many() - kmbox_msg_free() for @n messages, with one
+ * llist_add_batch() for the pooled buffers among them.
+ */
+static void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n)
+{
+	struct llist_node *first = NULL, *last = NULL;
+	unsigned int i, pooled = 0;
+	s64 bytes = 0;
+
+	for (i = 0; i < n; i++) {
+		struct kmbox_msg *msg = msgs[i];
+
+		if (!msg->pooled) {
+			kmbox_msg_free(mb, msg);
+			continue;
+		}
+		if (msg->slot == KMBOX_NO_SLOT)
+			bytes += msg->len;
+		pooled++;
+		msg->pool_node.next = first;
+		first = &msg->pool_node;
+		if (!last)
+			last = first;
+	}
+	if (!first)
+		return;
+	kmbox_stat_add(&kmbox_stats.bytes, -bytes);
+	kmbox_stat_add(&kmbox_stats.messages, -(s64)pooled);
+	llist_add_batch(first, last, &mb->pool);
+}
+
 /**
  * kmbox_pool_init() - module init: the slab cache of pooled buffers
  *
@@ -526,6 +558,13 @@ int kmbox_wait_event(wait_queue_head_t *wq, atomic_t *waiters, bool (*cond)(stru
 			ret = -ETIMEDOUT;
 			break;
 		}
+		/*
+		 * Most wake-ups are the event itself, and the waker has taken
+		 * us off the queue: look before queueing again, and
+		 * finish_wait() needs no lock either.
+		 */
+		if (cond(mb))
+			break;
 	}
 	finish_wait(wq, &wait);
 	atomic_dec(waiters);
@@ -742,8 +781,7 @@ void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 	}
 	if (freed && wq_has_sleeper(&mb->zc_wait))
 		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
-	for (i = 0; i < n; i++)
-		kmbox_msg_free(mb, msgs[i]);
+	kmbox_msg_free_many(mb, msgs, n);
 }
 
 /**
