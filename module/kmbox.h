@@ -200,7 +200,9 @@ struct kmbox_region;
  * @bytes: payload bytes in @queue
  * @max_msgs: capacity, messages
  * @max_msgsize: largest message
- * @rd_wait: receivers and pollers for EPOLLIN
+ * @rd_list: receivers asleep for a message (struct kmbox_rwaiter), oldest
+ *	first; only while @queue is empty does a sender hand a message to one
+ * @rd_wait: pollers for EPOLLIN
  * @wr_wait: senders and pollers for EPOLLOUT
  * @zc_wait: zero-copy slot reservers and pollers for EPOLLWRBAND
  * @rd_waiters: receivers asleep now
@@ -232,6 +234,7 @@ struct kmbox {
 	u64 bytes;
 	u32 max_msgs;
 	u32 max_msgsize;
+	struct list_head rd_list;
 	wait_queue_head_t rd_wait;
 	wait_queue_head_t wr_wait;
 	wait_queue_head_t zc_wait;

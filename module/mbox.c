@@ -28,14 +28,26 @@
  * always runs under the lock, as it must.  Larger messages, and small ones
  * once the pool is all in use, are allocated and charged to the sender.
  *
- * Wake-ups.  Sleepers wait exclusively, so one event wakes one sleeper.
- * No wake-up is lost because:
- *  - a state change is made under kmbox->lock, and the waker tests
+ * Hand-off.  A receiver that finds the queue empty goes to sleep on
+ * kmbox->rd_list.  A sender that finds a receiver there (so the queue is
+ * empty) gives the message straight to it, under kmbox->lock, as
+ * ipc/mqueue.c's pipelined send does: the message never enters the queue
+ * and the woken receiver need not take the lock again.  It is in flight
+ * from that moment, like one taken off the queue.  A receiver that cannot
+ * take it (its buffer is too small) or that asked for a batch is instead
+ * woken to look at the queue.
+ *
+ * Wake-ups.  One event wakes one sleeper.  No wake-up is lost because:
+ *  - a receiver joins rd_list and sets its task state under kmbox->lock,
+ *    where senders look for it, and leaves it (signal, timeout) under the
+ *    lock too, where it sees whether it was chosen meanwhile;
+ *  - other sleepers (senders, slot reservers) use wait queues: a state
+ *    change is made under kmbox->lock, and the waker tests
  *    wq_has_sleeper() (a full barrier) after unlocking; the sleeper is on
  *    the queue with its state set (prepare_to_wait_exclusive(), also a
- *    full barrier) before it tests the condition;
- *  - a sleeper that leaves without acting (signal, timeout) while the
- *    condition holds passes the wake-up on (kmbox_wait_event());
+ *    full barrier) before it tests the condition, and one that leaves
+ *    without acting while the condition holds passes the wake-up on
+ *    (kmbox_wait_event());
  *  - a receiver that leaves messages behind, or a sender that leaves room
  *    behind, wakes the next one of its kind, so one wake-up for a batch
  *    is enough.
@@ -74,14 +86,162 @@ static bool kmbox_has_msg(struct kmbox *mb)
 	return READ_ONCE(mb->nr_msgs) != 0;
 }
 
+/**
+ * struct kmbox_rwaiter - a receiver asleep on kmbox->rd_list
+ * @node: in rd_list (under kmbox->lock)
+ * @task: the receiver
+ * @kf: its file
+ * @bufsz: its (first) buffer
+ * @zc: it takes zero-copy messages as slots
+ * @batch: it asked for more than one message: never handed one
+ * @msg: the message handed over (KMBOX_RW_HANDED)
+ * @state: KMBOX_RW_WAITING until a sender chooses it; written under
+ *	kmbox->lock with release, read locklessly with acquire
+ */
+struct kmbox_rwaiter {
+	struct list_head node;
+	struct task_struct *task;
+	struct kmbox_file *kf;
+	u32 bufsz;
+	bool zc;
+	bool batch;
+	struct kmbox_msg *msg;
+	int state;
+};
+
+enum { KMBOX_RW_WAITING, KMBOX_RW_HANDED, KMBOX_RW_WOKEN };
+
+/*
+ * Receivers a sender chose under kmbox->lock, woken after it unlocks.
+ * The task reference keeps each one valid: a chosen receiver may see its
+ * state and return before it is woken.
+ */
+struct kmbox_wakeups {
+	struct task_struct *task[2];
+	unsigned int n;
+};
+
+static void kmbox_rw_choose_locked(struct kmbox_rwaiter *rw, int state,
+				   struct kmbox_wakeups *wk)
+{
+	list_del(&rw->node);
+	get_task_struct(rw->task);
+	wk->task[wk->n++] = rw->task;
+	/* Pairs with smp_load_acquire() in kmbox_recv_wait_locked(). */
+	smp_store_release(&rw->state, state);
+}
+
+/* Under kmbox->lock: wake the first receiver asleep, to look at the queue. */
+static void kmbox_wake_receiver_locked(struct kmbox *mb, struct kmbox_wakeups *wk)
+{
+	lockdep_assert_held(&mb->lock);
+	if (list_empty(&mb->rd_list) || wk->n == ARRAY_SIZE(wk->task))
+		return;
+	kmbox_rw_choose_locked(list_first_entry(&mb->rd_list, struct kmbox_rwaiter, node),
+			       KMBOX_RW_WOKEN, wk);
+}
+
+/*
+ * Under kmbox->lock: give @msg straight to the first receiver asleep, if
+ * the queue is empty and it can take it.  Return: true if it did.
+ */
+static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_msg *msg,
+				 struct kmbox_wakeups *wk)
+{
+	struct kmbox_rwaiter *rw;
+	bool as_slot;
+
+	lockdep_assert_held(&mb->lock);
+	if (mb->nr_msgs || list_empty(&mb->rd_list) || wk->n == ARRAY_SIZE(wk->task))
+		return false;
+	rw = list_first_entry(&mb->rd_list, struct kmbox_rwaiter, node);
+	as_slot = rw->zc && msg->slot != KMBOX_NO_SLOT;
+	if (rw->batch || (!as_slot && msg->len > rw->bufsz))
+		return false;
+	if (as_slot)
+		kmbox_zc_hold_locked(rw->kf, msg->slot);
+	atomic_inc(&mb->inflight);
+	rw->msg = msg;
+	kmbox_rw_choose_locked(rw, KMBOX_RW_HANDED, wk);
+	return true;
+}
+
+static void kmbox_wake_chosen(struct kmbox_wakeups *wk)
+{
+	unsigned int i;
+
+	for (i = 0; i < wk->n; i++) {
+		wake_up_process(wk->task[i]);
+		put_task_struct(wk->task[i]);
+	}
+}
+
+/*
+ * kmbox_recv_wait_locked() - sleep on rd_list until a sender chooses us,
+ * a signal or the deadline.  Called with kmbox->lock held and the queue
+ * empty; returns with it dropped.
+ *
+ * Return: 1 with *@msgp handed over (in flight, and its slot held if
+ * @zc), 0 when woken to look at the queue, -ERESTARTSYS or -ETIMEDOUT.
+ */
+static int kmbox_recv_wait_locked(struct kmbox_file *kf, u32 bufsz, bool zc, bool batch,
+				  const struct kmbox_wait *w, struct kmbox_msg **msgp)
+	__releases(&kf->mb->lock)
+{
+	struct kmbox *mb = kf->mb;
+	struct kmbox_rwaiter rw = {
+		.task = current, .kf = kf, .bufsz = bufsz, .zc = zc, .batch = batch,
+		.state = KMBOX_RW_WAITING,
+	};
+	ktime_t expires = w->deadline;
+	int state, ret = 0;
+
+	list_add_tail(&rw.node, &mb->rd_list);
+	atomic_inc(&mb->rd_waiters);
+	for (;;) {
+		/* Under the lock: a sender that chooses us wakes us after. */
+		__set_current_state(TASK_INTERRUPTIBLE);
+		spin_unlock(&mb->lock);
+		if (!w->timed)
+			schedule();
+		else if (!schedule_hrtimeout_range(&expires, current->timer_slack_ns,
+						   HRTIMER_MODE_ABS))
+			ret = -ETIMEDOUT;
+		state = smp_load_acquire(&rw.state);
+		if (state != KMBOX_RW_WAITING)
+			break;
+		spin_lock(&mb->lock);
+		state = rw.state;
+		if (state != KMBOX_RW_WAITING) {
+			spin_unlock(&mb->lock);
+			break;
+		}
+		if (signal_pending(current))
+			ret = -ERESTARTSYS;
+		if (ret) {
+			list_del(&rw.node);
+			spin_unlock(&mb->lock);
+			break;
+		}
+	}
+	__set_current_state(TASK_RUNNING);
+	atomic_dec(&mb->rd_waiters);
+	if (state == KMBOX_RW_HANDED) {
+		*msgp = rw.msg;
+		return 1;
+	}
+	return state == KMBOX_RW_WOKEN ? 0 : ret;
+}
+
 static bool kmbox_has_room(struct kmbox *mb)
 {
 	return READ_ONCE(mb->nr_msgs) + atomic_read(&mb->inflight) < mb->max_msgs;
 }
 
-static void kmbox_wake_readers(struct kmbox *mb)
+/* Pollers and O_ASYNC owners: messages arrived (@queued: in the queue). */
+static void kmbox_wake_readers(struct kmbox *mb, bool queued)
 {
-	if (wq_has_sleeper(&mb->rd_wait))
+	if (queued && wq_has_sleeper(&mb->rd_wait))
 		wake_up_interruptible_sync_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
 	if (unlikely(READ_ONCE(mb->fasync)))
 		kill_fasync(&mb->fasync, SIGIO, POLL_IN);
@@ -184,6 +344,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 	mb->queue = RB_ROOT_CACHED;
 	mb->max_msgs = attr.max_msgs;
 	mb->max_msgsize = attr.max_msgsize;
+	INIT_LIST_HEAD(&mb->rd_list);
 	init_waitqueue_head(&mb->rd_wait);
 	init_waitqueue_head(&mb->wr_wait);
 	init_waitqueue_head(&mb->zc_wait);
@@ -591,8 +752,10 @@ int kmbox_wait_event(wait_queue_head_t *wq, atomic_t *waiters, bool (*cond)(stru
 int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
 		    const struct kmbox_wait *w)
 {
+	struct kmbox_wakeups wk = { .n = 0 };
 	struct kmbox *mb = kf->mb;
 	unsigned int done = 0;
+	bool queued = false;
 	int ret = 0;
 
 	for (;;) {
@@ -614,9 +777,14 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 				kmbox_zc_queued_locked(kf, msg->slot);
 			msg->seq = mb->seq++;
 			msg->send_ns = now;
-			kmbox_enqueue_locked(mb, msg);
+			if (!kmbox_handoff_locked(mb, msg, &wk)) {
+				kmbox_enqueue_locked(mb, msg);
+				queued = true;
+			}
 			done++;
 		}
+		if (queued)
+			kmbox_wake_receiver_locked(mb, &wk);
 		if (done)
 			kmbox_pool_refill_locked(kf);
 		spin_unlock(&mb->lock);
@@ -629,7 +797,8 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 	if (!done)
 		return ret;
 
-	kmbox_wake_readers(mb);
+	kmbox_wake_chosen(&wk);
+	kmbox_wake_readers(mb, queued);
 	if (kmbox_has_room(mb) && wq_has_sleeper(&mb->wr_wait))
 		wake_up_interruptible(&mb->wr_wait);
 	return done;
@@ -647,6 +816,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
  * @need: out: with -EMSGSIZE, the length of the message that did not fit
  *
  * A message that does not fit its buffer stays queued and ends the batch.
+ * A receiver that has to wait may be handed its message by the sender.
  * The caller copies the payloads out and then calls kmbox_consume(), or
  * kmbox_requeue() for those it could not deliver.
  *
@@ -656,6 +826,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
 		    unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need)
 {
+	struct kmbox_wakeups wk = { .n = 0 };
 	struct kmbox *mb = kf->mb;
 	unsigned int got = 0;
 	int ret = 0;
@@ -686,20 +857,27 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 				kmbox_zc_hold_locked(kf, msg->slot);
 			msgs[got++] = msg;
 		}
-		atomic_add(got, &mb->inflight);
-		spin_unlock(&mb->lock);
-		if (got || ret)
+		if (got || ret) {
+			atomic_add(got, &mb->inflight);
+			/* Messages left behind: the next receiver's turn. */
+			if (mb->nr_msgs)
+				kmbox_wake_receiver_locked(mb, &wk);
+			spin_unlock(&mb->lock);
 			break;
-		ret = kmbox_wait_event(&mb->rd_wait, &mb->rd_waiters, kmbox_has_msg, mb, w);
-		if (ret)
-			break;
+		}
+		if (w->nonblock) {
+			spin_unlock(&mb->lock);
+			return -EAGAIN;
+		}
+		ret = kmbox_recv_wait_locked(kf, bufsz[0], zc, n > 1, w, &msgs[0]);
+		if (ret) {
+			if (ret < 0)
+				return ret;
+			return 1;	/* handed over */
+		}
 	}
-	if (!got)
-		return ret;
-
-	if (kmbox_has_msg(mb) && wq_has_sleeper(&mb->rd_wait))
-		wake_up_interruptible(&mb->rd_wait);
-	return got;
+	kmbox_wake_chosen(&wk);
+	return got ?: ret;
 }
 
 /**
@@ -715,6 +893,7 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
  */
 void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n)
 {
+	struct kmbox_wakeups wk = { .n = 0 };
 	struct kmbox *mb = kf->mb;
 	unsigned int i;
 
@@ -727,7 +906,9 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 		kmbox_enqueue_locked(mb, msgs[i]);
 	}
 	atomic_sub(n, &mb->inflight);
+	kmbox_wake_receiver_locked(mb, &wk);
 	spin_unlock(&mb->lock);
+	kmbox_wake_chosen(&wk);
 	if (wq_has_sleeper(&mb->rd_wait))
 		wake_up_interruptible_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
 }
