@@ -191,6 +191,8 @@ struct kmbox_region;
  * @ref: one per bound file, one for the name table while named and linked
  * @lock: see the top of this file
  * @queue: queued messages, leftmost = next to receive
+ * @last: rightmost node of @queue (where a new message of the lowest
+ *	priority queued goes), or NULL when empty
  * @seq: next arrival number
  * @nr_msgs: messages in @queue
  * @inflight: messages taken off @queue by receivers and not yet delivered;
@@ -228,6 +230,7 @@ struct kmbox {
 	struct kref ref;
 	spinlock_t lock;	/* see the top of this file */
 	struct rb_root_cached queue;
+	struct rb_node *last;
 	u64 seq;
 	u32 nr_msgs;
 	atomic_t inflight;

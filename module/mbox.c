@@ -393,6 +393,7 @@ static void kmbox_free(struct kmbox *mb)
 	unsigned long cost = KMBOX_MBOX_COST;
 	int pooled = 0;
 
+	mb->last = NULL;
 	while ((node = rb_first_cached(&mb->queue))) {
 		rb_erase_cached(node, &mb->queue);
 		kmbox_msg_free(mb, rb_entry(node, struct kmbox_msg, node));
@@ -675,8 +676,19 @@ void kmbox_pool_exit(void)
 
 static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 {
+	struct rb_node *last = mb->last;
+
 	lockdep_assert_held(&mb->lock);
-	rb_add_cached(&msg->node, &mb->queue, kmbox_msg_less);
+	if (last && !kmbox_msg_less(&msg->node, last)) {
+		/* The common case, a new message at the back: no descent. */
+		rb_link_node(&msg->node, last, &last->rb_right);
+		rb_insert_color_cached(&msg->node, &mb->queue, false);
+		mb->last = &msg->node;
+	} else {
+		rb_add_cached(&msg->node, &mb->queue, kmbox_msg_less);
+		if (!last)
+			mb->last = &msg->node;
+	}
 	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs + 1);
 	mb->bytes += msg->len;
 }
@@ -850,6 +862,8 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 				break;
 			}
 			rb_erase_cached(node, &mb->queue);
+			if (node == mb->last)
+				mb->last = NULL;	/* it was the only one */
 			RB_CLEAR_NODE(node);
 			WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
 			mb->bytes -= msg->len;
