@@ -447,11 +447,17 @@ static int kb_attach(struct chan *c, struct ep *e, int role)
 		s->stride = 64;
 	s->nb = 1;
 	if (batch && !cfg->latency) {
-		/* as many as fit in about 512 KiB, within the mailbox depth */
+		/*
+		 * As many as fit in about 512 KiB, and at most half the
+		 * mailbox depth: a batch the size of the whole queue would
+		 * make the two sides take turns (the receiver's batch holds
+		 * all the room until it is delivered), where half-depth
+		 * batches let one side fill while the other drains.
+		 */
 		size_t fit = 512 * KiB / s->stride;
 
 		s->nb = clampu((unsigned int)(fit ? fit : 1), 1,
-			       clampu(cfg->depth, 1, KMBOX_BATCH_MAX));
+			       clampu(cfg->depth / 2, 1, KMBOX_BATCH_MAX));
 	}
 	s->res_batch = clampu(cfg->depth / (4 * cfg->nprod), 1, 32);
 	s->rel_batch = clampu(cfg->depth / (4 * cfg->ncons), 1, 32);
