@@ -158,6 +158,100 @@ TEST_F(blk, sleeping_recv_with_short_buffer_wakes_with_emsgsize)
 	EXPECT_EQ(0, memcmp(buf, "longer", 6));
 }
 
+/*
+ * Two receivers asleep, the first with a buffer too small: it wakes with
+ * EMSGSIZE and must pass the wake-up on, so the second gets the message
+ * (without that it would sleep on with a message queued).
+ */
+TEST_F(blk, short_buffered_sleeper_passes_the_message_to_the_next)
+{
+	pid_t small, big;
+	char buf[MSGSIZE];
+
+	small = kt_fork(20);
+	ASSERT_GE(small, 0);
+	if (small == 0) {
+		struct kmbox_recv r;
+
+		CHILD_ASSERT(kt_recv(self->fd, buf, 3, 0, 0, &r) == -1);
+		CHILD_ASSERT(errno == EMSGSIZE && r.len == 6);
+		_exit(0);
+	}
+	/* the short buffer sleeps first, so it is the first one chosen */
+	ASSERT_EQ(0, kt_wait_waiters(self->fd, 1, 0, 15000));
+	big = kt_fork(20);
+	ASSERT_GE(big, 0);
+	if (big == 0) {
+		CHILD_ASSERT(read(self->fd, buf, sizeof(buf)) == 6);
+		CHILD_ASSERT(!memcmp(buf, "longer", 6));
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait_waiters(self->fd, 2, 0, 15000));
+	ASSERT_EQ(6, write(self->fd, "longer", 6));
+	EXPECT_EQ(0, kt_wait(small));
+	EXPECT_EQ(0, kt_wait(big));
+	EXPECT_EQ(0, kt_cur_msgs(self->fd));
+}
+
+/*
+ * A message given to a receiver asleep whose buffer then faults goes
+ * back to the queue, exactly as one taken off the queue would.
+ */
+TEST_F(blk, sleeper_whose_buffer_faults_leaves_the_message_queued)
+{
+	char buf[MSGSIZE];
+	void *bad;
+	pid_t pid;
+
+	bad = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, bad);
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		CHILD_ASSERT(read(self->fd, bad, 64) == -1 && errno == EFAULT);
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait_waiters(self->fd, 1, 0, 15000));
+	ASSERT_EQ(5, write(self->fd, "fault", 5));
+	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(1, kt_cur_msgs(self->fd));
+	EXPECT_EQ(5, read(self->fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "fault", 5));
+	munmap(bad, 4096);
+}
+
+/* A batch receiver asleep gets the whole batch sent at once, not one. */
+TEST_F(blk, sleeping_batch_receiver_gets_the_whole_batch)
+{
+	struct kmbox_mmsg out[2] = {
+		{ .buf = KT_PTR("one"), .len = 3 },
+		{ .buf = KT_PTR("two"), .len = 3 },
+	};
+	struct kmbox_batch b = { .msgs = KT_PTR(out), .count = 2 };
+	pid_t pid;
+
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		char bufs[4][MSGSIZE];
+		struct kmbox_mmsg in[4];
+		struct kmbox_batch rb = { .msgs = KT_PTR(in), .count = 4 };
+		int i;
+
+		for (i = 0; i < 4; i++)
+			in[i] = (struct kmbox_mmsg){ .buf = KT_PTR(bufs[i]),
+						     .len = MSGSIZE };
+		CHILD_ASSERT(ioctl(self->fd, KMBOX_IOC_RECV_BATCH, &rb) == 2);
+		CHILD_ASSERT(in[0].len == 3 && !memcmp(bufs[0], "one", 3));
+		CHILD_ASSERT(in[1].len == 3 && !memcmp(bufs[1], "two", 3));
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait_waiters(self->fd, 1, 0, 15000));
+	ASSERT_EQ(2, ioctl(self->fd, KMBOX_IOC_SEND_BATCH, &b));
+	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(0, kt_cur_msgs(self->fd));
+}
+
 TEST_F(blk, send_on_full_blocks_until_a_recv)
 {
 	char buf[MSGSIZE];
