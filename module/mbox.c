@@ -806,8 +806,16 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 		if (ret)
 			break;
 	}
-	if (!done)
+	if (!done) {
+		/*
+		 * A slot that went bad while we slept (another user of the
+		 * file released it): we may have been the sender woken for
+		 * the room, so pass it on.
+		 */
+		if (ret == -EINVAL && kmbox_has_room(mb) && wq_has_sleeper(&mb->wr_wait))
+			wake_up_interruptible(&mb->wr_wait);
 		return ret;
+	}
 
 	kmbox_wake_chosen(&wk);
 	kmbox_wake_readers(mb, queued);

@@ -935,6 +935,38 @@ FIXTURE_TEARDOWN(full)
 		close(self->fd);
 }
 
+/*
+ * A zero-copy sender asleep for room whose slot is released meanwhile (by
+ * another process sharing its file) wakes with EINVAL; it must pass the
+ * room on, or a second sender asleep behind it sleeps on with room free.
+ */
+TEST_F(full, sender_failing_after_its_wake_up_passes_the_room_on)
+{
+	pid_t zc, copy;
+
+	zc = kt_fork(20);
+	ASSERT_GE(zc, 0);
+	if (zc == 0) {
+		CHILD_ASSERT(zt_commit(self->fd, self->s[2], 3, 0, 0, 0) == -1);
+		CHILD_ASSERT(errno == EINVAL);
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait_waiters(self->fd, 0, 1, 15000));
+	ASSERT_EQ(0, zt_release(self->fd, &self->s[2], 1));
+	copy = kt_fork(20);
+	ASSERT_GE(copy, 0);
+	if (copy == 0) {
+		CHILD_ASSERT(write(self->fd, "x", 1) == 1);
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait_waiters(self->fd, 0, 2, 15000));
+	/* room for one: the zero-copy sender, first asleep, is woken */
+	ASSERT_EQ(1, zt_recv(self->fd, NULL, KMBOX_F_NONBLOCK));
+	EXPECT_EQ(0, kt_wait(zc));
+	EXPECT_EQ(0, kt_wait(copy));
+	EXPECT_EQ(2, kt_cur_msgs(self->fd));
+}
+
 TEST_F(full, zc_send_to_full_mailbox_with_f_nonblock_is_eagain)
 {
 	struct zt_state before;
