@@ -143,7 +143,9 @@ static void kmbox_wake_receiver_locked(struct kmbox *mb, struct kmbox_wakeups *w
 
 /*
  * Under kmbox->lock: give @msg straight to the first receiver asleep, if
- * the queue is empty and it can take it.  Return: true if it did.
+ * the queue is empty and it can take it.  Once per call (@wk still
+ * empty): the rest of a batch is queued, and the one wake-up left in @wk
+ * goes to the next receiver for them.  Return: true if it did.
  */
 static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_msg *msg,
 				 struct kmbox_wakeups *wk)
@@ -152,7 +154,7 @@ static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_msg *msg,
 	bool as_slot;
 
 	lockdep_assert_held(&mb->lock);
-	if (mb->nr_msgs || list_empty(&mb->rd_list) || wk->n == ARRAY_SIZE(wk->task))
+	if (mb->nr_msgs || wk->n || list_empty(&mb->rd_list))
 		return false;
 	rw = list_first_entry(&mb->rd_list, struct kmbox_rwaiter, node);
 	as_slot = rw->zc && msg->slot != KMBOX_NO_SLOT;

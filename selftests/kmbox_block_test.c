@@ -220,6 +220,38 @@ TEST_F(blk, sleeper_whose_buffer_faults_leaves_the_message_queued)
 	munmap(bad, 4096);
 }
 
+/* Three receivers asleep, one batch of three: each gets one. */
+TEST(one_batch_wakes_three_sleeping_receivers)
+{
+	struct kmbox_mmsg out[3] = {
+		{ .buf = KT_PTR("a"), .len = 1 },
+		{ .buf = KT_PTR("b"), .len = 1 },
+		{ .buf = KT_PTR("c"), .len = 1 },
+	};
+	struct kmbox_batch b = { .msgs = KT_PTR(out), .count = 3 };
+	pid_t r[3];
+	int fd, i;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR, 4, MSGSIZE);
+	ASSERT_GE(fd, 0);
+	for (i = 0; i < 3; i++) {
+		r[i] = kt_fork(20);
+		ASSERT_GE(r[i], 0);
+		if (r[i] == 0) {
+			char buf[MSGSIZE];
+
+			_exit(read(fd, buf, sizeof(buf)) == 1 ? 0 : 1);
+		}
+	}
+	ASSERT_EQ(0, kt_wait_waiters(fd, 3, 0, 15000));
+	ASSERT_EQ(3, ioctl(fd, KMBOX_IOC_SEND_BATCH, &b));
+	for (i = 0; i < 3; i++)
+		EXPECT_EQ(0, kt_wait(r[i]));
+	EXPECT_EQ(0, kt_cur_msgs(fd));
+	close(fd);
+}
+
 /* A batch receiver asleep gets the whole batch sent at once, not one. */
 TEST_F(blk, sleeping_batch_receiver_gets_the_whole_batch)
 {
