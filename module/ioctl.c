@@ -199,7 +199,7 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 	r.msg_flags = as_slot ? KMBOX_MSG_ZC : 0;
 	if (copy_to_user(uarg, &r, sizeof(r)))
 		goto out_requeue;
-	kmbox_consume(kf, &msg, 1);
+	kmbox_consume(kf, &msg, 1, r.flags & KMBOX_F_ZC);
 	return r.len;
 
 out_requeue:
@@ -323,7 +323,7 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 	if (i && copy_to_user(uents, ents, array_size(i, sizeof(*ents))))
 		i = 0;
 	kmbox_requeue(kf, msgs + i, ret - i);
-	kmbox_consume(kf, msgs, i);
+	kmbox_consume(kf, msgs, i, zc);
 	ret = i ? i : -EFAULT;
 
 out_free:

@@ -50,6 +50,23 @@ module_param_named(region_cap, kmbox_params.region_cap, ulong, 0644);
 MODULE_PARM_DESC(region_cap, "Largest zero-copy region of one mailbox, bytes (64 MiB)");
 
 struct kmbox_stats kmbox_stats;
+DEFINE_PER_CPU(struct kmbox_pcpu_stats, kmbox_pcpu_stats);
+
+/**
+ * kmbox_stat_sum() - a per-CPU count summed over every CPU
+ * @offset: offsetof() the field in struct kmbox_pcpu_stats
+ *
+ * Return: the sum (exact once the counted activity has stopped).
+ */
+long kmbox_stat_sum(size_t offset)
+{
+	long sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += *(long *)((char *)per_cpu_ptr(&kmbox_pcpu_stats, cpu) + offset);
+	return sum;
+}
 
 static int kmbox_open(struct inode *inode, struct file *file)
 {
@@ -101,7 +118,7 @@ static ssize_t kmbox_read(struct file *file, char __user *buf, size_t count, lof
 		return -EFAULT;
 	}
 	len = msg->len;
-	kmbox_consume(kf, &msg, 1);
+	kmbox_consume(kf, &msg, 1, false);
 	return len;
 }
 
@@ -194,44 +211,15 @@ static int kmbox_proc_stats(struct seq_file *m, void *v)
 	seq_printf(m, "mailboxes %ld\nmessages %ld\nbytes %ld\nzc_slots_held %ld\n"
 		   "region_pages %ld\nusers %ld\n",
 		   atomic_long_read(&kmbox_stats.mailboxes),
-		   (long)percpu_counter_sum(&kmbox_stats.messages),
-		   (long)percpu_counter_sum(&kmbox_stats.bytes),
-		   (long)percpu_counter_sum(&kmbox_stats.slots_held),
+		   kmbox_stat_read(messages),
+		   kmbox_stat_read(bytes),
+		   kmbox_stat_read(slots_held),
 		   atomic_long_read(&kmbox_stats.region_pages),
 		   atomic_long_read(&kmbox_stats.users));
 	return 0;
 }
 
 static struct proc_dir_entry *kmbox_proc_dir;
-
-static int kmbox_stats_init(void)
-{
-	int ret;
-
-	ret = percpu_counter_init(&kmbox_stats.messages, 0, GFP_KERNEL);
-	if (ret)
-		return ret;
-	ret = percpu_counter_init(&kmbox_stats.bytes, 0, GFP_KERNEL);
-	if (ret)
-		goto out_messages;
-	ret = percpu_counter_init(&kmbox_stats.slots_held, 0, GFP_KERNEL);
-	if (ret)
-		goto out_bytes;
-	return 0;
-
-out_bytes:
-	percpu_counter_destroy(&kmbox_stats.bytes);
-out_messages:
-	percpu_counter_destroy(&kmbox_stats.messages);
-	return ret;
-}
-
-static void kmbox_stats_exit(void)
-{
-	percpu_counter_destroy(&kmbox_stats.slots_held);
-	percpu_counter_destroy(&kmbox_stats.bytes);
-	percpu_counter_destroy(&kmbox_stats.messages);
-}
 
 static void kmbox_check_abi(void)
 {
@@ -252,12 +240,9 @@ static int __init kmbox_init(void)
 	int ret;
 
 	kmbox_check_abi();
-	ret = kmbox_stats_init();
-	if (ret)
-		return ret;
 	ret = kmbox_pool_init();
 	if (ret)
-		goto out_stats;
+		return ret;
 	kmbox_proc_dir = proc_mkdir("kmbox", NULL);
 	if (!kmbox_proc_dir) {
 		ret = -ENOMEM;
@@ -277,8 +262,6 @@ out_proc:
 	proc_remove(kmbox_proc_dir);
 out_pool:
 	kmbox_pool_exit();
-out_stats:
-	kmbox_stats_exit();
 	return ret;
 }
 
@@ -289,11 +272,10 @@ static void __exit kmbox_exit(void)
 	proc_remove(kmbox_proc_dir);
 	kmbox_users_exit();
 	WARN_ON(atomic_long_read(&kmbox_stats.mailboxes) ||
-		percpu_counter_sum(&kmbox_stats.messages) ||
-		percpu_counter_sum(&kmbox_stats.slots_held) ||
+		kmbox_stat_read(messages) ||
+		kmbox_stat_read(slots_held) ||
 		atomic_long_read(&kmbox_stats.region_pages));
 	kmbox_pool_exit();
-	kmbox_stats_exit();
 }
 
 module_init(kmbox_init);

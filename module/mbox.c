@@ -121,10 +121,11 @@ struct kmbox_wakeups {
 	unsigned int n;
 };
 
-static void kmbox_rw_choose_locked(struct kmbox_rwaiter *rw, int state,
+static void kmbox_rw_choose_locked(struct kmbox *mb, struct kmbox_rwaiter *rw, int state,
 				   struct kmbox_wakeups *wk)
 {
 	list_del(&rw->node);
+	WRITE_ONCE(mb->rd_waiters, mb->rd_waiters - 1);
 	get_task_struct(rw->task);
 	wk->task[wk->n++] = rw->task;
 	/* Pairs with smp_load_acquire() in kmbox_recv_wait_locked(). */
@@ -137,7 +138,7 @@ static void kmbox_wake_receiver_locked(struct kmbox *mb, struct kmbox_wakeups *w
 	lockdep_assert_held(&mb->lock);
 	if (list_empty(&mb->rd_list) || wk->n == ARRAY_SIZE(wk->task))
 		return;
-	kmbox_rw_choose_locked(list_first_entry(&mb->rd_list, struct kmbox_rwaiter, node),
+	kmbox_rw_choose_locked(mb, list_first_entry(&mb->rd_list, struct kmbox_rwaiter, node),
 			       KMBOX_RW_WOKEN, wk);
 }
 
@@ -164,7 +165,7 @@ static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_msg *msg,
 		kmbox_zc_hold_locked(rw->kf, msg->slot);
 	atomic_inc(&mb->inflight);
 	rw->msg = msg;
-	kmbox_rw_choose_locked(rw, KMBOX_RW_HANDED, wk);
+	kmbox_rw_choose_locked(mb, rw, KMBOX_RW_HANDED, wk);
 	return true;
 }
 
@@ -199,7 +200,7 @@ static int kmbox_recv_wait_locked(struct kmbox_file *kf, u32 bufsz, bool zc, boo
 	int state, ret = 0;
 
 	list_add_tail(&rw.node, &mb->rd_list);
-	atomic_inc(&mb->rd_waiters);
+	WRITE_ONCE(mb->rd_waiters, mb->rd_waiters + 1);
 	for (;;) {
 		/* Under the lock: a sender that chooses us wakes us after. */
 		__set_current_state(TASK_INTERRUPTIBLE);
@@ -222,12 +223,12 @@ static int kmbox_recv_wait_locked(struct kmbox_file *kf, u32 bufsz, bool zc, boo
 			ret = -ERESTARTSYS;
 		if (ret) {
 			list_del(&rw.node);
+			WRITE_ONCE(mb->rd_waiters, mb->rd_waiters - 1);
 			spin_unlock(&mb->lock);
 			break;
 		}
 	}
 	__set_current_state(TASK_RUNNING);
-	atomic_dec(&mb->rd_waiters);
 	if (state == KMBOX_RW_HANDED) {
 		*msgp = rw.msg;
 		return 1;
@@ -249,9 +250,12 @@ static void kmbox_wake_readers(struct kmbox *mb, bool queued)
 		kill_fasync(&mb->fasync, SIGIO, POLL_IN);
 }
 
+/* After an atomic RMW that made room (hence smp_mb__after_atomic()). */
 static void kmbox_wake_writers(struct kmbox *mb)
 {
-	if (wq_has_sleeper(&mb->wr_wait))
+	/* Pairs with the barrier in prepare_to_wait_exclusive(). */
+	smp_mb__after_atomic();
+	if (waitqueue_active(&mb->wr_wait))
 		wake_up_interruptible_sync_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
 	if (unlikely(READ_ONCE(mb->fasync)))
 		kill_fasync(&mb->fasync, SIGIO, POLL_OUT);
@@ -351,7 +355,6 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 	init_waitqueue_head(&mb->wr_wait);
 	init_waitqueue_head(&mb->zc_wait);
 	atomic_set(&mb->inflight, 0);
-	atomic_set(&mb->rd_waiters, 0);
 	atomic_set(&mb->wr_waiters, 0);
 	INIT_LIST_HEAD(&mb->all);
 	INIT_HLIST_NODE(&mb->hnode);
@@ -594,8 +597,8 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 	msg->prio = 0;
 	msg->slot = slot;
 	if (copied)
-		kmbox_stat_add(&kmbox_stats.bytes, len);
-	kmbox_stat_add(&kmbox_stats.messages, 1);
+		kmbox_stat_add(bytes, len);
+	kmbox_stat_add(messages, 1);
 	return msg;
 }
 
@@ -609,8 +612,8 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 {
 	if (msg->slot == KMBOX_NO_SLOT)
-		kmbox_stat_add(&kmbox_stats.bytes, -(s64)msg->len);
-	kmbox_stat_add(&kmbox_stats.messages, -1);
+		kmbox_stat_add(bytes, -(s64)msg->len);
+	kmbox_stat_add(messages, -1);
 	if (msg->pooled) {
 		llist_add(&msg->pool_node, &mb->pool);
 		return;
@@ -631,7 +634,7 @@ static void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsig
 {
 	struct llist_node *first = NULL, *last = NULL;
 	unsigned int i, pooled = 0;
-	s64 bytes = 0;
+	long nbytes = 0;
 
 	for (i = 0; i < n; i++) {
 		struct kmbox_msg *msg = msgs[i];
@@ -641,7 +644,7 @@ static void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsig
 			continue;
 		}
 		if (msg->slot == KMBOX_NO_SLOT)
-			bytes += msg->len;
+			nbytes += msg->len;
 		pooled++;
 		msg->pool_node.next = first;
 		first = &msg->pool_node;
@@ -650,8 +653,8 @@ static void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsig
 	}
 	if (!first)
 		return;
-	kmbox_stat_add(&kmbox_stats.bytes, -bytes);
-	kmbox_stat_add(&kmbox_stats.messages, -(s64)pooled);
+	kmbox_stat_add(bytes, -nbytes);
+	kmbox_stat_add(messages, -(s64)pooled);
 	llist_add_batch(first, last, &mb->pool);
 }
 
@@ -958,16 +961,17 @@ int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *m
  * @kf: the receiving file
  * @msgs: messages taken by kmbox_recv_many() and delivered
  * @n: how many
+ * @zc: they were taken by kmbox_recv_many() with @zc
  *
  * Their room is free now: senders are woken.  A zero-copy message that
  * was copied out frees its slot; one handed over as a slot leaves it with
  * @kf.
  */
-void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n)
+void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n, bool zc)
 {
 	struct kmbox *mb = kf->mb;
 	bool freed = false;
-	unsigned int i;
+	unsigned int i = n;
 
 	if (!n)
 		return;
@@ -975,8 +979,10 @@ void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 	atomic_sub(n, &mb->inflight);
 	kmbox_wake_writers(mb);
 
-	for (i = 0; i < n && msgs[i]->slot == KMBOX_NO_SLOT; i++)
-		;
+	/* Slots handed over (@zc) stay held: only copied-out ones are freed. */
+	if (!zc)
+		for (i = 0; i < n && msgs[i]->slot == KMBOX_NO_SLOT; i++)
+			;
 	if (i < n) {
 		spin_lock(&mb->lock);
 		for (; i < n; i++)
@@ -1033,7 +1039,7 @@ void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr)
 	attr->zc_held = kf->zc_held;
 	attr->zc_completed = kf->zc_completed;
 	spin_unlock(&mb->lock);
-	attr->rd_waiters = atomic_read(&mb->rd_waiters);
+	attr->rd_waiters = READ_ONCE(mb->rd_waiters);
 	attr->wr_waiters = atomic_read(&mb->wr_waiters);
 	if (mb->name)
 		attr->flags |= KMBOX_ATTR_NAMED;

@@ -342,7 +342,7 @@ void kmbox_list_show(struct seq_file *m)
 		seq_printf(m, " %u %u %04o %u %u %u %llu %d %d %u %u %u %s\n",
 			   from_kuid_munged(uns, mb->uid), from_kgid_munged(uns, mb->gid),
 			   mb->mode, mb->max_msgs, mb->max_msgsize, msgs, bytes,
-			   atomic_read(&mb->rd_waiters), atomic_read(&mb->wr_waiters),
+			   READ_ONCE(mb->rd_waiters), atomic_read(&mb->wr_waiters),
 			   a.zc_slots, a.zc_slot_size, a.zc_free,
 			   !mb->name ? "A" : mb->unlinked ? "NU" : "N");
 	}
