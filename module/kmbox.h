@@ -126,17 +126,20 @@ struct kmbox_user {
 #define KMBOX_MSG_COST		(sizeof(struct kmbox_msg))
 
 /*
- * Message pool.  Each mailbox keeps the buffers of its small messages
- * (payload up to KMBOX_POOL_DATA bytes, and every zero-copy message) for
- * reuse, so that the steady state of a small-message exchange allocates
- * nothing.  A pool grows on demand to max_msgs + KMBOX_POOL_EXTRA buffers
- * (spares and batches being built), KMBOX_POOL_MAX at most, each charged
- * to the mailbox's creator, and is freed with the mailbox.
+ * Message pool.  Each mailbox keeps the 1 KiB buffers of its small
+ * messages (payload up to KMBOX_POOL_DATA, 944 bytes today, and every
+ * zero-copy message) for reuse, so that the steady state of a
+ * small-message exchange allocates nothing.  A pool grows on demand to
+ * max_msgs + KMBOX_POOL_EXTRA buffers (spares and batches being built),
+ * KMBOX_POOL_MAX at most, each charged to the mailbox's creator, and is
+ * freed with the mailbox.  Plain kmalloc(): no cache of our own, whose
+ * creation could half-fail at insmod (6.1's sysfs_slab_add() leaks the
+ * name when fault injection fails it).
  */
-#define KMBOX_POOL_DATA		512
+#define KMBOX_POOL_COST		1024	/* a kmalloc size class: nothing wasted */
+#define KMBOX_POOL_DATA		(KMBOX_POOL_COST - sizeof(struct kmbox_msg))
 #define KMBOX_POOL_EXTRA	8
 #define KMBOX_POOL_MAX		256
-#define KMBOX_POOL_COST		(sizeof(struct kmbox_msg) + KMBOX_POOL_DATA)
 
 /**
  * struct kmbox_msg - one queued message
@@ -300,8 +303,6 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);
 struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
 void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);
-int kmbox_pool_init(void);
-void kmbox_pool_exit(void);
 int kmbox_send_msg(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w);
 int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
 		    const struct kmbox_wait *w);

@@ -240,14 +240,9 @@ static int __init kmbox_init(void)
 	int ret;
 
 	kmbox_check_abi();
-	ret = kmbox_pool_init();
-	if (ret)
-		return ret;
 	kmbox_proc_dir = proc_mkdir("kmbox", NULL);
-	if (!kmbox_proc_dir) {
-		ret = -ENOMEM;
-		goto out_pool;
-	}
+	if (!kmbox_proc_dir)
+		return -ENOMEM;
 	if (!proc_create_single("mailboxes", 0444, kmbox_proc_dir, kmbox_proc_mailboxes) ||
 	    !proc_create_single("stats", 0444, kmbox_proc_dir, kmbox_proc_stats)) {
 		ret = -ENOMEM;
@@ -260,8 +255,6 @@ static int __init kmbox_init(void)
 
 out_proc:
 	proc_remove(kmbox_proc_dir);
-out_pool:
-	kmbox_pool_exit();
 	return ret;
 }
 
@@ -275,7 +268,6 @@ static void __exit kmbox_exit(void)
 		kmbox_stat_read(messages) ||
 		kmbox_stat_read(slots_held) ||
 		atomic_long_read(&kmbox_stats.region_pages));
-	kmbox_pool_exit();
 }
 
 module_init(kmbox_init);

@@ -69,7 +69,6 @@
 #include "kmbox.h"
 
 static atomic64_t kmbox_next_id = ATOMIC64_INIT(0);
-static struct kmem_cache *kmbox_pool_cache;
 
 static bool kmbox_msg_less(struct rb_node *a, const struct rb_node *b)
 {
@@ -388,7 +387,7 @@ out_uncount:
 static void kmbox_pool_destroy(struct kmbox_msg *msg)
 {
 	put_pid(msg->pid);
-	kmem_cache_free(kmbox_pool_cache, msg);
+	kfree(msg);
 }
 
 static void kmbox_free(struct kmbox *mb)
@@ -446,13 +445,14 @@ static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
 {
 	struct kmbox_msg *msg;
 
+	BUILD_BUG_ON(KMBOX_POOL_DATA < 512);
 	if (atomic_read(&mb->pool_size) >= mb->pool_max)
 		return NULL;
 	if (atomic_inc_return(&mb->pool_size) > mb->pool_max)
 		goto out_dec;
 	if (kmbox_charge(mb->creator, KMBOX_POOL_COST, mb->creator_exempt))
 		goto out_dec;
-	msg = kmem_cache_alloc(kmbox_pool_cache, GFP_KERNEL);
+	msg = kmalloc(KMBOX_POOL_COST, GFP_KERNEL_ACCOUNT);
 	if (!msg)
 		goto out_uncharge;
 	msg->pooled = true;
@@ -656,27 +656,6 @@ static void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsig
 	kmbox_stat_add(bytes, -nbytes);
 	kmbox_stat_add(messages, -(s64)pooled);
 	llist_add_batch(first, last, &mb->pool);
-}
-
-/**
- * kmbox_pool_init() - module init: the slab cache of pooled buffers
- *
- * Return: 0 or -ENOMEM.
- */
-int kmbox_pool_init(void)
-{
-	/* Only the payload is copied to and from user space. */
-	kmbox_pool_cache = kmem_cache_create_usercopy("kmbox_msg", KMBOX_POOL_COST, 0,
-						      SLAB_ACCOUNT,
-						      offsetof(struct kmbox_msg, data),
-						      KMBOX_POOL_DATA, NULL);
-	return kmbox_pool_cache ? 0 : -ENOMEM;
-}
-
-/** kmbox_pool_exit() - module exit: every mailbox is gone */
-void kmbox_pool_exit(void)
-{
-	kmem_cache_destroy(kmbox_pool_cache);
 }
 
 static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
