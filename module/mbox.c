@@ -209,6 +209,7 @@ static int kmbox_recv_wait_locked(struct kmbox_file *kf, u32 bufsz, bool zc, boo
 		else if (!schedule_hrtimeout_range(&expires, current->timer_slack_ns,
 						   HRTIMER_MODE_ABS))
 			ret = -ETIMEDOUT;
+		/* Pairs with smp_store_release() in kmbox_rw_choose_locked(). */
 		state = smp_load_acquire(&rw.state);
 		if (state != KMBOX_RW_WAITING)
 			break;
@@ -252,8 +253,13 @@ static void kmbox_wake_readers(struct kmbox *mb, bool queued)
 /* After an atomic RMW that made room (hence smp_mb__after_atomic()). */
 static void kmbox_wake_writers(struct kmbox *mb)
 {
-	/* Pairs with the barrier in prepare_to_wait_exclusive(). */
+	/*
+	 * The room-making atomic, made a full barrier here, pairs with the
+	 * one in prepare_to_wait_exclusive(): a sender going to sleep sees
+	 * the room, or we see the sender on the queue.
+	 */
 	smp_mb__after_atomic();
+	/* waitqueue_active() is safe: ordered by the barrier above */
 	if (waitqueue_active(&mb->wr_wait))
 		wake_up_interruptible_sync_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
 	if (unlikely(READ_ONCE(mb->fasync)))
