@@ -542,6 +542,33 @@ TEST_F(caps, attr_reserved_nonzero_is_einval)
 	EXPECT_EQ(EINVAL, errno);
 }
 
+/*
+ * With CREAT the attributes are checked even when the name exists and
+ * nothing is created (the fuzzer's oracle relies on it).
+ */
+TEST_F(caps, creat_of_an_existing_name_with_reserved_attr_is_einval)
+{
+	struct kmbox_attr in;
+	char name[64];
+	int owner, fd;
+
+	kt_name(name, sizeof(name), "creat-attr");
+	owner = kt_create(name, O_RDWR, 0600, 4, 64);
+	ASSERT_GE(owner, 0) TH_LOG("%s", strerror(errno));
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	kt_attr_init(&in, 4, 64);
+	in.__reserved[0] = 1;
+	EXPECT_EQ(-1, kt_bind(fd, name, KMBOX_OPEN_CREAT, 0600, &in));
+	EXPECT_EQ(EINVAL, errno);
+	/* the same call with a clean attr opens the existing one */
+	in.__reserved[0] = 0;
+	EXPECT_EQ(0, kt_bind(fd, name, KMBOX_OPEN_CREAT, 0600, &in));
+	close(fd);
+	close(owner);
+	EXPECT_EQ(0, kt_unlink(name));
+}
+
 TEST_F(caps, attr_output_fields_are_ignored_on_create)
 {
 	struct kmbox_attr in, a;

@@ -454,6 +454,14 @@ static bool errno_in(long err, const int *set, size_t n)
 } while (0)
 
 /* Fill an argument struct (random bytes or sane values) somewhere. */
+/*
+ * Which half of the first args page place_arg() uses.  An op that places
+ * two arguments (OPEN: the struct and the attr it points to) puts them in
+ * different halves: overlapping, the second would overwrite the first and
+ * the kernel would see other bytes than the op judged.
+ */
+static unsigned int arg_half;
+
 static void *place_arg(void *tmpl, size_t size, enum pkind *kind)
 {
 	void *p;
@@ -462,7 +470,7 @@ static void *place_arg(void *tmpl, size_t size, enum pkind *kind)
 	if (!p || ptr_ok(*kind)) {
 		/* In the args page, away from the buffers the call uses. */
 		*kind = P_GOOD;
-		p = args + (rng_below(&R, (PG - size) / 8)) * 8;
+		p = args + arg_half * (PG / 2) + rng_below(&R, (PG / 2 - size) / 8) * 8;
 	}
 	if (*kind == P_GOOD || *kind == P_ODD) {
 		memcpy(p, tmpl, size);
@@ -589,7 +597,9 @@ static void op_bind(void)
 			memcpy(ARG_ATTR, &at, sizeof(at));
 			o.attr = U64(ARG_ATTR);
 		} else {
+			arg_half = 1;
 			o.attr = U64(place_arg(&at, sizeof(at), &ak));
+			arg_half = 0;
 		}
 		/* Only looked at when creating; unknown if not where we put it. */
 		if ((o.flags & (KMBOX_OPEN_ANON | KMBOX_OPEN_CREAT)) && attr_nonsense &&
