@@ -1080,37 +1080,55 @@ TEST_F(quota, privileged_creator_is_exempt)
 }
 
 /*
- * 15000 bytes: nobody's own mailbox (about 1 KiB) and three 4 KiB
- * messages fit, a fourth does not; closing the mailbox must give all of
- * it back, or a later round would fit fewer.
+ * As nobody, three rounds of: a new anonymous mailbox of @max_msgs,
+ * filled with @size-byte messages until a send fails, then closed.  The
+ * child exits 0 if every round ended in ENOBUFS after the same number of
+ * messages (@expect, unless 0), fewer than @max_msgs and fewer than the
+ * quota's worth of payload.  A charge not given back at close would make
+ * a later round fit fewer.
  */
-TEST_F(quota, closing_a_mailbox_returns_its_users_charges)
+static int fill_rounds_as_nobody(unsigned int max_msgs, unsigned int size, int expect,
+				 unsigned long quota)
 {
-	pid_t pid;
+	pid_t pid = kt_fork(20);
 
-	ASSERT_EQ(0, kt_param_set("user_quota", 15000));
-	pid = kt_fork(20);
-	ASSERT_GE(pid, 0);
+	if (pid < 0)
+		return -1;
 	if (pid == 0) {
 		static char buf[QMSG];
-		int round, n, fd;
+		int round, n, first = -1, fd;
 
+		CHILD_ASSERT(size <= sizeof(buf));
 		CHILD_ASSERT(kt_become(KT_NOBODY, KT_NOBODY) == 0);
 		for (round = 0; round < 3; round++) {
-			fd = kt_anon(O_RDWR, 16, QMSG);
+			fd = kt_anon(O_RDWR, max_msgs, size);
 			CHILD_ASSERT(fd >= 0);
 			n = 0;
-			while (kt_send(fd, buf, QMSG, 0, KMBOX_F_NONBLOCK,
-				       0) == 0)
+			while (n < (int)max_msgs &&
+			       kt_send(fd, buf, size, 0, KMBOX_F_NONBLOCK, 0) == 0)
 				n++;
-			CHILD_ASSERT(errno == ENOBUFS);
-			/* the same number fits each round */
-			CHILD_ASSERT(n == 3);
+			CHILD_ASSERT(n < (int)max_msgs && errno == ENOBUFS);
+			/* each message pins more than its payload */
+			CHILD_ASSERT(n > 0 && (unsigned long)n * size < quota);
+			if (first < 0)
+				first = n;
+			CHILD_ASSERT(n == first && (!expect || n == expect));
 			close(fd);
 		}
 		_exit(0);
 	}
-	EXPECT_EQ(0, kt_wait(pid));
+	return kt_wait(pid);
+}
+
+/*
+ * 15000 bytes: nobody's own mailbox (about 1 KiB) and three 4 KiB
+ * messages fit, a fourth does not; closing the mailbox must give all of
+ * it back.
+ */
+TEST_F(quota, closing_a_mailbox_returns_its_users_charges)
+{
+	ASSERT_EQ(0, kt_param_set("user_quota", 15000));
+	EXPECT_EQ(0, fill_rounds_as_nobody(16, QMSG, 3, 15000));
 }
 
 /*
@@ -1120,34 +1138,8 @@ TEST_F(quota, closing_a_mailbox_returns_its_users_charges)
  */
 TEST_F(quota, small_messages_are_held_to_the_quota)
 {
-	pid_t pid;
-
 	ASSERT_EQ(0, kt_param_set("user_quota", 20000));
-	pid = kt_fork(20);
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		static char buf[64];
-		int round, n, first = -1, fd;
-
-		CHILD_ASSERT(kt_become(KT_NOBODY, KT_NOBODY) == 0);
-		for (round = 0; round < 3; round++) {
-			fd = kt_anon(O_RDWR, 1000, sizeof(buf));
-			CHILD_ASSERT(fd >= 0);
-			n = 0;
-			while (n < 1000 && kt_send(fd, buf, sizeof(buf), 0,
-						   KMBOX_F_NONBLOCK, 0) == 0)
-				n++;
-			CHILD_ASSERT(n < 1000 && errno == ENOBUFS);
-			/* each message pins more than its payload */
-			CHILD_ASSERT(n > 0 && n * sizeof(buf) < 20000);
-			if (first < 0)
-				first = n;
-			CHILD_ASSERT(n == first);
-			close(fd);
-		}
-		_exit(0);
-	}
-	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(0, fill_rounds_as_nobody(1000, 64, 0, 20000));
 }
 
 TEST_F(quota, zero_quota_means_unlimited)
