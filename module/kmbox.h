@@ -100,9 +100,15 @@ DECLARE_PER_CPU(struct kmbox_pcpu_stats, kmbox_pcpu_stats);
 
 #define kmbox_stat_add(field, v)	this_cpu_add(kmbox_pcpu_stats.field, (long)(v))
 
-long kmbox_stat_sum(size_t offset);
-#define kmbox_stat_read(field)	\
-	kmbox_stat_sum(offsetof(struct kmbox_pcpu_stats, field))
+/* The sum over every CPU (exact once the counted activity has stopped). */
+#define kmbox_stat_read(field) ({					\
+	long __sum = 0;							\
+	int __cpu;							\
+									\
+	for_each_possible_cpu(__cpu)					\
+		__sum += per_cpu(kmbox_pcpu_stats.field, __cpu);	\
+	__sum;								\
+})
 
 /**
  * struct kmbox_user - memory charged to one user (by euid)
@@ -303,7 +309,6 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);
 struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
 void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);
-int kmbox_send_msg(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w);
 int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
 		    const struct kmbox_wait *w);
 int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,

@@ -52,22 +52,6 @@ MODULE_PARM_DESC(region_cap, "Largest zero-copy region of one mailbox, bytes (64
 struct kmbox_stats kmbox_stats;
 DEFINE_PER_CPU(struct kmbox_pcpu_stats, kmbox_pcpu_stats);
 
-/**
- * kmbox_stat_sum() - a per-CPU count summed over every CPU
- * @offset: offsetof() the field in struct kmbox_pcpu_stats
- *
- * Return: the sum (exact once the counted activity has stopped).
- */
-long kmbox_stat_sum(size_t offset)
-{
-	long sum = 0;
-	int cpu;
-
-	for_each_possible_cpu(cpu)
-		sum += *(long *)((char *)per_cpu_ptr(&kmbox_pcpu_stats, cpu) + offset);
-	return sum;
-}
-
 static int kmbox_open(struct inode *inode, struct file *file)
 {
 	struct kmbox_file *kf;

@@ -596,7 +596,6 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 		}
 		msg->pid = get_pid(pid);
 	}
-	RB_CLEAR_NODE(&msg->node);
 	msg->uid = current_euid();
 	msg->gid = current_egid();
 	msg->len = len;
@@ -608,6 +607,14 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 	return msg;
 }
 
+/* A message is freed: the statistics forget it. */
+static void kmbox_msg_uncount(const struct kmbox_msg *msg)
+{
+	if (msg->slot == KMBOX_NO_SLOT)
+		kmbox_stat_add(bytes, -(s64)msg->len);
+	kmbox_stat_add(messages, -1);
+}
+
 /**
  * kmbox_msg_free() - free a message that is in no queue
  * @mb: the mailbox it was allocated for
@@ -617,9 +624,7 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
  */
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 {
-	if (msg->slot == KMBOX_NO_SLOT)
-		kmbox_stat_add(bytes, -(s64)msg->len);
-	kmbox_stat_add(messages, -1);
+	kmbox_msg_uncount(msg);
 	if (msg->pooled) {
 		llist_add(&msg->pool_node, &mb->pool);
 		return;
@@ -639,8 +644,7 @@ void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 static void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n)
 {
 	struct llist_node *first = NULL, *last = NULL;
-	unsigned int i, pooled = 0;
-	long nbytes = 0;
+	unsigned int i;
 
 	for (i = 0; i < n; i++) {
 		struct kmbox_msg *msg = msgs[i];
@@ -649,19 +653,14 @@ static void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsig
 			kmbox_msg_free(mb, msg);
 			continue;
 		}
-		if (msg->slot == KMBOX_NO_SLOT)
-			nbytes += msg->len;
-		pooled++;
+		kmbox_msg_uncount(msg);
 		msg->pool_node.next = first;
 		first = &msg->pool_node;
 		if (!last)
 			last = first;
 	}
-	if (!first)
-		return;
-	kmbox_stat_add(bytes, -nbytes);
-	kmbox_stat_add(messages, -(s64)pooled);
-	llist_add_batch(first, last, &mb->pool);
+	if (first)
+		llist_add_batch(first, last, &mb->pool);
 }
 
 static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
@@ -862,7 +861,6 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 			rb_erase_cached(node, &mb->queue);
 			if (node == mb->last)
 				mb->last = NULL;	/* it was the only one */
-			RB_CLEAR_NODE(node);
 			WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
 			mb->bytes -= msg->len;
 			if (as_slot)
