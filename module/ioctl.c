@@ -199,7 +199,7 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 	r.msg_flags = as_slot ? KMBOX_MSG_ZC : 0;
 	if (copy_to_user(uarg, &r, sizeof(r)))
 		goto out_requeue;
-	kmbox_consume(kf, &msg, 1, r.flags & KMBOX_F_ZC);
+	kmbox_consume(kf, &msg, 1);
 	return r.len;
 
 out_requeue:
@@ -323,7 +323,7 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 	if (i && copy_to_user(uents, ents, array_size(i, sizeof(*ents))))
 		i = 0;
 	kmbox_requeue(kf, msgs + i, ret - i);
-	kmbox_consume(kf, msgs, i, zc);
+	kmbox_consume(kf, msgs, i);
 	ret = i ? i : -EFAULT;
 
 out_free:
@@ -366,7 +366,7 @@ static long kmbox_ioctl_zc_reserve(struct file *file, struct kmbox_file *kf, voi
 		return PTR_ERR(slots);
 	ret = kmbox_zc_reserve(kf, slots, s.count, &w);
 	if (ret > 0 && copy_to_user(u64_to_user_ptr(s.slots), slots, ret * sizeof(u32))) {
-		kmbox_zc_release(kf, slots, ret);
+		kmbox_zc_unreserve(kf, slots, ret);
 		ret = -EFAULT;
 	}
 	kfree(slots);

@@ -205,18 +205,20 @@ struct kmbox_region;
  *	priority queued goes), or NULL when empty
  * @seq: next arrival number
  * @nr_msgs: messages in @queue
- * @inflight: messages taken off @queue by receivers and not yet delivered;
- *	they still take up room, so a receive that faults and puts its message
- *	back never finds the mailbox overfilled (changed under @lock, read
- *	locklessly by the room test)
+ * @used: messages queued or in flight (taken by a receiver, or handed to
+ *	one, and not yet delivered): the room test, one word (see "Wake-ups"
+ *	in mbox.c).  A message in flight still takes up room, so a receive
+ *	that faults and puts its message back never finds the mailbox
+ *	overfilled.  Raised under @lock; lowered when a receive commits
  * @bytes: payload bytes in @queue
  * @max_msgs: capacity, messages
  * @max_msgsize: largest message
  * @rd_list: receivers asleep for a message (struct kmbox_rwaiter), oldest
  *	first; only while @queue is empty does a sender hand a message to one
- * @rd_wait: pollers for EPOLLIN
- * @wr_wait: senders and pollers for EPOLLOUT
- * @zc_wait: zero-copy slot reservers and pollers for EPOLLWRBAND
+ * @rd_wait: pollers for EPOLLIN (woken with that key)
+ * @wr_wait: blocked senders and pollers for EPOLLOUT (woken with that key)
+ * @zc_wait: blocked slot reservers and pollers for EPOLLWRBAND (woken with
+ *	that key)
  * @rd_waiters: receivers asleep now, on @rd_list (under @lock)
  * @wr_waiters: senders and reservers asleep now
  * @fasync: O_ASYNC files
@@ -243,7 +245,7 @@ struct kmbox {
 	struct rb_node *last;
 	u64 seq;
 	u32 nr_msgs;
-	atomic_t inflight;
+	atomic_t used;
 	u64 bytes;
 	u32 max_msgs;
 	u32 max_msgsize;
@@ -279,7 +281,8 @@ struct kmbox {
  * @spare: a pooled buffer set aside for this file's next send (xchg())
  * @zc_used: the file has reserved or received a slot, so slots may
  *	name it as owner or sender (under @mb->lock)
- * @zc_held: slots this file holds (under @mb->lock)
+ * @zc_held: slots this file holds, reserved or delivered to it (under
+ *	@mb->lock)
  * @zc_completed: zero-copy sends of this file since released (under
  *	@mb->lock)
  */
@@ -315,11 +318,11 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 		    unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need);
 void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n);
 int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg);
-void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n, bool zc);
+void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n);
 __poll_t kmbox_poll_mask(struct kmbox *mb, fmode_t fmode);
 void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr);
-int kmbox_wait_event(wait_queue_head_t *wq, atomic_t *waiters, bool (*cond)(struct kmbox *),
-		     struct kmbox *mb, const struct kmbox_wait *w);
+int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
+		     bool (*cond)(struct kmbox *), struct kmbox *mb, const struct kmbox_wait *w);
 void kmbox_file_detach(struct kmbox_file *kf);
 
 /* user.c */
@@ -329,23 +332,45 @@ int kmbox_charge(struct kmbox_user *u, unsigned long bytes, bool exempt);
 void kmbox_uncharge(struct kmbox_user *u, unsigned long bytes);
 void kmbox_users_exit(void);
 
-/* region.c */
+/**
+ * struct kmbox_zc_counts - a region's slots per state, under kmbox->lock
+ * @slots: all of them (the sum of the five counts below)
+ * @slot_size: bytes per slot
+ * @free: free
+ * @reserved: reserved by a sender file
+ * @queued: in a queued message
+ * @taken: in a message in flight to a receiver
+ * @held: delivered to a receiver file as a slot
+ */
+struct kmbox_zc_counts {
+	u32 slots;
+	u32 slot_size;
+	u32 free;
+	u32 reserved;
+	u32 queued;
+	u32 taken;
+	u32 held;
+};
+
+/* region.c: the slot state machine; see the top of region.c */
+size_t kmbox_region_cost(u32 nslots, u32 slot_size);
 int kmbox_region_create(struct kmbox *mb, u32 nslots, u32 slot_size);
 size_t kmbox_region_destroy(struct kmbox *mb);
 int kmbox_region_mmap(struct kmbox *mb, struct vm_area_struct *vma);
 int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
 		     const struct kmbox_wait *w);
+void kmbox_zc_unreserve(struct kmbox_file *kf, const u32 *slots, unsigned int n);
 int kmbox_zc_release(struct kmbox_file *kf, const u32 *slots, unsigned int n);
-int kmbox_zc_check_send_locked(struct kmbox_file *kf, u32 slot, u32 len);
-void kmbox_zc_queued_locked(struct kmbox_file *kf, u32 slot);
-void kmbox_zc_hold_locked(struct kmbox_file *kf, u32 slot);
-void kmbox_zc_unhold_locked(struct kmbox_file *kf, u32 slot);
-bool kmbox_zc_consumed_locked(struct kmbox *mb, u32 slot);
+int kmbox_zc_check_send_locked(struct kmbox_file *kf, u32 slot);
+int kmbox_zc_send_locked(struct kmbox_file *kf, u32 slot);
+int kmbox_zc_take_locked(struct kmbox *mb, u32 slot, struct kmbox_file *rkf);
+int kmbox_zc_untake_locked(struct kmbox *mb, u32 slot);
+int kmbox_zc_deliver_locked(struct kmbox *mb, u32 slot);
 int kmbox_zc_check_slot(struct kmbox *mb, u32 *slot, u32 len);
 void *kmbox_slot_addr(struct kmbox *mb, u32 slot);
-void kmbox_zc_file_detach_locked(struct kmbox_file *kf);
+bool kmbox_zc_file_detach_locked(struct kmbox_file *kf);
 u32 kmbox_zc_nfree(struct kmbox *mb);
-void kmbox_zc_attr(struct kmbox *mb, struct kmbox_attr *attr);
+void kmbox_zc_counts_locked(struct kmbox *mb, struct kmbox_zc_counts *c);
 
 /* names.c */
 int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open *o);

@@ -102,7 +102,7 @@ static ssize_t kmbox_read(struct file *file, char __user *buf, size_t count, lof
 		return -EFAULT;
 	}
 	len = msg->len;
-	kmbox_consume(kf, &msg, 1, false);
+	kmbox_consume(kf, &msg, 1);
 	return len;
 }
 

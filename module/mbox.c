@@ -37,20 +37,37 @@
  * take it (its buffer is too small) or that asked for a batch is instead
  * woken to look at the queue.
  *
- * Wake-ups.  One event wakes one sleeper.  No wake-up is lost because:
- *  - a receiver joins rd_list and sets its task state under kmbox->lock,
- *    where senders look for it, and leaves it (signal, timeout) under the
- *    lock too, where it sees whether it was chosen meanwhile;
- *  - other sleepers (senders, slot reservers) use wait queues: a state
- *    change is made under kmbox->lock, and the waker tests
- *    wq_has_sleeper() (a full barrier) after unlocking; the sleeper is on
- *    the queue with its state set (prepare_to_wait_exclusive(), also a
- *    full barrier) before it tests the condition, and one that leaves
- *    without acting while the condition holds passes the wake-up on
- *    (kmbox_wait_event());
- *  - a receiver that leaves messages behind, or a sender that leaves room
- *    behind, wakes the next one of its kind, so one wake-up for a batch
- *    is enough.
+ * Wake-ups: one rule for every sleeper.  What a sleeper waits for is one
+ * word of the mailbox: a message to take (nr_msgs), room to send (used:
+ * messages queued or in flight to a receiver), a slot to reserve (the
+ * region's free count).  A sleeper (a blocked receiver, sender or
+ * reserver, or a poller) first makes itself visible and then reads the
+ * word; a waker first changes the word and then looks for sleepers.  Each
+ * side has a full barrier between its two steps, so at least one of them
+ * sees the other (the store-buffering pattern of memory-barriers.txt):
+ *  - a receiver asleep in a receive is on rd_list: it joins, reads and
+ *    leaves under kmbox->lock, where senders change nr_msgs and look for
+ *    it; the lock orders both sides, and the sender hands it the message
+ *    or wakes it;
+ *  - everyone else sleeps on a wait queue: rd_wait (EPOLLIN pollers),
+ *    wr_wait (blocked senders, EPOLLOUT pollers), zc_wait (blocked
+ *    reservers, EPOLLWRBAND pollers).  The sleeper's barrier is the
+ *    set_current_state() in prepare_to_wait_exclusive(), or the smp_mb()
+ *    after poll_wait() in kmbox_poll(); the waker's is the smp_mb() of
+ *    wq_has_sleeper(), or smp_mb__after_atomic() after the atomic that
+ *    made room.
+ * A word never says "go" by mistake on the way to saying "stop": a
+ * receive that has to put its message back (kmbox_requeue()) changes
+ * nr_msgs but not used, which counted the message all along.
+ *
+ * Wake-ups carry their poll key, so that epoll wakes only the watchers
+ * of that event, and a file polls only the queues its access mode can
+ * use.  One event wakes one blocked sleeper (exclusive waits, and the
+ * hand-off picks one receiver); whoever leaves without using what it was
+ * woken for (a signal, the deadline, an error) while the word still says
+ * "go" passes the wake-up on, and a sender or receiver that leaves room
+ * or messages behind wakes the next of its kind, so one wake-up for a
+ * batch is enough.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -160,9 +177,9 @@ static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_msg *msg,
 	as_slot = rw->zc && msg->slot != KMBOX_NO_SLOT;
 	if (rw->batch || (!as_slot && msg->len > rw->bufsz))
 		return false;
-	if (as_slot)
-		kmbox_zc_hold_locked(rw->kf, msg->slot);
-	atomic_inc(&mb->inflight);
+	if (msg->slot != KMBOX_NO_SLOT &&
+	    kmbox_zc_take_locked(mb, msg->slot, as_slot ? rw->kf : NULL))
+		return false;
 	rw->msg = msg;
 	kmbox_rw_choose_locked(mb, rw, KMBOX_RW_HANDED, wk);
 	return true;
@@ -183,8 +200,8 @@ static void kmbox_wake_chosen(struct kmbox_wakeups *wk)
  * a signal or the deadline.  Called with kmbox->lock held and the queue
  * empty; returns with it dropped.
  *
- * Return: 1 with *@msgp handed over (in flight, and its slot held if
- * @zc), 0 when woken to look at the queue, -ERESTARTSYS or -ETIMEDOUT.
+ * Return: 1 with *@msgp handed over (in flight, and its slot taken for
+ * @kf if @zc), 0 when woken to look at the queue, -ERESTARTSYS or -ETIMEDOUT.
  */
 static int kmbox_recv_wait_locked(struct kmbox_file *kf, u32 bufsz, bool zc, bool batch,
 				  const struct kmbox_wait *w, struct kmbox_msg **msgp)
@@ -238,12 +255,13 @@ static int kmbox_recv_wait_locked(struct kmbox_file *kf, u32 bufsz, bool zc, boo
 
 static bool kmbox_has_room(struct kmbox *mb)
 {
-	return READ_ONCE(mb->nr_msgs) + atomic_read(&mb->inflight) < mb->max_msgs;
+	return atomic_read(&mb->used) < mb->max_msgs;
 }
 
 /* Pollers and O_ASYNC owners: messages arrived (@queued: in the queue). */
 static void kmbox_wake_readers(struct kmbox *mb, bool queued)
 {
+	/* The waker's barrier of the rule at the top of this file. */
 	if (queued && wq_has_sleeper(&mb->rd_wait))
 		wake_up_interruptible_sync_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
 	if (unlikely(READ_ONCE(mb->fasync)))
@@ -254,9 +272,9 @@ static void kmbox_wake_readers(struct kmbox *mb, bool queued)
 static void kmbox_wake_writers(struct kmbox *mb)
 {
 	/*
-	 * The room-making atomic, made a full barrier here, pairs with the
-	 * one in prepare_to_wait_exclusive(): a sender going to sleep sees
-	 * the room, or we see the sender on the queue.
+	 * The waker's barrier of the rule at the top of this file: it pairs
+	 * with the sleeper's in prepare_to_wait_exclusive() or kmbox_poll().
+	 * A sender going to sleep sees the room, or we see it on the queue.
 	 */
 	smp_mb__after_atomic();
 	/* waitqueue_active() is safe: ordered by the barrier above */
@@ -339,7 +357,9 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 		goto out_uncount_user;
 	}
 
-	cost = KMBOX_MBOX_COST + PAGE_ALIGN((u64)attr.zc_slots * attr.zc_slot_size);
+	cost = KMBOX_MBOX_COST;
+	if (attr.zc_slots)
+		cost += kmbox_region_cost(attr.zc_slots, attr.zc_slot_size);
 	if (kmbox_charge(creator, cost, exempt)) {
 		ret = -EMFILE;
 		goto out_uncount_user;
@@ -359,7 +379,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 	init_waitqueue_head(&mb->rd_wait);
 	init_waitqueue_head(&mb->wr_wait);
 	init_waitqueue_head(&mb->zc_wait);
-	atomic_set(&mb->inflight, 0);
+	atomic_set(&mb->used, 0);
 	atomic_set(&mb->wr_waiters, 0);
 	INIT_LIST_HEAD(&mb->all);
 	INIT_HLIST_NODE(&mb->hnode);
@@ -685,6 +705,7 @@ static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 /**
  * kmbox_wait_event() - sleep until @cond(@mb), a signal or the deadline
  * @wq: where to sleep (exclusively)
+ * @key: the poll event @wq is woken with, to pass a wake-up on
  * @waiters: counter of sleepers, for introspection
  * @cond: lockless test, true when the caller should try again
  * @mb: the mailbox
@@ -694,8 +715,8 @@ static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
  * Return: 0 when @cond held, -EAGAIN for a non-blocking call, -ETIMEDOUT,
  * or -ERESTARTSYS when a signal is pending.
  */
-int kmbox_wait_event(wait_queue_head_t *wq, atomic_t *waiters, bool (*cond)(struct kmbox *),
-		     struct kmbox *mb, const struct kmbox_wait *w)
+int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
+		     bool (*cond)(struct kmbox *), struct kmbox *mb, const struct kmbox_wait *w)
 {
 	ktime_t expires = w->deadline;
 	DEFINE_WAIT(wait);
@@ -733,7 +754,7 @@ int kmbox_wait_event(wait_queue_head_t *wq, atomic_t *waiters, bool (*cond)(stru
 
 	/* We may have been the one woken: pass the wake-up on. */
 	if (ret && cond(mb))
-		wake_up_interruptible(wq);
+		wake_up_interruptible_poll(wq, key);
 	return ret;
 }
 
@@ -768,14 +789,18 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			struct kmbox_msg *msg = msgs[done];
 
 			if (msg->slot != KMBOX_NO_SLOT) {
-				ret = kmbox_zc_check_send_locked(kf, msg->slot, msg->len);
+				ret = kmbox_zc_check_send_locked(kf, msg->slot);
 				if (ret)
 					break;
 			}
-			if (mb->nr_msgs + atomic_read(&mb->inflight) >= mb->max_msgs)
+			if (!kmbox_has_room(mb))
 				break;
-			if (msg->slot != KMBOX_NO_SLOT)
-				kmbox_zc_queued_locked(kf, msg->slot);
+			if (msg->slot != KMBOX_NO_SLOT) {
+				ret = kmbox_zc_send_locked(kf, msg->slot);
+				if (ret)
+					break;
+			}
+			atomic_inc(&mb->used);
 			msg->seq = mb->seq++;
 			msg->send_ns = now;
 			if (!kmbox_handoff_locked(mb, msg, &wk)) {
@@ -791,7 +816,8 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 		spin_unlock(&mb->lock);
 		if (done || ret)
 			break;
-		ret = kmbox_wait_event(&mb->wr_wait, &mb->wr_waiters, kmbox_has_room, mb, w);
+		ret = kmbox_wait_event(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM, &mb->wr_waiters,
+				       kmbox_has_room, mb, w);
 		if (ret)
 			break;
 	}
@@ -802,14 +828,15 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 		 * the room, so pass it on.
 		 */
 		if (ret == -EINVAL && kmbox_has_room(mb) && wq_has_sleeper(&mb->wr_wait))
-			wake_up_interruptible(&mb->wr_wait);
+			wake_up_interruptible_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
 		return ret;
 	}
 
 	kmbox_wake_chosen(&wk);
 	kmbox_wake_readers(mb, queued);
+	/* Room left: the next sender's turn. */
 	if (kmbox_has_room(mb) && wq_has_sleeper(&mb->wr_wait))
-		wake_up_interruptible(&mb->wr_wait);
+		wake_up_interruptible_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
 	return done;
 }
 
@@ -820,7 +847,8 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
  * @bufsz: size of the buffer each message is for
  * @n: how many at most
  * @zc: zero-copy messages are handed over as slots (they need no buffer;
- *	this file holds their slots from now on)
+ *	their slots are taken for this file, and become its own when
+ *	kmbox_consume() delivers them)
  * @w: how to wait for the first message
  * @need: out: with -EMSGSIZE, the length of the message that did not fit
  *
@@ -830,7 +858,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
  * kmbox_requeue() for those it could not deliver.
  *
  * Return: how many were taken (>= 1), or -EMSGSIZE, -EAGAIN, -ETIMEDOUT,
- * -ERESTARTSYS.
+ * -ERESTARTSYS, or -EIO if the slot state machine refused (a kmbox bug).
  */
 int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
 		    unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need)
@@ -858,17 +886,20 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 				}
 				break;
 			}
+			if (msg->slot != KMBOX_NO_SLOT &&
+			    kmbox_zc_take_locked(mb, msg->slot, as_slot ? kf : NULL)) {
+				if (!got)
+					ret = -EIO;
+				break;
+			}
 			rb_erase_cached(node, &mb->queue);
 			if (node == mb->last)
 				mb->last = NULL;	/* it was the only one */
 			WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
 			mb->bytes -= msg->len;
-			if (as_slot)
-				kmbox_zc_hold_locked(kf, msg->slot);
 			msgs[got++] = msg;
 		}
 		if (got || ret) {
-			atomic_add(got, &mb->inflight);
 			/* Messages left behind: the next receiver's turn. */
 			if (mb->nr_msgs)
 				kmbox_wake_receiver_locked(mb, &wk);
@@ -896,31 +927,40 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
  * @msgs: the messages
  * @n: how many
  *
- * Each returns to its old place (same priority and arrival number), and a
- * slot handed to @kf is taken back.  The room they took never changed
- * hands, so no sender is woken and no signal is sent; only a receiver
- * that went to sleep meanwhile is woken.
+ * Each returns to its old place (same priority and arrival number), and
+ * its slot, if any, is queued again.  The room they took never changed
+ * hands (used counted them all along), so no sender is woken and no
+ * signal is sent; only a receiver that went to sleep meanwhile is woken.
  */
 void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n)
 {
 	struct kmbox_wakeups wk = { .n = 0 };
 	struct kmbox *mb = kf->mb;
-	unsigned int i;
+	unsigned int i, lost = 0;
 
 	if (!n)
 		return;
 	spin_lock(&mb->lock);
 	for (i = 0; i < n; i++) {
-		if (msgs[i]->slot != KMBOX_NO_SLOT)
-			kmbox_zc_unhold_locked(kf, msgs[i]->slot);
-		kmbox_enqueue_locked(mb, msgs[i]);
+		struct kmbox_msg *msg = msgs[i];
+
+		/* A slot in the wrong state: never queue what points at it. */
+		if (msg->slot != KMBOX_NO_SLOT && kmbox_zc_untake_locked(mb, msg->slot)) {
+			msgs[lost++] = msg;
+			continue;
+		}
+		kmbox_enqueue_locked(mb, msg);
 	}
-	atomic_sub(n, &mb->inflight);
 	kmbox_wake_receiver_locked(mb, &wk);
 	spin_unlock(&mb->lock);
 	kmbox_wake_chosen(&wk);
 	if (wq_has_sleeper(&mb->rd_wait))
 		wake_up_interruptible_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
+	if (lost) {
+		atomic_sub(lost, &mb->used);
+		kmbox_wake_writers(mb);
+		kmbox_msg_free_many(mb, msgs, lost);
+	}
 }
 
 /**
@@ -944,35 +984,36 @@ int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *m
  * @kf: the receiving file
  * @msgs: messages taken by kmbox_recv_many() and delivered
  * @n: how many
- * @zc: they were taken by kmbox_recv_many() with @zc
  *
- * Their room is free now: senders are woken.  A zero-copy message that
- * was copied out frees its slot; one handed over as a slot leaves it with
- * @kf.
+ * Their room is free now: senders are woken.  A slot taken as a slot
+ * becomes @kf's; a slot whose payload was copied out is free.
  */
-void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n, bool zc)
+void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n)
 {
 	struct kmbox *mb = kf->mb;
 	bool freed = false;
-	unsigned int i = n;
+	unsigned int i;
 
 	if (!n)
 		return;
-	/* kmbox_wake_writers() orders this before its test for sleepers. */
-	atomic_sub(n, &mb->inflight);
-	kmbox_wake_writers(mb);
-
-	/* Slots handed over (@zc) stay held: only copied-out ones are freed. */
-	if (!zc)
-		for (i = 0; i < n && msgs[i]->slot == KMBOX_NO_SLOT; i++)
-			;
-	if (i < n) {
+	for (i = 0; i < n && msgs[i]->slot == KMBOX_NO_SLOT; i++)
+		;
+	if (i == n) {
+		/* Copied messages only: kmbox_wake_writers() orders this. */
+		atomic_sub(n, &mb->used);
+	} else {
+		/*
+		 * With the slots' states, so that a snapshot under the lock
+		 * never sees a slot taken whose message is no longer counted.
+		 */
 		spin_lock(&mb->lock);
 		for (; i < n; i++)
 			if (msgs[i]->slot != KMBOX_NO_SLOT)
-				freed |= kmbox_zc_consumed_locked(mb, msgs[i]->slot);
+				freed |= kmbox_zc_deliver_locked(mb, msgs[i]->slot) > 0;
+		atomic_sub(n, &mb->used);
 		spin_unlock(&mb->lock);
 	}
+	kmbox_wake_writers(mb);
 	if (freed && wq_has_sleeper(&mb->zc_wait))
 		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
 	kmbox_msg_free_many(mb, msgs, n);
@@ -1017,8 +1058,14 @@ void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr)
 	attr->max_msgsize = mb->max_msgsize;
 	attr->cur_msgs = mb->nr_msgs;
 	attr->cur_bytes = mb->bytes;
-	if (mb->region)
-		kmbox_zc_attr(mb, attr);
+	if (mb->region) {
+		struct kmbox_zc_counts c;
+
+		kmbox_zc_counts_locked(mb, &c);
+		attr->zc_slots = c.slots;
+		attr->zc_slot_size = c.slot_size;
+		attr->zc_free = c.free;
+	}
 	attr->zc_held = kf->zc_held;
 	attr->zc_completed = kf->zc_completed;
 	spin_unlock(&mb->lock);
@@ -1048,8 +1095,7 @@ void kmbox_file_detach(struct kmbox_file *kf)
 	if (!mb->region || !kf->zc_used)
 		return;
 	spin_lock(&mb->lock);
-	freed = kf->zc_held != 0;
-	kmbox_zc_file_detach_locked(kf);
+	freed = kmbox_zc_file_detach_locked(kf);
 	spin_unlock(&mb->lock);
 	if (freed && wq_has_sleeper(&mb->zc_wait))
 		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);

@@ -318,20 +318,21 @@ void kmbox_list_show(struct seq_file *m)
 	struct kmbox *mb;
 
 	kmbox_cur_nskey(&key);
-	seq_puts(m, "id name uid gid mode max_msgs max_msgsize msgs bytes rd_waiters wr_waiters zc_slots zc_slot_size zc_free flags\n");
+	seq_puts(m, "id name uid gid mode max_msgs max_msgsize msgs bytes rd_waiters wr_waiters zc_slots zc_slot_size zc_free flags inflight zc_reserved zc_queued zc_taken zc_held\n");
 	mutex_lock(&kmbox_mutex);
 	list_for_each_entry(mb, &kmbox_all, all) {
-		struct kmbox_attr a = {};
-		u32 msgs;
+		struct kmbox_zc_counts c = {};
+		u32 msgs, used;
 		u64 bytes;
 
 		if (!kmbox_nskey_eq(&mb->nskey, &key))
 			continue;
 		spin_lock(&mb->lock);
 		msgs = mb->nr_msgs;
+		used = atomic_read(&mb->used);
 		bytes = mb->bytes;
 		if (mb->region)
-			kmbox_zc_attr(mb, &a);
+			kmbox_zc_counts_locked(mb, &c);
 		spin_unlock(&mb->lock);
 
 		seq_printf(m, "%llu ", mb->id);
@@ -339,12 +340,13 @@ void kmbox_list_show(struct seq_file *m)
 			seq_escape(m, mb->name, " \t\n\\");
 		else
 			seq_putc(m, '-');
-		seq_printf(m, " %u %u %04o %u %u %u %llu %d %d %u %u %u %s\n",
+		seq_printf(m, " %u %u %04o %u %u %u %llu %d %d %u %u %u %s %u %u %u %u %u\n",
 			   from_kuid_munged(uns, mb->uid), from_kgid_munged(uns, mb->gid),
 			   mb->mode, mb->max_msgs, mb->max_msgsize, msgs, bytes,
 			   READ_ONCE(mb->rd_waiters), atomic_read(&mb->wr_waiters),
-			   a.zc_slots, a.zc_slot_size, a.zc_free,
-			   !mb->name ? "A" : mb->unlinked ? "NU" : "N");
+			   c.slots, c.slot_size, c.free,
+			   !mb->name ? "A" : mb->unlinked ? "NU" : "N",
+			   used - msgs, c.reserved, c.queued, c.taken, c.held);
 	}
 	mutex_unlock(&kmbox_mutex);
 }

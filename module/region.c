@@ -1,29 +1,64 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The zero-copy region: a mailbox's mmap-able array of payload slots.
+ * The zero-copy region: a mailbox's mmap-able array of payload slots, and
+ * the one state machine that says who may touch each slot.
  *
  * Layout.  zc_slots slots of zc_slot_size bytes (a power of two), slot i
- * at offset i * zc_slot_size of one vmalloc_user() area mapped at
- * KMBOX_OFF_REGION.  The region holds payload bytes and nothing else:
- * every slot index, length and state the kernel acts on lives in kernel
- * memory and reaches it through ioctl arguments, which are range-checked
- * (array_index_nospec()) and checked against the slot's state and owner
- * under kmbox->lock.  A peer that scribbles over the mapping can spoil
- * payloads, never a kernel decision.
+ * at offset i * zc_slot_size of one vmalloc area (allocated with
+ * __GFP_ACCOUNT, so memory cgroups see it) mapped at KMBOX_OFF_REGION,
+ * page by page from kmbox_region_fault().  The region holds payload bytes
+ * and nothing else: every slot index, length and state the kernel acts on
+ * lives in kernel memory and reaches it through ioctl arguments, which are
+ * range-checked (array_index_nospec()) and checked against the slot's
+ * state and owner under kmbox->lock.  A peer that scribbles over the
+ * mapping can spoil payloads, never a kernel decision.
  *
- * Life of a slot (all transitions under kmbox->lock):
+ * Life of a slot.  Every transition is one function below, called with
+ * kmbox->lock held; nothing outside this file writes a slot's state.
  *
- *   FREE --ZC_RESERVE--> RESERVED(owner = sender file)
- *   RESERVED --SEND with KMBOX_F_ZC--> QUEUED(sender remembered)
- *   QUEUED --RECV with KMBOX_F_ZC--> HELD(owner = receiver file)
- *   QUEUED --read()/RECV without ZC: copied out--> FREE
- *   HELD --ZC_RELEASE / close of the owner--> FREE
- *   RESERVED --ZC_RELEASE / close of the owner--> FREE
+ *            reserve (sender file S)          send (S)
+ *     FREE ------------------------> RESERVED ----------> QUEUED
+ *      ^  ^                          owner S  |            |  ^
+ *      |  |      release/close (S)            |      take  |  | untake
+ *      |  +-----------------------------------+   (recv)   v  | (copy-out
+ *      |                                                 TAKEN   faulted)
+ *      |  release/close (R)              deliver as slot  |  |
+ *      +------------------------ HELD <-------------------+  |
+ *      |                        owner R  (to receiver R)     |
+ *      +-----------------------------------------------------+
+ *                      deliver by copy (read() and the like)
  *
- * A slot is handed out by ZC_RESERVE only from FREE, so a slot that is
- * queued or being read is never given to a sender again until released.
- * When a slot a sender queued becomes FREE, that sender file's
- * zc_completed count goes up and EPOLLWRBAND is signalled.
+ *  - reserve        FREE -> RESERVED      ZC_RESERVE through S
+ *  - unreserve      RESERVED -> FREE      S rolls back its own RESERVE
+ *  - release        RESERVED|HELD -> FREE  ZC_RELEASE by the owner only
+ *  - send           RESERVED -> QUEUED    SEND with KMBOX_F_ZC by the owner
+ *  - take           QUEUED -> TAKEN       a receive takes the message off
+ *                                         the queue, or a sender hands it
+ *                                         to a sleeping receiver; the
+ *                                         receiving file is recorded if
+ *                                         it takes the slot itself
+ *  - untake         TAKEN -> QUEUED       the receive failed (copy-out
+ *                                         fault): the message is requeued
+ *  - deliver        TAKEN -> HELD | FREE  the receive committed: a slot
+ *                                         taken as a slot now belongs to
+ *                                         its receiver; one whose payload
+ *                                         was copied out is free
+ *  - detach         RESERVED|HELD -> FREE  the owner's file closes
+ *
+ * A TAKEN slot has no owner anybody can act through: neither release nor
+ * close can free it while its receive may still fail and put it back.  A
+ * slot is handed out by reserve only from FREE, so a slot that is queued
+ * or being read is never given to a sender again until it is released.
+ * Requests from user space that do not fit the state (releasing a slot
+ * one does not hold, sending a slot one did not reserve) fail with EINVAL;
+ * a transition the kernel itself asks for in the wrong state is a kmbox
+ * bug: it WARNs once and fails, and changes nothing.
+ *
+ * The free slots are a bitmap, so that freeing a slot twice is caught
+ * (__test_and_set_bit()) instead of corrupting a store; per-state counts
+ * are kept beside it, and always add up to the number of slots.  When a
+ * slot a sender queued comes free, that sender file's zc_completed count
+ * goes up and EPOLLWRBAND is signalled.
  *
  * Memory-ordering contract.  The payload is plain shared memory; the
  * ordering between a sender's stores and a receiver's loads comes from
@@ -38,6 +73,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitmap.h>
 #include <linux/mm.h>
 #include <linux/nospec.h>
 #include <linux/poll.h>
@@ -50,33 +86,37 @@ enum kmbox_slot_state {
 	KMBOX_SLOT_FREE,
 	KMBOX_SLOT_RESERVED,
 	KMBOX_SLOT_QUEUED,
+	KMBOX_SLOT_TAKEN,
 	KMBOX_SLOT_HELD,
+	KMBOX_SLOT_NSTATES
 };
-
-/* Set in ->state while kmbox_zc_release() checks a list for duplicates. */
-#define KMBOX_SLOT_MARK		0x80
 
 /**
  * struct kmbox_slot - kernel-side state of one slot
- * @owner: file holding the slot while RESERVED or HELD
- * @sender: file that queued it, until it is freed or that file closes
+ * @owner: RESERVED: the sender file; HELD: the receiver file; TAKEN: the
+ *	receiving file if it takes the slot itself, else NULL
+ * @sender: file that queued the slot, until the slot is free again or
+ *	that file closes
  * @state: enum kmbox_slot_state
+ * @mark: set while kmbox_zc_release() checks its list for duplicates
  */
 struct kmbox_slot {
 	struct kmbox_file *owner;
 	struct kmbox_file *sender;
 	u8 state;
+	bool mark;
 };
 
 /**
  * struct kmbox_region - a mailbox's zero-copy region
- * @base: vmalloc_user() area, @size bytes
+ * @base: the payload area, @size bytes of vmalloc memory
  * @size: @nslots * @slot_size rounded up to a page
  * @nslots: number of slots
  * @slot_size: bytes per slot, a power of two
  * @slot_shift: log2(@slot_size)
- * @nfree: entries in @free
- * @free: stack of free slot indices
+ * @count: slots in each state; they add up to @nslots.  @count[FREE] is
+ *	also read without the lock (poll, sleepers' condition)
+ * @free: bitmap of the FREE slots
  * @slots: per-slot state
  */
 struct kmbox_region {
@@ -85,10 +125,38 @@ struct kmbox_region {
 	u32 nslots;
 	u32 slot_size;
 	unsigned int slot_shift;
-	u32 nfree;
-	u32 *free;
+	u32 count[KMBOX_SLOT_NSTATES];
+	unsigned long *free;
 	struct kmbox_slot *slots;
 };
+
+/* What kvmalloc() can really take for @size bytes: its size class. */
+static size_t kmbox_kv_size(size_t size)
+{
+	if (size <= KMALLOC_MAX_CACHE_SIZE)
+		return kmalloc_size_roundup(size);
+	return PAGE_SIZE << get_order(size);
+}
+
+/**
+ * kmbox_region_cost() - memory a region of @nslots x @slot_size pins
+ * @nslots: slots
+ * @slot_size: bytes per slot
+ *
+ * The payload pages, vmalloc's array of them, and the slot bookkeeping;
+ * this is what the creator is charged.
+ *
+ * Return: bytes.
+ */
+size_t kmbox_region_cost(u32 nslots, u32 slot_size)
+{
+	size_t size = PAGE_ALIGN((size_t)nslots * slot_size);
+
+	return size + kmbox_kv_size((size >> PAGE_SHIFT) * sizeof(struct page *)) +
+	       kmbox_kv_size(sizeof(struct kmbox_region)) +
+	       kmbox_kv_size(array_size(nslots, sizeof(struct kmbox_slot))) +
+	       kmbox_kv_size(BITS_TO_LONGS(nslots) * sizeof(unsigned long));
+}
 
 /**
  * kmbox_region_create() - give @mb a region
@@ -101,7 +169,6 @@ struct kmbox_region {
 int kmbox_region_create(struct kmbox *mb, u32 nslots, u32 slot_size)
 {
 	struct kmbox_region *r;
-	u32 i;
 
 	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
@@ -110,9 +177,10 @@ int kmbox_region_create(struct kmbox *mb, u32 nslots, u32 slot_size)
 	r->slot_size = slot_size;
 	r->slot_shift = ilog2(slot_size);
 	r->size = PAGE_ALIGN((size_t)nslots * slot_size);
-	r->free = kvmalloc_array(nslots, sizeof(*r->free), GFP_KERNEL_ACCOUNT);
+	r->free = kvmalloc_array(BITS_TO_LONGS(nslots), sizeof(unsigned long),
+				 GFP_KERNEL_ACCOUNT);
 	r->slots = kvcalloc(nslots, sizeof(*r->slots), GFP_KERNEL_ACCOUNT);
-	r->base = vmalloc_user(r->size);
+	r->base = __vmalloc(r->size, GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	if (!r->free || !r->slots || !r->base) {
 		vfree(r->base);
 		kvfree(r->slots);
@@ -120,10 +188,8 @@ int kmbox_region_create(struct kmbox *mb, u32 nslots, u32 slot_size)
 		kfree(r);
 		return -ENOMEM;
 	}
-	/* Hand out low slots first: slot 0 on top of the stack. */
-	for (i = 0; i < nslots; i++)
-		r->free[i] = nslots - 1 - i;
-	r->nfree = nslots;
+	bitmap_fill(r->free, nslots);
+	r->count[KMBOX_SLOT_FREE] = nslots;
 	mb->region = r;
 	atomic_long_add(r->size >> PAGE_SHIFT, &kmbox_stats.region_pages);
 	return 0;
@@ -133,21 +199,49 @@ int kmbox_region_create(struct kmbox *mb, u32 nslots, u32 slot_size)
  * kmbox_region_destroy() - free @mb's region; no file refers to @mb
  * @mb: the mailbox
  *
- * Return: the region's size, for uncharging.
+ * Slots of messages still queued may be QUEUED; every other slot must be
+ * free by now (all files are gone).
+ *
+ * Return: what the region cost its creator (kmbox_region_cost()).
  */
 size_t kmbox_region_destroy(struct kmbox *mb)
 {
 	struct kmbox_region *r = mb->region;
-	size_t size = r->size;
+	size_t cost = kmbox_region_cost(r->nslots, r->slot_size);
 
-	atomic_long_sub(size >> PAGE_SHIFT, &kmbox_stats.region_pages);
+	WARN_ON_ONCE(r->count[KMBOX_SLOT_FREE] + r->count[KMBOX_SLOT_QUEUED] != r->nslots ||
+		     bitmap_weight(r->free, r->nslots) != r->count[KMBOX_SLOT_FREE]);
+	atomic_long_sub(r->size >> PAGE_SHIFT, &kmbox_stats.region_pages);
 	vfree(r->base);
 	kvfree(r->slots);
 	kvfree(r->free);
 	kfree(r);
 	mb->region = NULL;
-	return size;
+	return cost;
 }
+
+/*
+ * A page of the region, mapped on first touch (and again after
+ * MADV_DONTNEED zapped it).  The vma pins its file, the file its mailbox,
+ * the mailbox its region: the pages outlive every mapping.
+ */
+static vm_fault_t kmbox_region_fault(struct vm_fault *vmf)
+{
+	struct kmbox *mb = vmf->vma->vm_private_data;
+	struct kmbox_region *r = mb->region;
+	struct page *page;
+
+	if (vmf->pgoff >= r->size >> PAGE_SHIFT)
+		return VM_FAULT_SIGBUS;
+	page = vmalloc_to_page(r->base + (vmf->pgoff << PAGE_SHIFT));
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct kmbox_region_vm_ops = {
+	.fault = kmbox_region_fault,
+};
 
 /**
  * kmbox_region_mmap() - map @mb's region into @vma
@@ -171,15 +265,20 @@ int kmbox_region_mmap(struct kmbox *mb, struct vm_area_struct *vma)
 	if (vma->vm_pgoff != (KMBOX_OFF_REGION >> PAGE_SHIFT) ||
 	    vma->vm_end - vma->vm_start > r->size)
 		return -EINVAL;
+	/* Never executable, never grown by mremap(), not in core dumps. */
 	vma->vm_flags &= ~VM_MAYEXEC;
-	/* Sets VM_DONTEXPAND | VM_DONTDUMP: mremap() cannot grow it. */
-	return remap_vmalloc_range(vma, r->base, 0);
+	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	vma->vm_ops = &kmbox_region_vm_ops;
+	vma->vm_private_data = mb;
+	return 0;
 }
 
 /**
  * kmbox_slot_addr() - kernel address of a slot's payload
  * @mb: a mailbox with a region
  * @slot: a checked slot index
+ *
+ * Return: the address.
  */
 void *kmbox_slot_addr(struct kmbox *mb, u32 slot)
 {
@@ -209,123 +308,174 @@ int kmbox_zc_check_slot(struct kmbox *mb, u32 *slot, u32 len)
 	return 0;
 }
 
-static void kmbox_zc_free_locked(struct kmbox *mb, u32 slot)
+static struct kmbox_slot *kmbox_slot(struct kmbox *mb, u32 slot)
+{
+	lockdep_assert_held(&mb->lock);
+	return &mb->region->slots[slot];
+}
+
+/* The one place a slot changes state (the counts follow). */
+static void kmbox_slot_move(struct kmbox_region *r, struct kmbox_slot *s,
+			    enum kmbox_slot_state to)
+{
+	/* count[FREE] is also read without the lock. */
+	WRITE_ONCE(r->count[s->state], r->count[s->state] - 1);
+	WRITE_ONCE(r->count[to], r->count[to] + 1);
+	s->state = to;
+}
+
+/* Anything -> FREE.  Return: 0, or -EINVAL if it was free already. */
+static int kmbox_slot_free(struct kmbox *mb, u32 slot)
 {
 	struct kmbox_region *r = mb->region;
-	struct kmbox_slot *s = &r->slots[slot];
+	struct kmbox_slot *s = kmbox_slot(mb, slot);
 
+	if (WARN_ON_ONCE(s->state == KMBOX_SLOT_FREE || __test_and_set_bit(slot, r->free)))
+		return -EINVAL;
 	if (s->sender) {
 		s->sender->zc_completed++;
 		s->sender = NULL;
 	}
 	s->owner = NULL;
-	s->state = KMBOX_SLOT_FREE;
-	r->free[r->nfree++] = slot;
+	kmbox_slot_move(r, s, KMBOX_SLOT_FREE);
+	return 0;
+}
+
+/* RESERVED or HELD, owned by @kf -> FREE. */
+static void kmbox_slot_give_back(struct kmbox_file *kf, u32 slot)
+{
+	if (kmbox_slot_free(kf->mb, slot))
+		return;
+	kf->zc_held--;
+	kmbox_stat_add(slots_held, -1);
 }
 
 /**
  * kmbox_zc_check_send_locked() - may @kf queue @slot?
  * @kf: the sending file
  * @slot: checked index
- * @len: payload length (checked)
  *
  * Return: 0 if @kf holds @slot reserved, else -EINVAL.
  */
-int kmbox_zc_check_send_locked(struct kmbox_file *kf, u32 slot, u32 len)
+int kmbox_zc_check_send_locked(struct kmbox_file *kf, u32 slot)
 {
-	struct kmbox_slot *s = &kf->mb->region->slots[slot];
+	struct kmbox_slot *s = kmbox_slot(kf->mb, slot);
 
-	lockdep_assert_held(&kf->mb->lock);
 	if (s->state != KMBOX_SLOT_RESERVED || s->owner != kf)
 		return -EINVAL;
 	return 0;
 }
 
 /**
- * kmbox_zc_queued_locked() - @kf's reserved @slot goes into the queue
+ * kmbox_zc_send_locked() - send: @kf's reserved @slot goes into the queue
  * @kf: the sending file
  * @slot: a slot kmbox_zc_check_send_locked() accepted
+ *
+ * Return: 0, or -EINVAL (a kmbox bug) if @kf does not hold it reserved.
  */
-void kmbox_zc_queued_locked(struct kmbox_file *kf, u32 slot)
+int kmbox_zc_send_locked(struct kmbox_file *kf, u32 slot)
 {
-	struct kmbox_slot *s = &kf->mb->region->slots[slot];
+	struct kmbox_slot *s = kmbox_slot(kf->mb, slot);
 
-	s->state = KMBOX_SLOT_QUEUED;
+	if (WARN_ON_ONCE(s->state != KMBOX_SLOT_RESERVED || s->owner != kf))
+		return -EINVAL;
+	kmbox_slot_move(kf->mb->region, s, KMBOX_SLOT_QUEUED);
 	s->owner = NULL;
 	s->sender = kf;
 	kf->zc_held--;
 	kmbox_stat_add(slots_held, -1);
+	return 0;
 }
 
 /**
- * kmbox_zc_hold_locked() - a receiver takes a queued slot
- * @kf: the receiving file
- * @slot: the slot of a message just taken off the queue
+ * kmbox_zc_take_locked() - take: a queued slot's message goes to a receiver
+ * @mb: the mailbox
+ * @slot: the slot of the message
+ * @rkf: the receiving file if it takes the slot itself (zero-copy
+ *	receive), NULL if the payload is to be copied out
+ *
+ * Until kmbox_zc_deliver_locked() or kmbox_zc_untake_locked(), nobody
+ * can release the slot, @rkf included.
+ *
+ * Return: 0, or -EINVAL (a kmbox bug) if @slot is not queued.
  */
-void kmbox_zc_hold_locked(struct kmbox_file *kf, u32 slot)
+int kmbox_zc_take_locked(struct kmbox *mb, u32 slot, struct kmbox_file *rkf)
 {
-	struct kmbox_slot *s = &kf->mb->region->slots[slot];
+	struct kmbox_slot *s = kmbox_slot(mb, slot);
 
-	s->state = KMBOX_SLOT_HELD;
-	s->owner = kf;
-	kf->zc_used = true;
-	kf->zc_held++;
-	kmbox_stat_add(slots_held, 1);
+	if (WARN_ON_ONCE(s->state != KMBOX_SLOT_QUEUED))
+		return -EINVAL;
+	kmbox_slot_move(mb->region, s, KMBOX_SLOT_TAKEN);
+	s->owner = rkf;
+	if (rkf)
+		rkf->zc_used = true;
+	return 0;
 }
 
 /**
- * kmbox_zc_unhold_locked() - undo kmbox_zc_hold_locked() (message put back)
- * @kf: the receiving file
- * @slot: the slot
+ * kmbox_zc_untake_locked() - untake: the receive failed, the message goes back
+ * @mb: the mailbox
+ * @slot: the slot of the message
+ *
+ * Return: 0, or -EINVAL (a kmbox bug) if @slot is not taken.
  */
-void kmbox_zc_unhold_locked(struct kmbox_file *kf, u32 slot)
+int kmbox_zc_untake_locked(struct kmbox *mb, u32 slot)
 {
-	struct kmbox_slot *s = &kf->mb->region->slots[slot];
+	struct kmbox_slot *s = kmbox_slot(mb, slot);
 
-	if (s->state != KMBOX_SLOT_HELD)
-		return;
-	s->state = KMBOX_SLOT_QUEUED;
+	if (WARN_ON_ONCE(s->state != KMBOX_SLOT_TAKEN))
+		return -EINVAL;
+	kmbox_slot_move(mb->region, s, KMBOX_SLOT_QUEUED);
 	s->owner = NULL;
-	kf->zc_held--;
-	kmbox_stat_add(slots_held, -1);
+	return 0;
 }
 
 /**
- * kmbox_zc_consumed_locked() - a message in @slot was delivered
+ * kmbox_zc_deliver_locked() - deliver: the receive of @slot's message committed
  * @mb: the mailbox
  * @slot: the slot
  *
- * If it was copied out (the slot is still QUEUED) the slot is free now;
- * if it was handed over (HELD) it stays with the receiver.
+ * A slot taken by its receiver is HELD by it from now on; a slot whose
+ * payload was copied out is free.
  *
- * Return: true if the slot was freed.
+ * Return: 1 if the slot is free now, 0 if held, -EINVAL (a kmbox bug)
+ * if it was not taken.
  */
-bool kmbox_zc_consumed_locked(struct kmbox *mb, u32 slot)
+int kmbox_zc_deliver_locked(struct kmbox *mb, u32 slot)
 {
-	if (mb->region->slots[slot].state != KMBOX_SLOT_QUEUED)
-		return false;
-	kmbox_zc_free_locked(mb, slot);
-	return true;
+	struct kmbox_slot *s = kmbox_slot(mb, slot);
+	struct kmbox_file *rkf = s->owner;
+
+	if (WARN_ON_ONCE(s->state != KMBOX_SLOT_TAKEN))
+		return -EINVAL;
+	if (!rkf)
+		return kmbox_slot_free(mb, slot) ?: 1;
+	kmbox_slot_move(mb->region, s, KMBOX_SLOT_HELD);
+	rkf->zc_held++;
+	kmbox_stat_add(slots_held, 1);
+	return 0;
 }
 
 static bool kmbox_has_free_slot(struct kmbox *mb)
 {
-	return READ_ONCE(mb->region->nfree) != 0;
+	return READ_ONCE(mb->region->count[KMBOX_SLOT_FREE]) != 0;
 }
 
 /**
  * kmbox_zc_nfree() - free slots now (lockless snapshot)
  * @mb: a mailbox with a region
+ *
+ * Return: the count.
  */
 u32 kmbox_zc_nfree(struct kmbox *mb)
 {
-	return READ_ONCE(mb->region->nfree);
+	return READ_ONCE(mb->region->count[KMBOX_SLOT_FREE]);
 }
 
 /**
- * kmbox_zc_reserve() - hand @kf up to @n free slots
+ * kmbox_zc_reserve() - reserve: hand @kf up to @n free slots
  * @kf: the sending file
- * @slots: out: the slot indices
+ * @slots: out: the slot indices, lowest free first
  * @n: 1..KMBOX_BATCH_MAX
  * @w: how to wait for the first free slot
  *
@@ -338,17 +488,24 @@ int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
 	struct kmbox *mb = kf->mb;
 	struct kmbox_region *r = mb->region;
 	unsigned int got = 0;
+	unsigned long slot;
 	int ret;
 
 	if (!r)
 		return -EINVAL;
 	for (;;) {
 		spin_lock(&mb->lock);
-		while (got < n && r->nfree) {
-			u32 slot = r->free[--r->nfree];
-			struct kmbox_slot *s = &r->slots[slot];
+		for (slot = 0; got < n && r->count[KMBOX_SLOT_FREE]; slot++) {
+			struct kmbox_slot *s;
 
-			s->state = KMBOX_SLOT_RESERVED;
+			slot = find_next_bit(r->free, r->nslots, slot);
+			if (WARN_ON_ONCE(slot >= r->nslots))
+				break;
+			s = kmbox_slot(mb, slot);
+			if (WARN_ON_ONCE(s->state != KMBOX_SLOT_FREE))
+				break;
+			__clear_bit(slot, r->free);
+			kmbox_slot_move(r, s, KMBOX_SLOT_RESERVED);
 			s->owner = kf;
 			slots[got++] = slot;
 		}
@@ -357,24 +514,58 @@ int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
 		spin_unlock(&mb->lock);
 		if (got)
 			break;
-		ret = kmbox_wait_event(&mb->zc_wait, &mb->wr_waiters, kmbox_has_free_slot, mb, w);
+		ret = kmbox_wait_event(&mb->zc_wait, EPOLLWRBAND, &mb->wr_waiters,
+				       kmbox_has_free_slot, mb, w);
 		if (ret)
 			return ret;
 	}
 	kmbox_stat_add(slots_held, got);
+	/* Slots left: the next reserver's turn. */
 	if (kmbox_has_free_slot(mb) && wq_has_sleeper(&mb->zc_wait))
-		wake_up_interruptible(&mb->zc_wait);
+		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
 	return got;
 }
 
 /**
- * kmbox_zc_release() - @kf gives back slots it holds
+ * kmbox_zc_unreserve() - unreserve: undo a kmbox_zc_reserve() of @kf's
+ * @kf: the file that reserved @slots
+ * @slots: what kmbox_zc_reserve() returned
+ * @n: how many
+ *
+ * For a RESERVE whose answer could not reach user space.  Slots that are
+ * no longer reserved by @kf (another thread sharing the file guessed and
+ * sent or released them meanwhile) are left as they are; the others are
+ * free again.
+ */
+void kmbox_zc_unreserve(struct kmbox_file *kf, const u32 *slots, unsigned int n)
+{
+	struct kmbox *mb = kf->mb;
+	bool freed = false;
+	unsigned int i;
+
+	spin_lock(&mb->lock);
+	for (i = 0; i < n; i++) {
+		struct kmbox_slot *s = kmbox_slot(mb, slots[i]);
+
+		if (s->state == KMBOX_SLOT_RESERVED && s->owner == kf) {
+			kmbox_slot_give_back(kf, slots[i]);
+			freed = true;
+		}
+	}
+	spin_unlock(&mb->lock);
+	if (freed && wq_has_sleeper(&mb->zc_wait))
+		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
+}
+
+/**
+ * kmbox_zc_release() - release: @kf gives back slots it holds
  * @kf: the file
  * @slots: indices from user space (range-checked here)
  * @n: how many
  *
- * All or nothing: if any index is out of range, not held by @kf, or
- * listed twice, nothing changes.
+ * All or nothing: if any index is out of range, not held by @kf (reserved
+ * by it, or received by it and delivered), or listed twice, nothing
+ * changes.  A slot whose receive has not returned yet is not held.
  *
  * Return: 0 or -EINVAL.
  */
@@ -383,6 +574,7 @@ int kmbox_zc_release(struct kmbox_file *kf, const u32 *slots, unsigned int n)
 	struct kmbox *mb = kf->mb;
 	struct kmbox_region *r = mb->region;
 	unsigned int i, j;
+	int ret = 0;
 
 	if (!r)
 		return -EINVAL;
@@ -392,39 +584,41 @@ int kmbox_zc_release(struct kmbox_file *kf, const u32 *slots, unsigned int n)
 
 	spin_lock(&mb->lock);
 	for (i = 0; i < n; i++) {
-		struct kmbox_slot *s = &r->slots[array_index_nospec(slots[i], r->nslots)];
+		struct kmbox_slot *s = kmbox_slot(mb, array_index_nospec(slots[i], r->nslots));
 
-		/* A duplicate finds the mark set and fails this test. */
-		if (s->owner != kf ||
-		    (s->state != KMBOX_SLOT_RESERVED && s->state != KMBOX_SLOT_HELD))
-			goto undo;
-		s->state |= KMBOX_SLOT_MARK;
+		if (s->owner != kf || s->mark ||
+		    (s->state != KMBOX_SLOT_RESERVED && s->state != KMBOX_SLOT_HELD)) {
+			ret = -EINVAL;
+			break;
+		}
+		s->mark = true;
 	}
-	for (i = 0; i < n; i++)
-		kmbox_zc_free_locked(mb, array_index_nospec(slots[i], r->nslots));
-	kf->zc_held -= n;
-	spin_unlock(&mb->lock);
-
-	kmbox_stat_add(slots_held, -(s64)n);
-	if (wq_has_sleeper(&mb->zc_wait))
-		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
-	return 0;
-
-undo:
 	for (j = 0; j < i; j++)
-		r->slots[array_index_nospec(slots[j], r->nslots)].state &= ~KMBOX_SLOT_MARK;
+		r->slots[array_index_nospec(slots[j], r->nslots)].mark = false;
+	if (!ret)
+		for (i = 0; i < n; i++)
+			kmbox_slot_give_back(kf, array_index_nospec(slots[i], r->nslots));
 	spin_unlock(&mb->lock);
-	return -EINVAL;
+
+	if (!ret && wq_has_sleeper(&mb->zc_wait))
+		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
+	return ret;
 }
 
 /**
- * kmbox_zc_file_detach_locked() - free the slots @kf holds, forget @kf
+ * kmbox_zc_file_detach_locked() - detach: free the slots @kf holds, forget @kf
  * @kf: a closing file
+ *
+ * No receive through @kf is in flight (it would hold the file open), so
+ * @kf owns no TAKEN slot.
+ *
+ * Return: true if a slot came free.
  */
-void kmbox_zc_file_detach_locked(struct kmbox_file *kf)
+bool kmbox_zc_file_detach_locked(struct kmbox_file *kf)
 {
 	struct kmbox *mb = kf->mb;
 	struct kmbox_region *r = mb->region;
+	bool freed = false;
 	u32 i;
 
 	lockdep_assert_held(&mb->lock);
@@ -433,21 +627,34 @@ void kmbox_zc_file_detach_locked(struct kmbox_file *kf)
 
 		if (s->sender == kf)
 			s->sender = NULL;
-		if (s->owner == kf)
-			kmbox_zc_free_locked(mb, i);
+		if (s->owner != kf)
+			continue;
+		if (WARN_ON_ONCE(s->state == KMBOX_SLOT_TAKEN)) {
+			s->owner = NULL;
+			continue;
+		}
+		kmbox_slot_give_back(kf, i);
+		freed = true;
 	}
-	kmbox_stat_add(slots_held, -(s64)kf->zc_held);
-	kf->zc_held = 0;
+	WARN_ON_ONCE(kf->zc_held);
+	return freed;
 }
 
 /**
- * kmbox_zc_attr() - region fields of struct kmbox_attr
+ * kmbox_zc_counts_locked() - slots per state, for /proc and GETATTR
  * @mb: a mailbox with a region
- * @attr: out
+ * @c: out
  */
-void kmbox_zc_attr(struct kmbox *mb, struct kmbox_attr *attr)
+void kmbox_zc_counts_locked(struct kmbox *mb, struct kmbox_zc_counts *c)
 {
-	attr->zc_slots = mb->region->nslots;
-	attr->zc_slot_size = mb->region->slot_size;
-	attr->zc_free = READ_ONCE(mb->region->nfree);
+	struct kmbox_region *r = mb->region;
+
+	lockdep_assert_held(&mb->lock);
+	c->slots = r->nslots;
+	c->slot_size = r->slot_size;
+	c->free = r->count[KMBOX_SLOT_FREE];
+	c->reserved = r->count[KMBOX_SLOT_RESERVED];
+	c->queued = r->count[KMBOX_SLOT_QUEUED];
+	c->taken = r->count[KMBOX_SLOT_TAKEN];
+	c->held = r->count[KMBOX_SLOT_HELD];
 }

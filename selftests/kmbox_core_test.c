@@ -1310,7 +1310,8 @@ TEST(proc_mailboxes_header_names_the_columns)
 	static const char *const cols[] = {
 		"id", "name", "uid", "gid", "mode", "max_msgs", "max_msgsize",
 		"msgs", "bytes", "rd_waiters", "wr_waiters", "zc_slots",
-		"zc_slot_size", "zc_free", "flags",
+		"zc_slot_size", "zc_free", "flags", "inflight", "zc_reserved",
+		"zc_queued", "zc_taken", "zc_held",
 	};
 	char line[512], *tok, *save;
 	unsigned int i = 0;

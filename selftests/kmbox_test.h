@@ -321,17 +321,22 @@ struct kt_mbline {
 	unsigned long rd_waiters, wr_waiters;
 	unsigned long zc_slots, zc_slot_size, zc_free;
 	char flags[16];
+	/* Columns after flags: messages in flight, slots per state. */
+	unsigned long inflight, zc_reserved, zc_queued, zc_taken, zc_held;
 };
 
 static inline int kt_parse_mbline(const char *line, struct kt_mbline *m)
 {
 	memset(m, 0, sizeof(*m));
 	return sscanf(line,
-		      "%lu %255s %u %u %o %lu %lu %lu %lu %lu %lu %lu %lu %lu %15s",
+		      "%lu %255s %u %u %o %lu %lu %lu %lu %lu %lu %lu %lu %lu %15s"
+		      " %lu %lu %lu %lu %lu",
 		      &m->id, m->name, &m->uid, &m->gid, &m->mode,
 		      &m->max_msgs, &m->max_msgsize, &m->msgs, &m->bytes,
 		      &m->rd_waiters, &m->wr_waiters, &m->zc_slots,
-		      &m->zc_slot_size, &m->zc_free, m->flags) == 15 ? 0 : -1;
+		      &m->zc_slot_size, &m->zc_free, m->flags, &m->inflight,
+		      &m->zc_reserved, &m->zc_queued, &m->zc_taken,
+		      &m->zc_held) == 20 ? 0 : -1;
 }
 
 /*

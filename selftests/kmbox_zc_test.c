@@ -334,6 +334,47 @@ FIXTURE_TEARDOWN(two)
 	kt_unlink(self->name);
 }
 
+/* ---- /proc: slots per state --------------------------------------------- */
+
+/* The /proc line of @name: slots per state must add up to all slots. */
+#define ZT_PROC_STATES(name, f, r, q, t, h) do {				\
+	struct kt_mbline _m;						\
+									\
+	ASSERT_EQ(1, kt_find_mailbox(name, 0, 0, &_m, NULL));		\
+	EXPECT_EQ(NSLOTS, _m.zc_slots);					\
+	EXPECT_EQ((unsigned long)(f), _m.zc_free);			\
+	EXPECT_EQ((unsigned long)(r), _m.zc_reserved);			\
+	EXPECT_EQ((unsigned long)(q), _m.zc_queued);			\
+	EXPECT_EQ((unsigned long)(t), _m.zc_taken);			\
+	EXPECT_EQ((unsigned long)(h), _m.zc_held);			\
+	EXPECT_EQ(_m.zc_slots, _m.zc_free + _m.zc_reserved + _m.zc_queued + \
+		  _m.zc_taken + _m.zc_held);				\
+	EXPECT_EQ(0, _m.inflight);					\
+} while (0)
+
+TEST_F(two, proc_lists_the_slots_of_each_state)
+{
+	struct kmbox_recv r;
+	char buf[16];
+	__u32 s[3];
+
+	ZT_PROC_STATES(self->name, NSLOTS, 0, 0, 0, 0);
+	ASSERT_EQ(3, zt_reserve(self->a, s, 3, KMBOX_F_NONBLOCK, 0));
+	ZT_PROC_STATES(self->name, NSLOTS - 3, 3, 0, 0, 0);
+	ASSERT_EQ(0, zt_commit(self->a, s[0], 1, 0, KMBOX_F_NONBLOCK, 0));
+	ASSERT_EQ(0, zt_commit(self->a, s[1], 1, 0, KMBOX_F_NONBLOCK, 0));
+	ZT_PROC_STATES(self->name, NSLOTS - 3, 1, 2, 0, 0);
+	ASSERT_EQ(1, zt_recv(self->b, &r, KMBOX_F_NONBLOCK | KMBOX_F_ZC));
+	ASSERT_EQ(s[0], r.slot);
+	ZT_PROC_STATES(self->name, NSLOTS - 3, 1, 1, 0, 1);
+	ASSERT_EQ(0, zt_release(self->b, &r.slot, 1));
+	ASSERT_EQ(0, zt_release(self->a, &s[2], 1));
+	ZT_PROC_STATES(self->name, NSLOTS - 1, 0, 1, 0, 0);
+	/* A copying receive frees the slot. */
+	ASSERT_EQ(1, kt_recv(self->b, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, &r));
+	ZT_PROC_STATES(self->name, NSLOTS, 0, 0, 0, 0);
+}
+
 /* ---- round trips -------------------------------------------------------- */
 
 TEST(every_size_class_roundtrips_in_place_in_one_process)

@@ -1572,7 +1572,7 @@ static int unlink_all_names(void)
 			}
 		}
 		name[k] = 0;
-		if (strstr(end, " N\n") && !kb_unlink(name))
+		if (strstr(end, " N ") && !kb_unlink(name))
 			n++;
 	}
 	fclose(f);
