@@ -95,10 +95,14 @@ static long kmbox_ioctl_info(void __user *uarg)
 static long kmbox_ioctl_open(struct file *file, struct kmbox_file *kf, void __user *uarg)
 {
 	struct kmbox_open o;
+	int ret;
 
 	if (copy_from_user(&o, uarg, sizeof(o)))
 		return -EFAULT;
-	return kmbox_bind(file, kf, &o);
+	ret = kmbox_bind(file, kf, &o);
+	if (!ret)
+		kmbox_poll_bound(file, kf);
+	return ret;
 }
 
 static long kmbox_ioctl_unlink(void __user *uarg)

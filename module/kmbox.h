@@ -274,6 +274,16 @@ struct kmbox {
 };
 
 /**
+ * struct kmbox_relay - forwards a mailbox queue's wake-ups to a file's own
+ * @entry: on the mailbox's wait queue
+ * @head: that wait queue
+ */
+struct kmbox_relay {
+	struct wait_queue_entry entry;
+	wait_queue_head_t *head;
+};
+
+/**
  * struct kmbox_file - private data of a file opened on /dev/kmbox
  * @mb: bound mailbox; NULL until KMBOX_IOC_OPEN, then never changes
  * @user: user charged for messages sent through this file (opener's euid)
@@ -285,6 +295,10 @@ struct kmbox {
  *	@mb->lock)
  * @zc_completed: zero-copy sends of this file since released (under
  *	@mb->lock)
+ * @unbound_wait: where the file is polled while it is unbound
+ * @relays: the mailbox queues wired to @unbound_wait when the file was
+ *	bound while polled (see kmbox_poll())
+ * @nrelays: how many of @relays are in use
  */
 struct kmbox_file {
 	struct kmbox *mb;
@@ -294,6 +308,9 @@ struct kmbox_file {
 	bool zc_used;
 	u32 zc_held;
 	u64 zc_completed;
+	wait_queue_head_t unbound_wait;
+	struct kmbox_relay relays[3];
+	unsigned int nrelays;
 };
 
 /* Wait/operation flags, from the uapi KMBOX_F_* plus the file's O_NONBLOCK */
@@ -381,6 +398,9 @@ void kmbox_list_show(struct seq_file *m);
 
 /* ioctl.c */
 long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+
+/* main.c */
+void kmbox_poll_bound(struct file *file, struct kmbox_file *kf);
 struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
 				u32 prio, bool zc, u32 slot, struct llist_node **pool);
 

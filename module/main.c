@@ -65,6 +65,7 @@ static int kmbox_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	}
 	kf->exempt = file_ns_capable(file, &init_user_ns, CAP_SYS_RESOURCE);
+	init_waitqueue_head(&kf->unbound_wait);
 	file->private_data = kf;
 	return stream_open(inode, file);
 }
@@ -73,8 +74,11 @@ static int kmbox_release_file(struct inode *inode, struct file *file)
 {
 	struct kmbox_file *kf = file->private_data;
 	struct kmbox *mb = kmbox_file_mb(kf);
+	unsigned int i;
 
 	if (mb) {
+		for (i = 0; i < kf->nrelays; i++)
+			remove_wait_queue(kf->relays[i].head, &kf->relays[i].entry);
 		kmbox_file_detach(kf);
 		kmbox_put(mb);
 	}
@@ -129,17 +133,99 @@ static ssize_t kmbox_write(struct file *file, const char __user *buf, size_t cou
 	return count;
 }
 
+/*
+ * A relay forwards a wake-up of a mailbox queue, with its key, to the
+ * queue the file was polled on before it was bound.
+ */
+static int kmbox_relay_wake(struct wait_queue_entry *entry, unsigned int mode, int sync,
+			    void *key)
+{
+	struct kmbox_file *kf = entry->private;
+
+	wake_up_poll(&kf->unbound_wait, key_to_poll(key));
+	return 0;
+}
+
+static void kmbox_relay_add(struct kmbox_file *kf, wait_queue_head_t *head)
+{
+	struct kmbox_relay *relay = &kf->relays[kf->nrelays++];
+
+	init_waitqueue_func_entry(&relay->entry, kmbox_relay_wake);
+	relay->entry.private = kf;
+	relay->head = head;
+	add_wait_queue(head, &relay->entry);
+}
+
+/**
+ * kmbox_poll_bound() - @kf was just bound: keep its earlier pollers informed
+ * @file: the file
+ * @kf: its private data, bound by this thread a moment ago
+ *
+ * Somebody who polled the file while it was unbound (an epoll watch added
+ * before KMBOX_IOC_OPEN) waits on @kf->unbound_wait, where the mailbox's
+ * events never arrive, and epoll polls a watched file's queues only once,
+ * when the watch is added.  So wire the mailbox queues the file's access
+ * mode can use to @kf->unbound_wait for the rest of the file's life, and
+ * have the pollers look again now.
+ */
+void kmbox_poll_bound(struct file *file, struct kmbox_file *kf)
+{
+	struct kmbox *mb = kf->mb;
+
+	/*
+	 * Pairs with smp_mb() in kmbox_poll(): a poller that joined
+	 * unbound_wait too late for us to see it sees @kf->mb, and
+	 * registers on the mailbox's queues itself.
+	 */
+	smp_mb();
+	/* waitqueue_active() is safe: ordered by the barrier above */
+	if (!waitqueue_active(&kf->unbound_wait))
+		return;
+	if (file->f_mode & FMODE_READ)
+		kmbox_relay_add(kf, &mb->rd_wait);
+	if (file->f_mode & FMODE_WRITE) {
+		kmbox_relay_add(kf, &mb->wr_wait);
+		if (mb->region)
+			kmbox_relay_add(kf, &mb->zc_wait);
+	}
+	wake_up_poll(&kf->unbound_wait, EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM |
+			EPOLLWRBAND);
+}
+
+/*
+ * Poll: the sleeper's side of the wake-up rule at the top of mbox.c.  The
+ * file registers on the queues its access mode can use (a read-only file
+ * is not woken for room, a write-only one not for messages), then reads
+ * the mailbox's words after a full barrier.  An unbound file polls as
+ * EPOLLERR, registered on its own queue until it is bound.
+ */
 static __poll_t kmbox_poll(struct file *file, poll_table *wait)
 {
 	struct kmbox_file *kf = file->private_data;
 	struct kmbox *mb = kmbox_file_mb(kf);
 
-	if (!mb)
-		return EPOLLERR;
-	poll_wait(file, &mb->rd_wait, wait);
-	poll_wait(file, &mb->wr_wait, wait);
-	if (mb->region)
-		poll_wait(file, &mb->zc_wait, wait);
+	if (!mb) {
+		poll_wait(file, &kf->unbound_wait, wait);
+		/* Pairs with smp_mb() in kmbox_poll_bound(). */
+		smp_mb();
+		mb = kmbox_file_mb(kf);
+		if (!mb)
+			return EPOLLERR;
+	}
+	if (file->f_mode & FMODE_READ)
+		poll_wait(file, &mb->rd_wait, wait);
+	if (file->f_mode & FMODE_WRITE) {
+		poll_wait(file, &mb->wr_wait, wait);
+		if (mb->region)
+			poll_wait(file, &mb->zc_wait, wait);
+	}
+	/*
+	 * poll_wait() unlocks the queue's lock, which orders nothing after
+	 * it: the full barrier pairs with the waker's (wq_has_sleeper(),
+	 * smp_mb__after_atomic() in kmbox_wake_writers()), so that we see
+	 * the new state or the waker sees us on the queue.
+	 */
+	smp_mb();
 	return kmbox_poll_mask(mb, file->f_mode);
 }
 
