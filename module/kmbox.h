@@ -409,6 +409,8 @@ struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u
  * @kf: a file's private data
  *
  * Once non-NULL it never changes, so callers may use @kf->mb afterwards.
+ *
+ * Return: the mailbox, or NULL while the file is unbound.
  */
 static inline struct kmbox *kmbox_file_mb(struct kmbox_file *kf)
 {

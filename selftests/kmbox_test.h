@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/kmbox.h>
+#include "kmbox.h"	/* the library header: the uapi, KMBOX_DEVICE */
 
 #define KT_PARAM_DIR	"/sys/module/kmbox/parameters/"
 #define KT_NOBODY	65534

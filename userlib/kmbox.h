@@ -30,6 +30,9 @@
 
 #include <linux/kmbox.h>
 
+/* The device every kmbox file is opened on. */
+#define KMBOX_DEVICE		"/dev/kmbox"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -30,7 +30,6 @@
 
 #define KMBOX_API_VERSION	1
 
-#define KMBOX_DEVICE		"/dev/kmbox"
 #define KMBOX_NAME_MAX		255	/* bytes in a name, without the NUL */
 #define KMBOX_PRIO_MAX		32768	/* priorities are 0 .. KMBOX_PRIO_MAX-1 */
 #define KMBOX_BATCH_MAX		256	/* entries in one batch or slot call */
@@ -76,11 +75,6 @@ struct kmbox_info {
 
 /**
  * struct kmbox_attr - mailbox limits and state
- *
- * Input to KMBOX_IOC_OPEN when it creates a mailbox (only the fields
- * marked "in" are read; output fields are ignored; __reserved must be
- * zero); output of KMBOX_IOC_GETATTR.
- *
  * @max_msgs: in/out: messages the mailbox holds, 0 = module default
  * @max_msgsize: in/out: largest message, bytes, 0 = module default
  * @cur_msgs: out: messages queued now
@@ -101,6 +95,10 @@ struct kmbox_info {
  * @rd_waiters: out: receivers sleeping on the mailbox now
  * @wr_waiters: out: senders sleeping on the mailbox now
  * @__reserved: in: zero; out: zero
+ *
+ * Input to KMBOX_IOC_OPEN when it creates a mailbox (only the fields
+ * marked "in" are read; output fields are ignored; __reserved must be
+ * zero); output of KMBOX_IOC_GETATTR.
  */
 struct kmbox_attr {
 	__u32	max_msgs;
@@ -275,7 +273,16 @@ struct kmbox_slots {
 	__u64	__reserved[2];
 };
 
-/* 0xD4 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst */
+/*
+ * 0xD4 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst (as
+ * of 6.1 and later); an out-of-tree module cannot register it there, which
+ * is the first thing a submission upstream would do.
+ *
+ * RECV_BATCH and ZC_RESERVE are _IOW although they write results: they
+ * write through the pointers embedded in their argument (the entries, the
+ * slot numbers), never into the argument itself, so the direction names
+ * what the kernel does with the struct the number encodes.
+ */
 #define KMBOX_IOC_MAGIC		0xD4
 
 #define KMBOX_IOC_INFO		_IOR(KMBOX_IOC_MAGIC, 0x00, struct kmbox_info)
