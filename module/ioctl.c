@@ -32,49 +32,6 @@ static int kmbox_wait_init(struct kmbox_wait *w, struct file *file, u32 flags, u
 	return 0;
 }
 
-/**
- * kmbox_prepare() - build a message to send through @kf
- * @kf: a bound file
- * @buf: payload (copied messages)
- * @len: payload length
- * @prio: priority
- * @zc: the payload is in @slot of the region
- * @slot: region slot (zero-copy only)
- * @pool: pooled buffers to use first (kmbox_pool_take()), or NULL
- *
- * Return: the message, or ERR_PTR(-EINVAL, -EMSGSIZE, -EFAULT, -ENOBUFS,
- * -ENOMEM).
- */
-struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
-				u32 prio, bool zc, u32 slot, struct llist_node **pool)
-{
-	struct kmbox_msg *msg;
-	int ret;
-
-	if (prio >= KMBOX_PRIO_MAX)
-		return ERR_PTR(-EINVAL);
-	if (zc) {
-		ret = kmbox_zc_check_slot(kf->mb, &slot, len);
-		if (ret)
-			return ERR_PTR(ret);
-	} else {
-		if (slot)
-			return ERR_PTR(-EINVAL);
-		if (len > kf->mb->max_msgsize)
-			return ERR_PTR(-EMSGSIZE);
-		slot = KMBOX_NO_SLOT;
-	}
-	msg = kmbox_msg_alloc(kf, len, slot, pool);
-	if (IS_ERR(msg))
-		return msg;
-	if (!zc && copy_from_user(msg->data, buf, len)) {
-		kmbox_msg_free(kf->mb, msg);
-		return ERR_PTR(-EFAULT);
-	}
-	msg->prio = prio;
-	return msg;
-}
-
 static long kmbox_ioctl_info(void __user *uarg)
 {
 	struct kmbox_info info = {

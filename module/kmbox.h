@@ -304,23 +304,30 @@ struct kmbox_wait {
 struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, struct kmbox_user *creator,
 			  bool exempt);
 void kmbox_put(struct kmbox *mb);
-struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
-				  struct llist_node **pool);
-void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);
-struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
-void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);
 int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
 		    const struct kmbox_wait *w);
 int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
 		    unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need);
 void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n);
-int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg);
 void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n, bool zc);
 __poll_t kmbox_poll_mask(struct kmbox *mb, fmode_t fmode);
 void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr);
 int kmbox_wait_event(wait_queue_head_t *wq, atomic_t *waiters, bool (*cond)(struct kmbox *),
 		     struct kmbox *mb, const struct kmbox_wait *w);
 void kmbox_file_detach(struct kmbox_file *kf);
+
+/* msg.c */
+struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
+				  struct llist_node **pool);
+struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
+				u32 prio, bool zc, u32 slot, struct llist_node **pool);
+void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);
+void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n);
+int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg);
+struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
+void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);
+void kmbox_pool_refill_locked(struct kmbox_file *kf);
+unsigned long kmbox_pool_destroy(struct kmbox *mb);
 
 /* user.c */
 struct kmbox_user *kmbox_user_get(kuid_t uid);
@@ -356,8 +363,6 @@ void kmbox_list_show(struct seq_file *m);
 
 /* ioctl.c */
 long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
-struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
-				u32 prio, bool zc, u32 slot, struct llist_node **pool);
 
 /**
  * kmbox_file_mb() - the mailbox @kf is bound to, or NULL

@@ -3,8 +3,9 @@
  * kmbox: kernel-buffered message mailboxes.
  *
  * The misc device /dev/kmbox, its file operations, the module parameters
- * and /proc/kmbox.  The mailbox itself is in mbox.c, naming in names.c,
- * the zero-copy region in region.c, ioctls in ioctl.c.
+ * and /proc/kmbox.  The mailbox itself is in mbox.c, message memory in
+ * msg.c, naming in names.c, the zero-copy region in region.c, ioctls in
+ * ioctl.c, accounting in user.c.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Message memory: the per-mailbox pool of small buffers, allocating,
+ * filling and freeing messages, and copying payloads out.
+ *
+ * Buffers.  Small messages (and all zero-copy ones, which carry no
+ * payload) live in buffers from the mailbox's pool (KMBOX_POOL_MAX at
+ * most, charged to the creator).  A receiver gives a delivered buffer
+ * back with llist_add(), lock-free; a sender takes one from its file's
+ * spare, and refills the spare from the pool while it holds kmbox->lock to
+ * queue, so taking costs no lock round of its own and llist_del_first()
+ * always runs under the lock, as it must.  Larger messages, and small ones
+ * once the pool is all in use, are allocated and charged to the sender.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cred.h>
+#include <linux/llist.h>
+#include <linux/mm.h>
+#include <linux/pid.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "kmbox.h"
+
+/**
+ * kmbox_pool_destroy() - free @mb's pooled buffers for good
+ * @mb: a mailbox no file refers to any more
+ *
+ * Every file has given its spare back: all buffers are in the pool.
+ *
+ * Return: the bytes they were charged.
+ */
+unsigned long kmbox_pool_destroy(struct kmbox *mb)
+{
+	struct kmbox_msg *msg, *next;
+	int pooled = 0;
+
+	llist_for_each_entry_safe(msg, next, llist_del_all(&mb->pool), pool_node) {
+		put_pid(msg->pid);
+		kfree(msg);
+		pooled++;
+	}
+	WARN_ON(pooled != atomic_read(&mb->pool_size));
+	return pooled * KMBOX_POOL_COST;
+}
+
+/* A new pooled buffer for @mb, or NULL when the pool is full or over quota. */
+static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
+{
+	struct kmbox_msg *msg;
+
+	BUILD_BUG_ON(KMBOX_POOL_DATA < 512);
+	if (atomic_read(&mb->pool_size) >= mb->pool_max)
+		return NULL;
+	if (atomic_inc_return(&mb->pool_size) > mb->pool_max)
+		goto out_dec;
+	if (kmbox_charge(mb->creator, KMBOX_POOL_COST, mb->creator_exempt))
+		goto out_dec;
+	msg = kmalloc(KMBOX_POOL_COST, GFP_KERNEL_ACCOUNT);
+	if (!msg)
+		goto out_uncharge;
+	msg->pooled = true;
+	msg->pid = NULL;
+	return msg;
+
+out_uncharge:
+	kmbox_uncharge(mb->creator, KMBOX_POOL_COST);
+out_dec:
+	atomic_dec(&mb->pool_size);
+	return NULL;
+}
+
+/**
+ * kmbox_pool_take() - take up to @n free pooled buffers of @mb at once
+ * @mb: the mailbox
+ * @n: how many at most
+ *
+ * For a batch of sends: one lock round instead of one per message.
+ *
+ * Return: a NULL-terminated chain of buffers (pool_node), maybe empty.
+ */
+struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n)
+{
+	struct llist_node *chain = NULL, **tail = &chain, *node;
+
+	if (llist_empty(&mb->pool))
+		return NULL;
+	spin_lock(&mb->lock);
+	while (n-- && (node = llist_del_first(&mb->pool))) {
+		*tail = node;
+		tail = &node->next;
+	}
+	*tail = NULL;
+	spin_unlock(&mb->lock);
+	return chain;
+}
+
+/**
+ * kmbox_pool_give() - give a chain from kmbox_pool_take() back
+ * @mb: the mailbox
+ * @chain: what is left of it
+ */
+void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain)
+{
+	struct llist_node *last = chain;
+
+	if (!chain)
+		return;
+	while (last->next)
+		last = last->next;
+	llist_add_batch(chain, last, &mb->pool);
+}
+
+/* A free pooled buffer for a send through @kf, or NULL. */
+static struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, struct llist_node **chain)
+{
+	struct kmbox *mb = kf->mb;
+	struct llist_node *node;
+	struct kmbox_msg *msg;
+
+	if (chain && *chain) {
+		node = *chain;
+		*chain = node->next;
+		return llist_entry(node, struct kmbox_msg, pool_node);
+	}
+	msg = xchg(&kf->spare, NULL);
+	if (msg)
+		return msg;
+	node = kmbox_pool_take(mb, 1);
+	if (node)
+		return llist_entry(node, struct kmbox_msg, pool_node);
+	return kmbox_pool_grow(mb);
+}
+
+/**
+ * kmbox_pool_refill_locked() - set a free buffer aside for @kf's next send
+ * @kf: the sending file
+ *
+ * Context: @kf->mb->lock held.
+ */
+void kmbox_pool_refill_locked(struct kmbox_file *kf)
+{
+	struct kmbox *mb = kf->mb;
+	struct llist_node *node;
+
+	lockdep_assert_held(&mb->lock);
+	if (READ_ONCE(kf->spare) || llist_empty(&mb->pool))
+		return;
+	node = llist_del_first(&mb->pool);
+	if (node && cmpxchg(&kf->spare, NULL,
+			    llist_entry(node, struct kmbox_msg, pool_node)))
+		llist_add(node, &mb->pool);
+}
+
+/**
+ * kmbox_msg_alloc() - get a message buffer to send through @kf
+ * @kf: the sending file (bound)
+ * @len: payload length
+ * @slot: region slot holding the payload, or KMBOX_NO_SLOT for a copied
+ *	message, whose @len bytes the caller then copies into ->data
+ * @pool: a chain from kmbox_pool_take() to use first, or NULL
+ *
+ * A small or zero-copy message comes from the mailbox's pool when it can.
+ * Any other copied message is charged to @kf's user until it is freed.
+ *
+ * Return: the message, ERR_PTR(-ENOBUFS) over quota, or -ENOMEM.
+ */
+struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
+				  struct llist_node **pool)
+{
+	bool copied = slot == KMBOX_NO_SLOT;
+	struct pid *pid = task_tgid(current);
+	struct kmbox_msg *msg = NULL;
+
+	if (!copied || len <= KMBOX_POOL_DATA)
+		msg = kmbox_pool_get(kf, pool);
+	if (msg) {
+		if (msg->pid != pid) {
+			put_pid(msg->pid);
+			msg->pid = get_pid(pid);
+		}
+		msg->user = NULL;
+	} else {
+		size_t size = sizeof(struct kmbox_msg) + (copied ? len : 0);
+
+		if (copied && kmbox_charge(kf->user, len + KMBOX_MSG_COST, kf->exempt))
+			return ERR_PTR(-ENOBUFS);
+		msg = kvmalloc(size, GFP_KERNEL_ACCOUNT);
+		if (!msg) {
+			if (copied)
+				kmbox_uncharge(kf->user, len + KMBOX_MSG_COST);
+			return ERR_PTR(-ENOMEM);
+		}
+		msg->pooled = false;
+		msg->user = NULL;
+		if (copied) {
+			refcount_inc(&kf->user->ref);
+			msg->user = kf->user;
+		}
+		msg->pid = get_pid(pid);
+	}
+	msg->uid = current_euid();
+	msg->gid = current_egid();
+	msg->len = len;
+	msg->prio = 0;
+	msg->slot = slot;
+	if (copied)
+		kmbox_stat_add(bytes, len);
+	kmbox_stat_add(messages, 1);
+	return msg;
+}
+
+/* A message is freed: the statistics forget it. */
+static void kmbox_msg_uncount(const struct kmbox_msg *msg)
+{
+	if (msg->slot == KMBOX_NO_SLOT)
+		kmbox_stat_add(bytes, -(s64)msg->len);
+	kmbox_stat_add(messages, -1);
+}
+
+/**
+ * kmbox_msg_free() - free a message that is in no queue
+ * @mb: the mailbox it was allocated for
+ * @msg: the message
+ *
+ * A pooled buffer goes back to @mb's pool (lock-free).
+ */
+void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	kmbox_msg_uncount(msg);
+	if (msg->pooled) {
+		llist_add(&msg->pool_node, &mb->pool);
+		return;
+	}
+	if (msg->user) {
+		kmbox_uncharge(msg->user, msg->len + KMBOX_MSG_COST);
+		kmbox_user_put(msg->user);
+	}
+	put_pid(msg->pid);
+	kvfree(msg);
+}
+
+/**
+ * kmbox_msg_free_many() - kmbox_msg_free() for @n messages
+ * @mb: the mailbox they were allocated for
+ * @msgs: the messages
+ * @n: how many
+ *
+ * The pooled buffers among them go back in one llist_add_batch().
+ */
+void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n)
+{
+	struct llist_node *first = NULL, *last = NULL;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct kmbox_msg *msg = msgs[i];
+
+		if (!msg->pooled) {
+			kmbox_msg_free(mb, msg);
+			continue;
+		}
+		kmbox_msg_uncount(msg);
+		msg->pool_node.next = first;
+		first = &msg->pool_node;
+		if (!last)
+			last = first;
+	}
+	if (first)
+		llist_add_batch(first, last, &mb->pool);
+}
+
+/**
+ * kmbox_copy_out() - copy a taken message's payload to user space
+ * @mb: its mailbox
+ * @buf: where to (at least @msg->len bytes)
+ * @msg: the message
+ *
+ * Return: 0 or -EFAULT.
+ */
+int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg)
+{
+	const void *src = msg->slot == KMBOX_NO_SLOT ? msg->data :
+			  kmbox_slot_addr(mb, msg->slot);
+
+	return copy_to_user(buf, src, msg->len) ? -EFAULT : 0;
+}
+
+/**
+ * kmbox_prepare() - build a message to send through @kf
+ * @kf: a bound file
+ * @buf: payload (copied messages)
+ * @len: payload length
+ * @prio: priority
+ * @zc: the payload is in @slot of the region
+ * @slot: region slot (zero-copy only)
+ * @pool: pooled buffers to use first (kmbox_pool_take()), or NULL
+ *
+ * Return: the message, or ERR_PTR(-EINVAL, -EMSGSIZE, -EFAULT, -ENOBUFS,
+ * -ENOMEM).
+ */
+struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
+				u32 prio, bool zc, u32 slot, struct llist_node **pool)
+{
+	struct kmbox_msg *msg;
+	int ret;
+
+	if (prio >= KMBOX_PRIO_MAX)
+		return ERR_PTR(-EINVAL);
+	if (zc) {
+		ret = kmbox_zc_check_slot(kf->mb, &slot, len);
+		if (ret)
+			return ERR_PTR(ret);
+	} else {
+		if (slot)
+			return ERR_PTR(-EINVAL);
+		if (len > kf->mb->max_msgsize)
+			return ERR_PTR(-EMSGSIZE);
+		slot = KMBOX_NO_SLOT;
+	}
+	msg = kmbox_msg_alloc(kf, len, slot, pool);
+	if (IS_ERR(msg))
+		return msg;
+	if (!zc && copy_from_user(msg->data, buf, len)) {
+		kmbox_msg_free(kf->mb, msg);
+		return ERR_PTR(-EFAULT);
+	}
+	msg->prio = prio;
+	return msg;
+}
