@@ -28,12 +28,14 @@
 #include <linux/percpu.h>
 #include <linux/pid.h>
 #include <linux/rbtree.h>
+#include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
 #include <linux/kmbox.h>
 
+struct cred;
 struct ipc_namespace;
 struct seq_file;
 
@@ -111,13 +113,12 @@ DECLARE_PER_CPU(struct kmbox_pcpu_stats, kmbox_pcpu_stats);
 })
 
 /**
- * struct kmbox_user - memory charged to one user (by euid)
+ * struct kmbox_user - memory and mailboxes charged to one user (a kuid)
  * @node: in the users hash, under kmbox_users_lock
  * @uid: whose
- * @ref: one per file opened by the user, per message and per mailbox
- *	charged to the user
+ * @ref: one per charge chain that lists the user
  * @bytes: bytes charged now
- * @mailboxes: mailboxes created by the user and alive
+ * @mailboxes: mailboxes charged now
  */
 struct kmbox_user {
 	struct hlist_node node;
@@ -125,6 +126,31 @@ struct kmbox_user {
 	refcount_t ref;
 	atomic_long_t bytes;
 	atomic_t mailboxes;
+};
+
+/* The opener's euid and one owner per user namespace level (32 at most). */
+#define KMBOX_CHAIN_MAX		40
+
+/**
+ * struct kmbox_chain - the users one file's charges go to
+ * @ref: one per file opened with it, per message and per mailbox charged
+ *	through it; so every charge is given back to exactly the users it
+ *	was made to, whatever happens to the namespaces afterwards
+ * @exempt: the opener had CAP_SYS_RESOURCE in the initial user namespace:
+ *	no limit applies (the charges are still counted)
+ * @n: entries in @users, 1 .. KMBOX_CHAIN_MAX
+ * @users: the opener's euid, then the owner of each user namespace from
+ *	the opener's up to (not including) the initial one, each user once
+ *
+ * Like mqueue's ucounts: a charge is made to every user listed, and each
+ * is held to the limits, so a user's subordinate ids (a rootless
+ * container's) all share their owner's quota.
+ */
+struct kmbox_chain {
+	refcount_t ref;
+	bool exempt;
+	unsigned int n;
+	struct kmbox_user *users[];
 };
 
 /* Fixed charge of a mailbox, and per copied message beyond its payload. */
@@ -153,7 +179,7 @@ struct kmbox_user {
  * @pool_node: in kmbox->pool while the buffer is free (pooled ones only)
  * @seq: arrival number in the mailbox; a message put back after a failed
  *	copy keeps it and so returns to its exact place
- * @user: charged for this message, NULL for zero-copy and pooled ones
+ * @chain: charged for this message, NULL for pooled ones
  * @pid: sender's thread group; a pooled buffer keeps its last sender's
  *	reference while free, so a sender that reuses its own saves a
  *	get_pid()/put_pid() pair
@@ -172,7 +198,7 @@ struct kmbox_msg {
 		struct llist_node pool_node;
 	};
 	u64 seq;
-	struct kmbox_user *user;
+	struct kmbox_chain *chain;
 	struct pid *pid;
 	kuid_t uid;
 	kgid_t gid;
@@ -228,8 +254,7 @@ struct kmbox_region;
  * @gid: group
  * @mode: permission bits
  * @unlinked: named, and removed from the name table (under kmbox_mutex)
- * @creator: user charged for the mailbox, its region and its pool
- * @creator_exempt: @creator is not held to the quota
+ * @creator: charged for the mailbox, its region and its pool
  * @pool: free pooled buffers; anyone adds, takers hold @lock
  * @pool_size: pooled buffers allocated (free or in use)
  * @pool_max: most pooled buffers
@@ -262,8 +287,7 @@ struct kmbox {
 	kgid_t gid;
 	umode_t mode;
 	bool unlinked;
-	struct kmbox_user *creator;
-	bool creator_exempt;
+	struct kmbox_chain *creator;
 	struct llist_head pool;
 	atomic_t pool_size;
 	u32 pool_max;
@@ -274,8 +298,8 @@ struct kmbox {
 /**
  * struct kmbox_file - private data of a file opened on /dev/kmbox
  * @mb: bound mailbox; NULL until KMBOX_IOC_OPEN, then never changes
- * @user: user charged for messages sent through this file (opener's euid)
- * @exempt: opener had CAP_SYS_RESOURCE: no quota
+ * @chain: charged for messages sent and mailboxes created through this
+ *	file (the opener's)
  * @spare: a pooled buffer set aside for this file's next send (xchg())
  * @zc_used: the file has reserved or received a slot, so slots may
  *	name it as owner or sender (under @mb->lock)
@@ -285,8 +309,7 @@ struct kmbox {
  */
 struct kmbox_file {
 	struct kmbox *mb;
-	struct kmbox_user *user;
-	bool exempt;
+	struct kmbox_chain *chain;
 	struct kmbox_msg *spare;
 	bool zc_used;
 	u32 zc_held;
@@ -301,8 +324,7 @@ struct kmbox_wait {
 };
 
 /* mbox.c */
-struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, struct kmbox_user *creator,
-			  bool exempt);
+struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, struct kmbox_chain *creator);
 void kmbox_put(struct kmbox *mb);
 int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
 		    const struct kmbox_wait *w);
@@ -330,11 +352,25 @@ void kmbox_pool_refill_locked(struct kmbox_file *kf);
 unsigned long kmbox_pool_destroy(struct kmbox *mb);
 
 /* user.c */
-struct kmbox_user *kmbox_user_get(kuid_t uid);
-void kmbox_user_put(struct kmbox_user *u);
-int kmbox_charge(struct kmbox_user *u, unsigned long bytes, bool exempt);
-void kmbox_uncharge(struct kmbox_user *u, unsigned long bytes);
+struct kmbox_chain *kmbox_chain_get(const struct cred *cred, bool exempt);
+void kmbox_chain_put(struct kmbox_chain *c);
+int kmbox_charge(struct kmbox_chain *c, unsigned long bytes);
+void kmbox_uncharge(struct kmbox_chain *c, unsigned long bytes);
+int kmbox_charge_mailbox(struct kmbox_chain *c);
+void kmbox_uncharge_mailbox(struct kmbox_chain *c);
 void kmbox_users_exit(void);
+
+/**
+ * kmbox_chain_hold() - take another reference to @c
+ * @c: a charge chain
+ *
+ * Return: @c.
+ */
+static inline struct kmbox_chain *kmbox_chain_hold(struct kmbox_chain *c)
+{
+	refcount_inc(&c->ref);
+	return c;
+}
 
 /* region.c */
 int kmbox_region_create(struct kmbox *mb, u32 nslots, u32 slot_size);

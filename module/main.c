@@ -60,12 +60,12 @@ static int kmbox_open(struct inode *inode, struct file *file)
 	kf = kzalloc(sizeof(*kf), GFP_KERNEL_ACCOUNT);
 	if (!kf)
 		return -ENOMEM;
-	kf->user = kmbox_user_get(file->f_cred->euid);
-	if (!kf->user) {
+	kf->chain = kmbox_chain_get(file->f_cred,
+				    file_ns_capable(file, &init_user_ns, CAP_SYS_RESOURCE));
+	if (!kf->chain) {
 		kfree(kf);
 		return -ENOMEM;
 	}
-	kf->exempt = file_ns_capable(file, &init_user_ns, CAP_SYS_RESOURCE);
 	file->private_data = kf;
 	return stream_open(inode, file);
 }
@@ -79,7 +79,7 @@ static int kmbox_release_file(struct inode *inode, struct file *file)
 		kmbox_file_detach(kf);
 		kmbox_put(mb);
 	}
-	kmbox_user_put(kf->user);
+	kmbox_chain_put(kf->chain);
 	kfree(kf);
 	return 0;
 }

@@ -297,18 +297,19 @@ static int kmbox_attr_resolve(const struct kmbox_attr *in, struct kmbox_attr *ou
 /**
  * kmbox_alloc() - make a mailbox
  * @in: creation attributes (zeroes take the module defaults)
- * @creator: user charged for the mailbox and its region
- * @exempt: @creator is not held to the quota
+ * @creator: charge chain of the creating file: charged for the mailbox,
+ *	its region and its pool
  *
  * The caller sets the identity fields (name, owner, mode, nskey) before
  * anyone else can see the mailbox.
  *
  * Context: Process context; may sleep.
  * Return: the mailbox with one reference, or ERR_PTR(-EINVAL) for bad
- * attributes, -ENOSPC when max_mailboxes exist, -EMFILE when @creator
- * has user_max_mailboxes or its quota cannot cover the mailbox, -ENOMEM.
+ * attributes, -ENOSPC when max_mailboxes exist, -EMFILE when a user of
+ * @creator has user_max_mailboxes or its quota cannot cover the mailbox,
+ * -ENOMEM.
  */
-struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creator, bool exempt)
+struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_chain *creator)
 {
 	struct kmbox_attr attr;
 	unsigned long cost;
@@ -320,20 +321,18 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 		return ERR_PTR(ret);
 
 	if (atomic_long_inc_return(&kmbox_stats.mailboxes) >
-	    READ_ONCE(kmbox_params.max_mailboxes) && !exempt) {
+	    READ_ONCE(kmbox_params.max_mailboxes) && !creator->exempt) {
 		ret = -ENOSPC;
 		goto out_uncount;
 	}
-	if (atomic_inc_return(&creator->mailboxes) >
-	    READ_ONCE(kmbox_params.user_max_mailboxes) && !exempt) {
-		ret = -EMFILE;
-		goto out_uncount_user;
-	}
+	ret = kmbox_charge_mailbox(creator);
+	if (ret)
+		goto out_uncount;
 
 	cost = KMBOX_MBOX_COST + PAGE_ALIGN((u64)attr.zc_slots * attr.zc_slot_size);
-	if (kmbox_charge(creator, cost, exempt)) {
+	if (kmbox_charge(creator, cost)) {
 		ret = -EMFILE;
-		goto out_uncount_user;
+		goto out_uncharge_mailbox;
 	}
 
 	mb = kzalloc(sizeof(*mb), GFP_KERNEL_ACCOUNT);
@@ -361,9 +360,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 		if (ret)
 			goto out_free;
 	}
-	refcount_inc(&creator->ref);
-	mb->creator = creator;
-	mb->creator_exempt = exempt;
+	mb->creator = kmbox_chain_hold(creator);
 	init_llist_head(&mb->pool);
 	atomic_set(&mb->pool_size, 0);
 	mb->pool_max = min_t(u32, attr.max_msgs + KMBOX_POOL_EXTRA, KMBOX_POOL_MAX);
@@ -373,8 +370,8 @@ out_free:
 	kfree(mb);
 out_uncharge:
 	kmbox_uncharge(creator, cost);
-out_uncount_user:
-	atomic_dec(&creator->mailboxes);
+out_uncharge_mailbox:
+	kmbox_uncharge_mailbox(creator);
 out_uncount:
 	atomic_long_dec(&kmbox_stats.mailboxes);
 	return ERR_PTR(ret);
@@ -394,8 +391,8 @@ static void kmbox_free(struct kmbox *mb)
 	if (mb->region)
 		cost += kmbox_region_destroy(mb);
 	kmbox_uncharge(mb->creator, cost);
-	atomic_dec(&mb->creator->mailboxes);
-	kmbox_user_put(mb->creator);
+	kmbox_uncharge_mailbox(mb->creator);
+	kmbox_chain_put(mb->creator);
 	kfree(mb->name);
 	kfree(mb);
 	atomic_long_dec(&kmbox_stats.mailboxes);

@@ -55,7 +55,7 @@ static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
 		return NULL;
 	if (atomic_inc_return(&mb->pool_size) > mb->pool_max)
 		goto out_dec;
-	if (kmbox_charge(mb->creator, KMBOX_POOL_COST, mb->creator_exempt))
+	if (kmbox_charge(mb->creator, KMBOX_POOL_COST))
 		goto out_dec;
 	msg = kmalloc(KMBOX_POOL_COST, GFP_KERNEL_ACCOUNT);
 	if (!msg)
@@ -162,7 +162,7 @@ void kmbox_pool_refill_locked(struct kmbox_file *kf)
  * @pool: a chain from kmbox_pool_take() to use first, or NULL
  *
  * A small or zero-copy message comes from the mailbox's pool when it can.
- * Any other copied message is charged to @kf's user until it is freed.
+ * Any other copied message is charged to @kf's chain until it is freed.
  *
  * Return: the message, ERR_PTR(-ENOBUFS) over quota, or -ENOMEM.
  */
@@ -180,24 +180,20 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 			put_pid(msg->pid);
 			msg->pid = get_pid(pid);
 		}
-		msg->user = NULL;
+		msg->chain = NULL;
 	} else {
 		size_t size = sizeof(struct kmbox_msg) + (copied ? len : 0);
 
-		if (copied && kmbox_charge(kf->user, len + KMBOX_MSG_COST, kf->exempt))
+		if (copied && kmbox_charge(kf->chain, len + KMBOX_MSG_COST))
 			return ERR_PTR(-ENOBUFS);
 		msg = kvmalloc(size, GFP_KERNEL_ACCOUNT);
 		if (!msg) {
 			if (copied)
-				kmbox_uncharge(kf->user, len + KMBOX_MSG_COST);
+				kmbox_uncharge(kf->chain, len + KMBOX_MSG_COST);
 			return ERR_PTR(-ENOMEM);
 		}
 		msg->pooled = false;
-		msg->user = NULL;
-		if (copied) {
-			refcount_inc(&kf->user->ref);
-			msg->user = kf->user;
-		}
+		msg->chain = copied ? kmbox_chain_hold(kf->chain) : NULL;
 		msg->pid = get_pid(pid);
 	}
 	msg->uid = current_euid();
@@ -233,9 +229,9 @@ void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 		llist_add(&msg->pool_node, &mb->pool);
 		return;
 	}
-	if (msg->user) {
-		kmbox_uncharge(msg->user, msg->len + KMBOX_MSG_COST);
-		kmbox_user_put(msg->user);
+	if (msg->chain) {
+		kmbox_uncharge(msg->chain, msg->len + KMBOX_MSG_COST);
+		kmbox_chain_put(msg->chain);
 	}
 	put_pid(msg->pid);
 	kvfree(msg);
