@@ -30,12 +30,14 @@
 #include <linux/rbtree.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
+#include <linux/stddef.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
 #include <linux/kmbox.h>
 
 struct cred;
+struct iov_iter;
 struct ipc_namespace;
 struct seq_file;
 
@@ -153,26 +155,6 @@ struct kmbox_chain {
 	struct kmbox_user *users[];
 };
 
-/* Fixed charge of a mailbox, and per copied message beyond its payload. */
-#define KMBOX_MBOX_COST		1024
-#define KMBOX_MSG_COST		(sizeof(struct kmbox_msg))
-
-/*
- * Message pool.  Each mailbox keeps the 1 KiB buffers of its small
- * messages (payload up to KMBOX_POOL_DATA, 944 bytes today, and every
- * zero-copy message) for reuse, so that the steady state of a
- * small-message exchange allocates nothing.  A pool grows on demand to
- * max_msgs + KMBOX_POOL_EXTRA buffers (spares and batches being built),
- * KMBOX_POOL_MAX at most, each charged to the mailbox's creator, and is
- * freed with the mailbox.  Plain kmalloc(): no cache of our own, whose
- * creation could half-fail at insmod (6.1's sysfs_slab_add() leaks the
- * name when fault injection fails it).
- */
-#define KMBOX_POOL_COST		1024	/* a kmalloc size class: nothing wasted */
-#define KMBOX_POOL_DATA		(KMBOX_POOL_COST - sizeof(struct kmbox_msg))
-#define KMBOX_POOL_EXTRA	8
-#define KMBOX_POOL_MAX		256
-
 /**
  * struct kmbox_msg - one queued message
  * @node: in kmbox->queue, ordered by (prio desc, seq asc)
@@ -186,11 +168,13 @@ struct kmbox_chain {
  * @uid: sender's euid
  * @gid: sender's egid
  * @send_ns: CLOCK_MONOTONIC time of queueing
- * @len: payload length
+ * @len: payload length; with @slot, fixed from allocation to freeing (the
+ *	charge is computed from them)
  * @prio: priority
  * @slot: region slot holding the payload, or KMBOX_NO_SLOT
  * @pooled: the buffer belongs to the mailbox's pool
- * @data: the payload of a copied message
+ * @data: the payload, inline (see "Message layouts")
+ * @pages: the payload's pages, linked through page->lru (a paged message)
  */
 struct kmbox_msg {
 	union {
@@ -207,8 +191,48 @@ struct kmbox_msg {
 	u32 prio;
 	u32 slot;
 	bool pooled;
-	char data[];
+	union {
+		DECLARE_FLEX_ARRAY(char, data);
+		struct list_head pages;
+	};
 };
+
+/*
+ * Message layouts (msg.c).  A message is one of:
+ *  - pooled: a KMBOX_POOL_COST buffer of its mailbox's pool, with the
+ *    payload (up to KMBOX_POOL_DATA bytes; none for zero-copy) inline;
+ *  - zero-copy, not pooled: the header alone (KMBOX_MSG_HDR bytes);
+ *  - inline: header and payload in one kmalloc() of at most PAGE_SIZE;
+ *  - paged: a header, and the payload in order-0 pages on ->pages, so
+ *    that no message needs a high-order allocation.
+ * A message not from the pool is charged to its sender for exactly what
+ * these allocations take (kmalloc size classes and whole pages).
+ */
+#define KMBOX_MSG_HDR		offsetof(struct kmbox_msg, data)
+#define KMBOX_INLINE_MAX	(PAGE_SIZE - KMBOX_MSG_HDR)
+
+/*
+ * Message pool.  Each mailbox keeps the 1 KiB buffers of its small
+ * messages (payload up to KMBOX_POOL_DATA, 944 bytes today, and every
+ * zero-copy message) for reuse, so that the steady state of a
+ * small-message exchange allocates nothing.  A pool grows on demand to
+ * max_msgs + KMBOX_POOL_EXTRA buffers (spares and batches being built),
+ * KMBOX_POOL_MAX at most, each charged to the mailbox's creator, and is
+ * freed with the mailbox.  Plain kmalloc(): no cache of our own, whose
+ * creation could half-fail at insmod (6.1's sysfs_slab_add() leaks the
+ * name when fault injection fails it).
+ */
+#define KMBOX_POOL_COST		1024	/* a kmalloc size class: nothing wasted */
+#define KMBOX_POOL_DATA		(KMBOX_POOL_COST - KMBOX_MSG_HDR)
+#define KMBOX_POOL_EXTRA	8
+#define KMBOX_POOL_MAX		256
+
+/*
+ * Every message allocation: charged to the memory cgroup, and when the
+ * cgroup (or the system) is out of memory the send fails with ENOMEM
+ * rather than calling the OOM killer.
+ */
+#define KMBOX_MSG_GFP		(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
 /**
  * struct kmbox_nskey - identity of an IPC namespace incarnation
@@ -345,6 +369,8 @@ struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u
 				u32 prio, bool zc, u32 slot, struct llist_node **pool);
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n);
+int kmbox_msg_fill(struct kmbox_msg *msg, struct iov_iter *from);
+int kmbox_msg_copy_to_iter(struct kmbox *mb, const struct kmbox_msg *msg, struct iov_iter *to);
 int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg);
 struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
 void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);

@@ -294,6 +294,16 @@ static int kmbox_attr_resolve(const struct kmbox_attr *in, struct kmbox_attr *ou
 	return 0;
 }
 
+/*
+ * What a mailbox itself takes, charged to its creator: the structure and
+ * a name's buffer (names.c allocates KMBOX_NAME_MAX + 1 bytes).
+ */
+static size_t kmbox_mbox_cost(void)
+{
+	return kmalloc_size_roundup(sizeof(struct kmbox)) +
+	       kmalloc_size_roundup(KMBOX_NAME_MAX + 1);
+}
+
 /**
  * kmbox_alloc() - make a mailbox
  * @in: creation attributes (zeroes take the module defaults)
@@ -329,7 +339,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_chain *creat
 	if (ret)
 		goto out_uncount;
 
-	cost = KMBOX_MBOX_COST + PAGE_ALIGN((u64)attr.zc_slots * attr.zc_slot_size);
+	cost = kmbox_mbox_cost() + PAGE_ALIGN((u64)attr.zc_slots * attr.zc_slot_size);
 	if (kmbox_charge(creator, cost)) {
 		ret = -EMFILE;
 		goto out_uncharge_mailbox;
@@ -380,7 +390,7 @@ out_uncount:
 static void kmbox_free(struct kmbox *mb)
 {
 	struct rb_node *node;
-	unsigned long cost = KMBOX_MBOX_COST;
+	unsigned long cost = kmbox_mbox_cost();
 
 	mb->last = NULL;
 	while ((node = rb_first_cached(&mb->queue))) {

@@ -3,6 +3,12 @@
  * Message memory: the per-mailbox pool of small buffers, allocating,
  * filling and freeing messages, and copying payloads out.
  *
+ * Layouts and charges: see "Message layouts" in kmbox.h.  A message too
+ * big for a page is kept in order-0 pages, copied in and out one page at
+ * a time, so that neither a large message nor a fragmented machine ever
+ * needs a high-order allocation (ipc/msgutil.c chains page-sized segments
+ * for the same reason).
+ *
  * Buffers.  Small messages (and all zero-copy ones, which carry no
  * payload) live in buffers from the mailbox's pool (KMBOX_POOL_MAX at
  * most, charged to the creator).  A receiver gives a delivered buffer
@@ -20,6 +26,7 @@
 #include <linux/pid.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/uio.h>
 
 #include "kmbox.h"
 
@@ -57,7 +64,7 @@ static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
 		goto out_dec;
 	if (kmbox_charge(mb->creator, KMBOX_POOL_COST))
 		goto out_dec;
-	msg = kmalloc(KMBOX_POOL_COST, GFP_KERNEL_ACCOUNT);
+	msg = kmalloc(KMBOX_POOL_COST, KMBOX_MSG_GFP);
 	if (!msg)
 		goto out_uncharge;
 	msg->pooled = true;
@@ -153,16 +160,70 @@ void kmbox_pool_refill_locked(struct kmbox_file *kf)
 		llist_add(node, &mb->pool);
 }
 
+/* A copied message whose payload is kept in pages. */
+static bool kmbox_msg_paged(const struct kmbox_msg *msg)
+{
+	return msg->slot == KMBOX_NO_SLOT && msg->len > KMBOX_INLINE_MAX;
+}
+
+/* What a message of @len (in @slot) not from the pool takes: its charge. */
+static size_t kmbox_msg_cost(u32 len, u32 slot)
+{
+	if (slot != KMBOX_NO_SLOT)
+		return kmalloc_size_roundup(KMBOX_MSG_HDR);
+	if (len <= KMBOX_INLINE_MAX)
+		return kmalloc_size_roundup(KMBOX_MSG_HDR + len);
+	return kmalloc_size_roundup(sizeof(struct kmbox_msg)) + PAGE_ALIGN((size_t)len);
+}
+
+static void kmbox_free_pages(struct list_head *pages)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, pages, lru)
+		__free_page(page);
+}
+
+/* A message of @len (in @slot) not from the pool, or NULL. */
+static struct kmbox_msg *kmbox_msg_new(u32 len, u32 slot)
+{
+	unsigned long i, npages = DIV_ROUND_UP(len, PAGE_SIZE);
+	struct kmbox_msg *msg;
+
+	if (slot != KMBOX_NO_SLOT)
+		return kmalloc(KMBOX_MSG_HDR, KMBOX_MSG_GFP);
+	if (len <= KMBOX_INLINE_MAX)
+		return kmalloc(KMBOX_MSG_HDR + len, KMBOX_MSG_GFP);
+
+	msg = kmalloc(sizeof(*msg), KMBOX_MSG_GFP);
+	if (!msg)
+		return NULL;
+	INIT_LIST_HEAD(&msg->pages);
+	for (i = 0; i < npages; i++) {
+		/* Never highmem (no __GFP_HIGHMEM); kmap_local_page() anyway. */
+		struct page *page = alloc_page(KMBOX_MSG_GFP);
+
+		if (!page) {
+			kmbox_free_pages(&msg->pages);
+			kfree(msg);
+			return NULL;
+		}
+		list_add_tail(&page->lru, &msg->pages);
+	}
+	return msg;
+}
+
 /**
  * kmbox_msg_alloc() - get a message buffer to send through @kf
  * @kf: the sending file (bound)
  * @len: payload length
  * @slot: region slot holding the payload, or KMBOX_NO_SLOT for a copied
- *	message, whose @len bytes the caller then copies into ->data
+ *	message, whose @len bytes the caller then fills in
  * @pool: a chain from kmbox_pool_take() to use first, or NULL
  *
  * A small or zero-copy message comes from the mailbox's pool when it can.
- * Any other copied message is charged to @kf's chain until it is freed.
+ * Any other message is charged to @kf's chain, for what it takes, until
+ * it is freed.
  *
  * Return: the message, ERR_PTR(-ENOBUFS) over quota, or -ENOMEM.
  */
@@ -182,18 +243,17 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 		}
 		msg->chain = NULL;
 	} else {
-		size_t size = sizeof(struct kmbox_msg) + (copied ? len : 0);
+		size_t cost = kmbox_msg_cost(len, slot);
 
-		if (copied && kmbox_charge(kf->chain, len + KMBOX_MSG_COST))
+		if (kmbox_charge(kf->chain, cost))
 			return ERR_PTR(-ENOBUFS);
-		msg = kvmalloc(size, GFP_KERNEL_ACCOUNT);
+		msg = kmbox_msg_new(len, slot);
 		if (!msg) {
-			if (copied)
-				kmbox_uncharge(kf->chain, len + KMBOX_MSG_COST);
+			kmbox_uncharge(kf->chain, cost);
 			return ERR_PTR(-ENOMEM);
 		}
 		msg->pooled = false;
-		msg->chain = copied ? kmbox_chain_hold(kf->chain) : NULL;
+		msg->chain = kmbox_chain_hold(kf->chain);
 		msg->pid = get_pid(pid);
 	}
 	msg->uid = current_euid();
@@ -229,12 +289,12 @@ void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 		llist_add(&msg->pool_node, &mb->pool);
 		return;
 	}
-	if (msg->chain) {
-		kmbox_uncharge(msg->chain, msg->len + KMBOX_MSG_COST);
-		kmbox_chain_put(msg->chain);
-	}
+	kmbox_uncharge(msg->chain, kmbox_msg_cost(msg->len, msg->slot));
+	kmbox_chain_put(msg->chain);
 	put_pid(msg->pid);
-	kvfree(msg);
+	if (kmbox_msg_paged(msg))
+		kmbox_free_pages(&msg->pages);
+	kfree(msg);
 }
 
 /**
@@ -268,19 +328,76 @@ void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int
 }
 
 /**
+ * kmbox_msg_fill() - copy a copied message's payload in
+ * @msg: a message from kmbox_msg_alloc() with KMBOX_NO_SLOT
+ * @from: at least @msg->len bytes
+ *
+ * Return: 0, or -EFAULT (the payload is then partly filled).
+ */
+int kmbox_msg_fill(struct kmbox_msg *msg, struct iov_iter *from)
+{
+	size_t left = msg->len;
+	struct page *page;
+
+	if (!kmbox_msg_paged(msg))
+		return copy_from_iter_full(msg->data, left, from) ? 0 : -EFAULT;
+	list_for_each_entry(page, &msg->pages, lru) {
+		size_t n = min_t(size_t, left, PAGE_SIZE);
+
+		if (copy_page_from_iter(page, 0, n, from) != n)
+			return -EFAULT;
+		left -= n;
+	}
+	return 0;
+}
+
+/* The payload of @msg when it is in one piece: inline or in its slot. */
+static const void *kmbox_msg_payload(struct kmbox *mb, const struct kmbox_msg *msg)
+{
+	return msg->slot == KMBOX_NO_SLOT ? msg->data : kmbox_slot_addr(mb, msg->slot);
+}
+
+/**
+ * kmbox_msg_copy_to_iter() - copy a taken message's payload out
+ * @mb: its mailbox
+ * @msg: the message (not changed)
+ * @to: room for at least @msg->len bytes
+ *
+ * Return: 0, or -EFAULT (@to then holds part of the payload).
+ */
+int kmbox_msg_copy_to_iter(struct kmbox *mb, const struct kmbox_msg *msg, struct iov_iter *to)
+{
+	size_t left = msg->len;
+	struct page *page;
+
+	if (!kmbox_msg_paged(msg))
+		return copy_to_iter(kmbox_msg_payload(mb, msg), left, to) == left ? 0 : -EFAULT;
+	list_for_each_entry(page, &msg->pages, lru) {
+		size_t n = min_t(size_t, left, PAGE_SIZE);
+
+		if (copy_page_to_iter(page, 0, n, to) != n)
+			return -EFAULT;
+		left -= n;
+	}
+	return 0;
+}
+
+/**
  * kmbox_copy_out() - copy a taken message's payload to user space
  * @mb: its mailbox
  * @buf: where to (at least @msg->len bytes)
- * @msg: the message
+ * @msg: the message (not changed)
  *
  * Return: 0 or -EFAULT.
  */
 int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg)
 {
-	const void *src = msg->slot == KMBOX_NO_SLOT ? msg->data :
-			  kmbox_slot_addr(mb, msg->slot);
+	struct iov_iter iter;
 
-	return copy_to_user(buf, src, msg->len) ? -EFAULT : 0;
+	if (!kmbox_msg_paged(msg))
+		return copy_to_user(buf, kmbox_msg_payload(mb, msg), msg->len) ? -EFAULT : 0;
+	iov_iter_ubuf(&iter, ITER_DEST, buf, msg->len);
+	return kmbox_msg_copy_to_iter(mb, msg, &iter);
 }
 
 /**
@@ -318,9 +435,19 @@ struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u
 	msg = kmbox_msg_alloc(kf, len, slot, pool);
 	if (IS_ERR(msg))
 		return msg;
-	if (!zc && copy_from_user(msg->data, buf, len)) {
-		kmbox_msg_free(kf->mb, msg);
-		return ERR_PTR(-EFAULT);
+	if (!zc) {
+		if (kmbox_msg_paged(msg)) {
+			struct iov_iter iter;
+
+			iov_iter_ubuf(&iter, ITER_SOURCE, (void __user *)buf, len);
+			ret = kmbox_msg_fill(msg, &iter);
+		} else {
+			ret = copy_from_user(msg->data, buf, len) ? -EFAULT : 0;
+		}
+		if (ret) {
+			kmbox_msg_free(kf->mb, msg);
+			return ERR_PTR(ret);
+		}
 	}
 	msg->prio = prio;
 	return msg;

@@ -304,4 +304,419 @@ TEST_F(userns, owner_and_subuids_share_one_mailbox_count)
 	EXPECT_EQ(1, n);
 }
 
+/* ---- charges equal allocations; memory cgroups ------------------------- */
+
+#define CG_ROOT		"/sys/fs/cgroup"
+
+/* Read a number from @dir/@file; -1 on error. */
+static long long cg_read(const char *dir, const char *file)
+{
+	char path[256], buf[64];
+	long long v = -1;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = 0;
+		v = strtoll(buf, NULL, 10);
+	}
+	return v;
+}
+
+/* The value of @key in the flat-keyed @dir/@file; -1 if absent. */
+static long long cg_read_key(const char *dir, const char *file, const char *key)
+{
+	char path[256], k[64];
+	long long v, ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", k, &v) == 2)
+		if (!strcmp(k, key))
+			ret = v;
+	fclose(f);
+	return ret;
+}
+
+static int cg_write(const char *dir, const char *file, const char *text)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return write_file(path, text);
+}
+
+/*
+ * Make a child memory cgroup @dir (mounting cgroup2 and enabling the
+ * memory controller if need be).  Returns 0, or -1 with @why set.
+ */
+static int cg_make(char *dir, size_t size, const char *tag, char *why, size_t whysz)
+{
+	char ctl[128];
+	int fd, n;
+
+	if (access(CG_ROOT "/cgroup.controllers", F_OK)) {
+		mkdir(CG_ROOT, 0755);
+		if (mount("none", CG_ROOT, "cgroup2", 0, NULL)) {
+			snprintf(why, whysz, "cannot mount cgroup2: %s", strerror(errno));
+			return -1;
+		}
+	}
+	fd = open(CG_ROOT "/cgroup.controllers", O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, ctl, sizeof(ctl) - 1);
+	if (fd >= 0)
+		close(fd);
+	ctl[n > 0 ? n : 0] = 0;
+	if (!strstr(ctl, "memory")) {
+		snprintf(why, whysz, "no memory controller in cgroup2 (controllers: %.100s)", ctl);
+		return -1;
+	}
+	cg_write(CG_ROOT, "cgroup.subtree_control", "+memory");
+	snprintf(dir, size, CG_ROOT "/kt-%d-%s", (int)getpid(), tag);
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		snprintf(why, whysz, "mkdir %.128s: %.64s", dir, strerror(errno));
+		return -1;
+	}
+	if (cg_read(dir, "memory.current") < 0) {
+		rmdir(dir);
+		snprintf(why, whysz, "no memory.current in %.128s", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Move the calling process into @dir and onto CPU 0 (one memcg stock). */
+static int cg_enter(const char *dir)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	return cg_write(dir, "cgroup.procs", "0");
+}
+
+/* What a sender in a cgroup did, shared with the parent. */
+struct cg_result {
+	int sent, err;			/* messages queued; errno that stopped it */
+};
+
+/*
+ * Child, in cgroup @dir as KT_OWNER: open @name for writing and, once
+ * told, send @size-byte messages until a send fails (at most @max).  At
+ * the cgroup's limit any allocation charged to it may call the OOM
+ * killer, so between its sends and its exit the child allocates nothing:
+ * it signals by closing pipes and waits in read().
+ */
+static void cg_fill(const char *dir, const char *name, unsigned int size, int max,
+		    struct cg_result *res, int ready, int go, int done)
+{
+	char *buf = malloc(size), c;
+	int fd;
+
+	CHILD_ASSERT(buf);
+	memset(buf, 0x5a, size);
+	CHILD_ASSERT(cg_enter(dir) == 0);
+	CHILD_ASSERT(kt_become(KT_OWNER, KT_OWNER) == 0);
+	fd = kt_open(name, O_WRONLY, 0, 0, 0, 0);
+	CHILD_ASSERT(fd >= 0);
+	close(ready);
+	CHILD_ASSERT(read(go, &c, 1) == 1);
+	while (res->sent < max && !kt_send(fd, buf, size, 0, KMBOX_F_NONBLOCK, 0))
+		res->sent++;
+	res->err = errno;
+	close(done);
+	while (read(go, &c, 1) > 0)
+		;
+	_exit(0);
+}
+
+/*
+ * Run cg_fill() in a child; *@before and *@after get the cgroup's
+ * memory.current (read by us, so as to charge nothing to the cgroup)
+ * just before its sends and after them, the child still alive both
+ * times.  Returns the child's exit status.
+ */
+static int cg_run_fill(const char *dir, const char *name, unsigned int size, int max,
+		       struct cg_result *res, long long *before, long long *after)
+{
+	int ready[2], go[2], done[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(ready) || pipe(go) || pipe(done))
+		return -1;
+	pid = kt_fork(60);
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(ready[0]);
+		close(go[1]);
+		close(done[0]);
+		cg_fill(dir, name, size, max, res, ready[1], go[0], done[1]);
+	}
+	close(ready[1]);
+	close(go[0]);
+	close(done[1]);
+	if (read(ready[0], &c, 1) == 0) {
+		*before = cg_read(dir, "memory.current");
+		if (write(go[1], "g", 1) == 1 && read(done[0], &c, 1) == 0)
+			*after = cg_read(dir, "memory.current");
+	}
+	close(go[1]);
+	close(ready[0]);
+	close(done[0]);
+	return kt_wait(pid);
+}
+
+FIXTURE(memcg) {
+	struct saved_param quota;
+	char name[64], cg[128];
+	struct cg_result *res;
+	int fd, have_cg;
+};
+
+FIXTURE_SETUP(memcg)
+{
+	char why[512];
+
+	KT_REQUIRE_MODULE();
+	self->fd = -1;
+	self->have_cg = 0;
+	ASSERT_EQ(0, param_save(&self->quota, "user_quota"));
+	self->res = mmap(NULL, sizeof(*self->res), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->res);
+	memset(self->res, 0, sizeof(*self->res));
+	if (cg_make(self->cg, sizeof(self->cg), "memcg", why, sizeof(why)))
+		SKIP(return, "%s", why);
+	self->have_cg = 1;
+	kt_name(self->name, sizeof(self->name), "memcg");
+	umask(0);
+}
+
+FIXTURE_TEARDOWN(memcg)
+{
+	if (self->fd >= 0) {
+		close(self->fd);
+		kt_unlink(self->name);
+	}
+	if (self->have_cg)
+		rmdir(self->cg);
+	param_restore(&self->quota);
+}
+
+#define CHARGE_QUOTA	(16 << 20)
+
+/*
+ * A sender fills its quota with messages of the default maximum size:
+ * the memory its cgroup was charged for them, i.e. what they really
+ * take, is its quota, give or take one message and the cgroup's per-CPU
+ * batch (64 pages).
+ */
+TEST_F(memcg, charge_of_a_default_size_message_is_what_it_takes)
+{
+	long long before = 0, after = 0, delta;
+
+	if (!self->have_cg)
+		return;
+	self->fd = kt_create(self->name, O_RDWR | O_NONBLOCK, 0666, 4096, 8192);
+	ASSERT_GE(self->fd, 0);
+	ASSERT_EQ(0, kt_param_set("user_quota", CHARGE_QUOTA));
+	ASSERT_EQ(0, cg_run_fill(self->cg, self->name, 8192, 4096, self->res, &before, &after));
+	EXPECT_EQ(ENOBUFS, self->res->err);
+	delta = after - before;
+	TH_LOG("%d messages of 8192 bytes in a %d-byte quota; memory.current +%lld (%lld per message)",
+	       self->res->sent, CHARGE_QUOTA, delta, delta / (self->res->sent ?: 1));
+	/* the cgroup sees the messages at all */
+	EXPECT_GE(delta, (long long)self->res->sent * 8192);
+	/* and what they take is what the quota let through */
+	EXPECT_LE(delta, CHARGE_QUOTA + CHARGE_QUOTA / 16);
+	EXPECT_GE(delta, CHARGE_QUOTA - CHARGE_QUOTA / 16);
+}
+
+#define CG_MAX		(32 << 20)
+
+/*
+ * With the kmbox quota out of the way, the memory cgroup's limit stops a
+ * sender: ENOMEM (no OOM kill), with about the payload charged.
+ */
+TEST_F(memcg, memory_cgroup_limit_stops_a_sender_with_enomem)
+{
+	long long before = 0, after = 0, delta, payload;
+	char buf[65536];
+
+	if (!self->have_cg)
+		return;
+	self->fd = kt_create(self->name, O_RDWR | O_NONBLOCK, 0666, 4096, 65536);
+	ASSERT_GE(self->fd, 0);
+	ASSERT_EQ(0, kt_param_set("user_quota", 1ULL << 30));
+	ASSERT_EQ(0, cg_write(self->cg, "memory.max", "33554432"));
+	EXPECT_EQ(0, cg_run_fill(self->cg, self->name, 65536, 4096, self->res, &before, &after))
+		TH_LOG("the sender was killed, not refused");
+	EXPECT_EQ(0, cg_read_key(self->cg, "memory.events", "oom_kill"));
+	payload = (long long)self->res->sent * 65536;
+	delta = after - before;
+	TH_LOG("%d messages of 64 KiB under memory.max %d; memory.current +%lld, errno %d",
+	       self->res->sent, CG_MAX, delta, self->res->err);
+	EXPECT_TRUE(self->res->err == ENOMEM || self->res->err == ENOBUFS);
+	EXPECT_LE(payload, CG_MAX);
+	EXPECT_GE(payload, CG_MAX / 2);
+	EXPECT_GE(delta, payload);
+	EXPECT_LE(delta, payload + payload / 16 + (1 << 20));
+	/* everything queued is intact and can be received */
+	while (read(self->fd, buf, sizeof(buf)) == sizeof(buf))
+		self->res->sent--;
+	EXPECT_EQ(0, self->res->sent);
+}
+
+/* ---- large messages ----------------------------------------------------- */
+
+#define BIG	(4 << 20)
+
+FIXTURE(big) {
+	int fd;
+	char *out, *in;
+};
+
+FIXTURE_SETUP(big)
+{
+	KT_REQUIRE_MODULE();
+	self->fd = kt_anon(O_RDWR | O_NONBLOCK, 4, BIG);
+	ASSERT_GE(self->fd, 0) TH_LOG("mailbox of %d-byte messages: %s", BIG, strerror(errno));
+	self->out = malloc(BIG);
+	self->in = malloc(BIG);
+	ASSERT_TRUE(self->out && self->in);
+}
+
+FIXTURE_TEARDOWN(big)
+{
+	close(self->fd);
+	free(self->out);
+	free(self->in);
+}
+
+/* Sizes around every boundary of the storage: pool, one page, many. */
+static const unsigned int big_sizes[] = {
+	0, 1, 943, 944, 945, 1024, 4015, 4016, 4017, 4095, 4096, 4097,
+	8191, 8192, 8193, 65535, 65536, 65537, 1 << 20, (1 << 20) + 1,
+	BIG - 1, BIG,
+};
+
+TEST_F(big, every_size_round_trips_byte_exact_through_ioctls)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(big_sizes); i++) {
+		unsigned int len = big_sizes[i];
+
+		kt_fill(self->out, len, i);
+		memset(self->in, 0, len + 1 <= BIG ? len + 1 : BIG);
+		ASSERT_EQ(0, kt_send(self->fd, self->out, len, 0, 0, 0)) TH_LOG("send %u", len);
+		ASSERT_EQ((int)len, kt_recv(self->fd, self->in, BIG, 0, 0, NULL))
+			TH_LOG("recv %u: %s", len, strerror(errno));
+		EXPECT_TRUE(kt_check_fill(self->in, len, i)) TH_LOG("payload of %u differs", len);
+	}
+}
+
+TEST_F(big, every_size_round_trips_byte_exact_through_read_and_write)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(big_sizes); i++) {
+		unsigned int len = big_sizes[i];
+
+		kt_fill(self->out, len, 100 + i);
+		ASSERT_EQ((ssize_t)len, write(self->fd, self->out, len)) TH_LOG("write %u", len);
+		ASSERT_EQ((ssize_t)len, read(self->fd, self->in, BIG))
+			TH_LOG("read %u: %s", len, strerror(errno));
+		EXPECT_TRUE(kt_check_fill(self->in, len, 100 + i)) TH_LOG("payload of %u differs", len);
+	}
+}
+
+/* Several big messages queued at once keep their order and contents. */
+TEST_F(big, queued_megabyte_messages_stay_intact)
+{
+	char *bufs[4];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		bufs[i] = malloc(1 << 20);
+		ASSERT_NE(NULL, bufs[i]);
+		kt_fill(bufs[i], 1 << 20, 7 * i);
+		ASSERT_EQ(0, kt_send(self->fd, bufs[i], (1 << 20) - i, 0, 0, 0));
+	}
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ((1 << 20) - i, kt_recv(self->fd, self->in, BIG, 0, 0, NULL));
+		EXPECT_TRUE(kt_check_fill(self->in, (1 << 20) - i, 7 * i));
+		free(bufs[i]);
+	}
+}
+
+/* A buffer of @pages pages whose page @hole is unmapped. */
+static char *holed_buffer(size_t pages, size_t hole)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	char *p = mmap(NULL, pages * pg, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (munmap(p + hole * pg, pg))
+		return NULL;
+	return p;
+}
+
+/*
+ * A receive whose buffer's last page is unmapped faults on the tail of
+ * the message: EFAULT, and the message stays queued, intact.
+ */
+TEST_F(big, receive_faulting_on_the_last_page_keeps_the_message)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t len = (1 << 20) + 100, pages = len / pg + 1;
+	char *buf = holed_buffer(pages, pages - 1);
+
+	ASSERT_NE(NULL, buf);
+	kt_fill(self->out, len, 3);
+	ASSERT_EQ(0, kt_send(self->fd, self->out, len, 5, 0, 0));
+	EXPECT_EQ(-1, kt_recv(self->fd, buf, pages * pg, 0, 0, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, read(self->fd, buf, pages * pg));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(1, kt_cur_msgs(self->fd));
+	ASSERT_EQ((int)len, kt_recv(self->fd, self->in, BIG, 0, 0, NULL));
+	EXPECT_TRUE(kt_check_fill(self->in, len, 3));
+	munmap(buf, pages * pg);
+}
+
+/* A send whose payload has an unmapped page: EFAULT, and nothing changes. */
+TEST_F(big, send_faulting_in_the_middle_changes_nothing)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t len = 1 << 20, pages = len / pg;
+	char *buf = holed_buffer(pages, pages / 2);
+	struct kt_stats before, after;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, kt_read_stats(&before));
+	EXPECT_EQ(-1, kt_send(self->fd, buf, len, 0, 0, 0));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, write(self->fd, buf, len));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(0, kt_cur_msgs(self->fd));
+	ASSERT_EQ(0, kt_read_stats(&after));
+	EXPECT_EQ(before.messages, after.messages);
+	EXPECT_EQ(before.bytes, after.bytes);
+	munmap(buf, pages * pg);
+}
+
 TEST_HARNESS_MAIN
