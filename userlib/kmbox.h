@@ -45,6 +45,7 @@ struct timespec;
  * @uid: sender's effective uid, in the receiver's user namespace
  * @gid: sender's effective gid, in the receiver's user namespace
  * @send_ns: CLOCK_MONOTONIC time, in nanoseconds, the message was queued
+ *	(on the receiver's clock: that of its time namespace)
  * @flags: KMBOX_MSG_* bits; KMBOX_MSG_ZC if the payload is in a slot
  */
 struct kmbox_msginfo {
