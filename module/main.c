@@ -19,6 +19,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/uio.h>
 
 #include "kmbox.h"
 
@@ -67,6 +68,8 @@ static int kmbox_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	}
 	file->private_data = kf;
+	/* IOCB_NOWAIT is honoured: see kmbox_iocb_nonblock() */
+	file->f_mode |= FMODE_NOWAIT;
 	return stream_open(inode, file);
 }
 
@@ -84,11 +87,22 @@ static int kmbox_release_file(struct inode *inode, struct file *file)
 	return 0;
 }
 
-static ssize_t kmbox_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
+/* IOCB_NOWAIT (io_uring, RWF_NOWAIT) never sleeps for a message or room. */
+static bool kmbox_iocb_nonblock(const struct kiocb *iocb)
 {
-	struct kmbox_file *kf = file->private_data;
-	struct kmbox_wait w = { .nonblock = file->f_flags & O_NONBLOCK };
-	u32 bufsz = min_t(size_t, count, U32_MAX);
+	return (iocb->ki_filp->f_flags & O_NONBLOCK) || (iocb->ki_flags & IOCB_NOWAIT);
+}
+
+/*
+ * read(), readv(), io_uring reads: one message per call, scattered over
+ * the buffers.  If they hold less than the message, EMSGSIZE and the
+ * message stays; if the copy faults, it goes back where it was.
+ */
+static ssize_t kmbox_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct kmbox_file *kf = iocb->ki_filp->private_data;
+	struct kmbox_wait w = { .nonblock = kmbox_iocb_nonblock(iocb) };
+	u32 bufsz = min_t(size_t, iov_iter_count(to), U32_MAX);
 	struct kmbox_msg *msg;
 	u32 need, len;
 	int ret;
@@ -98,7 +112,7 @@ static ssize_t kmbox_read(struct file *file, char __user *buf, size_t count, lof
 	ret = kmbox_recv_many(kf, &msg, &bufsz, 1, false, &w, &need);
 	if (ret < 0)
 		return ret;
-	if (kmbox_copy_out(kf->mb, buf, msg)) {
+	if (kmbox_msg_copy_to_iter(kf->mb, msg, to)) {
 		kmbox_requeue(kf, &msg, 1);
 		return -EFAULT;
 	}
@@ -107,11 +121,15 @@ static ssize_t kmbox_read(struct file *file, char __user *buf, size_t count, lof
 	return len;
 }
 
-static ssize_t kmbox_write(struct file *file, const char __user *buf, size_t count,
-			   loff_t *ppos)
+/*
+ * write(), writev(), io_uring writes: one message per call, gathered from
+ * all the buffers; its whole length is checked before anything is copied.
+ */
+static ssize_t kmbox_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
-	struct kmbox_file *kf = file->private_data;
-	struct kmbox_wait w = { .nonblock = file->f_flags & O_NONBLOCK };
+	struct kmbox_file *kf = iocb->ki_filp->private_data;
+	struct kmbox_wait w = { .nonblock = kmbox_iocb_nonblock(iocb) };
+	size_t count = iov_iter_count(from);
 	struct kmbox_msg *msg;
 	int ret;
 
@@ -119,10 +137,12 @@ static ssize_t kmbox_write(struct file *file, const char __user *buf, size_t cou
 		return -EBADFD;
 	if (count > kf->mb->max_msgsize)
 		return -EMSGSIZE;
-	msg = kmbox_prepare(kf, buf, count, 0, false, 0, NULL);
+	msg = kmbox_msg_alloc(kf, count, KMBOX_NO_SLOT, NULL);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
-	ret = kmbox_send_many(kf, &msg, 1, &w);
+	ret = kmbox_msg_fill(msg, from);
+	if (!ret)
+		ret = kmbox_send_many(kf, &msg, 1, &w);
 	if (ret < 0) {
 		kmbox_msg_free(kf->mb, msg);
 		return ret;
@@ -168,8 +188,8 @@ static const struct file_operations kmbox_fops = {
 	.owner		= THIS_MODULE,
 	.open		= kmbox_open,
 	.release	= kmbox_release_file,
-	.read		= kmbox_read,
-	.write		= kmbox_write,
+	.read_iter	= kmbox_read_iter,
+	.write_iter	= kmbox_write_iter,
 	.poll		= kmbox_poll,
 	.fasync		= kmbox_fasync,
 	.mmap		= kmbox_mmap,

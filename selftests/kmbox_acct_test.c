@@ -930,4 +930,130 @@ TEST_F(timens, deadlines_saturate_at_the_ends_of_the_hosts_clock)
 	EXPECT_EQ(0, st) TH_LOG("latest deadline: status %d", st);
 }
 
+/* ---- readv / writev / RWF_NOWAIT ----------------------------------------- */
+
+FIXTURE(iov) {
+	int fd;
+};
+
+FIXTURE_SETUP(iov)
+{
+	KT_REQUIRE_MODULE();
+	self->fd = kt_anon(O_RDWR, 4, 64);
+	ASSERT_GE(self->fd, 0);
+}
+
+FIXTURE_TEARDOWN(iov)
+{
+	close(self->fd);
+}
+
+TEST_F(iov, writev_gathers_every_buffer_into_one_message)
+{
+	struct iovec v[3] = {
+		{ "ab", 2 }, { "", 0 }, { "cdef", 4 },
+	};
+	char buf[64];
+
+	ASSERT_EQ(6, writev(self->fd, v, 3));
+	EXPECT_EQ(1, kt_cur_msgs(self->fd));
+	ASSERT_EQ(6, read(self->fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "abcdef", 6));
+}
+
+TEST_F(iov, writev_over_max_msgsize_is_emsgsize_and_queues_nothing)
+{
+	static char a[40], b[40];
+	struct iovec v[2] = { { a, sizeof(a) }, { b, sizeof(b) } };
+
+	EXPECT_EQ(-1, writev(self->fd, v, 2));
+	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_EQ(0, kt_cur_msgs(self->fd));
+}
+
+TEST_F(iov, writev_with_an_unmapped_buffer_is_efault_and_queues_nothing)
+{
+	char *hole = holed_buffer(1, 0);
+	struct iovec v[2] = { { "ok", 2 }, { hole, 8 } };
+
+	ASSERT_NE(NULL, hole);
+	EXPECT_EQ(-1, writev(self->fd, v, 2));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(0, kt_cur_msgs(self->fd));
+}
+
+TEST_F(iov, readv_scatters_one_message_and_takes_no_second)
+{
+	char a[3], b[3], c[10];
+	struct iovec v[3] = { { a, 3 }, { b, 3 }, { c, 10 } };
+
+	ASSERT_EQ(10, write(self->fd, "0123456789", 10));
+	ASSERT_EQ(4, write(self->fd, "next", 4));
+	ASSERT_EQ(10, readv(self->fd, v, 3));
+	EXPECT_EQ(0, memcmp(a, "012", 3));
+	EXPECT_EQ(0, memcmp(b, "345", 3));
+	EXPECT_EQ(0, memcmp(c, "6789", 4));
+	EXPECT_EQ(1, kt_cur_msgs(self->fd));
+}
+
+/* A message that exactly fills the first buffer is still one message. */
+TEST_F(iov, readv_never_merges_messages)
+{
+	char a[4], b[4];
+	struct iovec v[2] = { { a, 4 }, { b, 4 } };
+
+	ASSERT_EQ(4, write(self->fd, "abcd", 4));
+	ASSERT_EQ(4, write(self->fd, "efgh", 4));
+	EXPECT_EQ(4, readv(self->fd, v, 2));
+	EXPECT_EQ(0, memcmp(a, "abcd", 4));
+	EXPECT_EQ(1, kt_cur_msgs(self->fd));
+}
+
+TEST_F(iov, readv_shorter_than_the_message_is_emsgsize_and_keeps_it)
+{
+	char a[3], b[3], buf[16];
+	struct iovec v[2] = { { a, 3 }, { b, 3 } };
+
+	ASSERT_EQ(10, write(self->fd, "0123456789", 10));
+	EXPECT_EQ(-1, readv(self->fd, v, 2));
+	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_EQ(1, kt_cur_msgs(self->fd));
+	ASSERT_EQ(10, read(self->fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "0123456789", 10));
+}
+
+TEST_F(iov, readv_faulting_on_a_later_buffer_keeps_the_message)
+{
+	char *hole = holed_buffer(1, 0), a[4], buf[16];
+	struct iovec v[2] = { { a, 4 }, { hole, 8 } };
+
+	ASSERT_NE(NULL, hole);
+	ASSERT_EQ(10, write(self->fd, "0123456789", 10));
+	EXPECT_EQ(-1, readv(self->fd, v, 2));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(1, kt_cur_msgs(self->fd));
+	ASSERT_EQ(10, read(self->fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "0123456789", 10));
+}
+
+/* RWF_NOWAIT (IOCB_NOWAIT) never sleeps: EAGAIN on a blocking file. */
+TEST_F(iov, rwf_nowait_on_empty_or_full_is_eagain)
+{
+	char buf[16];
+	struct iovec v = { buf, sizeof(buf) };
+	struct iovec w = { "x", 1 };
+	int i;
+
+	EXPECT_EQ(-1, preadv2(self->fd, &v, 1, -1, RWF_NOWAIT));
+	EXPECT_EQ(EAGAIN, errno) TH_LOG("%s (EOPNOTSUPP: no FMODE_NOWAIT)", strerror(errno));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(1, write(self->fd, "m", 1));
+	EXPECT_EQ(-1, pwritev2(self->fd, &w, 1, -1, RWF_NOWAIT));
+	EXPECT_EQ(EAGAIN, errno);
+	/* and does the work when it can */
+	EXPECT_EQ(1, preadv2(self->fd, &v, 1, -1, RWF_NOWAIT));
+	EXPECT_EQ(1, pwritev2(self->fd, &w, 1, -1, RWF_NOWAIT));
+	EXPECT_EQ(4, kt_cur_msgs(self->fd));
+}
+
 TEST_HARNESS_MAIN
