@@ -158,7 +158,14 @@ static void kmbox_msg_creds(const struct kmbox_msg *msg, struct kmbox_recv *r)
 {
 	struct user_namespace *uns = current_user_ns();
 
+	/*
+	 * A number is reported only while the sending process exists (a
+	 * zombie counts): once it has been reaped, the number may belong to
+	 * another process.
+	 */
 	r->pid = pid_vnr(msg->pid);
+	if (!pid_has_task(msg->pid, PIDTYPE_TGID))
+		r->pid = 0;
 	r->uid = from_kuid_munged(uns, msg->uid);
 	r->gid = from_kgid_munged(uns, msg->gid);
 	r->prio = msg->prio;

@@ -167,6 +167,7 @@ struct kmbox_chain {
  *	get_pid()/put_pid() pair
  * @uid: sender's euid
  * @gid: sender's egid
+ *	(pid, uid and gid: see enum kmbox_creds)
  * @send_ns: CLOCK_MONOTONIC time of queueing
  * @len: payload length; with @slot, fixed from allocation to freeing (the
  *	charge is computed from them)
@@ -324,6 +325,8 @@ struct kmbox {
  * @mb: bound mailbox; NULL until KMBOX_IOC_OPEN, then never changes
  * @chain: charged for messages sent and mailboxes created through this
  *	file (the opener's)
+ * @opener: thread group that opened the file: the sender of its write()s
+ * @cred: the file's f_cred (the opener's): euid/egid of its write()s
  * @spare: a pooled buffer set aside for this file's next send (xchg())
  * @zc_used: the file has reserved or received a slot, so slots may
  *	name it as owner or sender (under @mb->lock)
@@ -334,10 +337,24 @@ struct kmbox {
 struct kmbox_file {
 	struct kmbox *mb;
 	struct kmbox_chain *chain;
+	struct pid *opener;
+	const struct cred *cred;
 	struct kmbox_msg *spare;
 	bool zc_used;
 	u32 zc_held;
 	u64 zc_completed;
+};
+
+/**
+ * enum kmbox_creds - whose credentials a message carries
+ * @KMBOX_CREDS_CALLER: the calling task's (KMBOX_IOC_SEND, SEND_BATCH)
+ * @KMBOX_CREDS_OPENER: the file opener's (write() and friends), which a
+ *	more privileged process that inherited or was passed the file cannot
+ *	lend to it (the confused deputy of binder's CVE-2021-39686)
+ */
+enum kmbox_creds {
+	KMBOX_CREDS_CALLER,
+	KMBOX_CREDS_OPENER,
 };
 
 /* Wait/operation flags, from the uapi KMBOX_F_* plus the file's O_NONBLOCK */
@@ -364,7 +381,7 @@ void kmbox_file_detach(struct kmbox_file *kf);
 
 /* msg.c */
 struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
-				  struct llist_node **pool);
+				  struct llist_node **pool, enum kmbox_creds creds);
 struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
 				u32 prio, bool zc, u32 slot, struct llist_node **pool);
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);

@@ -68,6 +68,8 @@ static int kmbox_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	}
 	file->private_data = kf;
+	kf->opener = get_pid(task_tgid(current));
+	kf->cred = file->f_cred;
 	/* IOCB_NOWAIT is honoured: see kmbox_iocb_nonblock() */
 	file->f_mode |= FMODE_NOWAIT;
 	return stream_open(inode, file);
@@ -83,6 +85,7 @@ static int kmbox_release_file(struct inode *inode, struct file *file)
 		kmbox_put(mb);
 	}
 	kmbox_chain_put(kf->chain);
+	put_pid(kf->opener);
 	kfree(kf);
 	return 0;
 }
@@ -137,7 +140,8 @@ static ssize_t kmbox_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		return -EBADFD;
 	if (count > kf->mb->max_msgsize)
 		return -EMSGSIZE;
-	msg = kmbox_msg_alloc(kf, count, KMBOX_NO_SLOT, NULL);
+	/* The opener's credentials, not those of whoever writes. */
+	msg = kmbox_msg_alloc(kf, count, KMBOX_NO_SLOT, NULL, KMBOX_CREDS_OPENER);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	ret = kmbox_msg_fill(msg, from);

@@ -220,6 +220,7 @@ static struct kmbox_msg *kmbox_msg_new(u32 len, u32 slot)
  * @slot: region slot holding the payload, or KMBOX_NO_SLOT for a copied
  *	message, whose @len bytes the caller then fills in
  * @pool: a chain from kmbox_pool_take() to use first, or NULL
+ * @creds: whose pid, euid and egid the message carries
  *
  * A small or zero-copy message comes from the mailbox's pool when it can.
  * Any other message is charged to @kf's chain, for what it takes, until
@@ -228,10 +229,11 @@ static struct kmbox_msg *kmbox_msg_new(u32 len, u32 slot)
  * Return: the message, ERR_PTR(-ENOBUFS) over quota, or -ENOMEM.
  */
 struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
-				  struct llist_node **pool)
+				  struct llist_node **pool, enum kmbox_creds creds)
 {
+	bool opener = creds == KMBOX_CREDS_OPENER;
+	struct pid *pid = opener ? kf->opener : task_tgid(current);
 	bool copied = slot == KMBOX_NO_SLOT;
-	struct pid *pid = task_tgid(current);
 	struct kmbox_msg *msg = NULL;
 
 	if (!copied || len <= KMBOX_POOL_DATA)
@@ -256,8 +258,8 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 		msg->chain = kmbox_chain_hold(kf->chain);
 		msg->pid = get_pid(pid);
 	}
-	msg->uid = current_euid();
-	msg->gid = current_egid();
+	msg->uid = opener ? kf->cred->euid : current_euid();
+	msg->gid = opener ? kf->cred->egid : current_egid();
 	msg->len = len;
 	msg->prio = 0;
 	msg->slot = slot;
@@ -401,7 +403,7 @@ int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *m
 }
 
 /**
- * kmbox_prepare() - build a message to send through @kf
+ * kmbox_prepare() - build a message to send through @kf (an ioctl's)
  * @kf: a bound file
  * @buf: payload (copied messages)
  * @len: payload length
@@ -432,7 +434,7 @@ struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u
 			return ERR_PTR(-EMSGSIZE);
 		slot = KMBOX_NO_SLOT;
 	}
-	msg = kmbox_msg_alloc(kf, len, slot, pool);
+	msg = kmbox_msg_alloc(kf, len, slot, pool, KMBOX_CREDS_CALLER);
 	if (IS_ERR(msg))
 		return msg;
 	if (!zc) {

@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -1054,6 +1055,183 @@ TEST_F(iov, rwf_nowait_on_empty_or_full_is_eagain)
 	EXPECT_EQ(1, preadv2(self->fd, &v, 1, -1, RWF_NOWAIT));
 	EXPECT_EQ(1, pwritev2(self->fd, &w, 1, -1, RWF_NOWAIT));
 	EXPECT_EQ(4, kt_cur_msgs(self->fd));
+}
+
+/* ---- sender credentials ---------------------------------------------------- */
+
+static int send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], c = 'f';
+	struct iovec iov = { &c, 1 };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &mh, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], c;
+	struct iovec iov = { &c, 1 };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sock, &mh, 0) != 1)
+		return -1;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+FIXTURE(creds) {
+	char name[64];
+	int rfd;		/* root's receiving end */
+	int wfd;		/* the file KT_OWNER opened, passed to us */
+	pid_t opener;		/* KT_OWNER's process, alive until reaped */
+	int sock;
+};
+
+/*
+ * A root-owned 0666 mailbox; a child running as KT_OWNER opens it for
+ * writing, sends "c" and "d" with KMBOX_IOC_SEND, passes the file to us
+ * and stays alive until told to go (by closing the socket).
+ */
+FIXTURE_SETUP(creds)
+{
+	int sv[2];
+
+	KT_REQUIRE_MODULE();
+	self->wfd = -1;
+	self->opener = -1;
+	kt_name(self->name, sizeof(self->name), "creds");
+	umask(0);
+	self->rfd = kt_create(self->name, O_RDWR | O_NONBLOCK, 0666, 8, 64);
+	ASSERT_GE(self->rfd, 0);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	self->opener = kt_fork(30);
+	ASSERT_GE(self->opener, 0);
+	if (self->opener == 0) {
+		char c;
+		int fd;
+
+		close(sv[0]);
+		CHILD_ASSERT(kt_become(KT_OWNER, KT_OWNER) == 0);
+		fd = kt_open(self->name, O_WRONLY, 0, 0, 0, 0);
+		CHILD_ASSERT(fd >= 0);
+		CHILD_ASSERT(kt_send(fd, "c", 1, 0, 0, 0) == 0);
+		CHILD_ASSERT(kt_send(fd, "d", 1, 0, 0, 0) == 0);
+		CHILD_ASSERT(send_fd(sv[1], fd) == 0);
+		while (read(sv[1], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(sv[1]);
+	self->sock = sv[0];
+	self->wfd = recv_fd(self->sock);
+	ASSERT_GE(self->wfd, 0);
+}
+
+FIXTURE_TEARDOWN(creds)
+{
+	if (self->opener > 0) {
+		close(self->sock);
+		kt_wait(self->opener);
+	}
+	if (self->wfd >= 0)
+		close(self->wfd);
+	close(self->rfd);
+	kt_unlink(self->name);
+}
+
+/* Receive one message from @fd into @r; its first byte, or 0. */
+static char recv_one(int fd, struct kmbox_recv *r)
+{
+	char buf[64];
+
+	if (kt_recv(fd, buf, sizeof(buf), 0, 0, r) < 1)
+		return 0;
+	return buf[0];
+}
+
+/*
+ * root write()s through a file that uid 1000 opened (an fd it was
+ * passed, as a setuid program's stderr can be): the message is from
+ * uid 1000 and the opener's process, not from root.
+ */
+TEST_F(creds, write_carries_the_openers_credentials)
+{
+	struct iovec v[2] = { { "w", 1 }, { "v", 1 } };
+	struct kmbox_recv r;
+
+	ASSERT_EQ('c', recv_one(self->rfd, &r));
+	ASSERT_EQ('d', recv_one(self->rfd, &r));
+	ASSERT_EQ(1, write(self->wfd, "w", 1));
+	ASSERT_EQ('w', recv_one(self->rfd, &r));
+	EXPECT_EQ(KT_OWNER, r.uid);
+	EXPECT_EQ(KT_OWNER, r.gid);
+	EXPECT_EQ(self->opener, r.pid);
+	ASSERT_EQ(2, writev(self->wfd, v, 2));
+	ASSERT_EQ('w', recv_one(self->rfd, &r));
+	EXPECT_EQ(KT_OWNER, r.uid);
+	EXPECT_EQ(self->opener, r.pid);
+}
+
+/* KMBOX_IOC_SEND through the same file carries the caller's. */
+TEST_F(creds, send_ioctl_carries_the_callers_credentials)
+{
+	struct kmbox_recv r;
+
+	ASSERT_EQ('c', recv_one(self->rfd, &r));
+	EXPECT_EQ(KT_OWNER, r.uid);
+	EXPECT_EQ(self->opener, r.pid);
+	ASSERT_EQ('d', recv_one(self->rfd, &r));
+	ASSERT_EQ(0, kt_send(self->wfd, "s", 1, 0, 0, 0));
+	ASSERT_EQ('s', recv_one(self->rfd, &r));
+	EXPECT_EQ(0, r.uid);
+	EXPECT_EQ(0, r.gid);
+	EXPECT_EQ(getpid(), r.pid);
+}
+
+/*
+ * Once the sending process is gone (reaped), its number may belong to
+ * another process: pid 0.  A zombie is still the sender.
+ */
+TEST_F(creds, sender_that_has_exited_is_pid_0)
+{
+	struct kmbox_recv r;
+	siginfo_t si;
+
+	ASSERT_EQ(1, write(self->wfd, "w", 1));		/* from the opener */
+	close(self->sock);
+	ASSERT_EQ(0, waitid(P_PID, self->opener, &si, WEXITED | WNOWAIT));
+	ASSERT_EQ('c', recv_one(self->rfd, &r));	/* a zombie's */
+	EXPECT_EQ(self->opener, r.pid);
+	ASSERT_EQ(0, kt_wait(self->opener));
+	self->opener = -1;
+	ASSERT_EQ('d', recv_one(self->rfd, &r));	/* a reaped one's */
+	EXPECT_EQ(0, r.pid);
+	EXPECT_EQ(KT_OWNER, r.uid);
+	ASSERT_EQ('w', recv_one(self->rfd, &r));	/* written, as the opener */
+	EXPECT_EQ(0, r.pid);
+	EXPECT_EQ(KT_OWNER, r.uid);
+	/* and so is a write after the opener is gone */
+	ASSERT_EQ(1, write(self->wfd, "x", 1));
+	ASSERT_EQ('x', recv_one(self->rfd, &r));
+	EXPECT_EQ(0, r.pid);
+	EXPECT_EQ(KT_OWNER, r.uid);
 }
 
 TEST_HARNESS_MAIN

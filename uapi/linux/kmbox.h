@@ -201,9 +201,12 @@ struct kmbox_send {
  * @slot: out: with KMBOX_MSG_ZC, the slot now held by this file; else
  *	KMBOX_NO_SLOT
  * @pid: out: sender's thread-group id in the receiver's pid namespace,
- *	0 if the sender is not visible there
+ *	0 if the sender is not visible there or has exited and been reaped
  * @uid: out: sender's euid in the receiver's user namespace
  * @gid: out: sender's egid in the receiver's user namespace
+ *	(the sender of a message sent with write() is the process that
+ *	opened the file, with the file's credentials; that of one sent with
+ *	KMBOX_IOC_SEND or SEND_BATCH is the calling process: kmbox(7))
  * @msg_flags: out: KMBOX_MSG_*
  * @send_ns: out: time the message was queued, on the CLOCK_MONOTONIC of
  *	the receiver's time namespace (0 if that clock had not started yet)
