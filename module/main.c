@@ -14,10 +14,13 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/poll.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 
@@ -34,22 +37,173 @@ struct kmbox_params kmbox_params = {
 	.region_cap		= 64UL << 20,
 };
 
-module_param_named(default_max_msgs, kmbox_params.default_max_msgs, uint, 0644);
-MODULE_PARM_DESC(default_max_msgs, "Capacity in messages of a mailbox created with max_msgs 0 (64)");
-module_param_named(default_max_msgsize, kmbox_params.default_max_msgsize, uint, 0644);
-MODULE_PARM_DESC(default_max_msgsize, "Largest message of a mailbox created with max_msgsize 0 (8192)");
-module_param_named(max_msgs_cap, kmbox_params.max_msgs_cap, uint, 0644);
-MODULE_PARM_DESC(max_msgs_cap, "Largest max_msgs accepted at creation (65536)");
-module_param_named(max_msgsize_cap, kmbox_params.max_msgsize_cap, uint, 0644);
-MODULE_PARM_DESC(max_msgsize_cap, "Largest max_msgsize and zero-copy slot accepted, bytes (4 MiB)");
-module_param_named(max_mailboxes, kmbox_params.max_mailboxes, uint, 0644);
-MODULE_PARM_DESC(max_mailboxes, "Mailboxes alive at once, all namespaces; CAP_SYS_RESOURCE exceeds it (4096)");
-module_param_named(user_max_mailboxes, kmbox_params.user_max_mailboxes, uint, 0644);
-MODULE_PARM_DESC(user_max_mailboxes, "Mailboxes one user may have alive; CAP_SYS_RESOURCE exceeds it (256)");
-module_param_named(user_quota, kmbox_params.user_quota, ulong, 0644);
-MODULE_PARM_DESC(user_quota, "Bytes of kernel memory one user may pin; 0 = no limit (64 MiB)");
-module_param_named(region_cap, kmbox_params.region_cap, ulong, 0644);
-MODULE_PARM_DESC(region_cap, "Largest zero-copy region of one mailbox, bytes (64 MiB)");
+/*
+ * Module parameters.  Each has bounds, checked when it is set, at insmod
+ * or through /sys/module/kmbox/parameters/; a value out of range is
+ * refused with EINVAL and the old one stays.  The bounds keep every
+ * derived size sane: a message is at most 4 MiB (far below INT_MAX), a
+ * slot size rounds up to at most 4 MiB, max_msgs + KMBOX_POOL_EXTRA cannot
+ * wrap, a region is at most 1 GiB.  A default may not exceed its cap: a
+ * write that would break that is refused too, and at insmod (where
+ * parameters come in any order) the module refuses to load.
+ */
+#define KMBOX_MSGS_LIMIT	65536		/* as mqueue's HARD_MSGMAX */
+#define KMBOX_MSGSIZE_LIMIT	SZ_4M
+#define KMBOX_MAILBOXES_LIMIT	1048576
+#define KMBOX_QUOTA_LIMIT	(1024UL * SZ_1G)	/* 1 TiB; 0 = no limit */
+#define KMBOX_REGION_LIMIT	SZ_1G		/* 0 = no regions */
+
+/* Set once the relations were checked at load: sets check them from then on. */
+static bool kmbox_params_live;
+
+/**
+ * struct kmbox_param - one module parameter and its bounds
+ * @uint: the value, if an unsigned int
+ * @ulong: the value, if an unsigned long
+ * @min: smallest value accepted
+ * @max: largest value accepted
+ * @fits: whether a new value keeps the relations to the other parameters
+ *	(called under the parameter lock), or NULL
+ */
+struct kmbox_param {
+	unsigned int *uint;
+	unsigned long *ulong;
+	unsigned long min;
+	unsigned long max;
+	bool (*fits)(unsigned long v);
+};
+
+static bool kmbox_fits_default_msgs(unsigned long v)
+{
+	return v <= kmbox_params.max_msgs_cap;
+}
+
+static bool kmbox_fits_msgs_cap(unsigned long v)
+{
+	return v >= kmbox_params.default_max_msgs;
+}
+
+static bool kmbox_fits_default_msgsize(unsigned long v)
+{
+	return v <= kmbox_params.max_msgsize_cap;
+}
+
+static bool kmbox_fits_msgsize_cap(unsigned long v)
+{
+	return v >= kmbox_params.default_max_msgsize;
+}
+
+static int kmbox_param_set(const char *val, const struct kernel_param *kp)
+{
+	const struct kmbox_param *p = kp->arg;
+	unsigned long v;
+
+	if (kstrtoul(val, 0, &v) || v < p->min || v > p->max)
+		return -EINVAL;
+	if (p->fits && kmbox_params_live && !p->fits(v))
+		return -EINVAL;
+	if (p->uint)
+		WRITE_ONCE(*p->uint, v);
+	else
+		WRITE_ONCE(*p->ulong, v);
+	return 0;
+}
+
+static int kmbox_param_get(char *buf, const struct kernel_param *kp)
+{
+	const struct kmbox_param *p = kp->arg;
+
+	return sysfs_emit(buf, "%lu\n", p->uint ? READ_ONCE(*p->uint) : READ_ONCE(*p->ulong));
+}
+
+static const struct kernel_param_ops kmbox_param_ops = {
+	.set	= kmbox_param_set,
+	.get	= kmbox_param_get,
+};
+
+static struct kmbox_param kmbox_param_default_max_msgs = {
+	.uint = &kmbox_params.default_max_msgs, .min = 1, .max = KMBOX_MSGS_LIMIT,
+	.fits = kmbox_fits_default_msgs,
+};
+module_param_cb(default_max_msgs, &kmbox_param_ops, &kmbox_param_default_max_msgs, 0644);
+MODULE_PARM_DESC(default_max_msgs,
+		 "Capacity in messages of a mailbox created with max_msgs 0, 1..max_msgs_cap (64)");
+
+static struct kmbox_param kmbox_param_default_max_msgsize = {
+	.uint = &kmbox_params.default_max_msgsize, .min = 1, .max = KMBOX_MSGSIZE_LIMIT,
+	.fits = kmbox_fits_default_msgsize,
+};
+module_param_cb(default_max_msgsize, &kmbox_param_ops, &kmbox_param_default_max_msgsize, 0644);
+MODULE_PARM_DESC(default_max_msgsize,
+		 "Largest message of a mailbox created with max_msgsize 0, 1..max_msgsize_cap (8192)");
+
+static struct kmbox_param kmbox_param_max_msgs_cap = {
+	.uint = &kmbox_params.max_msgs_cap, .min = 1, .max = KMBOX_MSGS_LIMIT,
+	.fits = kmbox_fits_msgs_cap,
+};
+module_param_cb(max_msgs_cap, &kmbox_param_ops, &kmbox_param_max_msgs_cap, 0644);
+MODULE_PARM_DESC(max_msgs_cap,
+		 "Largest max_msgs accepted at creation, default_max_msgs..65536 (65536)");
+
+static struct kmbox_param kmbox_param_max_msgsize_cap = {
+	.uint = &kmbox_params.max_msgsize_cap, .min = 1, .max = KMBOX_MSGSIZE_LIMIT,
+	.fits = kmbox_fits_msgsize_cap,
+};
+module_param_cb(max_msgsize_cap, &kmbox_param_ops, &kmbox_param_max_msgsize_cap, 0644);
+MODULE_PARM_DESC(max_msgsize_cap,
+		 "Largest max_msgsize and zero-copy slot accepted, bytes, default_max_msgsize..4 MiB (4 MiB)");
+
+static struct kmbox_param kmbox_param_max_mailboxes = {
+	.uint = &kmbox_params.max_mailboxes, .min = 1, .max = KMBOX_MAILBOXES_LIMIT,
+};
+module_param_cb(max_mailboxes, &kmbox_param_ops, &kmbox_param_max_mailboxes, 0644);
+MODULE_PARM_DESC(max_mailboxes,
+		 "Mailboxes alive at once, all namespaces, 1..1048576; CAP_SYS_RESOURCE exceeds it (4096)");
+
+static struct kmbox_param kmbox_param_user_max_mailboxes = {
+	.uint = &kmbox_params.user_max_mailboxes, .min = 1, .max = KMBOX_MAILBOXES_LIMIT,
+};
+module_param_cb(user_max_mailboxes, &kmbox_param_ops, &kmbox_param_user_max_mailboxes, 0644);
+MODULE_PARM_DESC(user_max_mailboxes,
+		 "Mailboxes one user may have alive, 1..1048576; CAP_SYS_RESOURCE exceeds it (256)");
+
+static struct kmbox_param kmbox_param_user_quota = {
+	.ulong = &kmbox_params.user_quota, .min = 0, .max = KMBOX_QUOTA_LIMIT,
+};
+module_param_cb(user_quota, &kmbox_param_ops, &kmbox_param_user_quota, 0644);
+MODULE_PARM_DESC(user_quota,
+		 "Bytes of kernel memory one user may pin, 0..1 TiB; 0 = no limit (64 MiB)");
+
+static struct kmbox_param kmbox_param_region_cap = {
+	.ulong = &kmbox_params.region_cap, .min = 0, .max = KMBOX_REGION_LIMIT,
+};
+module_param_cb(region_cap, &kmbox_param_ops, &kmbox_param_region_cap, 0644);
+MODULE_PARM_DESC(region_cap,
+		 "Largest zero-copy region of one mailbox, bytes, 0..1 GiB; 0 = none (64 MiB)");
+
+/*
+ * At load, once every parameter is in: the defaults within their caps.
+ * From then on each write checks it.  Return: 0 or -EINVAL.
+ */
+static int kmbox_params_init(void)
+{
+	int ret = 0;
+
+	kernel_param_lock(THIS_MODULE);
+	if (kmbox_params.default_max_msgs > kmbox_params.max_msgs_cap) {
+		pr_err("default_max_msgs %u is over max_msgs_cap %u\n",
+		       kmbox_params.default_max_msgs, kmbox_params.max_msgs_cap);
+		ret = -EINVAL;
+	}
+	if (kmbox_params.default_max_msgsize > kmbox_params.max_msgsize_cap) {
+		pr_err("default_max_msgsize %u is over max_msgsize_cap %u\n",
+		       kmbox_params.default_max_msgsize, kmbox_params.max_msgsize_cap);
+		ret = -EINVAL;
+	}
+	kmbox_params_live = !ret;
+	kernel_param_unlock(THIS_MODULE);
+	return ret;
+}
 
 struct kmbox_stats kmbox_stats;
 DEFINE_PER_CPU(struct kmbox_pcpu_stats, kmbox_pcpu_stats);
@@ -249,6 +403,9 @@ static int __init kmbox_init(void)
 	int ret;
 
 	kmbox_check_abi();
+	ret = kmbox_params_init();
+	if (ret)
+		return ret;
 	kmbox_proc_dir = proc_mkdir("kmbox", NULL);
 	if (!kmbox_proc_dir)
 		return -ENOMEM;

@@ -1234,4 +1234,192 @@ TEST_F(creds, sender_that_has_exited_is_pid_0)
 	EXPECT_EQ(KT_OWNER, r.uid);
 }
 
+/* ---- module parameters ------------------------------------------------- */
+
+static const char *const kt_params[] = {
+	"default_max_msgs", "default_max_msgsize", "max_msgs_cap", "max_msgsize_cap",
+	"max_mailboxes", "user_max_mailboxes", "user_quota", "region_cap",
+};
+
+#define NPARAMS		ARRAY_SIZE(kt_params)
+
+FIXTURE(params) {
+	struct saved_param saved[NPARAMS];
+};
+
+FIXTURE_SETUP(params)
+{
+	unsigned int i;
+
+	KT_REQUIRE_MODULE();
+	for (i = 0; i < NPARAMS; i++)
+		ASSERT_EQ(0, param_save(&self->saved[i], kt_params[i]));
+}
+
+/* Twice: a default and its cap may have to go back in either order. */
+FIXTURE_TEARDOWN(params)
+{
+	unsigned int i, round;
+
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < NPARAMS; i++)
+			param_restore(&self->saved[i]);
+}
+
+/* Write @text to parameter @name: 0 or the errno. */
+static int param_write(const char *name, const char *text)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), KT_PARAM_DIR "%s", name);
+	return write_file(path, text) ? errno : 0;
+}
+
+/* @text is refused with EINVAL and @name keeps its value. */
+static void expect_refused(struct __test_metadata *_metadata, const char *name,
+			   const char *text)
+{
+	unsigned long long before, after;
+
+	ASSERT_EQ(0, kt_param_get(name, &before));
+	EXPECT_EQ(EINVAL, param_write(name, text)) TH_LOG("%s = \"%s\"", name, text);
+	ASSERT_EQ(0, kt_param_get(name, &after));
+	EXPECT_EQ(before, after) TH_LOG("%s changed by \"%s\"", name, text);
+}
+
+TEST_F(params, zero_is_refused_where_it_means_nothing)
+{
+	unsigned int i;
+
+	for (i = 0; i < NPARAMS; i++)
+		if (strcmp(kt_params[i], "user_quota") && strcmp(kt_params[i], "region_cap"))
+			expect_refused(_metadata, kt_params[i], "0");
+}
+
+TEST_F(params, values_past_the_bounds_are_refused)
+{
+	static const struct { const char *name, *text; } bad[] = {
+		{ "max_msgsize_cap", "4194305" },	/* 4 MiB + 1 */
+		{ "max_msgsize_cap", "2147483649" },	/* made slot_cap 0 */
+		{ "max_msgsize_cap", "4294967296" },	/* past a u32 */
+		{ "default_max_msgsize", "4194305" },
+		{ "max_msgs_cap", "65537" },
+		{ "max_msgs_cap", "4294967295" },	/* wrapped + the pool's 8 */
+		{ "default_max_msgs", "65537" },
+		{ "max_mailboxes", "1048577" },
+		{ "user_max_mailboxes", "1048577" },
+		{ "user_quota", "1099511627777" },	/* 1 TiB + 1 */
+		{ "region_cap", "1073741825" },		/* 1 GiB + 1 */
+		{ "user_quota", "18446744073709551616" },
+		{ "region_cap", "-1" },
+		{ "max_mailboxes", "12abc" },
+		{ "max_mailboxes", "\n" },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		expect_refused(_metadata, bad[i].name, bad[i].text);
+}
+
+/* Create an anonymous mailbox with a one-page region: 0 or the errno. */
+static int create_with_region(void)
+{
+	struct kmbox_attr a;
+	int fd = kt_dev(O_RDWR), ret;
+
+	if (fd < 0)
+		return errno;
+	kt_attr_init(&a, 4, 64);
+	a.zc_slots = 1;
+	a.zc_slot_size = 4096;
+	ret = kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0, &a) ? errno : 0;
+	close(fd);
+	return ret;
+}
+
+TEST_F(params, the_bounds_themselves_are_accepted)
+{
+	unsigned long long v;
+
+	EXPECT_EQ(0, param_write("user_quota", "1099511627776"));
+	EXPECT_EQ(0, param_write("region_cap", "1073741824"));
+	EXPECT_EQ(0, param_write("max_mailboxes", "1048576"));
+	EXPECT_EQ(0, param_write("max_msgs_cap", "65536"));
+	EXPECT_EQ(0, param_write("max_msgsize_cap", "4194304"));
+	EXPECT_EQ(0, param_write("user_max_mailboxes", "1"));
+	ASSERT_EQ(0, kt_param_get("region_cap", &v));
+	EXPECT_EQ(1ULL << 30, v);
+	/* 0 means no limit for the quota, no zero-copy region at all */
+	EXPECT_EQ(0, param_write("user_quota", "0"));
+	EXPECT_EQ(0, param_write("region_cap", "0"));
+	EXPECT_EQ(EINVAL, create_with_region());
+}
+
+/* A default may not go over its cap, nor a cap under its default. */
+TEST_F(params, a_default_over_its_cap_is_refused)
+{
+	ASSERT_EQ(0, param_write("max_msgsize_cap", "16384"));
+	ASSERT_EQ(0, param_write("default_max_msgsize", "8192"));
+	expect_refused(_metadata, "default_max_msgsize", "16385");
+	expect_refused(_metadata, "max_msgsize_cap", "8191");
+	EXPECT_EQ(0, param_write("default_max_msgsize", "16384"));
+	EXPECT_EQ(0, param_write("default_max_msgsize", "8192"));
+
+	ASSERT_EQ(0, param_write("default_max_msgs", "64"));
+	ASSERT_EQ(0, param_write("max_msgs_cap", "64"));
+	expect_refused(_metadata, "default_max_msgs", "65");
+	expect_refused(_metadata, "max_msgs_cap", "63");
+}
+
+/*
+ * At load the same bounds apply, and the defaults must fit their caps
+ * once every parameter is in, in whatever order they came.  This unloads
+ * the module (skipping if something holds it) and always loads it back
+ * with its defaults, as qemu/init did.
+ */
+TEST(insmod_refuses_bad_parameters)
+{
+	static const char *const bad[] = {
+		"max_msgsize_cap=0",
+		"max_msgsize_cap=2147483649",
+		"max_msgs_cap=4294967295",
+		"user_quota=1099511627777",
+		"max_msgsize_cap=4096",			/* default 8192 over it */
+		"default_max_msgs=100 max_msgs_cap=99",
+	};
+	unsigned long long v = 0;
+	unsigned int i;
+	int fd, ret;
+
+	KT_REQUIRE_MODULE();
+	fd = open("/kmbox.ko", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		SKIP(return, "no /kmbox.ko (not in the test VM)");
+	if (syscall(SYS_delete_module, "kmbox", O_NONBLOCK)) {
+		close(fd);
+		SKIP(return, "cannot unload kmbox: %s", strerror(errno));
+	}
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		ret = syscall(SYS_finit_module, fd, bad[i], 0);
+		EXPECT_EQ(-1, ret) TH_LOG("insmod with %s loaded", bad[i]);
+		if (!ret)
+			syscall(SYS_delete_module, "kmbox", O_NONBLOCK);
+		else
+			EXPECT_EQ(EINVAL, errno) TH_LOG("%s: %s", bad[i], strerror(errno));
+	}
+	/* in any order, as long as they fit in the end */
+	ret = syscall(SYS_finit_module, fd, "max_msgsize_cap=4096 default_max_msgsize=1024", 0);
+	EXPECT_EQ(0, ret) TH_LOG("good parameters: %s", strerror(errno));
+	if (!ret) {
+		EXPECT_EQ(0, kt_param_get("max_msgsize_cap", &v));
+		EXPECT_EQ(4096, v);
+		EXPECT_EQ(0, syscall(SYS_delete_module, "kmbox", O_NONBLOCK));
+	}
+	ret = syscall(SYS_finit_module, fd, "", 0);
+	close(fd);
+	ASSERT_EQ(0, ret) TH_LOG("kmbox could not be loaded back: %s", strerror(errno));
+	EXPECT_EQ(0, kt_param_get("max_msgsize_cap", &v));
+	EXPECT_EQ(4 << 20, v);
+}
+
 TEST_HARNESS_MAIN
