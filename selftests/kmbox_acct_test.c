@@ -1037,6 +1037,27 @@ TEST_F(iov, readv_faulting_on_a_later_buffer_keeps_the_message)
 	EXPECT_EQ(0, memcmp(buf, "0123456789", 10));
 }
 
+/* A read-only buffer is a fault like any other: the message stays. */
+TEST_F(iov, read_into_a_read_only_buffer_is_efault_and_keeps_the_message)
+{
+	char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct iovec v[2];
+	char a[2], buf[16];
+
+	ASSERT_NE(MAP_FAILED, ro);
+	v[0] = (struct iovec){ a, sizeof(a) };
+	v[1] = (struct iovec){ ro, 64 };
+	ASSERT_EQ(10, write(self->fd, "0123456789", 10));
+	EXPECT_EQ(-1, read(self->fd, ro, 64));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, readv(self->fd, v, 2));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(1, kt_cur_msgs(self->fd));
+	ASSERT_EQ(10, read(self->fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "0123456789", 10));
+	munmap(ro, 4096);
+}
+
 /* RWF_NOWAIT (IOCB_NOWAIT) never sleeps: EAGAIN on a blocking file. */
 TEST_F(iov, rwf_nowait_on_empty_or_full_is_eagain)
 {
