@@ -10,8 +10,11 @@
 
 #include <linux/fs.h>
 #include <linux/ktime.h>
+#include <linux/nsproxy.h>
+#include <linux/overflow.h>
 #include <linux/pid.h>
 #include <linux/slab.h>
+#include <linux/time_namespace.h>
 #include <linux/uaccess.h>
 #include <linux/user_namespace.h>
 #include <linux/cred.h>
@@ -19,6 +22,48 @@
 #include "kmbox.h"
 
 #define KMBOX_WAIT_FLAGS	(KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT)
+
+/*
+ * Time namespaces.  User space gives and gets CLOCK_MONOTONIC times of its
+ * own time namespace, whose clock reads the host's plus an offset; the
+ * module sleeps and stamps in host time.  timens_ktime_to_host()'s
+ * worker is not exported, so the offset is applied here, saturating as
+ * it does: a time before the host's boot is 0 (a deadline already
+ * passed), one past KTIME_MAX is KTIME_MAX.
+ */
+static s64 kmbox_timens_offset(void)
+{
+#ifdef CONFIG_TIME_NS
+	return timespec64_to_ns(&current->nsproxy->time_ns->offsets.monotonic);
+#else
+	return 0;
+#endif
+}
+
+static s64 kmbox_time_clamp(s64 t, bool overflow, bool up)
+{
+	if (overflow)
+		return up ? KTIME_MAX : 0;
+	return t < 0 ? 0 : t;
+}
+
+/* The caller's CLOCK_MONOTONIC @t (0..KTIME_MAX) in host time. */
+static ktime_t kmbox_time_to_host(u64 t)
+{
+	s64 off = kmbox_timens_offset(), host;
+	bool ovf = check_sub_overflow((s64)t, off, &host);
+
+	return kmbox_time_clamp(host, ovf, off < 0);
+}
+
+/* Host CLOCK_MONOTONIC @t (0..KTIME_MAX) in the caller's time namespace. */
+static u64 kmbox_time_from_host(u64 t)
+{
+	s64 off = kmbox_timens_offset(), mine;
+	bool ovf = check_add_overflow((s64)t, off, &mine);
+
+	return kmbox_time_clamp(mine, ovf, off > 0);
+}
 
 static int kmbox_wait_init(struct kmbox_wait *w, struct file *file, u32 flags, u64 deadline_ns)
 {
@@ -28,51 +73,8 @@ static int kmbox_wait_init(struct kmbox_wait *w, struct file *file, u32 flags, u
 		return -EINVAL;
 	w->nonblock = (flags & KMBOX_F_NONBLOCK) || (file->f_flags & O_NONBLOCK);
 	w->timed = flags & KMBOX_F_TIMEOUT;
-	w->deadline = ns_to_ktime(deadline_ns);
+	w->deadline = w->timed ? kmbox_time_to_host(deadline_ns) : 0;
 	return 0;
-}
-
-/**
- * kmbox_prepare() - build a message to send through @kf
- * @kf: a bound file
- * @buf: payload (copied messages)
- * @len: payload length
- * @prio: priority
- * @zc: the payload is in @slot of the region
- * @slot: region slot (zero-copy only)
- * @pool: pooled buffers to use first (kmbox_pool_take()), or NULL
- *
- * Return: the message, or ERR_PTR(-EINVAL, -EMSGSIZE, -EFAULT, -ENOBUFS,
- * -ENOMEM).
- */
-struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
-				u32 prio, bool zc, u32 slot, struct llist_node **pool)
-{
-	struct kmbox_msg *msg;
-	int ret;
-
-	if (prio >= KMBOX_PRIO_MAX)
-		return ERR_PTR(-EINVAL);
-	if (zc) {
-		ret = kmbox_zc_check_slot(kf->mb, &slot, len);
-		if (ret)
-			return ERR_PTR(ret);
-	} else {
-		if (slot)
-			return ERR_PTR(-EINVAL);
-		if (len > kf->mb->max_msgsize)
-			return ERR_PTR(-EMSGSIZE);
-		slot = KMBOX_NO_SLOT;
-	}
-	msg = kmbox_msg_alloc(kf, len, slot, pool);
-	if (IS_ERR(msg))
-		return msg;
-	if (!zc && copy_from_user(msg->data, buf, len)) {
-		kmbox_msg_free(kf->mb, msg);
-		return ERR_PTR(-EFAULT);
-	}
-	msg->prio = prio;
-	return msg;
 }
 
 static long kmbox_ioctl_info(void __user *uarg)
@@ -160,11 +162,18 @@ static void kmbox_msg_creds(const struct kmbox_msg *msg, struct kmbox_recv *r)
 {
 	struct user_namespace *uns = current_user_ns();
 
+	/*
+	 * A number is reported only while the sending process exists (a
+	 * zombie counts): once it has been reaped, the number may belong to
+	 * another process.
+	 */
 	r->pid = pid_vnr(msg->pid);
+	if (!pid_has_task(msg->pid, PIDTYPE_TGID))
+		r->pid = 0;
 	r->uid = from_kuid_munged(uns, msg->uid);
 	r->gid = from_kgid_munged(uns, msg->gid);
 	r->prio = msg->prio;
-	r->send_ns = msg->send_ns;
+	r->send_ns = kmbox_time_from_host(msg->send_ns);
 }
 
 static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg)

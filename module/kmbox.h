@@ -28,12 +28,16 @@
 #include <linux/percpu.h>
 #include <linux/pid.h>
 #include <linux/rbtree.h>
+#include <linux/refcount.h>
 #include <linux/spinlock.h>
+#include <linux/stddef.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
 #include <linux/kmbox.h>
 
+struct cred;
+struct iov_iter;
 struct ipc_namespace;
 struct seq_file;
 
@@ -111,13 +115,12 @@ DECLARE_PER_CPU(struct kmbox_pcpu_stats, kmbox_pcpu_stats);
 })
 
 /**
- * struct kmbox_user - memory charged to one user (by euid)
+ * struct kmbox_user - memory and mailboxes charged to one user (a kuid)
  * @node: in the users hash, under kmbox_users_lock
  * @uid: whose
- * @ref: one per file opened by the user, per message and per mailbox
- *	charged to the user
+ * @ref: one per charge chain that lists the user
  * @bytes: bytes charged now
- * @mailboxes: mailboxes created by the user and alive
+ * @mailboxes: mailboxes charged now
  */
 struct kmbox_user {
 	struct hlist_node node;
@@ -127,9 +130,87 @@ struct kmbox_user {
 	atomic_t mailboxes;
 };
 
-/* Fixed charge of a mailbox, and per copied message beyond its payload. */
-#define KMBOX_MBOX_COST		1024
-#define KMBOX_MSG_COST		(sizeof(struct kmbox_msg))
+/* The opener's euid and one owner per user namespace level (32 at most). */
+#define KMBOX_CHAIN_MAX		40
+
+/**
+ * struct kmbox_chain - the users one file's charges go to
+ * @ref: one per file opened with it, per message and per mailbox charged
+ *	through it; so every charge is given back to exactly the users it
+ *	was made to, whatever happens to the namespaces afterwards
+ * @exempt: the opener had CAP_SYS_RESOURCE in the initial user namespace:
+ *	no limit applies (the charges are still counted)
+ * @n: entries in @users, 1 .. KMBOX_CHAIN_MAX
+ * @users: the opener's euid, then the owner of each user namespace from
+ *	the opener's up to (not including) the initial one, each user once
+ *
+ * Like mqueue's ucounts: a charge is made to every user listed, and each
+ * is held to the limits, so a user's subordinate ids (a rootless
+ * container's) all share their owner's quota.
+ */
+struct kmbox_chain {
+	refcount_t ref;
+	bool exempt;
+	unsigned int n;
+	struct kmbox_user *users[];
+};
+
+/**
+ * struct kmbox_msg - one queued message
+ * @node: in kmbox->queue, ordered by (prio desc, seq asc)
+ * @pool_node: in kmbox->pool while the buffer is free (pooled ones only)
+ * @seq: arrival number in the mailbox; a message put back after a failed
+ *	copy keeps it and so returns to its exact place
+ * @chain: charged for this message, NULL for pooled ones
+ * @pid: sender's thread group; a pooled buffer keeps its last sender's
+ *	reference while free, so a sender that reuses its own saves a
+ *	get_pid()/put_pid() pair
+ * @uid: sender's euid
+ * @gid: sender's egid
+ *	(pid, uid and gid: see enum kmbox_creds)
+ * @send_ns: CLOCK_MONOTONIC time of queueing
+ * @len: payload length; with @slot, fixed from allocation to freeing (the
+ *	charge is computed from them)
+ * @prio: priority
+ * @slot: region slot holding the payload, or KMBOX_NO_SLOT
+ * @pooled: the buffer belongs to the mailbox's pool
+ * @data: the payload, inline (see "Message layouts")
+ * @pages: the payload's pages, linked through page->lru (a paged message)
+ */
+struct kmbox_msg {
+	union {
+		struct rb_node node;
+		struct llist_node pool_node;
+	};
+	u64 seq;
+	struct kmbox_chain *chain;
+	struct pid *pid;
+	kuid_t uid;
+	kgid_t gid;
+	u64 send_ns;
+	u32 len;
+	u32 prio;
+	u32 slot;
+	bool pooled;
+	union {
+		DECLARE_FLEX_ARRAY(char, data);
+		struct list_head pages;
+	};
+};
+
+/*
+ * Message layouts (msg.c).  A message is one of:
+ *  - pooled: a KMBOX_POOL_COST buffer of its mailbox's pool, with the
+ *    payload (up to KMBOX_POOL_DATA bytes; none for zero-copy) inline;
+ *  - zero-copy, not pooled: the header alone (KMBOX_MSG_HDR bytes);
+ *  - inline: header and payload in one kmalloc() of at most PAGE_SIZE;
+ *  - paged: a header, and the payload in order-0 pages on ->pages, so
+ *    that no message needs a high-order allocation.
+ * A message not from the pool is charged to its sender for exactly what
+ * these allocations take (kmalloc size classes and whole pages).
+ */
+#define KMBOX_MSG_HDR		offsetof(struct kmbox_msg, data)
+#define KMBOX_INLINE_MAX	(PAGE_SIZE - KMBOX_MSG_HDR)
 
 /*
  * Message pool.  Each mailbox keeps the 1 KiB buffers of its small
@@ -143,46 +224,16 @@ struct kmbox_user {
  * name when fault injection fails it).
  */
 #define KMBOX_POOL_COST		1024	/* a kmalloc size class: nothing wasted */
-#define KMBOX_POOL_DATA		(KMBOX_POOL_COST - sizeof(struct kmbox_msg))
+#define KMBOX_POOL_DATA		(KMBOX_POOL_COST - KMBOX_MSG_HDR)
 #define KMBOX_POOL_EXTRA	8
 #define KMBOX_POOL_MAX		256
 
-/**
- * struct kmbox_msg - one queued message
- * @node: in kmbox->queue, ordered by (prio desc, seq asc)
- * @pool_node: in kmbox->pool while the buffer is free (pooled ones only)
- * @seq: arrival number in the mailbox; a message put back after a failed
- *	copy keeps it and so returns to its exact place
- * @user: charged for this message, NULL for zero-copy and pooled ones
- * @pid: sender's thread group; a pooled buffer keeps its last sender's
- *	reference while free, so a sender that reuses its own saves a
- *	get_pid()/put_pid() pair
- * @uid: sender's euid
- * @gid: sender's egid
- * @send_ns: CLOCK_MONOTONIC time of queueing
- * @len: payload length
- * @prio: priority
- * @slot: region slot holding the payload, or KMBOX_NO_SLOT
- * @pooled: the buffer belongs to the mailbox's pool
- * @data: the payload of a copied message
+/*
+ * Every message allocation: charged to the memory cgroup, and when the
+ * cgroup (or the system) is out of memory the send fails with ENOMEM
+ * rather than calling the OOM killer.
  */
-struct kmbox_msg {
-	union {
-		struct rb_node node;
-		struct llist_node pool_node;
-	};
-	u64 seq;
-	struct kmbox_user *user;
-	struct pid *pid;
-	kuid_t uid;
-	kgid_t gid;
-	u64 send_ns;
-	u32 len;
-	u32 prio;
-	u32 slot;
-	bool pooled;
-	char data[];
-};
+#define KMBOX_MSG_GFP		(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
 /**
  * struct kmbox_nskey - identity of an IPC namespace incarnation
@@ -230,8 +281,7 @@ struct kmbox_region;
  * @gid: group
  * @mode: permission bits
  * @unlinked: named, and removed from the name table (under kmbox_mutex)
- * @creator: user charged for the mailbox, its region and its pool
- * @creator_exempt: @creator is not held to the quota
+ * @creator: charged for the mailbox, its region and its pool
  * @pool: free pooled buffers; anyone adds, takers hold @lock
  * @pool_size: pooled buffers allocated (free or in use)
  * @pool_max: most pooled buffers
@@ -264,8 +314,7 @@ struct kmbox {
 	kgid_t gid;
 	umode_t mode;
 	bool unlinked;
-	struct kmbox_user *creator;
-	bool creator_exempt;
+	struct kmbox_chain *creator;
 	struct llist_head pool;
 	atomic_t pool_size;
 	u32 pool_max;
@@ -286,8 +335,10 @@ struct kmbox_relay {
 /**
  * struct kmbox_file - private data of a file opened on /dev/kmbox
  * @mb: bound mailbox; NULL until KMBOX_IOC_OPEN, then never changes
- * @user: user charged for messages sent through this file (opener's euid)
- * @exempt: opener had CAP_SYS_RESOURCE: no quota
+ * @chain: charged for messages sent and mailboxes created through this
+ *	file (the opener's)
+ * @opener: thread group that opened the file: the sender of its write()s
+ * @cred: the file's f_cred (the opener's): euid/egid of its write()s
  * @spare: a pooled buffer set aside for this file's next send (xchg())
  * @zc_used: the file has reserved or received a slot, so slots may
  *	name it as owner or sender (under @mb->lock)
@@ -302,8 +353,9 @@ struct kmbox_relay {
  */
 struct kmbox_file {
 	struct kmbox *mb;
-	struct kmbox_user *user;
-	bool exempt;
+	struct kmbox_chain *chain;
+	struct pid *opener;
+	const struct cred *cred;
 	struct kmbox_msg *spare;
 	bool zc_used;
 	u32 zc_held;
@@ -311,6 +363,18 @@ struct kmbox_file {
 	wait_queue_head_t unbound_wait;
 	struct kmbox_relay relays[3];
 	unsigned int nrelays;
+};
+
+/**
+ * enum kmbox_creds - whose credentials a message carries
+ * @KMBOX_CREDS_CALLER: the calling task's (KMBOX_IOC_SEND, SEND_BATCH)
+ * @KMBOX_CREDS_OPENER: the file opener's (write() and friends), which a
+ *	more privileged process that inherited or was passed the file cannot
+ *	lend to it (the confused deputy of binder's CVE-2021-39686)
+ */
+enum kmbox_creds {
+	KMBOX_CREDS_CALLER,
+	KMBOX_CREDS_OPENER,
 };
 
 /* Wait/operation flags, from the uapi KMBOX_F_* plus the file's O_NONBLOCK */
@@ -321,20 +385,13 @@ struct kmbox_wait {
 };
 
 /* mbox.c */
-struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, struct kmbox_user *creator,
-			  bool exempt);
+struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, struct kmbox_chain *creator);
 void kmbox_put(struct kmbox *mb);
-struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
-				  struct llist_node **pool);
-void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);
-struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
-void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);
 int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
 		    const struct kmbox_wait *w);
 int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
 		    unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need);
 void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n);
-int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg);
 void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n);
 __poll_t kmbox_poll_mask(struct kmbox *mb, fmode_t fmode);
 void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr);
@@ -342,12 +399,41 @@ int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
 		     bool (*cond)(struct kmbox *), struct kmbox *mb, const struct kmbox_wait *w);
 void kmbox_file_detach(struct kmbox_file *kf);
 
+/* msg.c */
+struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
+				  struct llist_node **pool, enum kmbox_creds creds);
+struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
+				u32 prio, bool zc, u32 slot, struct llist_node **pool);
+void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);
+void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n);
+int kmbox_msg_fill(struct kmbox_msg *msg, struct iov_iter *from);
+int kmbox_msg_copy_to_iter(struct kmbox *mb, const struct kmbox_msg *msg, struct iov_iter *to);
+int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg);
+struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
+void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);
+void kmbox_pool_refill_locked(struct kmbox_file *kf);
+unsigned long kmbox_pool_destroy(struct kmbox *mb);
+
 /* user.c */
-struct kmbox_user *kmbox_user_get(kuid_t uid);
-void kmbox_user_put(struct kmbox_user *u);
-int kmbox_charge(struct kmbox_user *u, unsigned long bytes, bool exempt);
-void kmbox_uncharge(struct kmbox_user *u, unsigned long bytes);
+struct kmbox_chain *kmbox_chain_get(const struct cred *cred, bool exempt);
+void kmbox_chain_put(struct kmbox_chain *c);
+int kmbox_charge(struct kmbox_chain *c, unsigned long bytes);
+void kmbox_uncharge(struct kmbox_chain *c, unsigned long bytes);
+int kmbox_charge_mailbox(struct kmbox_chain *c);
+void kmbox_uncharge_mailbox(struct kmbox_chain *c);
 void kmbox_users_exit(void);
+
+/**
+ * kmbox_chain_hold() - take another reference to @c
+ * @c: a charge chain
+ *
+ * Return: @c.
+ */
+static inline struct kmbox_chain *kmbox_chain_hold(struct kmbox_chain *c)
+{
+	refcount_inc(&c->ref);
+	return c;
+}
 
 /**
  * struct kmbox_zc_counts - a region's slots per state, under kmbox->lock
@@ -401,8 +487,6 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 
 /* main.c */
 void kmbox_poll_bound(struct file *file, struct kmbox_file *kf);
-struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
-				u32 prio, bool zc, u32 slot, struct llist_node **pool);
 
 /**
  * kmbox_file_mb() - the mailbox @kf is bound to, or NULL

@@ -3,8 +3,9 @@
  * kmbox: kernel-buffered message mailboxes.
  *
  * The misc device /dev/kmbox, its file operations, the module parameters
- * and /proc/kmbox.  The mailbox itself is in mbox.c, naming in names.c,
- * the zero-copy region in region.c, ioctls in ioctl.c.
+ * and /proc/kmbox.  The mailbox itself is in mbox.c, message memory in
+ * msg.c, naming in names.c, the zero-copy region in region.c, ioctls in
+ * ioctl.c, accounting in user.c.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -13,11 +14,15 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/poll.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 #include <linux/uaccess.h>
+#include <linux/uio.h>
 
 #include "kmbox.h"
 
@@ -32,22 +37,173 @@ struct kmbox_params kmbox_params = {
 	.region_cap		= 64UL << 20,
 };
 
-module_param_named(default_max_msgs, kmbox_params.default_max_msgs, uint, 0644);
-MODULE_PARM_DESC(default_max_msgs, "Capacity in messages of a mailbox created with max_msgs 0 (64)");
-module_param_named(default_max_msgsize, kmbox_params.default_max_msgsize, uint, 0644);
-MODULE_PARM_DESC(default_max_msgsize, "Largest message of a mailbox created with max_msgsize 0 (8192)");
-module_param_named(max_msgs_cap, kmbox_params.max_msgs_cap, uint, 0644);
-MODULE_PARM_DESC(max_msgs_cap, "Largest max_msgs accepted at creation (65536)");
-module_param_named(max_msgsize_cap, kmbox_params.max_msgsize_cap, uint, 0644);
-MODULE_PARM_DESC(max_msgsize_cap, "Largest max_msgsize and zero-copy slot accepted, bytes (4 MiB)");
-module_param_named(max_mailboxes, kmbox_params.max_mailboxes, uint, 0644);
-MODULE_PARM_DESC(max_mailboxes, "Mailboxes alive at once, all namespaces; CAP_SYS_RESOURCE exceeds it (4096)");
-module_param_named(user_max_mailboxes, kmbox_params.user_max_mailboxes, uint, 0644);
-MODULE_PARM_DESC(user_max_mailboxes, "Mailboxes one user may have alive; CAP_SYS_RESOURCE exceeds it (256)");
-module_param_named(user_quota, kmbox_params.user_quota, ulong, 0644);
-MODULE_PARM_DESC(user_quota, "Bytes of kernel memory one user may pin; 0 = no limit (64 MiB)");
-module_param_named(region_cap, kmbox_params.region_cap, ulong, 0644);
-MODULE_PARM_DESC(region_cap, "Largest zero-copy region of one mailbox, bytes (64 MiB)");
+/*
+ * Module parameters.  Each has bounds, checked when it is set, at insmod
+ * or through /sys/module/kmbox/parameters/; a value out of range is
+ * refused with EINVAL and the old one stays.  The bounds keep every
+ * derived size sane: a message is at most 4 MiB (far below INT_MAX), a
+ * slot size rounds up to at most 4 MiB, max_msgs + KMBOX_POOL_EXTRA cannot
+ * wrap, a region is at most 1 GiB.  A default may not exceed its cap: a
+ * write that would break that is refused too, and at insmod (where
+ * parameters come in any order) the module refuses to load.
+ */
+#define KMBOX_MSGS_LIMIT	65536		/* as mqueue's HARD_MSGMAX */
+#define KMBOX_MSGSIZE_LIMIT	SZ_4M
+#define KMBOX_MAILBOXES_LIMIT	1048576
+#define KMBOX_QUOTA_LIMIT	(1024UL * SZ_1G)	/* 1 TiB; 0 = no limit */
+#define KMBOX_REGION_LIMIT	SZ_1G		/* 0 = no regions */
+
+/* Set once the relations were checked at load: sets check them from then on. */
+static bool kmbox_params_live;
+
+/**
+ * struct kmbox_param - one module parameter and its bounds
+ * @uint: the value, if an unsigned int
+ * @ulong: the value, if an unsigned long
+ * @min: smallest value accepted
+ * @max: largest value accepted
+ * @fits: whether a new value keeps the relations to the other parameters
+ *	(called under the parameter lock), or NULL
+ */
+struct kmbox_param {
+	unsigned int *uint;
+	unsigned long *ulong;
+	unsigned long min;
+	unsigned long max;
+	bool (*fits)(unsigned long v);
+};
+
+static bool kmbox_fits_default_msgs(unsigned long v)
+{
+	return v <= kmbox_params.max_msgs_cap;
+}
+
+static bool kmbox_fits_msgs_cap(unsigned long v)
+{
+	return v >= kmbox_params.default_max_msgs;
+}
+
+static bool kmbox_fits_default_msgsize(unsigned long v)
+{
+	return v <= kmbox_params.max_msgsize_cap;
+}
+
+static bool kmbox_fits_msgsize_cap(unsigned long v)
+{
+	return v >= kmbox_params.default_max_msgsize;
+}
+
+static int kmbox_param_set(const char *val, const struct kernel_param *kp)
+{
+	const struct kmbox_param *p = kp->arg;
+	unsigned long v;
+
+	if (kstrtoul(val, 0, &v) || v < p->min || v > p->max)
+		return -EINVAL;
+	if (p->fits && kmbox_params_live && !p->fits(v))
+		return -EINVAL;
+	if (p->uint)
+		WRITE_ONCE(*p->uint, v);
+	else
+		WRITE_ONCE(*p->ulong, v);
+	return 0;
+}
+
+static int kmbox_param_get(char *buf, const struct kernel_param *kp)
+{
+	const struct kmbox_param *p = kp->arg;
+
+	return sysfs_emit(buf, "%lu\n", p->uint ? READ_ONCE(*p->uint) : READ_ONCE(*p->ulong));
+}
+
+static const struct kernel_param_ops kmbox_param_ops = {
+	.set	= kmbox_param_set,
+	.get	= kmbox_param_get,
+};
+
+static struct kmbox_param kmbox_param_default_max_msgs = {
+	.uint = &kmbox_params.default_max_msgs, .min = 1, .max = KMBOX_MSGS_LIMIT,
+	.fits = kmbox_fits_default_msgs,
+};
+module_param_cb(default_max_msgs, &kmbox_param_ops, &kmbox_param_default_max_msgs, 0644);
+MODULE_PARM_DESC(default_max_msgs,
+		 "Capacity in messages of a mailbox created with max_msgs 0, 1..max_msgs_cap (64)");
+
+static struct kmbox_param kmbox_param_default_max_msgsize = {
+	.uint = &kmbox_params.default_max_msgsize, .min = 1, .max = KMBOX_MSGSIZE_LIMIT,
+	.fits = kmbox_fits_default_msgsize,
+};
+module_param_cb(default_max_msgsize, &kmbox_param_ops, &kmbox_param_default_max_msgsize, 0644);
+MODULE_PARM_DESC(default_max_msgsize,
+		 "Largest message of a mailbox created with max_msgsize 0, 1..max_msgsize_cap (8192)");
+
+static struct kmbox_param kmbox_param_max_msgs_cap = {
+	.uint = &kmbox_params.max_msgs_cap, .min = 1, .max = KMBOX_MSGS_LIMIT,
+	.fits = kmbox_fits_msgs_cap,
+};
+module_param_cb(max_msgs_cap, &kmbox_param_ops, &kmbox_param_max_msgs_cap, 0644);
+MODULE_PARM_DESC(max_msgs_cap,
+		 "Largest max_msgs accepted at creation, default_max_msgs..65536 (65536)");
+
+static struct kmbox_param kmbox_param_max_msgsize_cap = {
+	.uint = &kmbox_params.max_msgsize_cap, .min = 1, .max = KMBOX_MSGSIZE_LIMIT,
+	.fits = kmbox_fits_msgsize_cap,
+};
+module_param_cb(max_msgsize_cap, &kmbox_param_ops, &kmbox_param_max_msgsize_cap, 0644);
+MODULE_PARM_DESC(max_msgsize_cap,
+		 "Largest max_msgsize and zero-copy slot accepted, bytes, default_max_msgsize..4 MiB (4 MiB)");
+
+static struct kmbox_param kmbox_param_max_mailboxes = {
+	.uint = &kmbox_params.max_mailboxes, .min = 1, .max = KMBOX_MAILBOXES_LIMIT,
+};
+module_param_cb(max_mailboxes, &kmbox_param_ops, &kmbox_param_max_mailboxes, 0644);
+MODULE_PARM_DESC(max_mailboxes,
+		 "Mailboxes alive at once, all namespaces, 1..1048576; CAP_SYS_RESOURCE exceeds it (4096)");
+
+static struct kmbox_param kmbox_param_user_max_mailboxes = {
+	.uint = &kmbox_params.user_max_mailboxes, .min = 1, .max = KMBOX_MAILBOXES_LIMIT,
+};
+module_param_cb(user_max_mailboxes, &kmbox_param_ops, &kmbox_param_user_max_mailboxes, 0644);
+MODULE_PARM_DESC(user_max_mailboxes,
+		 "Mailboxes one user may have alive, 1..1048576; CAP_SYS_RESOURCE exceeds it (256)");
+
+static struct kmbox_param kmbox_param_user_quota = {
+	.ulong = &kmbox_params.user_quota, .min = 0, .max = KMBOX_QUOTA_LIMIT,
+};
+module_param_cb(user_quota, &kmbox_param_ops, &kmbox_param_user_quota, 0644);
+MODULE_PARM_DESC(user_quota,
+		 "Bytes of kernel memory one user may pin, 0..1 TiB; 0 = no limit (64 MiB)");
+
+static struct kmbox_param kmbox_param_region_cap = {
+	.ulong = &kmbox_params.region_cap, .min = 0, .max = KMBOX_REGION_LIMIT,
+};
+module_param_cb(region_cap, &kmbox_param_ops, &kmbox_param_region_cap, 0644);
+MODULE_PARM_DESC(region_cap,
+		 "Largest zero-copy region of one mailbox, bytes, 0..1 GiB; 0 = none (64 MiB)");
+
+/*
+ * At load, once every parameter is in: the defaults within their caps.
+ * From then on each write checks it.  Return: 0 or -EINVAL.
+ */
+static int kmbox_params_init(void)
+{
+	int ret = 0;
+
+	kernel_param_lock(THIS_MODULE);
+	if (kmbox_params.default_max_msgs > kmbox_params.max_msgs_cap) {
+		pr_err("default_max_msgs %u is over max_msgs_cap %u\n",
+		       kmbox_params.default_max_msgs, kmbox_params.max_msgs_cap);
+		ret = -EINVAL;
+	}
+	if (kmbox_params.default_max_msgsize > kmbox_params.max_msgsize_cap) {
+		pr_err("default_max_msgsize %u is over max_msgsize_cap %u\n",
+		       kmbox_params.default_max_msgsize, kmbox_params.max_msgsize_cap);
+		ret = -EINVAL;
+	}
+	kmbox_params_live = !ret;
+	kernel_param_unlock(THIS_MODULE);
+	return ret;
+}
 
 struct kmbox_stats kmbox_stats;
 DEFINE_PER_CPU(struct kmbox_pcpu_stats, kmbox_pcpu_stats);
@@ -59,14 +215,18 @@ static int kmbox_open(struct inode *inode, struct file *file)
 	kf = kzalloc(sizeof(*kf), GFP_KERNEL_ACCOUNT);
 	if (!kf)
 		return -ENOMEM;
-	kf->user = kmbox_user_get(file->f_cred->euid);
-	if (!kf->user) {
+	kf->chain = kmbox_chain_get(file->f_cred,
+				    file_ns_capable(file, &init_user_ns, CAP_SYS_RESOURCE));
+	if (!kf->chain) {
 		kfree(kf);
 		return -ENOMEM;
 	}
-	kf->exempt = file_ns_capable(file, &init_user_ns, CAP_SYS_RESOURCE);
 	init_waitqueue_head(&kf->unbound_wait);
 	file->private_data = kf;
+	kf->opener = get_pid(task_tgid(current));
+	kf->cred = file->f_cred;
+	/* IOCB_NOWAIT is honoured: see kmbox_iocb_nonblock() */
+	file->f_mode |= FMODE_NOWAIT;
 	return stream_open(inode, file);
 }
 
@@ -82,16 +242,28 @@ static int kmbox_release_file(struct inode *inode, struct file *file)
 		kmbox_file_detach(kf);
 		kmbox_put(mb);
 	}
-	kmbox_user_put(kf->user);
+	kmbox_chain_put(kf->chain);
+	put_pid(kf->opener);
 	kfree(kf);
 	return 0;
 }
 
-static ssize_t kmbox_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
+/* IOCB_NOWAIT (io_uring, RWF_NOWAIT) never sleeps for a message or room. */
+static bool kmbox_iocb_nonblock(const struct kiocb *iocb)
 {
-	struct kmbox_file *kf = file->private_data;
-	struct kmbox_wait w = { .nonblock = file->f_flags & O_NONBLOCK };
-	u32 bufsz = min_t(size_t, count, U32_MAX);
+	return (iocb->ki_filp->f_flags & O_NONBLOCK) || (iocb->ki_flags & IOCB_NOWAIT);
+}
+
+/*
+ * read(), readv(), io_uring reads: one message per call, scattered over
+ * the buffers.  If they hold less than the message, EMSGSIZE and the
+ * message stays; if the copy faults, it goes back where it was.
+ */
+static ssize_t kmbox_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct kmbox_file *kf = iocb->ki_filp->private_data;
+	struct kmbox_wait w = { .nonblock = kmbox_iocb_nonblock(iocb) };
+	u32 bufsz = min_t(size_t, iov_iter_count(to), U32_MAX);
 	struct kmbox_msg *msg;
 	u32 need, len;
 	int ret;
@@ -101,7 +273,7 @@ static ssize_t kmbox_read(struct file *file, char __user *buf, size_t count, lof
 	ret = kmbox_recv_many(kf, &msg, &bufsz, 1, false, &w, &need);
 	if (ret < 0)
 		return ret;
-	if (kmbox_copy_out(kf->mb, buf, msg)) {
+	if (kmbox_msg_copy_to_iter(kf->mb, msg, to)) {
 		kmbox_requeue(kf, &msg, 1);
 		return -EFAULT;
 	}
@@ -110,11 +282,15 @@ static ssize_t kmbox_read(struct file *file, char __user *buf, size_t count, lof
 	return len;
 }
 
-static ssize_t kmbox_write(struct file *file, const char __user *buf, size_t count,
-			   loff_t *ppos)
+/*
+ * write(), writev(), io_uring writes: one message per call, gathered from
+ * all the buffers; its whole length is checked before anything is copied.
+ */
+static ssize_t kmbox_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
-	struct kmbox_file *kf = file->private_data;
-	struct kmbox_wait w = { .nonblock = file->f_flags & O_NONBLOCK };
+	struct kmbox_file *kf = iocb->ki_filp->private_data;
+	struct kmbox_wait w = { .nonblock = kmbox_iocb_nonblock(iocb) };
+	size_t count = iov_iter_count(from);
 	struct kmbox_msg *msg;
 	int ret;
 
@@ -122,10 +298,13 @@ static ssize_t kmbox_write(struct file *file, const char __user *buf, size_t cou
 		return -EBADFD;
 	if (count > kf->mb->max_msgsize)
 		return -EMSGSIZE;
-	msg = kmbox_prepare(kf, buf, count, 0, false, 0, NULL);
+	/* The opener's credentials, not those of whoever writes. */
+	msg = kmbox_msg_alloc(kf, count, KMBOX_NO_SLOT, NULL, KMBOX_CREDS_OPENER);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
-	ret = kmbox_send_many(kf, &msg, 1, &w);
+	ret = kmbox_msg_fill(msg, from);
+	if (!ret)
+		ret = kmbox_send_many(kf, &msg, 1, &w);
 	if (ret < 0) {
 		kmbox_msg_free(kf->mb, msg);
 		return ret;
@@ -253,8 +432,8 @@ static const struct file_operations kmbox_fops = {
 	.owner		= THIS_MODULE,
 	.open		= kmbox_open,
 	.release	= kmbox_release_file,
-	.read		= kmbox_read,
-	.write		= kmbox_write,
+	.read_iter	= kmbox_read_iter,
+	.write_iter	= kmbox_write_iter,
 	.poll		= kmbox_poll,
 	.fasync		= kmbox_fasync,
 	.mmap		= kmbox_mmap,
@@ -310,6 +489,9 @@ static int __init kmbox_init(void)
 	int ret;
 
 	kmbox_check_abi();
+	ret = kmbox_params_init();
+	if (ret)
+		return ret;
 	kmbox_proc_dir = proc_mkdir("kmbox", NULL);
 	if (!kmbox_proc_dir)
 		return -ENOMEM;

@@ -19,14 +19,7 @@
  * signalled.  Only a delivered message (kmbox_consume()) frees room and
  * wakes senders.
  *
- * Buffers.  Small messages (and all zero-copy ones, which carry no
- * payload) live in buffers from the mailbox's pool (KMBOX_POOL_MAX at
- * most, charged to the creator).  A receiver gives a delivered buffer
- * back with llist_add(), lock-free; a sender takes one from its file's
- * spare, and refills the spare from the pool while it holds kmbox->lock to
- * queue, so taking costs no lock round of its own and llist_del_first()
- * always runs under the lock, as it must.  Larger messages, and small ones
- * once the pool is all in use, are allocated and charged to the sender.
+ * Buffers.  Messages are allocated, filled and freed in msg.c.
  *
  * Hand-off.  A receiver that finds the queue empty goes to sleep on
  * kmbox->rd_list.  A sender that finds a receiver there (so the queue is
@@ -72,7 +65,6 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
-#include <linux/cred.h>
 #include <linux/fcntl.h>
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
@@ -81,7 +73,6 @@
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
-#include <linux/uaccess.h>
 
 #include "kmbox.h"
 
@@ -321,21 +312,32 @@ static int kmbox_attr_resolve(const struct kmbox_attr *in, struct kmbox_attr *ou
 	return 0;
 }
 
+/*
+ * What a mailbox itself takes, charged to its creator: the structure and
+ * a name's buffer (names.c allocates KMBOX_NAME_MAX + 1 bytes).
+ */
+static size_t kmbox_mbox_cost(void)
+{
+	return kmalloc_size_roundup(sizeof(struct kmbox)) +
+	       kmalloc_size_roundup(KMBOX_NAME_MAX + 1);
+}
+
 /**
  * kmbox_alloc() - make a mailbox
  * @in: creation attributes (zeroes take the module defaults)
- * @creator: user charged for the mailbox and its region
- * @exempt: @creator is not held to the quota
+ * @creator: charge chain of the creating file: charged for the mailbox,
+ *	its region and its pool
  *
  * The caller sets the identity fields (name, owner, mode, nskey) before
  * anyone else can see the mailbox.
  *
  * Context: Process context; may sleep.
  * Return: the mailbox with one reference, or ERR_PTR(-EINVAL) for bad
- * attributes, -ENOSPC when max_mailboxes exist, -EMFILE when @creator
- * has user_max_mailboxes or its quota cannot cover the mailbox, -ENOMEM.
+ * attributes, -ENOSPC when max_mailboxes exist, -EMFILE when a user of
+ * @creator has user_max_mailboxes or its quota cannot cover the mailbox,
+ * -ENOMEM.
  */
-struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creator, bool exempt)
+struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_chain *creator)
 {
 	struct kmbox_attr attr;
 	unsigned long cost;
@@ -347,22 +349,20 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 		return ERR_PTR(ret);
 
 	if (atomic_long_inc_return(&kmbox_stats.mailboxes) >
-	    READ_ONCE(kmbox_params.max_mailboxes) && !exempt) {
+	    READ_ONCE(kmbox_params.max_mailboxes) && !creator->exempt) {
 		ret = -ENOSPC;
 		goto out_uncount;
 	}
-	if (atomic_inc_return(&creator->mailboxes) >
-	    READ_ONCE(kmbox_params.user_max_mailboxes) && !exempt) {
-		ret = -EMFILE;
-		goto out_uncount_user;
-	}
+	ret = kmbox_charge_mailbox(creator);
+	if (ret)
+		goto out_uncount;
 
-	cost = KMBOX_MBOX_COST;
+	cost = kmbox_mbox_cost();
 	if (attr.zc_slots)
 		cost += kmbox_region_cost(attr.zc_slots, attr.zc_slot_size);
-	if (kmbox_charge(creator, cost, exempt)) {
+	if (kmbox_charge(creator, cost)) {
 		ret = -EMFILE;
-		goto out_uncount_user;
+		goto out_uncharge_mailbox;
 	}
 
 	mb = kzalloc(sizeof(*mb), GFP_KERNEL_ACCOUNT);
@@ -390,9 +390,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 		if (ret)
 			goto out_free;
 	}
-	refcount_inc(&creator->ref);
-	mb->creator = creator;
-	mb->creator_exempt = exempt;
+	mb->creator = kmbox_chain_hold(creator);
 	init_llist_head(&mb->pool);
 	atomic_set(&mb->pool_size, 0);
 	mb->pool_max = min_t(u32, attr.max_msgs + KMBOX_POOL_EXTRA, KMBOX_POOL_MAX);
@@ -402,44 +400,29 @@ out_free:
 	kfree(mb);
 out_uncharge:
 	kmbox_uncharge(creator, cost);
-out_uncount_user:
-	atomic_dec(&creator->mailboxes);
+out_uncharge_mailbox:
+	kmbox_uncharge_mailbox(creator);
 out_uncount:
 	atomic_long_dec(&kmbox_stats.mailboxes);
 	return ERR_PTR(ret);
 }
 
-/* Free a pooled buffer for good. */
-static void kmbox_pool_destroy(struct kmbox_msg *msg)
-{
-	put_pid(msg->pid);
-	kfree(msg);
-}
-
 static void kmbox_free(struct kmbox *mb)
 {
-	struct kmbox_msg *msg, *next;
 	struct rb_node *node;
-	unsigned long cost = KMBOX_MBOX_COST;
-	int pooled = 0;
+	unsigned long cost = kmbox_mbox_cost();
 
 	mb->last = NULL;
 	while ((node = rb_first_cached(&mb->queue))) {
 		rb_erase_cached(node, &mb->queue);
 		kmbox_msg_free(mb, rb_entry(node, struct kmbox_msg, node));
 	}
-	/* Every file has given its spare back: all buffers are in the pool. */
-	llist_for_each_entry_safe(msg, next, llist_del_all(&mb->pool), pool_node) {
-		kmbox_pool_destroy(msg);
-		pooled++;
-	}
-	WARN_ON(pooled != atomic_read(&mb->pool_size));
-	cost += pooled * KMBOX_POOL_COST;
+	cost += kmbox_pool_destroy(mb);
 	if (mb->region)
 		cost += kmbox_region_destroy(mb);
 	kmbox_uncharge(mb->creator, cost);
-	atomic_dec(&mb->creator->mailboxes);
-	kmbox_user_put(mb->creator);
+	kmbox_uncharge_mailbox(mb->creator);
+	kmbox_chain_put(mb->creator);
 	kfree(mb->name);
 	kfree(mb);
 	atomic_long_dec(&kmbox_stats.mailboxes);
@@ -464,223 +447,6 @@ static void kmbox_release(struct kref *ref)
 void kmbox_put(struct kmbox *mb)
 {
 	kref_put_mutex(&mb->ref, kmbox_release, &kmbox_mutex);
-}
-
-/* A new pooled buffer for @mb, or NULL when the pool is full or over quota. */
-static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
-{
-	struct kmbox_msg *msg;
-
-	BUILD_BUG_ON(KMBOX_POOL_DATA < 512);
-	if (atomic_read(&mb->pool_size) >= mb->pool_max)
-		return NULL;
-	if (atomic_inc_return(&mb->pool_size) > mb->pool_max)
-		goto out_dec;
-	if (kmbox_charge(mb->creator, KMBOX_POOL_COST, mb->creator_exempt))
-		goto out_dec;
-	msg = kmalloc(KMBOX_POOL_COST, GFP_KERNEL_ACCOUNT);
-	if (!msg)
-		goto out_uncharge;
-	msg->pooled = true;
-	msg->pid = NULL;
-	return msg;
-
-out_uncharge:
-	kmbox_uncharge(mb->creator, KMBOX_POOL_COST);
-out_dec:
-	atomic_dec(&mb->pool_size);
-	return NULL;
-}
-
-/**
- * kmbox_pool_take() - take up to @n free pooled buffers of @mb at once
- * @mb: the mailbox
- * @n: how many at most
- *
- * For a batch of sends: one lock round instead of one per message.
- *
- * Return: a NULL-terminated chain of buffers (pool_node), maybe empty.
- */
-struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n)
-{
-	struct llist_node *chain = NULL, **tail = &chain, *node;
-
-	if (llist_empty(&mb->pool))
-		return NULL;
-	spin_lock(&mb->lock);
-	while (n-- && (node = llist_del_first(&mb->pool))) {
-		*tail = node;
-		tail = &node->next;
-	}
-	*tail = NULL;
-	spin_unlock(&mb->lock);
-	return chain;
-}
-
-/**
- * kmbox_pool_give() - give a chain from kmbox_pool_take() back
- * @mb: the mailbox
- * @chain: what is left of it
- */
-void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain)
-{
-	struct llist_node *last = chain;
-
-	if (!chain)
-		return;
-	while (last->next)
-		last = last->next;
-	llist_add_batch(chain, last, &mb->pool);
-}
-
-/* A free pooled buffer for a send through @kf, or NULL. */
-static struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, struct llist_node **chain)
-{
-	struct kmbox *mb = kf->mb;
-	struct llist_node *node;
-	struct kmbox_msg *msg;
-
-	if (chain && *chain) {
-		node = *chain;
-		*chain = node->next;
-		return llist_entry(node, struct kmbox_msg, pool_node);
-	}
-	msg = xchg(&kf->spare, NULL);
-	if (msg)
-		return msg;
-	node = kmbox_pool_take(mb, 1);
-	if (node)
-		return llist_entry(node, struct kmbox_msg, pool_node);
-	return kmbox_pool_grow(mb);
-}
-
-/* Under @mb->lock: set a free buffer aside for @kf's next send. */
-static void kmbox_pool_refill_locked(struct kmbox_file *kf)
-{
-	struct kmbox *mb = kf->mb;
-	struct llist_node *node;
-
-	lockdep_assert_held(&mb->lock);
-	if (READ_ONCE(kf->spare) || llist_empty(&mb->pool))
-		return;
-	node = llist_del_first(&mb->pool);
-	if (node && cmpxchg(&kf->spare, NULL,
-			    llist_entry(node, struct kmbox_msg, pool_node)))
-		llist_add(node, &mb->pool);
-}
-
-/**
- * kmbox_msg_alloc() - get a message buffer to send through @kf
- * @kf: the sending file (bound)
- * @len: payload length
- * @slot: region slot holding the payload, or KMBOX_NO_SLOT for a copied
- *	message, whose @len bytes the caller then copies into ->data
- * @pool: a chain from kmbox_pool_take() to use first, or NULL
- *
- * A small or zero-copy message comes from the mailbox's pool when it can.
- * Any other copied message is charged to @kf's user until it is freed.
- *
- * Return: the message, ERR_PTR(-ENOBUFS) over quota, or -ENOMEM.
- */
-struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
-				  struct llist_node **pool)
-{
-	bool copied = slot == KMBOX_NO_SLOT;
-	struct pid *pid = task_tgid(current);
-	struct kmbox_msg *msg = NULL;
-
-	if (!copied || len <= KMBOX_POOL_DATA)
-		msg = kmbox_pool_get(kf, pool);
-	if (msg) {
-		if (msg->pid != pid) {
-			put_pid(msg->pid);
-			msg->pid = get_pid(pid);
-		}
-		msg->user = NULL;
-	} else {
-		size_t size = sizeof(struct kmbox_msg) + (copied ? len : 0);
-
-		if (copied && kmbox_charge(kf->user, len + KMBOX_MSG_COST, kf->exempt))
-			return ERR_PTR(-ENOBUFS);
-		msg = kvmalloc(size, GFP_KERNEL_ACCOUNT);
-		if (!msg) {
-			if (copied)
-				kmbox_uncharge(kf->user, len + KMBOX_MSG_COST);
-			return ERR_PTR(-ENOMEM);
-		}
-		msg->pooled = false;
-		msg->user = NULL;
-		if (copied) {
-			refcount_inc(&kf->user->ref);
-			msg->user = kf->user;
-		}
-		msg->pid = get_pid(pid);
-	}
-	msg->uid = current_euid();
-	msg->gid = current_egid();
-	msg->len = len;
-	msg->prio = 0;
-	msg->slot = slot;
-	if (copied)
-		kmbox_stat_add(bytes, len);
-	kmbox_stat_add(messages, 1);
-	return msg;
-}
-
-/* A message is freed: the statistics forget it. */
-static void kmbox_msg_uncount(const struct kmbox_msg *msg)
-{
-	if (msg->slot == KMBOX_NO_SLOT)
-		kmbox_stat_add(bytes, -(s64)msg->len);
-	kmbox_stat_add(messages, -1);
-}
-
-/**
- * kmbox_msg_free() - free a message that is in no queue
- * @mb: the mailbox it was allocated for
- * @msg: the message
- *
- * A pooled buffer goes back to @mb's pool (lock-free).
- */
-void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
-{
-	kmbox_msg_uncount(msg);
-	if (msg->pooled) {
-		llist_add(&msg->pool_node, &mb->pool);
-		return;
-	}
-	if (msg->user) {
-		kmbox_uncharge(msg->user, msg->len + KMBOX_MSG_COST);
-		kmbox_user_put(msg->user);
-	}
-	put_pid(msg->pid);
-	kvfree(msg);
-}
-
-/*
- * kmbox_msg_free_many() - kmbox_msg_free() for @n messages, with one
- * llist_add_batch() for the pooled buffers among them.
- */
-static void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n)
-{
-	struct llist_node *first = NULL, *last = NULL;
-	unsigned int i;
-
-	for (i = 0; i < n; i++) {
-		struct kmbox_msg *msg = msgs[i];
-
-		if (!msg->pooled) {
-			kmbox_msg_free(mb, msg);
-			continue;
-		}
-		kmbox_msg_uncount(msg);
-		msg->pool_node.next = first;
-		first = &msg->pool_node;
-		if (!last)
-			last = first;
-	}
-	if (first)
-		llist_add_batch(first, last, &mb->pool);
 }
 
 static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
@@ -961,22 +727,6 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 		kmbox_wake_writers(mb);
 		kmbox_msg_free_many(mb, msgs, lost);
 	}
-}
-
-/**
- * kmbox_copy_out() - copy a taken message's payload to user space
- * @mb: its mailbox
- * @buf: where to (at least @msg->len bytes)
- * @msg: the message
- *
- * Return: 0 or -EFAULT.
- */
-int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg)
-{
-	const void *src = msg->slot == KMBOX_NO_SLOT ? msg->data :
-			  kmbox_slot_addr(mb, msg->slot);
-
-	return copy_to_user(buf, src, msg->len) ? -EFAULT : 0;
 }
 
 /**

@@ -165,7 +165,7 @@ static struct kmbox *kmbox_open_named(struct file *file, struct kmbox_file *kf,
 		ret = -ENOENT;
 		goto out_unlock;
 	}
-	mb = kmbox_alloc(attr, kf->user, kf->exempt);
+	mb = kmbox_alloc(attr, kf->chain);
 	if (IS_ERR(mb)) {
 		ret = PTR_ERR(mb);
 		goto out_unlock;
@@ -219,7 +219,7 @@ int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open
 	}
 
 	if (anon) {
-		mb = kmbox_alloc(&attr, kf->user, kf->exempt);
+		mb = kmbox_alloc(&attr, kf->chain);
 		if (IS_ERR(mb))
 			return PTR_ERR(mb);
 		kmbox_set_identity(mb, NULL, o->mode);

@@ -2,18 +2,28 @@
 /*
  * Per-user memory accounting.
  *
- * Every byte kmbox pins on behalf of a user space caller is charged to a
- * user: a mailbox and its zero-copy region to the creator, a queued
- * copied message to the user who opened the sending file.  A charge that
- * would take the user past the user_quota parameter fails, unless the
- * opener had CAP_SYS_RESOURCE.  Records live while anything is charged
- * to them or a file refers to them.
+ * Every byte kmbox pins on behalf of a user space caller is charged: a
+ * mailbox, its zero-copy region and its pool to the creator, a queued
+ * message not in the pool to the user who opened the sending file.  The
+ * users charged are the file's charge chain (struct kmbox_chain): the
+ * opener's euid and the owner of every user namespace above the opener's,
+ * as mqueue charges its ucounts up to init_user_ns.  Each of them is held
+ * to user_quota bytes and user_max_mailboxes mailboxes, unless the opener
+ * had CAP_SYS_RESOURCE in the initial user namespace, so the ids a user
+ * maps into its own namespaces share that user's limits.
+ *
+ * A chain is made once, when the file is opened, from the file's
+ * credentials, and every message and mailbox charged through it holds a
+ * reference, so the charge is given back to the same users later.  The
+ * per-user records live while a chain lists them.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cred.h>
 #include <linux/hashtable.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/user_namespace.h>
 
 #include "kmbox.h"
 
@@ -31,14 +41,8 @@ static struct kmbox_user *kmbox_user_find_locked(kuid_t uid)
 	return NULL;
 }
 
-/**
- * kmbox_user_get() - find or make the accounting record of @uid
- * @uid: the user
- *
- * Context: Process context; may sleep.
- * Return: a referenced record, or NULL when out of memory.
- */
-struct kmbox_user *kmbox_user_get(kuid_t uid)
+/* A referenced record of @uid, or NULL when out of memory; may sleep. */
+static struct kmbox_user *kmbox_user_get(kuid_t uid)
 {
 	struct kmbox_user *u, *fresh;
 
@@ -73,13 +77,10 @@ struct kmbox_user *kmbox_user_get(kuid_t uid)
 	return u;
 }
 
-/**
- * kmbox_user_put() - drop a reference taken by kmbox_user_get()
- * @u: the record, or NULL
- */
-void kmbox_user_put(struct kmbox_user *u)
+static void kmbox_user_put(struct kmbox_user *u)
 {
-	if (!u || refcount_dec_not_one(&u->ref))
+	/* refcount_dec_and_lock(), in a form sparse follows */
+	if (refcount_dec_not_one(&u->ref))
 		return;
 	spin_lock(&kmbox_users_lock);
 	if (!refcount_dec_and_test(&u->ref)) {
@@ -88,39 +89,157 @@ void kmbox_user_put(struct kmbox_user *u)
 	}
 	hash_del(&u->node);
 	spin_unlock(&kmbox_users_lock);
-	WARN_ON_ONCE(atomic_long_read(&u->bytes));
+	WARN_ON_ONCE(atomic_long_read(&u->bytes) || atomic_read(&u->mailboxes));
 	atomic_long_dec(&kmbox_stats.users);
 	kfree(u);
 }
 
-/**
- * kmbox_charge() - charge @bytes to @u
- * @u: the user
- * @bytes: how much
- * @exempt: ignore the quota (the charge is still counted)
- *
- * Return: 0, or -EDQUOT when the quota would be exceeded (nothing charged).
- */
-int kmbox_charge(struct kmbox_user *u, unsigned long bytes, bool exempt)
+/* Append @uid to @uids[*@n] unless it is there already. */
+static void kmbox_chain_add(kuid_t *uids, unsigned int *n, kuid_t uid)
 {
-	unsigned long quota = READ_ONCE(kmbox_params.user_quota);
-	long now = atomic_long_add_return(bytes, &u->bytes);
+	unsigned int i;
 
-	if (quota && !exempt && (unsigned long)now > quota) {
-		atomic_long_sub(bytes, &u->bytes);
-		return -EDQUOT;
-	}
-	return 0;
+	for (i = 0; i < *n; i++)
+		if (uid_eq(uids[i], uid))
+			return;
+	if (!WARN_ON_ONCE(*n == KMBOX_CHAIN_MAX))
+		uids[(*n)++] = uid;
 }
 
 /**
- * kmbox_uncharge() - return @bytes charged by kmbox_charge()
- * @u: the user
+ * kmbox_chain_get() - make the charge chain of a file opened with @cred
+ * @cred: the opener's credentials (the file's f_cred)
+ * @exempt: the opener had CAP_SYS_RESOURCE in the initial user namespace
+ *
+ * Lists @cred's euid, then the owner of @cred's user namespace, of its
+ * parent, and so on up to (not including) init_user_ns, each user once.
+ *
+ * Context: Process context; may sleep.
+ * Return: the chain with one reference, or NULL when out of memory.
+ */
+struct kmbox_chain *kmbox_chain_get(const struct cred *cred, bool exempt)
+{
+	const struct user_namespace *ns;
+	kuid_t uids[KMBOX_CHAIN_MAX];
+	struct kmbox_chain *c;
+	unsigned int n = 0;
+
+	/* @cred pins its user namespace, which pins its ancestors. */
+	kmbox_chain_add(uids, &n, cred->euid);
+	for (ns = cred->user_ns; ns != &init_user_ns; ns = ns->parent)
+		kmbox_chain_add(uids, &n, ns->owner);
+
+	c = kmalloc(struct_size(c, users, n), GFP_KERNEL_ACCOUNT);
+	if (!c)
+		return NULL;
+	refcount_set(&c->ref, 1);
+	c->exempt = exempt;
+	for (c->n = 0; c->n < n; c->n++) {
+		c->users[c->n] = kmbox_user_get(uids[c->n]);
+		if (!c->users[c->n]) {
+			kmbox_chain_put(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+/**
+ * kmbox_chain_put() - drop a reference to a charge chain
+ * @c: the chain, or NULL
+ *
+ * Context: Process context, no kmbox lock held.
+ */
+void kmbox_chain_put(struct kmbox_chain *c)
+{
+	unsigned int i;
+
+	if (!c || !refcount_dec_and_test(&c->ref))
+		return;
+	for (i = 0; i < c->n; i++)
+		kmbox_user_put(c->users[i]);
+	kfree(c);
+}
+
+/**
+ * kmbox_charge() - charge @bytes to every user of @c
+ * @c: the charge chain
+ * @bytes: how much
+ *
+ * Each user is held to user_quota unless @c is exempt.
+ *
+ * Return: 0, or -EDQUOT when a user's quota would be exceeded (nothing
+ * charged).
+ */
+int kmbox_charge(struct kmbox_chain *c, unsigned long bytes)
+{
+	unsigned long quota = READ_ONCE(kmbox_params.user_quota);
+	unsigned int i;
+
+	for (i = 0; i < c->n; i++) {
+		long now = atomic_long_add_return(bytes, &c->users[i]->bytes);
+
+		if (quota && !c->exempt && (unsigned long)now > quota)
+			goto undo;
+	}
+	return 0;
+
+undo:
+	do {
+		atomic_long_sub(bytes, &c->users[i]->bytes);
+	} while (i--);
+	return -EDQUOT;
+}
+
+/**
+ * kmbox_uncharge() - give back @bytes charged by kmbox_charge()
+ * @c: the same chain
  * @bytes: how much
  */
-void kmbox_uncharge(struct kmbox_user *u, unsigned long bytes)
+void kmbox_uncharge(struct kmbox_chain *c, unsigned long bytes)
 {
-	atomic_long_sub(bytes, &u->bytes);
+	unsigned int i;
+
+	for (i = 0; i < c->n; i++)
+		atomic_long_sub(bytes, &c->users[i]->bytes);
+}
+
+/**
+ * kmbox_charge_mailbox() - count one more mailbox for every user of @c
+ * @c: the creator's charge chain
+ *
+ * Each user is held to user_max_mailboxes unless @c is exempt.
+ *
+ * Return: 0, or -EMFILE (nothing counted).
+ */
+int kmbox_charge_mailbox(struct kmbox_chain *c)
+{
+	unsigned int max = READ_ONCE(kmbox_params.user_max_mailboxes);
+	unsigned int i;
+
+	for (i = 0; i < c->n; i++) {
+		if (atomic_inc_return(&c->users[i]->mailboxes) > max && !c->exempt)
+			goto undo;
+	}
+	return 0;
+
+undo:
+	do {
+		atomic_dec(&c->users[i]->mailboxes);
+	} while (i--);
+	return -EMFILE;
+}
+
+/**
+ * kmbox_uncharge_mailbox() - undo kmbox_charge_mailbox()
+ * @c: the same chain
+ */
+void kmbox_uncharge_mailbox(struct kmbox_chain *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->n; i++)
+		atomic_dec(&c->users[i]->mailboxes);
 }
 
 /**

@@ -247,8 +247,14 @@ TEST_F_TIMEOUT(mpmc, every_message_arrives_once_intact_and_in_order, 150)
 		__atomic_store_n(&self->sh->prod_pid[i], prod[i],
 				 __ATOMIC_RELEASE);
 	}
+	/*
+	 * Wait for the producers without reaping them until the consumers
+	 * are done: a reaped sender is reported as pid 0.
+	 */
 	for (i = 0; i < NPROD; i++) {
-		EXPECT_EQ(0, kt_wait(prod[i])) TH_LOG("producer %d", i);
+		siginfo_t si;
+
+		ASSERT_EQ(0, waitid(P_PID, prod[i], &si, WEXITED | WNOWAIT));
 	}
 	/* lowest priority, queued after all data: drained last */
 	for (i = 0; i < NCONS; i++) {
@@ -256,6 +262,9 @@ TEST_F_TIMEOUT(mpmc, every_message_arrives_once_intact_and_in_order, 150)
 	}
 	for (i = 0; i < NCONS; i++) {
 		EXPECT_EQ(0, kt_wait(cons[i])) TH_LOG("consumer %d", i);
+	}
+	for (i = 0; i < NPROD; i++) {
+		EXPECT_EQ(0, kt_wait(prod[i])) TH_LOG("producer %d", i);
 	}
 
 	for (p = 0; p < NPROD; p++) {

@@ -711,29 +711,39 @@ TEST_F(scm, mailbox_in_flight_survives_its_senders_close)
 
 /* ---- sender credentials ------------------------------------------------- */
 
+/*
+ * KMBOX_IOC_SEND carries the caller's ids (write() would carry those of
+ * the file's opener, here root: kmbox_acct_test checks that), and the
+ * sender's pid while it exists.
+ */
 TEST(recv_reports_an_unprivileged_senders_ids)
 {
 	struct kmbox_recv r;
 	char buf[16];
+	int fd, p[2];
 	pid_t pid;
-	int fd;
 
 	KT_REQUIRE_MODULE();
 	alarm(20);
 	fd = kt_anon(O_RDWR, 4, 16);
 	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, pipe(p));
 	pid = kt_fork(20);
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
+		close(p[1]);
 		CHILD_ASSERT(kt_become(KT_NOBODY, OTHER_GID) == 0);
-		CHILD_ASSERT(write(fd, "id", 2) == 2);
+		CHILD_ASSERT(kt_send(fd, "id", 2, 0, 0, 0) == 0);
+		CHILD_ASSERT(read(p[0], buf, 1) == 0);	/* until we received */
 		_exit(0);
 	}
-	ASSERT_EQ(0, kt_wait(pid));
-	ASSERT_EQ(2, kt_recv(fd, buf, sizeof(buf), 0, 0, &r));
+	close(p[0]);
+	ASSERT_EQ(2, kt_recv(fd, buf, sizeof(buf), KMBOX_F_TIMEOUT, kt_deadline_ms(10000), &r));
+	close(p[1]);
 	EXPECT_EQ(pid, r.pid);
 	EXPECT_EQ(KT_NOBODY, r.uid);
 	EXPECT_EQ(OTHER_GID, r.gid);
+	EXPECT_EQ(0, kt_wait(pid));
 	close(fd);
 }
 
@@ -746,9 +756,9 @@ TEST(recv_reports_pids_in_the_receivers_pid_namespace)
 {
 	struct kmbox_recv r;
 	volatile pid_t *inner;
+	int fd, p[2], q[2];
 	char buf[16];
 	pid_t pid;
-	int fd;
 
 	KT_REQUIRE_MODULE();
 	REQUIRE_UNSHARE(CLONE_NEWPID);
@@ -759,11 +769,15 @@ TEST(recv_reports_pids_in_the_receivers_pid_namespace)
 	fd = kt_anon(O_RDWR, 4, 16);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(1, write(fd, "P", 1));	/* from us, the outer ns */
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_EQ(0, pipe(q));
 	pid = kt_fork(20);
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
 		pid_t gc;
 
+		close(p[1]);
+		close(q[0]);
 		CHILD_ASSERT(unshare(CLONE_NEWPID) == 0);
 		/* not kt_fork(): its parent is invisible from the new ns */
 		gc = fork();
@@ -775,18 +789,26 @@ TEST(recv_reports_pids_in_the_receivers_pid_namespace)
 			CHILD_ASSERT(getppid() == 0);
 			CHILD_ASSERT(kt_recv(fd, buf, sizeof(buf), 0, 0, &r) == 1);
 			CHILD_ASSERT(buf[0] == 'P' && r.pid == 0);
-			CHILD_ASSERT(write(fd, "C", 1) == 1);
+			/* the ioctl carries the caller's pid (write(): the opener's) */
+			CHILD_ASSERT(kt_send(fd, "C", 1, 0, 0, 0) == 0);
 			CHILD_ASSERT(kt_recv(fd, buf, sizeof(buf), 0, 0, &r) == 1);
 			CHILD_ASSERT(buf[0] == 'C' && r.pid == 1);
-			CHILD_ASSERT(write(fd, "G", 1) == 1);
+			CHILD_ASSERT(kt_send(fd, "G", 1, 0, 0, 0) == 0);
+			/* alive until received: a reaped sender is pid 0 */
+			CHILD_ASSERT(write(q[1], "g", 1) == 1);
+			CHILD_ASSERT(read(p[0], buf, 1) == 0);
 			_exit(0);
 		}
 		*inner = gc;
 		_exit(kt_wait(gc));
 	}
-	ASSERT_EQ(0, kt_wait(pid));
-	ASSERT_EQ(1, kt_recv(fd, buf, sizeof(buf), 0, 0, &r));
+	close(p[0]);
+	close(q[1]);
+	ASSERT_EQ(1, read(q[0], buf, 1));	/* G is queued */
+	ASSERT_EQ(1, kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, &r));
+	close(p[1]);
 	EXPECT_EQ('G', buf[0]);
+	ASSERT_EQ(0, kt_wait(pid));
 	EXPECT_EQ(*inner, r.pid);
 	close(fd);
 }
@@ -822,7 +844,8 @@ TEST(recv_reports_ids_in_the_receivers_user_namespace)
 	ASSERT_GE(snd, 0);
 	if (snd == 0) {
 		CHILD_ASSERT(kt_become(1000, 1000) == 0);
-		CHILD_ASSERT(write(fd, "U", 1) == 1);
+		/* the ioctl carries the caller's ids (write(): the opener's) */
+		CHILD_ASSERT(kt_send(fd, "U", 1, 0, 0, 0) == 0);
 		_exit(0);
 	}
 	ASSERT_EQ(0, kt_wait(snd));

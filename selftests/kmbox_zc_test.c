@@ -2494,8 +2494,14 @@ TEST_F_TIMEOUT(hostile, scribbler_cannot_disturb_two_honest_peers, 110)
 	if (r == 0)
 		honest_receiver(self->name, s, rep);
 
-	EXPECT_EQ(0, kt_wait(s));
+	{
+		siginfo_t si;
+
+		/* reaped only after its last message is in: else it is pid 0 */
+		ASSERT_EQ(0, waitid(P_PID, s, &si, WEXITED | WNOWAIT));
+	}
 	EXPECT_EQ(0, kt_wait(r));
+	EXPECT_EQ(0, kt_wait(s));
 	rep->stop = 1;
 	EXPECT_EQ(0, kt_wait(h));
 

@@ -44,10 +44,13 @@ struct timespec;
  * struct kmbox_msginfo - what a receive learns about a message
  * @prio: the message's priority, 0 .. KMBOX_PRIO_MAX-1
  * @pid: sender's process id in the receiver's pid namespace, 0 if the
- *	sender is not visible there
+ *	sender is not visible there or has exited and been reaped
  * @uid: sender's effective uid, in the receiver's user namespace
  * @gid: sender's effective gid, in the receiver's user namespace
+ *	(for a message sent with write(), the sender is the process that
+ *	opened the file; see "Sender credentials" in kmbox(7))
  * @send_ns: CLOCK_MONOTONIC time, in nanoseconds, the message was queued
+ *	(on the receiver's clock: that of its time namespace)
  * @flags: KMBOX_MSG_* bits; KMBOX_MSG_ZC if the payload is in a slot
  */
 struct kmbox_msginfo {

@@ -15,7 +15,11 @@
  *    on 32 and 64 bit; user pointers travel as __u64;
  *  - unknown flag bits and non-zero __reserved fields give EINVAL;
  *  - time is an absolute CLOCK_MONOTONIC deadline in nanoseconds, used
- *    only when KMBOX_F_TIMEOUT is set, so a restarted call keeps it.
+ *    only when KMBOX_F_TIMEOUT is set, so a restarted call keeps it;
+ *  - every time in or out is on the CLOCK_MONOTONIC of the calling
+ *    process's time namespace (time_namespaces(7)): what clock_gettime()
+ *    returns there.  A deadline that falls before the host booted has
+ *    passed; one beyond the host's KTIME_MAX never comes.
  *
  * Zero-copy region: see "memory-ordering contract" at the top of
  * module/region.c.  The region holds payload bytes only; no index,
@@ -166,7 +170,8 @@ struct kmbox_unlink {
  * @flags: KMBOX_F_*
  * @slot: with KMBOX_F_ZC: a slot this file reserved (a received slot
  *	cannot be sent on: EINVAL); otherwise 0
- * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC; else 0
+ * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC of the
+ *	caller's time namespace, 0..KTIME_MAX; else 0
  * @__reserved: zero
  */
 struct kmbox_send {
@@ -188,16 +193,21 @@ struct kmbox_send {
  * @len: in: buffer size; out: message length (also on EMSGSIZE, when the
  *	message stays queued)
  * @flags: KMBOX_F_*
- * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC; else 0
+ * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC of the
+ *	caller's time namespace, 0..KTIME_MAX; else 0
  * @prio: out: the message's priority
  * @slot: out: with KMBOX_MSG_ZC, the slot now held by this file; else
  *	KMBOX_NO_SLOT
  * @pid: out: sender's thread-group id in the receiver's pid namespace,
- *	0 if the sender is not visible there
+ *	0 if the sender is not visible there or has exited and been reaped
  * @uid: out: sender's euid in the receiver's user namespace
  * @gid: out: sender's egid in the receiver's user namespace
+ *	(the sender of a message sent with write() is the process that
+ *	opened the file, with the file's credentials; that of one sent with
+ *	KMBOX_IOC_SEND or SEND_BATCH is the calling process: kmbox(7))
  * @msg_flags: out: KMBOX_MSG_*
- * @send_ns: out: CLOCK_MONOTONIC time the message was queued
+ * @send_ns: out: time the message was queued, on the CLOCK_MONOTONIC of
+ *	the receiver's time namespace (0 if that clock had not started yet)
  * @__reserved: in: zero; out: zero
  */
 struct kmbox_recv {
@@ -236,7 +246,8 @@ struct kmbox_mmsg {
  * @msgs: user pointer to @count struct kmbox_mmsg
  * @count: 1..KMBOX_BATCH_MAX
  * @flags: KMBOX_F_NONBLOCK, KMBOX_F_TIMEOUT; recv also KMBOX_F_ZC
- * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC; else 0
+ * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC of the
+ *	caller's time namespace, 0..KTIME_MAX; else 0
  * @__reserved: zero
  *
  * Like sendmmsg(2)/recvmmsg(2): the call sleeps (unless NONBLOCK) only

@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Message memory: the per-mailbox pool of small buffers, allocating,
+ * filling and freeing messages, and copying payloads out.
+ *
+ * Layouts and charges: see "Message layouts" in kmbox.h.  A message too
+ * big for a page is kept in order-0 pages, copied in and out one page at
+ * a time, so that neither a large message nor a fragmented machine ever
+ * needs a high-order allocation (ipc/msgutil.c chains page-sized segments
+ * for the same reason).
+ *
+ * Buffers.  Small messages (and all zero-copy ones, which carry no
+ * payload) live in buffers from the mailbox's pool (KMBOX_POOL_MAX at
+ * most, charged to the creator).  A receiver gives a delivered buffer
+ * back with llist_add(), lock-free; a sender takes one from its file's
+ * spare, and refills the spare from the pool while it holds kmbox->lock to
+ * queue, so taking costs no lock round of its own and llist_del_first()
+ * always runs under the lock, as it must.  Larger messages, and small ones
+ * once the pool is all in use, are allocated and charged to the sender.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cred.h>
+#include <linux/llist.h>
+#include <linux/mm.h>
+#include <linux/pid.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+
+#include "kmbox.h"
+
+/**
+ * kmbox_pool_destroy() - free @mb's pooled buffers for good
+ * @mb: a mailbox no file refers to any more
+ *
+ * Every file has given its spare back: all buffers are in the pool.
+ *
+ * Return: the bytes they were charged.
+ */
+unsigned long kmbox_pool_destroy(struct kmbox *mb)
+{
+	struct kmbox_msg *msg, *next;
+	int pooled = 0;
+
+	llist_for_each_entry_safe(msg, next, llist_del_all(&mb->pool), pool_node) {
+		put_pid(msg->pid);
+		kfree(msg);
+		pooled++;
+	}
+	WARN_ON(pooled != atomic_read(&mb->pool_size));
+	return pooled * KMBOX_POOL_COST;
+}
+
+/* A new pooled buffer for @mb, or NULL when the pool is full or over quota. */
+static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
+{
+	struct kmbox_msg *msg;
+
+	BUILD_BUG_ON(KMBOX_POOL_DATA < 512);
+	if (atomic_read(&mb->pool_size) >= mb->pool_max)
+		return NULL;
+	if (atomic_inc_return(&mb->pool_size) > mb->pool_max)
+		goto out_dec;
+	if (kmbox_charge(mb->creator, KMBOX_POOL_COST))
+		goto out_dec;
+	msg = kmalloc(KMBOX_POOL_COST, KMBOX_MSG_GFP);
+	if (!msg)
+		goto out_uncharge;
+	msg->pooled = true;
+	msg->pid = NULL;
+	return msg;
+
+out_uncharge:
+	kmbox_uncharge(mb->creator, KMBOX_POOL_COST);
+out_dec:
+	atomic_dec(&mb->pool_size);
+	return NULL;
+}
+
+/**
+ * kmbox_pool_take() - take up to @n free pooled buffers of @mb at once
+ * @mb: the mailbox
+ * @n: how many at most
+ *
+ * For a batch of sends: one lock round instead of one per message.
+ *
+ * Return: a NULL-terminated chain of buffers (pool_node), maybe empty.
+ */
+struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n)
+{
+	struct llist_node *chain = NULL, **tail = &chain, *node;
+
+	if (llist_empty(&mb->pool))
+		return NULL;
+	spin_lock(&mb->lock);
+	while (n-- && (node = llist_del_first(&mb->pool))) {
+		*tail = node;
+		tail = &node->next;
+	}
+	*tail = NULL;
+	spin_unlock(&mb->lock);
+	return chain;
+}
+
+/**
+ * kmbox_pool_give() - give a chain from kmbox_pool_take() back
+ * @mb: the mailbox
+ * @chain: what is left of it
+ */
+void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain)
+{
+	struct llist_node *last = chain;
+
+	if (!chain)
+		return;
+	while (last->next)
+		last = last->next;
+	llist_add_batch(chain, last, &mb->pool);
+}
+
+/* A free pooled buffer for a send through @kf, or NULL. */
+static struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, struct llist_node **chain)
+{
+	struct kmbox *mb = kf->mb;
+	struct llist_node *node;
+	struct kmbox_msg *msg;
+
+	if (chain && *chain) {
+		node = *chain;
+		*chain = node->next;
+		return llist_entry(node, struct kmbox_msg, pool_node);
+	}
+	msg = xchg(&kf->spare, NULL);
+	if (msg)
+		return msg;
+	node = kmbox_pool_take(mb, 1);
+	if (node)
+		return llist_entry(node, struct kmbox_msg, pool_node);
+	return kmbox_pool_grow(mb);
+}
+
+/**
+ * kmbox_pool_refill_locked() - set a free buffer aside for @kf's next send
+ * @kf: the sending file
+ *
+ * Context: @kf->mb->lock held.
+ */
+void kmbox_pool_refill_locked(struct kmbox_file *kf)
+{
+	struct kmbox *mb = kf->mb;
+	struct llist_node *node;
+
+	lockdep_assert_held(&mb->lock);
+	if (READ_ONCE(kf->spare) || llist_empty(&mb->pool))
+		return;
+	node = llist_del_first(&mb->pool);
+	if (node && cmpxchg(&kf->spare, NULL,
+			    llist_entry(node, struct kmbox_msg, pool_node)))
+		llist_add(node, &mb->pool);
+}
+
+/* A copied message whose payload is kept in pages. */
+static bool kmbox_msg_paged(const struct kmbox_msg *msg)
+{
+	return msg->slot == KMBOX_NO_SLOT && msg->len > KMBOX_INLINE_MAX;
+}
+
+/* What a message of @len (in @slot) not from the pool takes: its charge. */
+static size_t kmbox_msg_cost(u32 len, u32 slot)
+{
+	if (slot != KMBOX_NO_SLOT)
+		return kmalloc_size_roundup(KMBOX_MSG_HDR);
+	if (len <= KMBOX_INLINE_MAX)
+		return kmalloc_size_roundup(KMBOX_MSG_HDR + len);
+	return kmalloc_size_roundup(sizeof(struct kmbox_msg)) + PAGE_ALIGN((size_t)len);
+}
+
+static void kmbox_free_pages(struct list_head *pages)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, pages, lru)
+		__free_page(page);
+}
+
+/* A message of @len (in @slot) not from the pool, or NULL. */
+static struct kmbox_msg *kmbox_msg_new(u32 len, u32 slot)
+{
+	unsigned long i, npages = DIV_ROUND_UP(len, PAGE_SIZE);
+	struct kmbox_msg *msg;
+
+	if (slot != KMBOX_NO_SLOT)
+		return kmalloc(KMBOX_MSG_HDR, KMBOX_MSG_GFP);
+	if (len <= KMBOX_INLINE_MAX)
+		return kmalloc(KMBOX_MSG_HDR + len, KMBOX_MSG_GFP);
+
+	msg = kmalloc(sizeof(*msg), KMBOX_MSG_GFP);
+	if (!msg)
+		return NULL;
+	INIT_LIST_HEAD(&msg->pages);
+	for (i = 0; i < npages; i++) {
+		/* Never highmem (no __GFP_HIGHMEM); kmap_local_page() anyway. */
+		struct page *page = alloc_page(KMBOX_MSG_GFP);
+
+		if (!page) {
+			kmbox_free_pages(&msg->pages);
+			kfree(msg);
+			return NULL;
+		}
+		list_add_tail(&page->lru, &msg->pages);
+	}
+	return msg;
+}
+
+/**
+ * kmbox_msg_alloc() - get a message buffer to send through @kf
+ * @kf: the sending file (bound)
+ * @len: payload length
+ * @slot: region slot holding the payload, or KMBOX_NO_SLOT for a copied
+ *	message, whose @len bytes the caller then fills in
+ * @pool: a chain from kmbox_pool_take() to use first, or NULL
+ * @creds: whose pid, euid and egid the message carries
+ *
+ * A small or zero-copy message comes from the mailbox's pool when it can.
+ * Any other message is charged to @kf's chain, for what it takes, until
+ * it is freed.
+ *
+ * Return: the message, ERR_PTR(-ENOBUFS) over quota, or -ENOMEM.
+ */
+struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
+				  struct llist_node **pool, enum kmbox_creds creds)
+{
+	bool opener = creds == KMBOX_CREDS_OPENER;
+	struct pid *pid = opener ? kf->opener : task_tgid(current);
+	bool copied = slot == KMBOX_NO_SLOT;
+	struct kmbox_msg *msg = NULL;
+
+	if (!copied || len <= KMBOX_POOL_DATA)
+		msg = kmbox_pool_get(kf, pool);
+	if (msg) {
+		if (msg->pid != pid) {
+			put_pid(msg->pid);
+			msg->pid = get_pid(pid);
+		}
+		msg->chain = NULL;
+	} else {
+		size_t cost = kmbox_msg_cost(len, slot);
+
+		if (kmbox_charge(kf->chain, cost))
+			return ERR_PTR(-ENOBUFS);
+		msg = kmbox_msg_new(len, slot);
+		if (!msg) {
+			kmbox_uncharge(kf->chain, cost);
+			return ERR_PTR(-ENOMEM);
+		}
+		msg->pooled = false;
+		msg->chain = kmbox_chain_hold(kf->chain);
+		msg->pid = get_pid(pid);
+	}
+	msg->uid = opener ? kf->cred->euid : current_euid();
+	msg->gid = opener ? kf->cred->egid : current_egid();
+	msg->len = len;
+	msg->prio = 0;
+	msg->slot = slot;
+	if (copied)
+		kmbox_stat_add(bytes, len);
+	kmbox_stat_add(messages, 1);
+	return msg;
+}
+
+/* A message is freed: the statistics forget it. */
+static void kmbox_msg_uncount(const struct kmbox_msg *msg)
+{
+	if (msg->slot == KMBOX_NO_SLOT)
+		kmbox_stat_add(bytes, -(s64)msg->len);
+	kmbox_stat_add(messages, -1);
+}
+
+/**
+ * kmbox_msg_free() - free a message that is in no queue
+ * @mb: the mailbox it was allocated for
+ * @msg: the message
+ *
+ * A pooled buffer goes back to @mb's pool (lock-free).
+ */
+void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	kmbox_msg_uncount(msg);
+	if (msg->pooled) {
+		llist_add(&msg->pool_node, &mb->pool);
+		return;
+	}
+	kmbox_uncharge(msg->chain, kmbox_msg_cost(msg->len, msg->slot));
+	kmbox_chain_put(msg->chain);
+	put_pid(msg->pid);
+	if (kmbox_msg_paged(msg))
+		kmbox_free_pages(&msg->pages);
+	kfree(msg);
+}
+
+/**
+ * kmbox_msg_free_many() - kmbox_msg_free() for @n messages
+ * @mb: the mailbox they were allocated for
+ * @msgs: the messages
+ * @n: how many
+ *
+ * The pooled buffers among them go back in one llist_add_batch().
+ */
+void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n)
+{
+	struct llist_node *first = NULL, *last = NULL;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct kmbox_msg *msg = msgs[i];
+
+		if (!msg->pooled) {
+			kmbox_msg_free(mb, msg);
+			continue;
+		}
+		kmbox_msg_uncount(msg);
+		msg->pool_node.next = first;
+		first = &msg->pool_node;
+		if (!last)
+			last = first;
+	}
+	if (first)
+		llist_add_batch(first, last, &mb->pool);
+}
+
+/**
+ * kmbox_msg_fill() - copy a copied message's payload in
+ * @msg: a message from kmbox_msg_alloc() with KMBOX_NO_SLOT
+ * @from: at least @msg->len bytes
+ *
+ * Return: 0, or -EFAULT (the payload is then partly filled).
+ */
+int kmbox_msg_fill(struct kmbox_msg *msg, struct iov_iter *from)
+{
+	size_t left = msg->len;
+	struct page *page;
+
+	if (!kmbox_msg_paged(msg))
+		return copy_from_iter_full(msg->data, left, from) ? 0 : -EFAULT;
+	list_for_each_entry(page, &msg->pages, lru) {
+		size_t n = min_t(size_t, left, PAGE_SIZE);
+
+		if (copy_page_from_iter(page, 0, n, from) != n)
+			return -EFAULT;
+		left -= n;
+	}
+	return 0;
+}
+
+/* The payload of @msg when it is in one piece: inline or in its slot. */
+static const void *kmbox_msg_payload(struct kmbox *mb, const struct kmbox_msg *msg)
+{
+	return msg->slot == KMBOX_NO_SLOT ? msg->data : kmbox_slot_addr(mb, msg->slot);
+}
+
+/**
+ * kmbox_msg_copy_to_iter() - copy a taken message's payload out
+ * @mb: its mailbox
+ * @msg: the message (not changed)
+ * @to: room for at least @msg->len bytes
+ *
+ * Return: 0, or -EFAULT (@to then holds part of the payload).
+ */
+int kmbox_msg_copy_to_iter(struct kmbox *mb, const struct kmbox_msg *msg, struct iov_iter *to)
+{
+	size_t left = msg->len;
+	struct page *page;
+
+	if (!kmbox_msg_paged(msg))
+		return copy_to_iter(kmbox_msg_payload(mb, msg), left, to) == left ? 0 : -EFAULT;
+	list_for_each_entry(page, &msg->pages, lru) {
+		size_t n = min_t(size_t, left, PAGE_SIZE);
+
+		if (copy_page_to_iter(page, 0, n, to) != n)
+			return -EFAULT;
+		left -= n;
+	}
+	return 0;
+}
+
+/**
+ * kmbox_copy_out() - copy a taken message's payload to user space
+ * @mb: its mailbox
+ * @buf: where to (at least @msg->len bytes)
+ * @msg: the message (not changed)
+ *
+ * Return: 0 or -EFAULT.
+ */
+int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg)
+{
+	struct iov_iter iter;
+
+	if (!kmbox_msg_paged(msg))
+		return copy_to_user(buf, kmbox_msg_payload(mb, msg), msg->len) ? -EFAULT : 0;
+	iov_iter_ubuf(&iter, ITER_DEST, buf, msg->len);
+	return kmbox_msg_copy_to_iter(mb, msg, &iter);
+}
+
+/**
+ * kmbox_prepare() - build a message to send through @kf (an ioctl's)
+ * @kf: a bound file
+ * @buf: payload (copied messages)
+ * @len: payload length
+ * @prio: priority
+ * @zc: the payload is in @slot of the region
+ * @slot: region slot (zero-copy only)
+ * @pool: pooled buffers to use first (kmbox_pool_take()), or NULL
+ *
+ * Return: the message, or ERR_PTR(-EINVAL, -EMSGSIZE, -EFAULT, -ENOBUFS,
+ * -ENOMEM).
+ */
+struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u32 len,
+				u32 prio, bool zc, u32 slot, struct llist_node **pool)
+{
+	struct kmbox_msg *msg;
+	int ret;
+
+	if (prio >= KMBOX_PRIO_MAX)
+		return ERR_PTR(-EINVAL);
+	if (zc) {
+		ret = kmbox_zc_check_slot(kf->mb, &slot, len);
+		if (ret)
+			return ERR_PTR(ret);
+	} else {
+		if (slot)
+			return ERR_PTR(-EINVAL);
+		if (len > kf->mb->max_msgsize)
+			return ERR_PTR(-EMSGSIZE);
+		slot = KMBOX_NO_SLOT;
+	}
+	msg = kmbox_msg_alloc(kf, len, slot, pool, KMBOX_CREDS_CALLER);
+	if (IS_ERR(msg))
+		return msg;
+	if (!zc) {
+		if (kmbox_msg_paged(msg)) {
+			struct iov_iter iter;
+
+			iov_iter_ubuf(&iter, ITER_SOURCE, (void __user *)buf, len);
+			ret = kmbox_msg_fill(msg, &iter);
+		} else {
+			ret = copy_from_user(msg->data, buf, len) ? -EFAULT : 0;
+		}
+		if (ret) {
+			kmbox_msg_free(kf->mb, msg);
+			return ERR_PTR(ret);
+		}
+	}
+	msg->prio = prio;
+	return msg;
+}
