@@ -193,8 +193,9 @@ out_unlock:
  * @kf: its private data
  * @o: the checked-for-layout argument
  *
- * Return: 0, or -EBUSY (already bound), -EINVAL, -EFAULT, -ENAMETOOLONG,
- * -ENOENT, -EEXIST, -EACCES, -ENOSPC, -EMFILE, -ENOMEM.
+ * Return: 0, or -EBUSY (already bound), -EINVAL (also for a file open
+ * for neither reading nor writing), -EFAULT, -ENAMETOOLONG, -ENOENT,
+ * -EEXIST, -EACCES, -ENOSPC, -EMFILE, -ENOMEM.
  */
 int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open *o)
 {
@@ -206,6 +207,9 @@ int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open
 	    o->mode & ~0777 || memchr_inv(o->__reserved, 0, sizeof(o->__reserved)))
 		return -EINVAL;
 	if (anon && (o->name || (o->flags & (KMBOX_OPEN_CREAT | KMBOX_OPEN_EXCL))))
+		return -EINVAL;
+	/* As mq_open(): open(2) with O_RDWR|O_WRONLY gives neither mode. */
+	if (!(file->f_mode & (FMODE_READ | FMODE_WRITE)))
 		return -EINVAL;
 	if (READ_ONCE(kf->mb))
 		return -EBUSY;

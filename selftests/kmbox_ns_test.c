@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kmbox across processes, users and namespaces: mode-bit permissions for
- * unprivileged users, ownership, unlink rules, IPC namespace isolation,
- * sharing of anonymous mailboxes by fork, dup and SCM_RIGHTS, sender
- * credentials across pid namespaces, and the per-user memory quota.
+ * unprivileged users, ownership, access mode 3, unlink rules, IPC
+ * namespace isolation, sharing of anonymous mailboxes by fork, dup and
+ * SCM_RIGHTS, sender credentials across pid namespaces, and the per-user
+ * memory quota.
  *
  * Unprivileged work happens in forked children that drop to uid/gid
  * 65534/65533 with setresgid/setresuid; they report through their exit
@@ -537,6 +538,50 @@ TEST_F(perm, file_opened_before_unshare_keeps_its_mailbox)
 	EXPECT_EQ(0, kt_wait(pid));
 	EXPECT_EQ(6, read(fd, buf, sizeof(buf)));
 	close(fd);
+}
+
+/*
+ * As mq_open(): open(2) with O_RDWR|O_WRONLY (access mode 3) gives a file
+ * open for neither reading nor writing.  It binds to nothing: not to a
+ * mode-0000 mailbox of another user (whose check asks for no bit), not to
+ * a new name, not to a new anonymous mailbox.
+ */
+TEST_F(perm, access_mode_3_file_binds_to_nothing)
+{
+	char fresh[64];
+	uid_t uids[] = { OTHER_UID, 0 };	/* 0 has CAP_DAC_OVERRIDE */
+	unsigned int i;
+	pid_t pid;
+
+	kt_name(fresh, sizeof(fresh), "mode3-new");
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0000));
+	for (i = 0; i < ARRAY_SIZE(uids); i++) {
+		pid = kt_fork(20);
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			struct kmbox_attr a;
+			int fd;
+
+			if (uids[i])
+				CHILD_ASSERT(kt_become(uids[i], uids[i]) == 0);
+			fd = open(KMBOX_DEVICE, O_RDWR | O_WRONLY | O_CLOEXEC);
+			CHILD_ASSERT(fd >= 0);
+			CHILD_ASSERT(kt_bind(fd, self->name, 0, 0, NULL) == -1);
+			CHILD_ASSERT(errno == EINVAL);
+			CHILD_ASSERT(kt_getattr(fd, &a) == -1 && errno == EBADFD);
+			CHILD_ASSERT(kt_bind(fd, fresh, KMBOX_OPEN_CREAT, 0600,
+					     NULL) == -1);
+			CHILD_ASSERT(errno == EINVAL);
+			CHILD_ASSERT(kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0,
+					     NULL) == -1);
+			CHILD_ASSERT(errno == EINVAL);
+			CHILD_ASSERT(kt_getattr(fd, &a) == -1 && errno == EBADFD);
+			_exit(0);
+		}
+		EXPECT_EQ(0, kt_wait(pid)) TH_LOG("as uid %u", uids[i]);
+	}
+	EXPECT_EQ(0, kt_find_mailbox(fresh, 0, 0, NULL, NULL));
+	kt_unlink(fresh);
 }
 
 /* ---- sharing anonymous mailboxes --------------------------------------- */
