@@ -309,6 +309,28 @@ void kmbox_names_exit(void)
 	}
 }
 
+/*
+ * A name for /proc: every byte but the printable ASCII ones ('!' to '~'),
+ * and backslash, as a \ooo octal escape, so that a name is one word on
+ * one line and carries no terminal control sequence.  NULL, an anonymous
+ * mailbox, is "-".
+ */
+static void kmbox_seq_name(struct seq_file *m, const char *name)
+{
+	const unsigned char *p;
+
+	if (!name) {
+		seq_putc(m, '-');
+		return;
+	}
+	for (p = (const unsigned char *)name; *p; p++) {
+		if (*p > ' ' && *p < 0x7f && *p != '\\')
+			seq_putc(m, *p);
+		else
+			seq_printf(m, "\\%03o", *p);
+	}
+}
+
 /**
  * kmbox_list_show() - /proc/kmbox/mailboxes
  * @m: the seq_file
@@ -339,10 +361,7 @@ void kmbox_list_show(struct seq_file *m)
 		spin_unlock(&mb->lock);
 
 		seq_printf(m, "%llu ", mb->id);
-		if (mb->name)
-			seq_escape(m, mb->name, " \t\n\\");
-		else
-			seq_putc(m, '-');
+		kmbox_seq_name(m, mb->name);
 		seq_printf(m, " %u %u %04o %u %u %u %llu %d %d %u %u %u %s\n",
 			   from_kuid_munged(uns, mb->uid), from_kgid_munged(uns, mb->gid),
 			   mb->mode, mb->max_msgs, mb->max_msgsize, msgs, bytes,

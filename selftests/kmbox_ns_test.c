@@ -2,9 +2,9 @@
 /*
  * kmbox across processes, users and namespaces: mode-bit permissions for
  * unprivileged users, ownership, access mode 3, unlink rules, IPC
- * namespace isolation, sharing of anonymous mailboxes by fork, dup and
- * SCM_RIGHTS, sender credentials across pid namespaces, and the per-user
- * memory quota.
+ * namespace isolation, name escaping in /proc, sharing of anonymous
+ * mailboxes by fork, dup and SCM_RIGHTS, sender credentials across pid
+ * namespaces, and the per-user memory quota.
  *
  * Unprivileged work happens in forked children that drop to uid/gid
  * 65534/65533 with setresgid/setresuid; they report through their exit
@@ -582,6 +582,45 @@ TEST_F(perm, access_mode_3_file_binds_to_nothing)
 	}
 	EXPECT_EQ(0, kt_find_mailbox(fresh, 0, 0, NULL, NULL));
 	kt_unlink(fresh);
+}
+
+/*
+ * /proc/kmbox/mailboxes writes every byte of a name outside '!'..'~', and
+ * backslash, as \ooo: a name can neither split its line nor carry a
+ * terminal escape sequence.
+ */
+TEST_F(perm, proc_escapes_every_byte_of_a_name_but_printable_ascii)
+{
+	char want[160], line[1200];
+	int fd, found = 0, bad = 0;
+	struct kt_mbline m;
+	FILE *f;
+
+	snprintf(self->name, sizeof(self->name),
+		 "kt-%d-\x1b[31mred\x01\x7f\xc3\xa9 \\end\t", getpid());
+	snprintf(want, sizeof(want),
+		 "kt-%d-\\033[31mred\\001\\177\\303\\251\\040\\134end\\011",
+		 getpid());
+	fd = kt_create(self->name, O_RDWR, 0600, 21, 2121);
+	ASSERT_GE(fd, 0);
+	f = fopen("/proc/kmbox/mailboxes", "re");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		const unsigned char *p;
+
+		for (p = (const unsigned char *)line; *p; p++)
+			if (*p >= 0x7f || (*p < ' ' && *p != '\n'))
+				bad++;
+		if (strstr(line, want))
+			found++;
+	}
+	fclose(f);
+	EXPECT_EQ(0, bad) TH_LOG("raw control or non-ASCII bytes in the listing");
+	EXPECT_EQ(1, found) TH_LOG("no line with %s", want);
+	ASSERT_EQ(1, kt_find_mailbox(want, 0, 0, &m, NULL));
+	EXPECT_EQ(21, m.max_msgs);
+	EXPECT_EQ(2121, m.max_msgsize);
+	close(fd);
 }
 
 /* ---- sharing anonymous mailboxes --------------------------------------- */
