@@ -41,7 +41,7 @@ MODULE_PARM_DESC(max_msgs_cap, "Largest max_msgs accepted at creation (65536)");
 module_param_named(max_msgsize_cap, kmbox_params.max_msgsize_cap, uint, 0644);
 MODULE_PARM_DESC(max_msgsize_cap, "Largest max_msgsize and zero-copy slot accepted, bytes (4 MiB)");
 module_param_named(max_mailboxes, kmbox_params.max_mailboxes, uint, 0644);
-MODULE_PARM_DESC(max_mailboxes, "Mailboxes alive at once, all namespaces; CAP_SYS_RESOURCE exceeds it (4096)");
+MODULE_PARM_DESC(max_mailboxes, "Mailboxes alive at once per IPC namespace; CAP_SYS_RESOURCE exceeds it (4096)");
 module_param_named(user_max_mailboxes, kmbox_params.user_max_mailboxes, uint, 0644);
 MODULE_PARM_DESC(user_max_mailboxes, "Mailboxes one user may have alive; CAP_SYS_RESOURCE exceeds it (256)");
 module_param_named(user_quota, kmbox_params.user_quota, ulong, 0644);
@@ -50,7 +50,6 @@ module_param_named(region_cap, kmbox_params.region_cap, ulong, 0644);
 MODULE_PARM_DESC(region_cap, "Largest zero-copy region of one mailbox, bytes (64 MiB)");
 
 struct kmbox_stats kmbox_stats;
-DEFINE_PER_CPU(struct kmbox_pcpu_stats, kmbox_pcpu_stats);
 
 static int kmbox_open(struct inode *inode, struct file *file)
 {
@@ -192,14 +191,7 @@ static int kmbox_proc_mailboxes(struct seq_file *m, void *v)
 
 static int kmbox_proc_stats(struct seq_file *m, void *v)
 {
-	seq_printf(m, "mailboxes %ld\nmessages %ld\nbytes %ld\nzc_slots_held %ld\n"
-		   "region_pages %ld\nusers %ld\n",
-		   atomic_long_read(&kmbox_stats.mailboxes),
-		   kmbox_stat_read(messages),
-		   kmbox_stat_read(bytes),
-		   kmbox_stat_read(slots_held),
-		   atomic_long_read(&kmbox_stats.region_pages),
-		   atomic_long_read(&kmbox_stats.users));
+	kmbox_stats_show(m);
 	return 0;
 }
 
@@ -245,12 +237,13 @@ out_proc:
 static void __exit kmbox_exit(void)
 {
 	misc_deregister(&kmbox_misc);
-	kmbox_names_exit();
 	proc_remove(kmbox_proc_dir);
+	kmbox_names_exit();
 	kmbox_users_exit();
 	WARN_ON(atomic_long_read(&kmbox_stats.mailboxes) ||
-		kmbox_stat_read(messages) ||
-		kmbox_stat_read(slots_held) ||
+		atomic_long_read(&kmbox_stats.messages) ||
+		atomic_long_read(&kmbox_stats.bytes) ||
+		atomic_long_read(&kmbox_stats.slots_held) ||
 		atomic_long_read(&kmbox_stats.region_pages));
 }
 

@@ -306,18 +306,21 @@ static int kmbox_attr_resolve(const struct kmbox_attr *in, struct kmbox_attr *ou
 /**
  * kmbox_alloc() - make a mailbox
  * @in: creation attributes (zeroes take the module defaults)
+ * @ns: namespace it is created in (the mailbox takes a reference)
  * @creator: user charged for the mailbox and its region
- * @exempt: @creator is not held to the quota
+ * @exempt: @creator is not held to the quota nor to max_mailboxes
  *
- * The caller sets the identity fields (name, owner, mode, nskey) before
- * anyone else can see the mailbox.
+ * The mailbox is private to the caller: it sets the identity fields
+ * (name, owner, mode) and then publishes it (names.c), or drops it.
  *
- * Context: Process context; may sleep.
+ * Context: Process context, no lock held; may sleep (a region can be
+ * 64 MiB).
  * Return: the mailbox with one reference, or ERR_PTR(-EINVAL) for bad
- * attributes, -ENOSPC when max_mailboxes exist, -EMFILE when @creator
+ * attributes, -ENOSPC when @ns has max_mailboxes, -EMFILE when @creator
  * has user_max_mailboxes or its quota cannot cover the mailbox, -ENOMEM.
  */
-struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creator, bool exempt)
+struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_ns *ns,
+			  struct kmbox_user *creator, bool exempt)
 {
 	struct kmbox_attr attr;
 	unsigned long cost;
@@ -328,7 +331,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 	if (ret)
 		return ERR_PTR(ret);
 
-	if (atomic_long_inc_return(&kmbox_stats.mailboxes) >
+	if (atomic_inc_return(&ns->nr_mailboxes) >
 	    READ_ONCE(kmbox_params.max_mailboxes) && !exempt) {
 		ret = -ENOSPC;
 		goto out_uncount;
@@ -363,7 +366,10 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 	atomic_set(&mb->wr_waiters, 0);
 	INIT_LIST_HEAD(&mb->all);
 	INIT_HLIST_NODE(&mb->hnode);
+	INIT_LIST_HEAD(&mb->nsnode);
 	mb->id = atomic64_inc_return(&kmbox_next_id);
+	mb->ns = ns;
+	mb->stats = ns->pcpu;
 
 	if (attr.zc_slots) {
 		ret = kmbox_region_create(mb, attr.zc_slots, attr.zc_slot_size);
@@ -376,6 +382,8 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_user *creato
 	init_llist_head(&mb->pool);
 	atomic_set(&mb->pool_size, 0);
 	mb->pool_max = min_t(u32, attr.max_msgs + KMBOX_POOL_EXTRA, KMBOX_POOL_MAX);
+	refcount_inc(&ns->ref);
+	atomic_long_inc(&kmbox_stats.mailboxes);
 	return mb;
 
 out_free:
@@ -385,7 +393,7 @@ out_uncharge:
 out_uncount_user:
 	atomic_dec(&creator->mailboxes);
 out_uncount:
-	atomic_long_dec(&kmbox_stats.mailboxes);
+	atomic_dec(&ns->nr_mailboxes);
 	return ERR_PTR(ret);
 }
 
@@ -394,6 +402,15 @@ static void kmbox_pool_destroy(struct kmbox_msg *msg)
 {
 	put_pid(msg->pid);
 	kfree(msg);
+}
+
+/* A grace period after the last put: no /proc reader can still see @mb. */
+static void kmbox_free_rcu(struct rcu_head *head)
+{
+	struct kmbox *mb = container_of(head, struct kmbox, rcu);
+
+	kfree(mb->name);
+	kfree(mb);
 }
 
 static void kmbox_free(struct kmbox *mb)
@@ -420,18 +437,17 @@ static void kmbox_free(struct kmbox *mb)
 	kmbox_uncharge(mb->creator, cost);
 	atomic_dec(&mb->creator->mailboxes);
 	kmbox_user_put(mb->creator);
-	kfree(mb->name);
-	kfree(mb);
+	atomic_dec(&mb->ns->nr_mailboxes);
 	atomic_long_dec(&kmbox_stats.mailboxes);
+	kmbox_ns_put(mb->ns);
+	call_rcu(&mb->rcu, kmbox_free_rcu);
 }
 
-/* Called by kref_put_mutex() with kmbox_mutex held; drops it. */
 static void kmbox_release(struct kref *ref)
 {
 	struct kmbox *mb = container_of(ref, struct kmbox, ref);
 
 	kmbox_unlist(mb);
-	mutex_unlock(&kmbox_mutex);
 	kmbox_free(mb);
 }
 
@@ -439,11 +455,15 @@ static void kmbox_release(struct kref *ref)
  * kmbox_put() - drop a reference to a mailbox; the last one frees it
  * @mb: the mailbox
  *
- * Context: Process context; may take kmbox_mutex.
+ * No global lock is taken: a mailbox with a name holds a reference of
+ * the name table's, so the last put is never racing with a lookup.
+ *
+ * Context: Process context, no kmbox lock held; the last put may sleep
+ * (it may put the last reference to a dead namespace's mount).
  */
 void kmbox_put(struct kmbox *mb)
 {
-	kref_put_mutex(&mb->ref, kmbox_release, &kmbox_mutex);
+	kref_put(&mb->ref, kmbox_release);
 }
 
 /* A new pooled buffer for @mb, or NULL when the pool is full or over quota. */
@@ -602,17 +622,17 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 	msg->prio = 0;
 	msg->slot = slot;
 	if (copied)
-		kmbox_stat_add(bytes, len);
-	kmbox_stat_add(messages, 1);
+		kmbox_stat_add(kf->mb, bytes, len);
+	kmbox_stat_add(kf->mb, messages, 1);
 	return msg;
 }
 
-/* A message is freed: the statistics forget it. */
-static void kmbox_msg_uncount(const struct kmbox_msg *msg)
+/* A message of @mb is freed: the statistics forget it. */
+static void kmbox_msg_uncount(struct kmbox *mb, const struct kmbox_msg *msg)
 {
 	if (msg->slot == KMBOX_NO_SLOT)
-		kmbox_stat_add(bytes, -(s64)msg->len);
-	kmbox_stat_add(messages, -1);
+		kmbox_stat_add(mb, bytes, -(s64)msg->len);
+	kmbox_stat_add(mb, messages, -1);
 }
 
 /**
@@ -624,7 +644,7 @@ static void kmbox_msg_uncount(const struct kmbox_msg *msg)
  */
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 {
-	kmbox_msg_uncount(msg);
+	kmbox_msg_uncount(mb, msg);
 	if (msg->pooled) {
 		llist_add(&msg->pool_node, &mb->pool);
 		return;
@@ -653,7 +673,7 @@ static void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsig
 			kmbox_msg_free(mb, msg);
 			continue;
 		}
-		kmbox_msg_uncount(msg);
+		kmbox_msg_uncount(mb, msg);
 		msg->pool_node.next = first;
 		first = &msg->pool_node;
 		if (!last)

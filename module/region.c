@@ -125,7 +125,7 @@ int kmbox_region_create(struct kmbox *mb, u32 nslots, u32 slot_size)
 		r->free[i] = nslots - 1 - i;
 	r->nfree = nslots;
 	mb->region = r;
-	atomic_long_add(r->size >> PAGE_SHIFT, &kmbox_stats.region_pages);
+	kmbox_stat_pages(mb->ns, r->size >> PAGE_SHIFT);
 	return 0;
 }
 
@@ -140,7 +140,7 @@ size_t kmbox_region_destroy(struct kmbox *mb)
 	struct kmbox_region *r = mb->region;
 	size_t size = r->size;
 
-	atomic_long_sub(size >> PAGE_SHIFT, &kmbox_stats.region_pages);
+	kmbox_stat_pages(mb->ns, -(long)(size >> PAGE_SHIFT));
 	vfree(r->base);
 	kvfree(r->slots);
 	kvfree(r->free);
@@ -254,7 +254,7 @@ void kmbox_zc_queued_locked(struct kmbox_file *kf, u32 slot)
 	s->owner = NULL;
 	s->sender = kf;
 	kf->zc_held--;
-	kmbox_stat_add(slots_held, -1);
+	kmbox_stat_add(kf->mb, slots_held, -1);
 }
 
 /**
@@ -270,7 +270,7 @@ void kmbox_zc_hold_locked(struct kmbox_file *kf, u32 slot)
 	s->owner = kf;
 	kf->zc_used = true;
 	kf->zc_held++;
-	kmbox_stat_add(slots_held, 1);
+	kmbox_stat_add(kf->mb, slots_held, 1);
 }
 
 /**
@@ -287,7 +287,7 @@ void kmbox_zc_unhold_locked(struct kmbox_file *kf, u32 slot)
 	s->state = KMBOX_SLOT_QUEUED;
 	s->owner = NULL;
 	kf->zc_held--;
-	kmbox_stat_add(slots_held, -1);
+	kmbox_stat_add(kf->mb, slots_held, -1);
 }
 
 /**
@@ -361,7 +361,7 @@ int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
 		if (ret)
 			return ret;
 	}
-	kmbox_stat_add(slots_held, got);
+	kmbox_stat_add(mb, slots_held, got);
 	if (kmbox_has_free_slot(mb) && wq_has_sleeper(&mb->zc_wait))
 		wake_up_interruptible(&mb->zc_wait);
 	return got;
@@ -405,7 +405,7 @@ int kmbox_zc_release(struct kmbox_file *kf, const u32 *slots, unsigned int n)
 	kf->zc_held -= n;
 	spin_unlock(&mb->lock);
 
-	kmbox_stat_add(slots_held, -(s64)n);
+	kmbox_stat_add(mb, slots_held, -(s64)n);
 	if (wq_has_sleeper(&mb->zc_wait))
 		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
 	return 0;
@@ -436,7 +436,7 @@ void kmbox_zc_file_detach_locked(struct kmbox_file *kf)
 		if (s->owner == kf)
 			kmbox_zc_free_locked(mb, i);
 	}
-	kmbox_stat_add(slots_held, -(s64)kf->zc_held);
+	kmbox_stat_add(mb, slots_held, -(s64)kf->zc_held);
 	kf->zc_held = 0;
 }
 

@@ -2,9 +2,10 @@
 /*
  * kmbox across processes, users and namespaces: mode-bit permissions for
  * unprivileged users, ownership, access mode 3, unlink rules, IPC
- * namespace isolation, name escaping in /proc, sharing of anonymous
- * mailboxes by fork, dup and SCM_RIGHTS, sender credentials across pid
- * namespaces, and the per-user memory quota.
+ * namespace isolation (names, /proc/kmbox), name escaping in /proc,
+ * sharing of anonymous mailboxes by fork, dup and SCM_RIGHTS, sender
+ * credentials across pid namespaces, and the per-user memory quota.  What
+ * happens when an IPC namespace ends is in kmbox_nsreap_test.c.
  *
  * Unprivileged work happens in forked children that drop to uid/gid
  * 65534/65533 with setresgid/setresuid; they report through their exit
@@ -537,6 +538,46 @@ TEST_F(perm, file_opened_before_unshare_keeps_its_mailbox)
 	}
 	EXPECT_EQ(0, kt_wait(pid));
 	EXPECT_EQ(6, read(fd, buf, sizeof(buf)));
+	close(fd);
+}
+
+TEST_F(perm, stats_in_a_new_ipc_namespace_count_only_that_namespace)
+{
+	struct kt_stats s;
+	pid_t pid;
+	int fd, anon;
+
+	REQUIRE_UNSHARE(CLONE_NEWIPC);
+	fd = kt_create(self->name, O_RDWR, 0600, 0, 0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(6, write(fd, "queued", 6));
+	ASSERT_EQ(4, write(fd, "also", 4));
+	anon = kt_anon(O_RDWR, 4, 64);
+	ASSERT_GE(anon, 0);
+	ASSERT_EQ(3, write(anon, "one", 3));
+	ASSERT_EQ(0, kt_read_stats(&s));
+	ASSERT_GE(s.mailboxes, 2);
+	ASSERT_GE(s.messages, 3);
+	ASSERT_GE(s.bytes, 13);
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int cfd;
+
+		CHILD_ASSERT(unshare(CLONE_NEWIPC) == 0);
+		CHILD_ASSERT(kt_read_stats(&s) == 0);
+		CHILD_ASSERT(s.mailboxes == 0 && s.messages == 0 && s.bytes == 0);
+		CHILD_ASSERT(s.zc_slots_held == 0 && s.region_pages == 0);
+		/* and what happens in the new namespace does count there */
+		cfd = kt_anon(O_RDWR, 4, 64);
+		CHILD_ASSERT(cfd >= 0);
+		CHILD_ASSERT(write(cfd, "child", 5) == 5);
+		CHILD_ASSERT(kt_read_stats(&s) == 0);
+		CHILD_ASSERT(s.mailboxes == 1 && s.messages == 1 && s.bytes == 5);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+	close(anon);
 	close(fd);
 }
 
