@@ -404,6 +404,7 @@ void kmbox_unlist(struct kmbox *mb);
 void kmbox_ns_put(struct kmbox_ns *ns);
 void kmbox_list_show(struct seq_file *m);
 void kmbox_stats_show(struct seq_file *m);
+void kmbox_show_fdinfo(struct seq_file *m, struct file *file);
 
 /* ioctl.c */
 long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

@@ -174,6 +174,7 @@ static const struct file_operations kmbox_fops = {
 	.unlocked_ioctl	= kmbox_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= no_llseek,
+	.show_fdinfo	= kmbox_show_fdinfo,
 };
 
 static struct miscdevice kmbox_misc = {

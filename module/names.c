@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Naming: IPC namespaces, binding a file to a named or anonymous mailbox,
- * unlink, and what /proc/kmbox shows.
+ * unlink, and what /proc/kmbox and fdinfo show.
  *
  * Namespaces.  Named mailboxes live per IPC namespace, as POSIX message
  * queues do.  A module cannot hold a reference to an IPC namespace
@@ -40,8 +40,8 @@
  *  - Files still open on a dead namespace's mailbox keep working: the
  *    mailbox is unlinked, as by KMBOX_IOC_UNLINK, and lives until its last
  *    file is closed.  A kmbox_ns, and the mount with it, lives as long as
- *    any mailbox created in the namespace.  Anonymous mailboxes are not
- *    touched.
+ *    any mailbox created in the namespace; fdinfo flags such a mailbox
+ *    'D'.  Anonymous mailboxes are not touched.
  *  - Limits and /proc.  max_mailboxes counts per namespace, like mqueue's
  *    queues_max, and /proc/kmbox shows the reader's namespace only.
  *
@@ -620,7 +620,7 @@ void kmbox_names_exit(void)
 }
 
 /*
- * A name for /proc: every byte but the printable ASCII ones
+ * A name for /proc and fdinfo: every byte but the printable ASCII ones
  * ('!' to '~'), and backslash, as a \ooo octal escape, so that a name is
  * one word on one line and carries no terminal control sequence.  NULL,
  * an anonymous mailbox, is "-".
@@ -641,8 +641,8 @@ static void kmbox_seq_name(struct seq_file *m, const char *name)
 	}
 }
 
-/* The flags column: A anonymous, N named, U unlinked. */
-static void kmbox_flags(struct kmbox *mb, char buf[3])
+/* The flags column: A anonymous, N named, U unlinked, D namespace ended. */
+static void kmbox_flags(struct kmbox *mb, char buf[4])
 {
 	char *p = buf;
 
@@ -653,6 +653,8 @@ static void kmbox_flags(struct kmbox *mb, char buf[3])
 		if (READ_ONCE(mb->unlinked))
 			*p++ = 'U';
 	}
+	if (kmbox_ns_ended(mb->ns))
+		*p++ = 'D';
 	*p = '\0';
 }
 
@@ -660,7 +662,7 @@ static void kmbox_flags(struct kmbox *mb, char buf[3])
 static void kmbox_show_one(struct seq_file *m, struct user_namespace *uns, struct kmbox *mb)
 {
 	struct kmbox_attr a = {};
-	char flags[3];
+	char flags[4];
 	u32 msgs;
 	u64 bytes;
 
@@ -739,4 +741,37 @@ void kmbox_stats_show(struct seq_file *m)
 	if (kmbox_cur_ipc_ns()->ns.inum == PROC_IPC_INIT_INO)
 		seq_printf(m, "namespaces %d\nnamespaces_dead %d\n",
 			   atomic_read(&kmbox_ns_count), atomic_read(&kmbox_ns_dead_count));
+}
+
+/**
+ * kmbox_show_fdinfo() - the kmbox lines of /proc/PID/fdinfo/FD
+ * @m: the seq_file
+ * @file: a /dev/kmbox file
+ *
+ * The format is in kmbox(4).
+ */
+void kmbox_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	static const char *const access[] = { "-", "r", "w", "rw" };
+	struct kmbox_file *kf = file->private_data;
+	struct kmbox *mb = kmbox_file_mb(kf);
+	unsigned int acc = 0;
+	char flags[4];
+	u32 held;
+
+	if (file->f_mode & FMODE_READ)
+		acc |= 1;
+	if (file->f_mode & FMODE_WRITE)
+		acc |= 2;
+	seq_printf(m, "kmbox-access:\t%s\nkmbox-nonblock:\t%d\nkmbox-bound:\t%d\n",
+		   access[acc], !!(READ_ONCE(file->f_flags) & O_NONBLOCK), !!mb);
+	if (!mb)
+		return;
+	spin_lock(&mb->lock);
+	held = kf->zc_held;
+	spin_unlock(&mb->lock);
+	kmbox_flags(mb, flags);
+	seq_printf(m, "kmbox-id:\t%llu\nkmbox-name:\t", mb->id);
+	kmbox_seq_name(m, mb->name);
+	seq_printf(m, "\nkmbox-flags:\t%s\nkmbox-zc-held:\t%u\n", flags, held);
 }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kmbox across processes, users and namespaces: mode-bit permissions for
- * unprivileged users, ownership, access mode 3, unlink rules, IPC
- * namespace isolation (names, /proc/kmbox), name escaping in /proc,
- * sharing of anonymous mailboxes by fork, dup and SCM_RIGHTS, sender
- * credentials across pid namespaces, and the per-user memory quota.  What
- * happens when an IPC namespace ends is in kmbox_nsreap_test.c.
+ * unprivileged users, ownership, unlink rules, IPC namespace isolation
+ * (names, /proc/kmbox), access mode 3, name escaping and fdinfo, sharing
+ * of anonymous mailboxes by fork, dup and SCM_RIGHTS, sender credentials
+ * across pid namespaces, and the per-user memory quota.  What happens
+ * when an IPC namespace ends is in kmbox_nsreap_test.c.
  *
  * Unprivileged work happens in forked children that drop to uid/gid
  * 65534/65533 with setresgid/setresuid; they report through their exit
@@ -662,6 +662,108 @@ TEST_F(perm, proc_escapes_every_byte_of_a_name_but_printable_ascii)
 	EXPECT_EQ(21, m.max_msgs);
 	EXPECT_EQ(2121, m.max_msgsize);
 	close(fd);
+}
+
+/* The value of "@key:\t..." in /proc/self/fdinfo/@fd; 0, or -1 if absent. */
+static int fdinfo_get(int fd, const char *key, char *val, size_t size)
+{
+	size_t klen = strlen(key);
+	char path[64], line[1200], *v;
+	int ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		v = line + klen + 1;
+		v += strspn(v, " \t");
+		v[strcspn(v, "\n")] = '\0';
+		snprintf(val, size, "%s", v);
+		ret = 0;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+#define EXPECT_FDINFO(fd, key, want) do {				\
+	char __v[1100];							\
+									\
+	ASSERT_EQ(0, fdinfo_get(fd, key, __v, sizeof(__v)))		\
+		TH_LOG("fdinfo of %d has no %s", fd, key);		\
+	EXPECT_STREQ(want, __v);					\
+} while (0)
+
+TEST_F(perm, fdinfo_shows_the_binding_access_mode_and_flags)
+{
+	char id[32], blank[64], blank_esc[80];
+	struct kmbox_slots rs;
+	struct kmbox_attr a;
+	struct kt_mbline m;
+	__u32 slots[2];
+	int fd, ro, un;
+
+	un = kt_dev(O_WRONLY | O_NONBLOCK);
+	ASSERT_GE(un, 0);
+	EXPECT_FDINFO(un, "kmbox-bound", "0");
+	EXPECT_FDINFO(un, "kmbox-access", "w");
+	EXPECT_FDINFO(un, "kmbox-nonblock", "1");
+	close(un);
+
+	kt_attr_init(&a, 4, 64);
+	a.zc_slots = 4;
+	a.zc_slot_size = 64;
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_bind(fd, self->name, KMBOX_OPEN_CREAT | KMBOX_OPEN_EXCL,
+			     0600, &a));
+	memset(&rs, 0, sizeof(rs));
+	rs.slots = KT_PTR(slots);
+	rs.count = 2;
+	ASSERT_EQ(2, ioctl(fd, KMBOX_IOC_ZC_RESERVE, &rs));
+	ASSERT_EQ(1, kt_find_mailbox(self->name, 0, 0, &m, NULL));
+	snprintf(id, sizeof(id), "%lu", m.id);
+	EXPECT_FDINFO(fd, "kmbox-bound", "1");
+	EXPECT_FDINFO(fd, "kmbox-id", id);
+	EXPECT_FDINFO(fd, "kmbox-name", self->name);
+	EXPECT_FDINFO(fd, "kmbox-flags", "N");
+	EXPECT_FDINFO(fd, "kmbox-access", "rw");
+	EXPECT_FDINFO(fd, "kmbox-nonblock", "0");
+	EXPECT_FDINFO(fd, "kmbox-zc-held", "2");
+
+	/* another file on the same mailbox: its own mode and slots */
+	ro = kt_open(self->name, O_RDONLY | O_NONBLOCK, 0, 0, 0, 0);
+	ASSERT_GE(ro, 0);
+	EXPECT_FDINFO(ro, "kmbox-id", id);
+	EXPECT_FDINFO(ro, "kmbox-access", "r");
+	EXPECT_FDINFO(ro, "kmbox-nonblock", "1");
+	EXPECT_FDINFO(ro, "kmbox-zc-held", "0");
+	ASSERT_EQ(0, kt_unlink(self->name));
+	EXPECT_FDINFO(fd, "kmbox-flags", "NU");
+	close(ro);
+	close(fd);
+
+	fd = kt_anon(O_RDONLY, 2, 16);
+	ASSERT_GE(fd, 0);
+	EXPECT_FDINFO(fd, "kmbox-name", "-");
+	EXPECT_FDINFO(fd, "kmbox-flags", "A");
+	EXPECT_FDINFO(fd, "kmbox-access", "r");
+	ASSERT_EQ(0, fcntl(fd, F_SETFL, O_NONBLOCK));
+	EXPECT_FDINFO(fd, "kmbox-nonblock", "1");
+	close(fd);
+
+	/* names are escaped as in /proc/kmbox/mailboxes */
+	snprintf(blank, sizeof(blank), "kt-%d-a b\x1b", getpid());
+	snprintf(blank_esc, sizeof(blank_esc), "kt-%d-a\\040b\\033", getpid());
+	fd = kt_create(blank, O_RDWR, 0600, 0, 0);
+	ASSERT_GE(fd, 0);
+	EXPECT_FDINFO(fd, "kmbox-name", blank_esc);
+	close(fd);
+	EXPECT_EQ(0, kt_unlink(blank));
 }
 
 /* ---- sharing anonymous mailboxes --------------------------------------- */

@@ -171,6 +171,32 @@ static int recv_fd(int sock)
 	return fd;
 }
 
+/* The value of "@key:\t..." in /proc/self/fdinfo/@fd; 0, or -1 if absent. */
+static int fdinfo_get(int fd, const char *key, char *val, size_t size)
+{
+	size_t klen = strlen(key);
+	char path[64], line[1200], *v;
+	int ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		v = line + klen + 1;
+		v += strspn(v, " \t");
+		v[strcspn(v, "\n")] = '\0';
+		snprintf(val, size, "%s", v);
+		ret = 0;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
 /* ---- namespaces that end ------------------------------------------------ */
 
 FIXTURE(dying) {
@@ -271,8 +297,8 @@ TEST_F_TIMEOUT(dying, names_of_ended_namespaces_are_reaped, 170)
 /*
  * A child creates a named mailbox in a fresh namespace, queues two
  * messages, hands the file to us and exits: its namespace ends with the
- * name in it.  Our file keeps working; the mailbox is unlinked (GETATTR);
- * and it is freed when we close it.
+ * name in it.  Our file keeps working; the mailbox is unlinked (GETATTR,
+ * fdinfo "NUD"); and it is freed when we close it.
  */
 static int ghost_mailbox(struct __test_metadata *_metadata, int as_user)
 {
@@ -327,6 +353,10 @@ TEST_F(dying, mailbox_of_an_ended_namespace_lives_on_for_its_files)
 	ASSERT_EQ(0, kt_getattr(fd, &a));
 	EXPECT_EQ(KMBOX_ATTR_NAMED | KMBOX_ATTR_UNLINKED | KMBOX_ATTR_NONBLOCK, a.flags);
 	EXPECT_EQ(2, a.cur_msgs);
+	ASSERT_EQ(0, fdinfo_get(fd, "kmbox-flags", buf, sizeof(buf)));
+	EXPECT_STREQ("NUD", buf);
+	ASSERT_EQ(0, fdinfo_get(fd, "kmbox-name", buf, sizeof(buf)));
+	EXPECT_STREQ("ghost", buf);
 	/* it still works, like any unlinked mailbox */
 	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, memcmp(buf, "first", 5));
@@ -343,17 +373,20 @@ TEST_F(dying, mailbox_of_an_ended_namespace_lives_on_for_its_files)
 
 /*
  * The same as root with only a new IPC namespace; and here nobody but the
- * module's delayed work reaps: we only look at our file (GETATTR does not
- * reap) until the mailbox shows as unlinked.
+ * module's delayed work reaps: we only look at our file (GETATTR and
+ * fdinfo do not reap) until the mailbox shows as unlinked.
  */
 TEST_F_TIMEOUT(dying, the_module_reaps_by_itself, 60)
 {
 	uint64_t end = kt_deadline_ms(40000);
 	struct kmbox_attr a;
+	char buf[16];
 	int fd;
 
 	fd = ghost_mailbox(_metadata, 0);
 	ASSERT_GE(fd, 0);
+	if (!fdinfo_get(fd, "kmbox-flags", buf, sizeof(buf)))	/* checked below */
+		EXPECT_TRUE(!strcmp(buf, "ND") || !strcmp(buf, "NUD")) TH_LOG("flags %s", buf);
 	do {
 		ASSERT_EQ(0, kt_getattr(fd, &a));
 		if (a.flags & KMBOX_ATTR_UNLINKED)
@@ -361,6 +394,8 @@ TEST_F_TIMEOUT(dying, the_module_reaps_by_itself, 60)
 		kt_sleep_ms(100);
 	} while (kt_now_ns() < end);
 	EXPECT_TRUE(a.flags & KMBOX_ATTR_UNLINKED) TH_LOG("not reaped within 40 s");
+	ASSERT_EQ(0, fdinfo_get(fd, "kmbox-flags", buf, sizeof(buf)));
+	EXPECT_STREQ("NUD", buf);
 	EXPECT_EQ(2, a.cur_msgs);
 	close(fd);
 	expect_all_reaped(_metadata, self);
