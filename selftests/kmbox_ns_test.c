@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -282,6 +283,32 @@ TEST_F(perm, unprivileged_create_applies_its_umask)
 	ASSERT_EQ(0, kt_wait(pid));
 	ASSERT_EQ(1, kt_find_mailbox(self->name, 0, 0, &m, NULL));
 	EXPECT_EQ(0600, m.mode);
+}
+
+/*
+ * The owner is the creator's filesystem uid and gid (as for an mqueue
+ * inode), which differ from the effective ones after setfsuid(2).
+ */
+TEST_F(perm, owner_is_the_creators_fsuid_and_fsgid)
+{
+	struct kt_mbline m;
+	pid_t pid;
+	int fd;
+
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		setfsgid(OTHER_GID);
+		setfsuid(KT_NOBODY);
+		CHILD_ASSERT(setfsuid(-1) == KT_NOBODY && setfsgid(-1) == OTHER_GID);
+		CHILD_ASSERT(geteuid() == 0);
+		fd = kt_create(self->name, O_RDWR, 0640, 0, 0);
+		_exit(fd >= 0 ? 0 : errno);
+	}
+	ASSERT_EQ(0, kt_wait(pid));
+	ASSERT_EQ(1, kt_find_mailbox(self->name, 0, 0, &m, NULL));
+	EXPECT_EQ(KT_NOBODY, m.uid);
+	EXPECT_EQ(OTHER_GID, m.gid);
 }
 
 /* ---- unlink ------------------------------------------------------------- */
