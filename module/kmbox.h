@@ -4,14 +4,22 @@
  *
  * Locking, outermost first:
  *
- *  kmbox_mutex (names.c)  the name table, the list of all mailboxes and
- *                         the mailbox count; taken to create, look up,
- *                         unlink and list, and by the final kmbox_put().
+ *  kmbox_mutex (names.c)  the list of live IPC namespaces (struct
+ *                         kmbox_ns), the name table and each namespace's
+ *                         list of names; taken to look up, create, unlink
+ *                         and reap, and by /proc readers to find their
+ *                         namespace.  Nothing under it allocates, sleeps
+ *                         for long or walks more than the namespaces and
+ *                         one hash chain; kmbox_put() never takes it.
+ *  kmbox_ns->lock         a namespace's list of mailboxes, written when a
+ *                         mailbox is published and when it dies, walked
+ *                         under RCU by /proc; a leaf.
  *  kmbox->lock            everything in a mailbox that changes after
  *                         creation: the queue, counters, the region's slot
- *                         states and the kmbox_file fields marked below.
- *                         A spinlock, never held across a user copy or an
- *                         allocation that may sleep.
+ *                         states, the kmbox_file fields marked below and
+ *                         @dead.  A spinlock, never held across a user
+ *                         copy or an allocation that may sleep; never
+ *                         nested with kmbox_ns->lock.
  *  kmbox_users_lock       the per-user accounting hash (user.c); a leaf.
  *
  * Wait queues (rd_wait, wr_wait, zc_wait) have their own locks; we wake
@@ -28,6 +36,7 @@
 #include <linux/percpu.h>
 #include <linux/pid.h>
 #include <linux/rbtree.h>
+#include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/stddef.h>
@@ -40,9 +49,8 @@ struct cred;
 struct iov_iter;
 struct ipc_namespace;
 struct seq_file;
-
-/* names.c: see the top of this file */
-extern struct mutex kmbox_mutex;
+struct user_namespace;
+struct vfsmount;
 
 /**
  * struct kmbox_params - module parameters, read with READ_ONCE()
@@ -50,8 +58,8 @@ extern struct mutex kmbox_mutex;
  * @default_max_msgsize: max_msgsize of a mailbox created with 0
  * @max_msgs_cap: largest max_msgs accepted
  * @max_msgsize_cap: largest max_msgsize (and zero-copy slot) accepted
- * @max_mailboxes: mailboxes alive at once, all namespaces together
- *	(CAP_SYS_RESOURCE goes past it, as with mqueue's queues_max)
+ * @max_mailboxes: mailboxes alive at once per IPC namespace (CAP_SYS_RESOURCE
+ *	goes past it, as with mqueue's queues_max)
  * @user_max_mailboxes: mailboxes one user may have created and alive
  * @user_quota: bytes one user may pin, 0 = unlimited
  * @region_cap: largest zero-copy region, bytes
@@ -70,15 +78,28 @@ struct kmbox_params {
 extern struct kmbox_params kmbox_params;
 
 /**
- * struct kmbox_stats - module-wide live counts, shown in /proc/kmbox/stats
+ * struct kmbox_stats - module-wide counts, checked at unload
  * @mailboxes: mailboxes allocated and not yet freed
  * @region_pages: pages of all zero-copy regions
  * @users: per-user accounting records
+ * @messages: what freed namespaces left of their per-message counts
+ *	(struct kmbox_pcpu_stats), which must be 0
+ * @bytes: likewise
+ * @slots_held: likewise
+ *
+ * /proc/kmbox/stats shows the reader's namespace (struct kmbox_ns).  These
+ * totals over every namespace are what kmbox_exit() checks, so that a leak
+ * in a namespace nobody reads is still caught.  A namespace's per-message
+ * counts are added in when it is freed; until then a leaked message keeps
+ * its mailbox, and so @mailboxes, from reaching 0.
  */
 struct kmbox_stats {
 	atomic_long_t mailboxes;
 	atomic_long_t region_pages;
 	atomic_long_t users;
+	atomic_long_t messages;
+	atomic_long_t bytes;
+	atomic_long_t slots_held;
 };
 
 extern struct kmbox_stats kmbox_stats;
@@ -89,10 +110,11 @@ extern struct kmbox_stats kmbox_stats;
  * @bytes: payload bytes of those messages (copied ones)
  * @slots_held: zero-copy slots reserved or received and not released
  *
- * One CPU sends and another receives, so each CPU's part drifts without
- * bound; only the sum over all CPUs means anything.  Adding is one
- * this_cpu_add() (a single instruction on x86), with no shared line, no
- * lock and no preemption toggling.
+ * One set per IPC namespace (kmbox_ns->pcpu).  One CPU sends and another
+ * receives, so each CPU's part drifts without bound; only the sum over all
+ * CPUs means anything.  Adding is one this_cpu_add() (a single
+ * instruction on x86), with no shared line, no lock and no preemption
+ * toggling.
  */
 struct kmbox_pcpu_stats {
 	long messages;
@@ -100,19 +122,46 @@ struct kmbox_pcpu_stats {
 	long slots_held;
 };
 
-DECLARE_PER_CPU(struct kmbox_pcpu_stats, kmbox_pcpu_stats);
+/* Count @v more of @field (of struct kmbox_pcpu_stats) for mailbox @mb. */
+#define kmbox_stat_add(mb, field, v)	this_cpu_add((*(mb)->stats).field, (long)(v))
 
-#define kmbox_stat_add(field, v)	this_cpu_add(kmbox_pcpu_stats.field, (long)(v))
+/**
+ * struct kmbox_ns - kmbox's state for one IPC namespace (names.c)
+ * @mnt: the namespace's mqueue mount, pinned with mntget(): the key
+ * @ref: one while on the list of live namespaces, one per mailbox created
+ *	in the namespace, one per user of the moment (bind, /proc)
+ * @node: in the list of live namespaces (under kmbox_mutex)
+ * @named: named mailboxes in the name table (kmbox->nsnode, under
+ *	kmbox_mutex)
+ * @lock: guards @mailboxes
+ * @mailboxes: every published mailbox created here (kmbox->all); RCU
+ * @nr_mailboxes: mailboxes created here and alive, for max_mailboxes
+ * @region_pages: pages of their zero-copy regions
+ * @pcpu: per-message counts of their messages and slots
+ * @initial: this is the initial IPC namespace
+ * @dead: taken off the list: the namespace ended (or the module is going);
+ *	its names are gone (set under kmbox_mutex)
+ */
+struct kmbox_ns {
+	struct vfsmount *mnt;
+	refcount_t ref;
+	struct list_head node;
+	struct list_head named;
+	spinlock_t lock;	/* guards @mailboxes */
+	struct list_head mailboxes;
+	atomic_t nr_mailboxes;
+	atomic_long_t region_pages;
+	struct kmbox_pcpu_stats __percpu *pcpu;
+	bool initial;
+	bool dead;
+};
 
-/* The sum over every CPU (exact once the counted activity has stopped). */
-#define kmbox_stat_read(field) ({					\
-	long __sum = 0;							\
-	int __cpu;							\
-									\
-	for_each_possible_cpu(__cpu)					\
-		__sum += per_cpu(kmbox_pcpu_stats.field, __cpu);	\
-	__sum;								\
-})
+/* A region of @pages pages (< 0: freed) for a mailbox created in @ns. */
+static inline void kmbox_stat_pages(struct kmbox_ns *ns, long pages)
+{
+	atomic_long_add(pages, &ns->region_pages);
+	atomic_long_add(pages, &kmbox_stats.region_pages);
+}
 
 /**
  * struct kmbox_user - memory and mailboxes charged to one user (a kuid)
@@ -235,16 +284,6 @@ struct kmbox_msg {
  */
 #define KMBOX_MSG_GFP		(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
-/**
- * struct kmbox_nskey - identity of an IPC namespace incarnation
- * @ns: the namespace (never dereferenced after its creator's call)
- * @cookie: number that tells apart namespaces reusing the same address
- */
-struct kmbox_nskey {
-	const struct ipc_namespace *ns;
-	u64 cookie;
-};
-
 struct kmbox_region;
 
 /**
@@ -276,17 +315,22 @@ struct kmbox_region;
  * @region: zero-copy region, or NULL
  * @id: unique number, for /proc
  * @name: name, or NULL for an anonymous mailbox
- * @nskey: namespace the mailbox was created in
+ * @ns: namespace the mailbox was created in (referenced)
+ * @stats: @ns->pcpu, for kmbox_stat_add()
  * @uid: owner
  * @gid: group
  * @mode: permission bits
  * @unlinked: named, and removed from the name table (under kmbox_mutex)
+ * @dead: the last reference is gone and the mailbox is being freed; /proc
+ *	readers who still find it skip it (under @lock)
  * @creator: charged for the mailbox, its region and its pool
  * @pool: free pooled buffers; anyone adds, takers hold @lock
  * @pool_size: pooled buffers allocated (free or in use)
  * @pool_max: most pooled buffers
- * @all: in the list of all mailboxes (under kmbox_mutex)
+ * @all: in @ns->mailboxes once published (under @ns->lock; RCU readers)
  * @hnode: in the name table (under kmbox_mutex)
+ * @nsnode: in @ns->named while in the name table (under kmbox_mutex)
+ * @rcu: frees the struct and @name a grace period after the last put
  */
 struct kmbox {
 	struct kref ref;
@@ -309,17 +353,21 @@ struct kmbox {
 	struct kmbox_region *region;
 	u64 id;
 	char *name;
-	struct kmbox_nskey nskey;
+	struct kmbox_ns *ns;
+	struct kmbox_pcpu_stats __percpu *stats;
 	kuid_t uid;
 	kgid_t gid;
 	umode_t mode;
 	bool unlinked;
+	bool dead;
 	struct kmbox_chain *creator;
 	struct llist_head pool;
 	atomic_t pool_size;
 	u32 pool_max;
 	struct list_head all;
 	struct hlist_node hnode;
+	struct list_head nsnode;
+	struct rcu_head rcu;
 };
 
 /**
@@ -385,7 +433,8 @@ struct kmbox_wait {
 };
 
 /* mbox.c */
-struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, struct kmbox_chain *creator);
+struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, struct kmbox_ns *ns,
+			  struct kmbox_chain *creator);
 void kmbox_put(struct kmbox *mb);
 int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
 		    const struct kmbox_wait *w);
@@ -422,6 +471,7 @@ void kmbox_uncharge(struct kmbox_chain *c, unsigned long bytes);
 int kmbox_charge_mailbox(struct kmbox_chain *c);
 void kmbox_uncharge_mailbox(struct kmbox_chain *c);
 void kmbox_users_exit(void);
+long kmbox_users_visible(struct user_namespace *ns);
 
 /**
  * kmbox_chain_hold() - take another reference to @c
@@ -480,7 +530,10 @@ int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open
 int kmbox_unlink_name(u64 uname);
 void kmbox_names_exit(void);
 void kmbox_unlist(struct kmbox *mb);
+void kmbox_ns_put(struct kmbox_ns *ns);
 void kmbox_list_show(struct seq_file *m);
+void kmbox_stats_show(struct seq_file *m);
+void kmbox_show_fdinfo(struct seq_file *m, struct file *file);
 
 /* ioctl.c */
 long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

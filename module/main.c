@@ -158,7 +158,7 @@ static struct kmbox_param kmbox_param_max_mailboxes = {
 };
 module_param_cb(max_mailboxes, &kmbox_param_ops, &kmbox_param_max_mailboxes, 0644);
 MODULE_PARM_DESC(max_mailboxes,
-		 "Mailboxes alive at once, all namespaces, 1..1048576; CAP_SYS_RESOURCE exceeds it (4096)");
+		 "Mailboxes alive at once per IPC namespace, 1..1048576; CAP_SYS_RESOURCE exceeds it (4096)");
 
 static struct kmbox_param kmbox_param_user_max_mailboxes = {
 	.uint = &kmbox_params.user_max_mailboxes, .min = 1, .max = KMBOX_MAILBOXES_LIMIT,
@@ -206,7 +206,6 @@ static int kmbox_params_init(void)
 }
 
 struct kmbox_stats kmbox_stats;
-DEFINE_PER_CPU(struct kmbox_pcpu_stats, kmbox_pcpu_stats);
 
 static int kmbox_open(struct inode *inode, struct file *file)
 {
@@ -440,6 +439,7 @@ static const struct file_operations kmbox_fops = {
 	.unlocked_ioctl	= kmbox_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= no_llseek,
+	.show_fdinfo	= kmbox_show_fdinfo,
 };
 
 static struct miscdevice kmbox_misc = {
@@ -457,14 +457,7 @@ static int kmbox_proc_mailboxes(struct seq_file *m, void *v)
 
 static int kmbox_proc_stats(struct seq_file *m, void *v)
 {
-	seq_printf(m, "mailboxes %ld\nmessages %ld\nbytes %ld\nzc_slots_held %ld\n"
-		   "region_pages %ld\nusers %ld\n",
-		   atomic_long_read(&kmbox_stats.mailboxes),
-		   kmbox_stat_read(messages),
-		   kmbox_stat_read(bytes),
-		   kmbox_stat_read(slots_held),
-		   atomic_long_read(&kmbox_stats.region_pages),
-		   atomic_long_read(&kmbox_stats.users));
+	kmbox_stats_show(m);
 	return 0;
 }
 
@@ -513,12 +506,13 @@ out_proc:
 static void __exit kmbox_exit(void)
 {
 	misc_deregister(&kmbox_misc);
-	kmbox_names_exit();
 	proc_remove(kmbox_proc_dir);
+	kmbox_names_exit();
 	kmbox_users_exit();
 	WARN_ON(atomic_long_read(&kmbox_stats.mailboxes) ||
-		kmbox_stat_read(messages) ||
-		kmbox_stat_read(slots_held) ||
+		atomic_long_read(&kmbox_stats.messages) ||
+		atomic_long_read(&kmbox_stats.bytes) ||
+		atomic_long_read(&kmbox_stats.slots_held) ||
 		atomic_long_read(&kmbox_stats.region_pages));
 }
 

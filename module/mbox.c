@@ -325,19 +325,22 @@ static size_t kmbox_mbox_cost(void)
 /**
  * kmbox_alloc() - make a mailbox
  * @in: creation attributes (zeroes take the module defaults)
+ * @ns: namespace it is created in (the mailbox takes a reference)
  * @creator: charge chain of the creating file: charged for the mailbox,
  *	its region and its pool
  *
- * The caller sets the identity fields (name, owner, mode, nskey) before
- * anyone else can see the mailbox.
+ * The mailbox is private to the caller: it sets the identity fields
+ * (name, owner, mode) and then publishes it (names.c), or drops it.
  *
- * Context: Process context; may sleep.
+ * Context: Process context, no lock held; may sleep (a region can be
+ * 64 MiB).
  * Return: the mailbox with one reference, or ERR_PTR(-EINVAL) for bad
- * attributes, -ENOSPC when max_mailboxes exist, -EMFILE when a user of
- * @creator has user_max_mailboxes or its quota cannot cover the mailbox,
- * -ENOMEM.
+ * attributes, -ENOSPC when @ns has max_mailboxes, -EMFILE when a user
+ * of @creator has user_max_mailboxes or its quota cannot cover the
+ * mailbox, -ENOMEM.
  */
-struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_chain *creator)
+struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_ns *ns,
+			  struct kmbox_chain *creator)
 {
 	struct kmbox_attr attr;
 	unsigned long cost;
@@ -348,7 +351,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_chain *creat
 	if (ret)
 		return ERR_PTR(ret);
 
-	if (atomic_long_inc_return(&kmbox_stats.mailboxes) >
+	if (atomic_inc_return(&ns->nr_mailboxes) >
 	    READ_ONCE(kmbox_params.max_mailboxes) && !creator->exempt) {
 		ret = -ENOSPC;
 		goto out_uncount;
@@ -383,7 +386,10 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_chain *creat
 	atomic_set(&mb->wr_waiters, 0);
 	INIT_LIST_HEAD(&mb->all);
 	INIT_HLIST_NODE(&mb->hnode);
+	INIT_LIST_HEAD(&mb->nsnode);
 	mb->id = atomic64_inc_return(&kmbox_next_id);
+	mb->ns = ns;
+	mb->stats = ns->pcpu;
 
 	if (attr.zc_slots) {
 		ret = kmbox_region_create(mb, attr.zc_slots, attr.zc_slot_size);
@@ -394,6 +400,8 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_chain *creat
 	init_llist_head(&mb->pool);
 	atomic_set(&mb->pool_size, 0);
 	mb->pool_max = min_t(u32, attr.max_msgs + KMBOX_POOL_EXTRA, KMBOX_POOL_MAX);
+	refcount_inc(&ns->ref);
+	atomic_long_inc(&kmbox_stats.mailboxes);
 	return mb;
 
 out_free:
@@ -403,8 +411,17 @@ out_uncharge:
 out_uncharge_mailbox:
 	kmbox_uncharge_mailbox(creator);
 out_uncount:
-	atomic_long_dec(&kmbox_stats.mailboxes);
+	atomic_dec(&ns->nr_mailboxes);
 	return ERR_PTR(ret);
+}
+
+/* A grace period after the last put: no /proc reader can still see @mb. */
+static void kmbox_free_rcu(struct rcu_head *head)
+{
+	struct kmbox *mb = container_of(head, struct kmbox, rcu);
+
+	kfree(mb->name);
+	kfree(mb);
 }
 
 static void kmbox_free(struct kmbox *mb)
@@ -423,18 +440,17 @@ static void kmbox_free(struct kmbox *mb)
 	kmbox_uncharge(mb->creator, cost);
 	kmbox_uncharge_mailbox(mb->creator);
 	kmbox_chain_put(mb->creator);
-	kfree(mb->name);
-	kfree(mb);
+	atomic_dec(&mb->ns->nr_mailboxes);
 	atomic_long_dec(&kmbox_stats.mailboxes);
+	kmbox_ns_put(mb->ns);
+	call_rcu(&mb->rcu, kmbox_free_rcu);
 }
 
-/* Called by kref_put_mutex() with kmbox_mutex held; drops it. */
 static void kmbox_release(struct kref *ref)
 {
 	struct kmbox *mb = container_of(ref, struct kmbox, ref);
 
 	kmbox_unlist(mb);
-	mutex_unlock(&kmbox_mutex);
 	kmbox_free(mb);
 }
 
@@ -442,11 +458,15 @@ static void kmbox_release(struct kref *ref)
  * kmbox_put() - drop a reference to a mailbox; the last one frees it
  * @mb: the mailbox
  *
- * Context: Process context; may take kmbox_mutex.
+ * No global lock is taken: a mailbox with a name holds a reference of
+ * the name table's, so the last put is never racing with a lookup.
+ *
+ * Context: Process context, no kmbox lock held; the last put may sleep
+ * (it may put the last reference to a dead namespace's mount).
  */
 void kmbox_put(struct kmbox *mb)
 {
-	kref_put_mutex(&mb->ref, kmbox_release, &kmbox_mutex);
+	kref_put(&mb->ref, kmbox_release);
 }
 
 static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)

@@ -264,17 +264,17 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 	msg->prio = 0;
 	msg->slot = slot;
 	if (copied)
-		kmbox_stat_add(bytes, len);
-	kmbox_stat_add(messages, 1);
+		kmbox_stat_add(kf->mb, bytes, len);
+	kmbox_stat_add(kf->mb, messages, 1);
 	return msg;
 }
 
 /* A message is freed: the statistics forget it. */
-static void kmbox_msg_uncount(const struct kmbox_msg *msg)
+static void kmbox_msg_uncount(struct kmbox *mb, const struct kmbox_msg *msg)
 {
 	if (msg->slot == KMBOX_NO_SLOT)
-		kmbox_stat_add(bytes, -(s64)msg->len);
-	kmbox_stat_add(messages, -1);
+		kmbox_stat_add(mb, bytes, -(s64)msg->len);
+	kmbox_stat_add(mb, messages, -1);
 }
 
 /**
@@ -286,7 +286,7 @@ static void kmbox_msg_uncount(const struct kmbox_msg *msg)
  */
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 {
-	kmbox_msg_uncount(msg);
+	kmbox_msg_uncount(mb, msg);
 	if (msg->pooled) {
 		llist_add(&msg->pool_node, &mb->pool);
 		return;
@@ -319,7 +319,7 @@ void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int
 			kmbox_msg_free(mb, msg);
 			continue;
 		}
-		kmbox_msg_uncount(msg);
+		kmbox_msg_uncount(mb, msg);
 		msg->pool_node.next = first;
 		first = &msg->pool_node;
 		if (!last)

@@ -1,17 +1,57 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Naming: binding a file to a named or anonymous mailbox, unlink, and the
- * list of all mailboxes behind /proc/kmbox/mailboxes.
+ * Naming: IPC namespaces, binding a file to a named or anonymous mailbox,
+ * unlink, and what /proc/kmbox and fdinfo show.
  *
- * Named mailboxes live per IPC namespace.  A module cannot pin an IPC
- * namespace (put_ipc_ns() is not exported), so a mailbox records the
- * namespace's address together with a cookie that tells incarnations at
- * the same address apart: the inode number of the namespace's mqueue
- * root (from get_next_ino(), which does not repeat in practice), or the
- * namespace's proc inode number without CONFIG_POSIX_MQUEUE.  The address
- * is only ever compared, never dereferenced.  A named mailbox outlives a
- * namespace that ends without unlinking it until the module is unloaded;
- * it stays charged to its creator meanwhile.
+ * Namespaces.  Named mailboxes live per IPC namespace, as POSIX message
+ * queues do.  A module cannot hold a reference to an IPC namespace
+ * (put_ipc_ns() is not exported), so kmbox keeps a struct kmbox_ns for
+ * each namespace it has been used in, keyed by the namespace's mqueue
+ * mount, ipc_namespace->mq_mnt, on which it holds a reference (mntget()).
+ *
+ *  - The key cannot alias.  Every IPC namespace makes a mount of its own
+ *    when it is created (create_ipc_ns() -> mq_init_ns() ->
+ *    mq_create_mount()) and drops it only when it is freed (free_ipc_ns()
+ *    -> mq_put_mnt() -> kern_unmount()): ipc/namespace.c and ipc/mqueue.c
+ *    of 6.1.  While kmbox holds its reference the struct vfsmount stays
+ *    allocated, so no later namespace can get a mount at that address:
+ *    for as long as a kmbox_ns exists, its pointer means one namespace.
+ *    A caller finds its own by current->nsproxy->ipc_ns->mq_mnt, which is
+ *    valid while the caller is a member.
+ *  - Death.  When the last reference to a namespace goes, put_ipc_ns()
+ *    (ipc/namespace.c) calls mq_clear_sbinfo() (ipc/mqueue.c) under
+ *    mq_lock, which sets the mqueue superblock's s_fs_info to NULL, and
+ *    only then queues the namespace to be freed.  Nothing brings it back:
+ *    mqueue takes new references only through get_ns_from_inode(), which
+ *    reads s_fs_info under mq_lock.  Our mount reference keeps the
+ *    superblock, so "the namespace ended" is the load
+ *    READ_ONCE(mnt->mnt_sb->s_fs_info) == NULL (kmbox_ns_ended()); a
+ *    namespace with a member never tests as ended.  kern_unmount()'s
+ *    mntput() is then not the last; ours is, and frees the mount and the
+ *    superblock, whose s_fs_info mqueue already expects to be NULL.
+ *  - Reaping.  A kmbox_ns whose namespace ended is taken off the list of
+ *    live namespaces and its names are unlinked: the name table's
+ *    references are dropped, so each named mailbox is freed, and its
+ *    charges returned, as soon as no file refers to it.  Every bind,
+ *    unlink and /proc read reaps first (a walk of the namespaces kmbox
+ *    knows, one load each), and a delayed work does the same every
+ *    KMBOX_REAP_PERIOD while any namespace but the initial one is on the
+ *    list, so that memory comes back even if nobody calls kmbox again.
+ *  - Files still open on a dead namespace's mailbox keep working: the
+ *    mailbox is unlinked, as by KMBOX_IOC_UNLINK, and lives until its last
+ *    file is closed.  A kmbox_ns, and the mount with it, lives as long as
+ *    any mailbox created in the namespace; fdinfo flags such a mailbox
+ *    'D'.  Anonymous mailboxes are not touched.
+ *  - Limits and /proc.  max_mailboxes counts per namespace, like mqueue's
+ *    queues_max, and /proc/kmbox shows the reader's namespace only.
+ *
+ * Creation.  A mailbox, and its region of up to region_cap bytes, is
+ * allocated with no lock held.  Its name is then inserted under
+ * kmbox_mutex, unless a racing creator got there first: the loser frees
+ * its mailbox and opens the winner's (EEXIST with KMBOX_OPEN_EXCL).
+ *
+ * /proc/kmbox/mailboxes walks its namespace's list of mailboxes under RCU,
+ * holding no lock while it formats (kmbox_list_show()).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -23,6 +63,9 @@
 #include <linux/mount.h>
 #include <linux/mutex.h>
 #include <linux/nsproxy.h>
+#include <linux/percpu.h>
+#include <linux/proc_ns.h>
+#include <linux/rculist.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -30,48 +73,259 @@
 #include <linux/stringhash.h>
 #include <linux/uaccess.h>
 #include <linux/user_namespace.h>
+#include <linux/workqueue.h>
 
 #include "kmbox.h"
 
-/* Guards the name table, kmbox_all and kmbox list membership. */
-DEFINE_MUTEX(kmbox_mutex);
-static DEFINE_HASHTABLE(kmbox_names, 8);
-static LIST_HEAD(kmbox_all);
+#ifndef CONFIG_POSIX_MQUEUE
+#error "kmbox needs CONFIG_POSIX_MQUEUE: it keys IPC namespaces on their mqueue mount"
+#endif
+
+/* How often the reaper looks for ended namespaces while there are any. */
+#define KMBOX_REAP_PERIOD	HZ
+
+/* Guards kmbox_nss, kmbox_nss_other, the name table and kmbox_ns->named. */
+static DEFINE_MUTEX(kmbox_mutex);
+static DEFINE_HASHTABLE(kmbox_names, 10);
+static LIST_HEAD(kmbox_nss);		/* namespaces believed alive */
+static unsigned int kmbox_nss_other;	/* of them, not the initial one */
+
+/* For /proc/kmbox/stats: kmbox_ns alive but the initial one's, and dead. */
+static atomic_t kmbox_ns_count = ATOMIC_INIT(0);
+static atomic_t kmbox_ns_dead_count = ATOMIC_INIT(0);
+
+static void kmbox_reap_workfn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(kmbox_reap_work, kmbox_reap_workfn);
 
 static struct ipc_namespace *kmbox_cur_ipc_ns(void)
 {
 	return current->nsproxy->ipc_ns;
 }
 
-static void kmbox_cur_nskey(struct kmbox_nskey *key)
+/* Has the namespace of @ns ended?  See the top of this file. */
+static bool kmbox_ns_ended(const struct kmbox_ns *ns)
 {
-	struct ipc_namespace *ns = kmbox_cur_ipc_ns();
-
-	key->ns = ns;
-	key->cookie = (u64)ns->ns.inum << 32;
-#ifdef CONFIG_POSIX_MQUEUE
-	if (!IS_ERR_OR_NULL(ns->mq_mnt))
-		key->cookie = d_inode(ns->mq_mnt->mnt_root)->i_ino;
-#endif
+	return !READ_ONCE(ns->mnt->mnt_sb->s_fs_info);
 }
 
-static bool kmbox_nskey_eq(const struct kmbox_nskey *a, const struct kmbox_nskey *b)
+static struct kmbox_ns *kmbox_ns_alloc(struct ipc_namespace *ipc)
 {
-	return a->ns == b->ns && a->cookie == b->cookie;
+	struct kmbox_ns *ns;
+
+	ns = kzalloc(sizeof(*ns), GFP_KERNEL_ACCOUNT);
+	if (!ns)
+		return NULL;
+	ns->pcpu = alloc_percpu_gfp(struct kmbox_pcpu_stats, GFP_KERNEL_ACCOUNT);
+	if (!ns->pcpu) {
+		kfree(ns);
+		return NULL;
+	}
+	ns->mnt = mntget(ipc->mq_mnt);
+	refcount_set(&ns->ref, 1);
+	INIT_LIST_HEAD(&ns->node);
+	INIT_LIST_HEAD(&ns->named);
+	spin_lock_init(&ns->lock);
+	INIT_LIST_HEAD(&ns->mailboxes);
+	atomic_set(&ns->nr_mailboxes, 0);
+	atomic_long_set(&ns->region_pages, 0);
+	ns->initial = ipc->ns.inum == PROC_IPC_INIT_INO;
+	if (!ns->initial)
+		atomic_inc(&kmbox_ns_count);
+	return ns;
 }
 
-static u32 kmbox_name_hash(const struct kmbox_nskey *key, const char *name)
+/* The sums over every CPU (exact once the counted activity has stopped). */
+static void kmbox_ns_stat_sum(struct kmbox_ns *ns, struct kmbox_pcpu_stats *sum)
 {
-	return full_name_hash(key->ns, name, strlen(name)) ^ (u32)key->cookie;
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		const struct kmbox_pcpu_stats *c = per_cpu_ptr(ns->pcpu, cpu);
+
+		sum->messages += c->messages;
+		sum->bytes += c->bytes;
+		sum->slots_held += c->slots_held;
+	}
 }
 
-static struct kmbox *kmbox_lookup_locked(const struct kmbox_nskey *key, const char *name)
+static void kmbox_ns_free(struct kmbox_ns *ns)
+{
+	struct kmbox_pcpu_stats left;
+
+	WARN_ON_ONCE(!list_empty(&ns->mailboxes) || !list_empty(&ns->named));
+	/* All 0 unless something leaked: kmbox_exit() checks. */
+	kmbox_ns_stat_sum(ns, &left);
+	atomic_long_add(left.messages, &kmbox_stats.messages);
+	atomic_long_add(left.bytes, &kmbox_stats.bytes);
+	atomic_long_add(left.slots_held, &kmbox_stats.slots_held);
+	if (!ns->initial)
+		atomic_dec(&kmbox_ns_count);
+	if (ns->dead)
+		atomic_dec(&kmbox_ns_dead_count);
+	free_percpu(ns->pcpu);
+	mntput(ns->mnt);
+	kfree(ns);
+}
+
+/**
+ * kmbox_ns_put() - drop a reference to a namespace's kmbox state
+ * @ns: the namespace
+ *
+ * The last reference goes only once @ns is off the list of live
+ * namespaces: its namespace ended, or the module is being unloaded.
+ *
+ * Context: Process context, no kmbox lock held: the last put may free a
+ * dead namespace's mount and superblock, which sleeps.
+ */
+void kmbox_ns_put(struct kmbox_ns *ns)
+{
+	if (refcount_dec_and_test(&ns->ref))
+		kmbox_ns_free(ns);
+}
+
+/*
+ * Take @ns off the list of live namespaces, and its mailboxes out of the
+ * name table, onto @reaped; kmbox_reap_finish() drops the references.
+ */
+static void kmbox_ns_detach_locked(struct kmbox_ns *ns, struct list_head *reaped)
 {
 	struct kmbox *mb;
 
 	lockdep_assert_held(&kmbox_mutex);
-	hash_for_each_possible(kmbox_names, mb, hnode, kmbox_name_hash(key, name))
-		if (kmbox_nskey_eq(&mb->nskey, key) && !strcmp(mb->name, name))
+	list_for_each_entry(mb, &ns->named, nsnode) {
+		hash_del(&mb->hnode);
+		WRITE_ONCE(mb->unlinked, true);
+	}
+	list_move(&ns->node, reaped);
+	if (!ns->initial)
+		kmbox_nss_other--;
+	ns->dead = true;
+	atomic_inc(&kmbox_ns_dead_count);
+}
+
+/*
+ * After kmbox_mutex is dropped: drop the name table's references to the
+ * names of the namespaces on @reaped, and the list's reference to each.
+ * Nobody else reaches these ->named lists any more.
+ */
+static void kmbox_reap_finish(struct list_head *reaped)
+{
+	struct kmbox_ns *ns, *ntmp;
+	struct kmbox *mb, *tmp;
+
+	list_for_each_entry_safe(ns, ntmp, reaped, node) {
+		list_for_each_entry_safe(mb, tmp, &ns->named, nsnode) {
+			list_del_init(&mb->nsnode);
+			kmbox_put(mb);
+		}
+		list_del_init(&ns->node);
+		kmbox_ns_put(ns);
+	}
+}
+
+static struct kmbox_ns *kmbox_ns_find_locked(struct vfsmount *mnt)
+{
+	struct kmbox_ns *ns;
+
+	lockdep_assert_held(&kmbox_mutex);
+	list_for_each_entry(ns, &kmbox_nss, node)
+		if (ns->mnt == mnt)
+			return ns;
+	return NULL;
+}
+
+/*
+ * Detach every namespace that ended onto @reaped, and return the one whose
+ * mount is @mnt, referenced, or NULL.
+ */
+static struct kmbox_ns *kmbox_ns_scan_locked(struct vfsmount *mnt, struct list_head *reaped)
+{
+	struct kmbox_ns *ns, *tmp, *found = NULL;
+
+	lockdep_assert_held(&kmbox_mutex);
+	list_for_each_entry_safe(ns, tmp, &kmbox_nss, node) {
+		if (ns->mnt == mnt) {
+			refcount_inc(&ns->ref);
+			found = ns;
+		} else if (!ns->initial && kmbox_ns_ended(ns)) {
+			kmbox_ns_detach_locked(ns, reaped);
+		}
+	}
+	return found;
+}
+
+/*
+ * The caller's namespace, referenced, after reaping those that ended.  The
+ * caller being a member, its namespace stays on the list for the call.
+ *
+ * Return: it; if kmbox has no state there yet, a new one when @create and
+ * NULL otherwise; or ERR_PTR(-ENOMEM), or -ENODEV without mqueue.
+ */
+static struct kmbox_ns *kmbox_ns_current(bool create)
+{
+	struct ipc_namespace *ipc = kmbox_cur_ipc_ns();
+	struct kmbox_ns *ns, *fresh;
+	LIST_HEAD(reaped);
+
+	/* Only if mqueue failed to initialise at boot. */
+	if (IS_ERR_OR_NULL(ipc->mq_mnt))
+		return create ? ERR_PTR(-ENODEV) : NULL;
+	mutex_lock(&kmbox_mutex);
+	ns = kmbox_ns_scan_locked(ipc->mq_mnt, &reaped);
+	mutex_unlock(&kmbox_mutex);
+	kmbox_reap_finish(&reaped);
+	if (ns || !create)
+		return ns;
+
+	fresh = kmbox_ns_alloc(ipc);
+	if (!fresh)
+		return ERR_PTR(-ENOMEM);
+	mutex_lock(&kmbox_mutex);
+	ns = kmbox_ns_find_locked(fresh->mnt);
+	if (ns) {
+		refcount_inc(&ns->ref);
+	} else {
+		ns = fresh;
+		fresh = NULL;
+		refcount_inc(&ns->ref);		/* the list's */
+		list_add_tail(&ns->node, &kmbox_nss);
+		if (!ns->initial) {
+			kmbox_nss_other++;
+			schedule_delayed_work(&kmbox_reap_work, KMBOX_REAP_PERIOD);
+		}
+	}
+	mutex_unlock(&kmbox_mutex);
+	if (fresh)
+		kmbox_ns_free(fresh);
+	return ns;
+}
+
+/* Reap; again later while namespaces other than the initial one exist. */
+static void kmbox_reap_workfn(struct work_struct *work)
+{
+	LIST_HEAD(reaped);
+
+	mutex_lock(&kmbox_mutex);
+	kmbox_ns_scan_locked(NULL, &reaped);
+	if (kmbox_nss_other)
+		schedule_delayed_work(&kmbox_reap_work, KMBOX_REAP_PERIOD);
+	mutex_unlock(&kmbox_mutex);
+	kmbox_reap_finish(&reaped);
+}
+
+static u32 kmbox_name_hash(const struct kmbox_ns *ns, const char *name)
+{
+	return full_name_hash(ns, name, strlen(name));
+}
+
+static struct kmbox *kmbox_lookup_locked(const struct kmbox_ns *ns, const char *name)
+{
+	struct kmbox *mb;
+
+	lockdep_assert_held(&kmbox_mutex);
+	hash_for_each_possible(kmbox_names, mb, hnode, kmbox_name_hash(ns, name))
+		if (mb->ns == ns && !strcmp(mb->name, name))
 			return mb;
 	return NULL;
 }
@@ -85,7 +339,7 @@ static char *kmbox_get_name(u64 uname)
 	char *name;
 	long len;
 
-	name = kmalloc(KMBOX_NAME_MAX + 1, GFP_KERNEL);
+	name = kmalloc(KMBOX_NAME_MAX + 1, GFP_KERNEL_ACCOUNT);
 	if (!name)
 		return ERR_PTR(-ENOMEM);
 	len = strncpy_from_user(name, u64_to_user_ptr(uname), KMBOX_NAME_MAX + 1);
@@ -125,13 +379,31 @@ static int kmbox_permission(struct kmbox *mb, fmode_t fmode)
 	return -EACCES;
 }
 
-static void kmbox_set_identity(struct kmbox *mb, char *name, umode_t mode)
+/* Owner and mode of a new mailbox; nobody else sees it yet. */
+static void kmbox_set_identity(struct kmbox *mb, umode_t mode)
 {
-	mb->name = name;
 	mb->uid = current_fsuid();
 	mb->gid = current_fsgid();
 	mb->mode = mode;
-	kmbox_cur_nskey(&mb->nskey);
+}
+
+/* Make a new mailbox visible in /proc/kmbox/mailboxes. */
+static void kmbox_publish(struct kmbox *mb)
+{
+	spin_lock(&mb->ns->lock);
+	list_add_tail_rcu(&mb->all, &mb->ns->mailboxes);
+	spin_unlock(&mb->ns->lock);
+}
+
+/* Give the new mailbox @mb the name @name (which it now owns). */
+static void kmbox_insert_locked(struct kmbox *mb, char *name)
+{
+	lockdep_assert_held(&kmbox_mutex);
+	mb->name = name;
+	hash_add(kmbox_names, &mb->hnode, kmbox_name_hash(mb->ns, name));
+	list_add_tail(&mb->nsnode, &mb->ns->named);
+	kref_get(&mb->ref);		/* the name table's */
+	kmbox_publish(mb);
 }
 
 /* Find or create the named mailbox @o asks for; return it referenced. */
@@ -139,52 +411,76 @@ static struct kmbox *kmbox_open_named(struct file *file, struct kmbox_file *kf,
 				      const struct kmbox_open *o,
 				      const struct kmbox_attr *attr)
 {
-	struct kmbox_nskey key;
-	struct kmbox *mb;
+	bool creat = o->flags & KMBOX_OPEN_CREAT;
+	bool excl = creat && (o->flags & KMBOX_OPEN_EXCL);
+	struct kmbox *mb, *fresh = NULL;
+	struct kmbox_ns *ns;
 	char *name;
 	int ret;
 
 	name = kmbox_get_name(o->name);
 	if (IS_ERR(name))
 		return ERR_CAST(name);
-	kmbox_cur_nskey(&key);
+	ns = kmbox_ns_current(creat);
+	if (IS_ERR_OR_NULL(ns)) {
+		kfree(name);
+		return ns ? ERR_CAST(ns) : ERR_PTR(-ENOENT);
+	}
 
 	mutex_lock(&kmbox_mutex);
-	mb = kmbox_lookup_locked(&key, name);
-	if (mb) {
-		if ((o->flags & KMBOX_OPEN_CREAT) && (o->flags & KMBOX_OPEN_EXCL))
-			ret = -EEXIST;
-		else
-			ret = kmbox_permission(mb, file->f_mode);
-		if (ret)
+	mb = kmbox_lookup_locked(ns, name);
+	if (!mb && creat) {
+		mutex_unlock(&kmbox_mutex);
+		fresh = kmbox_alloc(attr, ns, kf->chain);
+		if (!IS_ERR(fresh))
+			kmbox_set_identity(fresh, o->mode & ~current_umask());
+		mutex_lock(&kmbox_mutex);
+		mb = kmbox_lookup_locked(ns, name);
+		if (!mb && !IS_ERR(fresh)) {
+			kmbox_insert_locked(fresh, name);
+			mb = fresh;
+			fresh = NULL;
+			name = NULL;
 			goto out_unlock;
+		}
+		/* else a racing creator won, or none did and we failed */
+	}
+	if (!mb)
+		ret = fresh ? PTR_ERR(fresh) : -ENOENT;
+	else if (excl)
+		ret = -EEXIST;
+	else
+		ret = kmbox_permission(mb, file->f_mode);
+	if (ret)
+		mb = ERR_PTR(ret);
+	else
 		kref_get(&mb->ref);
-		goto out_unlock_free;
-	}
-	if (!(o->flags & KMBOX_OPEN_CREAT)) {
-		ret = -ENOENT;
-		goto out_unlock;
-	}
-	mb = kmbox_alloc(attr, kf->chain);
-	if (IS_ERR(mb)) {
-		ret = PTR_ERR(mb);
-		goto out_unlock;
-	}
-	kmbox_set_identity(mb, name, o->mode & ~current_umask());
-	hash_add(kmbox_names, &mb->hnode, kmbox_name_hash(&key, name));
-	list_add_tail(&mb->all, &kmbox_all);
-	kref_get(&mb->ref);		/* the name table's */
-	mutex_unlock(&kmbox_mutex);
-	return mb;
-
-out_unlock_free:
-	mutex_unlock(&kmbox_mutex);
-	kfree(name);
-	return mb;
 out_unlock:
 	mutex_unlock(&kmbox_mutex);
+	if (!IS_ERR_OR_NULL(fresh))
+		kmbox_put(fresh);
+	kmbox_ns_put(ns);
 	kfree(name);
-	return ERR_PTR(ret);
+	return mb;
+}
+
+/* A new anonymous mailbox; return it referenced. */
+static struct kmbox *kmbox_open_anon(struct kmbox_file *kf, const struct kmbox_open *o,
+				     const struct kmbox_attr *attr)
+{
+	struct kmbox_ns *ns;
+	struct kmbox *mb;
+
+	ns = kmbox_ns_current(true);
+	if (IS_ERR(ns))
+		return ERR_CAST(ns);
+	mb = kmbox_alloc(attr, ns, kf->chain);
+	if (!IS_ERR(mb)) {
+		kmbox_set_identity(mb, o->mode);
+		kmbox_publish(mb);
+	}
+	kmbox_ns_put(ns);
+	return mb;
 }
 
 /**
@@ -193,8 +489,9 @@ out_unlock:
  * @kf: its private data
  * @o: the checked-for-layout argument
  *
- * Return: 0, or -EBUSY (already bound), -EINVAL, -EFAULT, -ENAMETOOLONG,
- * -ENOENT, -EEXIST, -EACCES, -ENOSPC, -EMFILE, -ENOMEM.
+ * Return: 0, or -EBUSY (already bound), -EINVAL (also for a file open
+ * for neither reading nor writing), -EFAULT, -ENAMETOOLONG, -ENOENT,
+ * -EEXIST, -EACCES, -ENOSPC, -EMFILE, -ENOMEM.
  */
 int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open *o)
 {
@@ -207,6 +504,9 @@ int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open
 		return -EINVAL;
 	if (anon && (o->name || (o->flags & (KMBOX_OPEN_CREAT | KMBOX_OPEN_EXCL))))
 		return -EINVAL;
+	/* As mq_open(): open(2) with O_RDWR|O_WRONLY gives neither mode. */
+	if (!(file->f_mode & (FMODE_READ | FMODE_WRITE)))
+		return -EINVAL;
 	if (READ_ONCE(kf->mb))
 		return -EBUSY;
 
@@ -218,19 +518,12 @@ int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open
 			return -EINVAL;
 	}
 
-	if (anon) {
-		mb = kmbox_alloc(&attr, kf->chain);
-		if (IS_ERR(mb))
-			return PTR_ERR(mb);
-		kmbox_set_identity(mb, NULL, o->mode);
-		mutex_lock(&kmbox_mutex);
-		list_add_tail(&mb->all, &kmbox_all);
-		mutex_unlock(&kmbox_mutex);
-	} else {
+	if (anon)
+		mb = kmbox_open_anon(kf, o, &attr);
+	else
 		mb = kmbox_open_named(file, kf, o, &attr);
-		if (IS_ERR(mb))
-			return PTR_ERR(mb);
-	}
+	if (IS_ERR(mb))
+		return PTR_ERR(mb);
 
 	/* Pairs with smp_load_acquire() in kmbox_file_mb(). */
 	if (cmpxchg_release(&kf->mb, NULL, mb)) {
@@ -250,7 +543,7 @@ int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open
 int kmbox_unlink_name(u64 uname)
 {
 	struct user_namespace *uns = kmbox_cur_ipc_ns()->user_ns;
-	struct kmbox_nskey key;
+	struct kmbox_ns *ns;
 	struct kmbox *mb;
 	char *name;
 	int ret = 0;
@@ -258,10 +551,14 @@ int kmbox_unlink_name(u64 uname)
 	name = kmbox_get_name(uname);
 	if (IS_ERR(name))
 		return PTR_ERR(name);
-	kmbox_cur_nskey(&key);
+	ns = kmbox_ns_current(false);
+	if (IS_ERR_OR_NULL(ns)) {
+		kfree(name);
+		return -ENOENT;
+	}
 
 	mutex_lock(&kmbox_mutex);
-	mb = kmbox_lookup_locked(&key, name);
+	mb = kmbox_lookup_locked(ns, name);
 	if (!mb)
 		ret = -ENOENT;
 	else if (!uid_eq(current_fsuid(), mb->uid) && !ns_capable(uns, CAP_IPC_OWNER) &&
@@ -269,84 +566,214 @@ int kmbox_unlink_name(u64 uname)
 		ret = -EACCES;
 	if (!ret) {
 		hash_del(&mb->hnode);
+		list_del_init(&mb->nsnode);
 		WRITE_ONCE(mb->unlinked, true);
 	}
 	mutex_unlock(&kmbox_mutex);
 	kfree(name);
 	if (!ret)
 		kmbox_put(mb);		/* the name table's reference */
+	kmbox_ns_put(ns);
 	return ret;
 }
 
 /**
- * kmbox_unlist() - take a dying mailbox off the list of all mailboxes
+ * kmbox_unlist() - a mailbox lost its last reference
  * @mb: the mailbox
  *
- * Context: kmbox_mutex held.
+ * /proc readers that still find @mb on its namespace's list see it dead
+ * and skip it; the struct is freed a grace period later.
  */
 void kmbox_unlist(struct kmbox *mb)
 {
-	lockdep_assert_held(&kmbox_mutex);
-	list_del(&mb->all);
+	struct kmbox_ns *ns = mb->ns;
+
+	spin_lock(&mb->lock);
+	mb->dead = true;
+	spin_unlock(&mb->lock);
+	spin_lock(&ns->lock);
+	if (!list_empty(&mb->all))	/* published */
+		list_del_rcu(&mb->all);
+	spin_unlock(&ns->lock);
 }
 
 /**
  * kmbox_names_exit() - at unload, drop the name table's references
+ *
+ * No file is open any more; every mailbox left is named and is freed here.
  */
 void kmbox_names_exit(void)
 {
-	struct hlist_node *tmp;
-	struct kmbox *mb;
-	int bkt;
+	struct kmbox_ns *ns, *tmp;
+	LIST_HEAD(reaped);
 
-	hash_for_each_safe(kmbox_names, bkt, tmp, mb, hnode) {
-		hash_del(&mb->hnode);
-		kmbox_put(mb);
+	/* Only a bind schedules the work, and none can come any more. */
+	cancel_delayed_work_sync(&kmbox_reap_work);
+	mutex_lock(&kmbox_mutex);
+	list_for_each_entry_safe(ns, tmp, &kmbox_nss, node)
+		kmbox_ns_detach_locked(ns, &reaped);
+	mutex_unlock(&kmbox_mutex);
+	kmbox_reap_finish(&reaped);
+	WARN_ON(atomic_read(&kmbox_ns_count));
+	/* kmbox_free_rcu() is module text: let every pending call finish. */
+	rcu_barrier();
+}
+
+/*
+ * A name for /proc and fdinfo: every byte but the printable ASCII ones
+ * ('!' to '~'), and backslash, as a \ooo octal escape, so that a name is
+ * one word on one line and carries no terminal control sequence.  NULL,
+ * an anonymous mailbox, is "-".
+ */
+static void kmbox_seq_name(struct seq_file *m, const char *name)
+{
+	const unsigned char *p;
+
+	if (!name) {
+		seq_putc(m, '-');
+		return;
 	}
+	for (p = (const unsigned char *)name; *p; p++) {
+		if (*p > ' ' && *p < 0x7f && *p != '\\')
+			seq_putc(m, *p);
+		else
+			seq_printf(m, "\\%03o", *p);
+	}
+}
+
+/* The flags column: A anonymous, N named, U unlinked, D namespace ended. */
+static void kmbox_flags(struct kmbox *mb, char buf[4])
+{
+	char *p = buf;
+
+	if (!mb->name) {
+		*p++ = 'A';
+	} else {
+		*p++ = 'N';
+		if (READ_ONCE(mb->unlinked))
+			*p++ = 'U';
+	}
+	if (kmbox_ns_ended(mb->ns))
+		*p++ = 'D';
+	*p = '\0';
+}
+
+/* One line of /proc/kmbox/mailboxes; in an RCU read-side section. */
+static void kmbox_show_one(struct seq_file *m, struct user_namespace *uns, struct kmbox *mb)
+{
+	struct kmbox_zc_counts c = {};
+	char flags[4];
+	u32 msgs, used;
+	u64 bytes;
+
+	spin_lock(&mb->lock);
+	if (mb->dead) {
+		spin_unlock(&mb->lock);
+		return;
+	}
+	msgs = mb->nr_msgs;
+	used = atomic_read(&mb->used);
+	bytes = mb->bytes;
+	if (mb->region)
+		kmbox_zc_counts_locked(mb, &c);
+	spin_unlock(&mb->lock);
+
+	/* The rest does not change, or is read racily anyway. */
+	kmbox_flags(mb, flags);
+	seq_printf(m, "%llu ", mb->id);
+	kmbox_seq_name(m, mb->name);
+	seq_printf(m, " %u %u %04o %u %u %u %llu %d %d %u %u %u %s %u %u %u %u %u\n",
+		   from_kuid_munged(uns, mb->uid), from_kgid_munged(uns, mb->gid),
+		   mb->mode, mb->max_msgs, mb->max_msgsize, msgs, bytes,
+		   READ_ONCE(mb->rd_waiters), atomic_read(&mb->wr_waiters),
+		   c.slots, c.slot_size, c.free, flags,
+		   used - msgs, c.reserved, c.queued, c.taken, c.held);
 }
 
 /**
  * kmbox_list_show() - /proc/kmbox/mailboxes
  * @m: the seq_file
  *
- * One line per mailbox created in the reader's IPC namespace.
+ * One line per mailbox created in the reader's IPC namespace.  The walk
+ * holds no lock: the list is RCU, a mailbox's struct is freed a grace
+ * period after it is taken off, and one found dead (under its own lock)
+ * is skipped.  Each line is a snapshot of one mailbox, not the listing of
+ * one instant.
  */
 void kmbox_list_show(struct seq_file *m)
 {
 	struct user_namespace *uns = seq_user_ns(m);
-	struct kmbox_nskey key;
+	struct kmbox_ns *ns;
 	struct kmbox *mb;
 
-	kmbox_cur_nskey(&key);
 	seq_puts(m, "id name uid gid mode max_msgs max_msgsize msgs bytes rd_waiters wr_waiters zc_slots zc_slot_size zc_free flags inflight zc_reserved zc_queued zc_taken zc_held\n");
-	mutex_lock(&kmbox_mutex);
-	list_for_each_entry(mb, &kmbox_all, all) {
-		struct kmbox_zc_counts c = {};
-		u32 msgs, used;
-		u64 bytes;
+	ns = kmbox_ns_current(false);
+	if (IS_ERR_OR_NULL(ns))
+		return;
+	rcu_read_lock();
+	list_for_each_entry_rcu(mb, &ns->mailboxes, all)
+		kmbox_show_one(m, uns, mb);
+	rcu_read_unlock();
+	kmbox_ns_put(ns);
+}
 
-		if (!kmbox_nskey_eq(&mb->nskey, &key))
-			continue;
-		spin_lock(&mb->lock);
-		msgs = mb->nr_msgs;
-		used = atomic_read(&mb->used);
-		bytes = mb->bytes;
-		if (mb->region)
-			kmbox_zc_counts_locked(mb, &c);
-		spin_unlock(&mb->lock);
+/**
+ * kmbox_stats_show() - /proc/kmbox/stats
+ * @m: the seq_file
+ *
+ * The counts of the reader's IPC namespace, "users" those of
+ * kmbox_users_visible(); in the initial namespace also how many other
+ * namespaces kmbox keeps state for, and how many of them ended.
+ */
+void kmbox_stats_show(struct seq_file *m)
+{
+	struct kmbox_ns *ns = kmbox_ns_current(false);
+	struct kmbox_pcpu_stats sum = {};
+	long mailboxes = 0, pages = 0;
 
-		seq_printf(m, "%llu ", mb->id);
-		if (mb->name)
-			seq_escape(m, mb->name, " \t\n\\");
-		else
-			seq_putc(m, '-');
-		seq_printf(m, " %u %u %04o %u %u %u %llu %d %d %u %u %u %s %u %u %u %u %u\n",
-			   from_kuid_munged(uns, mb->uid), from_kgid_munged(uns, mb->gid),
-			   mb->mode, mb->max_msgs, mb->max_msgsize, msgs, bytes,
-			   READ_ONCE(mb->rd_waiters), atomic_read(&mb->wr_waiters),
-			   c.slots, c.slot_size, c.free,
-			   !mb->name ? "A" : mb->unlinked ? "NU" : "N",
-			   used - msgs, c.reserved, c.queued, c.taken, c.held);
+	if (!IS_ERR_OR_NULL(ns)) {
+		mailboxes = atomic_read(&ns->nr_mailboxes);
+		kmbox_ns_stat_sum(ns, &sum);
+		pages = atomic_long_read(&ns->region_pages);
+		kmbox_ns_put(ns);
 	}
-	mutex_unlock(&kmbox_mutex);
+	seq_printf(m, "mailboxes %ld\nmessages %ld\nbytes %ld\nzc_slots_held %ld\n"
+		   "region_pages %ld\nusers %ld\n", mailboxes, sum.messages, sum.bytes,
+		   sum.slots_held, pages, kmbox_users_visible(seq_user_ns(m)));
+	if (kmbox_cur_ipc_ns()->ns.inum == PROC_IPC_INIT_INO)
+		seq_printf(m, "namespaces %d\nnamespaces_dead %d\n",
+			   atomic_read(&kmbox_ns_count), atomic_read(&kmbox_ns_dead_count));
+}
+
+/**
+ * kmbox_show_fdinfo() - the kmbox lines of /proc/PID/fdinfo/FD
+ * @m: the seq_file
+ * @file: a /dev/kmbox file
+ *
+ * The format is in kmbox(4).
+ */
+void kmbox_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	static const char *const access[] = { "-", "r", "w", "rw" };
+	struct kmbox_file *kf = file->private_data;
+	struct kmbox *mb = kmbox_file_mb(kf);
+	unsigned int acc = 0;
+	char flags[4];
+	u32 held;
+
+	if (file->f_mode & FMODE_READ)
+		acc |= 1;
+	if (file->f_mode & FMODE_WRITE)
+		acc |= 2;
+	seq_printf(m, "kmbox-access:\t%s\nkmbox-nonblock:\t%d\nkmbox-bound:\t%d\n",
+		   access[acc], !!(READ_ONCE(file->f_flags) & O_NONBLOCK), !!mb);
+	if (!mb)
+		return;
+	spin_lock(&mb->lock);
+	held = kf->zc_held;
+	spin_unlock(&mb->lock);
+	kmbox_flags(mb, flags);
+	seq_printf(m, "kmbox-id:\t%llu\nkmbox-name:\t", mb->id);
+	kmbox_seq_name(m, mb->name);
+	seq_printf(m, "\nkmbox-flags:\t%s\nkmbox-zc-held:\t%u\n", flags, held);
 }

@@ -191,7 +191,7 @@ int kmbox_region_create(struct kmbox *mb, u32 nslots, u32 slot_size)
 	bitmap_fill(r->free, nslots);
 	r->count[KMBOX_SLOT_FREE] = nslots;
 	mb->region = r;
-	atomic_long_add(r->size >> PAGE_SHIFT, &kmbox_stats.region_pages);
+	kmbox_stat_pages(mb->ns, r->size >> PAGE_SHIFT);
 	return 0;
 }
 
@@ -211,7 +211,7 @@ size_t kmbox_region_destroy(struct kmbox *mb)
 
 	WARN_ON_ONCE(r->count[KMBOX_SLOT_FREE] + r->count[KMBOX_SLOT_QUEUED] != r->nslots ||
 		     bitmap_weight(r->free, r->nslots) != r->count[KMBOX_SLOT_FREE]);
-	atomic_long_sub(r->size >> PAGE_SHIFT, &kmbox_stats.region_pages);
+	kmbox_stat_pages(mb->ns, -(long)(r->size >> PAGE_SHIFT));
 	vfree(r->base);
 	kvfree(r->slots);
 	kvfree(r->free);
@@ -347,7 +347,7 @@ static void kmbox_slot_give_back(struct kmbox_file *kf, u32 slot)
 	if (kmbox_slot_free(kf->mb, slot))
 		return;
 	kf->zc_held--;
-	kmbox_stat_add(slots_held, -1);
+	kmbox_stat_add(kf->mb, slots_held, -1);
 }
 
 /**
@@ -383,7 +383,7 @@ int kmbox_zc_send_locked(struct kmbox_file *kf, u32 slot)
 	s->owner = NULL;
 	s->sender = kf;
 	kf->zc_held--;
-	kmbox_stat_add(slots_held, -1);
+	kmbox_stat_add(kf->mb, slots_held, -1);
 	return 0;
 }
 
@@ -452,7 +452,7 @@ int kmbox_zc_deliver_locked(struct kmbox *mb, u32 slot)
 		return kmbox_slot_free(mb, slot) ?: 1;
 	kmbox_slot_move(mb->region, s, KMBOX_SLOT_HELD);
 	rkf->zc_held++;
-	kmbox_stat_add(slots_held, 1);
+	kmbox_stat_add(mb, slots_held, 1);
 	return 0;
 }
 
@@ -519,7 +519,7 @@ int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
 		if (ret)
 			return ret;
 	}
-	kmbox_stat_add(slots_held, got);
+	kmbox_stat_add(mb, slots_held, got);
 	/* Slots left: the next reserver's turn. */
 	if (kmbox_has_free_slot(mb) && wq_has_sleeper(&mb->zc_wait))
 		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);

@@ -24,6 +24,7 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/user_namespace.h>
+#include <linux/uidgid.h>
 
 #include "kmbox.h"
 
@@ -240,6 +241,29 @@ void kmbox_uncharge_mailbox(struct kmbox_chain *c)
 
 	for (i = 0; i < c->n; i++)
 		atomic_dec(&c->users[i]->mailboxes);
+}
+
+/**
+ * kmbox_users_visible() - how many records are for users @ns can name
+ * @ns: the reader's user namespace
+ *
+ * /proc/kmbox/stats counts, as "users", the records whose uid maps into
+ * the reader's user namespace: all of them in the initial one, a
+ * container's own users in a container.
+ *
+ * Return: the count.
+ */
+long kmbox_users_visible(struct user_namespace *ns)
+{
+	struct kmbox_user *u;
+	long n = 0;
+	int bkt;
+
+	spin_lock(&kmbox_users_lock);
+	hash_for_each(kmbox_users, bkt, u, node)
+		n += kuid_has_mapping(ns, u->uid);
+	spin_unlock(&kmbox_users_lock);
+	return n;
 }
 
 /**

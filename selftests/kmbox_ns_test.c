@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kmbox across processes, users and namespaces: mode-bit permissions for
- * unprivileged users, ownership, unlink rules, IPC namespace isolation,
- * sharing of anonymous mailboxes by fork, dup and SCM_RIGHTS, sender
- * credentials across pid namespaces, and the per-user memory quota.
+ * unprivileged users, ownership, unlink rules, IPC namespace isolation
+ * (names, /proc/kmbox), access mode 3, name escaping and fdinfo, sharing
+ * of anonymous mailboxes by fork, dup and SCM_RIGHTS, sender credentials
+ * across pid namespaces, and the per-user memory quota.  What happens
+ * when an IPC namespace ends is in kmbox_nsreap_test.c.
  *
  * Unprivileged work happens in forked children that drop to uid/gid
  * 65534/65533 with setresgid/setresuid; they report through their exit
@@ -11,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -282,6 +285,32 @@ TEST_F(perm, unprivileged_create_applies_its_umask)
 	EXPECT_EQ(0600, m.mode);
 }
 
+/*
+ * The owner is the creator's filesystem uid and gid (as for an mqueue
+ * inode), which differ from the effective ones after setfsuid(2).
+ */
+TEST_F(perm, owner_is_the_creators_fsuid_and_fsgid)
+{
+	struct kt_mbline m;
+	pid_t pid;
+	int fd;
+
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		setfsgid(OTHER_GID);
+		setfsuid(KT_NOBODY);
+		CHILD_ASSERT(setfsuid(-1) == KT_NOBODY && setfsgid(-1) == OTHER_GID);
+		CHILD_ASSERT(geteuid() == 0);
+		fd = kt_create(self->name, O_RDWR, 0640, 0, 0);
+		_exit(fd >= 0 ? 0 : errno);
+	}
+	ASSERT_EQ(0, kt_wait(pid));
+	ASSERT_EQ(1, kt_find_mailbox(self->name, 0, 0, &m, NULL));
+	EXPECT_EQ(KT_NOBODY, m.uid);
+	EXPECT_EQ(OTHER_GID, m.gid);
+}
+
 /* ---- unlink ------------------------------------------------------------- */
 
 TEST_F(perm, unlink_by_non_owner_is_eacces)
@@ -537,6 +566,231 @@ TEST_F(perm, file_opened_before_unshare_keeps_its_mailbox)
 	EXPECT_EQ(0, kt_wait(pid));
 	EXPECT_EQ(6, read(fd, buf, sizeof(buf)));
 	close(fd);
+}
+
+TEST_F(perm, stats_in_a_new_ipc_namespace_count_only_that_namespace)
+{
+	struct kt_stats s;
+	pid_t pid;
+	int fd, anon;
+
+	REQUIRE_UNSHARE(CLONE_NEWIPC);
+	fd = kt_create(self->name, O_RDWR, 0600, 0, 0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(6, write(fd, "queued", 6));
+	ASSERT_EQ(4, write(fd, "also", 4));
+	anon = kt_anon(O_RDWR, 4, 64);
+	ASSERT_GE(anon, 0);
+	ASSERT_EQ(3, write(anon, "one", 3));
+	ASSERT_EQ(0, kt_read_stats(&s));
+	ASSERT_GE(s.mailboxes, 2);
+	ASSERT_GE(s.messages, 3);
+	ASSERT_GE(s.bytes, 13);
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int cfd;
+
+		CHILD_ASSERT(unshare(CLONE_NEWIPC) == 0);
+		CHILD_ASSERT(kt_read_stats(&s) == 0);
+		CHILD_ASSERT(s.mailboxes == 0 && s.messages == 0 && s.bytes == 0);
+		CHILD_ASSERT(s.zc_slots_held == 0 && s.region_pages == 0);
+		/* and what happens in the new namespace does count there */
+		cfd = kt_anon(O_RDWR, 4, 64);
+		CHILD_ASSERT(cfd >= 0);
+		CHILD_ASSERT(write(cfd, "child", 5) == 5);
+		CHILD_ASSERT(kt_read_stats(&s) == 0);
+		CHILD_ASSERT(s.mailboxes == 1 && s.messages == 1 && s.bytes == 5);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(pid));
+	close(anon);
+	close(fd);
+}
+
+/*
+ * As mq_open(): open(2) with O_RDWR|O_WRONLY (access mode 3) gives a file
+ * open for neither reading nor writing.  It binds to nothing: not to a
+ * mode-0000 mailbox of another user (whose check asks for no bit), not to
+ * a new name, not to a new anonymous mailbox.
+ */
+TEST_F(perm, access_mode_3_file_binds_to_nothing)
+{
+	char fresh[64];
+	uid_t uids[] = { OTHER_UID, 0 };	/* 0 has CAP_DAC_OVERRIDE */
+	unsigned int i;
+	pid_t pid;
+
+	kt_name(fresh, sizeof(fresh), "mode3-new");
+	ASSERT_EQ(0, create_as(KT_NOBODY, KT_NOBODY, self->name, 0000));
+	for (i = 0; i < ARRAY_SIZE(uids); i++) {
+		pid = kt_fork(20);
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			struct kmbox_attr a;
+			int fd;
+
+			if (uids[i])
+				CHILD_ASSERT(kt_become(uids[i], uids[i]) == 0);
+			fd = open(KMBOX_DEVICE, O_RDWR | O_WRONLY | O_CLOEXEC);
+			CHILD_ASSERT(fd >= 0);
+			CHILD_ASSERT(kt_bind(fd, self->name, 0, 0, NULL) == -1);
+			CHILD_ASSERT(errno == EINVAL);
+			CHILD_ASSERT(kt_getattr(fd, &a) == -1 && errno == EBADFD);
+			CHILD_ASSERT(kt_bind(fd, fresh, KMBOX_OPEN_CREAT, 0600,
+					     NULL) == -1);
+			CHILD_ASSERT(errno == EINVAL);
+			CHILD_ASSERT(kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0,
+					     NULL) == -1);
+			CHILD_ASSERT(errno == EINVAL);
+			CHILD_ASSERT(kt_getattr(fd, &a) == -1 && errno == EBADFD);
+			_exit(0);
+		}
+		EXPECT_EQ(0, kt_wait(pid)) TH_LOG("as uid %u", uids[i]);
+	}
+	EXPECT_EQ(0, kt_find_mailbox(fresh, 0, 0, NULL, NULL));
+	kt_unlink(fresh);
+}
+
+/*
+ * /proc/kmbox/mailboxes writes every byte of a name outside '!'..'~', and
+ * backslash, as \ooo: a name can neither split its line nor carry a
+ * terminal escape sequence.
+ */
+TEST_F(perm, proc_escapes_every_byte_of_a_name_but_printable_ascii)
+{
+	char want[160], line[1200];
+	int fd, found = 0, bad = 0;
+	struct kt_mbline m;
+	FILE *f;
+
+	snprintf(self->name, sizeof(self->name),
+		 "kt-%d-\x1b[31mred\x01\x7f\xc3\xa9 \\end\t", getpid());
+	snprintf(want, sizeof(want),
+		 "kt-%d-\\033[31mred\\001\\177\\303\\251\\040\\134end\\011",
+		 getpid());
+	fd = kt_create(self->name, O_RDWR, 0600, 21, 2121);
+	ASSERT_GE(fd, 0);
+	f = fopen("/proc/kmbox/mailboxes", "re");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		const unsigned char *p;
+
+		for (p = (const unsigned char *)line; *p; p++)
+			if (*p >= 0x7f || (*p < ' ' && *p != '\n'))
+				bad++;
+		if (strstr(line, want))
+			found++;
+	}
+	fclose(f);
+	EXPECT_EQ(0, bad) TH_LOG("raw control or non-ASCII bytes in the listing");
+	EXPECT_EQ(1, found) TH_LOG("no line with %s", want);
+	ASSERT_EQ(1, kt_find_mailbox(want, 0, 0, &m, NULL));
+	EXPECT_EQ(21, m.max_msgs);
+	EXPECT_EQ(2121, m.max_msgsize);
+	close(fd);
+}
+
+/* The value of "@key:\t..." in /proc/self/fdinfo/@fd; 0, or -1 if absent. */
+static int fdinfo_get(int fd, const char *key, char *val, size_t size)
+{
+	size_t klen = strlen(key);
+	char path[64], line[1200], *v;
+	int ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		v = line + klen + 1;
+		v += strspn(v, " \t");
+		v[strcspn(v, "\n")] = '\0';
+		snprintf(val, size, "%s", v);
+		ret = 0;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+#define EXPECT_FDINFO(fd, key, want) do {				\
+	char __v[1100];							\
+									\
+	ASSERT_EQ(0, fdinfo_get(fd, key, __v, sizeof(__v)))		\
+		TH_LOG("fdinfo of %d has no %s", fd, key);		\
+	EXPECT_STREQ(want, __v);					\
+} while (0)
+
+TEST_F(perm, fdinfo_shows_the_binding_access_mode_and_flags)
+{
+	char id[32], blank[64], blank_esc[80];
+	struct kmbox_slots rs;
+	struct kmbox_attr a;
+	struct kt_mbline m;
+	__u32 slots[2];
+	int fd, ro, un;
+
+	un = kt_dev(O_WRONLY | O_NONBLOCK);
+	ASSERT_GE(un, 0);
+	EXPECT_FDINFO(un, "kmbox-bound", "0");
+	EXPECT_FDINFO(un, "kmbox-access", "w");
+	EXPECT_FDINFO(un, "kmbox-nonblock", "1");
+	close(un);
+
+	kt_attr_init(&a, 4, 64);
+	a.zc_slots = 4;
+	a.zc_slot_size = 64;
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_bind(fd, self->name, KMBOX_OPEN_CREAT | KMBOX_OPEN_EXCL,
+			     0600, &a));
+	memset(&rs, 0, sizeof(rs));
+	rs.slots = KT_PTR(slots);
+	rs.count = 2;
+	ASSERT_EQ(2, ioctl(fd, KMBOX_IOC_ZC_RESERVE, &rs));
+	ASSERT_EQ(1, kt_find_mailbox(self->name, 0, 0, &m, NULL));
+	snprintf(id, sizeof(id), "%lu", m.id);
+	EXPECT_FDINFO(fd, "kmbox-bound", "1");
+	EXPECT_FDINFO(fd, "kmbox-id", id);
+	EXPECT_FDINFO(fd, "kmbox-name", self->name);
+	EXPECT_FDINFO(fd, "kmbox-flags", "N");
+	EXPECT_FDINFO(fd, "kmbox-access", "rw");
+	EXPECT_FDINFO(fd, "kmbox-nonblock", "0");
+	EXPECT_FDINFO(fd, "kmbox-zc-held", "2");
+
+	/* another file on the same mailbox: its own mode and slots */
+	ro = kt_open(self->name, O_RDONLY | O_NONBLOCK, 0, 0, 0, 0);
+	ASSERT_GE(ro, 0);
+	EXPECT_FDINFO(ro, "kmbox-id", id);
+	EXPECT_FDINFO(ro, "kmbox-access", "r");
+	EXPECT_FDINFO(ro, "kmbox-nonblock", "1");
+	EXPECT_FDINFO(ro, "kmbox-zc-held", "0");
+	ASSERT_EQ(0, kt_unlink(self->name));
+	EXPECT_FDINFO(fd, "kmbox-flags", "NU");
+	close(ro);
+	close(fd);
+
+	fd = kt_anon(O_RDONLY, 2, 16);
+	ASSERT_GE(fd, 0);
+	EXPECT_FDINFO(fd, "kmbox-name", "-");
+	EXPECT_FDINFO(fd, "kmbox-flags", "A");
+	EXPECT_FDINFO(fd, "kmbox-access", "r");
+	ASSERT_EQ(0, fcntl(fd, F_SETFL, O_NONBLOCK));
+	EXPECT_FDINFO(fd, "kmbox-nonblock", "1");
+	close(fd);
+
+	/* names are escaped as in /proc/kmbox/mailboxes */
+	snprintf(blank, sizeof(blank), "kt-%d-a b\x1b", getpid());
+	snprintf(blank_esc, sizeof(blank_esc), "kt-%d-a\\040b\\033", getpid());
+	fd = kt_create(blank, O_RDWR, 0600, 0, 0);
+	ASSERT_GE(fd, 0);
+	EXPECT_FDINFO(fd, "kmbox-name", blank_esc);
+	close(fd);
+	EXPECT_EQ(0, kt_unlink(blank));
 }
 
 /* ---- sharing anonymous mailboxes --------------------------------------- */

@@ -2,9 +2,9 @@
 /*
  * Run last: once every earlier test program has exited, nothing of kmbox
  * may be left.  /proc/kmbox/stats must show zero mailboxes, messages,
- * bytes, held zero-copy slots, region pages and charged users, and
- * /proc/kmbox/mailboxes must list no mailbox.  (The guest unloads the
- * module afterwards; the harness checks that rmmod succeeds.)
+ * bytes, held zero-copy slots, region pages, charged users and other IPC
+ * namespaces, and /proc/kmbox/mailboxes must list no mailbox.  (The guest
+ * unloads the module afterwards; the harness checks that rmmod succeeds.)
  */
 #define _GNU_SOURCE
 #include <sys/syscall.h>
@@ -62,6 +62,43 @@ TEST(stats_are_zero_once_every_file_is_closed)
 	EXPECT_EQ(0, s.zc_slots_held);
 	EXPECT_EQ(0, s.region_pages);
 	EXPECT_EQ(0, s.users);
+}
+
+/*
+ * Every IPC namespace the earlier programs made has ended: kmbox keeps
+ * state for none of them ("namespaces" and "namespaces_dead", shown in
+ * the initial namespace; reading the stats reaps, the rest may still be
+ * on its way out).
+ */
+TEST(no_namespace_state_is_left)
+{
+	long live = -1, dead = -1, val;
+	char key[64];
+	int i, seen;
+	FILE *f;
+
+	KT_REQUIRE_MODULE();
+	for (i = 0; i < 50; i++) {
+		f = fopen("/proc/kmbox/stats", "re");
+		ASSERT_NE(NULL, f);
+		seen = 0;
+		while (fscanf(f, "%63s %ld", key, &val) == 2) {
+			if (!strcmp(key, "namespaces")) {
+				live = val;
+				seen |= 1;
+			} else if (!strcmp(key, "namespaces_dead")) {
+				dead = val;
+				seen |= 2;
+			}
+		}
+		fclose(f);
+		ASSERT_EQ(3, seen) TH_LOG("no namespaces/namespaces_dead lines");
+		if (!live && !dead)
+			break;
+		kt_sleep_ms(100);
+	}
+	EXPECT_EQ(0, live);
+	EXPECT_EQ(0, dead);
 }
 
 TEST(mailboxes_file_lists_no_mailbox)

@@ -136,7 +136,8 @@ struct kmbox_attr {
  * @__reserved: zero
  *
  * The file's access mode (O_RDONLY, O_WRONLY, O_RDWR given to open(2))
- * decides what is checked: read permission to receive, write to send.
+ * decides what is checked: read permission to receive, write to send.  A
+ * file opened with O_RDWR|O_WRONLY has neither and gets EINVAL.
  */
 struct kmbox_open {
 	__u64	name;
