@@ -401,6 +401,7 @@ struct ks_actor {
 	int nheld;
 	uint64_t zc_sent_file;	/* through the current incarnation of fd */
 	struct kmbox_recv *ro_recv[2];	/* read-only: buffer valid / a hole */
+	struct kmbox_recv *ro_timed;	/* read-only but for its deadline */
 	struct kmbox_mmsg *ro_ents;	/* read-only entries, valid buffers */
 	void *hole;
 	unsigned char *ro_payload;	/* a read-only page with a message */
@@ -548,16 +549,31 @@ static int ks_reclaim(struct ks_actor *a, uint32_t slot)
 	return 0;
 }
 
+/* Sleeping calls sleep this long at most (a releaser may wake them). */
+static __u64 ks_deadline(void)
+{
+	return kt_now_ns() + 3000000ULL;
+}
+
 static int ks_op_reserve(struct ks_actor *a)
 {
 	__u32 slots[3];
 	int n, i, want = 1 + ka_rand(&a->rng) % 3;
+	struct kmbox_slots sl = {
+		.slots = KT_PTR(slots), .count = want,
+		.flags = KMBOX_F_NONBLOCK,
+	};
 
 	if (a->nheld + want > KS_HOLD)
 		return 0;
-	n = ka_reserve(a->fd, slots, want, KMBOX_F_NONBLOCK);
+	if (ka_rand(&a->rng) % 3 == 0) {
+		sl.flags = KMBOX_F_TIMEOUT;
+		sl.deadline_ns = ks_deadline();
+	}
+	n = ioctl(a->fd, KMBOX_IOC_ZC_RESERVE, &sl);
 	if (n < 0) {
-		KS_T(errno == EAGAIN, "actor %d: reserve", a->id);
+		KS_T(errno == EAGAIN || errno == ETIMEDOUT,
+		     "actor %d: reserve", a->id);
 		return 0;
 	}
 	KS_T(n >= 1 && n <= want, "actor %d: reserve of %d gave %d", a->id,
@@ -738,6 +754,11 @@ static int ks_op_recv(struct ks_actor *a)
 	}
 	if (r == 2)
 		rv.buf = KT_PTR(a->hole);	/* only a slot can come */
+	if (r == 4) {
+		/* Asleep when the queue is empty: a sender hands it over. */
+		rv.flags = (rv.flags & ~KMBOX_F_NONBLOCK) | KMBOX_F_TIMEOUT;
+		rv.deadline_ns = ks_deadline();
+	}
 	if (r == 3 && a->reopen) {
 		ret = read(a->fd, a->buf[0], KS_MSGSIZE);
 		if (ret < 0) {
@@ -748,7 +769,8 @@ static int ks_op_recv(struct ks_actor *a)
 	}
 	ret = ioctl(a->fd, KMBOX_IOC_RECV, &rv);
 	if (ret < 0) {
-		KS_T(errno == EAGAIN || (r == 2 && errno == EFAULT),
+		KS_T(errno == EAGAIN || (r == 2 && errno == EFAULT) ||
+		     (r == 4 && errno == ETIMEDOUT),
 		     "actor %d: RECV%s%s", a->id, zc ? " ZC" : "",
 		     r == 2 ? " into a hole" : "");
 		atomic_fetch_add(errno == EFAULT ? &ks->efault : &ks->eagain, 1);
@@ -795,9 +817,14 @@ static int ks_op_recv_batch(struct ks_actor *a)
 	}
 	if (r == 1 && n > 1)
 		m[1].buf = KT_PTR(a->hole);	/* entry 1 faults if copied */
+	if (r == 5) {
+		b.flags = (b.flags & ~KMBOX_F_NONBLOCK) | KMBOX_F_TIMEOUT;
+		b.deadline_ns = ks_deadline();
+	}
 	ret = ioctl(a->fd, KMBOX_IOC_RECV_BATCH, &b);
 	if (ret < 0) {
-		KS_T(errno == EAGAIN, "actor %d: RECV_BATCH of %u", a->id, n);
+		KS_T(errno == EAGAIN || (r == 5 && errno == ETIMEDOUT),
+		     "actor %d: RECV_BATCH of %u", a->id, n);
 		atomic_fetch_add(&ks->eagain, 1);
 		return 0;
 	}
@@ -1011,20 +1038,36 @@ static void *ks_evil_main(void *p)
 	return NULL;
 }
 
-/* Actor 8: every receive takes something and must give it back. */
+/*
+ * Actor 8: every receive takes something and must give it back.  Half of
+ * them sleep (a sender hands the message, and its slot, to the sleeping
+ * receive) while actor 9 tries to release that slot through the file.
+ */
 static int ks_faulter_step(struct ks_actor *a)
 {
 	struct kmbox_batch b = {
 		.msgs = KT_PTR(a->ro_ents), .count = 1 + ka_rand(&a->rng) % KS_BATCH,
 		.flags = KMBOX_F_NONBLOCK | KMBOX_F_ZC,
 	};
+	bool sleep = ka_rand(&a->rng) % 2;
+	struct kmbox_recv *rv = sleep ? a->ro_timed : a->ro_recv[0];
 	int ret;
 
+	if (sleep) {
+		KS_T(mprotect(rv, KA_PAGE, PROT_READ | PROT_WRITE) == 0,
+		     "mprotect");
+		rv->flags = KMBOX_F_ZC | KMBOX_F_TIMEOUT;
+		rv->deadline_ns = ks_deadline();
+		KS_T(mprotect(rv, KA_PAGE, PROT_READ) == 0, "mprotect");
+		b.flags = KMBOX_F_ZC | KMBOX_F_TIMEOUT;
+		b.deadline_ns = rv->deadline_ns;
+	}
 	if (ka_rand(&a->rng) % 2)
-		ret = ioctl(a->fd, KMBOX_IOC_RECV, a->ro_recv[0]);
+		ret = ioctl(a->fd, KMBOX_IOC_RECV, rv);
 	else
 		ret = ioctl(a->fd, KMBOX_IOC_RECV_BATCH, &b);
-	KS_T(ret == -1 && (errno == EFAULT || errno == EAGAIN),
+	KS_T(ret == -1 && (errno == EFAULT || errno == EAGAIN ||
+			   (sleep && errno == ETIMEDOUT)),
 	     "a receive that cannot write its answer returned %d", ret);
 	atomic_fetch_add(errno == EFAULT ? &ks->efault : &ks->eagain, 1);
 	return 0;
@@ -1083,6 +1126,7 @@ static int ks_actor_init(struct ks_actor *a, int id, int fd)
 	a->rng = 0x9e3779b9u * (id + 1) ^ (uint32_t)getpid();
 	a->hole = ka_hole();
 	a->ro_recv[0] = ka_ro_page(&rv, sizeof(rv));
+	a->ro_timed = ka_ro_page(&rv, sizeof(rv));
 	rv.buf = KT_PTR(a->hole);
 	rv.flags = KMBOX_F_NONBLOCK;
 	a->ro_recv[1] = ka_ro_page(&rv, sizeof(rv));
@@ -1093,8 +1137,8 @@ static int ks_actor_init(struct ks_actor *a, int id, int fd)
 	}
 	a->ro_ents = ka_ro_page(m, sizeof(m));
 	a->ro_payload = ka_ro_page(m, 1);
-	return a->hole && a->ro_recv[0] && a->ro_recv[1] && a->ro_ents &&
-	       a->ro_payload ? 0 : -1;
+	return a->hole && a->ro_recv[0] && a->ro_recv[1] && a->ro_timed &&
+	       a->ro_ents && a->ro_payload ? 0 : -1;
 }
 
 /*
