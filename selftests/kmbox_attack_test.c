@@ -2233,8 +2233,9 @@ static int kg_foreign_writes(void)
 	rio.iov_base = ro + 200;
 	rio.iov_len = sizeof(pat);
 	n = process_vm_writev(pid, &lio, 1, &rio, 1, 0);
-	if (n == -1 && errno == EPERM) {
-		ka_note("process_vm_writev: EPERM (Yama?); that part is skipped");
+	if (n == -1 && (errno == EPERM || errno == ENOSYS)) {
+		ka_note("process_vm_writev: %s (Yama, or no CONFIG_CROSS_MEMORY_ATTACH); that part is skipped",
+			strerror(errno));
 	} else {
 		KA_CHECK(n == -1 && errno == EFAULT,
 			 "process_vm_writev into the read-only mapping: %zd", n);
