@@ -28,7 +28,9 @@
  *    mailbox is kept alive and woken afterwards, so a stale entry would
  *    be a use after free); a bind racing with EPOLL_CTL_ADD or poll() in
  *    another thread never loses the first message; SIGKILL at any moment
- *    of an epoll-before-bind process leaves nothing behind;
+ *    of an epoll-before-bind process leaves nothing behind; a reader
+ *    watched edge-triggered before the bind drains every message of
+ *    senders blocking on a small mailbox without waiting for an edge;
  *  - poll by access mode, edge-triggered, through the relay and directly:
  *    an O_RDONLY file gets one EPOLLIN edge per message, an O_WRONLY file
  *    one EPOLLOUT edge per receive that makes room and one EPOLLWRBAND
@@ -1979,6 +1981,92 @@ static int kr_killed(void)
 TEST_F_TIMEOUT(atk, sigkill_of_a_relayed_watcher_at_any_moment_leaves_nothing, 60)
 {
 	KA_RUN(kr_killed, 50);
+}
+
+#define KR_SENDERS	3
+#define KR_PER_SENDER	300
+
+struct kr_sender {
+	int fd;
+	int ret;
+};
+
+static void *kr_sender_main(void *p)
+{
+	struct kr_sender *sn = p;
+	unsigned int i;
+	__u64 deadline;
+
+	for (i = 0; i < KR_PER_SENDER; i++) {
+		deadline = kt_now_ns() + (__u64)KA_WAIT_MS * 1000000ULL;
+		if (kt_send(sn->fd, "d", 1, 0, KMBOX_F_TIMEOUT, deadline)) {
+			sn->ret = errno;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * An O_RDONLY file watched edge-triggered before it was bound drains
+ * every message of senders that keep blocking on a small mailbox: after
+ * each edge it reads until EAGAIN, and never waits KA_WAIT_MS for an edge
+ * while messages are still to come.
+ */
+static int kr_drain(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, out;
+	struct kr_sender sn[KR_SENDERS];
+	pthread_t th[KR_SENDERS];
+	unsigned int got = 0, edges = 0, i;
+	unsigned char buf[8];
+	char name[64];
+	int fd_f, ep, n;
+
+	kt_name(name, sizeof(name), "drain");
+	for (i = 0; i < KR_SENDERS; i++) {
+		sn[i].fd = i ? ka_open(name, O_WRONLY) :
+			   ka_create(name, 4, 8, 0, 0);
+		sn[i].ret = 0;
+		KA_CHECK(sn[i].fd >= 0, "sender file %u", i);
+	}
+	fd_f = kt_dev(O_RDONLY | O_NONBLOCK);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	KA_CHECK(fd_f >= 0 && ep >= 0, "open, epoll_create1");
+	KA_CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fd_f, &ev) == 0, "watch");
+	KA_CHECK(kt_bind(fd_f, name, 0, 0, NULL) == 0, "bind");
+	for (i = 0; i < KR_SENDERS; i++)
+		KA_CHECK(pthread_create(&th[i], NULL, kr_sender_main, &sn[i]) == 0,
+			 "sender thread");
+	while (got < KR_SENDERS * KR_PER_SENDER) {
+		n = epoll_wait(ep, &out, 1, KA_WAIT_MS);
+		if (n < 0 && errno == EINTR)
+			continue;
+		KA_CHECK(n == 1, "no edge for %d ms after %u of %u messages",
+			 KA_WAIT_MS, got, KR_SENDERS * KR_PER_SENDER);
+		edges++;
+		while (read(fd_f, buf, sizeof(buf)) == 1)
+			got++;
+		KA_CHECK(errno == EAGAIN, "read");
+	}
+	for (i = 0; i < KR_SENDERS; i++) {
+		pthread_join(th[i], NULL);
+		KA_CHECK(sn[i].ret == 0, "sender %u: %s", i, strerror(sn[i].ret));
+	}
+	KA_CHECK(read(fd_f, buf, sizeof(buf)) == -1 && errno == EAGAIN,
+		 "a message more than was sent");
+	ka_note("%u messages in %u edges", got, edges);
+	close(ep);
+	close(fd_f);
+	for (i = 0; i < KR_SENDERS; i++)
+		close(sn[i].fd);
+	KA_CHECK(kt_unlink(name) == 0, "unlink");
+	return KA_PASS;
+}
+
+TEST_F_TIMEOUT(atk, relayed_edge_triggered_reader_drains_blocking_senders, 60)
+{
+	KA_RUN(kr_drain, 50);
 }
 
 /* ---- poll by access mode, edge-triggered -------------------------------- */
