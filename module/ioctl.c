@@ -369,7 +369,7 @@ static long kmbox_ioctl_zc_reserve(struct file *file, struct kmbox_file *kf, voi
 {
 	struct kmbox_slots s;
 	struct kmbox_wait w;
-	u32 *slots;
+	u32 *slots, tag;
 	int ret;
 
 	if (!(file->f_mode & FMODE_WRITE))
@@ -377,9 +377,9 @@ static long kmbox_ioctl_zc_reserve(struct file *file, struct kmbox_file *kf, voi
 	slots = kmbox_slots_in(file, uarg, &s, &w, KMBOX_WAIT_FLAGS, false);
 	if (IS_ERR(slots))
 		return PTR_ERR(slots);
-	ret = kmbox_zc_reserve(kf, slots, s.count, &w);
+	ret = kmbox_zc_reserve(kf, slots, s.count, &w, &tag);
 	if (ret > 0 && copy_to_user(u64_to_user_ptr(s.slots), slots, ret * sizeof(u32))) {
-		kmbox_zc_unreserve(kf, slots, ret);
+		kmbox_zc_unreserve(kf, slots, ret, tag);
 		ret = -EFAULT;
 	}
 	kfree(slots);

@@ -306,9 +306,10 @@ struct kmbox_region;
  * @rd_list: receivers asleep for a message (struct kmbox_rwaiter), oldest
  *	first; only while @queue is empty does a sender hand a message to one
  * @rd_wait: pollers for EPOLLIN (woken with that key)
- * @wr_wait: blocked senders and pollers for EPOLLOUT (woken with that key)
- * @zc_wait: blocked slot reservers and pollers for EPOLLWRBAND (woken with
- *	that key)
+ * @wr_wait: blocked senders and pollers for EPOLLOUT and EPOLLWRBAND
+ *	(woken with those keys; senders let EPOLLWRBAND pass)
+ * @zc_wait: blocked slot reservers (woken with EPOLLWRBAND; pollers for
+ *	it wait on @wr_wait)
  * @rd_waiters: receivers asleep now, on @rd_list (under @lock)
  * @wr_waiters: senders and reservers asleep now
  * @fasync: O_ASYNC files
@@ -409,7 +410,7 @@ struct kmbox_file {
 	u32 zc_held;
 	u64 zc_completed;
 	wait_queue_head_t unbound_wait;
-	struct kmbox_relay relays[3];
+	struct kmbox_relay relays[2];
 	unsigned int nrelays;
 };
 
@@ -511,8 +512,8 @@ int kmbox_region_create(struct kmbox *mb, u32 nslots, u32 slot_size);
 size_t kmbox_region_destroy(struct kmbox *mb);
 int kmbox_region_mmap(struct kmbox *mb, struct vm_area_struct *vma);
 int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
-		     const struct kmbox_wait *w);
-void kmbox_zc_unreserve(struct kmbox_file *kf, const u32 *slots, unsigned int n);
+		     const struct kmbox_wait *w, u32 *tag);
+void kmbox_zc_unreserve(struct kmbox_file *kf, const u32 *slots, unsigned int n, u32 tag);
 int kmbox_zc_release(struct kmbox_file *kf, const u32 *slots, unsigned int n);
 int kmbox_zc_check_send_locked(struct kmbox_file *kf, u32 slot);
 int kmbox_zc_send_locked(struct kmbox_file *kf, u32 slot);
@@ -523,6 +524,7 @@ int kmbox_zc_check_slot(struct kmbox *mb, u32 *slot, u32 len);
 void *kmbox_slot_addr(struct kmbox *mb, u32 slot);
 bool kmbox_zc_file_detach_locked(struct kmbox_file *kf);
 u32 kmbox_zc_nfree(struct kmbox *mb);
+void kmbox_zc_wake(struct kmbox *mb);
 void kmbox_zc_counts_locked(struct kmbox *mb, struct kmbox_zc_counts *c);
 
 /* names.c */

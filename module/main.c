@@ -361,11 +361,8 @@ void kmbox_poll_bound(struct file *file, struct kmbox_file *kf)
 		return;
 	if (file->f_mode & FMODE_READ)
 		kmbox_relay_add(kf, &mb->rd_wait);
-	if (file->f_mode & FMODE_WRITE) {
+	if (file->f_mode & FMODE_WRITE)
 		kmbox_relay_add(kf, &mb->wr_wait);
-		if (mb->region)
-			kmbox_relay_add(kf, &mb->zc_wait);
-	}
 	wake_up_poll(&kf->unbound_wait, EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM |
 			EPOLLWRBAND);
 }
@@ -392,11 +389,9 @@ static __poll_t kmbox_poll(struct file *file, poll_table *wait)
 	}
 	if (file->f_mode & FMODE_READ)
 		poll_wait(file, &mb->rd_wait, wait);
-	if (file->f_mode & FMODE_WRITE) {
+	/* EPOLLWRBAND is signalled on wr_wait too: two queues at most. */
+	if (file->f_mode & FMODE_WRITE)
 		poll_wait(file, &mb->wr_wait, wait);
-		if (mb->region)
-			poll_wait(file, &mb->zc_wait, wait);
-	}
 	/*
 	 * poll_wait() unlocks the queue's lock, which orders nothing after
 	 * it: the full barrier pairs with the waker's (wq_has_sleeper(),

@@ -43,8 +43,9 @@
  *    it; the lock orders both sides, and the sender hands it the message
  *    or wakes it;
  *  - everyone else sleeps on a wait queue: rd_wait (EPOLLIN pollers),
- *    wr_wait (blocked senders, EPOLLOUT pollers), zc_wait (blocked
- *    reservers, EPOLLWRBAND pollers).  The sleeper's barrier is the
+ *    wr_wait (blocked senders, EPOLLOUT and EPOLLWRBAND pollers: a file
+ *    polls on two queues at most, which io_uring's poll supports), zc_wait
+ *    (blocked reservers).  The sleeper's barrier is the
  *    set_current_state() in prepare_to_wait_exclusive(), or the smp_mb()
  *    after poll_wait() in kmbox_poll(); the waker's is the smp_mb() of
  *    wq_has_sleeper(), or smp_mb__after_atomic() after the atomic that
@@ -488,10 +489,32 @@ static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 	mb->bytes += msg->len;
 }
 
+/* A blocked sender or reserver, woken only by the event it waits for. */
+struct kmbox_waiter {
+	struct wait_queue_entry entry;
+	__poll_t key;
+};
+
+/*
+ * A keyed wake-up for another event (EPOLLWRBAND pollers share wr_wait
+ * with blocked senders) passes this sleeper by, and does not count as
+ * the one exclusive wake-up the waker gives.
+ */
+static int kmbox_waiter_wake(struct wait_queue_entry *entry, unsigned int mode, int sync,
+			     void *key)
+{
+	struct kmbox_waiter *w = container_of(entry, struct kmbox_waiter, entry);
+
+	if (key && !(key_to_poll(key) & w->key))
+		return 0;
+	return autoremove_wake_function(entry, mode, sync, key);
+}
+
 /**
  * kmbox_wait_event() - sleep until @cond(@mb), a signal or the deadline
  * @wq: where to sleep (exclusively)
- * @key: the poll event @wq is woken with, to pass a wake-up on
+ * @key: the poll event the sleeper waits for: wake-ups for others pass it
+ *	by, and a wake-up it does not use is passed on with it
  * @waiters: counter of sleepers, for introspection
  * @cond: lockless test, true when the caller should try again
  * @mb: the mailbox
@@ -504,8 +527,15 @@ static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
 		     bool (*cond)(struct kmbox *), struct kmbox *mb, const struct kmbox_wait *w)
 {
+	struct kmbox_waiter wait = {
+		.entry = {
+			.private = current,
+			.func = kmbox_waiter_wake,
+			.entry = LIST_HEAD_INIT(wait.entry.entry),
+		},
+		.key = key,
+	};
 	ktime_t expires = w->deadline;
-	DEFINE_WAIT(wait);
 	int ret = 0;
 
 	if (w->nonblock)
@@ -513,7 +543,7 @@ int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
 
 	atomic_inc(waiters);
 	for (;;) {
-		prepare_to_wait_exclusive(wq, &wait, TASK_INTERRUPTIBLE);
+		prepare_to_wait_exclusive(wq, &wait.entry, TASK_INTERRUPTIBLE);
 		if (cond(mb))
 			break;
 		if (signal_pending(current)) {
@@ -535,7 +565,7 @@ int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
 		if (cond(mb))
 			break;
 	}
-	finish_wait(wq, &wait);
+	finish_wait(wq, &wait.entry);
 	atomic_dec(waiters);
 
 	/* We may have been the one woken: pass the wake-up on. */
@@ -784,8 +814,8 @@ void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 		spin_unlock(&mb->lock);
 	}
 	kmbox_wake_writers(mb);
-	if (freed && wq_has_sleeper(&mb->zc_wait))
-		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
+	if (freed)
+		kmbox_zc_wake(mb);
 	kmbox_msg_free_many(mb, msgs, n);
 }
 
@@ -867,6 +897,6 @@ void kmbox_file_detach(struct kmbox_file *kf)
 	spin_lock(&mb->lock);
 	freed = kmbox_zc_file_detach_locked(kf);
 	spin_unlock(&mb->lock);
-	if (freed && wq_has_sleeper(&mb->zc_wait))
-		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
+	if (freed)
+		kmbox_zc_wake(mb);
 }

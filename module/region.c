@@ -99,12 +99,14 @@ enum kmbox_slot_state {
  *	that file closes
  * @state: enum kmbox_slot_state
  * @mark: set while kmbox_zc_release() checks its list for duplicates
+ * @tag: RESERVED: which reserve call handed it out (kmbox_zc_unreserve())
  */
 struct kmbox_slot {
 	struct kmbox_file *owner;
 	struct kmbox_file *sender;
 	u8 state;
 	bool mark;
+	u32 tag;
 };
 
 /**
@@ -117,6 +119,7 @@ struct kmbox_slot {
  * @count: slots in each state; they add up to @nslots.  @count[FREE] is
  *	also read without the lock (poll, sleepers' condition)
  * @free: bitmap of the FREE slots
+ * @tag: the last reserve call's tag
  * @slots: per-slot state
  */
 struct kmbox_region {
@@ -127,6 +130,7 @@ struct kmbox_region {
 	unsigned int slot_shift;
 	u32 count[KMBOX_SLOT_NSTATES];
 	unsigned long *free;
+	u32 tag;
 	struct kmbox_slot *slots;
 };
 
@@ -456,6 +460,26 @@ int kmbox_zc_deliver_locked(struct kmbox *mb, u32 slot)
 	return 0;
 }
 
+/**
+ * kmbox_zc_wake() - slots came free: wake a blocked reserver and the
+ * EPOLLWRBAND pollers
+ * @mb: the mailbox, after the lock round that freed them
+ *
+ * Pollers wait on wr_wait (a file polls two queues at most); blocked
+ * senders there let this wake-up pass them by (kmbox_waiter_wake()).
+ */
+void kmbox_zc_wake(struct kmbox *mb)
+{
+	/* The waker's barrier of the rule at the top of mbox.c, for both. */
+	smp_mb();
+	/* waitqueue_active() is safe: ordered by the barrier above */
+	if (waitqueue_active(&mb->zc_wait))
+		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
+	/* waitqueue_active() is safe: ordered by the barrier above */
+	if (waitqueue_active(&mb->wr_wait))
+		wake_up_interruptible_poll(&mb->wr_wait, EPOLLWRBAND);
+}
+
 static bool kmbox_has_free_slot(struct kmbox *mb)
 {
 	return READ_ONCE(mb->region->count[KMBOX_SLOT_FREE]) != 0;
@@ -478,12 +502,13 @@ u32 kmbox_zc_nfree(struct kmbox *mb)
  * @slots: out: the slot indices, lowest free first
  * @n: 1..KMBOX_BATCH_MAX
  * @w: how to wait for the first free slot
+ * @tag: out: what names this call's slots to kmbox_zc_unreserve()
  *
  * Return: how many (>= 1), or -EINVAL without a region, -EAGAIN,
  * -ETIMEDOUT, -ERESTARTSYS.
  */
 int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
-		     const struct kmbox_wait *w)
+		     const struct kmbox_wait *w, u32 *tag)
 {
 	struct kmbox *mb = kf->mb;
 	struct kmbox_region *r = mb->region;
@@ -495,6 +520,7 @@ int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
 		return -EINVAL;
 	for (;;) {
 		spin_lock(&mb->lock);
+		*tag = ++r->tag;
 		for (slot = 0; got < n && r->count[KMBOX_SLOT_FREE]; slot++) {
 			struct kmbox_slot *s;
 
@@ -507,6 +533,7 @@ int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
 			__clear_bit(slot, r->free);
 			kmbox_slot_move(r, s, KMBOX_SLOT_RESERVED);
 			s->owner = kf;
+			s->tag = *tag;
 			slots[got++] = slot;
 		}
 		kf->zc_held += got;
@@ -531,13 +558,14 @@ int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
  * @kf: the file that reserved @slots
  * @slots: what kmbox_zc_reserve() returned
  * @n: how many
+ * @tag: what kmbox_zc_reserve() returned with them
  *
  * For a RESERVE whose answer could not reach user space.  Slots that are
- * no longer reserved by @kf (another thread sharing the file guessed and
- * sent or released them meanwhile) are left as they are; the others are
- * free again.
+ * no longer reserved by @kf through that call (another thread sharing the
+ * file guessed them and sent or released them meanwhile, and maybe
+ * reserved them again) are left as they are; the others are free again.
  */
-void kmbox_zc_unreserve(struct kmbox_file *kf, const u32 *slots, unsigned int n)
+void kmbox_zc_unreserve(struct kmbox_file *kf, const u32 *slots, unsigned int n, u32 tag)
 {
 	struct kmbox *mb = kf->mb;
 	bool freed = false;
@@ -547,14 +575,14 @@ void kmbox_zc_unreserve(struct kmbox_file *kf, const u32 *slots, unsigned int n)
 	for (i = 0; i < n; i++) {
 		struct kmbox_slot *s = kmbox_slot(mb, slots[i]);
 
-		if (s->state == KMBOX_SLOT_RESERVED && s->owner == kf) {
+		if (s->state == KMBOX_SLOT_RESERVED && s->owner == kf && s->tag == tag) {
 			kmbox_slot_give_back(kf, slots[i]);
 			freed = true;
 		}
 	}
 	spin_unlock(&mb->lock);
-	if (freed && wq_has_sleeper(&mb->zc_wait))
-		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
+	if (freed)
+		kmbox_zc_wake(mb);
 }
 
 /**
@@ -600,8 +628,8 @@ int kmbox_zc_release(struct kmbox_file *kf, const u32 *slots, unsigned int n)
 			kmbox_slot_give_back(kf, array_index_nospec(slots[i], r->nslots));
 	spin_unlock(&mb->lock);
 
-	if (!ret && wq_has_sleeper(&mb->zc_wait))
-		wake_up_interruptible_poll(&mb->zc_wait, EPOLLWRBAND);
+	if (!ret)
+		kmbox_zc_wake(mb);
 	return ret;
 }
 

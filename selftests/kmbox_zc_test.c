@@ -20,8 +20,10 @@
  * the library's zero-copy calls.
  */
 #define _GNU_SOURCE
+#include <linux/aio_abi.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "kmbox_test.h"
@@ -923,6 +925,63 @@ TEST_F(zc, poll_sleeping_for_wrband_is_woken_by_a_release)
 	EXPECT_EQ(POLLWRBAND, pfd.revents);
 	EXPECT_GT(t0 + 15000000000ULL, kt_now_ns());
 	EXPECT_EQ(0, kt_wait(pid));
+}
+
+/*
+ * A file polls on one wait queue per direction (EPOLLWRBAND shares the
+ * writers'), so that aio and io_uring, whose poll takes one or two
+ * queues, can wait on it: an aio POLLWRBAND of a write-only file
+ * completes when a slot comes free.
+ */
+static int zt_aio_poll(int fd, short events, int *res)
+{
+	aio_context_t ctx = 0;
+	struct iocb cb = { 0 }, *cbs[1] = { &cb };
+	struct io_event ev;
+	struct timespec ts = { .tv_sec = 15 };
+	int ret = -1;
+
+	if (syscall(SYS_io_setup, 1, &ctx))
+		return -2;
+	cb.aio_fildes = fd;
+	cb.aio_lio_opcode = IOCB_CMD_POLL;
+	cb.aio_buf = events;
+	if (syscall(SYS_io_submit, ctx, 1, cbs) == 1 &&
+	    syscall(SYS_io_getevents, ctx, 1, 1, &ev, &ts) == 1) {
+		*res = ev.res;
+		ret = 0;
+	}
+	syscall(SYS_io_destroy, ctx);
+	return ret;
+}
+
+TEST_F(two, aio_poll_of_a_write_only_file_waits_for_a_free_slot)
+{
+	__u32 all[NSLOTS];
+	int wfd, res = 0, ret;
+	pid_t pid;
+
+	wfd = kt_open(self->name, O_WRONLY, 0, 0, 0, 0);
+	ASSERT_GE(wfd, 0);
+	ASSERT_EQ(NSLOTS, zt_reserve_all(self->a, all, NSLOTS));
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		CHILD_ASSERT(zt_wait_sleeping(getppid(), 15000) == 0);
+		CHILD_ASSERT(zt_release(self->a, &all[2], 1) == 0);
+		_exit(0);
+	}
+	ret = zt_aio_poll(wfd, POLLWRBAND, &res);
+	if (ret == -2) {
+		kill(pid, SIGKILL);
+		kt_wait(pid);
+		close(wfd);
+		SKIP(return, "no aio in this kernel (io_setup: %s)", strerror(errno));
+	}
+	EXPECT_EQ(0, ret) TH_LOG("aio poll: %s", strerror(errno));
+	EXPECT_EQ(POLLWRBAND, res & (POLLWRBAND | POLLIN));
+	EXPECT_EQ(0, kt_wait(pid));
+	close(wfd);
 }
 
 TEST_F(zc, poll_sleeping_for_wrband_is_woken_by_a_copy_out)
