@@ -168,6 +168,7 @@ struct shm {
 	int stop;			/* set by the first oracle failure */
 	uint32_t next_fid, next_mbid;
 	unsigned long getattr_checks, proc_checks, handouts, oracle_fail;
+	uint32_t kinds[32];		/* oracle failures printed, by kind */
 	struct wstat w[NWORKERS];
 	pthread_mutex_t lk[NLOCKS];	/* per fid: its slot-returning calls */
 	int32_t nfd[FID_MAX];		/* descriptors open on it, all processes */
@@ -826,6 +827,32 @@ static void proc_dump(int max)
 	fclose(fp);
 }
 
+/*
+ * True the first time a failure of this kind (its text without digits)
+ * is seen, so that a --keep-going run prints every invariant that broke.
+ */
+static bool new_kind(const char *msg)
+{
+	uint32_t h = 2166136261u, old;
+	unsigned int i;
+
+	for (; *msg; msg++)
+		if (*msg < '0' || *msg > '9')
+			h = (h ^ (unsigned char)*msg) * 16777619u;
+	h |= 1;
+	for (i = 0; i < ARRAY_SIZE(shm->kinds); i++) {
+		old = 0;
+		if (LD(&shm->kinds[i]) == h)
+			return false;
+		if (__atomic_compare_exchange_n(&shm->kinds[i], &old, h, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return true;
+		if (old == h)
+			return false;
+	}
+	return false;
+}
+
 static void oracle_fail(const char *fmt, ...)
 {
 	char buf[400];
@@ -840,7 +867,7 @@ static void oracle_fail(const char *fmt, ...)
 	ADD(&shm->w[widx].oracle, 1);
 	if (!opt_keep_going)
 		ST(&shm->stop, 1);
-	if (n > 3)
+	if (n > 3 && !new_kind(buf))
 		return;
 	diag("fuzz %s op %lu: ORACLE: %s", T->who, ops, buf);
 	if (T->reported)
