@@ -3,7 +3,7 @@
  * kmbox_fuzz: seeded, bounded fuzzer of /dev/kmbox with an invariant oracle.
  *
  * Usage: kmbox_fuzz [--seed S] [--ops N] [--duration SECONDS]
- *                   [--mode all|procs|threads|zc|unpriv] [--threads N]
+ *                   [--mode all|LIST] [--threads N]
  *                   [--proc-every N] [--faults] [--keep-going] [--verbose]
  * Arguments are also taken from $KMBOX_FUZZ_ARGS (command line wins).
  * Defaults: --seed 1 --ops 1000000 --duration 30 --mode all --threads 3
@@ -33,7 +33,7 @@
  *                           other generation drops all capabilities in
  *                           it), fuzz with 2 threads for a slice and exit,
  *                           so their named mailboxes die with the namespace
- * --mode all runs them all.
+ * --mode all runs them all; --mode takes a comma-separated list too.
  *
  * Ops: open (access modes 0, 1, 2 and 3)/close/dup of /dev/kmbox files;
  * every ioctl (known and random command numbers) with random and boundary
@@ -213,7 +213,7 @@ static struct ffile files[NFD];
 static struct fmap maps[NMAP];
 /* Structural changes of files[] and maps[] (and fork) happen under it. */
 static pthread_mutex_t tab_mu = PTHREAD_MUTEX_INITIALIZER;
-static unsigned char *ro;		/* one read-only page of garbage */
+static unsigned char *ro;		/* one read-only page of garbage, then PROT_NONE */
 static unsigned char *unmapped;		/* a PROT_NONE page: faults like a hole */
 static int widx;			/* this worker's index in shm->w */
 static bool capless;			/* no CAP_DAC_OVERRIDE over our mailboxes */
@@ -243,6 +243,8 @@ struct mix {
 	unsigned int zc_pct;		/* send/recv with KMBOX_F_ZC */
 	unsigned int rov_pct;		/* recv argument/entries on a read-only view */
 	unsigned int rel_random_pct;	/* release slots we do not know we hold */
+	unsigned int idle_recv_pct;	/* thread 0: a receive as SCHED_IDLE */
+	bool pinned;			/* threads start on one CPU */
 	bool small_zc;			/* bind: small regions, mostly anonymous */
 };
 
@@ -267,14 +269,20 @@ static const struct mix mix_threads = {
 	.zc_pct = 50, .rov_pct = 30, .rel_random_pct = 30,
 };
 
-/* Zero-copy receivers, senders and releasers on small regions. */
+/*
+ * Zero-copy receivers, senders and releasers on small regions, few files
+ * (mostly duplicates of the same ones): a receive whose copy-out faults,
+ * or that runs as SCHED_IDLE after a sender handed it a slot, is open to
+ * a release of that slot through the same file by another thread.
+ */
 static const struct mix mix_zc = {
-	.w = { [OP_OPEN] = 5, [OP_CLOSE] = 10, [OP_DUP] = 12, [OP_BIND] = 15,
+	.w = { [OP_OPEN] = 2, [OP_CLOSE] = 10, [OP_DUP] = 15, [OP_BIND] = 6,
 	       [OP_GETATTR] = 10, [OP_SEND] = 130, [OP_RECV] = 220, [OP_SENDB] = 15,
 	       [OP_RECVB] = 110, [OP_RESV] = 160, [OP_REL] = 250, [OP_RW] = 15,
 	       [OP_MMAP] = 5, [OP_MAPMISC] = 5, [OP_POLL] = 5, [OP_FCNTL] = 3,
 	       [OP_SCHED] = 25, [OP_SLEEP] = 2 },
-	.zc_pct = 85, .rov_pct = 45, .rel_random_pct = 50, .small_zc = true,
+	.zc_pct = 85, .rov_pct = 60, .rel_random_pct = 50, .small_zc = true,
+	.idle_recv_pct = 50, .pinned = true,
 };
 
 struct thr {
@@ -303,6 +311,7 @@ struct thr {
 	bool has_timer;
 	unsigned int idle_left;		/* ops left as SCHED_IDLE */
 	bool reported;			/* its history was printed */
+	bool idle_now;			/* this call runs as SCHED_IDLE */
 	/* --verbose: time spent per op kind and in the oracle */
 	unsigned long nop[OP_N], ns_op[OP_N], n_ga, ns_ga, n_proc, ns_proc;
 };
@@ -539,7 +548,8 @@ static long fz_ioctl(int fd, unsigned long cmd, void *arg)
 		snprintf(extra, sizeof(extra), "nr %lu%s", _IOC_NR(cmd),
 			 _IOC_TYPE(cmd) == KMBOX_IOC_MAGIC ? "" : " (other magic)");
 	}
-	tr("ioctl fd %d%s %s -> %ld", fd, fid_of(fd), extra, r);
+	tr("ioctl fd %d%s %s%s -> %ld", fd, fid_of(fd), extra,
+	   T->idle_now || T->idle_left ? " (idle)" : "", r);
 	return r;
 }
 
@@ -624,9 +634,9 @@ static uint32_t take_begin(const struct ffile *f)
 
 /*
  * After it handed @f the @n slots: record them.  If a slot-returning call
- * of @f ran meanwhile (the generation moved), one of them may already be
- * back, so nothing is recorded.  A slot recorded as held by someone is a
- * double hand-out.
+ * of @f began or ended since take_begin() (each bumps the generation at
+ * both ends), one of them may already be back, so nothing is recorded.
+ * A slot recorded as held by someone is a double hand-out.
  */
 static void take_end(const struct ffile *f, uint32_t g0, const __u32 *slots, int n, int how)
 {
@@ -746,6 +756,11 @@ static void giveback_end(struct giveback *g, const __u32 *slots, int n, int from
 
 	if (!g->locked)
 		return;
+	/*
+	 * Again after the call: a take that read the generation after the
+	 * first bump may have got a slot the call then gave back.
+	 */
+	ADD(&shm->gen[g->fid], 1);
 	for (i = from; i < n; i++) {
 		if (slots[i] >= TSLOTS)
 			continue;	/* never recorded (and the marker below) */
@@ -770,6 +785,8 @@ static void giveback_end(struct giveback *g, const __u32 *slots, int n, int from
 					    slots[i], g->mbid, g->fid, old >> 2);
 				return;
 			}
+			h->who = (uint32_t)widx << 8 | T->tidx;
+			h->op = ops;
 		}
 	}
 	fid_unlock(g->fid);
@@ -1627,6 +1644,32 @@ static __u32 zc_bias(__u32 fl, __u32 allowed)
 	return rng_pct(&R, T->mix->zc_pct) ? fl | KMBOX_F_ZC : fl & ~KMBOX_F_ZC;
 }
 
+/*
+ * A receive as SCHED_IDLE: if it sleeps and a sender on its CPU hands it
+ * a message, it stays runnable but unrun while the sender's thread and
+ * the others on that CPU go on (and may release the slot it is taking).
+ * Only thread 0 does it: on a busy machine an idle-class thread waits
+ * long for the CPU, and the others must go on meanwhile.
+ */
+static bool idle_begin(void)
+{
+	struct sched_param sp = { 0 };
+
+	T->idle_now = T->mix->idle_recv_pct && !T->tidx && !T->idle_left &&
+		      rng_pct(&R, T->mix->idle_recv_pct) &&
+		      !sched_setscheduler(0, SCHED_IDLE, &sp);
+	return T->idle_now;
+}
+
+static void idle_end(bool idle)
+{
+	struct sched_param sp = { 0 };
+
+	if (idle)
+		sched_setscheduler(0, SCHED_OTHER, &sp);
+	T->idle_now = false;
+}
+
 static void hist(struct ffile *f, char what, __u32 slot)
 {
 	snprintf(f->hist[f->nhist++ % 16], sizeof(f->hist[0]), "op %lu %s %c%u errno %d", ops,
@@ -1734,8 +1777,8 @@ static void op_send(void)
 	s.buf = U64(rand_ptr(s.len < GOOD_LEN ? s.len : GOOD_LEN, &bk));
 	if (!zc && s.len && !ptr_ok(bk) && bk != P_RO && bk != P_REGION)
 		nonsense = true;
-	if (!zc && s.len > GOOD_LEN)
-		nonsense = true;	/* runs off our buffers */
+	if (!zc && s.len > GOOD_LEN && bk != P_REGION)
+		nonsense = true;	/* runs off our buffers into a PROT_NONE page */
 	{
 		void *up = place_arg(&s, sizeof(s), &sk);
 
@@ -1774,7 +1817,7 @@ static void op_recv(void)
 {
 	struct ffile *f = rand_file();
 	struct kmbox_recv rv = { 0 }, *up;
-	bool nonsense, buf_good;
+	bool nonsense, buf_good, idle;
 	enum pkind bk, rk;
 	uint32_t g0;
 	__u32 cap;
@@ -1808,7 +1851,9 @@ static void op_recv(void)
 		memset((void *)(uintptr_t)rv.buf, GUARD,
 		       good + GOOD_LEN - (unsigned char *)(uintptr_t)rv.buf);
 	g0 = take_begin(f);
+	idle = idle_begin();
 	r = kb_ioctl(f->fd, KMBOX_IOC_RECV, up);
+	idle_end(idle);
 	if (!ptr_in_ok(rk)) {
 		nonsense = false;
 		if (r >= 0)
@@ -1871,7 +1916,7 @@ static void op_batch(bool send)
 	struct kmbox_mmsg *mm, *mmw;
 	struct giveback g = { .locked = false };
 	__u32 zslots[KMBOX_BATCH_MAX];
-	bool nonsense, filled, rov = false;
+	bool nonsense, filled, rov = false, idle;
 	enum pkind mk, bk;
 	__u32 i, n, nz = 0;
 	uint32_t g0;
@@ -1928,7 +1973,7 @@ static void op_batch(bool send)
 			if (send && (mmw[i].flags & KMBOX_MSG_ZC))
 				zslots[nz++] = mmw[i].slot;
 		}
-		if (send && (mmw[0].prio >= KMBOX_PRIO_MAX || (mmw[0].flags & ~KMBOX_MSG_ZC)))
+		if (send && n && (mmw[0].prio >= KMBOX_PRIO_MAX || (mmw[0].flags & ~KMBOX_MSG_ZC)))
 			nonsense = true;
 	}
 	b.msgs = U64(mm);
@@ -1940,7 +1985,9 @@ static void op_batch(bool send)
 				       !ptr_in_ok(bk) ? gb_mode(bk) :
 				       filled ? GB_EXACT : mk == P_REGION ? GB_UNKNOWN : GB_NONE);
 		g0 = take_begin(f);
+		idle = !send && idle_begin();
 		r = kb_ioctl(f->fd, send ? KMBOX_IOC_SEND_BATCH : KMBOX_IOC_RECV_BATCH, up);
+		idle_end(idle);
 		if (g.locked) {
 			/* Entries from r on were not sent: their slots are still ours. */
 			__u32 z = 0, kept = 0;
@@ -2245,6 +2292,7 @@ static void op_mmap(void)
 	size_t len, region = 0;
 	int prot, flags, i;
 	off_t off = 0;
+	bool bound;
 	void *p;
 
 	if (!f)
@@ -2269,7 +2317,8 @@ static void op_mmap(void)
 		m->p = NULL;
 	}
 	pthread_mutex_unlock(&tab_mu);
-	if (!kb_getattr(f->fd, &a) && a.zc_slots)
+	bound = !kb_getattr(f->fd, &a);
+	if (bound && a.zc_slots)
 		region = ((size_t)a.zc_slots * a.zc_slot_size + PG - 1) & ~(PG - 1);
 	prot = prots[rng_below(&R, ARRAY_SIZE(prots))];
 	flags = rng_pct(&R, 90) ? MAP_SHARED : MAP_PRIVATE;
@@ -2299,6 +2348,9 @@ static void op_mmap(void)
 		    errno != EBADFD && errno != ENOMEM && errno != EOVERFLOW && errno != EAGAIN)
 			bad("mmap: undocumented errno %d (%s)", errno, strerror(errno));
 	} else {
+		/* Unbound a moment ago: someone sharing the file may have bound it since. */
+		if (!bound && !kb_getattr(f->fd, &a) && a.zc_slots)
+			region = ((size_t)a.zc_slots * a.zc_slot_size + PG - 1) & ~(PG - 1);
 		if (flags != MAP_SHARED || (prot & PROT_EXEC) || off || !region || len > region ||
 		    ((prot & PROT_WRITE) && !acc_wr(f)))
 			bad("mmap succeeded: len %zu region %zu prot %#x flags %#x off %lld acc %d",
@@ -2638,6 +2690,13 @@ static int thr_setup(struct thr *t, const struct thr_arg *a)
 	}
 	/* Capabilities are per thread; make-it-fail needed CAP_SYS_RESOURCE. */
 	drop_caps(false);
+	if (a->mix->pinned) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(pin_cpu, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
 	return 0;
 }
 
@@ -2802,12 +2861,14 @@ static void process_setup(void)
 		pthread_rwlock_init(&maps[i].lk, NULL);
 		maps[i].p = NULL;
 	}
-	ro = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* The read-only page, then a PROT_NONE one: a long read from it faults. */
+	ro = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	unmapped = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ro == MAP_FAILED || unmapped == MAP_FAILED)
 		_exit(98);
 	memset(ro, 'r', PG);
 	mprotect(ro, PG, PROT_READ);
+	mprotect(ro + PG, PG, PROT_NONE);
 	/* Kept mapped PROT_NONE, so that no later mmap() lands there. */
 	pin_cpu = 0;
 }
@@ -3066,15 +3127,24 @@ static int leftover_mailboxes(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: kmbox_fuzz [--seed S] [--ops N] [--duration SECONDS]\n"
-			"                  [--mode all|procs|threads|zc|unpriv] [--threads N]\n"
+			"                  [--mode all|procs,threads,zc,unpriv] [--threads N]\n"
 			"                  [--proc-every N] [--faults] [--keep-going] [--verbose]\n"
 			"(also reads $KMBOX_FUZZ_ARGS)\n");
 	exit(2);
 }
 
+/* Is worker kind @m in --mode (all, or a comma-separated list)? */
 static bool mode_has(const char *m)
 {
-	return !strcmp(opt_mode, "all") || !strcmp(opt_mode, m);
+	size_t n = strlen(m);
+	const char *p;
+
+	if (!strcmp(opt_mode, "all"))
+		return true;
+	for (p = opt_mode; (p = strstr(p, m)); p += n)
+		if ((p == opt_mode || p[-1] == ',') && (!p[n] || p[n] == ','))
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -3134,7 +3204,8 @@ int main(int argc, char **argv)
 	if (mode_has("threads"))
 		ws[nw++] = (struct worker){ "T", "", 't', (int)opt_threads };
 	if (mode_has("zc"))
-		ws[nw++] = (struct worker){ "Z", "", 'z', (int)opt_threads };
+		ws[nw++] = (struct worker){ "Z", "", 'z',
+					    (int)(opt_threads < MAXTHREADS ? opt_threads + 1 : MAXTHREADS) };
 	if (mode_has("unpriv"))
 		ws[nw++] = (struct worker){ "U", "U (unpriv: uid 1000/65534 in new user+IPC namespaces, 2 threads)", 'u', 2 };
 	for (i = 0; i < nw; i++) {
