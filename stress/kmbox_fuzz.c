@@ -20,13 +20,16 @@
  *   T     (--mode threads)  one process, --threads threads sharing one file
  *                           table: every op of one thread may meet another
  *                           thread's op on the same file
- *   Z     (--mode zc)       one process, --threads threads on small
- *                           zero-copy mailboxes: receives with the argument
- *                           or the batch entries on a read-only page (the
- *                           copy-out faults after the slot was taken),
- *                           reserves, sends, releases of held and of
- *                           random slots, close of duplicates, and threads
- *                           switching to SCHED_IDLE and onto one CPU
+ *   Z     (--mode zc)       --threads + 1 threads of one process on small
+ *                           zero-copy mailboxes, started on one CPU:
+ *                           receives with the argument or the batch
+ *                           entries on a read-only page (the copy-out
+ *                           faults after the slot was taken), half of
+ *                           thread 0's receives as SCHED_IDLE (a sender
+ *                           that hands it a slot goes on first, as do the
+ *                           others), reserves, sends, releases of held and
+ *                           of random slots through duplicates of the same
+ *                           files, a few ops as SCHED_IDLE or on another CPU
  *   U     (--mode unpriv)   generations of processes that setresuid to
  *                           1000 or 65534, enter fresh user and IPC
  *                           namespaces (mapped to 0 there or not; every
