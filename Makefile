@@ -63,6 +63,14 @@ check-debug: deps
 	@$(MAKE) --no-print-directory all
 	@qemu/debug/run-debug.sh $(if $(QUICK),--quick)
 
+# Line and branch coverage of module/*.c after selftests, stress and fuzz
+# on the debug kernel, with a GCOV_PROFILE build of the module; the HTML
+# report goes to coverage/html/ (qemu/coverage.sh --help for its knobs).
+coverage: deps
+	@qemu/deps.sh --coverage
+	@$(MAKE) --no-print-directory all
+	@qemu/coverage.sh
+
 # Long stress + fuzz run: make soak DURATION=3600 [DEBUG=1] [SEED=n]
 soak: deps
 	@$(MAKE) --no-print-directory all
@@ -85,6 +93,8 @@ help:
 	@echo "                TESTS=\"prog ...\" for a subset; ends with 'N passed, N failed, N skipped'"
 	@echo "make check-debug  the same on a debug kernel (KASAN, lockdep, kmemleak, UBSAN,"
 	@echo "                failslab) built once from linux-source-6.1; QUICK=1 for a short run"
+	@echo "make coverage   line and branch coverage of module/ on the debug kernel (lcov);"
+	@echo "                HTML report in coverage/html/"
 	@echo "make soak       long stress + fuzz run: DURATION=s SEED=n DEBUG=1"
 	@echo "make run        boot QEMU, load the module, show the demo, unload"
 	@echo "make bench      run bench/kmbox-bench in QEMU (BENCH_ARGS=...); results in bench/results/"
@@ -93,4 +103,4 @@ help:
 	@echo "make clean"
 	@echo "Knobs: qemu/run.sh --help.  Console logs: qemu/logs/."
 
-.PHONY: all module userlib tools selftests stress bench-build deps check check-debug soak run bench lint clean help
+.PHONY: all module userlib tools selftests stress bench-build deps check check-debug coverage soak run bench lint clean help

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Install, with apt-get, whatever the build and the QEMU tests need and
 # the machine lacks.  Prints one line per missing piece; silent when all
-# is present.  Usage: qemu/deps.sh [--lint]
+# is present.  Usage: qemu/deps.sh [--lint|--coverage]
 set -euo pipefail
 
 die() { echo "kmbox deps: $*" >&2; exit 1; }
 
 want_lint=0
+want_cov=0
 case ${1:-} in
 --lint) want_lint=1;;
--h|--help) echo "usage: ${0##*/} [--lint]   (installs what make check [and make lint] need)"; exit 0;;
+--coverage) want_cov=1;;
+-h|--help) echo "usage: ${0##*/} [--lint|--coverage]   (installs what make check [and make lint, make coverage] need)"; exit 0;;
 "") ;;
-*) die "unknown option $1 (usage: ${0##*/} [--lint])";;
+*) die "unknown option $1 (usage: ${0##*/} [--lint|--coverage])";;
 esac
 
 # command -> package
@@ -24,6 +26,9 @@ if [ $want_lint = 1 ]; then
 	tools[sparse]=sparse
 	tools[shellcheck]=shellcheck
 	tools[clang]=clang
+fi
+if [ $want_cov = 1 ]; then
+	tools[lcov]=lcov
 fi
 
 pkgs=()

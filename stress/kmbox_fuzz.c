@@ -1,52 +1,112 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kmbox_fuzz: seeded, bounded fuzzer of /dev/kmbox.
+ * kmbox_fuzz: seeded, bounded fuzzer of /dev/kmbox with an invariant oracle.
  *
- * Usage: kmbox_fuzz [--seed S] [--ops N] [--duration SECONDS] [--faults] [--verbose]
+ * Usage: kmbox_fuzz [--seed S] [--ops N] [--duration SECONDS]
+ *                   [--mode all|LIST] [--threads N]
+ *                   [--proc-every N] [--faults] [--keep-going] [--verbose]
  * Arguments are also taken from $KMBOX_FUZZ_ARGS (command line wins).
- * Defaults: --seed 1 --ops 1000000 --duration 30; it stops at whichever
- * limit comes first (--duration 0: no time limit, --ops 0: no op limit).
+ * Defaults: --seed 1 --ops 1000000 --duration 30 --mode all --threads 3
+ * --proc-every 32; it stops at whichever limit comes first (--duration 0:
+ * no time limit, --ops 0: no op limit).  --ops counts all threads of all
+ * workers together; each thread gets an equal share.
  *
- * Two fuzzing processes (A and B, forked by a supervisor that does no
- * fuzzing itself) share some files and mailboxes (inherited across fork,
- * and by name) and race each other.  Each op is one of: open/close/dup
- * /dev/kmbox files; every ioctl (known and random command numbers) with
- * random and boundary values in every field; read/write; mmap with
- * random protections, flags, lengths and offsets; munmap, mprotect,
- * mremap of region mappings; scribbling over the shared region while the
- * other process sends and receives zero-copy messages in it; poll;
- * O_NONBLOCK/O_ASYNC/F_SETOWN/F_SETSIG; fork of a short-lived grandchild.
- * Pointers are NULL, unmapped, read-only, kernel, non-canonical, running
- * off the end of a page into a PROT_NONE page, or point into the region
- * mapping itself (as the argument struct, as payload, as buffer).
+ * Workers.  A supervisor that does no fuzzing itself forks them; they run
+ * at the same time and share four files the supervisor made (two plain
+ * mailboxes, two with a zero-copy region; one of each named) as well as
+ * names in its IPC namespace:
+ *   A, B  (--mode procs)    two single-threaded processes, root without
+ *                           CAP_SYS_RESOURCE, racing each other
+ *   T     (--mode threads)  one process, --threads threads sharing one file
+ *                           table: every op of one thread may meet another
+ *                           thread's op on the same file
+ *   Z     (--mode zc)       --threads + 1 threads of one process on small
+ *                           zero-copy mailboxes, started on one CPU:
+ *                           receives with the argument or the batch
+ *                           entries on a read-only page (the copy-out
+ *                           faults after the slot was taken), half of
+ *                           thread 0's receives as SCHED_IDLE (a sender
+ *                           that hands it a slot goes on first, as do the
+ *                           others), reserves, sends, releases of held and
+ *                           of random slots through duplicates of the same
+ *                           files, a few ops as SCHED_IDLE or on another CPU
+ *   U     (--mode unpriv)   generations of processes that setresuid to
+ *                           1000 or 65534, enter fresh user and IPC
+ *                           namespaces (mapped to 0 there or not; every
+ *                           other generation drops all capabilities in
+ *                           it), fuzz with 2 threads for a slice and exit,
+ *                           so their named mailboxes die with the namespace
+ * --mode all runs them all; --mode takes a comma-separated list too.
  *
- * A 10 ms interval timer (SIGALRM without SA_RESTART) ends any call that
- * would sleep, so every op is bounded; the processes drop
- * CAP_SYS_RESOURCE first, so the per-user quota bounds what they can pin.
+ * Ops: open (access modes 0, 1, 2 and 3)/close/dup of /dev/kmbox files;
+ * every ioctl (known and random command numbers) with random and boundary
+ * values in every field; read/write; mmap with random protections, flags,
+ * lengths and offsets; munmap, mprotect, mremap of region mappings;
+ * scribbling over the shared region while others send and receive
+ * zero-copy messages in it; poll; O_NONBLOCK/O_ASYNC/F_SETOWN/F_SETSIG;
+ * fork of a short-lived grandchild; scheduling policy and CPU affinity.
+ * Pointers are NULL, unmapped, read-only (garbage, or a valid argument on
+ * a read-only view of a page the fuzzer writes through another mapping),
+ * kernel, non-canonical, running off the end of a page into a PROT_NONE
+ * page, or point into the region mapping itself.
+ *
+ * Every op is bounded: a per-thread 10 ms interval timer (SIGALRM without
+ * SA_RESTART) ends any call that would sleep.  Root workers drop
+ * CAP_SYS_RESOURCE first, so the per-user quota bounds what they pin.
  *
  * "Impossible" results make the run fail: success of a call whose
  * arguments are nonsense (unknown flags, non-zero reserved fields, bad
  * priority, a deadline without KMBOX_F_TIMEOUT, an oversized message, a
  * bad count, an unknown command with our magic), an errno outside the
- * documented set, results out of range (lengths, slots, counts), the
- * kernel writing past the returned length into a receive buffer, a slot
- * release that succeeds for slots this file does not hold, a region
- * mapping that grows or becomes executable, and a SIGSEGV/SIGBUS outside
- * the fuzzer's deliberate accesses (which are fenced with sigsetjmp).
+ * documented set, results out of range, the kernel writing past the
+ * returned length into a receive buffer, a receive that succeeds although
+ * its result cannot be written, reads or writes through a file without
+ * that access, a file with access mode 3 bound to a named mailbox by a
+ * process without CAP_DAC_OVERRIDE, a slot release that succeeds for
+ * slots this file does not hold, a region mapping that grows or becomes
+ * executable, and a SIGSEGV/SIGBUS outside the fuzzer's deliberate
+ * accesses (which are fenced with sigsetjmp).
  *
- * --faults: the fuzzing processes write 1 to /proc/self/make-it-fail, so
- * that failslab (set up by the caller with task-filter=Y, e.g.
+ * The invariant oracle.  After every op, KMBOX_IOC_GETATTR on the file
+ * the op used: zc_free <= zc_slots, zc_free + this file's zc_held <=
+ * zc_slots, cur_msgs <= max_msgs, cur_bytes 0 when cur_msgs is 0 and at
+ * most cur_msgs * max_msgsize, no counter wrapped (>= 2^31).  Every
+ * --proc-every ops, /proc/kmbox/mailboxes (columns looked up by the names
+ * in its header): the same per mailbox, waiter counts not negative, and
+ * where the module has the columns inflight zc_reserved zc_queued
+ * zc_taken zc_held: zc_free + zc_reserved + zc_queued + zc_taken +
+ * zc_held == zc_slots, msgs + inflight <= max_msgs, zc_queued + zc_taken
+ * <= msgs + inflight.  And slot hand-outs: every slot RESERVE or RECV
+ * gives to a file is recorded in memory shared by all workers, per
+ * mailbox, until that file sends or releases it (or its last descriptor
+ * is closed); a slot handed out while recorded as held is a double
+ * hand-out.  (Recorded: mailboxes whose identity the fuzzer knows, the
+ * supervisor's and anonymous ones; a file's slot-returning calls are
+ * serialised by a lock per file so that the record stays exact.)  An
+ * oracle failure prints the thread's last 32 calls (op, arguments,
+ * result; "fd 5 #12": descriptor 5 of file 12), the other threads' last
+ * 16, and the /proc lines, then stops every worker (--keep-going: goes
+ * on, printing the first few failures) and fails the run.
+ * At the end, with every file closed: /proc/kmbox/stats all zero and no
+ * mailbox left in the supervisor's namespace.
+ *
+ * --faults: the fuzzing threads write 1 to /proc/thread-self/make-it-fail,
+ * so that failslab (set up by the caller with task-filter=Y, e.g.
  * qemu/debug/guest-debug.sh) fails their allocations; ENOMEM and EFAULT
  * are then accepted everywhere and calls that must succeed may fail.
  *
- * Output: KTAP (4 cases) and the number of ops done.
+ * Output: KTAP (one case per worker, then the oracle, crash/hang, counters
+ * and leftovers) and the number of ops and checks done.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,8 +117,9 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <grp.h>
+#include <time.h>
 #include <unistd.h>
-#include <sched.h>
 #include <linux/capability.h>
 
 #include "kmbox.h"
@@ -69,18 +130,71 @@
 #define NNAMES		8
 #define MAX_HELD	64
 #define PG		4096UL
+#define NWORKERS	8
+#define MAXTHREADS	8
 
 static unsigned long long opt_seed = 1, opt_ops = 1000000, opt_duration = 30;
-static bool opt_verbose, opt_faults;
+static unsigned long long opt_threads = 3, opt_proc_every = 32;
+static const char *opt_mode = "all";
+static bool opt_verbose, opt_faults, opt_keep_going;
 
-/* ---- per-process state ------------------------------------------------------ */
+/* ---- state shared by every worker (a MAP_SHARED mapping made before fork) ---- */
 
-enum fkind { F_UNBOUND, F_BOUND };
+/*
+ * Files and mailboxes get numbers of our own: a "fid" per open file
+ * description (kept by dup and fork), an "mbid" per mailbox whose identity
+ * we know (the supervisor's, and anonymous ones: a fresh one per
+ * successful KMBOX_OPEN_ANON).  0 means untracked.
+ */
+#define FID_MAX		(1u << 18)
+#define MBID_MAX	(1u << 13)
+#define TSLOTS		64		/* slots tracked per mailbox */
+#define NLOCKS		1024
+
+enum { HOW_RESERVE = 1, HOW_RECV, HOW_RECVB };
+static const char *const how_name[] = { "?", "RESERVE", "RECV", "RECV_BATCH" };
+
+struct holder {
+	uint32_t fid_how;	/* fid << 2 | HOW_*, 0: not held */
+	uint32_t who;		/* worker << 8 | thread, for diagnostics */
+	uint64_t op;
+};
+
+struct wstat {
+	char name[8];
+	char desc[96];
+	unsigned long nops, impossible, oracle;
+	int used;
+};
+
+struct shm {
+	int stop;			/* set by the first oracle failure */
+	uint32_t next_fid, next_mbid;
+	unsigned long getattr_checks, proc_checks, handouts, oracle_fail;
+	uint32_t kinds[32];		/* oracle failures printed, by kind */
+	struct wstat w[NWORKERS];
+	pthread_mutex_t lk[NLOCKS];	/* per fid: its slot-returning calls */
+	int32_t nfd[FID_MAX];		/* descriptors open on it, all processes */
+	uint32_t gen[FID_MAX];		/* bumped by every slot-returning call */
+	uint32_t fid_mbid[FID_MAX];
+	uint32_t mb_nslots[MBID_MAX];
+	struct holder holder[MBID_MAX][TSLOTS];
+};
+
+static struct shm *shm;
+
+#define LD(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ST(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ADD(p, v)	__atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+
+/* ---- per-process state ---------------------------------------------------- */
 
 struct ffile {
+	pthread_rwlock_t lk;	/* read: an op uses it; write: close/reuse */
 	int fd;			/* -1: free */
-	bool own;		/* opened by this process after fork: exact checks */
-	int acc;		/* O_RDONLY/O_WRONLY/O_RDWR */
+	uint32_t fid;
+	bool own;		/* opened by this single-threaded process: exact checks */
+	int acc;		/* O_RDONLY/O_WRONLY/O_RDWR, or 3 */
 	bool bound;
 	__u32 max_msgsize;	/* known after GETATTR */
 	__u32 nslots;
@@ -95,19 +209,127 @@ struct fmap {
 	unsigned char *p;	/* NULL: free */
 	size_t len;
 	int prot;
+	pthread_rwlock_t lk;	/* read: someone uses the memory; write: unmap */
 };
 
 static struct ffile files[NFD];
 static struct fmap maps[NMAP];
-static struct rng R;
-static char who;			/* 'A' or 'B' */
-static unsigned long ops, impossible;
-static unsigned char *good;		/* 3 RW pages, then a PROT_NONE page */
-static unsigned char *args;		/* argument structs, arrays, names */
-static unsigned char *ro;		/* one read-only page */
+/* Structural changes of files[] and maps[] (and fork) happen under it. */
+static pthread_mutex_t tab_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char *ro;		/* one read-only page of garbage, then PROT_NONE */
 static unsigned char *unmapped;		/* a PROT_NONE page: faults like a hole */
-static sigjmp_buf jb;
-static volatile sig_atomic_t deliberate, faulted;
+static int widx;			/* this worker's index in shm->w */
+static bool capless;			/* no CAP_DAC_OVERRIDE over our mailboxes */
+static bool in_grandchild;		/* a forked child of a fuzzing thread */
+static int pin_cpu;
+
+/* ---- per-thread state --------------------------------------------------------- */
+
+#define NTRACE		256
+#define NLOCKED		12
+
+/* Op mixes: weights per op, out of their sum. */
+enum op {
+	OP_OPEN, OP_CLOSE, OP_DUP, OP_BIND, OP_UNLINK, OP_INFO, OP_GETATTR, OP_SEND,
+	OP_RECV, OP_SENDB, OP_RECVB, OP_RESV, OP_REL, OP_RIOCTL, OP_RW, OP_MMAP,
+	OP_MAPMISC, OP_POLL, OP_FCNTL, OP_FORK, OP_SCHED, OP_SLEEP, OP_N
+};
+
+static const char *const op_name[OP_N] = {
+	"open", "close", "dup", "bind", "unlink", "info", "getattr", "send", "recv",
+	"sendb", "recvb", "resv", "rel", "rioctl", "rw", "mmap", "mapmisc", "poll",
+	"fcntl", "fork", "sched", "sleep",
+};
+
+struct mix {
+	unsigned short w[OP_N];
+	unsigned int zc_pct;		/* send/recv with KMBOX_F_ZC */
+	unsigned int rov_pct;		/* recv argument/entries on a read-only view */
+	unsigned int rel_random_pct;	/* release slots we do not know we hold */
+	unsigned int idle_recv_pct;	/* thread 0: a receive as SCHED_IDLE */
+	bool pinned;			/* threads start on one CPU */
+	bool small_zc;			/* bind: small regions, mostly anonymous */
+};
+
+static const struct mix mix_general = {
+	.w = { [OP_OPEN] = 40, [OP_CLOSE] = 30, [OP_DUP] = 10, [OP_BIND] = 90,
+	       [OP_UNLINK] = 20, [OP_INFO] = 10, [OP_GETATTR] = 40, [OP_SEND] = 140,
+	       [OP_RECV] = 140, [OP_SENDB] = 50, [OP_RECVB] = 50, [OP_RESV] = 80,
+	       [OP_REL] = 60, [OP_RIOCTL] = 40, [OP_RW] = 60, [OP_MMAP] = 40,
+	       [OP_MAPMISC] = 60, [OP_POLL] = 15, [OP_FCNTL] = 15, [OP_FORK] = 2,
+	       [OP_SLEEP] = 8 },
+	.zc_pct = 40, .rov_pct = 10, .rel_random_pct = 20,
+};
+
+/* Threads of one process: as general, with read-only views more often. */
+static const struct mix mix_threads = {
+	.w = { [OP_OPEN] = 40, [OP_CLOSE] = 30, [OP_DUP] = 15, [OP_BIND] = 80,
+	       [OP_UNLINK] = 20, [OP_INFO] = 10, [OP_GETATTR] = 40, [OP_SEND] = 140,
+	       [OP_RECV] = 150, [OP_SENDB] = 50, [OP_RECVB] = 60, [OP_RESV] = 90,
+	       [OP_REL] = 80, [OP_RIOCTL] = 30, [OP_RW] = 50, [OP_MMAP] = 30,
+	       [OP_MAPMISC] = 40, [OP_POLL] = 15, [OP_FCNTL] = 15, [OP_FORK] = 2,
+	       [OP_SLEEP] = 3 },
+	.zc_pct = 50, .rov_pct = 30, .rel_random_pct = 30,
+};
+
+/*
+ * Zero-copy receivers, senders and releasers on small regions, few files
+ * (mostly duplicates of the same ones): a receive whose copy-out faults,
+ * or that runs as SCHED_IDLE after a sender handed it a slot, is open to
+ * a release of that slot through the same file by another thread.
+ */
+static const struct mix mix_zc = {
+	.w = { [OP_OPEN] = 2, [OP_CLOSE] = 10, [OP_DUP] = 15, [OP_BIND] = 6,
+	       [OP_GETATTR] = 10, [OP_SEND] = 130, [OP_RECV] = 220, [OP_SENDB] = 15,
+	       [OP_RECVB] = 110, [OP_RESV] = 160, [OP_REL] = 250, [OP_RW] = 15,
+	       [OP_MMAP] = 5, [OP_MAPMISC] = 5, [OP_POLL] = 5, [OP_FCNTL] = 3,
+	       [OP_SCHED] = 25, [OP_SLEEP] = 2 },
+	.zc_pct = 85, .rov_pct = 60, .rel_random_pct = 50, .small_zc = true,
+	.idle_recv_pct = 50, .pinned = true,
+};
+
+struct thr {
+	struct rng rng_s;
+	char who[12];
+	int tidx;
+	unsigned long nops, budget;
+	uint64_t end;
+	const struct mix *mix;
+	unsigned int cum[OP_N];
+	unsigned char *good_p;		/* 3 RW pages, then a PROT_NONE page */
+	unsigned char *args_p;		/* argument structs, arrays, names */
+	unsigned char *rov_rw, *rov_ro;	/* one memfd, mapped RW and RO */
+	sigjmp_buf jb;
+	volatile sig_atomic_t deliberate, faulted;
+	char trace[NTRACE][128];
+	unsigned int ntrace;
+	pthread_rwlock_t *locked[NLOCKED];
+	int nlocked;
+	struct ffile *cur_f;
+	const char *cur_o;
+	unsigned int half;
+	bool rov_next;
+	unsigned long proc_due;
+	timer_t timer;
+	bool has_timer;
+	unsigned int idle_left;		/* ops left as SCHED_IDLE */
+	bool reported;			/* its history was printed */
+	bool idle_now;			/* this call runs as SCHED_IDLE */
+	/* --verbose: time spent per op kind and in the oracle */
+	unsigned long nop[OP_N], ns_op[OP_N], n_ga, ns_ga, n_proc, ns_proc;
+};
+
+static __thread struct thr *T;
+/* This process's fuzzing threads (never freed before exit), for reports. */
+static struct thr *threads[MAXTHREADS];
+
+#define R		(T->rng_s)
+#define ops		(T->nops)
+#define good		(T->good_p)
+#define args		(T->args_p)
+#define cur_file	(T->cur_f)
+#define cur_op		(T->cur_o)
+#define arg_half	(T->half)
 
 #define GOOD_LEN	(3 * PG)
 #define ARGS_LEN	(4 * PG)
@@ -115,34 +337,74 @@ static volatile sig_atomic_t deliberate, faulted;
 #define ARG_SLOTS	(args + 3 * PG)		/* up to 256 slots */
 #define ARG_NAME	(args + 3 * PG + 1536)	/* up to 257 bytes */
 #define ARG_ATTR	(args + 3 * PG + 2048)	/* a struct kmbox_attr */
+#define ROV_LEN		(3 * PG)		/* [0, PG): structs; [PG, 3 PG): entries */
 
-static void bad(const char *fmt, ...)
+static void say(const char *fmt, ...)
 {
-	char buf[400];
+	char buf[480];
 	va_list ap;
 
-	impossible++;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (impossible <= 20)
-		diag("fuzz %c op %lu: IMPOSSIBLE: %s", who, ops, buf);
+	diag("fuzz %s: %s", T ? T->who : "?", buf);
+}
+
+static void bad(const char *fmt, ...)
+{
+	unsigned long n = ADD(&shm->w[widx].impossible, 1);
+	char buf[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n <= 20)
+		diag("fuzz %s op %lu: IMPOSSIBLE: %s", T->who, ops, buf);
+}
+
+/* Which of our areas @a is in, for the report of an unexpected fault. */
+static const char *area(const void *a)
+{
+	const unsigned char *c = a;
+	int i;
+
+	if (!T)
+		return "?";
+	if (c >= ro && c < ro + PG)
+		return "the read-only page";
+	if (c >= unmapped && c < unmapped + PG)
+		return "the PROT_NONE page";
+	if (c >= T->good_p && c < T->good_p + GOOD_LEN + PG)
+		return "the good buffer";
+	if (c >= T->args_p && c < T->args_p + ARGS_LEN)
+		return "the args page";
+	if (c >= T->rov_ro && c < T->rov_ro + ROV_LEN)
+		return "the read-only view";
+	if (c >= T->rov_rw && c < T->rov_rw + ROV_LEN)
+		return "the read-write view";
+	for (i = 0; i < NMAP; i++)
+		if (maps[i].p && c >= maps[i].p && c < maps[i].p + maps[i].len)
+			return "a region mapping";
+	return "none of ours";
 }
 
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
-	if (deliberate) {
-		faulted = 1;
-		siglongjmp(jb, 1);
-	}
-	{
-		char m[160];
-		int n = snprintf(m, sizeof(m), "# fuzz %c op %lu: unexpected signal %d at %p\n",
-				 who, ops, sig, si->si_addr);
+	char m[300];
+	int n;
 
-		if (write(STDOUT_FILENO, m, n) < 0) {
-			/* nothing */
-		}
+	if (T && T->deliberate) {
+		T->faulted = 1;
+		siglongjmp(T->jb, 1);
+	}
+	n = snprintf(m, sizeof(m), "# fuzz %s op %lu (%s): unexpected signal %d at %p (%s), ip %#llx; last call: %s\n",
+		     T ? T->who : "?", T ? T->nops : 0, T && T->cur_o ? T->cur_o : "?", sig,
+		     si->si_addr, area(si->si_addr),
+		     (unsigned long long)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP],
+		     T && T->ntrace ? T->trace[(T->ntrace - 1) % NTRACE] : "-");
+	if (write(STDOUT_FILENO, m, n) < 0) {
+		/* nothing */
 	}
 	_exit(99);
 }
@@ -151,76 +413,623 @@ static void on_alrm(int sig)
 {
 }
 
-/* ---- a trace of recent calls, dumped with an impossible result ------------- */
-
-#define NTRACE 4096
-static char trace[NTRACE][96];
-static unsigned int ntrace;
+/* ---- a trace of recent calls: the op history ------------------------------ */
 
 static void tr(const char *fmt, ...)
 {
 	va_list ap;
+	char *e = T->trace[T->ntrace++ % NTRACE];
+	int n;
 
+	n = snprintf(e, sizeof(T->trace[0]), "op %lu ", ops);
 	va_start(ap, fmt);
-	vsnprintf(trace[ntrace++ % NTRACE], sizeof(trace[0]), fmt, ap);
+	vsnprintf(e + n, sizeof(T->trace[0]) - n, fmt, ap);
 	va_end(ap);
+}
+
+/* The last @n entries of @t (another thread's: read as they are). */
+static void trace_dump(const struct thr *t, unsigned int n)
+{
+	unsigned int end = t->ntrace, i = end > n ? end - n : 0;
+
+	for (; i < end; i++)
+		diag("fuzz %s   history of %s: %s", T->who, t->who, t->trace[i % NTRACE]);
 }
 
 /* The trace entries about fd @fd (and forks, dups, closes). */
 static void trace_dump_fd(int fd)
 {
-	unsigned int i = ntrace > NTRACE ? ntrace - NTRACE : 0;
+	unsigned int i = T->ntrace > NTRACE ? T->ntrace - NTRACE : 0;
 	char key[16];
 
 	snprintf(key, sizeof(key), "fd %d ", fd);
-	for (; i < ntrace; i++) {
-		const char *t = trace[i % NTRACE];
+	for (; i < T->ntrace; i++) {
+		const char *t = T->trace[i % NTRACE];
 
-		if (strstr(t, key) || strstr(t, "fork") || strstr(t, "dup") ||
-		    (strstr(t, "close") && strstr(t, key)))
-			diag("fuzz %c   trace: %s", who, t);
+		if (strstr(t, key) || strstr(t, "fork") || strstr(t, "dup"))
+			diag("fuzz %s   trace: %s", T->who, t);
 	}
 }
 
-static bool in_args(const void *p, size_t len);
+static bool in_args(const void *p, size_t len)
+{
+	const unsigned char *c = p;
 
-/* kb_ioctl with a trace entry: command, fd, result, slots involved. */
+	return c >= args && c + len <= args + ARGS_LEN;
+}
+
+static bool in_rov(const void *p, size_t len)
+{
+	const unsigned char *c = p;
+
+	return c >= T->rov_ro && c + len <= T->rov_ro + ROV_LEN;
+}
+
+/* Where an argument is, for the trace. */
+static const char *where(const void *p, size_t len)
+{
+	if (in_args(p, len))
+		return "";
+	if (in_rov(p, len))
+		return " [RO]";
+	return " [elsewhere]";
+}
+
+/* The readable copy of an argument: itself, or its RW view. */
+static const void *readable(const void *p, size_t len)
+{
+	if (in_args(p, len))
+		return p;
+	if (in_rov(p, len))
+		return T->rov_rw + ((const unsigned char *)p - T->rov_ro);
+	return NULL;
+}
+
+/* " #fid" of the op's file, if @fd is it. */
+static const char *fid_of(int fd)
+{
+	static __thread char b[16];
+	const struct ffile *f = T->cur_f;
+
+	if (!f || f->fd != fd || !f->fid)
+		return "";
+	snprintf(b, sizeof(b), " #%u", f->fid);
+	return b;
+}
+
+/* kb_ioctl with a trace entry: command, fd, arguments, result. */
 static long fz_ioctl(int fd, unsigned long cmd, void *arg)
 {
 	long r = kb_ret(ioctl(fd, cmd, arg));
-	char extra[64] = "";
+	char extra[96] = "";
+	const void *a;
 
-	if (cmd == KMBOX_IOC_SEND && in_args(arg, sizeof(struct kmbox_send))) {
-		struct kmbox_send *s = arg;
+	if (cmd == KMBOX_IOC_SEND && (a = readable(arg, sizeof(struct kmbox_send)))) {
+		const struct kmbox_send *s = a;
 
-		snprintf(extra, sizeof(extra), "flags %#x slot %u", s->flags, s->slot);
-	} else if (cmd == KMBOX_IOC_RECV && in_args(arg, sizeof(struct kmbox_recv))) {
-		struct kmbox_recv *v = arg;
+		snprintf(extra, sizeof(extra), "SEND%s flags %#x slot %u len %u", where(arg, 1),
+			 s->flags, s->slot, s->len);
+	} else if (cmd == KMBOX_IOC_RECV && (a = readable(arg, sizeof(struct kmbox_recv)))) {
+		const struct kmbox_recv *v = a;
 
-		snprintf(extra, sizeof(extra), "flags %#x -> mflags %#x slot %u", v->flags,
-			 v->msg_flags, v->slot);
+		snprintf(extra, sizeof(extra), "RECV%s flags %#x -> len %u mflags %#x slot %u",
+			 where(arg, 1), v->flags, v->len, v->msg_flags, v->slot);
 	} else if ((cmd == KMBOX_IOC_ZC_RESERVE || cmd == KMBOX_IOC_ZC_RELEASE) &&
-		   in_args(arg, sizeof(struct kmbox_slots))) {
-		struct kmbox_slots *z = arg;
-		__u32 *sl = (__u32 *)(uintptr_t)z->slots;
+		   (a = readable(arg, sizeof(struct kmbox_slots)))) {
+		const struct kmbox_slots *z = a;
+		const __u32 *sl = (const __u32 *)(uintptr_t)z->slots;
 
 		if (in_args(sl, 16))
-			snprintf(extra, sizeof(extra), "count %u slots %u %u %u %u", z->count,
-				 sl[0], sl[1], sl[2], sl[3]);
+			snprintf(extra, sizeof(extra), "%s%s count %u slots %u %u %u %u",
+				 cmd == KMBOX_IOC_ZC_RESERVE ? "RESERVE" : "RELEASE",
+				 where(arg, 1), z->count, sl[0], sl[1], sl[2], sl[3]);
+		else
+			snprintf(extra, sizeof(extra), "%s%s count %u slots [elsewhere]",
+				 cmd == KMBOX_IOC_ZC_RESERVE ? "RESERVE" : "RELEASE",
+				 where(arg, 1), z->count);
 	} else if ((cmd == KMBOX_IOC_SEND_BATCH || cmd == KMBOX_IOC_RECV_BATCH) &&
-		   in_args(arg, sizeof(struct kmbox_batch))) {
-		struct kmbox_batch *b = arg;
-		struct kmbox_mmsg *m = (void *)(uintptr_t)b->msgs;
+		   (a = readable(arg, sizeof(struct kmbox_batch)))) {
+		const struct kmbox_batch *b = a;
+		const struct kmbox_mmsg *m = readable((void *)(uintptr_t)b->msgs, 2 * sizeof(*m));
 
-		if (in_args(m, 2 * sizeof(*m)))
-			snprintf(extra, sizeof(extra), "count %u flags %#x e0 %#x/%u e1 %#x/%u",
-				 b->count, b->flags, m[0].flags, m[0].slot, m[1].flags, m[1].slot);
+		if (m)
+			snprintf(extra, sizeof(extra),
+				 "%s%s count %u flags %#x ents%s e0 %#x/%u e1 %#x/%u",
+				 cmd == KMBOX_IOC_SEND_BATCH ? "SEND_BATCH" : "RECV_BATCH",
+				 where(arg, 1), b->count, b->flags,
+				 where((void *)(uintptr_t)b->msgs, 1), m[0].flags, m[0].slot,
+				 m[1].flags, m[1].slot);
+		else
+			snprintf(extra, sizeof(extra), "%s%s count %u flags %#x ents [elsewhere]",
+				 cmd == KMBOX_IOC_SEND_BATCH ? "SEND_BATCH" : "RECV_BATCH",
+				 where(arg, 1), b->count, b->flags);
+	} else if (cmd == KMBOX_IOC_OPEN && (a = readable(arg, sizeof(struct kmbox_open)))) {
+		const struct kmbox_open *o = a;
+
+		snprintf(extra, sizeof(extra), "OPEN flags %#x mode %#o", o->flags, o->mode);
+	} else {
+		snprintf(extra, sizeof(extra), "nr %lu%s", _IOC_NR(cmd),
+			 _IOC_TYPE(cmd) == KMBOX_IOC_MAGIC ? "" : " (other magic)");
 	}
-	tr("op %lu ioctl nr %lu fd %d -> %ld %s", ops, _IOC_NR(cmd), fd, r, extra);
+	tr("ioctl fd %d%s %s%s -> %ld", fd, fid_of(fd), extra,
+	   T->idle_now || T->idle_left ? " (idle)" : "", r);
 	return r;
 }
 
 #define kb_ioctl fz_ioctl
+
+/* ---- locks an op holds until it ends ------------------------------------------------ */
+
+static bool hold_rd(pthread_rwlock_t *l)
+{
+	if (T->nlocked >= NLOCKED || pthread_rwlock_tryrdlock(l))
+		return false;
+	T->locked[T->nlocked++] = l;
+	return true;
+}
+
+static void release_holds(void)
+{
+	while (T->nlocked)
+		pthread_rwlock_unlock(T->locked[--T->nlocked]);
+}
+
+/* ---- the shared slot record ----------------------------------------------------------- */
+
+static void oracle_fail(const char *fmt, ...);
+
+static void fid_lock(uint32_t fid)
+{
+	pthread_mutex_t *m = &shm->lk[fid % NLOCKS];
+
+	if (pthread_mutex_lock(m) == EOWNERDEAD)
+		pthread_mutex_consistent(m);
+}
+
+static void fid_unlock(uint32_t fid)
+{
+	pthread_mutex_unlock(&shm->lk[fid % NLOCKS]);
+}
+
+static uint32_t new_fid(void)
+{
+	uint32_t fid = ADD(&shm->next_fid, 1);
+
+	if (fid >= FID_MAX)
+		return 0;
+	ST(&shm->nfd[fid], 1);
+	return fid;
+}
+
+static uint32_t file_mbid(const struct ffile *f)
+{
+	return f->fid ? LD(&shm->fid_mbid[f->fid]) : 0;
+}
+
+/* Slots of @f's mailbox we track: min(its slots, TSLOTS). */
+static uint32_t tracked_slots(uint32_t mbid)
+{
+	uint32_t n = LD(&shm->mb_nslots[mbid]);
+
+	return n < TSLOTS ? n : TSLOTS;
+}
+
+static void bind_mbid(struct ffile *f, uint32_t mbid, __u32 nslots)
+{
+	if (!f->fid || !mbid)
+		return;
+	ST(&shm->mb_nslots[mbid], nslots);
+	ST(&shm->fid_mbid[f->fid], mbid);
+}
+
+static uint32_t new_mbid(void)
+{
+	uint32_t id = ADD(&shm->next_mbid, 1);
+
+	return id < MBID_MAX ? id : 0;
+}
+
+/* Before a call that may hand out slots to @f. */
+static uint32_t take_begin(const struct ffile *f)
+{
+	return f->fid ? LD(&shm->gen[f->fid]) : 0;
+}
+
+/*
+ * After it handed @f the @n slots: record them.  If a slot-returning call
+ * of @f began or ended since take_begin() (each bumps the generation at
+ * both ends), one of them may already be back, so nothing is recorded.
+ * A slot recorded as held by someone is a double hand-out.
+ */
+static void take_end(const struct ffile *f, uint32_t g0, const __u32 *slots, int n, int how)
+{
+	uint32_t mbid = file_mbid(f), nt, fid = f->fid;
+	int i;
+
+	if (!mbid || n <= 0)
+		return;
+	nt = tracked_slots(mbid);
+	fid_lock(fid);
+	if (LD(&shm->gen[fid]) != g0) {
+		fid_unlock(fid);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct holder *h;
+		uint32_t old = 0;
+
+		if (slots[i] >= nt)
+			continue;
+		h = &shm->holder[mbid][slots[i]];
+		if (!__atomic_compare_exchange_n(&h->fid_how, &old, fid << 2 | how, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			struct holder was = *h;
+
+			fid_unlock(fid);
+			oracle_fail("slot %u of mailbox #%u handed out twice: %s gave it to file #%u while file #%u holds it (from %s, worker %c thread %u op %lu)",
+				    slots[i], mbid, how_name[how], fid, old >> 2, how_name[old & 3],
+				    shm->w[(was.who >> 8) % NWORKERS].name[0], was.who & 0xff,
+				    (unsigned long)was.op);
+			return;
+		}
+		h->who = (uint32_t)widx << 8 | T->tidx;
+		h->op = ops;
+		ADD(&shm->handouts, 1);
+	}
+	fid_unlock(fid);
+}
+
+/* Remove @slot from @f's record if @f holds it there; true if it did. */
+static bool drop_slot(uint32_t mbid, uint32_t fid, uint32_t slot)
+{
+	struct holder *h;
+	uint32_t cur;
+
+	if (slot >= tracked_slots(mbid))
+		return false;
+	h = &shm->holder[mbid][slot];
+	cur = LD(&h->fid_how);
+	return cur >> 2 == fid &&
+	       __atomic_compare_exchange_n(&h->fid_how, &cur, 0, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE);
+}
+
+/* Everything @fid holds in @mbid's record goes (its outcome is unknown). */
+static void drop_all(uint32_t mbid, uint32_t fid)
+{
+	uint32_t s, nt = tracked_slots(mbid);
+
+	for (s = 0; s < nt; s++)
+		drop_slot(mbid, fid, s);
+}
+
+/*
+ * A call that may give back slots of @f: under @f's lock, the slots it
+ * names leave the record before the call (afterwards someone may already
+ * have them again), and come back if the call gave nothing back.
+ */
+struct giveback {
+	uint32_t mbid, fid;
+	__u32 slot[KMBOX_BATCH_MAX];
+	int n;
+	bool locked;
+};
+
+enum { GB_NONE, GB_EXACT, GB_UNKNOWN };
+
+/*
+ * @mode: GB_EXACT, the kernel reads @slots as we wrote them; GB_UNKNOWN,
+ * it reads bytes we do not know (in a region others scribble on), so
+ * everything @f holds leaves the record for good; GB_NONE: it cannot read
+ * the argument at all.
+ */
+static void giveback_begin(struct giveback *g, const struct ffile *f, const __u32 *slots,
+			   int n, int mode)
+{
+	int i, j;
+
+	g->mbid = file_mbid(f);
+	g->fid = f->fid;
+	g->n = 0;
+	g->locked = g->mbid != 0 && mode != GB_NONE;
+	if (!g->locked)
+		return;
+	fid_lock(g->fid);
+	ADD(&shm->gen[g->fid], 1);
+	if (mode == GB_UNKNOWN) {
+		drop_all(g->mbid, g->fid);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i; j++)
+			if (slots[j] == slots[i])
+				break;
+		if (j == i && drop_slot(g->mbid, g->fid, slots[i]))
+			g->slot[g->n++] = slots[i];
+	}
+}
+
+/*
+ * The slots named from index @from on were not given back (a slot named
+ * twice was given back by its first mention if that was before @from).
+ */
+static void giveback_end(struct giveback *g, const __u32 *slots, int n, int from)
+{
+	int i, j, k;
+
+	if (!g->locked)
+		return;
+	/*
+	 * Again after the call: a take that read the generation after the
+	 * first bump may have got a slot the call then gave back.
+	 */
+	ADD(&shm->gen[g->fid], 1);
+	for (i = from; i < n; i++) {
+		if (slots[i] >= TSLOTS)
+			continue;	/* never recorded (and the marker below) */
+		for (j = 0; j < from && slots[j] != slots[i]; j++)
+			;
+		if (j < from)
+			continue;
+		for (k = 0; k < g->n; k++)
+			if (g->slot[k] == slots[i])
+				break;
+		if (k < g->n) {
+			struct holder *h = &shm->holder[g->mbid][slots[i]];
+			uint32_t old = 0;
+
+			g->slot[k] = KMBOX_NO_SLOT;	/* once */
+			if (!__atomic_compare_exchange_n(&h->fid_how, &old, g->fid << 2 | HOW_RESERVE,
+							 false, __ATOMIC_ACQ_REL,
+							 __ATOMIC_ACQUIRE)) {
+				fid_unlock(g->fid);
+				g->locked = false;
+				oracle_fail("slot %u of mailbox #%u: file #%u's call failed, so it still holds it, but file #%u was handed it meanwhile",
+					    slots[i], g->mbid, g->fid, old >> 2);
+				return;
+			}
+			h->who = (uint32_t)widx << 8 | T->tidx;
+			h->op = ops;
+		}
+	}
+	fid_unlock(g->fid);
+	g->locked = false;
+}
+
+/* Slots the record says @f holds (at most @max). */
+static int recorded_slots(const struct ffile *f, __u32 *out, int max)
+{
+	uint32_t mbid = file_mbid(f), s, nt;
+	int n = 0;
+
+	if (!mbid)
+		return 0;
+	nt = tracked_slots(mbid);
+	for (s = 0; s < nt && n < max; s++)
+		if (LD(&shm->holder[mbid][s].fid_how) >> 2 == f->fid)
+			out[n++] = s;
+	return n;
+}
+
+/* A descriptor of @f goes away; the last one takes @f's record with it. */
+static void fid_put(uint32_t fid)
+{
+	uint32_t mbid;
+
+	if (!fid || ADD(&shm->nfd[fid], -1) > 0)
+		return;
+	mbid = LD(&shm->fid_mbid[fid]);
+	if (!mbid)
+		return;
+	fid_lock(fid);
+	ADD(&shm->gen[fid], 1);
+	drop_all(mbid, fid);
+	fid_unlock(fid);
+}
+
+/* ---- the oracle -------------------------------------------------------------------- */
+
+/* Print /proc/kmbox/mailboxes (our namespace), at most @max lines. */
+static void proc_dump(int max)
+{
+	FILE *fp = fopen("/proc/kmbox/mailboxes", "r");
+	char line[1024];
+	int n = 0;
+
+	if (!fp) {
+		say("  /proc/kmbox/mailboxes: %s", strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), fp) && n++ <= max) {
+		line[strcspn(line, "\n")] = 0;
+		diag("fuzz %s   /proc: %s", T->who, line);
+	}
+	fclose(fp);
+}
+
+/*
+ * True the first time a failure of this kind (its text without digits)
+ * is seen, so that a --keep-going run prints every invariant that broke.
+ */
+static bool new_kind(const char *msg)
+{
+	uint32_t h = 2166136261u, old;
+	unsigned int i;
+
+	for (; *msg; msg++)
+		if (*msg < '0' || *msg > '9')
+			h = (h ^ (unsigned char)*msg) * 16777619u;
+	h |= 1;
+	for (i = 0; i < ARRAY_SIZE(shm->kinds); i++) {
+		old = 0;
+		if (LD(&shm->kinds[i]) == h)
+			return false;
+		if (__atomic_compare_exchange_n(&shm->kinds[i], &old, h, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return true;
+		if (old == h)
+			return false;
+	}
+	return false;
+}
+
+static void oracle_fail(const char *fmt, ...)
+{
+	char buf[400];
+	va_list ap;
+	unsigned long n;
+	int i;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	n = ADD(&shm->oracle_fail, 1);
+	ADD(&shm->w[widx].oracle, 1);
+	if (!opt_keep_going)
+		ST(&shm->stop, 1);
+	if (n > 3 && !new_kind(buf))
+		return;
+	diag("fuzz %s op %lu: ORACLE: %s", T->who, ops, buf);
+	if (T->reported)
+		return;
+	T->reported = true;
+	diag("fuzz %s   the last 32 calls of this thread, oldest first:", T->who);
+	trace_dump(T, 32);
+	for (i = 0; i < MAXTHREADS; i++)
+		if (threads[i] && threads[i] != T) {
+			diag("fuzz %s   the last 16 calls of thread %s, as they stand:", T->who,
+			     threads[i]->who);
+			trace_dump(threads[i], 16);
+		}
+	proc_dump(24);
+}
+
+#define WRAPPED(v)	((v) >= 0x80000000u)
+
+/* GETATTR on the file the op used; f is held. */
+static void oracle_getattr(struct ffile *f)
+{
+	struct kmbox_attr a;
+	char why[200] = "";
+
+	memset(&a, 0, sizeof(a));
+	if (ioctl(f->fd, KMBOX_IOC_GETATTR, &a))
+		return;
+	ADD(&shm->getattr_checks, 1);
+	if (a.zc_free > a.zc_slots)
+		snprintf(why, sizeof(why), "zc_free %u > zc_slots %u", a.zc_free, a.zc_slots);
+	else if (a.zc_held > a.zc_slots)
+		snprintf(why, sizeof(why), "zc_held %u > zc_slots %u", a.zc_held, a.zc_slots);
+	else if ((uint64_t)a.zc_free + a.zc_held > a.zc_slots)
+		snprintf(why, sizeof(why), "zc_free %u + this file's zc_held %u > zc_slots %u",
+			 a.zc_free, a.zc_held, a.zc_slots);
+	else if (!a.zc_slots && (a.zc_free || a.zc_held || a.zc_slot_size))
+		snprintf(why, sizeof(why), "no region, but zc_free %u zc_held %u zc_slot_size %u",
+			 a.zc_free, a.zc_held, a.zc_slot_size);
+	else if (a.cur_msgs > a.max_msgs)
+		snprintf(why, sizeof(why), "cur_msgs %u > max_msgs %u", a.cur_msgs, a.max_msgs);
+	else if (!a.cur_msgs && a.cur_bytes)
+		snprintf(why, sizeof(why), "cur_msgs 0 but cur_bytes %llu",
+			 (unsigned long long)a.cur_bytes);
+	else if (a.cur_bytes > (uint64_t)a.cur_msgs * a.max_msgsize)
+		snprintf(why, sizeof(why), "cur_bytes %llu > cur_msgs %u * max_msgsize %u",
+			 (unsigned long long)a.cur_bytes, a.cur_msgs, a.max_msgsize);
+	else if (WRAPPED(a.cur_msgs) || WRAPPED(a.zc_free) || WRAPPED(a.zc_held) ||
+		 WRAPPED(a.rd_waiters) || WRAPPED(a.wr_waiters) || (int64_t)a.cur_bytes < 0 ||
+		 (int64_t)a.zc_completed < 0)
+		snprintf(why, sizeof(why), "a counter wrapped: cur_msgs %u zc_free %u zc_held %u rd_waiters %u wr_waiters %u cur_bytes %llu zc_completed %llu",
+			 a.cur_msgs, a.zc_free, a.zc_held, a.rd_waiters, a.wr_waiters,
+			 (unsigned long long)a.cur_bytes, (unsigned long long)a.zc_completed);
+	else if (!a.max_msgs || !a.max_msgsize || a.__reserved[0] || a.__reserved[1])
+		snprintf(why, sizeof(why), "max_msgs %u max_msgsize %u reserved %u/%u",
+			 a.max_msgs, a.max_msgsize, a.__reserved[0], a.__reserved[1]);
+	if (why[0])
+		oracle_fail("GETATTR of fd %d (file #%u, mailbox #%u): %s", f->fd, f->fid,
+			    file_mbid(f), why);
+}
+
+/* Columns of /proc/kmbox/mailboxes the oracle reads. */
+enum pcol {
+	PC_MSGS, PC_BYTES, PC_MAXMSGS, PC_MAXSIZE, PC_RDW, PC_WRW, PC_SLOTS, PC_FREE,
+	PC_INFLIGHT, PC_RESERVED, PC_QUEUED, PC_TAKEN, PC_HELD, PC_N
+};
+
+static const char *const pcol_name[PC_N] = {
+	"msgs", "bytes", "max_msgs", "max_msgsize", "rd_waiters", "wr_waiters", "zc_slots",
+	"zc_free", "inflight", "zc_reserved", "zc_queued", "zc_taken", "zc_held",
+};
+
+/* The mailboxes of our namespace, one line each, checked. */
+static void oracle_proc(void)
+{
+	FILE *fp = fopen("/proc/kmbox/mailboxes", "r");
+	char line[1024], copy[1024], *tok[KB_MB_MAXCOLS], why[240];
+	struct kb_mbcols c;
+	int col[PC_N], i, n;
+	bool states;
+
+	if (!fp)
+		return;
+	if (!fgets(line, sizeof(line), fp) || kb_mb_header(&c, line) < 3) {
+		fclose(fp);
+		return;
+	}
+	for (i = 0; i < PC_N; i++)
+		col[i] = kb_mb_col(&c, pcol_name[i]);
+	states = col[PC_INFLIGHT] >= 0 && col[PC_RESERVED] >= 0 && col[PC_QUEUED] >= 0 &&
+		 col[PC_TAKEN] >= 0 && col[PC_HELD] >= 0;
+	ADD(&shm->proc_checks, 1);
+	while (fgets(line, sizeof(line), fp)) {
+		long long v[PC_N] = { 0 };
+
+		snprintf(copy, sizeof(copy), "%s", line);
+		n = kb_mb_fields(copy, tok, KB_MB_MAXCOLS);
+		why[0] = 0;
+		for (i = 0; i < PC_N && !why[0]; i++) {
+			if (col[i] < 0)
+				continue;
+			if (col[i] >= n || !kb_mb_num(tok[col[i]], &v[i]))
+				snprintf(why, sizeof(why), "column %s unreadable", pcol_name[i]);
+			else if (v[i] < 0 || v[i] >= 0x80000000LL * (i == PC_BYTES ? 0x10000 : 1))
+				snprintf(why, sizeof(why), "%s is %lld", pcol_name[i], v[i]);
+		}
+		if (why[0])
+			;
+		else if (col[PC_MSGS] >= 0 && col[PC_MAXMSGS] >= 0 && v[PC_MSGS] > v[PC_MAXMSGS])
+			snprintf(why, sizeof(why), "msgs %lld > max_msgs %lld", v[PC_MSGS],
+				 v[PC_MAXMSGS]);
+		else if (col[PC_MSGS] >= 0 && col[PC_BYTES] >= 0 && !v[PC_MSGS] && v[PC_BYTES])
+			snprintf(why, sizeof(why), "msgs 0 but bytes %lld", v[PC_BYTES]);
+		else if (col[PC_MSGS] >= 0 && col[PC_BYTES] >= 0 && col[PC_MAXSIZE] >= 0 &&
+			 v[PC_BYTES] > v[PC_MSGS] * v[PC_MAXSIZE])
+			snprintf(why, sizeof(why), "bytes %lld > msgs %lld * max_msgsize %lld",
+				 v[PC_BYTES], v[PC_MSGS], v[PC_MAXSIZE]);
+		else if (col[PC_SLOTS] >= 0 && col[PC_FREE] >= 0 && v[PC_FREE] > v[PC_SLOTS])
+			snprintf(why, sizeof(why), "zc_free %lld > zc_slots %lld", v[PC_FREE],
+				 v[PC_SLOTS]);
+		else if (states && col[PC_SLOTS] >= 0 && col[PC_FREE] >= 0 &&
+			 v[PC_FREE] + v[PC_RESERVED] + v[PC_QUEUED] + v[PC_TAKEN] + v[PC_HELD] !=
+			 v[PC_SLOTS])
+			snprintf(why, sizeof(why), "zc_free %lld + zc_reserved %lld + zc_queued %lld + zc_taken %lld + zc_held %lld != zc_slots %lld",
+				 v[PC_FREE], v[PC_RESERVED], v[PC_QUEUED], v[PC_TAKEN], v[PC_HELD],
+				 v[PC_SLOTS]);
+		else if (states && col[PC_MSGS] >= 0 && col[PC_MAXMSGS] >= 0 &&
+			 v[PC_MSGS] + v[PC_INFLIGHT] > v[PC_MAXMSGS])
+			snprintf(why, sizeof(why), "msgs %lld + inflight %lld > max_msgs %lld",
+				 v[PC_MSGS], v[PC_INFLIGHT], v[PC_MAXMSGS]);
+		else if (states && col[PC_MSGS] >= 0 &&
+			 v[PC_QUEUED] + v[PC_TAKEN] > v[PC_MSGS] + v[PC_INFLIGHT])
+			snprintf(why, sizeof(why), "zc_queued %lld + zc_taken %lld > msgs %lld + inflight %lld",
+				 v[PC_QUEUED], v[PC_TAKEN], v[PC_MSGS], v[PC_INFLIGHT]);
+		if (why[0]) {
+			fclose(fp);
+			line[strcspn(line, "\n")] = 0;
+			oracle_fail("/proc/kmbox/mailboxes: %s in: %s", why, line);
+			return;
+		}
+	}
+	fclose(fp);
+}
 
 /* ---- value pools ------------------------------------------------------------ */
 
@@ -263,7 +1072,7 @@ static __u64 rand_deadline(void)
 }
 
 enum pkind { P_GOOD, P_NULL, P_UNMAPPED, P_RO, P_KERNEL, P_NONCANON, P_STRADDLE, P_REGION,
-	     P_ODD };
+	     P_ODD, P_ROV };
 
 /* A pointer for @len bytes; *kind says what it is. */
 static void *rand_ptr(size_t len, enum pkind *kind)
@@ -304,9 +1113,14 @@ static void *rand_ptr(size_t len, enum pkind *kind)
 		for (i = 0; i < NMAP; i++) {
 			struct fmap *m = &maps[(i + x) % NMAP];
 
-			if (m->p) {
-				*kind = P_REGION;
-				return m->p + rng_below(&R, m->len);
+			/* Kept mapped until the op ends. */
+			if (m->p && hold_rd(&m->lk)) {
+				if (m->p) {
+					*kind = P_REGION;
+					return m->p + rng_below(&R, m->len);
+				}
+				pthread_rwlock_unlock(&m->lk);
+				T->nlocked--;
 			}
 		}
 	}
@@ -314,16 +1128,22 @@ static void *rand_ptr(size_t len, enum pkind *kind)
 	return good + 1 + rng_below(&R, 7);
 }
 
-static bool in_args(const void *p, size_t len)
-{
-	const unsigned char *c = p;
-
-	return c >= args && c + len <= args + ARGS_LEN;
-}
-
+/* Our own memory: the kernel reads what we wrote and we read what it wrote. */
 static bool ptr_ok(enum pkind k)
 {
 	return k == P_GOOD || k == P_ODD;
+}
+
+/* The kernel reads what we wrote (it may not be able to write there). */
+static bool ptr_in_ok(enum pkind k)
+{
+	return ptr_ok(k) || k == P_ROV;
+}
+
+/* How a slot-returning call's argument of kind @k is judged. */
+static int gb_mode(enum pkind k)
+{
+	return ptr_in_ok(k) ? GB_EXACT : k == P_REGION ? GB_UNKNOWN : GB_NONE;
 }
 
 /* Bytes the kernel could legitimately write at @p (of kind @k). */
@@ -345,8 +1165,17 @@ static size_t ptr_room(const void *p, enum pkind k)
 
 /* ---- files ------------------------------------------------------------------ */
 
-static struct ffile *cur_file;
+static bool acc_rd(const struct ffile *f)
+{
+	return f->acc == O_RDONLY || f->acc == O_RDWR;
+}
 
+static bool acc_wr(const struct ffile *f)
+{
+	return f->acc == O_WRONLY || f->acc == O_RDWR;
+}
+
+/* A file in use, held (read-locked) until the op ends. */
 static struct ffile *rand_file(void)
 {
 	int i, start = rng_below(&R, NFD);
@@ -354,83 +1183,145 @@ static struct ffile *rand_file(void)
 	for (i = 0; i < NFD; i++) {
 		struct ffile *f = &files[(start + i) % NFD];
 
+		if (f->fd < 0)
+			continue;
+		if (!hold_rd(&f->lk))
+			continue;
 		if (f->fd >= 0)
 			return cur_file = f;
+		pthread_rwlock_unlock(&f->lk);
+		T->nlocked--;
 	}
 	return NULL;
 }
 
+#define FFILE_DATA	offsetof(struct ffile, fd)
+
+/* Everything but the lock, which may be held. */
 static void file_forget(struct ffile *f)
 {
-	memset(f, 0, sizeof(*f));
+	memset((char *)f + FFILE_DATA, 0, sizeof(*f) - FFILE_DATA);
 	f->fd = -1;
 }
 
-static void op_open(void)
+static void file_copy(struct ffile *dst, const struct ffile *src)
 {
-	static const int accs[] = { O_RDONLY, O_WRONLY, O_RDWR, O_RDWR };
-	int i, acc = accs[rng_below(&R, 4)], fl = acc | O_CLOEXEC, fd;
-	struct ffile *f = NULL;
-
-	for (i = 0; i < NFD; i++)
-		if (files[i].fd < 0) {
-			f = &files[i];
-			break;
-		}
-	if (!f) {
-		f = &files[rng_below(&R, NFD)];
-		tr("op %lu close fd %d (to reuse)", ops, f->fd);
-		close(f->fd);
-		file_forget(f);
-	}
-	if (rng_pct(&R, 30))
-		fl |= O_NONBLOCK;
-	fd = open(KMBOX_DEVICE, fl);
-	if (fd < 0) {
-		if (errno != EMFILE && errno != ENFILE && errno != ENOMEM && errno != EINTR)
-			bad("open(/dev/kmbox): %s", strerror(errno));
-		return;
-	}
-	file_forget(f);
-	f->fd = fd;
-	f->own = true;
-	f->acc = acc;
-	tr("op %lu open fd %d acc %d", ops, fd, acc);
+	memcpy((char *)dst + FFILE_DATA, (const char *)src + FFILE_DATA,
+	       sizeof(*dst) - FFILE_DATA);
 }
 
-static void op_close(void)
+/* Close @f: under tab_mu, with @f write-locked by the caller (or alone). */
+static void file_close_locked(struct ffile *f)
 {
-	struct ffile *f = rand_file();
-
-	if (!f)
-		return;
-	tr("op %lu close fd %d ", ops, f->fd);
+	tr("close fd %d (file #%u)", f->fd, f->fid);
+	fid_put(f->fid);
 	close(f->fd);
 	file_forget(f);
 }
 
+/* A free entry, or an entry closed to be reused; write-locked.  Under tab_mu. */
+static struct ffile *file_slot_locked(bool reuse)
+{
+	int i, start = rng_below(&R, NFD);
+
+	for (i = 0; i < NFD; i++) {
+		struct ffile *f = &files[(start + i) % NFD];
+
+		if (f->fd < 0 && !pthread_rwlock_trywrlock(&f->lk)) {
+			if (f->fd < 0)
+				return f;
+			pthread_rwlock_unlock(&f->lk);
+		}
+	}
+	if (!reuse)
+		return NULL;
+	for (i = 0; i < NFD; i++) {
+		struct ffile *f = &files[(start + i) % NFD];
+
+		if (!pthread_rwlock_trywrlock(&f->lk)) {
+			if (f->fd >= 0)
+				file_close_locked(f);
+			return f;
+		}
+	}
+	return NULL;
+}
+
+static void op_open(void)
+{
+	static const int accs[] = { O_RDONLY, O_WRONLY, O_RDWR, O_RDWR, O_RDWR | O_WRONLY };
+	int acc = accs[rng_below(&R, ARRAY_SIZE(accs))], fl = acc | O_CLOEXEC, fd;
+	struct ffile *f;
+
+	if (rng_pct(&R, 30) && T->mix != &mix_zc)
+		fl |= O_NONBLOCK;
+	pthread_mutex_lock(&tab_mu);
+	f = file_slot_locked(true);
+	if (!f) {
+		pthread_mutex_unlock(&tab_mu);
+		return;
+	}
+	fd = open(KMBOX_DEVICE, fl);
+	tr("open acc %d -> fd %d", acc, fd < 0 ? -errno : fd);
+	if (fd < 0) {
+		/* Access mode 3 may be refused at open. */
+		if (errno != EMFILE && errno != ENFILE && errno != ENOMEM && errno != EINTR &&
+		    !(acc == 3 && (errno == EINVAL || errno == EACCES || errno == EPERM)))
+			bad("open(/dev/kmbox, %#x): %s", fl, strerror(errno));
+	} else {
+		f->fd = fd;
+		f->fid = new_fid();
+		/* Only a single-threaded worker knows everything done to its own files. */
+		f->own = T->mix == &mix_general && !in_grandchild;
+		f->acc = acc;
+	}
+	pthread_rwlock_unlock(&f->lk);
+	pthread_mutex_unlock(&tab_mu);
+}
+
+static void op_close(void)
+{
+	int i, start = rng_below(&R, NFD);
+
+	pthread_mutex_lock(&tab_mu);
+	for (i = 0; i < NFD; i++) {
+		struct ffile *f = &files[(start + i) % NFD];
+
+		if (f->fd >= 0 && !pthread_rwlock_trywrlock(&f->lk)) {
+			if (f->fd >= 0)
+				file_close_locked(f);
+			pthread_rwlock_unlock(&f->lk);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tab_mu);
+}
+
 static void op_dup(void)
 {
-	struct ffile *f = rand_file(), *g = NULL;
-	int i, fd;
+	struct ffile *f = rand_file(), *g;
+	int fd;
 
 	if (!f)
 		return;
-	for (i = 0; i < NFD; i++)
-		if (files[i].fd < 0) {
-			g = &files[i];
-			break;
-		}
-	if (!g)
+	pthread_mutex_lock(&tab_mu);
+	g = file_slot_locked(false);
+	if (!g) {
+		pthread_mutex_unlock(&tab_mu);
 		return;
+	}
 	fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
-	tr("op %lu dup fd %d -> %d", ops, f->fd, fd);
-	if (fd < 0)
-		return;
-	*g = *f;
-	g->fd = fd;
-	/* Two descriptors, one file: neither can track slots exactly any more. */
-	g->own = f->own = false;
+	tr("dup fd %d -> %d (file #%u)", f->fd, fd, f->fid);
+	if (fd >= 0) {
+		file_copy(g, f);
+		g->fd = fd;
+		if (f->fid)
+			ADD(&shm->nfd[f->fid], 1);
+		/* Two descriptors, one file: neither can track slots exactly any more. */
+		g->own = f->own = false;
+	}
+	pthread_rwlock_unlock(&g->lk);
+	pthread_mutex_unlock(&tab_mu);
 }
 
 /* ---- ioctls ------------------------------------------------------------------ */
@@ -453,19 +1344,28 @@ static bool errno_in(long err, const int *set, size_t n)
 		    strerror((int)-(err)));					\
 } while (0)
 
-/* Fill an argument struct (random bytes or sane values) somewhere. */
 /*
- * Which half of the first args page place_arg() uses.  An op that places
+ * Fill an argument struct (random bytes or sane values) somewhere.
+ *
+ * Which half of the first args page place_arg() uses: an op that places
  * two arguments (OPEN: the struct and the attr it points to) puts them in
  * different halves: overlapping, the second would overwrite the first and
  * the kernel would see other bytes than the op judged.
+ *
+ * With T->rov_next set, the struct goes on the read-only view (kind
+ * P_ROV): the kernel reads it fine and faults writing it back.
  */
-static unsigned int arg_half;
-
 static void *place_arg(void *tmpl, size_t size, enum pkind *kind)
 {
 	void *p;
 
+	if (T->rov_next) {
+		T->rov_next = false;
+		*kind = P_ROV;
+		p = T->rov_rw + arg_half * (PG / 2) + rng_below(&R, (PG / 2 - size) / 8) * 8;
+		memcpy(p, tmpl, size);
+		return T->rov_ro + ((unsigned char *)p - T->rov_rw);
+	}
 	p = rng_pct(&R, 85) ? NULL : rand_ptr(size, kind);
 	if (!p || ptr_ok(*kind)) {
 		/* In the args page, away from the buffers the call uses. */
@@ -476,10 +1376,10 @@ static void *place_arg(void *tmpl, size_t size, enum pkind *kind)
 		memcpy(p, tmpl, size);
 	} else if (*kind == P_REGION || *kind == P_STRADDLE) {
 		/* Copy what fits; the region mapping may be read-only. */
-		deliberate = 1;
-		if (!sigsetjmp(jb, 1))
+		T->deliberate = 1;
+		if (!sigsetjmp(T->jb, 1))
 			memcpy(p, tmpl, size);
-		deliberate = 0;
+		T->deliberate = 0;
 	}
 	return p;
 }
@@ -539,6 +1439,14 @@ static void fill_attr(struct kmbox_attr *a, bool *nonsense)
 
 	memset(a, 0, sizeof(*a));
 	*nonsense = false;
+	if (T->mix->small_zc && rng_pct(&R, 80)) {
+		/* Few slots: a slot handed out twice shows at once. */
+		a->max_msgs = 1 + rng_below(&R, 8);
+		a->max_msgsize = 64;
+		a->zc_slots = 1 + rng_below(&R, 4);
+		a->zc_slot_size = 64;
+		return;
+	}
 	if (rng_pct(&R, 30)) {
 		rng_fill(&R, a, sizeof(*a));
 		*nonsense = a->__reserved[0] || a->__reserved[1];
@@ -568,6 +1476,8 @@ static void op_bind(void)
 	if (!f)
 		return;
 	o.flags = rng_below(&R, 8);
+	if (T->mix->small_zc && rng_pct(&R, 70))
+		o.flags = KMBOX_OPEN_ANON;
 	if (rng_pct(&R, 5)) {
 		o.flags |= 1u << (3 + rng_below(&R, 29));
 		nonsense = true;
@@ -590,7 +1500,9 @@ static void op_bind(void)
 		o.name = rand_name(&name_nonsense, &name_maybe_bad);
 		nonsense |= name_nonsense;
 	}
-	if (rng_pct(&R, 70)) {
+	attr_nonsense = false;
+	ak = P_NULL;
+	if (rng_pct(&R, 70) || T->mix->small_zc) {
 		fill_attr(&at, &attr_nonsense);
 		if (rng_pct(&R, 85)) {
 			ak = P_GOOD;
@@ -617,8 +1529,15 @@ static void op_bind(void)
 		    o.attr ? "given" : "none");
 	if (r >= 0 && f->bound && f->own)
 		bad("KMBOX_IOC_OPEN rebound a bound file");
+	/* Neither read nor write access: nothing to open a named mailbox for. */
+	if (r >= 0 && f->acc == 3 && capless && ptr_ok(ok) && !(o.flags & KMBOX_OPEN_ANON) &&
+	    !(o.flags & KMBOX_OPEN_CREAT))
+		bad("KMBOX_IOC_OPEN bound a file with access mode 3 (O_RDWR|O_WRONLY) to named mailbox %s without CAP_DAC_OVERRIDE",
+		    o.name == U64(ARG_NAME) ? (char *)ARG_NAME : "(elsewhere)");
+	if (r == -EBADF && f->acc != 3)
+		bad("OPEN: EBADF on a file opened with access mode %d", f->acc);
 	CHECK_ERRNO("OPEN", r, EBUSY, EINVAL, EFAULT, ENAMETOOLONG, ENOENT, EEXIST, EACCES,
-		    ENOSPC, EMFILE, ENOMEM);
+		    ENOSPC, EMFILE, ENOMEM, EBADF);
 	if (r >= 0) {
 		struct kmbox_attr a;
 
@@ -626,6 +1545,10 @@ static void op_bind(void)
 		if (!kb_getattr(f->fd, &a)) {
 			f->max_msgsize = a.max_msgsize;
 			f->nslots = a.zc_slots;
+			/* A new anonymous mailbox: we know who it is. */
+			if ((o.flags & KMBOX_OPEN_ANON) && ptr_ok(ok) && a.zc_slots &&
+			    !(a.flags & KMBOX_ATTR_NAMED))
+				bind_mbid(f, new_mbid(), a.zc_slots);
 		}
 	}
 }
@@ -692,12 +1615,6 @@ static void op_getattr(void)
 	if (r >= 0 && f->own && !f->bound)
 		bad("GETATTR succeeded on an unbound file");
 	if (r >= 0 && ptr_ok(k)) {
-		if (a->cur_msgs > a->max_msgs + 4 || a->zc_free > a->zc_slots ||
-		    a->zc_held > a->zc_slots || a->__reserved[0] || a->__reserved[1] ||
-		    (!a->zc_slots && (a->zc_free || a->zc_held || a->zc_slot_size)))
-			bad("GETATTR nonsense: cur %u/%u zc free %u held %u of %u size %u",
-			    a->cur_msgs, a->max_msgs, a->zc_free, a->zc_held, a->zc_slots,
-			    a->zc_slot_size);
 		if (f->own && !f->held_unknown && a->zc_held != (__u32)f->nheld)
 			bad("GETATTR zc_held %u, but this file holds %d slots", a->zc_held,
 			    f->nheld);
@@ -705,7 +1622,9 @@ static void op_getattr(void)
 		f->max_msgsize = a->max_msgsize;
 		f->nslots = a->zc_slots;
 	}
-	CHECK_ERRNO("GETATTR", r, EBADFD, EFAULT);
+	if (r == -EBADF && acc_rd(f))
+		bad("GETATTR: EBADF on a file opened for reading");
+	CHECK_ERRNO("GETATTR", r, EBADFD, EFAULT, EBADF);
 }
 
 static __u32 rand_flags(bool *nonsense, __u32 allowed)
@@ -720,12 +1639,44 @@ static __u32 rand_flags(bool *nonsense, __u32 allowed)
 	return fl;
 }
 
-static const char *cur_op = "";
+/* With the mix's probability, KMBOX_F_ZC on; otherwise as drawn. */
+static __u32 zc_bias(__u32 fl, __u32 allowed)
+{
+	if (!(allowed & KMBOX_F_ZC))
+		return fl;
+	return rng_pct(&R, T->mix->zc_pct) ? fl | KMBOX_F_ZC : fl & ~KMBOX_F_ZC;
+}
+
+/*
+ * A receive as SCHED_IDLE: if it sleeps and a sender on its CPU hands it
+ * a message, it stays runnable but unrun while the sender's thread and
+ * the others on that CPU go on (and may release the slot it is taking).
+ * Only thread 0 does it: on a busy machine an idle-class thread waits
+ * long for the CPU, and the others must go on meanwhile.
+ */
+static bool idle_begin(void)
+{
+	struct sched_param sp = { 0 };
+
+	T->idle_now = T->mix->idle_recv_pct && !T->tidx && !T->idle_left &&
+		      rng_pct(&R, T->mix->idle_recv_pct) &&
+		      !sched_setscheduler(0, SCHED_IDLE, &sp);
+	return T->idle_now;
+}
+
+static void idle_end(bool idle)
+{
+	struct sched_param sp = { 0 };
+
+	if (idle)
+		sched_setscheduler(0, SCHED_OTHER, &sp);
+	T->idle_now = false;
+}
 
 static void hist(struct ffile *f, char what, __u32 slot)
 {
-	snprintf(f->hist[f->nhist++ % 16], sizeof(f->hist[0]), "op %lu %s %c%u errno %d", ops, cur_op,
-		 what, slot, errno);
+	snprintf(f->hist[f->nhist++ % 16], sizeof(f->hist[0]), "op %lu %s %c%u errno %d", ops,
+		 cur_op, what, slot, errno);
 }
 
 static void hist_dump(struct ffile *f)
@@ -733,11 +1684,13 @@ static void hist_dump(struct ffile *f)
 	unsigned int i = f->nhist > 16 ? f->nhist - 16 : 0;
 
 	for (; i < f->nhist; i++)
-		diag("fuzz %c   fd %d: %s", who, f->fd, f->hist[i % 16]);
+		diag("fuzz %s   fd %d: %s", T->who, f->fd, f->hist[i % 16]);
 }
 
 static void held_add(struct ffile *f, __u32 slot)
 {
+	if (!f->own)
+		return;
 	hist(f, '+', slot);
 	if (f->nheld < MAX_HELD)
 		f->held[f->nheld++] = slot;
@@ -768,25 +1721,45 @@ static bool held_has(struct ffile *f, __u32 slot)
 	return false;
 }
 
+/* A slot to send or release: one we hold, or any. */
+static __u32 pick_slot(struct ffile *f, unsigned int random_pct)
+{
+	__u32 rec[TSLOTS];
+	int n;
+
+	if (!rng_pct(&R, random_pct)) {
+		if (f->own && f->nheld)
+			return f->held[rng_below(&R, f->nheld)];
+		n = recorded_slots(f, rec, TSLOTS);
+		if (n)
+			return rec[rng_below(&R, n)];
+	}
+	if (f->nslots && rng_pct(&R, 80))
+		return rng_below(&R, f->nslots);
+	return rng_pct(&R, 50) ? rng_below(&R, 20) : rand_u32();
+}
+
 static void op_send(void)
 {
 	struct ffile *f = rand_file();
 	struct kmbox_send s = { 0 };
+	struct giveback g = { .locked = false };
 	bool nonsense, zc;
 	enum pkind bk, sk;
 	long r;
 
 	if (!f)
 		return;
-	s.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC);
+	s.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC),
+			  KMBOX_F_ZC);
 	zc = s.flags & KMBOX_F_ZC;
-	if (f->own && f->nheld && zc && rng_pct(&R, 70))
-		s.slot = f->held[rng_below(&R, f->nheld)];
-	else if (zc || rng_pct(&R, 5))
+	if (zc)
+		s.slot = pick_slot(f, 100 - 70);
+	else if (rng_pct(&R, 5))
 		s.slot = rng_pct(&R, 50) ? rng_below(&R, 20) : rand_u32();
 	if (!zc && s.slot)
 		nonsense = true;
-	s.len = rng_pct(&R, 70) ? rng_below(&R, 600) : rand_u32();
+	s.len = rng_pct(&R, 70) ? rng_below(&R, zc && T->mix->small_zc ? 80 : 600) : rand_u32();
 	if (f->max_msgsize && s.len > f->max_msgsize && f->own)
 		nonsense = true;
 	s.prio = rng_pct(&R, 80) ? rng_below(&R, 8) : rand_u32();
@@ -807,10 +1780,19 @@ static void op_send(void)
 	s.buf = U64(rand_ptr(s.len < GOOD_LEN ? s.len : GOOD_LEN, &bk));
 	if (!zc && s.len && !ptr_ok(bk) && bk != P_RO && bk != P_REGION)
 		nonsense = true;
-	if (!zc && s.len > GOOD_LEN)
-		nonsense = true;	/* runs off our buffers */
-	r = kb_ioctl(f->fd, KMBOX_IOC_SEND, place_arg(&s, sizeof(s), &sk));
-	if (!ptr_ok(sk)) {
+	if (!zc && s.len > GOOD_LEN && bk != P_REGION)
+		nonsense = true;	/* runs off our buffers into a PROT_NONE page */
+	{
+		void *up = place_arg(&s, sizeof(s), &sk);
+
+		/* A zero-copy send gives the slot back to the mailbox. */
+		if (zc || !ptr_in_ok(sk))
+			giveback_begin(&g, f, &s.slot, 1, zc ? gb_mode(sk) :
+				       sk == P_REGION ? GB_UNKNOWN : GB_NONE);
+		r = kb_ioctl(f->fd, KMBOX_IOC_SEND, up);
+		giveback_end(&g, &s.slot, 1, r == 0 ? 1 : 0);
+	}
+	if (!ptr_in_ok(sk)) {
 		/* The kernel read whatever was there, not our template. */
 		nonsense = false;
 		if (r == 0)
@@ -821,9 +1803,9 @@ static void op_send(void)
 	if (r == 0 && nonsense)
 		bad("SEND succeeded with nonsense (len %u prio %u flags %#x slot %u deadline %llu buf kind %d)",
 		    s.len, s.prio, s.flags, s.slot, (unsigned long long)s.deadline_ns, bk);
-	if (r == 0 && f->own && f->acc == O_RDONLY)
-		bad("SEND succeeded on an O_RDONLY file");
-	if (r == 0 && zc && f->own && !f->held_unknown && ptr_ok(sk)) {
+	if (r == 0 && !acc_wr(f))
+		bad("SEND succeeded on a file opened with access mode %d", f->acc);
+	if (r == 0 && zc && f->own && !f->held_unknown && ptr_in_ok(sk)) {
 		if (!held_del(f, s.slot))
 			bad("zero-copy SEND of slot %u that this file did not hold", s.slot);
 	}
@@ -838,14 +1820,16 @@ static void op_recv(void)
 {
 	struct ffile *f = rand_file();
 	struct kmbox_recv rv = { 0 }, *up;
-	bool nonsense, buf_good;
+	bool nonsense, buf_good, idle;
 	enum pkind bk, rk;
+	uint32_t g0;
 	__u32 cap;
 	long r;
 
 	if (!f)
 		return;
-	rv.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC);
+	rv.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC),
+			   KMBOX_F_ZC);
 	rv.len = rng_pct(&R, 70) ? rng_below(&R, 700) : rand_u32();
 	if (rv.flags & KMBOX_F_TIMEOUT)
 		rv.deadline_ns = rand_deadline();
@@ -864,12 +1848,16 @@ static void op_recv(void)
 	buf_good = ptr_ok(bk) && rv.len <= GOOD_LEN;
 	if (rng_pct(&R, 3))
 		rv.slot = rand_u32();		/* output field: ignored */
+	T->rov_next = rng_pct(&R, T->mix->rov_pct);
 	up = place_arg(&rv, sizeof(rv), &rk);
 	if (buf_good)
 		memset((void *)(uintptr_t)rv.buf, GUARD,
 		       good + GOOD_LEN - (unsigned char *)(uintptr_t)rv.buf);
+	g0 = take_begin(f);
+	idle = idle_begin();
 	r = kb_ioctl(f->fd, KMBOX_IOC_RECV, up);
-	if (!ptr_ok(rk)) {
+	idle_end(idle);
+	if (!ptr_in_ok(rk)) {
 		nonsense = false;
 		if (r >= 0)
 			f->held_unknown = true;
@@ -877,8 +1865,10 @@ static void op_recv(void)
 	if (r >= 0 && nonsense)
 		bad("RECV succeeded with nonsense (flags %#x deadline %llu reserved)", rv.flags,
 		    (unsigned long long)rv.deadline_ns);
-	if (r >= 0 && f->own && f->acc == O_WRONLY)
-		bad("RECV succeeded on an O_WRONLY file");
+	if (r >= 0 && !acc_rd(f))
+		bad("RECV succeeded on a file opened with access mode %d", f->acc);
+	if (r >= 0 && rk == P_ROV)
+		bad("RECV succeeded although its argument is read-only (the result cannot have been written)");
 	if (r >= 0 && ptr_ok(rk)) {
 		bool zcmsg = up->msg_flags & KMBOX_MSG_ZC;
 
@@ -904,13 +1894,17 @@ static void op_recv(void)
 					break;
 				}
 		}
-		if (zcmsg && f->own) {
-			if (!f->held_unknown && held_has(f, up->slot)) {
-				bad("RECV handed over slot %u which this file already holds", up->slot);
-				hist_dump(f);
-				trace_dump_fd(f->fd);
+		if (zcmsg) {
+			take_end(f, g0, &up->slot, 1, HOW_RECV);
+			if (f->own) {
+				if (!f->held_unknown && held_has(f, up->slot)) {
+					bad("RECV handed over slot %u which this file already holds",
+					    up->slot);
+					hist_dump(f);
+					trace_dump_fd(f->fd);
+				}
+				held_add(f, up->slot);
 			}
-			held_add(f, up->slot);
 		}
 	}
 	if (r == -EMSGSIZE && ptr_ok(rk) && up->len <= rv.len && !(rv.flags & KMBOX_F_ZC))
@@ -922,16 +1916,20 @@ static void op_batch(bool send)
 {
 	struct ffile *f = rand_file();
 	struct kmbox_batch b = { 0 };
-	struct kmbox_mmsg *mm;
-	bool nonsense, filled;
+	struct kmbox_mmsg *mm, *mmw;
+	struct giveback g = { .locked = false };
+	__u32 zslots[KMBOX_BATCH_MAX];
+	bool nonsense, filled, rov = false, idle;
 	enum pkind mk, bk;
-	__u32 i, n;
+	__u32 i, n, nz = 0;
+	uint32_t g0;
 	long r;
 
 	if (!f)
 		return;
 	b.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT |
 			     (send ? 0 : KMBOX_F_ZC));
+	b.flags = zc_bias(b.flags, send ? 0 : KMBOX_F_ZC);
 	if (send && (b.flags & KMBOX_F_ZC))
 		nonsense = true;
 	b.count = rng_pct(&R, 80) ? 1 + rng_below(&R, 8) : rand_u32();
@@ -950,40 +1948,87 @@ static void op_batch(bool send)
 		nonsense = true;
 	}
 	n = b.count <= KMBOX_BATCH_MAX ? b.count : KMBOX_BATCH_MAX;
-	mm = rng_pct(&R, 85) ? (void *)ARG_MMSG : rand_ptr(n * sizeof(*mm), &mk);
-	mk = (unsigned char *)mm == ARG_MMSG ? P_GOOD : mk;
-	filled = ptr_ok(mk) && n * sizeof(*mm) <= ptr_room(mm, mk);
+	if (!send && rng_pct(&R, T->mix->rov_pct)) {
+		/* Entries the kernel can read but not write back. */
+		rov = true;
+		mk = P_ROV;
+		mmw = (void *)(T->rov_rw + PG);
+		mm = (void *)(T->rov_ro + PG);
+	} else {
+		mm = rng_pct(&R, 85) ? (void *)ARG_MMSG : rand_ptr(n * sizeof(*mm), &mk);
+		mk = (unsigned char *)mm == ARG_MMSG ? P_GOOD : mk;
+		mmw = mm;
+	}
+	filled = ptr_in_ok(mk) && (rov || n * sizeof(*mm) <= ptr_room(mm, mk));
 	if (filled) {
 		for (i = 0; i < n; i++) {
-			memset(&mm[i], 0, sizeof(mm[i]));
-			mm[i].len = rng_pct(&R, 80) ? rng_below(&R, 300) : rand_u32();
-			mm[i].buf = U64(rand_ptr(mm[i].len < PG ? mm[i].len : PG, &bk));
-			mm[i].prio = rng_pct(&R, 80) ? rng_below(&R, 4) : rand_u32();
-			if (send && rng_pct(&R, 10)) {
-				mm[i].flags = KMBOX_MSG_ZC;
-				mm[i].slot = f->own && f->nheld ? f->held[0] : rand_u32();
+			memset(&mmw[i], 0, sizeof(mmw[i]));
+			mmw[i].len = rng_pct(&R, 80) ? rng_below(&R, 300) : rand_u32();
+			mmw[i].buf = U64(rand_ptr(mmw[i].len < PG ? mmw[i].len : PG, &bk));
+			mmw[i].prio = rng_pct(&R, 80) ? rng_below(&R, 4) : rand_u32();
+			if (send && rng_pct(&R, T->mix->zc_pct / 4)) {
+				mmw[i].flags = KMBOX_MSG_ZC;
+				mmw[i].slot = pick_slot(f, 100 - 70);
+				mmw[i].len = rng_below(&R, 80);
 			} else if (rng_pct(&R, 3)) {
-				mm[i].flags = rand_u32();
+				mmw[i].flags = rand_u32();
 			}
+			if (send && (mmw[i].flags & KMBOX_MSG_ZC))
+				zslots[nz++] = mmw[i].slot;
 		}
-		if (send && (mm[0].prio >= KMBOX_PRIO_MAX || (mm[0].flags & ~KMBOX_MSG_ZC)))
+		if (send && n && (mmw[0].prio >= KMBOX_PRIO_MAX || (mmw[0].flags & ~KMBOX_MSG_ZC)))
 			nonsense = true;
 	}
 	b.msgs = U64(mm);
-	r = kb_ioctl(f->fd, send ? KMBOX_IOC_SEND_BATCH : KMBOX_IOC_RECV_BATCH,
-		     place_arg(&b, sizeof(b), &bk));
-	if (!ptr_ok(bk))
+	{
+		void *up = place_arg(&b, sizeof(b), &bk);
+
+		if (send && (nz || !filled || !ptr_in_ok(bk)))
+			giveback_begin(&g, f, zslots, nz,
+				       !ptr_in_ok(bk) ? gb_mode(bk) :
+				       filled ? GB_EXACT : mk == P_REGION ? GB_UNKNOWN : GB_NONE);
+		g0 = take_begin(f);
+		idle = !send && idle_begin();
+		r = kb_ioctl(f->fd, send ? KMBOX_IOC_SEND_BATCH : KMBOX_IOC_RECV_BATCH, up);
+		idle_end(idle);
+		if (g.locked) {
+			/* Entries from r on were not sent: their slots are still ours. */
+			__u32 z = 0, kept = 0;
+
+			for (i = 0; i < n && filled && ptr_in_ok(bk); i++)
+				if (mmw[i].flags & KMBOX_MSG_ZC) {
+					if (r > 0 && i < (__u32)r)
+						kept = ++z;
+					else
+						z++;
+				}
+			giveback_end(&g, zslots, nz, r > 0 ? (int)kept : 0);
+		}
+	}
+	if (!ptr_in_ok(bk))
 		nonsense = false;
 	if (r >= 0 && nonsense)
 		bad("%s_BATCH succeeded with nonsense (count %u flags %#x)", send ? "SEND" : "RECV",
 		    b.count, b.flags);
 	if (r == 0 || r > (long)b.count)
 		bad("%s_BATCH of %u returned %ld", send ? "SEND" : "RECV", b.count, r);
-	if (r > 0 && f->own && (send ? f->acc == O_RDONLY : f->acc == O_WRONLY))
-		bad("%s_BATCH succeeded on a file without that access", send ? "SEND" : "RECV");
+	if (r > 0 && (send ? !acc_wr(f) : !acc_rd(f)))
+		bad("%s_BATCH succeeded on a file opened with access mode %d",
+		    send ? "SEND" : "RECV", f->acc);
+	if (r > 0 && !send && rov)
+		bad("RECV_BATCH returned %ld although its entries are read-only", r);
+	if (r > 0 && !send && filled && ptr_in_ok(bk) && !rov) {
+		__u32 got[KMBOX_BATCH_MAX], ng = 0;
+
+		for (i = 0; i < (__u32)r && i < n; i++)
+			if (mm[i].flags & KMBOX_MSG_ZC)
+				got[ng++] = mm[i].slot;
+		if (ng)
+			take_end(f, g0, got, ng, HOW_RECVB);
+	}
 	if (r > 0 && f->own) {
 		/* Zero-copy entries change what we hold; keep it exact when we can. */
-		if (!filled || !ptr_ok(bk)) {
+		if (!filled || !ptr_ok(bk) || rov) {
 			f->held_unknown = true;
 		} else {
 			for (i = 0; i < (__u32)r && i < n; i++) {
@@ -1015,12 +2060,13 @@ static void op_reserve(void)
 	bool nonsense;
 	enum pkind sk, ak;
 	__u32 *slots, i, j;
+	uint32_t g0;
 	long r;
 
 	if (!f)
 		return;
 	s.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT);
-	s.count = rng_pct(&R, 80) ? 1 + rng_below(&R, 4) : rand_u32();
+	s.count = rng_pct(&R, 80) ? 1 + rng_below(&R, T->mix->small_zc ? 2 : 4) : rand_u32();
 	if (!s.count || s.count > KMBOX_BATCH_MAX)
 		nonsense = true;
 	if (s.flags & KMBOX_F_TIMEOUT)
@@ -1038,18 +2084,19 @@ static void op_reserve(void)
 	slots = rng_pct(&R, 85) ? (void *)ARG_SLOTS : rand_ptr(4 * 8, &sk);
 	sk = (unsigned char *)slots == ARG_SLOTS ? P_GOOD : sk;
 	s.slots = U64(slots);
+	g0 = take_begin(f);
 	r = kb_ioctl(f->fd, KMBOX_IOC_ZC_RESERVE, place_arg(&s, sizeof(s), &ak));
-	if (!ptr_ok(ak))
+	if (!ptr_in_ok(ak))
 		nonsense = false;
 	if (r >= 0 && nonsense)
 		bad("ZC_RESERVE succeeded with nonsense (count %u flags %#x)", s.count, s.flags);
 	if (r == 0 || r > (long)s.count)
 		bad("ZC_RESERVE of %u returned %ld", s.count, r);
-	if (r > 0 && f->own && f->acc == O_RDONLY)
-		bad("ZC_RESERVE succeeded on an O_RDONLY file");
+	if (r > 0 && !acc_wr(f))
+		bad("ZC_RESERVE succeeded on a file opened with access mode %d", f->acc);
 	if (r > 0 && ptr_room(slots, sk) < r * sizeof(__u32))
 		bad("ZC_RESERVE wrote slots to a bad pointer (kind %d)", sk);
-	if (r > 0 && ptr_ok(sk) && ptr_ok(ak)) {
+	if (r > 0 && ptr_ok(sk) && ptr_in_ok(ak)) {
 		for (i = 0; i < (__u32)r; i++) {
 			if (f->nslots && slots[i] >= f->nslots)
 				bad("ZC_RESERVE gave slot %u of %u", slots[i], f->nslots);
@@ -1066,6 +2113,7 @@ static void op_reserve(void)
 				held_add(f, slots[i]);
 			}
 		}
+		take_end(f, g0, slots, (int)r, HOW_RESERVE);
 	} else if (r > 0 && f->own) {
 		f->held_unknown = true;
 	}
@@ -1077,14 +2125,17 @@ static void op_release(void)
 {
 	struct ffile *f = rand_file();
 	struct kmbox_slots s = { 0 };
+	struct giveback g = { .locked = false };
 	bool nonsense = false, expect_ok;
 	__u32 *slots = (void *)ARG_SLOTS, i, j;
 	enum pkind sk = P_GOOD, ak;
+	__u32 nk;
+	void *up;
 	long r;
 
 	if (!f)
 		return;
-	s.count = rng_pct(&R, 85) ? 1 + rng_below(&R, 4) : rand_u32();
+	s.count = rng_pct(&R, 85) ? 1 + rng_below(&R, T->mix->small_zc ? 2 : 4) : rand_u32();
 	if (!s.count || s.count > KMBOX_BATCH_MAX)
 		nonsense = true;
 	if (rng_pct(&R, 5)) {
@@ -1100,12 +2151,8 @@ static void op_release(void)
 		nonsense = true;
 	}
 	/* Mostly slots we hold; sometimes others, out of range, duplicates. */
-	for (i = 0; i < s.count && i < KMBOX_BATCH_MAX; i++) {
-		if (f->nheld && rng_pct(&R, 80))
-			slots[i] = f->held[rng_below(&R, f->nheld)];
-		else
-			slots[i] = rng_pct(&R, 50) ? rng_below(&R, 20) : rand_u32();
-	}
+	for (i = 0; i < s.count && i < KMBOX_BATCH_MAX; i++)
+		slots[i] = pick_slot(f, T->mix->rel_random_pct);
 	if (rng_pct(&R, 10))
 		slots = rand_ptr(16, &sk);
 	expect_ok = f->own && !f->held_unknown && !nonsense && ptr_ok(sk) && s.count <= 4;
@@ -1119,8 +2166,21 @@ static void op_release(void)
 		}
 	}
 	s.slots = U64(slots);
-	r = kb_ioctl(f->fd, KMBOX_IOC_ZC_RELEASE, place_arg(&s, sizeof(s), &ak));
-	if (!ptr_ok(ak)) {
+	up = place_arg(&s, sizeof(s), &ak);
+	/* The slots we can read: all of our array, 16 bytes elsewhere. */
+	nk = (__u32 *)ARG_SLOTS == slots ? KMBOX_BATCH_MAX : 4;
+	if (!ptr_in_ok(ak))
+		giveback_begin(&g, f, NULL, 0, gb_mode(ak));
+	else if (!s.count || s.count > KMBOX_BATCH_MAX)
+		giveback_begin(&g, f, NULL, 0, GB_NONE);
+	else if (ptr_ok(sk) && s.count <= nk)
+		giveback_begin(&g, f, slots, (int)s.count, GB_EXACT);
+	else
+		giveback_begin(&g, f, NULL, 0, sk == P_REGION || ptr_ok(sk) ? GB_UNKNOWN : GB_NONE);
+	r = kb_ioctl(f->fd, KMBOX_IOC_ZC_RELEASE, up);
+	/* All or nothing: on failure every slot named is still where it was. */
+	giveback_end(&g, slots, g.n ? (int)s.count : 0, r == 0 ? (int)s.count : 0);
+	if (!ptr_in_ok(ak)) {
 		if (r == 0)
 			f->held_unknown = true;
 		return;
@@ -1177,7 +2237,8 @@ static void op_random_ioctl(void)
 	if (((cmd >> 8) & 0xff) == 'T' || ((cmd >> 8) & 0xff) == 'f' ||
 	    ((cmd >> 8) & 0xff) == 'X' || ((cmd >> 8) & 0xff) == 0x94 ||
 	    ((cmd >> 8) & 0xff) == 0x15 || ((cmd >> 8) & 0xff) == 0x12 ||
-	    ((cmd >> 8) & 0xff) == 0x58 || (cmd & 0xffff0000) == 0)
+	    ((cmd >> 8) & 0xff) == 0x58 || (cmd & 0xffff0000) == 0 ||
+	    ((cmd >> 8) & 0xff) == KMBOX_IOC_MAGIC)
 		return;
 	arg = rand_ptr(128, &k);
 	r = kb_ioctl(f->fd, cmd, arg);
@@ -1190,33 +2251,34 @@ static void op_rw(void)
 	struct ffile *f = rand_file();
 	size_t len = rng_pct(&R, 80) ? rng_below(&R, 700) : rand_u32();
 	enum pkind k;
-	void *p = rand_ptr(len < GOOD_LEN ? len : GOOD_LEN, &k);
+	void *p;
 	long r;
 
 	if (!f)
 		return;
+	p = rand_ptr(len < GOOD_LEN ? len : GOOD_LEN, &k);
 	if (rng_pct(&R, 50)) {
 		r = write(f->fd, p, len);
 		r = r < 0 ? -errno : r;
-		tr("op %lu write fd %d len %zu -> %ld", ops, f->fd, len, r);
+		tr("write fd %d len %zu -> %ld", f->fd, len, r);
 		if (r >= 0 && (size_t)r != len)
 			bad("write of %zu returned %ld", len, r);
 		if (r >= 0 && f->own && f->max_msgsize && len > f->max_msgsize)
 			bad("write of %zu > max_msgsize %u succeeded", len, f->max_msgsize);
-		if (r >= 0 && f->own && (f->acc == O_RDONLY || !f->bound))
-			bad("write succeeded on %s file", f->bound ? "an O_RDONLY" : "an unbound");
+		if (r >= 0 && (!acc_wr(f) || (f->own && !f->bound)))
+			bad("write succeeded on %s file", f->bound ? "a read-only" : "an unbound");
 		CHECK_ERRNO("write", r, EBADF, EBADFD, EFAULT, EMSGSIZE, EAGAIN, EINTR, ENOBUFS,
 			    ENOMEM, EINVAL);
 	} else {
 		r = read(f->fd, p, len);
 		r = r < 0 ? -errno : r;
-		tr("op %lu read fd %d len %zu -> %ld", ops, f->fd, len, r);
+		tr("read fd %d len %zu -> %ld", f->fd, len, r);
 		if (r >= 0 && (size_t)r > len)
 			bad("read of %zu returned %ld", len, r);
 		if (r > 0 && (size_t)r > ptr_room(p, k))
 			bad("read of %ld bytes into a bad pointer (kind %d) succeeded", r, k);
-		if (r >= 0 && f->own && (f->acc == O_WRONLY || !f->bound))
-			bad("read succeeded on %s file", f->bound ? "an O_WRONLY" : "an unbound");
+		if (r >= 0 && (!acc_rd(f) || (f->own && !f->bound)))
+			bad("read succeeded on %s file", f->bound ? "a write-only" : "an unbound");
 		CHECK_ERRNO("read", r, EBADF, EBADFD, EFAULT, EMSGSIZE, EAGAIN, EINTR, EINVAL);
 	}
 }
@@ -1229,22 +2291,37 @@ static void op_mmap(void)
 				     PROT_READ | PROT_EXEC, PROT_NONE };
 	struct ffile *f = rand_file();
 	struct kmbox_attr a;
+	struct fmap *m = NULL;
 	size_t len, region = 0;
-	int prot, flags, i, slot = -1;
+	int prot, flags, i;
 	off_t off = 0;
+	bool bound;
 	void *p;
 
 	if (!f)
 		return;
-	for (i = 0; i < NMAP; i++)
-		if (!maps[i].p)
-			slot = i;
-	if (slot < 0) {
-		slot = rng_below(&R, NMAP);
-		munmap(maps[slot].p, maps[slot].len);
-		maps[slot].p = NULL;
+	pthread_mutex_lock(&tab_mu);
+	for (i = 0; i < NMAP && !m; i++)
+		if (!maps[i].p && !pthread_rwlock_trywrlock(&maps[i].lk)) {
+			if (!maps[i].p)
+				m = &maps[i];
+			else
+				pthread_rwlock_unlock(&maps[i].lk);
+		}
+	if (!m) {
+		i = rng_below(&R, NMAP);
+		if (pthread_rwlock_trywrlock(&maps[i].lk)) {
+			pthread_mutex_unlock(&tab_mu);
+			return;
+		}
+		m = &maps[i];
+		if (m->p)
+			munmap(m->p, m->len);
+		m->p = NULL;
 	}
-	if (!kb_getattr(f->fd, &a) && a.zc_slots)
+	pthread_mutex_unlock(&tab_mu);
+	bound = !kb_getattr(f->fd, &a);
+	if (bound && a.zc_slots)
 		region = ((size_t)a.zc_slots * a.zc_slot_size + PG - 1) & ~(PG - 1);
 	prot = prots[rng_below(&R, ARRAY_SIZE(prots))];
 	flags = rng_pct(&R, 90) ? MAP_SHARED : MAP_PRIVATE;
@@ -1267,19 +2344,25 @@ static void op_mmap(void)
 	if (rng_pct(&R, 10))
 		off = rng_pct(&R, 50) ? PG : (off_t)rand_u32() * PG;
 	p = mmap(NULL, len, prot, flags, f->fd, off);
+	tr("mmap fd %d len %zu prot %#x flags %#x off %lld -> %s", f->fd, len, prot, flags,
+	   (long long)off, p == MAP_FAILED ? strerror(errno) : "mapped");
 	if (p == MAP_FAILED) {
 		if (errno != EINVAL && errno != EPERM && errno != EACCES && errno != ENODEV &&
 		    errno != EBADFD && errno != ENOMEM && errno != EOVERFLOW && errno != EAGAIN)
 			bad("mmap: undocumented errno %d (%s)", errno, strerror(errno));
-		return;
+	} else {
+		/* Unbound a moment ago: someone sharing the file may have bound it since. */
+		if (!bound && !kb_getattr(f->fd, &a) && a.zc_slots)
+			region = ((size_t)a.zc_slots * a.zc_slot_size + PG - 1) & ~(PG - 1);
+		if (flags != MAP_SHARED || (prot & PROT_EXEC) || off || !region || len > region ||
+		    ((prot & PROT_WRITE) && !acc_wr(f)))
+			bad("mmap succeeded: len %zu region %zu prot %#x flags %#x off %lld acc %d",
+			    len, region, prot, flags, (long long)off, f->acc);
+		m->p = p;
+		m->len = len;
+		m->prot = prot;
 	}
-	if (flags != MAP_SHARED || (prot & PROT_EXEC) || off || !region || len > region ||
-	    (f->own && (prot & PROT_WRITE) && f->acc == O_RDONLY))
-		bad("mmap succeeded: len %zu region %zu prot %#x flags %#x off %lld", len, region,
-		    prot, flags, (long long)off);
-	maps[slot].p = p;
-	maps[slot].len = len;
-	maps[slot].prot = prot;
+	pthread_rwlock_unlock(&m->lk);
 }
 
 static void op_map_misc(void)
@@ -1291,10 +2374,14 @@ static void op_map_misc(void)
 	if (!m->p)
 		return;
 	if (x < 40) {
-		/* Scribble over (or read) the region; the other process uses it too. */
-		deliberate = 1;
-		faulted = 0;
-		if (!sigsetjmp(jb, 1)) {
+		/* Scribble over (or read) the region; others use it too. */
+		if (!hold_rd(&m->lk))
+			return;
+		if (!m->p)
+			return;
+		T->deliberate = 1;
+		T->faulted = 0;
+		if (!sigsetjmp(T->jb, 1)) {
 			if (m->prot & PROT_WRITE) {
 				for (i = 0; i < 32; i++)
 					m->p[rng_below(&R, m->len)] = (unsigned char)rng_next(&R);
@@ -1308,9 +2395,18 @@ static void op_map_misc(void)
 					m->p[0] = 1;	/* must fault */
 			}
 		}
-		deliberate = 0;
-		if (faulted && (m->prot & PROT_WRITE))
+		T->deliberate = 0;
+		if (T->faulted && (m->prot & PROT_WRITE))
 			bad("SIGSEGV writing a PROT_WRITE region mapping");
+		return;
+	}
+	pthread_mutex_lock(&tab_mu);
+	if (pthread_rwlock_trywrlock(&m->lk)) {
+		pthread_mutex_unlock(&tab_mu);
+		return;
+	}
+	if (!m->p) {
+		/* gone meanwhile */
 	} else if (x < 50) {
 		if (!mprotect(m->p, m->len, PROT_READ | PROT_EXEC))
 			bad("mprotect(PROT_EXEC) of a region mapping succeeded");
@@ -1332,6 +2428,9 @@ static void op_map_misc(void)
 		munmap(m->p, m->len);
 		m->p = NULL;
 	}
+	tr("map op %u", x);
+	pthread_rwlock_unlock(&m->lk);
+	pthread_mutex_unlock(&tab_mu);
 }
 
 static void op_poll(void)
@@ -1350,6 +2449,7 @@ static void op_poll(void)
 		n++;
 	}
 	r = poll(pf, n, 0);
+	tr("poll %d fds -> %d", n, r);
 	if (r < 0 && errno != EINTR && errno != ENOMEM)
 		bad("poll: %s", strerror(errno));
 	for (i = 0; r > 0 && i < n; i++)
@@ -1381,29 +2481,92 @@ static void op_fcntl(void)
 		fcntl(f->fd, F_SETFL, fl | O_NONBLOCK);
 		break;
 	}
+	tr("fcntl fd %d", f->fd);
 }
+
+/*
+ * Scheduling games: the next few ops as SCHED_IDLE (a receiver that
+ * sleeps then is not run before the thread that woke it goes on, if both
+ * share a CPU), or pinned to one CPU.  Idle only briefly: an idle thread
+ * starves beside busy ones.
+ */
+static void op_sched(void)
+{
+	struct sched_param sp = { 0 };
+	unsigned int x = rng_below(&R, 100);
+	cpu_set_t set;
+	int i;
+
+	if (x < 60) {
+		if (!sched_setscheduler(0, SCHED_IDLE, &sp))
+			T->idle_left = 1 + rng_below(&R, 3);
+	} else if (x < 80) {
+		CPU_ZERO(&set);
+		CPU_SET(pin_cpu, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	} else {
+		CPU_ZERO(&set);
+		for (i = 0; i < CPU_SETSIZE; i++)
+			CPU_SET(i, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
+	tr("sched %u -> policy %d", x, sched_getscheduler(0));
+}
+
+/* Close everything this process has, its record going with the last descriptor. */
+static void close_all(void)
+{
+	int i;
+
+	for (i = 0; i < NFD; i++)
+		if (files[i].fd >= 0) {
+			fid_put(files[i].fid);
+			close(files[i].fd);
+			file_forget(&files[i]);
+		}
+	for (i = 0; i < NMAP; i++)
+		if (maps[i].p) {
+			munmap(maps[i].p, maps[i].len);
+			maps[i].p = NULL;
+		}
+}
+
+static void op_recv(void);
 
 static void op_fork(void)
 {
-	pid_t pid = fork();
+	pid_t pid;
 	int i;
 
-	tr("op %lu fork", ops);
+	/* No structural change runs meanwhile, and every descriptor counts twice. */
+	pthread_mutex_lock(&tab_mu);
+	for (i = 0; i < NFD; i++)
+		if (files[i].fd >= 0 && files[i].fid)
+			ADD(&shm->nfd[files[i].fid], 1);
+	pid = fork();
 	if (pid == 0) {
 		/* A grandchild does a few ops on the shared files, then dies. */
 		struct itimerval it = { { 0, 10000 }, { 0, 10000 } };
 
+		in_grandchild = true;
 		setitimer(ITIMER_REAL, &it, NULL);	/* timers are not inherited */
-		for (i = 0; i < 20; i++) {
-			struct ffile *f = rand_file();
-
-			if (f)
-				f->own = false;
-		}
-		for (i = 0; i < 10; i++)
+		for (i = 0; i < NFD; i++)
+			files[i].own = false;
+		for (i = 0; i < 10; i++) {
 			op_recv();
-		_exit(impossible ? 1 : 0);
+			release_holds();
+		}
+		it = (struct itimerval){ 0 };
+		setitimer(ITIMER_REAL, &it, NULL);
+		close_all();
+		_exit(0);
 	}
+	if (pid < 0)
+		for (i = 0; i < NFD; i++)
+			if (files[i].fd >= 0 && files[i].fid)
+				fid_put(files[i].fid);
+	pthread_mutex_unlock(&tab_mu);
+	tr("fork -> %d", pid);
 	if (pid > 0) {
 		int st;
 
@@ -1417,33 +2580,267 @@ static void op_fork(void)
 	}
 }
 
-/* Drop CAP_SYS_RESOURCE so the user quota bounds what the fuzzer pins. */
-static void drop_sys_resource(void)
+/* Drop CAP_SYS_RESOURCE (all: everything) so the user quota bounds what we pin. */
+static void drop_caps(bool all)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2];
+	int i;
 
 	if (syscall(SYS_capget, &h, d))
 		return;
-	d[CAP_SYS_RESOURCE / 32].effective &= ~(1u << (CAP_SYS_RESOURCE % 32));
-	d[CAP_SYS_RESOURCE / 32].permitted &= ~(1u << (CAP_SYS_RESOURCE % 32));
-	d[CAP_SYS_RESOURCE / 32].inheritable &= ~(1u << (CAP_SYS_RESOURCE % 32));
+	for (i = 0; i < 2; i++) {
+		__u32 keep = all ? 0 : ~0u;
+
+		if (!all && i == CAP_SYS_RESOURCE / 32)
+			keep = ~(1u << (CAP_SYS_RESOURCE % 32));
+		d[i].effective &= keep;
+		d[i].permitted &= keep;
+		d[i].inheritable &= keep;
+	}
 	if (syscall(SYS_capset, &h, d))
-		diag("capset: %s (the quota will not bound the fuzzer)", strerror(errno));
+		say("capset: %s (the quota will not bound the fuzzer)", strerror(errno));
 }
 
 /* ---- the loop ------------------------------------------------------------------- */
 
-static void fuzz_proc(char name, int shared_fd[], int nshared)
+static void do_op(enum op op)
 {
-	struct sigaction sa = { 0 };
-	struct itimerval it = { { 0, 10000 }, { 0, 10000 } };
-	__u64 end = opt_duration ? now_ns() + opt_duration * 1000000000ULL : ~0ULL;
+	switch (op) {
+	case OP_OPEN: op_open(); break;
+	case OP_CLOSE: op_close(); break;
+	case OP_DUP: op_dup(); break;
+	case OP_BIND: op_bind(); break;
+	case OP_UNLINK: op_unlink(); break;
+	case OP_INFO: op_info(); break;
+	case OP_GETATTR: op_getattr(); break;
+	case OP_SEND: op_send(); break;
+	case OP_RECV: op_recv(); break;
+	case OP_SENDB: op_batch(true); break;
+	case OP_RECVB: op_batch(false); break;
+	case OP_RESV: op_reserve(); break;
+	case OP_REL: op_release(); break;
+	case OP_RIOCTL: op_random_ioctl(); break;
+	case OP_RW: op_rw(); break;
+	case OP_MMAP: op_mmap(); break;
+	case OP_MAPMISC: op_map_misc(); break;
+	case OP_POLL: op_poll(); break;
+	case OP_FCNTL: op_fcntl(); break;
+	case OP_FORK: op_fork(); break;
+	case OP_SCHED: op_sched(); break;
+	default: sleep_us(rng_below(&R, 200)); break;
+	}
+}
+
+struct thr_arg {
+	char who[12];
+	int tidx;
+	const struct mix *mix;
+	unsigned long budget;
+	uint64_t end;
+	uint64_t seed_stream;
+};
+
+/* Per-thread memory and timer. */
+static int thr_setup(struct thr *t, const struct thr_arg *a)
+{
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGALRM };
+	struct itimerspec its = { { 0, 10000000 }, { 0, 10000000 } };
+	unsigned int i, sum = 0;
+	int mfd;
+
+	memset(t, 0, sizeof(*t));
+	T = t;
+	if (!in_grandchild && a->tidx < MAXTHREADS)
+		threads[a->tidx] = t;
+	snprintf(t->who, sizeof(t->who), "%s", a->who);
+	t->tidx = a->tidx;
+	t->mix = a->mix;
+	t->budget = a->budget;
+	t->end = a->end;
+	rng_seed(&t->rng_s, opt_seed, a->seed_stream);
+	for (i = 0; i < OP_N; i++)
+		t->cum[i] = sum += a->mix->w[i];
+	t->good_p = mmap(NULL, GOOD_LEN + PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	t->args_p = mmap(NULL, ARGS_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	mfd = memfd_create("kmbox-fuzz-rov", MFD_CLOEXEC);
+	if (t->good_p == MAP_FAILED || t->args_p == MAP_FAILED || mfd < 0 || ftruncate(mfd, ROV_LEN))
+		return -1;
+	t->rov_rw = mmap(NULL, ROV_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	t->rov_ro = mmap(NULL, ROV_LEN, PROT_READ, MAP_SHARED, mfd, 0);
+	close(mfd);
+	if (t->rov_rw == MAP_FAILED || t->rov_ro == MAP_FAILED)
+		return -1;
+	mprotect(t->good_p + GOOD_LEN, PG, PROT_NONE);
+	sev._sigev_un._tid = gettid();
+	if (!timer_create(CLOCK_MONOTONIC, &sev, &t->timer)) {
+		t->has_timer = true;
+		timer_settime(t->timer, 0, &its, NULL);
+	} else {
+		say("timer_create: %s", strerror(errno));
+		return -1;
+	}
+	if (opt_faults && !geteuid()) {
+		/* Subject this thread to failslab's task filter (root only). */
+		int fd = open("/proc/thread-self/make-it-fail", O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "1", 1) != 1)
+			say("cannot set make-it-fail: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	/* Capabilities are per thread; make-it-fail needed CAP_SYS_RESOURCE. */
+	drop_caps(false);
+	if (a->mix->pinned) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(pin_cpu, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
+	return 0;
+}
+
+static void thr_teardown(struct thr *t)
+{
+	struct sched_param sp = { 0 };
+
+	if (t->has_timer)
+		timer_delete(t->timer);
+	sched_setscheduler(0, SCHED_OTHER, &sp);
+	munmap(t->good_p, GOOD_LEN + PG);
+	munmap(t->args_p, ARGS_LEN);
+	munmap(t->rov_rw, ROV_LEN);
+	munmap(t->rov_ro, ROV_LEN);
+}
+
+static void *thr_main(void *p)
+{
+	const struct thr_arg *a = p;
+	struct thr *t = calloc(1, sizeof(*t));
+	unsigned int total, i;
+	uint64_t t0, t1;
+
+	if (!t || thr_setup(t, a)) {
+		diag("fuzz %s: thread setup failed", a->who);
+		ADD(&shm->w[widx].impossible, 1);
+		return NULL;
+	}
+	total = t->cum[OP_N - 1];
+	while ((!t->budget || t->nops < t->budget) && !LD(&shm->stop) &&
+	       (t->nops & 63 || now_ns() < t->end)) {
+		unsigned int x = rng_below(&t->rng_s, total);
+
+		t->nops++;
+		for (i = 0; x >= t->cum[i]; i++)
+			;
+		cur_op = op_name[i];
+		cur_file = NULL;
+		t0 = opt_verbose ? now_ns() : 0;
+		do_op((enum op)i);
+		if (opt_verbose) {
+			t1 = now_ns();
+			t->nop[i]++;
+			t->ns_op[i] += t1 - t0;
+			t0 = t1;
+		}
+		if (cur_file && cur_file->fd >= 0 && cur_file->own && !cur_file->held_unknown &&
+		    i >= OP_SEND && i <= OP_REL)
+			hist(cur_file, '=', cur_file->nheld);
+		if (cur_file && cur_file->fd >= 0) {
+			oracle_getattr(cur_file);
+			if (opt_verbose) {
+				t1 = now_ns();
+				t->n_ga++;
+				t->ns_ga += t1 - t0;
+				t0 = t1;
+			}
+		}
+		release_holds();
+		if (t->idle_left && !--t->idle_left) {
+			struct sched_param sp = { 0 };
+
+			sched_setscheduler(0, SCHED_OTHER, &sp);
+		}
+		if (opt_proc_every && t->nops >= t->proc_due) {
+			t->proc_due = t->nops + opt_proc_every;
+			oracle_proc();
+			if (opt_verbose) {
+				t->n_proc++;
+				t->ns_proc += now_ns() - t0;
+			}
+		}
+	}
+	if (opt_verbose) {
+		char buf[400];
+		int n = 0;
+
+		for (i = 0; i < OP_N; i++)
+			if (t->nop[i])
+				n += snprintf(buf + n, sizeof(buf) - n, " %s %lu/%lu", op_name[i],
+					      t->nop[i], t->ns_op[i] / t->nop[i] / 1000);
+		say("%lu ops; per kind, count/mean us:%s", t->nops, buf);
+		say("oracle: %lu GETATTR checks, mean %lu us; %lu /proc checks, mean %lu us",
+		    t->n_ga, t->n_ga ? t->ns_ga / t->n_ga / 1000 : 0, t->n_proc,
+		    t->n_proc ? t->ns_proc / t->n_proc / 1000 : 0);
+	}
+	ADD(&shm->w[widx].nops, t->nops);
+	thr_teardown(t);
+	/* Not freed: another thread's report may read its history. */
+	return NULL;
+}
+
+/*
+ * Run @nthreads fuzzing threads (this thread is the first) in this process,
+ * until the op budget or @end; close everything then.
+ */
+static void run_threads(const char *name, int nthreads, const struct mix *mix,
+			unsigned long budget, uint64_t end, uint64_t stream)
+{
+	struct thr_arg a[MAXTHREADS];
+	pthread_t th[MAXTHREADS];
+	struct thr *saved;
 	int i;
 
-	who = name;
-	rng_seed(&R, opt_seed, name);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (nthreads > MAXTHREADS)
+		nthreads = MAXTHREADS;
+	for (i = 0; i < nthreads; i++) {
+		snprintf(a[i].who, sizeof(a[i].who), nthreads > 1 ? "%s%d" : "%s", name, i);
+		a[i].tidx = i;
+		a[i].mix = mix;
+		a[i].budget = budget;
+		a[i].end = end;
+		a[i].seed_stream = stream * 64 + i;
+	}
+	for (i = 1; i < nthreads; i++)
+		if (pthread_create(&th[i], NULL, thr_main, &a[i])) {
+			diag("fuzz %s: pthread_create: %s", a[i].who, strerror(errno));
+			nthreads = i;
+			break;
+		}
+	saved = T;
+	thr_main(&a[0]);
+	T = saved;
+	for (i = 1; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	close_all();
+}
+
+/* ---- workers ---------------------------------------------------------------------- */
+
+struct worker {
+	char name[8];
+	char desc[96];
+	char kind;		/* 'p' procs, 't' threads, 'z' zc, 'u' unpriv */
+	int nthreads;
+};
+
+static void worker_signals(void)
+{
+	struct sigaction sa = { 0 };
+
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigaction(SIGSEGV, &sa, NULL);
@@ -1453,88 +2850,217 @@ static void fuzz_proc(char name, int shared_fd[], int nshared)
 	signal(SIGIO, SIG_IGN);
 	signal(SIGURG, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	setitimer(ITIMER_REAL, &it, NULL);
-	if (opt_faults) {
-		/* Subject this process (and its forks) to failslab's task filter. */
-		int fd = open("/proc/self/make-it-fail", O_WRONLY | O_CLOEXEC);
+}
 
-		if (fd < 0 || write(fd, "1", 1) != 1)
-			diag("fuzz %c: cannot set make-it-fail: %s", who, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	}
-	/* Only now: make-it-fail takes CAP_SYS_RESOURCE. */
-	drop_sys_resource();
+static void process_setup(void)
+{
+	int i;
 
-	for (i = 0; i < NFD; i++)
+	for (i = 0; i < NFD; i++) {
+		pthread_rwlock_init(&files[i].lk, NULL);
 		file_forget(&files[i]);
-	for (i = 0; i < nshared && i < NFD; i++) {
-		files[i].fd = shared_fd[i];
+	}
+	for (i = 0; i < NMAP; i++) {
+		pthread_rwlock_init(&maps[i].lk, NULL);
+		maps[i].p = NULL;
+	}
+	/* The read-only page, then a PROT_NONE one: a long read from it faults. */
+	ro = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unmapped = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ro == MAP_FAILED || unmapped == MAP_FAILED)
+		_exit(98);
+	memset(ro, 'r', PG);
+	mprotect(ro, PG, PROT_READ);
+	mprotect(ro + PG, PG, PROT_NONE);
+	/* Kept mapped PROT_NONE, so that no later mmap() lands there. */
+	pin_cpu = 0;
+}
+
+/* Put the supervisor's shared files into this process's table. */
+static void adopt(const int *fd, const uint32_t *fid, int n)
+{
+	int i;
+
+	for (i = 0; i < n && i < NFD; i++) {
+		files[i].fd = fd[i];
+		files[i].fid = fid[i];
 		files[i].acc = O_RDWR;
 		files[i].bound = true;
 	}
-
-	while ((!opt_ops || ops < opt_ops) && (ops & 255 || now_ns() < end)) {
-		unsigned int x = rng_below(&R, 1000);
-
-		ops++;
-		cur_op = x < 170 ? "file" : x < 380 ? "send" : x < 520 ? "recv" : x < 570 ? "sendb" :
-			 x < 620 ? "recvb" : x < 700 ? "resv" : x < 760 ? "rel" : "other";
-		cur_file = NULL;
-		if (x < 40)
-			op_open();
-		else if (x < 70)
-			op_close();
-		else if (x < 80)
-			op_dup();
-		else if (x < 170)
-			op_bind();
-		else if (x < 190)
-			op_unlink();
-		else if (x < 200)
-			op_info();
-		else if (x < 240)
-			op_getattr();
-		else if (x < 380)
-			op_send();
-		else if (x < 520)
-			op_recv();
-		else if (x < 570)
-			op_batch(true);
-		else if (x < 620)
-			op_batch(false);
-		else if (x < 700)
-			op_reserve();
-		else if (x < 760)
-			op_release();
-		else if (x < 800)
-			op_random_ioctl();
-		else if (x < 860)
-			op_rw();
-		else if (x < 900)
-			op_mmap();
-		else if (x < 960)
-			op_map_misc();
-		else if (x < 975)
-			op_poll();
-		else if (x < 990)
-			op_fcntl();
-		else if (x < 992)
-			op_fork();
-		else
-			sleep_us(rng_below(&R, 200));
-		if (cur_file && cur_file->own && cur_file->fd >= 0 && !cur_file->held_unknown &&
-		    strcmp(cur_op, "file") && strcmp(cur_op, "other"))
-			hist(cur_file, '=', cur_file->nheld);
-	}
-	it = (struct itimerval){ 0 };
-	setitimer(ITIMER_REAL, &it, NULL);
-	diag("fuzz %c: %lu ops, %lu impossible results", who, ops, impossible);
-	/* Exit status: 0 fine, 1 impossible results; the ops count goes by pipe. */
-	printf("#OPS %c %lu\n", who, ops);
-	fflush(stdout);
-	_exit(impossible ? 1 : 0);
 }
+
+/* A small zero-copy mailbox of this worker's own, and a duplicate of it. */
+static void add_small_zc(__u32 nslots, __u32 max_msgs)
+{
+	struct kmbox_attr at = { .max_msgs = max_msgs, .max_msgsize = 64, .zc_slots = nslots,
+				 .zc_slot_size = 64 };
+	int i, k, fd = kb_open(NULL, O_RDWR, KMBOX_OPEN_ANON, 0, &at), d;
+	uint32_t fid, mbid;
+
+	if (fd < 0) {
+		diag("fuzz: small zero-copy mailbox: %s", strerror(-fd));
+		return;
+	}
+	fid = new_fid();
+	mbid = new_mbid();
+	for (i = 0; i < NFD && files[i].fd >= 0; i++)
+		;
+	if (i == NFD) {
+		close(fd);
+		return;
+	}
+	files[i].fd = fd;
+	files[i].fid = fid;
+	files[i].acc = O_RDWR;
+	files[i].bound = true;
+	files[i].max_msgsize = 64;
+	files[i].nslots = nslots;
+	if (fid)
+		ST(&shm->fid_mbid[fid], mbid);
+	if (mbid)
+		ST(&shm->mb_nslots[mbid], nslots);
+	d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	for (k = i; k < NFD && files[k].fd >= 0; k++)
+		;
+	if (d >= 0 && k < NFD) {
+		file_copy(&files[k], &files[i]);
+		files[k].fd = d;
+		if (fid)
+			ADD(&shm->nfd[fid], 1);
+	} else if (d >= 0) {
+		close(d);
+	}
+}
+
+/*
+ * Become an unprivileged user (@uid) in fresh user and IPC namespaces.
+ * Must run before any thread exists (unshare(CLONE_NEWUSER) requires it).
+ */
+static void become_unprivileged(uid_t uid, bool map_root, bool drop_all_caps)
+{
+	char map[64];
+	int fd;
+
+	if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid)) {
+		say("cannot become uid %u: %s", uid, strerror(errno));
+		return;
+	}
+	/* Credentials changed: dumpable (for our own /proc files) and death signal again. */
+	prctl(PR_SET_DUMPABLE, 1);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (unshare(CLONE_NEWUSER | CLONE_NEWIPC)) {
+		say("uid %u: unshare(CLONE_NEWUSER|CLONE_NEWIPC): %s (fuzzing as uid %u in our namespaces)",
+		    uid, strerror(errno), uid);
+		capless = true;
+		return;
+	}
+	if (map_root) {
+		fd = open("/proc/self/setgroups", O_WRONLY);
+		if (fd >= 0) {
+			if (write(fd, "deny", 4) < 0)
+				say("setgroups deny: %s", strerror(errno));
+			close(fd);
+		}
+		snprintf(map, sizeof(map), "0 %u 1\n", uid);
+		fd = open("/proc/self/uid_map", O_WRONLY);
+		if (fd < 0 || write(fd, map, strlen(map)) < 0)
+			say("uid_map: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = open("/proc/self/gid_map", O_WRONLY);
+		if (fd < 0 || write(fd, map, strlen(map)) < 0)
+			say("gid_map: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	/* Capabilities in the new namespace only; without them, mode bits apply. */
+	if (drop_all_caps) {
+		drop_caps(true);
+		capless = true;
+	}
+}
+
+static uint64_t run_end;
+static unsigned long per_thread_ops;
+
+static void worker_main(const struct worker *w, int idx, const int *sfd, const uint32_t *sfid,
+			int nshared)
+{
+	struct thr boot;
+
+	widx = idx;
+	memset(&boot, 0, sizeof(boot));
+	snprintf(boot.who, sizeof(boot.who), "%s", w->name);
+	T = &boot;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	worker_signals();
+	process_setup();
+	adopt(sfd, sfid, nshared);
+	pin_cpu = (int)(opt_seed % 2);
+	switch (w->kind) {
+	case 'p':
+		run_threads(w->name, 1, &mix_general, per_thread_ops, run_end, idx);
+		break;
+	case 't':
+		run_threads(w->name, w->nthreads, &mix_threads, per_thread_ops, run_end, idx);
+		break;
+	case 'z':
+		add_small_zc(2, 4);
+		add_small_zc(3, 8);
+		run_threads(w->name, w->nthreads, &mix_zc, per_thread_ops, run_end, idx);
+		break;
+	case 'u': {
+		/* Generations; each in namespaces that die with it. */
+		unsigned long left = per_thread_ops, slice;
+		unsigned int gen;
+
+		for (gen = 0; !LD(&shm->stop) && now_ns() < run_end &&
+		     (!per_thread_ops || left); gen++) {
+			uint64_t end = now_ns() + 3000000000ULL;
+			pid_t pid;
+			int st, i;
+
+			if (end > run_end)
+				end = run_end;
+			slice = per_thread_ops ? (left < 4000 ? left : 4000) : 0;
+			left -= slice;
+			for (i = 0; i < NFD; i++)
+				if (files[i].fd >= 0 && files[i].fid)
+					ADD(&shm->nfd[files[i].fid], 1);
+			pid = fork();
+			if (pid == 0) {
+				char name[8];
+
+				become_unprivileged(gen % 2 ? 65534 : 1000, gen % 4 < 2, gen % 2);
+				snprintf(name, sizeof(name), "U%u.", gen);
+				run_threads(name, w->nthreads, &mix_threads, slice, end,
+					    idx * 1000 + gen);
+				_exit(0);
+			}
+			if (pid < 0) {
+				for (i = 0; i < NFD; i++)
+					if (files[i].fd >= 0 && files[i].fid)
+						fid_put(files[i].fid);
+				break;
+			}
+			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+				;
+			if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+				diag("fuzz %s: generation %u ended with status %#x", w->name, gen,
+				     st);
+				ADD(&shm->w[widx].impossible, 1);
+			}
+		}
+		if (opt_verbose)
+			diag("fuzz %s: %u generations", w->name, gen);
+		close_all();
+		break;
+	}
+	}
+	_exit(0);
+}
+
+/* ---- the supervisor ------------------------------------------------------------------- */
 
 /*
  * Unlink every named mailbox of our (private) IPC namespace: the fuzzer
@@ -1544,8 +3070,9 @@ static void fuzz_proc(char name, int shared_fd[], int nshared)
 static int unlink_all_names(void)
 {
 	FILE *f = fopen("/proc/kmbox/mailboxes", "r");
-	char line[4096], name[KMBOX_NAME_MAX + 2];
-	int n = 0;
+	char line[4096], copy[4096], name[KMBOX_NAME_MAX + 2], *tok[KB_MB_MAXCOLS];
+	struct kb_mbcols c;
+	int n = 0, cname, cflags;
 
 	if (!f)
 		return -1;
@@ -1553,18 +3080,21 @@ static int unlink_all_names(void)
 		fclose(f);
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		char *p = strchr(line, ' '), *end;
+	kb_mb_header(&c, line);
+	cname = kb_mb_col(&c, "name");
+	cflags = kb_mb_col(&c, "flags");
+	while (cname >= 0 && cflags >= 0 && fgets(line, sizeof(line), f)) {
+		char *p;
 		size_t k = 0;
+		int nt;
 
-		if (!p)
+		snprintf(copy, sizeof(copy), "%s", line);
+		nt = kb_mb_fields(copy, tok, KB_MB_MAXCOLS);
+		if (nt <= cname || nt <= cflags || !strchr(tok[cflags], 'N') ||
+		    strchr(tok[cflags], 'U'))
 			continue;
-		p++;
-		end = strchr(p, ' ');
-		if (!end)
-			continue;
-		while (p < end && k < sizeof(name) - 1) {
-			if (*p == '\\' && end - p >= 4) {
+		for (p = tok[cname]; *p && k < sizeof(name) - 1;) {
+			if (*p == '\\' && strlen(p) >= 4) {
 				name[k++] = (char)(((p[1] - '0') << 6) | ((p[2] - '0') << 3) | (p[3] - '0'));
 				p += 4;
 			} else {
@@ -1572,18 +3102,52 @@ static int unlink_all_names(void)
 			}
 		}
 		name[k] = 0;
-		if (strstr(end, " N ") && !kb_unlink(name))
+		if (!kb_unlink(name))
 			n++;
 	}
 	fclose(f);
 	return n;
 }
 
+/* Lines of /proc/kmbox/mailboxes after the header, printed. */
+static int leftover_mailboxes(void)
+{
+	FILE *f = fopen("/proc/kmbox/mailboxes", "r");
+	char line[1024];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	if (fgets(line, sizeof(line), f))
+		while (fgets(line, sizeof(line), f)) {
+			if (n++ < 10)
+				diag("left over: %.*s", (int)strcspn(line, "\n"), line);
+		}
+	fclose(f);
+	return n;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: kmbox_fuzz [--seed S] [--ops N] [--duration SECONDS] [--faults] [--verbose]\n"
+	fprintf(stderr, "usage: kmbox_fuzz [--seed S] [--ops N] [--duration SECONDS]\n"
+			"                  [--mode all|procs,threads,zc,unpriv] [--threads N]\n"
+			"                  [--proc-every N] [--faults] [--keep-going] [--verbose]\n"
 			"(also reads $KMBOX_FUZZ_ARGS)\n");
 	exit(2);
+}
+
+/* Is worker kind @m in --mode (all, or a comma-separated list)? */
+static bool mode_has(const char *m)
+{
+	size_t n = strlen(m);
+	const char *p;
+
+	if (!strcmp(opt_mode, "all"))
+		return true;
+	for (p = opt_mode; (p = strstr(p, m)); p += n)
+		if ((p == opt_mode || p[-1] == ',') && (!p[n] || p[n] == ','))
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -1591,13 +3155,17 @@ int main(int argc, char **argv)
 	struct kmbox_attr zc = { .max_msgs = 16, .max_msgsize = 256, .zc_slots = 8,
 				 .zc_slot_size = 256 };
 	struct kmbox_attr pl = { .max_msgs = 16, .max_msgsize = 512 };
-	int shared[4], i, st, pfd[2];
-	unsigned long total = 0;
+	struct worker ws[NWORKERS];
+	int shared[4], i, j, st, pfd[2], nw = 0, nthreads = 0;
+	uint32_t sfid[4];
 	bool crashed = false, hung = false;
-	pid_t pid[2];
+	pid_t pid[NWORKERS];
 	struct kb_stats kst;
+	pthread_mutexattr_t ma;
+	unsigned long total = 0;
 	__u64 t0, limit;
-	char line[256];
+	char line[512];
+	struct thr boot;
 	FILE *in;
 
 	env_args("KMBOX_FUZZ_ARGS", &argc, &argv);
@@ -1608,33 +3176,76 @@ int main(int argc, char **argv)
 			opt_ops = arg_num(argv[i], argv[i + 1]), i++;
 		else if (!strcmp(argv[i], "--duration"))
 			opt_duration = arg_num(argv[i], argv[i + 1]), i++;
+		else if (!strcmp(argv[i], "--threads"))
+			opt_threads = arg_num(argv[i], argv[i + 1]), i++;
+		else if (!strcmp(argv[i], "--proc-every"))
+			opt_proc_every = arg_num(argv[i], argv[i + 1]), i++;
+		else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
+			opt_mode = argv[++i];
 		else if (!strcmp(argv[i], "--verbose"))
 			opt_verbose = true;
 		else if (!strcmp(argv[i], "--faults"))
 			opt_faults = true;
+		else if (!strcmp(argv[i], "--keep-going"))
+			opt_keep_going = true;
 		else
 			usage();
 	}
+	if (!mode_has("procs") && !mode_has("threads") && !mode_has("zc") && !mode_has("unpriv"))
+		usage();
+	if (opt_threads < 1 || opt_threads > MAXTHREADS)
+		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	ktap_plan(4);
-	diag("kmbox_fuzz --seed %llu --ops %llu --duration %llu", opt_seed, opt_ops,
-	     opt_duration);
+	memset(&boot, 0, sizeof(boot));
+	snprintf(boot.who, sizeof(boot.who), "sup");
+	T = &boot;
+
+	if (mode_has("procs")) {
+		ws[nw++] = (struct worker){ "A", "A (procs: one of two processes sharing files)", 'p', 1 };
+		ws[nw++] = (struct worker){ "B", "B (procs: the other one)", 'p', 1 };
+	}
+	if (mode_has("threads"))
+		ws[nw++] = (struct worker){ "T", "", 't', (int)opt_threads };
+	if (mode_has("zc"))
+		ws[nw++] = (struct worker){ "Z", "", 'z',
+					    (int)(opt_threads < MAXTHREADS ? opt_threads + 1 : MAXTHREADS) };
+	if (mode_has("unpriv"))
+		ws[nw++] = (struct worker){ "U", "U (unpriv: uid 1000/65534 in new user+IPC namespaces, 2 threads)", 'u', 2 };
+	for (i = 0; i < nw; i++) {
+		if (ws[i].kind == 't')
+			snprintf(ws[i].desc, sizeof(ws[i].desc),
+				 "T (threads: %d threads sharing one file table)", ws[i].nthreads);
+		if (ws[i].kind == 'z')
+			snprintf(ws[i].desc, sizeof(ws[i].desc),
+				 "Z (zc: %d threads, zero-copy on small regions, RO arguments, SCHED_IDLE)",
+				 ws[i].nthreads);
+		nthreads += ws[i].nthreads;
+	}
+	per_thread_ops = opt_ops ? (opt_ops + nthreads - 1) / nthreads : 0;
+
+	ktap_plan(nw + 4);
+	diag("kmbox_fuzz --seed %llu --ops %llu --duration %llu --mode %s --threads %llu --proc-every %llu%s",
+	     opt_seed, opt_ops, opt_duration, opt_mode, opt_threads, opt_proc_every,
+	     opt_faults ? " --faults" : "");
 	/* Our names in a namespace of our own: nothing else is touched. */
 	if (unshare(CLONE_NEWIPC))
 		diag("unshare(CLONE_NEWIPC): %s (using the current namespace)", strerror(errno));
 
-	good = mmap(NULL, GOOD_LEN + PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		    -1, 0);
-	ro = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	unmapped = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	args = mmap(NULL, ARGS_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (good == MAP_FAILED || ro == MAP_FAILED || unmapped == MAP_FAILED ||
-	    args == MAP_FAILED)
+	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shm == MAP_FAILED) {
+		ktap_result(false, "fuzz setup: shared memory: %s", strerror(errno));
 		return 1;
-	mprotect(good + GOOD_LEN, PG, PROT_NONE);
-	memset(ro, 'r', PG);
-	mprotect(ro, PG, PROT_READ);
-	/* Kept mapped PROT_NONE, so that no later mmap() lands there. */
+	}
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	for (i = 0; i < NLOCKS; i++)
+		pthread_mutex_init(&shm->lk[i], &ma);
+	for (i = 0; i < nw; i++) {
+		memcpy(shm->w[i].name, ws[i].name, sizeof(shm->w[i].name));
+		snprintf(shm->w[i].desc, sizeof(shm->w[i].desc), "%s", ws[i].desc);
+		shm->w[i].used = 1;
+	}
 
 	for (i = 0; i < NNAMES; i++)
 		kb_unlink(fuzz_names[i]);
@@ -1642,36 +3253,47 @@ int main(int argc, char **argv)
 	shared[1] = kb_open("kmbox-fuzz-Z", O_RDWR, KMBOX_OPEN_CREAT, 0600, &zc);
 	shared[2] = kb_open(NULL, O_RDWR, KMBOX_OPEN_ANON, 0, &zc);
 	shared[3] = kb_open(NULL, O_RDWR | O_NONBLOCK, KMBOX_OPEN_ANON, 0, &pl);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		if (shared[i] < 0) {
 			ktap_result(false, "fuzz setup: %s", strerror(-shared[i]));
 			return 1;
 		}
+		/* Counted per worker that inherits it, below. */
+		sfid[i] = ADD(&shm->next_fid, 1);
+	}
+	/* The two with a region: mailboxes we know. */
+	for (i = 1; i <= 2; i++) {
+		uint32_t mb = ADD(&shm->next_mbid, 1);
+
+		shm->fid_mbid[sfid[i]] = mb;
+		shm->mb_nslots[mb] = zc.zc_slots;
+	}
 
 	if (pipe(pfd))
 		return 1;
-	for (i = 0; i < 2; i++) {
+	t0 = now_ns();
+	run_end = opt_duration ? t0 + opt_duration * 1000000000ULL : ~0ULL;
+	for (i = 0; i < nw; i++) {
+		for (j = 0; j < 4; j++)
+			ADD(&shm->nfd[sfid[j]], 1);
 		fflush(stdout);
 		pid[i] = fork();
 		if (pid[i] == 0) {
 			close(pfd[0]);
 			dup2(pfd[1], STDOUT_FILENO);
 			close(pfd[1]);
-			fuzz_proc('A' + i, shared, 4);
+			worker_main(&ws[i], i, shared, sfid, 4);
 		}
 	}
 	close(pfd[1]);
 	for (i = 0; i < 4; i++)
 		close(shared[i]);
 
-	/* Relay the children's lines; collect their op counts. */
-	t0 = now_ns();
+	/* Relay the workers' lines. */
 	limit = (opt_duration ? opt_duration : 3600) + 120;
 	in = fdopen(pfd[0], "r");
 	for (;;) {
 		struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
-		char c;
-		unsigned long n;
 
 		if (now_ns() - t0 > limit * 1000000000ULL)
 			break;
@@ -1679,15 +3301,13 @@ int main(int argc, char **argv)
 			continue;
 		if (!fgets(line, sizeof(line), in))
 			break;
-		if (sscanf(line, "#OPS %c %lu", &c, &n) == 2)
-			total += n;
-		else
-			fputs(line, stdout);
+		fputs(line, stdout);
 	}
-	for (i = 0; i < 2; i++) {
-		pid_t r;
+	for (i = 0; i < nw; i++) {
+		struct wstat *s = &shm->w[i];
+		bool ok;
 
-		while ((r = waitpid(pid[i], &st, WNOHANG)) == 0) {
+		while (waitpid(pid[i], &st, WNOHANG) == 0) {
 			if (now_ns() - t0 > limit * 1000000000ULL) {
 				char path[64], buf[256] = "";
 				FILE *w;
@@ -1699,7 +3319,7 @@ int main(int argc, char **argv)
 						buf[0] = 0;
 					fclose(w);
 				}
-				diag("fuzz %c hangs (wchan %s); killing it", 'A' + i, buf);
+				diag("fuzz %s hangs (wchan %s); killing it", ws[i].name, buf);
 				hung = true;
 				kill(pid[i], SIGKILL);
 			}
@@ -1708,12 +3328,20 @@ int main(int argc, char **argv)
 		if (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 99)) {
 			if (!hung)
 				crashed = true;
-			diag("fuzz %c: %s %d", 'A' + i, WIFSIGNALED(st) ? "killed by signal" : "exit",
+			diag("fuzz %s: %s %d", ws[i].name,
+			     WIFSIGNALED(st) ? "killed by signal" : "exit",
 			     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 		}
-		ktap_result(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-			    "fuzz process %c: no impossible results", 'A' + i);
+		ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && !LD(&s->impossible) && !LD(&s->oracle);
+		total += LD(&s->nops);
+		diag("fuzz %s: %lu ops, %lu impossible results, %lu invariant failures", ws[i].name,
+		     LD(&s->nops), LD(&s->impossible), LD(&s->oracle));
+		ktap_result(ok, "fuzz %s: no impossible result, no broken invariant", s->desc);
 	}
+	diag("fuzz oracle: %lu GETATTR checks, %lu /proc checks, %lu slot hand-outs recorded",
+	     LD(&shm->getattr_checks), LD(&shm->proc_checks), LD(&shm->handouts));
+	ktap_result(!LD(&shm->oracle_fail), "fuzz invariant oracle held (%lu failures)",
+		    LD(&shm->oracle_fail));
 	ktap_result(!crashed && !hung, "fuzz no crash or hang of the fuzzer");
 
 	for (i = 0; i < NNAMES; i++)
@@ -1723,12 +3351,15 @@ int main(int argc, char **argv)
 		diag("unlinked %d more names made by the fuzzer", i);
 	if (access("/proc/kmbox/stats", R_OK)) {
 		ktap_skip("fuzz kernel counters back to zero (no /proc/kmbox/stats)");
+		ktap_skip("fuzz no mailbox left (no /proc/kmbox/mailboxes)");
 	} else {
 		bool z = kb_wait_stats_zero(&kst, 5000);
+		int left = leftover_mailboxes();
 
 		if (!z)
 			kb_stats_diag("/proc/kmbox/stats", &kst);
 		ktap_result(z, "fuzz kernel counters back to zero");
+		ktap_result(left == 0, "fuzz no mailbox left in our namespace (%d)", left);
 	}
 	diag("fuzz: %lu ops done in %.1f s", total, (now_ns() - t0) / 1e9);
 	return ktap_failed ? 1 : 0;

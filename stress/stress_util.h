@@ -338,6 +338,64 @@ static inline void kb_stats_diag(const char *what, const struct kb_stats *s)
 	     s->users);
 }
 
+/* ---- /proc/kmbox/mailboxes, by column name ---------------------------------------- */
+
+/*
+ * The listing's first line names its columns; later versions of the
+ * module add columns (after "flags"), so readers look them up by name.
+ * Names are escaped (no spaces), so every line splits on spaces.
+ */
+#define KB_MB_MAXCOLS	32
+
+struct kb_mbcols {
+	int n;
+	char name[KB_MB_MAXCOLS][24];
+};
+
+/* Split @line in place at spaces and newlines; returns the field count. */
+static inline int kb_mb_fields(char *line, char **tok, int max)
+{
+	char *save, *t;
+	int n = 0;
+
+	for (t = strtok_r(line, " \n", &save); t && n < max; t = strtok_r(NULL, " \n", &save))
+		tok[n++] = t;
+	return n;
+}
+
+static inline int kb_mb_header(struct kb_mbcols *c, const char *line)
+{
+	char copy[1024], *tok[KB_MB_MAXCOLS];
+	int i;
+
+	snprintf(copy, sizeof(copy), "%.*s", (int)sizeof(copy) - 1, line);
+	c->n = kb_mb_fields(copy, tok, KB_MB_MAXCOLS);
+	for (i = 0; i < c->n; i++)
+		snprintf(c->name[i], sizeof(c->name[i]), "%s", tok[i]);
+	return c->n;
+}
+
+/* Index of column @name, or -1 if this module does not have it. */
+static inline int kb_mb_col(const struct kb_mbcols *c, const char *name)
+{
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		if (!strcmp(c->name[i], name))
+			return i;
+	return -1;
+}
+
+/* A decimal field (a minus sign allowed, to see negative counters). */
+static inline bool kb_mb_num(const char *tok, long long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoll(tok, &end, 10);
+	return tok[0] && !*end && !errno;
+}
+
 #define KB_PARAM_DIR	"/sys/module/kmbox/parameters/"
 
 static inline int kb_param_get(const char *name, unsigned long *v)

@@ -3,11 +3,15 @@
 # Kbuild, module/ and uapi/, so that module/kmbox.ko (the lead's build
 # for the Debian cloud kernel) is never overwritten.
 #
-# Usage: qemu/debug/build-module.sh [KDIR] [OUTDIR]
+# Usage: qemu/debug/build-module.sh [--gcov] [KDIR] [OUTDIR]
 #   KDIR    kernel tree or headers (default: the debug tree of
 #           qemu/debug/build-kernel.sh --cached)
 #   OUTDIR  where kmbox.ko goes (default: a new temp dir)
-# Prints one line on stdout: KMBOX_KO=<OUTDIR>/kmbox.ko
+#   --gcov  build with GCOV_PROFILE=y (the kernel needs
+#           CONFIG_GCOV_KERNEL) in OUTDIR/build, which is kept: the
+#           .gcno files and the sources that coverage tools need stay
+#           there, next to the objects; kmbox.ko is OUTDIR/build/module/
+# Prints one line on stdout: KMBOX_KO=<path of kmbox.ko>
 # The compiler output goes to stderr.
 set -euo pipefail
 
@@ -16,8 +20,10 @@ REPO=$(cd "$HERE/../.." && pwd)
 
 die() { echo "${0##*/}: $*" >&2; exit 1; }
 
+gcov=0
 case ${1:-} in
 -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0;;
+--gcov) gcov=1; shift;;
 esac
 
 kdir=${1:-}
@@ -29,8 +35,16 @@ fi
 out=${2:-$(mktemp -d "${TMPDIR:-/tmp}/kmbox-ko.XXXXXX")}
 mkdir -p "$out"
 
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/kmbox-modsrc.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
+if [ $gcov = 1 ]; then
+	grep -qx 'CONFIG_GCOV_KERNEL=y' "$kdir/.config" 2>/dev/null ||
+		die "$kdir has no CONFIG_GCOV_KERNEL=y: a --gcov module would not load there"
+	scratch=$out/build
+	rm -rf "$scratch"
+	mkdir -p "$scratch"
+else
+	scratch=$(mktemp -d "${TMPDIR:-/tmp}/kmbox-modsrc.XXXXXX")
+	trap 'rm -rf "$scratch"' EXIT
+fi
 cp "$REPO/Kbuild" "$scratch/"
 mkdir -p "$scratch/module" "$scratch/uapi"
 cp "$REPO"/module/Kbuild "$REPO"/module/*.[ch] "$scratch/module/"
@@ -38,6 +52,14 @@ cp "$REPO"/module/Kbuild "$REPO"/module/*.[ch] "$scratch/module/"
 rm -f "$scratch/module/"*.mod.c
 cp -r "$REPO/uapi/linux" "$scratch/uapi/"
 
+if [ $gcov = 1 ]; then
+	# On the command line, GCOV_PROFILE applies to every object of this
+	# (external module) build and to nothing of the kernel's.
+	make -C "$kdir" M="$scratch" GCOV_PROFILE=y modules >&2 ||
+		die "module build (GCOV_PROFILE=y) against $kdir failed"
+	echo "KMBOX_KO=$scratch/module/kmbox.ko"
+	exit 0
+fi
 make -C "$kdir" M="$scratch" modules >&2 || die "module build against $kdir failed"
 cp "$scratch/module/kmbox.ko" "$out/kmbox.ko"
 echo "KMBOX_KO=$out/kmbox.ko"

@@ -17,7 +17,8 @@
 # Knobs (environment), with their defaults:
 #   TESTS=""             programs to run (default: every selftest, then
 #                        stress/ programs, kmbox_failinj, guest-debug.sh)
-#   FUZZ_OPS=1000000     kmbox_fuzz ops (no time limit)
+#   FUZZ_OPS=1000000     kmbox_fuzz ops, all its threads together (no
+#                        time limit)
 #   STRESS_SECS=120      kmbox_stress --duration
 #   LIFECYCLE_CYCLES=100 lifecycle.sh rounds
 #   FAILSLAB="60 10"     guest-debug.sh failslab run: seconds, percent
