@@ -118,7 +118,9 @@ mapfile -t all_tests <"$tmp/tests"
 if [ -n "$TESTS" ]; then
 	read -r -a run_tests <<<"$TESTS"
 	for t in "${run_tests[@]}"; do
-		printf '%s\n' "${all_tests[@]}" | grep -qxF -- "$t" ||
+		# A here-string, not a pipe: under pipefail grep -q's early exit
+		# could kill printf with SIGPIPE and fail the test.
+		grep -qxF -- "$t" <<<"$(printf '%s\n' "${all_tests[@]}")" ||
 			die "TESTS: no test program '$t'; known: ${all_tests[*]:-none}"
 	done
 else
@@ -247,7 +249,9 @@ verdict=$(awk -v mode="$mode" -v tests="${run_tests[*]}" -v qrc="$qrc" \
 function kernel_line(s) { return s ~ /^\[ *[0-9]+\.[0-9]+\]/ }
 function fail(why) { nfail++; reasons[++nreasons] = why }
 BEGIN {
-	splat = "BUG:|WARNING:|Oops|general protection fault|Kernel panic|" \
+	# slub_debug reports as "BUG kmalloc-cg-16 (Tainted: ...): Right
+	# Redzone overwritten", without the colon after BUG.
+	splat = "BUG:|BUG [A-Za-z0-9_.:-]+ \\(|WARNING:|Oops|general protection fault|Kernel panic|" \
 		"possible recursive locking|possible circular locking|" \
 		"inconsistent lock state|suspicious RCU usage|KASAN|UBSAN|" \
 		"possible irq lock inversion|possible deadlock|" \
