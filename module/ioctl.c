@@ -82,7 +82,8 @@ static long kmbox_ioctl_info(void __user *uarg)
 	struct kmbox_info info = {
 		.api_version = KMBOX_API_VERSION,
 		.prio_max = KMBOX_PRIO_MAX,
-		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS,
+		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
+			    KMBOX_FEAT_SYNC,
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
 		.default_max_msgs = READ_ONCE(kmbox_params.default_max_msgs),
@@ -139,7 +140,7 @@ static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __us
 		return -EBADF;
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
-	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC) ||
+	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC) ||
 	    memchr_inv(s.__reserved, 0, sizeof(s.__reserved)))
 		return -EINVAL;
 	ret = kmbox_wait_init(&w, file, s.flags, s.deadline_ns);
@@ -150,15 +151,11 @@ static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __us
 			    s.flags & KMBOX_F_ZC, s.slot, NULL);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
-	ret = kmbox_send_many(kf, &msg, 1, &w);
-	if (ret < 0) {
-		kmbox_msg_free(kf->mb, msg);
-		return ret;
-	}
-	return 0;
+	return kmbox_send_one(kf, msg, &w, s.flags & KMBOX_F_SYNC);
 }
 
-static void kmbox_msg_creds(const struct kmbox_msg *msg, struct kmbox_recv *r)
+/* Who sent @msg, as the calling process sees it. */
+static void kmbox_msg_who(const struct kmbox_msg *msg, __s32 *pid, __u32 *uid, __u32 *gid)
 {
 	struct user_namespace *uns = current_user_ns();
 
@@ -167,11 +164,16 @@ static void kmbox_msg_creds(const struct kmbox_msg *msg, struct kmbox_recv *r)
 	 * zombie counts): once it has been reaped, the number may belong to
 	 * another process.
 	 */
-	r->pid = pid_vnr(msg->pid);
+	*pid = pid_vnr(msg->pid);
 	if (!pid_has_task(msg->pid, PIDTYPE_TGID))
-		r->pid = 0;
-	r->uid = from_kuid_munged(uns, msg->uid);
-	r->gid = from_kgid_munged(uns, msg->gid);
+		*pid = 0;
+	*uid = from_kuid_munged(uns, msg->uid);
+	*gid = from_kgid_munged(uns, msg->gid);
+}
+
+static void kmbox_msg_creds(const struct kmbox_msg *msg, struct kmbox_recv *r)
+{
+	kmbox_msg_who(msg, &r->pid, &r->uid, &r->gid);
 	r->prio = msg->prio;
 	r->send_ns = kmbox_time_from_host(msg->send_ns);
 }
@@ -190,8 +192,8 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 		return -EBADF;
 	if (copy_from_user(&r, uarg, sizeof(r)))
 		return -EFAULT;
-	if (r.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC) ||
-	    memchr_inv(r.__reserved, 0, sizeof(r.__reserved)))
+	if (r.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS) || r.reply_token ||
+	    r.__reserved)
 		return -EINVAL;
 	ret = kmbox_wait_init(&w, file, r.flags, r.deadline_ns);
 	if (ret)
@@ -210,9 +212,11 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 	r.len = msg->len;
 	r.slot = as_slot ? msg->slot : KMBOX_NO_SLOT;
 	r.msg_flags = as_slot ? KMBOX_MSG_ZC : 0;
+	if (r.flags & KMBOX_F_CALLS)
+		r.reply_token = msg->token;
 	if (copy_to_user(uarg, &r, sizeof(r)))
 		goto out_requeue;
-	kmbox_consume(kf, &msg, 1);
+	kmbox_consume(kf, &msg, 1, r.flags & KMBOX_F_CALLS);
 	return r.len;
 
 out_requeue:
@@ -230,8 +234,9 @@ static struct kmbox_mmsg *kmbox_batch_in(struct file *file, void __user *uarg,
 
 	if (copy_from_user(b, uarg, sizeof(*b)))
 		return ERR_PTR(-EFAULT);
-	if (b->flags & ~allowed || memchr_inv(b->__reserved, 0, sizeof(b->__reserved)) ||
-	    !b->count || b->count > KMBOX_BATCH_MAX)
+	/* A receiver of calls must be told their tokens, or they fail. */
+	if (b->flags & ~allowed || b->__reserved || !b->count || b->count > KMBOX_BATCH_MAX ||
+	    !b->tokens != !(b->flags & KMBOX_F_CALLS))
 		return ERR_PTR(-EINVAL);
 	ret = kmbox_wait_init(w, file, b->flags, b->deadline_ns);
 	if (ret)
@@ -252,7 +257,7 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
-	ents = kmbox_batch_in(file, uarg, &b, &w, KMBOX_WAIT_FLAGS);
+	ents = kmbox_batch_in(file, uarg, &b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_SYNC);
 	if (IS_ERR(ents))
 		return PTR_ERR(ents);
 	msgs = kmalloc_array(b.count, sizeof(*msgs), GFP_KERNEL);
@@ -276,7 +281,9 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 			break;
 		}
 	}
-	if (n) {
+	if (n && ((b.flags & KMBOX_F_SYNC) || kf->mb->rendezvous)) {
+		ret = kmbox_send_sync_batch(kf, msgs, n, &w);
+	} else if (n) {
 		ret = kmbox_send_many(kf, msgs, n, &w);
 		for (i = ret < 0 ? 0 : ret; i < n; i++)
 			kmbox_msg_free(kf->mb, msgs[i]);
@@ -295,23 +302,26 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 	struct kmbox_batch b;
 	struct kmbox_wait w;
 	u32 *bufsz = NULL;
+	u64 *tokens = NULL;
 	unsigned int i;
 	u32 need = 0;
-	bool zc;
+	bool zc, calls;
 	int ret;
 
 	if (!(file->f_mode & FMODE_READ))
 		return -EBADF;
-	ents = kmbox_batch_in(file, uarg, &b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_ZC);
+	ents = kmbox_batch_in(file, uarg, &b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS);
 	if (IS_ERR(ents))
 		return PTR_ERR(ents);
 	uents = u64_to_user_ptr(b.msgs);
 	zc = b.flags & KMBOX_F_ZC;
+	calls = b.flags & KMBOX_F_CALLS;
 
 	msgs = kmalloc_array(b.count, sizeof(*msgs), GFP_KERNEL);
 	bufsz = kmalloc_array(b.count, sizeof(*bufsz), GFP_KERNEL);
+	tokens = calls ? kcalloc(b.count, sizeof(*tokens), GFP_KERNEL) : NULL;
 	ret = -ENOMEM;
-	if (!msgs || !bufsz)
+	if (!msgs || !bufsz || (calls && !tokens))
 		goto out_free;
 	for (i = 0; i < b.count; i++)
 		bufsz[i] = ents[i].len;
@@ -332,14 +342,20 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 		ents[i].prio = msg->prio;
 		ents[i].slot = as_slot ? msg->slot : KMBOX_NO_SLOT;
 		ents[i].flags = as_slot ? KMBOX_MSG_ZC : 0;
+		if (calls)
+			tokens[i] = msg->token;
 	}
 	if (i && copy_to_user(uents, ents, array_size(i, sizeof(*ents))))
 		i = 0;
+	if (i && calls &&
+	    copy_to_user(u64_to_user_ptr(b.tokens), tokens, array_size(i, sizeof(*tokens))))
+		i = 0;
 	kmbox_requeue(kf, msgs + i, ret - i);
-	kmbox_consume(kf, msgs, i);
+	kmbox_consume(kf, msgs, i, calls);
 	ret = i ? i : -EFAULT;
 
 out_free:
+	kfree(tokens);
 	kfree(bufsz);
 	kfree(msgs);
 	kfree(ents);
@@ -386,6 +402,64 @@ static long kmbox_ioctl_zc_reserve(struct file *file, struct kmbox_file *kf, voi
 	return ret;
 }
 
+static long kmbox_ioctl_call(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_msg *msg, *reply;
+	struct kmbox_call c;
+	struct kmbox_wait w;
+	int ret;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (copy_from_user(&c, uarg, sizeof(c)))
+		return -EFAULT;
+	if (c.flags & ~KMBOX_WAIT_FLAGS || c.__pad ||
+	    memchr_inv(c.__reserved, 0, sizeof(c.__reserved)))
+		return -EINVAL;
+	ret = kmbox_wait_init(&w, file, c.flags, c.deadline_ns);
+	if (ret)
+		return ret;
+
+	msg = kmbox_prepare(kf, u64_to_user_ptr(c.req), c.req_len, c.prio, false, 0, NULL);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
+	ret = kmbox_call_wait(kf, msg, c.reply_len, &w, &reply);
+	if (ret)
+		return ret;
+
+	/* The reply is the caller's now: a fault loses it (EFAULT). */
+	ret = kmbox_copy_out(kf->mb, u64_to_user_ptr(c.reply), reply);
+	if (!ret) {
+		c.reply_len = reply->len;
+		kmbox_msg_who(reply, &c.pid, &c.uid, &c.gid);
+		c.send_ns = kmbox_time_from_host(reply->send_ns);
+		ret = copy_to_user(uarg, &c, sizeof(c)) ? -EFAULT : c.reply_len;
+	}
+	kmbox_msg_free(kf->mb, reply);
+	return ret;
+}
+
+static long kmbox_ioctl_reply(struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_reply r;
+	struct kmbox_msg *msg;
+	int ret;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	if (r.flags || memchr_inv(r.__reserved, 0, sizeof(r.__reserved)))
+		return -EINVAL;
+	if (!r.token)
+		return -ENOENT;
+	msg = kmbox_prepare(kf, u64_to_user_ptr(r.buf), r.len, 0, false, 0, NULL);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
+	ret = kmbox_reply_to(kf, r.token, msg);
+	if (ret)
+		kmbox_msg_free(kf->mb, msg);
+	return ret;
+}
+
 static long kmbox_ioctl_zc_release(struct file *file, struct kmbox_file *kf, void __user *uarg)
 {
 	struct kmbox_slots s;
@@ -429,6 +503,8 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_RECV_BATCH:
 	case KMBOX_IOC_ZC_RESERVE:
 	case KMBOX_IOC_ZC_RELEASE:
+	case KMBOX_IOC_CALL:
+	case KMBOX_IOC_REPLY:
 		break;
 	default:
 		return -ENOTTY;
@@ -450,6 +526,10 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return kmbox_ioctl_recv_batch(file, kf, uarg);
 	case KMBOX_IOC_ZC_RESERVE:
 		return kmbox_ioctl_zc_reserve(file, kf, uarg);
+	case KMBOX_IOC_CALL:
+		return kmbox_ioctl_call(file, kf, uarg);
+	case KMBOX_IOC_REPLY:
+		return kmbox_ioctl_reply(kf, uarg);
 	default:
 		return kmbox_ioctl_zc_release(file, kf, uarg);
 	}

@@ -223,6 +223,10 @@ struct kmbox_chain {
  * @prio: priority
  * @slot: region slot holding the payload, or KMBOX_NO_SLOT
  * @pooled: the buffer belongs to the mailbox's pool
+ * @sync: the synchronous sender or caller waiting for this message (see
+ *	call.c), or NULL; changed under kmbox->lock
+ * @token: the reply token of a call's request, 0 otherwise (fixed once
+ *	queued)
  * @data: the payload, inline (see "Message layouts")
  * @pages: the payload's pages, linked through page->lru (a paged message)
  */
@@ -241,6 +245,8 @@ struct kmbox_msg {
 	u32 prio;
 	u32 slot;
 	bool pooled;
+	struct kmbox_sync *sync;
+	u64 token;
 	union {
 		DECLARE_FLEX_ARRAY(char, data);
 		struct list_head pages;
@@ -328,6 +334,9 @@ struct kmbox_region;
  * @pool: free pooled buffers; anyone adds, takers hold @lock
  * @pool_size: pooled buffers allocated (free or in use)
  * @pool_max: most pooled buffers
+ * @rendezvous: created with KMBOX_ATTR_RENDEZVOUS: every send is
+ *	synchronous
+ * @next_token: the last reply token issued
  * @all: in @ns->mailboxes once published (under @ns->lock; RCU readers)
  * @hnode: in the name table (under kmbox_mutex)
  * @nsnode: in @ns->named while in the name table (under kmbox_mutex)
@@ -365,6 +374,8 @@ struct kmbox {
 	struct llist_head pool;
 	atomic_t pool_size;
 	u32 pool_max;
+	bool rendezvous;
+	atomic64_t next_token;
 	struct list_head all;
 	struct hlist_node hnode;
 	struct list_head nsnode;
@@ -399,6 +410,8 @@ struct kmbox_relay {
  * @relays: the mailbox queues wired to @unbound_wait when the file was
  *	bound while polled (see kmbox_poll())
  * @nrelays: how many of @relays are in use
+ * @calls: requests received through this file and not answered yet
+ *	(struct kmbox_sync, by token; under @mb->lock)
  */
 struct kmbox_file {
 	struct kmbox *mb;
@@ -412,6 +425,7 @@ struct kmbox_file {
 	wait_queue_head_t unbound_wait;
 	struct kmbox_relay relays[2];
 	unsigned int nrelays;
+	struct rb_root calls;
 };
 
 /**
@@ -426,11 +440,16 @@ enum kmbox_creds {
 	KMBOX_CREDS_OPENER,
 };
 
-/* Wait/operation flags, from the uapi KMBOX_F_* plus the file's O_NONBLOCK */
+/*
+ * Wait/operation flags, from the uapi KMBOX_F_* plus the file's O_NONBLOCK;
+ * handoff_only: queue nothing, only hand a message to a waiting receiver
+ * (a non-blocking synchronous send).
+ */
 struct kmbox_wait {
 	bool nonblock;
 	bool timed;
 	ktime_t deadline;
+	bool handoff_only;
 };
 
 /* mbox.c */
@@ -442,12 +461,30 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
 		    unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need);
 void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n);
-void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n);
+void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n, bool calls);
 __poll_t kmbox_poll_mask(struct kmbox *mb, fmode_t fmode);
 void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr);
 int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
 		     bool (*cond)(struct kmbox *), struct kmbox *mb, const struct kmbox_wait *w);
 void kmbox_file_detach(struct kmbox_file *kf);
+void kmbox_unqueue_locked(struct kmbox *mb, struct kmbox_msg *msg);
+void kmbox_wake_room(struct kmbox *mb);
+
+/* call.c: synchronous sends and calls; see the top of call.c */
+struct kmbox_sync;
+int kmbox_sync_take_locked(struct kmbox *mb, struct kmbox_msg *msg);
+void kmbox_sync_untake_locked(struct kmbox *mb, struct kmbox_msg *msg);
+void kmbox_sync_deliver_locked(struct kmbox *mb, struct kmbox_msg *msg,
+			       struct kmbox_file *rkf, bool calls);
+void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg);
+void kmbox_calls_detach_locked(struct kmbox_file *kf);
+int kmbox_send_one(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w,
+		   bool sync);
+int kmbox_send_sync_batch(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
+			  const struct kmbox_wait *w);
+int kmbox_call_wait(struct kmbox_file *kf, struct kmbox_msg *msg, u32 reply_cap,
+		    const struct kmbox_wait *w, struct kmbox_msg **reply);
+int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply);
 
 /* msg.c */
 struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
@@ -517,6 +554,7 @@ void kmbox_zc_unreserve(struct kmbox_file *kf, const u32 *slots, unsigned int n,
 int kmbox_zc_release(struct kmbox_file *kf, const u32 *slots, unsigned int n);
 int kmbox_zc_check_send_locked(struct kmbox_file *kf, u32 slot);
 int kmbox_zc_send_locked(struct kmbox_file *kf, u32 slot);
+int kmbox_zc_unsend_locked(struct kmbox_file *kf, u32 slot);
 int kmbox_zc_take_locked(struct kmbox *mb, u32 slot, struct kmbox_file *rkf);
 int kmbox_zc_untake_locked(struct kmbox *mb, u32 slot);
 int kmbox_zc_deliver_locked(struct kmbox *mb, u32 slot);

@@ -277,7 +277,8 @@ static ssize_t kmbox_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		return -EFAULT;
 	}
 	len = msg->len;
-	kmbox_consume(kf, &msg, 1);
+	/* A call's request read this way fails its caller: no token here. */
+	kmbox_consume(kf, &msg, 1, false);
 	return len;
 }
 
@@ -302,13 +303,13 @@ static ssize_t kmbox_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	ret = kmbox_msg_fill(msg, from);
-	if (!ret)
-		ret = kmbox_send_many(kf, &msg, 1, &w);
-	if (ret < 0) {
+	if (ret) {
 		kmbox_msg_free(kf->mb, msg);
 		return ret;
 	}
-	return count;
+	/* Synchronous on a rendezvous mailbox. */
+	ret = kmbox_send_one(kf, msg, &w, false);
+	return ret ?: count;
 }
 
 /*
@@ -469,6 +470,8 @@ static void kmbox_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct kmbox_mmsg) != 24);
 	BUILD_BUG_ON(sizeof(struct kmbox_batch) != 40);
 	BUILD_BUG_ON(sizeof(struct kmbox_slots) != 40);
+	BUILD_BUG_ON(sizeof(struct kmbox_call) != 80);
+	BUILD_BUG_ON(sizeof(struct kmbox_reply) != 40);
 	BUILD_BUG_ON(KMBOX_PRIO_MAX > U32_MAX);
 }
 

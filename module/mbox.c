@@ -151,27 +151,47 @@ static void kmbox_wake_receiver_locked(struct kmbox *mb, struct kmbox_wakeups *w
 }
 
 /*
- * Under kmbox->lock: give @msg straight to the first receiver asleep, if
- * the queue is empty and it can take it.  Once per call (@wk still
- * empty): the rest of a batch is queued, and the one wake-up left in @wk
- * goes to the next receiver for them.  Return: true if it did.
+ * Under kmbox->lock: the receiver asleep that @msg can be handed to
+ * straight away, or NULL: the first one, if the queue is empty and it can
+ * take @msg.  Once per call (@wk still empty): the rest of a batch is
+ * queued, and the one wake-up left in @wk goes to the next receiver for
+ * them.
  */
-static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_msg *msg,
-				 struct kmbox_wakeups *wk)
+static struct kmbox_rwaiter *
+kmbox_handoff_target_locked(struct kmbox *mb, const struct kmbox_msg *msg,
+			    const struct kmbox_wakeups *wk)
 {
 	struct kmbox_rwaiter *rw;
 	bool as_slot;
 
 	lockdep_assert_held(&mb->lock);
 	if (mb->nr_msgs || wk->n || list_empty(&mb->rd_list))
-		return false;
+		return NULL;
 	rw = list_first_entry(&mb->rd_list, struct kmbox_rwaiter, node);
 	as_slot = rw->zc && msg->slot != KMBOX_NO_SLOT;
 	if (rw->batch || (!as_slot && msg->len > rw->bufsz))
-		return false;
+		return NULL;
+	return rw;
+}
+
+/*
+ * Under kmbox->lock: give @msg to @rw, from kmbox_handoff_target_locked().
+ * Return: true if it did (false only if a state machine refused: a kmbox
+ * bug, and the message is queued instead).
+ */
+static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_rwaiter *rw,
+				 struct kmbox_msg *msg, struct kmbox_wakeups *wk)
+{
+	bool as_slot = rw->zc && msg->slot != KMBOX_NO_SLOT;
+
 	if (msg->slot != KMBOX_NO_SLOT &&
 	    kmbox_zc_take_locked(mb, msg->slot, as_slot ? rw->kf : NULL))
 		return false;
+	if (msg->sync && kmbox_sync_take_locked(mb, msg)) {
+		if (msg->slot != KMBOX_NO_SLOT)
+			kmbox_zc_untake_locked(mb, msg->slot);
+		return false;
+	}
 	rw->msg = msg;
 	kmbox_rw_choose_locked(mb, rw, KMBOX_RW_HANDED, wk);
 	return true;
@@ -205,6 +225,7 @@ static int kmbox_recv_wait_locked(struct kmbox_file *kf, u32 bufsz, bool zc, boo
 		.state = KMBOX_RW_WAITING,
 	};
 	ktime_t expires = w->deadline;
+	bool state_first = true;
 	int state, ret = 0;
 
 	list_add_tail(&rw.node, &mb->rd_list);
@@ -213,6 +234,10 @@ static int kmbox_recv_wait_locked(struct kmbox_file *kf, u32 bufsz, bool zc, boo
 		/* Under the lock: a sender that chooses us wakes us after. */
 		__set_current_state(TASK_INTERRUPTIBLE);
 		spin_unlock(&mb->lock);
+		/* A rendezvous mailbox is writable while a receiver waits. */
+		if (mb->rendezvous && state_first && wq_has_sleeper(&mb->wr_wait))
+			wake_up_interruptible_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
+		state_first = false;
 		if (!w->timed)
 			schedule();
 		else if (!schedule_hrtimeout_range(&expires, current->timer_slack_ns,
@@ -261,6 +286,15 @@ static void kmbox_wake_readers(struct kmbox *mb, bool queued)
 }
 
 /* After an atomic RMW that made room (hence smp_mb__after_atomic()). */
+static void __kmbox_wake_writers(struct kmbox *mb)
+{
+	/* waitqueue_active() is safe: the callers' barrier orders it */
+	if (waitqueue_active(&mb->wr_wait))
+		wake_up_interruptible_sync_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
+	if (unlikely(READ_ONCE(mb->fasync)))
+		kill_fasync(&mb->fasync, SIGIO, POLL_OUT);
+}
+
 static void kmbox_wake_writers(struct kmbox *mb)
 {
 	/*
@@ -269,11 +303,37 @@ static void kmbox_wake_writers(struct kmbox *mb)
 	 * A sender going to sleep sees the room, or we see it on the queue.
 	 */
 	smp_mb__after_atomic();
-	/* waitqueue_active() is safe: ordered by the barrier above */
-	if (waitqueue_active(&mb->wr_wait))
-		wake_up_interruptible_sync_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
-	if (unlikely(READ_ONCE(mb->fasync)))
-		kill_fasync(&mb->fasync, SIGIO, POLL_OUT);
+	__kmbox_wake_writers(mb);
+}
+
+/**
+ * kmbox_wake_room() - room was made under the lock (a message withdrawn
+ * by kmbox_unqueue_locked()): wake a sender and the EPOLLOUT pollers
+ * @mb: the mailbox, after the lock round
+ */
+void kmbox_wake_room(struct kmbox *mb)
+{
+	/* The waker's barrier, as in kmbox_wake_writers(). */
+	smp_mb();
+	__kmbox_wake_writers(mb);
+}
+
+/**
+ * kmbox_unqueue_locked() - take a queued message out, wherever it is
+ * @mb: the mailbox
+ * @msg: a queued message (a synchronous send withdrawn by its sender)
+ *
+ * Its room is free: the caller calls kmbox_wake_room() after unlocking.
+ */
+void kmbox_unqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	lockdep_assert_held(&mb->lock);
+	if (mb->last == &msg->node)
+		mb->last = rb_prev(&msg->node);
+	rb_erase_cached(&msg->node, &mb->queue);
+	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
+	mb->bytes -= msg->len;
+	atomic_dec(&mb->used);
 }
 
 /*
@@ -295,6 +355,11 @@ static int kmbox_attr_resolve(const struct kmbox_attr *in, struct kmbox_attr *ou
 		min(READ_ONCE(kmbox_params.default_max_msgsize), size_cap);
 	if (!out->max_msgs || out->max_msgs > msgs_cap || out->max_msgsize > size_cap)
 		return -EINVAL;
+	/* The only input bit; output bits (GETATTR's) are ignored. */
+	if (in->flags & ~(KMBOX_ATTR_RENDEZVOUS | KMBOX_ATTR_NONBLOCK | KMBOX_ATTR_NAMED |
+			  KMBOX_ATTR_UNLINKED))
+		return -EINVAL;
+	out->flags = in->flags & KMBOX_ATTR_RENDEZVOUS;
 
 	if (!in->zc_slots)
 		return in->zc_slot_size ? -EINVAL : 0;
@@ -401,6 +466,8 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_ns *ns,
 	init_llist_head(&mb->pool);
 	atomic_set(&mb->pool_size, 0);
 	mb->pool_max = min_t(u32, attr.max_msgs + KMBOX_POOL_EXTRA, KMBOX_POOL_MAX);
+	mb->rendezvous = attr.flags & KMBOX_ATTR_RENDEZVOUS;
+	atomic64_set(&mb->next_token, 0);
 	refcount_inc(&ns->ref);
 	atomic_long_inc(&kmbox_stats.mailboxes);
 	return mb;
@@ -603,6 +670,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 		spin_lock(&mb->lock);
 		while (done < n) {
 			struct kmbox_msg *msg = msgs[done];
+			struct kmbox_rwaiter *rw;
 
 			if (msg->slot != KMBOX_NO_SLOT) {
 				ret = kmbox_zc_check_send_locked(kf, msg->slot);
@@ -611,6 +679,11 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			}
 			if (!kmbox_has_room(mb))
 				break;
+			rw = kmbox_handoff_target_locked(mb, msg, &wk);
+			if (!rw && w->handoff_only) {
+				ret = -EAGAIN;
+				break;
+			}
 			if (msg->slot != KMBOX_NO_SLOT) {
 				ret = kmbox_zc_send_locked(kf, msg->slot);
 				if (ret)
@@ -619,7 +692,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			atomic_inc(&mb->used);
 			msg->seq = mb->seq++;
 			msg->send_ns = now;
-			if (!kmbox_handoff_locked(mb, msg, &wk)) {
+			if (!rw || !kmbox_handoff_locked(mb, rw, msg, &wk)) {
 				kmbox_enqueue_locked(mb, msg);
 				queued = true;
 			}
@@ -702,8 +775,15 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 				}
 				break;
 			}
+			if (msg->sync && kmbox_sync_take_locked(mb, msg)) {
+				if (!got)
+					ret = -EIO;
+				break;
+			}
 			if (msg->slot != KMBOX_NO_SLOT &&
 			    kmbox_zc_take_locked(mb, msg->slot, as_slot ? kf : NULL)) {
+				if (msg->sync)
+					kmbox_sync_untake_locked(mb, msg);
 				if (!got)
 					ret = -EIO;
 				break;
@@ -762,9 +842,13 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 
 		/* A slot in the wrong state: never queue what points at it. */
 		if (msg->slot != KMBOX_NO_SLOT && kmbox_zc_untake_locked(mb, msg->slot)) {
+			if (msg->sync)
+				kmbox_sync_drop_locked(mb, msg);
 			msgs[lost++] = msg;
 			continue;
 		}
+		if (msg->sync)
+			kmbox_sync_untake_locked(mb, msg);
 		kmbox_enqueue_locked(mb, msg);
 	}
 	kmbox_wake_receiver_locked(mb, &wk);
@@ -784,11 +868,14 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
  * @kf: the receiving file
  * @msgs: messages taken by kmbox_recv_many() and delivered
  * @n: how many
+ * @calls: the receive reported reply tokens (KMBOX_F_CALLS)
  *
  * Their room is free now: senders are woken.  A slot taken as a slot
- * becomes @kf's; a slot whose payload was copied out is free.
+ * becomes @kf's; a slot whose payload was copied out is free.  A
+ * synchronous sender is done; a call's request waits for its reply in
+ * @kf's table, or fails its caller if @calls is false (call.c).
  */
-void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n)
+void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n, bool calls)
 {
 	struct kmbox *mb = kf->mb;
 	bool freed = false;
@@ -796,20 +883,25 @@ void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 
 	if (!n)
 		return;
-	for (i = 0; i < n && msgs[i]->slot == KMBOX_NO_SLOT; i++)
+	/* A waiter may detach itself (call.c): look again under the lock. */
+	for (i = 0; i < n && msgs[i]->slot == KMBOX_NO_SLOT && !READ_ONCE(msgs[i]->sync); i++)
 		;
 	if (i == n) {
 		/* Copied messages only: kmbox_wake_writers() orders this. */
 		atomic_sub(n, &mb->used);
 	} else {
 		/*
-		 * With the slots' states, so that a snapshot under the lock
-		 * never sees a slot taken whose message is no longer counted.
+		 * With the slots' and waiters' states, so that a snapshot under
+		 * the lock never sees a slot taken whose message is no longer
+		 * counted.
 		 */
 		spin_lock(&mb->lock);
-		for (; i < n; i++)
+		for (; i < n; i++) {
 			if (msgs[i]->slot != KMBOX_NO_SLOT)
 				freed |= kmbox_zc_deliver_locked(mb, msgs[i]->slot) > 0;
+			if (msgs[i]->sync)
+				kmbox_sync_deliver_locked(mb, msgs[i], kf, calls);
+		}
 		atomic_sub(n, &mb->used);
 		spin_unlock(&mb->lock);
 	}
@@ -835,7 +927,8 @@ __poll_t kmbox_poll_mask(struct kmbox *mb, fmode_t fmode)
 	if ((fmode & FMODE_READ) && kmbox_has_msg(mb))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (fmode & FMODE_WRITE) {
-		if (kmbox_has_room(mb))
+		/* A rendezvous mailbox takes a message while a receiver waits. */
+		if (kmbox_has_room(mb) && (!mb->rendezvous || READ_ONCE(mb->rd_waiters)))
 			mask |= EPOLLOUT | EPOLLWRNORM;
 		if (mb->region && kmbox_zc_nfree(mb))
 			mask |= EPOLLWRBAND;
@@ -875,6 +968,8 @@ void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr)
 		attr->flags |= KMBOX_ATTR_NAMED;
 	if (READ_ONCE(mb->unlinked))
 		attr->flags |= KMBOX_ATTR_UNLINKED;
+	if (mb->rendezvous)
+		attr->flags |= KMBOX_ATTR_RENDEZVOUS;
 }
 
 /**
@@ -892,6 +987,12 @@ void kmbox_file_detach(struct kmbox_file *kf)
 
 	if (spare)
 		llist_add(&spare->pool_node, &mb->pool);
+	/* Nothing else uses the file now: its table can be read unlocked. */
+	if (!RB_EMPTY_ROOT(&kf->calls)) {
+		spin_lock(&mb->lock);
+		kmbox_calls_detach_locked(kf);
+		spin_unlock(&mb->lock);
+	}
 	if (!mb->region || !kf->zc_used)
 		return;
 	spin_lock(&mb->lock);

@@ -18,7 +18,9 @@
  *
  *            reserve (sender file S)          send (S)
  *     FREE ------------------------> RESERVED ----------> QUEUED
- *      ^  ^                          owner S  |            |  ^
+ *      ^  ^                          owner S  <----------  |  ^
+ *      |  |                                   |  unsend    |  |
+ *      |  |                                   |  (S)       |  |
  *      |  |      release/close (S)            |      take  |  | untake
  *      |  +-----------------------------------+   (recv)   v  | (copy-out
  *      |                                                 TAKEN   faulted)
@@ -32,6 +34,9 @@
  *  - unreserve      RESERVED -> FREE      S rolls back its own RESERVE
  *  - release        RESERVED|HELD -> FREE  ZC_RELEASE by the owner only
  *  - send           RESERVED -> QUEUED    SEND with KMBOX_F_ZC by the owner
+ *  - unsend         QUEUED -> RESERVED    the sender withdraws a synchronous
+ *                                         send (call.c) before any receive
+ *                                         took it: the slot is its own again
  *  - take           QUEUED -> TAKEN       a receive takes the message off
  *                                         the queue, or a sender hands it
  *                                         to a sleeping receiver; the
@@ -388,6 +393,28 @@ int kmbox_zc_send_locked(struct kmbox_file *kf, u32 slot)
 	s->sender = kf;
 	kf->zc_held--;
 	kmbox_stat_add(kf->mb, slots_held, -1);
+	return 0;
+}
+
+/**
+ * kmbox_zc_unsend_locked() - unsend: a withdrawn synchronous send's slot
+ * is @kf's again
+ * @kf: the file that sent it
+ * @slot: the slot of the message its sender withdrew from the queue
+ *
+ * Return: 0, or -EINVAL (a kmbox bug) if @slot is not queued by @kf.
+ */
+int kmbox_zc_unsend_locked(struct kmbox_file *kf, u32 slot)
+{
+	struct kmbox_slot *s = kmbox_slot(kf->mb, slot);
+
+	if (WARN_ON_ONCE(s->state != KMBOX_SLOT_QUEUED || s->sender != kf))
+		return -EINVAL;
+	kmbox_slot_move(kf->mb->region, s, KMBOX_SLOT_RESERVED);
+	s->owner = kf;
+	s->sender = NULL;
+	kf->zc_held++;
+	kmbox_stat_add(kf->mb, slots_held, 1);
 	return 0;
 }
 

@@ -77,7 +77,8 @@ OFF(kmbox_recv, uid, 36);
 OFF(kmbox_recv, gid, 40);
 OFF(kmbox_recv, msg_flags, 44);
 OFF(kmbox_recv, send_ns, 48);
-OFF(kmbox_recv, __reserved, 56);
+OFF(kmbox_recv, reply_token, 56);
+OFF(kmbox_recv, __reserved, 64);
 
 SIZE(kmbox_mmsg, 24);
 OFF(kmbox_mmsg, buf, 0);
@@ -91,7 +92,30 @@ OFF(kmbox_batch, msgs, 0);
 OFF(kmbox_batch, count, 8);
 OFF(kmbox_batch, flags, 12);
 OFF(kmbox_batch, deadline_ns, 16);
-OFF(kmbox_batch, __reserved, 24);
+OFF(kmbox_batch, tokens, 24);
+OFF(kmbox_batch, __reserved, 32);
+
+SIZE(kmbox_call, 80);
+OFF(kmbox_call, req, 0);
+OFF(kmbox_call, req_len, 8);
+OFF(kmbox_call, prio, 12);
+OFF(kmbox_call, reply, 16);
+OFF(kmbox_call, reply_len, 24);
+OFF(kmbox_call, flags, 28);
+OFF(kmbox_call, deadline_ns, 32);
+OFF(kmbox_call, pid, 40);
+OFF(kmbox_call, uid, 44);
+OFF(kmbox_call, gid, 48);
+OFF(kmbox_call, __pad, 52);
+OFF(kmbox_call, send_ns, 56);
+OFF(kmbox_call, __reserved, 64);
+
+SIZE(kmbox_reply, 40);
+OFF(kmbox_reply, token, 0);
+OFF(kmbox_reply, buf, 8);
+OFF(kmbox_reply, len, 16);
+OFF(kmbox_reply, flags, 20);
+OFF(kmbox_reply, __reserved, 24);
 
 SIZE(kmbox_slots, 40);
 OFF(kmbox_slots, slots, 0);
@@ -110,3 +134,5 @@ IOC(KMBOX_IOC_SEND_BATCH, 0x4028d406);
 IOC(KMBOX_IOC_RECV_BATCH, 0x4028d407);
 IOC(KMBOX_IOC_ZC_RESERVE, 0x4028d408);
 IOC(KMBOX_IOC_ZC_RELEASE, 0x4028d409);
+IOC(KMBOX_IOC_CALL, 0xc050d40a);
+IOC(KMBOX_IOC_REPLY, 0x4028d40b);

@@ -45,6 +45,8 @@
 #define KMBOX_FEAT_ZEROCOPY	_BITULL(0)	/* mmap region + KMBOX_IOC_ZC_* */
 #define KMBOX_FEAT_BATCH	_BITULL(1)	/* KMBOX_IOC_{SEND,RECV}_BATCH */
 #define KMBOX_FEAT_CREDS	_BITULL(2)	/* sender pid/uid/gid in recv */
+/* KMBOX_F_SYNC, KMBOX_ATTR_RENDEZVOUS, KMBOX_IOC_CALL/REPLY */
+#define KMBOX_FEAT_SYNC		_BITULL(3)
 
 /**
  * struct kmbox_info - answer to KMBOX_IOC_INFO (any /dev/kmbox file)
@@ -76,6 +78,13 @@ struct kmbox_info {
 #define KMBOX_ATTR_NONBLOCK	_BITUL(0)	/* this file has O_NONBLOCK */
 #define KMBOX_ATTR_NAMED	_BITUL(1)	/* created with a name */
 #define KMBOX_ATTR_UNLINKED	_BITUL(2)	/* named, and since unlinked */
+/*
+ * In and out: a zero-capacity mailbox.  Every send (write() included) is
+ * synchronous, nothing is buffered beyond the senders that wait; cur_msgs
+ * counts them and max_msgs bounds them.  The only input bit of flags: the
+ * output bits above are ignored on input, any other bit is EINVAL.
+ */
+#define KMBOX_ATTR_RENDEZVOUS	_BITUL(3)
 
 /**
  * struct kmbox_attr - mailbox limits and state
@@ -162,6 +171,19 @@ struct kmbox_unlink {
 #define KMBOX_F_TIMEOUT		_BITUL(1)	/* deadline_ns is valid */
 /* send: the payload is in a slot; recv: zero-copy messages come as slots */
 #define KMBOX_F_ZC		_BITUL(2)
+/*
+ * send: return only once a receiver's receive has returned the message;
+ * a deadline or signal before any receiver took it withdraws it (never
+ * delivered later).  With KMBOX_F_NONBLOCK: only if a receiver is
+ * waiting already, else EAGAIN and nothing is queued.
+ */
+#define KMBOX_F_SYNC		_BITUL(3)
+/*
+ * recv, recv batch: this receiver takes call requests and reports their
+ * reply tokens.  A request received without it fails its caller with
+ * EPIPE at once (read() never sets it).
+ */
+#define KMBOX_F_CALLS		_BITUL(4)
 
 /**
  * struct kmbox_send - KMBOX_IOC_SEND argument
@@ -209,6 +231,9 @@ struct kmbox_send {
  * @msg_flags: out: KMBOX_MSG_*
  * @send_ns: out: time the message was queued, on the CLOCK_MONOTONIC of
  *	the receiver's time namespace (0 if that clock had not started yet)
+ * @reply_token: in: zero; out: with KMBOX_F_CALLS, the token to answer a
+ *	call request with (KMBOX_IOC_REPLY on this file), 0 for an ordinary
+ *	message
  * @__reserved: in: zero; out: zero
  */
 struct kmbox_recv {
@@ -223,7 +248,8 @@ struct kmbox_recv {
 	__u32	gid;
 	__u32	msg_flags;
 	__u64	send_ns;
-	__u64	__reserved[2];
+	__u64	reply_token;
+	__u64	__reserved;
 };
 
 /**
@@ -246,22 +272,31 @@ struct kmbox_mmsg {
  * struct kmbox_batch - KMBOX_IOC_SEND_BATCH / KMBOX_IOC_RECV_BATCH
  * @msgs: user pointer to @count struct kmbox_mmsg
  * @count: 1..KMBOX_BATCH_MAX
- * @flags: KMBOX_F_NONBLOCK, KMBOX_F_TIMEOUT; recv also KMBOX_F_ZC
+ * @flags: KMBOX_F_NONBLOCK, KMBOX_F_TIMEOUT; send also KMBOX_F_SYNC; recv
+ *	also KMBOX_F_ZC and KMBOX_F_CALLS
  * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC of the
  *	caller's time namespace, 0..KTIME_MAX; else 0
+ * @tokens: recv with KMBOX_F_CALLS: user pointer to @count __u64, written
+ *	with each received entry's reply token (0 for an ordinary message);
+ *	otherwise 0
  * @__reserved: zero
  *
  * Like sendmmsg(2)/recvmmsg(2): the call sleeps (unless NONBLOCK) only
  * until the first entry can be done, then does as many as it can and
  * returns how many.  An error on entry 0 is returned as the error; an
- * error on a later entry ends the batch early and leaves it undone.
+ * error on a later entry ends the batch early and leaves it undone.  A
+ * synchronous send batch (KMBOX_F_SYNC, or any send to a rendezvous
+ * mailbox) sends its entries one at a time: the first waits for a
+ * receiver as a synchronous send does, each later one only goes if a
+ * receiver is waiting already.
  */
 struct kmbox_batch {
 	__u64	msgs;
 	__u32	count;
 	__u32	flags;
 	__u64	deadline_ns;
-	__u64	__reserved[2];
+	__u64	tokens;
+	__u64	__reserved;
 };
 
 /**
@@ -282,6 +317,71 @@ struct kmbox_slots {
 	__u32	count;
 	__u32	flags;
 	__u64	deadline_ns;
+	__u64	__reserved[2];
+};
+
+/**
+ * struct kmbox_call - KMBOX_IOC_CALL argument: send a request, wait for
+ * its reply
+ * @req: user pointer to the request's payload
+ * @req_len: its length, 0..max_msgsize
+ * @prio: the request's priority, 0..KMBOX_PRIO_MAX-1
+ * @reply: user pointer to the buffer for the reply
+ * @reply_len: in: the buffer's size; out: the reply's length
+ * @flags: KMBOX_F_NONBLOCK (queue the request only if a receiver is
+ *	waiting already, else EAGAIN), KMBOX_F_TIMEOUT
+ * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC of the
+ *	caller's time namespace for the whole call; else 0
+ * @pid: out: the replier's thread-group id, as in struct kmbox_recv
+ * @uid: out: the replier's euid
+ * @gid: out: the replier's egid
+ * @__pad: zero
+ * @send_ns: out: when the reply was sent, on the caller's clock
+ * @__reserved: zero
+ *
+ * The request is an ordinary message (priority, order, poll) that carries
+ * a reply token.  The call returns the reply's length once a receiver
+ * that took it (with KMBOX_F_CALLS) answers with KMBOX_IOC_REPLY.  EPIPE:
+ * the receiving file closed without answering, or the request was
+ * received without KMBOX_F_CALLS.  ETIMEDOUT, EINTR: the caller gave up;
+ * a request still queued is withdrawn, one already received can no longer
+ * be answered (its reply gets ENOENT).  A request in flight to a receiver
+ * when the caller gives up is answered or withdrawn first.
+ */
+struct kmbox_call {
+	__u64	req;
+	__u32	req_len;
+	__u32	prio;
+	__u64	reply;
+	__u32	reply_len;
+	__u32	flags;
+	__u64	deadline_ns;
+	__s32	pid;
+	__u32	uid;
+	__u32	gid;
+	__u32	__pad;
+	__u64	send_ns;
+	__u64	__reserved[2];
+};
+
+/**
+ * struct kmbox_reply - KMBOX_IOC_REPLY argument: answer a call
+ * @token: the reply token a receive of this file reported
+ * @buf: user pointer to the reply's payload
+ * @len: its length, at most the caller's reply buffer (else EMSGSIZE, and
+ *	the caller keeps waiting) and max_msgsize
+ * @flags: zero
+ * @__reserved: zero
+ *
+ * ENOENT: no unanswered request of this file has @token (never issued, on
+ * another file, answered already, or its caller gave up).  Any thread of
+ * any process sharing the file may answer, in any order.
+ */
+struct kmbox_reply {
+	__u64	token;
+	__u64	buf;
+	__u32	len;
+	__u32	flags;
 	__u64	__reserved[2];
 };
 
@@ -307,6 +407,8 @@ struct kmbox_slots {
 #define KMBOX_IOC_RECV_BATCH	_IOW(KMBOX_IOC_MAGIC, 0x07, struct kmbox_batch)
 #define KMBOX_IOC_ZC_RESERVE	_IOW(KMBOX_IOC_MAGIC, 0x08, struct kmbox_slots)
 #define KMBOX_IOC_ZC_RELEASE	_IOW(KMBOX_IOC_MAGIC, 0x09, struct kmbox_slots)
+#define KMBOX_IOC_CALL		_IOWR(KMBOX_IOC_MAGIC, 0x0A, struct kmbox_call)
+#define KMBOX_IOC_REPLY		_IOW(KMBOX_IOC_MAGIC, 0x0B, struct kmbox_reply)
 
 /*
  * mmap(2) offset of the zero-copy region: zc_slots * zc_slot_size bytes

@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Synchronous sends and calls: a sender that waits for its message to be
+ * received, and a caller that waits for the answer to its request.
+ *
+ * The waiter.  A synchronous sender or a caller keeps a struct kmbox_sync
+ * on its stack, and its message points to it (kmbox_msg->sync) from the
+ * moment it is queued.  The message itself is an ordinary message: same
+ * queue, priority order, room, poll, hand-off to a sleeping receiver.
+ *
+ * Life of a waiter.  Every transition is one function below, made with
+ * kmbox->lock held; nothing outside this file writes a waiter's state.
+ *
+ *                      take (a receive takes the message,
+ *          send        or the sender hands it to a sleeper)
+ *   (none) ----> QUEUED -------------------------------> TAKEN
+ *                  |  ^                                    |  |  |
+ *         withdraw |  +------ untake (copy-out faulted) ---+  |  |
+ *   (the waiter    |                                          |  |
+ *    gives up)     v          deliver: a synchronous send,     |  |
+ *              WITHDRAWN      or a request received without   |  |
+ *                             KMBOX_F_CALLS (result EPIPE)    |  |
+ *                   DONE <-------------------------------------+  |
+ *                    ^  ^                                         |
+ *                    |  |     deliver: a request received with    |
+ *                    |  |     KMBOX_F_CALLS, entered in the       v
+ *                    |  +---- receiving file's table -------- PENDING
+ *                    |        reply (result 0), or the            |
+ *                    |        receiving file closes (EPIPE)       |
+ *                    |                                            |
+ *                 ABANDONED <---- the caller gives up ------------+
+ *                 (its token is gone: a later reply gets ENOENT)
+ *
+ * A waiter never leaves while its message is TAKEN: the receive that took
+ * it may still fail and put it back, so neither a deadline nor a handled
+ * signal can decide the outcome then; the waiter sleeps on (killably) until
+ * the message is delivered (it returns success) or put back (it withdraws
+ * it and fails).  Only a fatal signal lets it go: it detaches itself from
+ * the message, which is then delivered as an ordinary one.
+ *
+ * Waking.  A waiter sleeps without the lock and takes it to read its
+ * state; whoever changes the state to one the waiter acts on wakes it
+ * while holding the lock.  So a waker never touches a waiter that has
+ * left: the waiter leaves only after seeing its final state, or unlinking
+ * itself, under the lock.
+ *
+ * Tokens.  A request carries a reply token, from a per-mailbox counter
+ * (never 0, never repeated).  A receive that reports tokens enters the
+ * request in its file's table; KMBOX_IOC_REPLY looks the token up in the
+ * table of the file it is made on, and nowhere else, so a token is useless
+ * on another file, and one never issued, answered, or given up is ENOENT.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/hrtimer.h>
+#include <linux/poll.h>
+#include <linux/rbtree.h>
+#include <linux/sched/signal.h>
+
+#include "kmbox.h"
+
+/**
+ * struct kmbox_sync - a synchronous sender or caller, on its stack
+ * @task: the waiting task
+ * @kf: the file it sent through
+ * @msg: its message, while QUEUED or TAKEN
+ * @server: PENDING: the file that received the request
+ * @node: PENDING: in @server's calls, by @token
+ * @token: a call's reply token; 0 for a synchronous send
+ * @reply_cap: a call's reply buffer size
+ * @reply: DONE: the reply of a call, if it was answered
+ * @state: enum kmbox_sync_state
+ * @result: DONE: 0, or -EPIPE
+ */
+struct kmbox_sync {
+	struct task_struct *task;
+	struct kmbox_file *kf;
+	struct kmbox_msg *msg;
+	struct kmbox_file *server;
+	struct rb_node node;
+	u64 token;
+	u32 reply_cap;
+	struct kmbox_msg *reply;
+	int state;
+	int result;
+};
+
+enum kmbox_sync_state {
+	KMBOX_SYNC_QUEUED,
+	KMBOX_SYNC_TAKEN,
+	KMBOX_SYNC_PENDING,
+	KMBOX_SYNC_DONE,
+	KMBOX_SYNC_WITHDRAWN,
+	KMBOX_SYNC_ABANDONED,
+};
+
+static bool kmbox_sync_less(struct rb_node *a, const struct rb_node *b)
+{
+	return rb_entry(a, struct kmbox_sync, node)->token <
+	       rb_entry(b, struct kmbox_sync, node)->token;
+}
+
+static int kmbox_sync_cmp(const void *key, const struct rb_node *n)
+{
+	u64 token = *(const u64 *)key;
+	u64 other = rb_entry(n, struct kmbox_sync, node)->token;
+
+	return token < other ? -1 : token > other;
+}
+
+/* The one place a waiter's state changes. */
+static void kmbox_sync_move(struct kmbox_sync *s, enum kmbox_sync_state to)
+{
+	s->state = to;
+}
+
+/* -> DONE, and wake the waiter (under the lock: see "Waking" above). */
+static void kmbox_sync_done(struct kmbox_sync *s, int result)
+{
+	s->result = result;
+	kmbox_sync_move(s, KMBOX_SYNC_DONE);
+	wake_up_process(s->task);
+}
+
+/**
+ * kmbox_sync_take_locked() - take: a receive takes a waiter's message
+ * @mb: the mailbox
+ * @msg: a message with ->sync, just taken off the queue or handed over
+ *
+ * Return: 0, or -EINVAL (a kmbox bug) if the waiter was not QUEUED.
+ */
+int kmbox_sync_take_locked(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	struct kmbox_sync *s = msg->sync;
+
+	lockdep_assert_held(&mb->lock);
+	if (WARN_ON_ONCE(s->state != KMBOX_SYNC_QUEUED))
+		return -EINVAL;
+	kmbox_sync_move(s, KMBOX_SYNC_TAKEN);
+	return 0;
+}
+
+/**
+ * kmbox_sync_untake_locked() - untake: the receive failed, the message is back
+ * @mb: the mailbox
+ * @msg: a message with ->sync, queued again
+ *
+ * A waiter that gave up meanwhile is woken to withdraw it.
+ */
+void kmbox_sync_untake_locked(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	struct kmbox_sync *s = msg->sync;
+
+	lockdep_assert_held(&mb->lock);
+	if (WARN_ON_ONCE(s->state != KMBOX_SYNC_TAKEN))
+		return;
+	kmbox_sync_move(s, KMBOX_SYNC_QUEUED);
+	wake_up_process(s->task);
+}
+
+/**
+ * kmbox_sync_deliver_locked() - deliver: the receive of a waiter's message
+ * committed
+ * @mb: the mailbox
+ * @msg: a message with ->sync, delivered (freed by the caller after)
+ * @rkf: the receiving file
+ * @calls: the receive reported reply tokens (KMBOX_F_CALLS)
+ *
+ * A synchronous sender is done.  A request is entered in @rkf's table if
+ * the receive reported its token, and fails its caller with EPIPE if not.
+ */
+void kmbox_sync_deliver_locked(struct kmbox *mb, struct kmbox_msg *msg,
+			       struct kmbox_file *rkf, bool calls)
+{
+	struct kmbox_sync *s = msg->sync;
+
+	lockdep_assert_held(&mb->lock);
+	WRITE_ONCE(msg->sync, NULL);
+	s->msg = NULL;
+	if (WARN_ON_ONCE(s->state != KMBOX_SYNC_TAKEN))
+		return;
+	if (!s->token) {
+		kmbox_sync_done(s, 0);
+		return;
+	}
+	if (!calls) {
+		kmbox_sync_done(s, -EPIPE);
+		return;
+	}
+	s->server = rkf;
+	rb_add(&s->node, &rkf->calls, kmbox_sync_less);
+	kmbox_sync_move(s, KMBOX_SYNC_PENDING);
+}
+
+/**
+ * kmbox_sync_drop_locked() - a waiter's message is dropped (a kmbox bug
+ * elsewhere: see kmbox_requeue())
+ * @mb: the mailbox
+ * @msg: a message with ->sync, freed by the caller after
+ */
+void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	struct kmbox_sync *s = msg->sync;
+
+	lockdep_assert_held(&mb->lock);
+	WRITE_ONCE(msg->sync, NULL);
+	s->msg = NULL;
+	kmbox_sync_done(s, -EIO);
+}
+
+/**
+ * kmbox_calls_detach_locked() - a file closes: its unanswered requests fail
+ * @kf: the closing file
+ *
+ * Every caller whose request @kf received and did not answer gets EPIPE.
+ */
+void kmbox_calls_detach_locked(struct kmbox_file *kf)
+{
+	struct rb_node *node;
+
+	lockdep_assert_held(&kf->mb->lock);
+	while ((node = rb_first(&kf->calls))) {
+		struct kmbox_sync *s = rb_entry(node, struct kmbox_sync, node);
+
+		rb_erase(node, &kf->calls);
+		s->server = NULL;
+		kmbox_sync_done(s, -EPIPE);
+	}
+}
+
+/*
+ * The waiter gives up under the lock (deadline, signal): withdraw a queued
+ * message (returned, for the caller to free; a zero-copy one's slot is
+ * reserved by the sender again, as before the send), forget a pending
+ * request.  Return: true if it may leave now, false while its message is
+ * TAKEN.
+ */
+static bool kmbox_sync_give_up_locked(struct kmbox *mb, struct kmbox_sync *s,
+				      struct kmbox_msg **withdrawn)
+{
+	switch (s->state) {
+	case KMBOX_SYNC_QUEUED:
+		kmbox_unqueue_locked(mb, s->msg);
+		if (s->msg->slot != KMBOX_NO_SLOT)
+			kmbox_zc_unsend_locked(s->kf, s->msg->slot);
+		WRITE_ONCE(s->msg->sync, NULL);
+		*withdrawn = s->msg;
+		s->msg = NULL;
+		kmbox_sync_move(s, KMBOX_SYNC_WITHDRAWN);
+		return true;
+	case KMBOX_SYNC_PENDING:
+		rb_erase(&s->node, &s->server->calls);
+		s->server = NULL;
+		kmbox_sync_move(s, KMBOX_SYNC_ABANDONED);
+		return true;
+	case KMBOX_SYNC_TAKEN:
+		return false;
+	default:	/* DONE */
+		return true;
+	}
+}
+
+/*
+ * A fatal signal while the message is TAKEN: detach from it (it is then
+ * delivered as an ordinary message) and leave.
+ */
+static void kmbox_sync_detach_locked(struct kmbox_sync *s)
+{
+	WRITE_ONCE(s->msg->sync, NULL);
+	s->msg = NULL;
+	kmbox_sync_move(s, KMBOX_SYNC_ABANDONED);
+}
+
+/*
+ * Wait until @s is DONE, or give up at the deadline or a signal.
+ * Return: 0 (DONE: see s->result), -ETIMEDOUT, -ERESTARTSYS (nothing was
+ * received: the call may be restarted) or -EINTR (a request was received
+ * and is given up: a restart would send it again).  *@withdrawn is the
+ * message taken back, for the caller to free.
+ */
+static int kmbox_sync_wait(struct kmbox *mb, struct kmbox_sync *s, const struct kmbox_wait *w,
+			   struct kmbox_msg **withdrawn)
+{
+	ktime_t expires = w->deadline;
+	bool timed = w->timed;
+	int ret = 0;
+
+	*withdrawn = NULL;
+	for (;;) {
+		int state;
+
+		/* Until the error is decided, only a fatal signal counts. */
+		set_current_state(ret ? TASK_KILLABLE : TASK_INTERRUPTIBLE);
+		spin_lock(&mb->lock);
+		state = s->state;
+		if (state == KMBOX_SYNC_DONE) {
+			spin_unlock(&mb->lock);
+			__set_current_state(TASK_RUNNING);
+			return 0;
+		}
+		if (!ret && signal_pending(current))
+			ret = -ERESTARTSYS;
+		if (ret && fatal_signal_pending(current) && state == KMBOX_SYNC_TAKEN)
+			kmbox_sync_detach_locked(s);
+		if (ret) {
+			if (state == KMBOX_SYNC_PENDING && ret == -ERESTARTSYS)
+				ret = -EINTR;
+			if (kmbox_sync_give_up_locked(mb, s, withdrawn)) {
+				spin_unlock(&mb->lock);
+				__set_current_state(TASK_RUNNING);
+				if (*withdrawn)
+					kmbox_wake_room(mb);
+				return ret;
+			}
+		}
+		spin_unlock(&mb->lock);
+		if (!timed || ret) {
+			schedule();
+		} else if (!schedule_hrtimeout_range(&expires, current->timer_slack_ns,
+						     HRTIMER_MODE_ABS)) {
+			ret = -ETIMEDOUT;
+		}
+	}
+}
+
+/**
+ * kmbox_send_one() - send one prepared message, synchronously if asked
+ * @kf: the sending file (bound)
+ * @msg: the message; consumed (queued, delivered, or freed) in every case
+ * @w: how to wait
+ * @sync: wait until a receiver's receive has returned it (also implied
+ *	by a rendezvous mailbox)
+ *
+ * Return: 0, or -EAGAIN (non-blocking: no room, or for a synchronous send
+ * no receiver waiting), -ETIMEDOUT, -ERESTARTSYS, -EINTR, -EINVAL (slot).
+ * On an error the message was not delivered and never will be.
+ */
+int kmbox_send_one(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w,
+		   bool sync)
+{
+	struct kmbox *mb = kf->mb;
+	struct kmbox_sync s = {
+		.task = current, .kf = kf, .msg = msg, .state = KMBOX_SYNC_QUEUED,
+	};
+	struct kmbox_wait qw = *w;
+	struct kmbox_msg *back;
+	int ret;
+
+	if (!sync && !mb->rendezvous) {
+		ret = kmbox_send_many(kf, &msg, 1, w);
+		if (ret < 0)
+			kmbox_msg_free(mb, msg);
+		return ret < 0 ? ret : 0;
+	}
+	/* Non-blocking: only straight into the hands of a waiting receiver. */
+	qw.handoff_only = w->nonblock;
+	msg->sync = &s;
+	ret = kmbox_send_many(kf, &msg, 1, &qw);
+	if (ret < 0) {
+		msg->sync = NULL;
+		kmbox_msg_free(mb, msg);
+		return ret;
+	}
+	ret = kmbox_sync_wait(mb, &s, w, &back);
+	if (back)
+		kmbox_msg_free(mb, back);
+	return ret ?: s.result;
+}
+
+/**
+ * kmbox_send_sync_batch() - send prepared messages synchronously, in order
+ * @kf: the sending file (bound)
+ * @msgs: the messages; all consumed
+ * @n: how many, >= 1
+ * @w: how to wait for the first
+ *
+ * The first waits for a receiver as kmbox_send_one() does; each later one
+ * is sent only if a receiver is waiting already (as sendmmsg(2) does as
+ * much as it can without sleeping again).
+ *
+ * Return: how many were received (>= 1), or the first one's error.
+ */
+int kmbox_send_sync_batch(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
+			  const struct kmbox_wait *w)
+{
+	struct kmbox_wait more = *w;
+	unsigned int i = 1;
+	int ret;
+
+	ret = kmbox_send_one(kf, msgs[0], w, true);
+	if (ret)
+		goto out_free;
+	more.nonblock = true;
+	for (; i < n; i++) {
+		if (kmbox_send_one(kf, msgs[i], &more, true)) {
+			ret = i++;	/* msgs[i] is consumed too */
+			goto out_free;
+		}
+	}
+	return n;
+
+out_free:
+	for (; i < n; i++)
+		kmbox_msg_free(kf->mb, msgs[i]);
+	return ret;
+}
+
+/**
+ * kmbox_call_wait() - send a request and wait for its reply
+ * @kf: the calling file (bound)
+ * @msg: the request, prepared; consumed in every case
+ * @reply_cap: the caller's reply buffer size
+ * @w: how to wait, for the whole call
+ * @reply: out: the reply (kmbox_msg_free() it), on success
+ *
+ * Return: 0 with *@reply, or -EPIPE (received by a file that closed
+ * without answering, or by a receive that could not report the token),
+ * -EAGAIN, -ETIMEDOUT, -ERESTARTSYS (not received: may be restarted),
+ * -EINTR (received, and given up).
+ */
+int kmbox_call_wait(struct kmbox_file *kf, struct kmbox_msg *msg, u32 reply_cap,
+		    const struct kmbox_wait *w, struct kmbox_msg **reply)
+{
+	struct kmbox *mb = kf->mb;
+	struct kmbox_sync s = {
+		.task = current, .kf = kf, .msg = msg, .state = KMBOX_SYNC_QUEUED,
+		.token = atomic64_inc_return(&mb->next_token), .reply_cap = reply_cap,
+	};
+	struct kmbox_wait qw = *w;
+	struct kmbox_msg *back;
+	int ret;
+
+	qw.handoff_only = w->nonblock;
+	msg->sync = &s;
+	msg->token = s.token;
+	ret = kmbox_send_many(kf, &msg, 1, &qw);
+	if (ret < 0) {
+		msg->sync = NULL;
+		kmbox_msg_free(mb, msg);
+		return ret;
+	}
+	ret = kmbox_sync_wait(mb, &s, w, &back);
+	if (back)
+		kmbox_msg_free(mb, back);
+	if (ret)
+		return ret;
+	if (s.result)
+		return s.result;
+	*reply = s.reply;
+	return 0;
+}
+
+/**
+ * kmbox_reply_to() - answer the request @token that @kf received
+ * @kf: the file the request was received on
+ * @token: its token
+ * @reply: the reply, prepared; consumed on success only
+ *
+ * Return: 0, -ENOENT (no unanswered request of @kf has @token), or
+ * -EMSGSIZE (longer than the caller's buffer: the caller keeps waiting).
+ */
+int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply)
+{
+	struct kmbox *mb = kf->mb;
+	struct kmbox_sync *s;
+	struct rb_node *node;
+	int ret = 0;
+
+	spin_lock(&mb->lock);
+	node = rb_find(&token, &kf->calls, kmbox_sync_cmp);
+	if (!node) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	s = rb_entry(node, struct kmbox_sync, node);
+	if (reply->len > s->reply_cap) {
+		ret = -EMSGSIZE;
+		goto out_unlock;
+	}
+	rb_erase(node, &kf->calls);
+	s->server = NULL;
+	reply->send_ns = ktime_get_ns();
+	s->reply = reply;
+	kmbox_sync_done(s, 0);
+out_unlock:
+	spin_unlock(&mb->lock);
+	return ret;
+}
