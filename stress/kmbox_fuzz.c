@@ -1750,7 +1750,8 @@ static void op_send(void)
 
 	if (!f)
 		return;
-	s.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC),
+	s.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC |
+					      KMBOX_F_SYNC),
 			  KMBOX_F_ZC);
 	zc = s.flags & KMBOX_F_ZC;
 	if (zc)
@@ -1828,7 +1829,8 @@ static void op_recv(void)
 
 	if (!f)
 		return;
-	rv.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC),
+	rv.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC |
+					       KMBOX_F_CALLS),
 			   KMBOX_F_ZC);
 	rv.len = rng_pct(&R, 70) ? rng_below(&R, 700) : rand_u32();
 	if (rv.flags & KMBOX_F_TIMEOUT)
@@ -1840,7 +1842,10 @@ static void op_recv(void)
 	if (rv.deadline_ns > (__u64)INT64_MAX)
 		nonsense = true;
 	if (rng_pct(&R, 3)) {
-		rv.__reserved[rng_below(&R, 2)] = 1;
+		if (rng_below(&R, 2))
+			rv.__reserved = 1;
+		else
+			rv.reply_token = 1;	/* output only: EINVAL on input */
 		nonsense = true;
 	}
 	cap = rv.len < GOOD_LEN ? rv.len : GOOD_LEN;
@@ -1877,7 +1882,7 @@ static void op_recv(void)
 		    (zcmsg && !(rv.flags & KMBOX_F_ZC)) ||
 		    (zcmsg && f->nslots && up->slot >= f->nslots) ||
 		    (!zcmsg && up->slot != KMBOX_NO_SLOT) ||
-		    up->__reserved[0] || up->__reserved[1])
+		    up->__reserved || (!(rv.flags & KMBOX_F_CALLS) && up->reply_token))
 			bad("RECV result: ret %ld len %u prio %u flags %#x slot %u", r, up->len,
 			    up->prio, up->msg_flags, up->slot);
 		if (!zcmsg && r > (long)rv.len)
@@ -1944,7 +1949,10 @@ static void op_batch(bool send)
 	if (b.deadline_ns > (__u64)INT64_MAX)
 		nonsense = true;
 	if (rng_pct(&R, 3)) {
-		b.__reserved[rng_below(&R, 2)] = 1;
+		if (rng_below(&R, 2))
+			b.__reserved = 1;
+		else
+			b.tokens = 1;	/* only with KMBOX_F_CALLS on a receive */
 		nonsense = true;
 	}
 	n = b.count <= KMBOX_BATCH_MAX ? b.count : KMBOX_BATCH_MAX;
@@ -2224,7 +2232,8 @@ static void op_random_ioctl(void)
 		if (cmd == KMBOX_IOC_INFO || cmd == KMBOX_IOC_OPEN || cmd == KMBOX_IOC_UNLINK ||
 		    cmd == KMBOX_IOC_GETATTR || cmd == KMBOX_IOC_SEND || cmd == KMBOX_IOC_RECV ||
 		    cmd == KMBOX_IOC_SEND_BATCH || cmd == KMBOX_IOC_RECV_BATCH ||
-		    cmd == KMBOX_IOC_ZC_RESERVE || cmd == KMBOX_IOC_ZC_RELEASE)
+		    cmd == KMBOX_IOC_ZC_RESERVE || cmd == KMBOX_IOC_ZC_RELEASE ||
+		    cmd == KMBOX_IOC_CALL || cmd == KMBOX_IOC_REPLY)
 			return;
 		arg = rand_ptr(128, &k);
 		r = kb_ioctl(f->fd, cmd, arg);

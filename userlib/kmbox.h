@@ -52,6 +52,8 @@ struct timespec;
  * @send_ns: CLOCK_MONOTONIC time, in nanoseconds, the message was queued
  *	(on the receiver's clock: that of its time namespace)
  * @flags: KMBOX_MSG_* bits; KMBOX_MSG_ZC if the payload is in a slot
+ * @reply_token: a call's request: the token to answer it with
+ *	(kmbox_reply() on the same descriptor); 0 for an ordinary message
  */
 struct kmbox_msginfo {
 	unsigned int	prio;
@@ -60,6 +62,7 @@ struct kmbox_msginfo {
 	gid_t		gid;
 	uint64_t	send_ns;
 	unsigned int	flags;
+	uint64_t	reply_token;
 };
 
 /**
@@ -402,6 +405,68 @@ ssize_t kmbox_zc_receive(int fd, void *buf, size_t len,
  * of range), EBADF, EBADFD, EFAULT.
  */
 int kmbox_zc_release(int fd, const uint32_t *slots, unsigned int n);
+
+/* ---- synchronous messaging (KMBOX_1.1) ------------------------------- */
+
+/**
+ * kmbox_send_sync() - send a message and wait until a receiver took it
+ * @fd: a mailbox open for writing
+ * @msg: payload
+ * @len: 0..max_msgsize
+ * @prio: 0..KMBOX_PRIO_MAX-1
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline, or NULL
+ *
+ * Returns once a receiver's receive has returned the message.  At the
+ * deadline or a handled signal before any receiver took it, the message
+ * is withdrawn (never delivered later).  With O_NONBLOCK it is sent only
+ * if a receiver is waiting already.
+ *
+ * Return: 0, or -1 and errno: EAGAIN, ETIMEDOUT, EINTR, EMSGSIZE, EINVAL,
+ * ENOBUFS, EBADF, EBADFD, EFAULT.
+ */
+int kmbox_send_sync(int fd, const void *msg, size_t len, unsigned int prio,
+		    const struct timespec *abs_timeout);
+
+/**
+ * kmbox_call() - send a request and wait for its reply
+ * @fd: a mailbox open for writing
+ * @req: the request's payload
+ * @reqlen: its length, 0..max_msgsize
+ * @prio: its priority
+ * @reply: buffer for the reply
+ * @replylen: its size (a longer reply is refused to the replier)
+ * @info: NULL, or where the replier's credentials go
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline for the whole call, or
+ *	NULL
+ *
+ * The request is an ordinary message that carries a reply token; a server
+ * receives it with kmbox_receive_info() (or kmbox_zc_receive()) and
+ * answers with kmbox_reply().
+ *
+ * Return: the reply's length, or -1 and errno: EPIPE (the server's
+ * descriptor closed without answering, or the request was received by a
+ * call that cannot report the token, such as read() or kmbox_receive()),
+ * ETIMEDOUT, EINTR (a request still queued is withdrawn; one received can
+ * no longer be answered), EAGAIN (O_NONBLOCK and no receiver waiting),
+ * EMSGSIZE, EINVAL, ENOBUFS, EBADF, EBADFD, EFAULT.
+ */
+ssize_t kmbox_call(int fd, const void *req, size_t reqlen, unsigned int prio,
+		   void *reply, size_t replylen, struct kmbox_msginfo *info,
+		   const struct timespec *abs_timeout);
+
+/**
+ * kmbox_reply() - answer a call
+ * @fd: the descriptor the request was received on
+ * @token: kmbox_msginfo.reply_token of that receive
+ * @msg: the reply's payload
+ * @len: its length
+ *
+ * Return: 0, or -1 and errno: ENOENT (no unanswered request of this
+ * descriptor has @token: never issued, answered already, or its caller
+ * gave up), EMSGSIZE (longer than the caller's buffer: the caller keeps
+ * waiting; or than max_msgsize), EINVAL, ENOBUFS, EBADFD, EFAULT.
+ */
+int kmbox_reply(int fd, uint64_t token, const void *msg, size_t len);
 
 #ifdef __cplusplus
 }

@@ -29,13 +29,20 @@ static void fill_info(struct kmbox_msginfo *info, const struct kmbox_recv *r)
 		.gid = r->gid,
 		.send_ns = r->send_ns,
 		.flags = r->msg_flags,
+		.reply_token = r->reply_token,
 	};
 }
 
-/* One KMBOX_IOC_RECV; @r->buf, @r->len and @r->flags are set by the caller. */
+/*
+ * One KMBOX_IOC_RECV; @r->buf, @r->len and @r->flags are set by the
+ * caller.  A receive that reports what it learnt takes call requests
+ * (their tokens go to @info); one that cannot (@info NULL) fails them.
+ */
 static ssize_t do_receive(int fd, struct kmbox_recv *r,
 			  struct kmbox_msginfo *info)
 {
+	if (info)
+		r->flags |= KMBOX_F_CALLS;
 	if (sys_ioctl(fd, KMBOX_IOC_RECV, r) < 0)
 		return -1;
 	fill_info(info, r);
@@ -65,9 +72,73 @@ int kmbox_send(int fd, const void *msg, size_t len, unsigned int prio)
 	return kmbox_timedsend(fd, msg, len, prio, NULL);
 }
 
-ssize_t kmbox_receive_info(int fd, void *buf, size_t len,
-			   struct kmbox_msginfo *info,
-			   const struct timespec *abs_timeout)
+int kmbox_send_sync(int fd, const void *msg, size_t len, unsigned int prio,
+		    const struct timespec *abs_timeout)
+{
+	struct kmbox_send s = {
+		.buf = (__u64)(uintptr_t)msg,
+		.prio = prio,
+		.flags = KMBOX_F_SYNC,
+	};
+
+	if (kmbox_deadline(abs_timeout, &s.flags, &s.deadline_ns))
+		return -1;
+	if (kmbox_len_too_big(len)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	s.len = (__u32)len;
+	return do_send(fd, &s);
+}
+
+ssize_t kmbox_call(int fd, const void *req, size_t reqlen, unsigned int prio,
+		   void *reply, size_t replylen, struct kmbox_msginfo *info,
+		   const struct timespec *abs_timeout)
+{
+	struct kmbox_call c = {
+		.req = (__u64)(uintptr_t)req,
+		.prio = prio,
+		.reply = (__u64)(uintptr_t)reply,
+		.reply_len = kmbox_clamp_len(replylen),
+	};
+
+	if (kmbox_deadline(abs_timeout, &c.flags, &c.deadline_ns))
+		return -1;
+	if (kmbox_len_too_big(reqlen)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	c.req_len = (__u32)reqlen;
+	if (sys_ioctl(fd, KMBOX_IOC_CALL, &c) < 0)
+		return -1;
+	if (info)
+		*info = (struct kmbox_msginfo){
+			.pid = c.pid,
+			.uid = c.uid,
+			.gid = c.gid,
+			.send_ns = c.send_ns,
+		};
+	return c.reply_len;
+}
+
+int kmbox_reply(int fd, uint64_t token, const void *msg, size_t len)
+{
+	struct kmbox_reply r = {
+		.token = token,
+		.buf = (__u64)(uintptr_t)msg,
+	};
+
+	if (kmbox_len_too_big(len)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	r.len = (__u32)len;
+	return sys_ioctl(fd, KMBOX_IOC_REPLY, &r) < 0 ? -1 : 0;
+}
+
+/* A receive that takes call requests only if @info can report the token. */
+static ssize_t receive(int fd, void *buf, size_t len, struct kmbox_msginfo *info,
+		       const struct timespec *abs_timeout)
 {
 	struct kmbox_recv r = {
 		.buf = (__u64)(uintptr_t)buf,
@@ -79,15 +150,28 @@ ssize_t kmbox_receive_info(int fd, void *buf, size_t len,
 	return do_receive(fd, &r, info);
 }
 
+ssize_t kmbox_receive_info(int fd, void *buf, size_t len,
+			   struct kmbox_msginfo *info,
+			   const struct timespec *abs_timeout)
+{
+	return receive(fd, buf, len, info, abs_timeout);
+}
+
 ssize_t kmbox_timedreceive(int fd, void *buf, size_t len, unsigned int *prio,
 			   const struct timespec *abs_timeout)
 {
-	struct kmbox_msginfo info;
+	struct kmbox_recv r = {
+		.buf = (__u64)(uintptr_t)buf,
+		.len = kmbox_clamp_len(len),
+	};
 	ssize_t ret;
 
-	ret = kmbox_receive_info(fd, buf, len, &info, abs_timeout);
+	/* No token reaches the caller: a call's request fails (EPIPE). */
+	if (kmbox_deadline(abs_timeout, &r.flags, &r.deadline_ns))
+		return -1;
+	ret = do_receive(fd, &r, NULL);
 	if (ret >= 0 && prio)
-		*prio = info.prio;
+		*prio = r.prio;
 	return ret;
 }
 
