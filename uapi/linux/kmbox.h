@@ -80,7 +80,9 @@ struct kmbox_info {
 /**
  * struct kmbox_attr - mailbox limits and state
  * @max_msgs: in/out: messages the mailbox holds, 0 = module default
- * @max_msgsize: in/out: largest message, bytes, 0 = module default
+ * @max_msgsize: in/out: largest message, bytes; 0 = the zc_slot_size
+ *	given with it if both zc_slots and zc_slot_size are non-zero (up
+ *	to the module's max_msgsize_cap), else the module default
  * @cur_msgs: out: messages queued now
  * @flags: out: KMBOX_ATTR_* bits
  * @cur_bytes: out: payload bytes queued now (copied and zero-copy)
