@@ -469,6 +469,7 @@ static void kmbox_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct kmbox_mmsg) != 24);
 	BUILD_BUG_ON(sizeof(struct kmbox_batch) != 40);
 	BUILD_BUG_ON(sizeof(struct kmbox_slots) != 40);
+	BUILD_BUG_ON(sizeof(struct kmbox_reopen) != 16);
 	BUILD_BUG_ON(KMBOX_PRIO_MAX > U32_MAX);
 }
 

@@ -100,6 +100,10 @@ OFF(kmbox_slots, flags, 12);
 OFF(kmbox_slots, deadline_ns, 16);
 OFF(kmbox_slots, __reserved, 24);
 
+SIZE(kmbox_reopen, 16);
+OFF(kmbox_reopen, flags, 0);
+OFF(kmbox_reopen, __reserved, 4);
+
 IOC(KMBOX_IOC_INFO, 0x8040d400);
 IOC(KMBOX_IOC_OPEN, 0x4030d401);
 IOC(KMBOX_IOC_UNLINK, 0x4020d402);
@@ -110,3 +114,4 @@ IOC(KMBOX_IOC_SEND_BATCH, 0x4028d406);
 IOC(KMBOX_IOC_RECV_BATCH, 0x4028d407);
 IOC(KMBOX_IOC_ZC_RESERVE, 0x4028d408);
 IOC(KMBOX_IOC_ZC_RELEASE, 0x4028d409);
+IOC(KMBOX_IOC_REOPEN, 0x4010d40a);

@@ -287,6 +287,25 @@ struct kmbox_slots {
 	__u64	__reserved[2];
 };
 
+/**
+ * struct kmbox_reopen - KMBOX_IOC_REOPEN argument: a new file on this mailbox
+ * @flags: the new file's access mode (O_RDONLY, O_WRONLY or O_RDWR of
+ *	<fcntl.h>), or-ed with O_NONBLOCK and O_CLOEXEC
+ * @__reserved: zero
+ *
+ * Opens another file on the mailbox the ioctl's file is bound to, as if
+ * /dev/kmbox had been opened again and bound to it, and returns its
+ * descriptor.  The new file is the caller's: messages it writes carry the
+ * caller's credentials, its charges go to the caller, and the zero-copy
+ * slots it reserves or receives are its own, released when it closes.
+ * Its access mode may not exceed the old file's (EACCES): a reopen never
+ * grants more than the descriptor it starts from.
+ */
+struct kmbox_reopen {
+	__u32	flags;
+	__u32	__reserved[3];
+};
+
 /*
  * 0xD4 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst (as
  * of 6.1 and later); an out-of-tree module cannot register it there, which
@@ -309,6 +328,7 @@ struct kmbox_slots {
 #define KMBOX_IOC_RECV_BATCH	_IOW(KMBOX_IOC_MAGIC, 0x07, struct kmbox_batch)
 #define KMBOX_IOC_ZC_RESERVE	_IOW(KMBOX_IOC_MAGIC, 0x08, struct kmbox_slots)
 #define KMBOX_IOC_ZC_RELEASE	_IOW(KMBOX_IOC_MAGIC, 0x09, struct kmbox_slots)
+#define KMBOX_IOC_REOPEN	_IOW(KMBOX_IOC_MAGIC, 0x0A, struct kmbox_reopen)
 
 /*
  * mmap(2) offset of the zero-copy region: zc_slots * zc_slot_size bytes
