@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Install, with apt-get, whatever the build and the QEMU tests need and
 # the machine lacks.  Prints one line per missing piece; silent when all
 # is present.  Usage: qemu/deps.sh [--lint|--coverage]

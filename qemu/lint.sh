@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # make lint: every static check the project runs, each printing the
 # command it ran and its findings.  Exit status 1 if any step found
 # anything.  qemu/deps.sh --lint installs the tools (make lint does).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Build the test VM's initramfs: static busybox and its applet links,
 # qemu/init, the module, every selftest program, kmboxctl, kmbox-bench and
 # the demo scripts (qemu/demo.sh, which plays tools/demo.sh).  Writes OUTDIR/initramfs.cpio.gz and OUTDIR/tests (the

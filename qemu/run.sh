@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Boot the kmbox test VM under QEMU and judge what it printed: KTAP
 # results per selftest program, insmod/rmmod, kernel splats, timeouts.
 # The last line is always "N passed, N failed, N skipped"; the exit status

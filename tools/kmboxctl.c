@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+// SPDX-License-Identifier: GPL-2.0
 /*
  * kmboxctl - create, use and inspect kmbox mailboxes from the shell.
  *

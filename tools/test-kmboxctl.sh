@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: GPL-2.0-only
+# SPDX-License-Identifier: GPL-2.0
 #
 # Command-line checks of kmboxctl (POSIX sh; runs under busybox too).
 # Usage checks need no module.  When /dev/kmbox exists (the QEMU guest, or
