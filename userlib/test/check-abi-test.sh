@@ -41,7 +41,7 @@ case_() {
 		echo "ok $n $what"
 	else
 		bad=$((bad + 1))
-		echo "not ok $n $what: check-abi.sh exited $got, want $want${msg:+ with '$msg'}"
+		echo "not ok $n $what: check-abi.sh exited $got, want $want${msg:+ with \"$msg\"}"
 		sed 's/^/# /' "$tmp/out"
 	fi
 }

@@ -46,7 +46,7 @@ bad() {
 # in order ($tmp/map.nodes; parent "-" for none): comments out, then one
 # token per line, read by a small state machine.
 sed -e ':a' -e '/\/\*/{' -e '/\*\//!{N;ba' -e '}' -e 's|/\*.*\*/||' -e 'ba' -e '}' "$map" |
-	sed 's/\([{};:]\)/ \1 /g' | tr -s ' \t' '\n\n' | grep -v '^$' |
+	sed 's/\([{};:]\)/ \1 /g' | tr -s ' \t' '\n' | grep -v '^$' |
 	awk -v syms="$tmp/map.syms" -v nodes="$tmp/map.nodes" '
 	st == "" && /^KMBOX_/ { node = $0; st = "name"; next }
 	st == "name" && $0 == "{" { st = "body"; scope = ""; next }
@@ -98,14 +98,15 @@ done <"$tmp/map.nodes"
 grep -v '^#' "$list" | awk 'NF == 2' | sort >"$tmp/released"
 sort "$tmp/map.syms" >"$tmp/map.sorted"
 last_released=
-for node in $(awk '{ print $1 }' "$tmp/released" | sort -u); do
+awk '{ print $1 }' "$tmp/released" | sort -u >"$tmp/released.nodes"
+while read -r node; do
 	grep -q "^$node " "$tmp/map.nodes" || { bad "released node $node is not in $map"; continue; }
 	added=$(grep "^$node " "$tmp/map.sorted" | comm -23 - "$tmp/released" | cut -d' ' -f2)
 	gone=$(grep "^$node " "$tmp/released" | comm -23 - "$tmp/map.sorted" | cut -d' ' -f2)
-	[ -z "$added" ] || bad "$node is released and frozen, but the map adds to it:" $added "(a new call goes into a later node)"
-	[ -z "$gone" ] || bad "$node is released and frozen, but the map drops:" $gone
+	[ -z "$added" ] || bad "$node is released and frozen, but the map adds to it: $(echo "$added" | tr '\n' ' ')(a new call goes into a later node)"
+	[ -z "$gone" ] || bad "$node is released and frozen, but the map drops: $(echo "$gone" | tr '\n' ' ')"
 	last_released=$node
-done
+done <"$tmp/released.nodes"
 seen_released=
 while read -r node parent; do
 	if grep -q "^$node " "$tmp/released"; then
