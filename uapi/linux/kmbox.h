@@ -7,7 +7,7 @@
  * or to a new anonymous one.  From then on the file *is* the mailbox:
  * write() sends one message at priority 0, read() receives one, poll,
  * O_NONBLOCK, O_ASYNC/F_SETOWN/F_SETSIG and mmap behave as documented in
- * kmbox(4) and README.md.  An unbound file accepts only KMBOX_IOC_INFO,
+ * kmbox(4) and docs/semantics.md.  An unbound file accepts only KMBOX_IOC_INFO,
  * KMBOX_IOC_OPEN and KMBOX_IOC_UNLINK; everything else gives EBADFD.
  *
  * Conventions (Documentation/process/botching-up-ioctls.rst):
