@@ -1,41 +1,79 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # kmbox, host side.  'make' builds the module, the library, kmboxctl, the
-# selftests and the benchmark; 'make check' runs the selftests in QEMU;
-# 'make run' shows the module working in QEMU.  'make help' lists the rest.
+# selftests, the examples and the benchmark; 'make install' installs the
+# module, library and kmboxctl; 'make check' runs the host tests, then the
+# selftests in QEMU; 'make run' shows the module working in QEMU.
+# 'make help' lists the rest.
 #
-# The build host runs another kernel than the one we test on, so KDIR
-# defaults to the newest installed Debian cloud headers: their release is
-# the bootable Debian vmlinuz qemu/fetch-kernel.sh fetches.  Build for the
-# running kernel instead with  make module KDIR=/lib/modules/$(uname -r)/build
+# KDIR: which kernel the module is built for.
+#  - 'make', 'make module', 'make install': the running kernel's headers,
+#    /lib/modules/$(uname -r)/build, when they are installed; else those of
+#    the QEMU test kernel (TEST_KDIR).
+#  - the QEMU targets (check, run, bench, lint, ...): always TEST_KDIR, the
+#    newest installed Debian cloud headers, whose release is the bootable
+#    Debian vmlinuz qemu/fetch-kernel.sh fetches.
+#  A KDIR given on the command line or in the environment wins everywhere.
 
-KDIR ?= $(shell printf '%s\n' /usr/src/linux-headers-*-cloud-amd64 | sort -V | tail -n 1)
+TEST_KDIR ?= $(shell printf '%s\n' /usr/src/linux-headers-*-cloud-amd64 | sort -V | tail -n 1)
+HOST_KDIR ?= /lib/modules/$(shell uname -r)/build
+ifeq ($(origin KDIR),undefined)
+KDIR := $(if $(wildcard $(HOST_KDIR)/Makefile),$(HOST_KDIR),$(TEST_KDIR))
+QEMU_KDIR := $(TEST_KDIR)
+else
+QEMU_KDIR := $(KDIR)
+endif
 KMBOX_CACHE ?= $(HOME)/.cache/kmbox
 export KDIR KMBOX_CACHE
+
+# make install: where things go.  The module goes to
+# $(INSTALL_MOD_PATH)/lib/modules/<release>/$(INSTALL_MOD_DIR) (kbuild's
+# modules_install; INSTALL_MOD_PATH follows DESTDIR), then depmod.
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL_MOD_DIR ?= extra
+INSTALL_MOD_PATH ?= $(DESTDIR)
+DEPMOD ?= depmod
+LDCONFIG ?= ldconfig
+export PREFIX DESTDIR
 
 # Each part is built only once its directory has a Makefile.
 has = $(wildcard $(1)/Makefile)
 skip = @echo "kmbox: $(1)/ has no Makefile yet; skipped"
 
 # (bench-build, because 'make bench' runs the benchmark.)
-all: module userlib tools selftests stress bench-build
+all: module userlib tools selftests stress examples bench-build
+
+# The kernel release KDIR builds for; a module built for another release
+# (an earlier make with another KDIR) is cleaned first, since kbuild
+# would keep objects whose command line did not change.
+kdir_release = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"$$/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 
 module:
 ifneq ($(wildcard Kbuild),)
 	@test -f "$(KDIR)/include/generated/utsrelease.h" || { \
-		echo "kmbox: KDIR=$(KDIR) is not a kernel build dir: run 'make deps' (installs linux-headers-cloud-amd64) or set KDIR=" >&2; \
+		echo "kmbox: KDIR=$(KDIR) is not a kernel build dir: install the headers of the kernel to build for (apt-get install linux-headers-\$$(uname -r)), or set KDIR=; 'make deps' installs those of the QEMU test kernel" >&2; \
 		exit 1; }
+	@if [ -f module/.kdir-release ] && [ "$$(cat module/.kdir-release)" != "$(kdir_release)" ]; then \
+		echo "kmbox: the module was built for $$(cat module/.kdir-release), now for $(kdir_release): cleaning it first"; \
+		$(MAKE) -s -C $(KDIR) M=$(CURDIR) clean; \
+	fi
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	@echo "$(kdir_release)" > module/.kdir-release
 else
 	@echo "kmbox: no top-level Kbuild yet; module skipped"
 endif
 
+# The library, and its test program for the QEMU guest.
 userlib:
-	$(if $(call has,userlib),$(MAKE) -C userlib,$(call skip,userlib))
+	$(if $(call has,userlib),$(MAKE) -C userlib all test/libkmbox_live_test,$(call skip,userlib))
 
 # These link libkmbox.a.
 tools selftests stress: userlib
 	$(if $(call has,$@),$(MAKE) -C $@,$(call skip,$@))
+
+examples: userlib
+	$(if $(call has,docs/examples),$(MAKE) -C docs/examples,$(call skip,docs/examples))
 
 bench-build: userlib
 	$(if $(call has,bench),$(MAKE) -C bench,$(call skip,bench))
@@ -43,24 +81,43 @@ bench-build: userlib
 deps:
 	@qemu/deps.sh
 
-# The QEMU targets install what is missing, build everything, then boot.
-# Knobs pass through the environment: TESTS="a b", BENCH_ARGS, TIMEOUT,
-# KERNEL_IMAGE, QEMU_ACCEL, ... (qemu/run.sh --help).
-check run: deps
-	@$(MAKE) --no-print-directory all
-	@qemu/run.sh $@
+# Tests that need no module and no VM: the library's (validation under
+# ASan/UBSan, ABI, header, man pages), kmboxctl's usage, exit codes and
+# --json, a staged install built against with pkg-config (static and
+# shared), the README's build instructions for the examples (installed and
+# uninstalled), and the consistency checks of make lint that need no
+# kernel tools (man pages against the module, SPDX tags).
+check-host: userlib tools examples
+	@$(MAKE) --no-print-directory -C userlib test
+	@$(MAKE) --no-print-directory -C tools test
+	@userlib/test/check-install.sh
+	@qemu/check-man-drift.sh
+	@qemu/check-man-drift.sh --self-test
+	@qemu/check-spdx.sh
+
+# The QEMU targets install what is missing, build everything for the test
+# kernel, then boot.  Knobs pass through the environment: TESTS="a b",
+# BENCH_ARGS, TIMEOUT, KERNEL_IMAGE, QEMU_ACCEL, ... (qemu/run.sh --help).
+check: deps
+	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
+	@$(MAKE) --no-print-directory check-host KDIR=$(QEMU_KDIR)
+	@KDIR=$(QEMU_KDIR) qemu/run.sh $@
+
+run: deps
+	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
+	@KDIR=$(QEMU_KDIR) qemu/run.sh $@
 
 # The PNG plots are drawn on the host from what the guest brought back.
 bench: deps
-	@$(MAKE) --no-print-directory all
-	@qemu/run.sh bench
+	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
+	@KDIR=$(QEMU_KDIR) qemu/run.sh bench
 	@bench/plot.sh $(or $(RESULTS_DIR),bench/results)
 
 # The debug kernel (KASAN, lockdep, kmemleak, UBSAN, failslab) is built
 # once from linux-source-6.1 (~16 min on 2 cores) and cached; see
 # qemu/debug/run-debug.sh for its knobs (QUICK=1 for a shorter run).
 check-debug: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
 	@qemu/debug/run-debug.sh $(if $(QUICK),--quick)
 
 # Line and branch coverage of module/*.c after selftests, stress and fuzz
@@ -68,29 +125,63 @@ check-debug: deps
 # report goes to coverage/html/ (qemu/coverage.sh --help for its knobs).
 coverage: deps
 	@qemu/deps.sh --coverage
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
 	@qemu/coverage.sh
 
 # Long stress + fuzz run: make soak DURATION=3600 [DEBUG=1] [SEED=n]
 soak: deps
-	@$(MAKE) --no-print-directory all
-	@stress/soak.sh --duration $(or $(DURATION),3600) $(if $(SEED),--seed $(SEED)) $(if $(DEBUG),--debug)
+	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
+	@KDIR=$(QEMU_KDIR) stress/soak.sh --duration $(or $(DURATION),3600) $(if $(SEED),--seed $(SEED)) $(if $(DEBUG),--debug)
+
+# --- install ---------------------------------------------------------------
+
+# Everything a user needs: the module (for KDIR's kernel), the library
+# (static, shared, headers, pkg-config file, man pages), kmboxctl.  As root
+# with no DESTDIR, depmod and ldconfig run, so 'modprobe kmbox' and
+# programs linked with -lkmbox work at once.  INSTALL_MODULE=0 leaves the
+# module out (for a kernel whose headers are not here; DKMS builds it).
+INSTALL_MODULE ?= 1
+
+install: $(if $(filter 1,$(INSTALL_MODULE)),module) userlib tools
+ifeq ($(INSTALL_MODULE),1)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) \
+		$(if $(INSTALL_MOD_PATH),INSTALL_MOD_PATH=$(INSTALL_MOD_PATH)) \
+		$(if $(wildcard $(KDIR)/certs/signing_key.x509),,CONFIG_MODULE_SIG_ALL=) \
+		DEPMOD=true modules_install
+	$(DEPMOD) $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(kdir_release)
+endif
+	$(MAKE) -C userlib install
+	$(MAKE) -C tools install
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
+
+uninstall:
+	rm -f $(INSTALL_MOD_PATH)/lib/modules/$(kdir_release)/$(INSTALL_MOD_DIR)/kmbox.ko* \
+		$(INSTALL_MOD_PATH)/lib/modules/$(kdir_release)/$(INSTALL_MOD_DIR)/module/kmbox.ko*
+	-rmdir $(INSTALL_MOD_PATH)/lib/modules/$(kdir_release)/$(INSTALL_MOD_DIR)/module 2>/dev/null
+	-$(DEPMOD) $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(kdir_release) 2>/dev/null
+	$(MAKE) -C userlib uninstall
+	$(MAKE) -C tools uninstall
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
 
 lint:
 	@qemu/deps.sh --lint
-	@qemu/lint.sh
+	@KDIR=$(QEMU_KDIR) qemu/lint.sh
 
 clean:
 ifneq ($(wildcard Kbuild),)
 	-@test ! -d "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
 endif
-	$(foreach d,userlib tools selftests stress bench,$(if $(call has,$(d)),$(MAKE) -C $(d) clean;))
+	rm -f module/.kdir-release
+	$(foreach d,userlib tools selftests stress docs/examples bench,$(if $(call has,$(d)),$(MAKE) -C $(d) clean;))
 
 help:
-	@echo "make            module (KDIR=$(KDIR)), userlib, tools, selftests, bench-build"
-	@echo "make module     the module only; KDIR=/lib/modules/\$$(uname -r)/build for this host"
-	@echo "make check      install what is missing, build, run every selftest in QEMU"
+	@echo "make            module (KDIR=$(KDIR)), userlib, tools, selftests, examples, bench-build"
+	@echo "make module     the module only, for KDIR (the running kernel's headers if installed)"
+	@echo "make install    module (+ depmod), library, headers, pkg-config file, man pages, kmboxctl;"
+	@echo "                PREFIX=$(PREFIX) DESTDIR= INSTALL_MODULE=0; 'make uninstall' removes them"
+	@echo "make check      host tests, then every selftest in QEMU (KDIR=$(QEMU_KDIR))"
 	@echo "                TESTS=\"prog ...\" for a subset; ends with 'N passed, N failed, N skipped'"
+	@echo "make check-host the tests that need neither the module nor QEMU"
 	@echo "make check-debug  the same on a debug kernel (KASAN, lockdep, kmemleak, UBSAN,"
 	@echo "                failslab) built once from linux-source-6.1; QUICK=1 for a short run"
 	@echo "make coverage   line and branch coverage of module/ on the debug kernel (lcov);"
@@ -98,9 +189,11 @@ help:
 	@echo "make soak       long stress + fuzz run: DURATION=s SEED=n DEBUG=1"
 	@echo "make run        boot QEMU, load the module, show the demo, unload"
 	@echo "make bench      run bench/kmbox-bench in QEMU (BENCH_ARGS=...); results in bench/results/"
-	@echo "make lint       checkpatch, W=1 C=2 sparse build, uapi C90 + 32/64-bit ABI, shellcheck"
-	@echo "make deps       install the packages the above need (apt-get)"
+	@echo "make lint       checkpatch, W=1 C=2 sparse build, uapi C90 + 32/64-bit ABI, shellcheck,"
+	@echo "                man pages against the module, SPDX tags"
+	@echo "make deps       install the packages the QEMU targets need (apt-get)"
 	@echo "make clean"
-	@echo "Knobs: qemu/run.sh --help.  Console logs: qemu/logs/."
+	@echo "Knobs: qemu/run.sh --help.  Console logs: qemu/logs/.  More: docs/testing.md."
 
-.PHONY: all module userlib tools selftests stress bench-build deps check check-debug coverage soak run bench lint clean help
+.PHONY: all module userlib tools selftests stress examples bench-build deps check-host check \
+	check-debug coverage soak run bench install uninstall lint clean help

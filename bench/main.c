@@ -3,7 +3,7 @@
  * kmbox-bench: kmbox side by side with pipes, FIFOs, POSIX and System V
  * message queues, Unix and TCP sockets and shared-memory rings.
  *
- * Method (see also README.md and /work/shared/notes/IPC-PERF.md §2):
+ * Method (see also README.md):
  *
  *  - Processes, not threads: every measurement forks fresh processes (a
  *    client and a server, or producers and consumers), each pinned with

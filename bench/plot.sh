@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Plot kmbox-bench results on the host: round-trip latency (p50) and
 # streaming throughput (msgs/s and MB/s) by message size, one line per
 # mechanism, one PNG per placement (plot-cross.png, plot-same.png), from

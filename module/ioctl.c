@@ -8,6 +8,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/ktime.h>
 #include <linux/nsproxy.h>
@@ -475,6 +476,64 @@ static long kmbox_ioctl_zc_release(struct file *file, struct kmbox_file *kf, voi
 	return ret;
 }
 
+/*
+ * KMBOX_IOC_REOPEN: a new file on @kf's mailbox, as if /dev/kmbox had been
+ * opened again (dentry_open() of the same device node runs kmbox_open()
+ * with the caller's credentials) and bound to it.  Its access mode must
+ * be within @file's, so nothing is granted that the caller did not have.
+ * Return: the new descriptor, or -EINVAL, -EACCES, -EFAULT, -EMFILE,
+ * -ENFILE, -ENOMEM.
+ */
+static long kmbox_ioctl_reopen(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_file *nkf;
+	struct kmbox_reopen r;
+	struct file *nfile;
+	fmode_t want;
+	int fd;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	if (r.flags & ~(O_ACCMODE | O_NONBLOCK | O_CLOEXEC) ||
+	    memchr_inv(r.__reserved, 0, sizeof(r.__reserved)))
+		return -EINVAL;
+	switch (r.flags & O_ACCMODE) {
+	case O_RDONLY:
+		want = FMODE_READ;
+		break;
+	case O_WRONLY:
+		want = FMODE_WRITE;
+		break;
+	case O_RDWR:
+		want = FMODE_READ | FMODE_WRITE;
+		break;
+	default:	/* O_RDWR|O_WRONLY: neither, as at KMBOX_IOC_OPEN */
+		return -EINVAL;
+	}
+	if (want & ~file->f_mode)
+		return -EACCES;
+
+	fd = get_unused_fd_flags(r.flags & O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	nfile = dentry_open(&file->f_path, r.flags & (O_ACCMODE | O_NONBLOCK), current_cred());
+	if (IS_ERR(nfile)) {
+		put_unused_fd(fd);
+		return PTR_ERR(nfile);
+	}
+	if (nfile->f_op != file->f_op) {	/* the node is ours while @file is open */
+		fput(nfile);
+		put_unused_fd(fd);
+		return -ENODEV;
+	}
+	nkf = nfile->private_data;
+	kref_get(&kf->mb->ref);
+	/* Nobody sees @nfile before fd_install(), which publishes it. */
+	nkf->mb = kf->mb;
+	fd_install(fd, nfile);
+	return fd;
+}
+
 /**
  * kmbox_ioctl() - unlocked_ioctl of /dev/kmbox files
  * @file: the file
@@ -505,6 +564,7 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_ZC_RELEASE:
 	case KMBOX_IOC_CALL:
 	case KMBOX_IOC_REPLY:
+	case KMBOX_IOC_REOPEN:
 		break;
 	default:
 		return -ENOTTY;
@@ -530,6 +590,8 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return kmbox_ioctl_call(file, kf, uarg);
 	case KMBOX_IOC_REPLY:
 		return kmbox_ioctl_reply(kf, uarg);
+	case KMBOX_IOC_REOPEN:
+		return kmbox_ioctl_reopen(file, kf, uarg);
 	default:
 		return kmbox_ioctl_zc_release(file, kf, uarg);
 	}

@@ -472,6 +472,7 @@ static void kmbox_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct kmbox_slots) != 40);
 	BUILD_BUG_ON(sizeof(struct kmbox_call) != 80);
 	BUILD_BUG_ON(sizeof(struct kmbox_reply) != 40);
+	BUILD_BUG_ON(sizeof(struct kmbox_reopen) != 16);
 	BUILD_BUG_ON(KMBOX_PRIO_MAX > U32_MAX);
 }
 

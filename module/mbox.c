@@ -351,8 +351,17 @@ static int kmbox_attr_resolve(const struct kmbox_attr *in, struct kmbox_attr *ou
 	memset(out, 0, sizeof(*out));
 	out->max_msgs = in->max_msgs ?:
 		min(READ_ONCE(kmbox_params.default_max_msgs), msgs_cap);
-	out->max_msgsize = in->max_msgsize ?:
-		min(READ_ONCE(kmbox_params.default_max_msgsize), size_cap);
+	/*
+	 * A creator who sizes slots but not messages means messages as large
+	 * as a slot: max_msgsize 0 then follows zc_slot_size (a bad slot size
+	 * is refused below all the same).
+	 */
+	if (in->max_msgsize)
+		out->max_msgsize = in->max_msgsize;
+	else if (in->zc_slots && in->zc_slot_size)
+		out->max_msgsize = min(in->zc_slot_size, size_cap);
+	else
+		out->max_msgsize = min(READ_ONCE(kmbox_params.default_max_msgsize), size_cap);
 	if (!out->max_msgs || out->max_msgs > msgs_cap || out->max_msgsize > size_cap)
 		return -EINVAL;
 	/* The only input bit; output bits (GETATTR's) are ignored. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Line and branch coverage of module/*.c after the selftests, stress/'s
 # programs and the fuzzer, on the debug kernel: what `make coverage` runs.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
 # make run: show a mailbox at work inside the VM.  Runs as /demo.sh, in
 # /tmp, after insmod.  It plays tools/demo.sh (in the guest as
 # /bin/kmbox-demo) when that exists, else what kmboxctl alone can show.

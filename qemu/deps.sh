@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Install, with apt-get, whatever the build and the QEMU tests need and
 # the machine lacks.  Prints one line per missing piece; silent when all
 # is present.  Usage: qemu/deps.sh [--lint|--coverage]
@@ -21,6 +22,8 @@ declare -A tools=(
 	[gcc]=gcc [make]=make [qemu-system-x86_64]=qemu-system-x86
 	[cpio]=cpio [gzip]=gzip [perl]=perl [xz]=xz-utils [bc]=bc
 	[apt-get]=apt [dpkg-deb]=dpkg
+	[g++]=g++ [pkg-config]=pkgconf [groff]=groff-base [readelf]=binutils
+	[depmod]=kmod
 )
 if [ $want_lint = 1 ]; then
 	tools[sparse]=sparse

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Fetch the bootable Debian kernel whose release matches the headers the
 # module is built against, unpack it into the cache (never installed on
 # the host) and print the path of its vmlinuz.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Extract the few kernel-tree files the project uses but must not carry:
 # the kselftest harness headers (for selftests/) and checkpatch.pl with its
 # data files (for make lint).  One pass over Debian's linux-source-6.1

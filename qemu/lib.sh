@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0
 # Sourced by the qemu/*.sh scripts: the knobs they share and two helpers.
 # Not a program; "source qemu/lib.sh" from bash.
 

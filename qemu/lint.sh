@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # make lint: every static check the project runs, each printing the
 # command it ran and its findings.  Exit status 1 if any step found
 # anything.  qemu/deps.sh --lint installs the tools (make lint does).
@@ -15,8 +16,10 @@ case ${1:-} in
 	cat <<EOT
 usage: ${0##*/}
 Runs checkpatch (--strict) on module/ and uapi/, a W=1 C=2 (sparse)
-module build, the uapi C90 and 32/64-bit ABI checks (qemu/abi-check.c)
-and shellcheck on qemu/ and .ci/.  KDIR=$KDIR
+module build, the uapi C90 and 32/64-bit ABI checks (qemu/abi-check.c),
+shellcheck on the scripts, the man pages and docs against the code
+(qemu/check-man-drift.sh) and the SPDX tags (qemu/check-spdx.sh).
+KDIR=$KDIR
 EOT
 	exit 0;;
 esac
@@ -80,8 +83,15 @@ if [ -f uapi/linux/kmbox.h ]; then
 		-I/usr/include/x86_64-linux-gnu -Iuapi qemu/abi-check.c
 fi
 
-step shellcheck shellcheck -x qemu/*.sh .ci/run
-step "shellcheck (POSIX sh)" shellcheck -s sh qemu/init qemu/demo.sh
+step shellcheck shellcheck -x qemu/*.sh .ci/run userlib/test/check-install.sh
+step "shellcheck (POSIX sh)" shellcheck -s sh qemu/init qemu/demo.sh tools/*.sh \
+	userlib/test/check-abi.sh userlib/test/check-abi-test.sh userlib/test/check-man.sh \
+	userlib/test/header-test.sh docs/examples/run-examples.sh
+
+# The documentation against the code (also run by make check-host).
+step "man pages vs code" qemu/check-man-drift.sh
+step "man pages vs code, self-test" qemu/check-man-drift.sh --self-test
+step "SPDX tags" qemu/check-spdx.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "lint: FAILED: ${failed[*]}"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Build the test VM's initramfs: static busybox and its applet links,
-# qemu/init, the module, every selftest program, kmboxctl, kmbox-bench and
+# qemu/init, the module, every test program (selftests/, userlib/, tools/,
+# docs/examples/, stress/), kmboxctl and the examples, kmbox-bench and
 # the demo scripts (qemu/demo.sh, which plays tools/demo.sh).  Writes OUTDIR/initramfs.cpio.gz and OUTDIR/tests (the
 # test list), and prints the initramfs path.
 set -euo pipefail
@@ -21,8 +23,9 @@ usage() {
 usage: ${0##*/} OUTDIR
 
 Writes OUTDIR/initramfs.cpio.gz (printed) and OUTDIR/tests, the test
-programs in it, one per line: those 'make -s -C selftests print-progs'
-lists, then those of stress/ (they sit under /tests/ in the guest).
+programs in it, one per line: those 'make -s -C DIR print-progs' lists
+for selftests, userlib, tools, docs/examples and stress, in that order
+(they sit under /tests/ in the guest; 'print-bins' go to /bin).
 Programs listed but not built are noted and left out; run.sh counts them
 as failures.
 
@@ -79,9 +82,12 @@ for m in $EXTRA_MODULES; do
 done
 
 : >"$out/tests"
-# The selftests first, then the reliability programs of stress/ (which
-# end by reloading the module).
-for dir in selftests stress; do
+# The selftests first, then the library's, kmboxctl's and the examples'
+# tests, then the reliability programs of stress/ (which end by reloading
+# the module).  A directory's print-progs names its tests (paths relative
+# to it; in the guest they are /tests/<basename>), and print-bins, where
+# it has that target, programs for the guest's /bin.
+for dir in selftests userlib tools docs/examples stress; do
 	if [ ! -f "$REPO/$dir/Makefile" ]; then
 		note "no $dir/Makefile yet: nothing of $dir/ in the image"
 		continue
@@ -90,12 +96,21 @@ for dir in selftests stress; do
 		die "'make -s -C $dir print-progs' failed"
 	for p in $progs; do
 		if [ -f "$REPO/$dir/$p" ]; then
-			add "$REPO/$dir/$p" "tests/$p"
+			add "$REPO/$dir/$p" "tests/${p##*/}"
 		else
 			note "$dir/$p is not built (make -C $dir); left out"
 		fi
-		echo "$p" >>"$out/tests"
+		echo "${p##*/}" >>"$out/tests"
 	done
+	if make -s --no-print-directory -C "$REPO/$dir" -n print-bins >/dev/null 2>&1; then
+		for b in $(make -s --no-print-directory -C "$REPO/$dir" print-bins); do
+			if [ -f "$REPO/$dir/$b" ]; then
+				add "$REPO/$dir/$b" "bin/${b##*/}"
+			else
+				note "$dir/$b is not built (make -C $dir); left out"
+			fi
+		done
+	fi
 done
 for t in $EXTRA_TESTS; do
 	add "$t" "tests/${t##*/}"
@@ -103,7 +118,6 @@ for t in $EXTRA_TESTS; do
 done
 cp "$out/tests" "$root/etc/kmbox/tests"
 
-[ -f "$REPO/tools/kmboxctl" ] && add "$REPO/tools/kmboxctl" bin/kmboxctl
 [ -f "$KMBOX_BENCH" ] && add "$KMBOX_BENCH" bin/kmbox-bench
 [ -f "$REPO/tools/demo.sh" ] && add "$REPO/tools/demo.sh" bin/kmbox-demo
 [ -f "$DEMO" ] && add "$DEMO" demo.sh

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Boot the kmbox test VM under QEMU and judge what it printed: KTAP
 # results per selftest program, insmod/rmmod, kernel splats, timeouts.
 # The last line is always "N passed, N failed, N skipped"; the exit status
@@ -181,7 +182,7 @@ qver=$("$QEMU" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p')
 hload=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ',')
 append+=" kmbox.qemu=${qver:-unknown} kmbox.accel=$accel kmbox.hostload=$hload"
 # The benchmark wants a cheap, stable clock, no HLT wake-up latency and
-# no KPTI (see shared/notes/IPC-PERF.md, section 5).
+# no KPTI (bench/README.md, "Reading the numbers under TCG").
 [ "$mode" != bench ] || append+=" clocksource=tsc tsc=reliable idle=poll pti=off"
 [ -z "$QEMU_APPEND" ] || append+=" $QEMU_APPEND"
 [ ${#append} -lt 2000 ] || die "kernel command line too long (${#append} bytes; x86 takes 2047): run fewer TESTS at once"

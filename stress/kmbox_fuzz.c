@@ -2233,7 +2233,7 @@ static void op_random_ioctl(void)
 		    cmd == KMBOX_IOC_GETATTR || cmd == KMBOX_IOC_SEND || cmd == KMBOX_IOC_RECV ||
 		    cmd == KMBOX_IOC_SEND_BATCH || cmd == KMBOX_IOC_RECV_BATCH ||
 		    cmd == KMBOX_IOC_ZC_RESERVE || cmd == KMBOX_IOC_ZC_RELEASE ||
-		    cmd == KMBOX_IOC_CALL || cmd == KMBOX_IOC_REPLY)
+		    cmd == KMBOX_IOC_CALL || cmd == KMBOX_IOC_REPLY || cmd == KMBOX_IOC_REOPEN)
 			return;
 		arg = rand_ptr(128, &k);
 		r = kb_ioctl(f->fd, cmd, arg);

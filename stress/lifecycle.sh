@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
 # lifecycle.sh: load/unload life of the kmbox module, in the QEMU guest.
 #
 # Usage (guest, as root, POSIX sh): lifecycle.sh [CYCLES]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Soak test: kmbox_stress and kmbox_fuzz for a long time in the QEMU
 # guest, on the Debian kernel (default) or on the debug kernel.  What
 # `make soak` runs.

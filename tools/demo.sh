@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPDX-License-Identifier: GPL-2.0-only
+# SPDX-License-Identifier: GPL-2.0
 #
 # kmbox demo: two processes talk through a named mailbox with kmboxctl.
 # POSIX sh (busybox is enough); needs the module loaded (/dev/kmbox).

@@ -1,24 +1,28 @@
-// SPDX-License-Identifier: GPL-2.0-only
+// SPDX-License-Identifier: GPL-2.0
 /*
  * kmboxctl - create, use and inspect kmbox mailboxes from the shell.
  *
- *   kmboxctl create NAME [--max-msgs N] [--max-msgsize N] [--mode M]
- *                        [--zc-slots N [--zc-slot-size N]]
- *   kmboxctl unlink NAME
- *   kmboxctl send NAME [--prio P] [--timeout S] [--nonblock] [MESSAGE|-]
- *   kmboxctl recv NAME [--timeout S] [--nonblock] [--verbose]
- *   kmboxctl stat NAME
- *   kmboxctl list
- *   kmboxctl info
+ *   kmboxctl create NAME [-m N] [-s N] [-M MODE] [-z N [-Z N]] [-e]
+ *   kmboxctl unlink [-f] NAME...
+ *   kmboxctl send NAME [-p P] [-t S] [-n] [MESSAGE|-]
+ *   kmboxctl recv NAME [-t S] [-n] [-v] [-c N | -a] [-0]
+ *   kmboxctl stat NAME [-J]
+ *   kmboxctl list [-J | -r] [--noheadings]
+ *   kmboxctl info [-J]
+ *   kmboxctl help [COMMAND] | --help | --version
  *
- * Exit status: 0 success, 1 the operation failed, 2 usage error.
+ * Exit status (kmboxctl(1)): 0 success, 1 failure, 2 usage error,
+ * 3 would block or timed out, 4 module not loaded, 5 permission denied,
+ * 6 no such mailbox.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +31,18 @@
 #include <unistd.h>
 
 #include "kmbox.h"
+#include "json.h"
+#include "kmbox_proc.h"
 
-#define PROC_MAILBOXES	"/proc/kmbox/mailboxes"
-
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+enum {
+	EXIT_OK		= 0,
+	EXIT_FAIL	= 1,
+	EXIT_USAGE	= 2,
+	EXIT_AGAIN	= 3,	/* EAGAIN (empty, full), ETIMEDOUT */
+	EXIT_NOMODULE	= 4,	/* ENODEV: no /dev/kmbox or no driver */
+	EXIT_PERM	= 5,	/* EACCES, EPERM */
+	EXIT_NOENT	= 6,	/* ENOENT: no such mailbox */
+};
 
 struct command {
 	const char *name;
@@ -39,22 +51,103 @@ struct command {
 	const char *help;
 };
 
+static const struct command commands[];
+
 /* --- reporting ----------------------------------------------------------- */
 
+static const struct {
+	int err;
+	const char *name;
+} errnames[] = {
+	{ EACCES, "EACCES" }, { EAGAIN, "EAGAIN" }, { EBADF, "EBADF" },
+	{ EBADFD, "EBADFD" }, { EBUSY, "EBUSY" }, { EEXIST, "EEXIST" },
+	{ EFAULT, "EFAULT" }, { EINTR, "EINTR" }, { EINVAL, "EINVAL" },
+	{ EIO, "EIO" }, { EMFILE, "EMFILE" }, { EMSGSIZE, "EMSGSIZE" },
+	{ ENAMETOOLONG, "ENAMETOOLONG" }, { ENFILE, "ENFILE" },
+	{ ENOBUFS, "ENOBUFS" }, { ENODEV, "ENODEV" }, { ENOENT, "ENOENT" },
+	{ ENOMEM, "ENOMEM" }, { ENOSPC, "ENOSPC" }, { ENOTTY, "ENOTTY" },
+	{ ENXIO, "ENXIO" }, { EPERM, "EPERM" }, { EPIPE, "EPIPE" },
+	{ EPROTO, "EPROTO" }, { ETIMEDOUT, "ETIMEDOUT" },
+};
+
+static const char *errname(int err)
+{
+	static char buf[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
+		if (errnames[i].err == err)
+			return errnames[i].name;
+	snprintf(buf, sizeof(buf), "errno %d", err);
+	return buf;
+}
+
+static int exit_code(int err)
+{
+	switch (err) {
+	case EAGAIN:
+	case ETIMEDOUT:
+		return EXIT_AGAIN;
+	case ENODEV:
+		return EXIT_NOMODULE;
+	case EACCES:
+	case EPERM:
+		return EXIT_PERM;
+	case ENOENT:
+		return EXIT_NOENT;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+/* What to try next, for the errors whose cause is not obvious. */
+static const char *hint(const char *cmd, int err)
+{
+	bool create = !strcmp(cmd, "create");
+
+	switch (err) {
+	case ENODEV:
+		return "the kmbox module is not loaded (modprobe kmbox)";
+	case ENOENT:
+		return "no such mailbox ('kmboxctl list' shows them)";
+	case EACCES:
+		return "the mailbox's owner and mode do not allow it ('kmboxctl list')";
+	case EAGAIN:
+		return !strcmp(cmd, "send") ? "the mailbox is full" :
+		       !strcmp(cmd, "recv") ? "the mailbox is empty" : NULL;
+	case EMFILE:
+		return create ? "a per-user limit: user_max_mailboxes mailboxes, or user_quota bytes ('kmboxctl info')" :
+		       NULL;
+	case ENOSPC:
+		return create ? "this IPC namespace has max_mailboxes mailboxes ('kmboxctl info')" : NULL;
+	case ENOBUFS:
+		return "the sender's user_quota is used up by queued messages ('kmboxctl info')";
+	case EMSGSIZE:
+		return !strcmp(cmd, "send") ? "longer than the mailbox's max_msgsize ('kmboxctl stat')" :
+		       NULL;
+	case EINVAL:
+		return create ? "a limit is outside what the module accepts ('kmboxctl info')" : NULL;
+	default:
+		return NULL;
+	}
+}
+
 /*
- * "kmboxctl: recv q1: Resource temporarily unavailable", exit status 1.
- * ENOENT is also what a missing /dev/kmbox gives: say so when it is.
+ * "kmboxctl: recv q1: Resource temporarily unavailable (EAGAIN); the
+ * mailbox is empty"; returns the exit status errno maps to.
  */
+static int fail_err(const char *cmd, const char *what, int err)
+{
+	const char *h = hint(cmd, err);
+
+	fprintf(stderr, "kmboxctl: %s %s: %s (%s)%s%s\n", cmd, what,
+		strerror(err), errname(err), h ? "; " : "", h ? h : "");
+	return exit_code(err);
+}
+
 static int fail(const char *cmd, const char *what)
 {
-	int err = errno;
-	const char *hint = "";
-
-	if ((err == ENOENT || err == ENODEV) && access(KMBOX_DEVICE, F_OK))
-		hint = " (is the kmbox module loaded?)";
-	fprintf(stderr, "kmboxctl: %s %s: %s%s\n", cmd, what, strerror(err),
-		hint);
-	return EXIT_FAIL;
+	return fail_err(cmd, what, errno);
 }
 
 static int __attribute__((format(printf, 2, 3)))
@@ -67,7 +160,7 @@ usage_error(const struct command *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nusage: kmboxctl %s%s%s\n"
-		"Try 'kmboxctl %s --help'.\n", cmd->name,
+		"Try 'kmboxctl help %s'.\n", cmd->name,
 		*cmd->synopsis ? " " : "", cmd->synopsis, cmd->name);
 	return EXIT_USAGE;
 }
@@ -77,6 +170,19 @@ static int print_help(const struct command *cmd)
 	printf("usage: kmboxctl %s%s%s\n\n%s", cmd->name,
 	       *cmd->synopsis ? " " : "", cmd->synopsis, cmd->help);
 	return EXIT_OK;
+}
+
+/* A name as /proc shows it: \ooo for every byte but '!'..'~' and '\'. */
+static void put_escaped(FILE *f, const char *name)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)name; *p; p++) {
+		if (*p > ' ' && *p < 0x7f && *p != '\\')
+			fputc(*p, f);
+		else
+			fprintf(f, "\\%03o", *p);
+	}
 }
 
 /* --- strict argument parsing ---------------------------------------------- */
@@ -101,11 +207,11 @@ static int parse_uint(const char *s, int base, unsigned long max,
 	return 0;
 }
 
-static int parse_u32(const char *s, uint32_t *out)
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 {
 	unsigned long v;
 
-	if (parse_uint(s, 10, UINT32_MAX, &v))
+	if (parse_uint(s, 10, max, &v))
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
@@ -181,8 +287,8 @@ static int next_opt(const struct command *cmd, int argc, char **argv,
 }
 
 /*
- * Check that exactly @min..@max operands are left after the options;
- * returns their count or -1 after a usage message.
+ * Check that @min..@max operands are left after the options (@max < 0:
+ * any number); returns their count or -1 after a usage message.
  */
 static int operands(const struct command *cmd, int argc, char **argv,
 		    int min, int max)
@@ -193,14 +299,18 @@ static int operands(const struct command *cmd, int argc, char **argv,
 		usage_error(cmd, "missing mailbox NAME");
 		return -1;
 	}
-	if (n > max) {
+	if (max >= 0 && n > max) {
 		usage_error(cmd, "unexpected operand '%s'", argv[optind + max]);
 		return -1;
 	}
 	return n;
 }
 
-/* --- commands ------------------------------------------------------------- */
+/* Options every command has; -h is handled by next_opt()'s callers. */
+#define HELP_OPTION	{ "help", no_argument, NULL, 'h' }
+#define JSON_OPTION	{ "json", no_argument, NULL, 'J' }
+
+/* --- create, unlink ------------------------------------------------------- */
 
 static int cmd_create(const struct command *cmd, int argc, char **argv)
 {
@@ -210,23 +320,25 @@ static int cmd_create(const struct command *cmd, int argc, char **argv)
 		{ "mode",         required_argument, NULL, 'M' },
 		{ "zc-slots",     required_argument, NULL, 'z' },
 		{ "zc-slot-size", required_argument, NULL, 'Z' },
-		{ "help",         no_argument,       NULL, 'h' },
+		{ "exist-ok",     no_argument,       NULL, 'e' },
+		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct kmbox_attr attr = { 0 };
 	unsigned long mode = 0600;
+	bool exist_ok = false;
 	const char *name;
 	int c, fd;
 
-	while ((c = next_opt(cmd, argc, argv, ":m:s:M:z:Z:h", longopts)) != -1) {
+	while ((c = next_opt(cmd, argc, argv, ":m:s:M:z:Z:eh", longopts)) != -1) {
 		switch (c) {
 		case 'm':
-			if (parse_u32(optarg, &attr.max_msgs))
+			if (parse_u32(optarg, UINT32_MAX, &attr.max_msgs))
 				return usage_error(cmd, "bad --max-msgs '%s'",
 						   optarg);
 			break;
 		case 's':
-			if (parse_u32(optarg, &attr.max_msgsize))
+			if (parse_u32(optarg, UINT32_MAX, &attr.max_msgsize))
 				return usage_error(cmd, "bad --max-msgsize '%s'",
 						   optarg);
 			break;
@@ -237,15 +349,22 @@ static int cmd_create(const struct command *cmd, int argc, char **argv)
 					optarg);
 			break;
 		case 'z':
-			if (parse_u32(optarg, &attr.zc_slots))
-				return usage_error(cmd, "bad --zc-slots '%s'",
-						   optarg);
+			if (parse_u32(optarg, KMBOX_SLOTS_MAX, &attr.zc_slots))
+				return usage_error(cmd,
+					"bad --zc-slots '%s' (0 to %u)",
+					optarg, KMBOX_SLOTS_MAX);
 			break;
 		case 'Z':
-			if (parse_u32(optarg, &attr.zc_slot_size))
+			if (parse_u32(optarg, UINT32_MAX, &attr.zc_slot_size) ||
+			    (attr.zc_slot_size &&
+			     (attr.zc_slot_size < KMBOX_SLOT_MIN ||
+			      (attr.zc_slot_size & (attr.zc_slot_size - 1)))))
 				return usage_error(cmd,
-						   "bad --zc-slot-size '%s'",
-						   optarg);
+					"bad --zc-slot-size '%s' (a power of two, at least %u)",
+					optarg, KMBOX_SLOT_MIN);
+			break;
+		case 'e':
+			exist_ok = true;
 			break;
 		case 'h':
 			return print_help(cmd);
@@ -260,10 +379,13 @@ static int cmd_create(const struct command *cmd, int argc, char **argv)
 	name = argv[optind];
 
 	/* Read access is enough to create; the mode decides who may use it. */
-	fd = kmbox_open(name, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			(mode_t)mode, &attr);
-	if (fd < 0)
+	fd = kmbox_open(name, O_RDONLY | O_CREAT | O_EXCL, (mode_t)mode, &attr);
+	if (fd < 0) {
+		/* mkdir -p: the mailbox is there, whatever its limits. */
+		if (errno == EEXIST && exist_ok)
+			return EXIT_OK;
 		return fail(cmd->name, name);
+	}
 	close(fd);
 	return EXIT_OK;
 }
@@ -271,22 +393,37 @@ static int cmd_create(const struct command *cmd, int argc, char **argv)
 static int cmd_unlink(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
+		{ "force", no_argument, NULL, 'f' },
+		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	int c;
+	int c, i, ret = EXIT_OK, r;
+	bool force = false;
 
-	while ((c = next_opt(cmd, argc, argv, ":h", longopts)) != -1) {
-		if (c == 'h')
+	while ((c = next_opt(cmd, argc, argv, ":fh", longopts)) != -1) {
+		switch (c) {
+		case 'f':
+			force = true;
+			break;
+		case 'h':
 			return print_help(cmd);
-		return EXIT_USAGE;
+		default:
+			return EXIT_USAGE;
+		}
 	}
-	if (operands(cmd, argc, argv, 1, 1) < 0)
+	if (operands(cmd, argc, argv, 1, -1) < 0)
 		return EXIT_USAGE;
-	if (kmbox_unlink(argv[optind]))
-		return fail(cmd->name, argv[optind]);
-	return EXIT_OK;
+	for (i = optind; i < argc; i++) {
+		if (!kmbox_unlink(argv[i]) || (force && errno == ENOENT))
+			continue;
+		r = fail(cmd->name, argv[i]);
+		if (ret == EXIT_OK)
+			ret = r;
+	}
+	return ret;
 }
+
+/* --- send, recv ----------------------------------------------------------- */
 
 /*
  * Read all of stdin as one message.  More than @max bytes cannot be sent,
@@ -331,11 +468,11 @@ static int cmd_send(const struct command *cmd, int argc, char **argv)
 		{ "prio",     required_argument, NULL, 'p' },
 		{ "timeout",  required_argument, NULL, 't' },
 		{ "nonblock", no_argument,       NULL, 'n' },
-		{ "help",     no_argument,       NULL, 'h' },
+		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct timespec deadline, *abs = NULL;
-	int c, fd, oflag = O_WRONLY | O_CLOEXEC, ret = EXIT_OK;
+	int c, fd, oflag = O_WRONLY, ret = EXIT_OK;
 	const char *name, *msg = NULL;
 	struct kmbox_attr attr;
 	char *buf = NULL;
@@ -345,9 +482,9 @@ static int cmd_send(const struct command *cmd, int argc, char **argv)
 	while ((c = next_opt(cmd, argc, argv, ":p:t:nh", longopts)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_u32(optarg, &prio))
-				return usage_error(cmd, "bad --prio '%s'",
-						   optarg);
+			if (parse_u32(optarg, KMBOX_PRIO_MAX - 1, &prio))
+				return usage_error(cmd, "bad --prio '%s' (0 to %u)",
+						   optarg, KMBOX_PRIO_MAX - 1);
 			break;
 		case 't':
 			if (parse_timeout(optarg, &deadline))
@@ -381,6 +518,9 @@ static int cmd_send(const struct command *cmd, int argc, char **argv)
 			ret = fail(cmd->name, name);
 			goto out_close;
 		}
+		if (isatty(STDIN_FILENO))
+			fprintf(stderr, "kmboxctl: send %s: reading the message from the terminal; end it with Ctrl-D\n",
+				name);
 		buf = read_stdin(attr.max_msgsize, &len);
 		if (!buf) {
 			ret = fail(cmd->name, "stdin");
@@ -396,24 +536,55 @@ out_close:
 	return ret;
 }
 
+/*
+ * Give a message we could not write out back to the mailbox, at its
+ * priority (behind the messages of that priority queued since), if the
+ * file may send and there is room.  Return: 0 or -1 with errno.
+ */
+static int put_back(int fd, const char *buf, size_t len, unsigned int prio)
+{
+	struct timespec now;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &now))
+		return -1;
+	/* A deadline already passed: no waiting, but room is used if there. */
+	return kmbox_timedsend(fd, buf, len, prio, &now);
+}
+
+/* Write one message and its separator; 0 or -1 with errno. */
+static int write_message(const char *buf, size_t len, int sep)
+{
+	errno = EIO;
+	if (fwrite(buf, 1, len, stdout) != len ||
+	    (sep >= 0 && putchar(sep) == EOF) || fflush(stdout))
+		return -1;
+	return 0;
+}
+
 static int cmd_recv(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "timeout",  required_argument, NULL, 't' },
 		{ "nonblock", no_argument,       NULL, 'n' },
 		{ "verbose",  no_argument,       NULL, 'v' },
-		{ "help",     no_argument,       NULL, 'h' },
+		{ "count",    required_argument, NULL, 'c' },
+		{ "all",      no_argument,       NULL, 'a' },
+		{ "null",     no_argument,       NULL, '0' },
+		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	int c, fd, verbose = 0, oflag = O_RDONLY | O_CLOEXEC, ret = EXIT_OK;
+	int c, fd, sep = -1, ret = EXIT_OK, oflag = 0, err;
 	struct timespec deadline, *abs = NULL;
+	bool verbose = false, all = false, nul = false, writable = true;
+	bool counted = false;
+	uint32_t count = 1, got;
 	struct kmbox_msginfo info;
 	struct kmbox_attr attr;
 	const char *name;
 	char *buf;
 	ssize_t n;
 
-	while ((c = next_opt(cmd, argc, argv, ":t:nvh", longopts)) != -1) {
+	while ((c = next_opt(cmd, argc, argv, ":t:nvc:a0h", longopts)) != -1) {
 		switch (c) {
 		case 't':
 			if (parse_timeout(optarg, &deadline))
@@ -425,7 +596,21 @@ static int cmd_recv(const struct command *cmd, int argc, char **argv)
 			oflag |= O_NONBLOCK;
 			break;
 		case 'v':
-			verbose = 1;
+			verbose = true;
+			break;
+		case 'c':
+			if (parse_u32(optarg, UINT32_MAX, &count) || !count)
+				return usage_error(cmd, "bad --count '%s' (1 or more)",
+						   optarg);
+			counted = true;
+			sep = '\n';
+			break;
+		case 'a':
+			all = true;
+			sep = '\n';
+			break;
+		case '0':
+			nul = true;
 			break;
 		case 'h':
 			return print_help(cmd);
@@ -435,9 +620,25 @@ static int cmd_recv(const struct command *cmd, int argc, char **argv)
 	}
 	if (operands(cmd, argc, argv, 1, 1) < 0)
 		return EXIT_USAGE;
+	if (all && (abs || (oflag & O_NONBLOCK) || counted))
+		return usage_error(cmd, "--all takes what is queued without waiting: no --timeout, --nonblock or --count");
+	if (nul && sep < 0)
+		return usage_error(cmd, "--null goes with --count or --all");
+	if (nul)
+		sep = '\0';
+	if (all)
+		oflag |= O_NONBLOCK;
 	name = argv[optind];
 
-	fd = kmbox_open(name, oflag);
+	/*
+	 * With write access too, a message that cannot be written out is put
+	 * back; without it (the mode allows reading only), it is lost.
+	 */
+	fd = kmbox_open(name, O_RDWR | oflag);
+	if (fd < 0 && errno == EACCES) {
+		writable = false;
+		fd = kmbox_open(name, O_RDONLY | oflag);
+	}
 	if (fd < 0)
 		return fail(cmd->name, name);
 	if (kmbox_getattr(fd, &attr)) {
@@ -450,140 +651,305 @@ static int cmd_recv(const struct command *cmd, int argc, char **argv)
 		ret = fail(cmd->name, name);
 		goto out_close;
 	}
-	n = kmbox_receive_info(fd, buf, attr.max_msgsize, &info, abs);
-	if (n < 0) {
-		ret = fail(cmd->name, name);
-		goto out_free;
+	/* A closed pipe is EPIPE to us, not a death that loses the message. */
+	signal(SIGPIPE, SIG_IGN);
+
+	for (got = 0; all || got < count; got++) {
+		n = kmbox_receive_info(fd, buf, attr.max_msgsize, &info, abs);
+		if (n < 0) {
+			/* --all stops at empty; --count N wanted N */
+			if (!(all && errno == EAGAIN))
+				ret = fail(cmd->name, name);
+			break;
+		}
+		if (verbose)
+			fprintf(stderr, "prio=%u pid=%ld uid=%lu gid=%lu len=%zd%s\n",
+				info.prio, (long)info.pid,
+				(unsigned long)info.uid,
+				(unsigned long)info.gid, n,
+				info.flags & KMBOX_MSG_ZC ? " zc" : "");
+		if (write_message(buf, (size_t)n, sep)) {
+			err = errno;
+			ret = fail_err(cmd->name, "stdout", err);
+			if (!writable || put_back(fd, buf, (size_t)n, info.prio))
+				fprintf(stderr, "kmboxctl: recv %s: a message of %zd bytes could not be put back: %s; it is lost\n",
+					name, n, writable ? strerror(errno) :
+					"no write permission");
+			else
+				fprintf(stderr, "kmboxctl: recv %s: the message (%zd bytes, prio %u) was put back\n",
+					name, n, info.prio);
+			break;
+		}
 	}
-	if (verbose)
-		fprintf(stderr, "prio=%u pid=%ld uid=%lu gid=%lu len=%zd%s\n",
-			info.prio, (long)info.pid, (unsigned long)info.uid,
-			(unsigned long)info.gid, n,
-			info.flags & KMBOX_MSG_ZC ? " zc" : "");
-	if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout))
-		ret = fail(cmd->name, "stdout");
-out_free:
 	free(buf);
 out_close:
 	close(fd);
 	return ret;
 }
 
-/*
- * Owner and mode are not in struct kmbox_attr; take them from the /proc
- * listing if the mailbox is there (named, not unlinked).  Best effort.
- */
-static void print_owner(const char *name)
-{
-	char line[1024], *tok[16], *t, *save;
-	FILE *f = fopen(PROC_MAILBOXES, "re");
-	int n;
+/* --- stat, list, info ----------------------------------------------------- */
 
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		/*
-		 * id name uid gid mode ... flags: 15 columns.  Names with
-		 * blanks are escaped there and simply not found.
-		 */
-		n = 0;
-		for (t = strtok_r(line, " \t\n", &save); t && n < 16;
-		     t = strtok_r(NULL, " \t\n", &save))
-			tok[n++] = t;
-		if (n != 15 || strcmp(tok[1], name) ||
-		    !strchr(tok[14], 'N') || strchr(tok[14], 'U'))
-			continue;
-		printf("owner:         %s:%s\nmode:          %s\n",
-		       tok[2], tok[3], tok[4]);
-		break;
+/* A /proc field as JSON: name unescaped (null if anonymous), numbers as numbers. */
+static void json_field(struct json *j, const char *col, const char *val,
+		       bool anon)
+{
+	char name[4 * KMBOX_NAME_MAX + 1];
+	size_t len;
+
+	if (!strcmp(col, "name")) {
+		if (anon) {
+			json_null(j, col);
+		} else {
+			len = kmbox_proc_unescape(val, name, sizeof(name));
+			json_string(j, col, name, len);
+		}
+	} else if (strcmp(col, "mode") && kmbox_proc_is_number(val)) {
+		json_u64(j, col, strtoull(val, NULL, 10));
+	} else {
+		json_cstring(j, col, val);
 	}
-	fclose(f);
+}
+
+static bool row_anonymous(const struct kmbox_proc_table *t,
+			  const struct kmbox_proc_row *r)
+{
+	int f = kmbox_proc_col(t, "flags");
+
+	return f >= 0 && strchr(r->field[f], 'A');
 }
 
 static int cmd_stat(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
+		JSON_OPTION,
+		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
+	/* /proc columns stat shows besides what GETATTR and fdinfo give */
+	static const char *const proc_cols[] = {
+		"uid", "gid", "mode", "inflight", "zc_reserved", "zc_queued",
+		"zc_taken", "zc_held",
+	};
+	const struct kmbox_proc_row *row = NULL;
+	struct kmbox_proc_table t = { 0 };
+	char id[32] = "", flags[16] = "";
+	bool json = false, have_proc;
 	struct kmbox_attr a;
 	const char *name;
-	int c, fd;
+	struct json j;
+	size_t i;
+	int c, fd, col;
 
-	while ((c = next_opt(cmd, argc, argv, ":h", longopts)) != -1) {
-		if (c == 'h')
+	while ((c = next_opt(cmd, argc, argv, ":Jh", longopts)) != -1) {
+		switch (c) {
+		case 'J':
+			json = true;
+			break;
+		case 'h':
 			return print_help(cmd);
-		return EXIT_USAGE;
+		default:
+			return EXIT_USAGE;
+		}
 	}
 	if (operands(cmd, argc, argv, 1, 1) < 0)
 		return EXIT_USAGE;
 	name = argv[optind];
 
 	/* Any access will do: try read, then write permission. */
-	fd = kmbox_open(name, O_RDONLY | O_CLOEXEC);
+	fd = kmbox_open(name, O_RDONLY);
 	if (fd < 0 && errno == EACCES)
-		fd = kmbox_open(name, O_WRONLY | O_CLOEXEC);
+		fd = kmbox_open(name, O_WRONLY);
 	if (fd < 0)
 		return fail(cmd->name, name);
 	if (kmbox_getattr(fd, &a)) {
 		close(fd);
 		return fail(cmd->name, name);
 	}
+	kmbox_fdinfo(fd, "id", id, sizeof(id));
+	kmbox_fdinfo(fd, "flags", flags, sizeof(flags));
+	/* Owner and mode are not in struct kmbox_attr: /proc has them. */
+	have_proc = kmbox_proc_is_number(id) && !kmbox_proc_read(&t);
+	if (have_proc)
+		row = kmbox_proc_find_id(&t, strtoull(id, NULL, 10));
 	close(fd);
 
-	printf("name:          %s\n", name);
-	print_owner(name);
-	printf("max_msgs:      %" PRIu32 "\n"
-	       "max_msgsize:   %" PRIu32 "\n"
-	       "cur_msgs:      %" PRIu32 "\n"
-	       "cur_bytes:     %" PRIu64 "\n"
-	       "rd_waiters:    %" PRIu32 "\n"
-	       "wr_waiters:    %" PRIu32 "\n",
-	       a.max_msgs, a.max_msgsize, a.cur_msgs, (uint64_t)a.cur_bytes,
-	       a.rd_waiters, a.wr_waiters);
-	if (a.zc_slots)
-		printf("zc_slots:      %" PRIu32 "\n"
-		       "zc_slot_size:  %" PRIu32 "\n"
-		       "zc_free:       %" PRIu32 "\n"
-		       "zc_in_use:     %" PRIu32 "\n",
-		       a.zc_slots, a.zc_slot_size, a.zc_free,
-		       a.zc_slots - a.zc_free);
-	else
-		printf("zc_slots:      0 (no zero-copy region)\n");
+	if (json) {
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_cstring(&j, "name", name);
+		if (kmbox_proc_is_number(id))
+			json_u64(&j, "id", strtoull(id, NULL, 10));
+		if (*flags)
+			json_cstring(&j, "flags", flags);
+	} else {
+		printf("name:          ");
+		put_escaped(stdout, name);
+		printf("\n");
+		if (*id)
+			printf("id:            %s\n", id);
+		if (*flags)
+			printf("flags:         %s\n", flags);
+	}
+	for (i = 0; row && i < sizeof(proc_cols) / sizeof(proc_cols[0]); i++) {
+		if (!strncmp(proc_cols[i], "zc_", 3) && !a.zc_slots)
+			continue;
+		col = kmbox_proc_col(&t, proc_cols[i]);
+		if (col < 0)
+			continue;
+		if (json)
+			json_field(&j, proc_cols[i], row->field[col], false);
+		else
+			printf("%s:%*s%s\n", proc_cols[i],
+			       (int)(14 - strlen(proc_cols[i])), "", row->field[col]);
+	}
+	if (json) {
+		json_u64(&j, "max_msgs", a.max_msgs);
+		json_u64(&j, "max_msgsize", a.max_msgsize);
+		json_u64(&j, "cur_msgs", a.cur_msgs);
+		json_u64(&j, "cur_bytes", a.cur_bytes);
+		json_u64(&j, "rd_waiters", a.rd_waiters);
+		json_u64(&j, "wr_waiters", a.wr_waiters);
+		json_u64(&j, "zc_slots", a.zc_slots);
+		json_u64(&j, "zc_slot_size", a.zc_slot_size);
+		json_u64(&j, "zc_free", a.zc_free);
+		json_object_end(&j);
+		json_finish(&j);
+	} else {
+		printf("max_msgs:      %" PRIu32 "\n"
+		       "max_msgsize:   %" PRIu32 "\n"
+		       "cur_msgs:      %" PRIu32 "\n"
+		       "cur_bytes:     %" PRIu64 "\n"
+		       "rd_waiters:    %" PRIu32 "\n"
+		       "wr_waiters:    %" PRIu32 "\n"
+		       "zc_slots:      %" PRIu32 "\n",
+		       a.max_msgs, a.max_msgsize, a.cur_msgs,
+		       (uint64_t)a.cur_bytes, a.rd_waiters, a.wr_waiters,
+		       a.zc_slots);
+		if (a.zc_slots)
+			printf("zc_slot_size:  %" PRIu32 "\n"
+			       "zc_free:       %" PRIu32 "\n",
+			       a.zc_slot_size, a.zc_free);
+	}
+	kmbox_proc_free(&t);
+	if (fflush(stdout) || ferror(stdout))
+		return fail(cmd->name, "stdout");
 	return EXIT_OK;
 }
+
+/* Columns of the 'list' table (all of them with --raw and --json). */
+static const char *const list_cols[] = {
+	"id", "name", "uid", "gid", "mode", "msgs", "max_msgs", "bytes",
+	"max_msgsize", "zc_free", "zc_slots", "flags",
+};
 
 static int cmd_list(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
+		JSON_OPTION,
+		{ "raw",         no_argument, NULL, 'r' },
+		{ "noheadings",  no_argument, NULL, 'N' },
+		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	char buf[4096];
-	size_t n;
-	FILE *f;
-	int c;
+	int c, i, k, ncol = 0, idx[KMBOX_PROC_COLS_MAX], width[KMBOX_PROC_COLS_MAX];
+	bool json = false, raw = false, headings = true;
+	bool numeric[KMBOX_PROC_COLS_MAX];
+	struct kmbox_proc_table t;
+	struct json j;
 
-	while ((c = next_opt(cmd, argc, argv, ":h", longopts)) != -1) {
-		if (c == 'h')
+	while ((c = next_opt(cmd, argc, argv, ":JrNh", longopts)) != -1) {
+		switch (c) {
+		case 'J':
+			json = true;
+			break;
+		case 'r':
+			raw = true;
+			break;
+		case 'N':
+			headings = false;
+			break;
+		case 'h':
 			return print_help(cmd);
-		return EXIT_USAGE;
+		default:
+			return EXIT_USAGE;
+		}
 	}
 	if (operands(cmd, argc, argv, 0, 0) < 0)
 		return EXIT_USAGE;
+	if (json && raw)
+		return usage_error(cmd, "--json or --raw, not both");
 
-	f = fopen(PROC_MAILBOXES, "re");
-	if (!f)
-		return fail(cmd->name, PROC_MAILBOXES);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		if (fwrite(buf, 1, n, stdout) != n)
-			break;
-	if (ferror(f)) {
-		fclose(f);
-		return fail(cmd->name, PROC_MAILBOXES);
+	if (kmbox_proc_read(&t)) {
+		int err = errno == ENOENT ? ENODEV : errno;
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/mailboxes", kmbox_proc_dir());
+		return fail_err(cmd->name, path, err);
 	}
-	fclose(f);
-	if (ferror(stdout) || fflush(stdout))
+	if (json) {
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_array_begin(&j, "mailboxes");
+		for (i = 0; i < t.nrows; i++) {
+			json_object_begin(&j, NULL);
+			for (k = 0; k < t.ncols; k++)
+				json_field(&j, t.col[k], t.rows[i].field[k],
+					   row_anonymous(&t, &t.rows[i]));
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_object_end(&j);
+		json_finish(&j);
+		goto out;
+	}
+
+	/* The table: its columns that this module has, aligned. */
+	if (raw) {
+		for (k = 0; k < t.ncols; k++)
+			idx[ncol++] = k;
+	} else {
+		for (k = 0; k < (int)(sizeof(list_cols) / sizeof(list_cols[0])); k++)
+			if ((c = kmbox_proc_col(&t, list_cols[k])) >= 0)
+				idx[ncol++] = c;
+	}
+	for (k = 0; k < ncol; k++) {
+		width[k] = raw ? 0 : (int)strlen(t.col[idx[k]]);
+		numeric[k] = !raw && strcmp(t.col[idx[k]], "mode");
+		for (i = 0; i < t.nrows; i++) {
+			const char *v = t.rows[i].field[idx[k]];
+
+			if (!raw && (int)strlen(v) > width[k])
+				width[k] = (int)strlen(v);
+			if (!kmbox_proc_is_number(v))
+				numeric[k] = false;
+		}
+	}
+	for (i = headings ? -1 : 0; i < t.nrows; i++) {
+		for (k = 0; k < ncol; k++) {
+			const char *v = i < 0 ? t.col[idx[k]] : t.rows[i].field[idx[k]];
+			bool last = k == ncol - 1;
+			char upper[64];
+			size_t m;
+
+			if (i < 0 && !raw) {
+				for (m = 0; v[m] && m + 1 < sizeof(upper); m++)
+					upper[m] = (char)toupper((unsigned char)v[m]);
+				upper[m] = '\0';
+				v = upper;
+			}
+			/* numbers to the right, text to the left */
+			if (numeric[k])
+				printf("%*s", width[k], v);
+			else
+				printf("%-*s", last ? 0 : width[k], v);
+			if (!last)
+				fputs(raw ? " " : "  ", stdout);
+		}
+		printf("\n");
+	}
+out:
+	kmbox_proc_free(&t);
+	if (fflush(stdout) || ferror(stdout))
 		return fail(cmd->name, "stdout");
 	return EXIT_OK;
 }
@@ -591,16 +957,42 @@ static int cmd_list(const struct command *cmd, int argc, char **argv)
 static int cmd_info(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
+		JSON_OPTION,
+		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
+	/* Module parameters that struct kmbox_info does not carry. */
+	static const char *const params[] = {
+		"max_mailboxes", "user_max_mailboxes",
+	};
+	static const struct { uint64_t bit; const char *name; } feats[] = {
+		{ KMBOX_FEAT_ZEROCOPY, "zerocopy" },
+		{ KMBOX_FEAT_BATCH, "batch" },
+		{ KMBOX_FEAT_CREDS, "creds" },
+	};
+	struct {
+		const char *name;
+		uint64_t val;
+	} rows[16];
+	char lib[32], feat[128] = "";
 	struct kmbox_info in;
+	unsigned int v = kmbox_version();
+	bool json = false;
+	struct json j;
+	size_t i, n = 0;
+	uint64_t p;
 	int c;
 
-	while ((c = next_opt(cmd, argc, argv, ":h", longopts)) != -1) {
-		if (c == 'h')
+	while ((c = next_opt(cmd, argc, argv, ":Jh", longopts)) != -1) {
+		switch (c) {
+		case 'J':
+			json = true;
+			break;
+		case 'h':
 			return print_help(cmd);
-		return EXIT_USAGE;
+		default:
+			return EXIT_USAGE;
+		}
 	}
 	if (operands(cmd, argc, argv, 0, 0) < 0)
 		return EXIT_USAGE;
@@ -608,80 +1000,49 @@ static int cmd_info(const struct command *cmd, int argc, char **argv)
 	if (kmbox_info(-1, &in))
 		return fail(cmd->name, KMBOX_DEVICE);
 
-	printf("api_version:         %" PRIu32 "\n"
-	       "prio_max:            %" PRIu32 "\n"
-	       "features:           %s%s%s%s\n"
-	       "max_msgs_cap:        %" PRIu32 "\n"
-	       "max_msgsize_cap:     %" PRIu32 "\n"
-	       "default_max_msgs:    %" PRIu32 "\n"
-	       "default_max_msgsize: %" PRIu32 "\n"
-	       "user_quota:          %" PRIu64 "%s\n"
-	       "region_cap:          %" PRIu64 "\n",
-	       in.api_version, in.prio_max,
-	       in.features & KMBOX_FEAT_ZEROCOPY ? " zerocopy" : "",
-	       in.features & KMBOX_FEAT_BATCH ? " batch" : "",
-	       in.features & KMBOX_FEAT_CREDS ? " creds" : "",
-	       in.features ? "" : " none",
-	       in.max_msgs_cap, in.max_msgsize_cap,
-	       in.default_max_msgs, in.default_max_msgsize,
-	       (uint64_t)in.user_quota, in.user_quota ? "" : " (unlimited)",
-	       (uint64_t)in.region_cap);
+	rows[n].name = "api_version", rows[n++].val = in.api_version;
+	rows[n].name = "prio_max", rows[n++].val = in.prio_max;
+	rows[n].name = "max_msgs_cap", rows[n++].val = in.max_msgs_cap;
+	rows[n].name = "max_msgsize_cap", rows[n++].val = in.max_msgsize_cap;
+	rows[n].name = "default_max_msgs", rows[n++].val = in.default_max_msgs;
+	rows[n].name = "default_max_msgsize", rows[n++].val = in.default_max_msgsize;
+	rows[n].name = "user_quota", rows[n++].val = in.user_quota;
+	rows[n].name = "region_cap", rows[n++].val = in.region_cap;
+	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+		if (!kmbox_param(params[i], &p))
+			rows[n].name = params[i], rows[n++].val = p;
+	snprintf(lib, sizeof(lib), "%u.%u.%u", v >> 16, (v >> 8) & 0xff, v & 0xff);
+
+	if (json) {
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_cstring(&j, "library_version", lib);
+		for (i = 0; i < n; i++)
+			json_u64(&j, rows[i].name, rows[i].val);
+		json_array_begin(&j, "features");
+		for (i = 0; i < sizeof(feats) / sizeof(feats[0]); i++)
+			if (in.features & feats[i].bit)
+				json_cstring(&j, NULL, feats[i].name);
+		json_array_end(&j);
+		json_object_end(&j);
+		json_finish(&j);
+	} else {
+		for (i = 0; i < sizeof(feats) / sizeof(feats[0]); i++)
+			if (in.features & feats[i].bit)
+				snprintf(feat + strlen(feat), sizeof(feat) - strlen(feat),
+					 "%s%s", *feat ? " " : "", feats[i].name);
+		printf("%-21s%s\n", "library_version:", lib);
+		for (i = 0; i < n; i++)
+			printf("%s:%*s%" PRIu64 "\n", rows[i].name,
+			       (int)(20 - strlen(rows[i].name)), "", rows[i].val);
+		printf("%-21s%s\n", "features:", feat);
+	}
+	if (fflush(stdout) || ferror(stdout))
+		return fail(cmd->name, "stdout");
 	return EXIT_OK;
 }
 
-static const struct command commands[] = {
-	{
-		"create", cmd_create,
-		"NAME [--max-msgs N] [--max-msgsize N] [--mode M]\n"
-		"                       [--zc-slots N [--zc-slot-size N]]",
-		"Create the named mailbox NAME; fails if it exists.\n"
-		"  -m, --max-msgs N       messages it holds (0: module default)\n"
-		"  -s, --max-msgsize N    largest message in bytes (0: default)\n"
-		"  -M, --mode M           octal permission bits, default 0600;\n"
-		"                         the umask applies\n"
-		"  -z, --zc-slots N       zero-copy region of N slots\n"
-		"  -Z, --zc-slot-size N   bytes per slot, a power of two >= 64\n"
-		"                         (0: max-msgsize rounded up)\n",
-	},
-	{
-		"unlink", cmd_unlink, "NAME",
-		"Remove the name NAME.  Processes that have the mailbox open\n"
-		"keep using it until they close it.\n",
-	},
-	{
-		"send", cmd_send,
-		"NAME [--prio P] [--timeout S] [--nonblock] [MESSAGE|-]",
-		"Send MESSAGE as one message, or all of standard input if\n"
-		"MESSAGE is '-' or missing.  No newline is added.\n"
-		"  -p, --prio P      priority 0..32767, higher first (default 0)\n"
-		"  -t, --timeout S   give up after S seconds (e.g. 0.5) if full\n"
-		"  -n, --nonblock    fail at once if the mailbox is full\n"
-		"A MESSAGE starting with '-' goes after '--'.\n",
-	},
-	{
-		"recv", cmd_recv, "NAME [--timeout S] [--nonblock] [--verbose]",
-		"Receive one message (highest priority first) and write it to\n"
-		"standard output as it is.\n"
-		"  -t, --timeout S   give up after S seconds if empty\n"
-		"  -n, --nonblock    fail at once if the mailbox is empty\n"
-		"  -v, --verbose     print prio, sender pid/uid/gid and length\n"
-		"                    to standard error\n",
-	},
-	{
-		"stat", cmd_stat, "NAME",
-		"Print the mailbox's limits, queued messages and bytes,\n"
-		"waiters and zero-copy region usage.\n",
-	},
-	{
-		"list", cmd_list, "",
-		"Print " PROC_MAILBOXES ": every mailbox of this IPC namespace.\n",
-	},
-	{
-		"info", cmd_info, "",
-		"Print the loaded module's version, features and limits.\n",
-	},
-	{ NULL, NULL, NULL, NULL }
-};
+/* --- help ----------------------------------------------------------------- */
 
 static void main_usage(FILE *f)
 {
@@ -691,28 +1052,152 @@ static void main_usage(FILE *f)
 	for (c = commands; c->name; c++)
 		fprintf(f, "  %s%s%s\n", c->name, *c->synopsis ? " " : "",
 			c->synopsis);
-	fprintf(f, "\n'kmboxctl COMMAND --help' describes one command.\n"
-		"Exit status: 0 success, 1 failure, 2 usage error.\n");
+	fprintf(f, "\n'kmboxctl help COMMAND' describes one command; 'kmboxctl --version'.\n"
+		"Exit status: 0 success, 1 failure, 2 usage error, 3 would block or\n"
+		"timed out, 4 module not loaded, 5 permission denied, 6 no such mailbox.\n");
+}
+
+static int cmd_help(const struct command *cmd, int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		main_usage(stdout);
+		return EXIT_OK;
+	}
+	if (argc > 2)
+		return usage_error(cmd, "unexpected operand '%s'", argv[2]);
+	for (c = commands; c->name; c++)
+		if (!strcmp(argv[1], c->name))
+			return print_help(c);
+	return usage_error(cmd, "unknown command '%s'", argv[1]);
+}
+
+static const struct command commands[] = {
+	{
+		"create", cmd_create,
+		"NAME [-m N] [-s N] [-M MODE] [-z N [-Z N]] [-e]",
+		"Create the named mailbox NAME.\n"
+		"  -m, --max-msgs N       messages it holds (0: module default)\n"
+		"  -s, --max-msgsize N    largest message in bytes (0: default, or\n"
+		"                         the slot size with -Z)\n"
+		"  -M, --mode MODE        octal permission bits, default 0600;\n"
+		"                         the umask applies\n"
+		"  -z, --zc-slots N       zero-copy region of N slots (at most 65536)\n"
+		"  -Z, --zc-slot-size N   bytes per slot, a power of two >= 64\n"
+		"                         (0: max-msgsize rounded up)\n"
+		"  -e, --exist-ok         succeed if NAME exists (its limits and\n"
+		"                         mode are left as they are)\n",
+	},
+	{
+		"unlink", cmd_unlink, "[-f] NAME...",
+		"Remove the names.  Processes that have a mailbox open keep using\n"
+		"it until they close it.\n"
+		"  -f, --force    a name that does not exist is not an error\n"
+		"The exit status is that of the first name that failed.\n",
+	},
+	{
+		"send", cmd_send,
+		"NAME [-p P] [-t S] [-n] [MESSAGE|-]",
+		"Send MESSAGE as one message, or all of standard input if\n"
+		"MESSAGE is '-' or missing.  No newline is added.\n"
+		"  -p, --prio P      priority 0..32767, higher first (default 0)\n"
+		"  -t, --timeout S   give up after S seconds (e.g. 0.5) if full\n"
+		"  -n, --nonblock    fail at once if the mailbox is full\n"
+		"A MESSAGE starting with '-' goes after '--'.\n",
+	},
+	{
+		"recv", cmd_recv, "NAME [-t S] [-n] [-v] [-c N | -a] [-0]",
+		"Receive one message (highest priority first) and write it to\n"
+		"standard output as it is.\n"
+		"  -t, --timeout S   give up after S seconds (for all of -c N)\n"
+		"  -n, --nonblock    fail at once if the mailbox is empty\n"
+		"  -c, --count N     receive N messages, each followed by a newline\n"
+		"  -a, --all         receive what is queued, without waiting, each\n"
+		"                    followed by a newline\n"
+		"  -0, --null        with -c or -a: a NUL after each, not a newline\n"
+		"  -v, --verbose     print prio, sender pid/uid/gid and length\n"
+		"                    to standard error\n"
+		"A message that cannot be written to standard output is put back\n"
+		"(at its priority, behind those queued since) if the mailbox's mode\n"
+		"lets us send.\n",
+	},
+	{
+		"stat", cmd_stat, "NAME [-J]",
+		"Print the mailbox's id, flags, owner, mode, limits, queued\n"
+		"messages and bytes, waiters and zero-copy region usage.\n"
+		"  -J, --json    as a JSON object\n",
+	},
+	{
+		"list", cmd_list, "[-J | -r] [--noheadings]",
+		"List every mailbox of this IPC namespace (/proc/kmbox/mailboxes).\n"
+		"  -J, --json        as JSON: {\"mailboxes\": [{column: value}...]}\n"
+		"  -r, --raw         every column, one blank between, as /proc has it\n"
+		"      --noheadings  no header line\n"
+		"Names are shown as /proc shows them (\\ooo escapes); --json\n"
+		"unescapes them, and an anonymous mailbox's name is null.\n",
+	},
+	{
+		"info", cmd_info, "[-J]",
+		"Print the library version and the loaded module's version,\n"
+		"features and limits.\n"
+		"  -J, --json    as a JSON object\n",
+	},
+	{
+		"help", cmd_help, "[COMMAND]",
+		"Describe COMMAND, or list the commands.\n",
+	},
+	{ NULL, NULL, NULL, NULL }
+};
+
+/*
+ * A standard descriptor that is closed must stay unusable: otherwise the
+ * mailbox we open would take its number, and a recv with stdout closed
+ * would write the message into the mailbox.  Hold the number with
+ * /dev/null opened the wrong way round, so that I/O on it still fails.
+ */
+static void hold_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", fd ? O_RDONLY : O_WRONLY) != fd)
+			exit(EXIT_FAIL);
 }
 
 int main(int argc, char **argv)
 {
 	const struct command *c;
+	unsigned int v = LIBKMBOX_VERSION;
+	int ret;
+
+	hold_std_fds();
 
 	if (argc < 2) {
 		main_usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
-	    !strcmp(argv[1], "help")) {
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		main_usage(stdout);
-		return EXIT_OK;
+		ret = EXIT_OK;
+	} else if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("kmboxctl from kmbox %u.%u.%u\n", v >> 16,
+		       (v >> 8) & 0xff, v & 0xff);
+		ret = EXIT_OK;
+	} else {
+		for (c = commands; c->name; c++)
+			if (!strcmp(argv[1], c->name))
+				break;
+		if (!c->name) {
+			fprintf(stderr, "kmboxctl: unknown command '%s'\nTry 'kmboxctl --help'.\n",
+				argv[1]);
+			return EXIT_USAGE;
+		}
+		ret = c->run(c, argc - 1, argv + 1);
 	}
-	for (c = commands; c->name; c++)
-		if (!strcmp(argv[1], c->name))
-			return c->run(c, argc - 1, argv + 1);
-
-	fprintf(stderr, "kmboxctl: unknown command '%s'\n", argv[1]);
-	main_usage(stderr);
-	return EXIT_USAGE;
+	/* What a command wrote must have reached standard output. */
+	if (ret == EXIT_OK && (fflush(stdout) || ferror(stdout)))
+		ret = fail_err(argv[1], "stdout", errno ? errno : EIO);
+	return ret;
 }

@@ -1,14 +1,24 @@
 #!/bin/sh
-# SPDX-License-Identifier: GPL-2.0-only
+# SPDX-License-Identifier: GPL-2.0
 #
 # Command-line checks of kmboxctl (POSIX sh; runs under busybox too).
-# Usage checks need no module.  When /dev/kmbox exists (the QEMU guest, or
-# a host with the module loaded) a round trip through a named mailbox is
-# checked as well; otherwise those checks are skipped.
-# Usage: test-kmboxctl.sh [path/to/kmboxctl]     TAP output, exit 0 if ok
+#
+# Everywhere: usage errors and their exit status 2, help, --version,
+# range checks, and 'list' (plain, --raw, --json) on a made-up
+# /proc/kmbox/mailboxes (KMBOX_PROC_DIR) with awkward names, its JSON
+# checked by jsonget (and by python3's json where there is one).
+# Without /dev/kmbox: exit status 4 (module not loaded).
+# With /dev/kmbox (the QEMU guest, where make check runs this as root, or
+# a host with the module loaded): round trips through named mailboxes,
+# every exit status, stat/list/info --json, unlink of many names, create
+# --exist-ok, recv --count/--all/--null, and no message lost when
+# standard output fails.
+#
+# Usage: test-kmboxctl.sh [KMBOXCTL [JSONGET]]    TAP output, exit 0 if ok
 set -u
 
 K=${1:-kmboxctl}
+J=${2:-jsonget}
 T=${TMPDIR:-/tmp}/kmboxctl-test.$$
 n=0
 bad=0
@@ -45,16 +55,48 @@ check() {
 	fi
 }
 
+# jv PATH [FILE]: the value at PATH of the JSON in FILE ($T/out)
+jv() {
+	"$J" "$1" <"${2:-$T/out}" 2>/dev/null
+}
+
+# is DESCRIPTION WANT GOT
+is() {
+	n=$((n + 1))
+	if [ "$2" = "$3" ]; then
+		echo "ok $n $1"
+	else
+		bad=$((bad + 1))
+		echo "not ok $n $1: got '$3', want '$2'"
+	fi
+}
+
 echo "TAP version 13"
+
+# --- usage, help, version: no module needed ---------------------------------
 
 expect 2 "usage: kmboxctl COMMAND" --
 expect 0 "" -- --help
+expect 0 "" -- help
+expect 0 "" -- --version
+check "--version names the version" grep -q "^kmboxctl from kmbox [0-9]*\.[0-9]*\.[0-9]*$" "$T/out"
+expect 0 "" -- -V
+"$K" --version >/dev/full 2>"$T/err"
+is "--version to a full stdout fails" 1 "$?"
+"$K" help >&- 2>"$T/err"
+is "help to a closed stdout fails" 1 "$?"
 expect 2 "unknown command 'frob'" -- frob
-for c in create unlink send recv stat list info; do
+check "an unknown command is two lines, not the usage" test "$(wc -l <"$T/err")" -eq 2
+for c in create unlink send recv stat list info help; do
 	expect 0 "" -- $c --help
+	expect 0 "" -- help $c
+	check "help $c describes $c" grep -q "^usage: kmboxctl $c" "$T/out"
 done
+expect 2 "unknown command 'frob'" -- help frob
 expect 2 "missing mailbox NAME" -- create
 expect 2 "missing mailbox NAME" -- send
+expect 2 "missing mailbox NAME" -- unlink
+expect 2 "missing mailbox NAME" -- unlink -f
 expect 2 "unexpected operand 'x'" -- list x
 expect 2 "unexpected operand 'c'" -- send q b c
 expect 2 "unknown option '--frob'" -- recv q --frob
@@ -66,15 +108,92 @@ expect 2 "bad --max-msgsize '4294967296'" -- create q --max-msgsize 4294967296
 expect 2 "bad --mode '0800'" -- create q --mode 0800
 expect 2 "bad --mode '1000'" -- create q --mode 1000
 expect 2 "--zc-slot-size needs --zc-slots" -- create q --zc-slot-size 64
+expect 2 "bad --zc-slot-size '96' (a power of two, at least 64)" -- create q -z 1 -Z 96
+expect 2 "bad --zc-slot-size '32'" -- create q -z 1 -Z 32
+expect 2 "bad --zc-slots '65537' (0 to 65536)" -- create q -z 65537
 expect 2 "bad --prio '1e3'" -- send q --prio 1e3 m
+expect 2 "bad --prio '32768' (0 to 32767)" -- send q --prio 32768 m
+expect 2 "bad --prio '40000' (0 to 32767)" -- send q -p 40000 m
 expect 2 "bad --timeout '-1'" -- recv q --timeout -1
 expect 2 "bad --timeout '.'" -- recv q --timeout .
 expect 2 "bad --timeout '1s'" -- recv q --timeout 1s
 expect 2 "bad --timeout '99999999999999999999'" -- recv q --timeout 99999999999999999999
-expect 1 "kmboxctl: unlink a/b: Invalid argument" -- unlink a/b
+expect 2 "bad --count '0'" -- recv q --count 0
+expect 2 "--all takes what is queued without waiting" -- recv q --all --timeout 1
+expect 2 "--all takes what is queued without waiting" -- recv q --all --count 2
+expect 2 "--null goes with --count or --all" -- recv q -0
+expect 2 "--json or --raw, not both" -- list --json --raw
+expect 1 "kmboxctl: unlink a/b: Invalid argument (EINVAL)" -- unlink a/b
+
+# --- list on a made-up /proc/kmbox: plain, raw, JSON --------------------------
+
+mkdir -p "$T/proc"
+{
+	echo "id name uid gid mode max_msgs max_msgsize msgs bytes rd_waiters wr_waiters zc_slots zc_slot_size zc_free flags inflight zc_reserved zc_queued zc_taken zc_held"
+	echo "7 jobs 0 0 0600 64 8192 3 15 0 0 0 0 0 N 0 0 0 0 0"
+	echo "8 - 1000 1000 0600 8 256 0 0 1 0 4 4096 3 A 0 1 0 0 0"
+	printf '%s\n' '9 a\040b\303\251\377\042\134\012 0 0 0644 1 1 0 0 0 0 0 0 0 NU 0 0 0 0 0'
+	echo "10 - 0 0 0600 1 1 0 0 0 0 0 0 0 N 0 0 0 0 0"
+	echo "11 short line"
+} >"$T/proc/mailboxes"
+KMBOX_PROC_DIR=$T/proc
+export KMBOX_PROC_DIR
+expect 0 "" -- list
+check "list has a header" grep -q "^ID  *NAME  *UID  *GID  *MODE  *MSGS  *MAX_MSGS" "$T/out"
+check "list shows escaped names" grep -qF 'a\040b\303\251\377\042\134\012' "$T/out"
+check "list has 4 mailboxes" test "$(wc -l <"$T/out")" -eq 5
+expect 0 "" -- list --noheadings
+check "--noheadings: no header" test "$(wc -l <"$T/out")" -eq 4
+expect 0 "" -- list --raw
+check "--raw is the /proc file without the malformed line" \
+	sh -c "grep -v '^11 ' '$T/proc/mailboxes' | cmp -s - '$T/out'"
+expect 0 "" -- list --json
+check "list --json is valid JSON" "$J" <"$T/out"
+is "list --json: 4 mailboxes" 4 "$(jv '.mailboxes#')"
+is "list --json: every column" 20 "$(jv '.mailboxes[0]@' | wc -l | tr -d ' ')"
+is "list --json: id is a number" 7 "$(jv '.mailboxes[0].id')"
+is "list --json: name" jobs "$(jv '.mailboxes[0].name')"
+is "list --json: mode is a string" 0600 "$(jv '.mailboxes[0].mode')"
+is "list --json: msgs" 3 "$(jv '.mailboxes[0].msgs')"
+is "list --json: flags" N "$(jv '.mailboxes[0].flags')"
+is "list --json: an anonymous mailbox's name is null" null "$(jv '.mailboxes[1].name')"
+is "list --json: a mailbox named '-' is a string" - "$(jv '.mailboxes[3].name')"
+grep -q '"name": "-"' "$T/out"
+check "... written as a string" test $? -eq 0
+# The name's bytes: "a b", U+00E9 (valid UTF-8), 0xff (not UTF-8: written
+# \u00ff, read back as U+00FF), '"', '\', newline.
+printf 'a b\303\251\303\277"\\\n\n' >"$T/want"
+jv '.mailboxes[2].name' >"$T/got"
+check "list --json: names unescaped, non-UTF-8 bytes as \\u00XX" cmp -s "$T/want" "$T/got"
+if command -v python3 >/dev/null 2>&1; then
+	check "python3's json reads list --json the same" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+m = d["mailboxes"]
+assert [x["name"] for x in m] == ["jobs", None, "a b\u00e9\u00ff\"\\\n", "-"], m
+assert m[1]["zc_slots"] == 4 and m[1]["zc_reserved"] == 1
+' "$T/out"
+fi
+KMBOX_PROC_DIR=$T/nowhere
+expect 4 "No such device (ENODEV); the kmbox module is not loaded" -- list
+unset KMBOX_PROC_DIR
+
+# jsonget itself: it must reject what is not JSON.
+for bad_json in '{"a":1,}' '[1 2]' '{"a":01}' '"\x"' 'tru' '{"a":"b"} x' '' '{"a" 1}'; do
+	printf '%s' "$bad_json" | "$J" >/dev/null 2>&1
+	is "jsonget rejects '$bad_json'" 1 "$?"
+done
 
 if [ ! -e /dev/kmbox ]; then
-	expect 1 "kmboxctl: recv q: No such file or directory (is the kmbox module loaded?)" -- recv q
+	expect 4 "kmboxctl: recv q: No such device (ENODEV); the kmbox module is not loaded" -- recv q
+	expect 4 "ENODEV" -- send q x
+	expect 4 "ENODEV" -- create q
+	expect 4 "ENODEV" -- stat q
+	expect 4 "ENODEV" -- stat q --json
+	expect 4 "ENODEV" -- info
+	expect 4 "ENODEV" -- info --json
+	expect 4 "ENODEV" -- unlink q
+	expect 4 "ENODEV" -- unlink -f q
 	echo "# /dev/kmbox missing: skipping round trips"
 	echo "1..$n"
 	echo "# $((n - bad)) passed, $bad failed"
@@ -82,17 +201,52 @@ if [ ! -e /dev/kmbox ]; then
 	exit
 fi
 
+# --- round trips (module loaded) ---------------------------------------------
+
 q=kmboxctl-test.$$
 expect 0 "" -- create "$q" --max-msgs 4 --max-msgsize 64 --mode 0600
-expect 1 "kmboxctl: create $q: File exists" -- create "$q"
+expect 1 "kmboxctl: create $q: File exists (EEXIST)" -- create "$q"
+expect 0 "" -- create "$q" --exist-ok --max-msgs 9
+expect 0 "" -- create "$q" -e
 expect 0 "" -- send "$q" low
 expect 0 "" -- send "$q" --prio 9 high
 expect 0 "" -- send "$q" --prio 5 -- -mid
 check "stdin is one message" sh -c "printf 'a\nb\n' | '$K' send '$q' -"
 expect 0 "" -- stat "$q"
-check "stat shows 4 queued" grep -q "cur_msgs: *4$" "$T/out"
-expect 1 "kmboxctl: send $q: Resource temporarily unavailable" -- send "$q" --nonblock full
-expect 1 "kmboxctl: send $q: Connection timed out" -- send "$q" --timeout 0.1 full
+check "stat shows 4 queued" grep -q "^cur_msgs: *4$" "$T/out"
+check "stat shows the id" grep -q "^id: *[0-9][0-9]*$" "$T/out"
+check "stat shows the owner" grep -q "^uid: *0$" "$T/out"
+check "stat shows the mode" grep -q "^mode: *0600$" "$T/out"
+check "stat: no prose in values" sh -c "! grep -q '(' '$T/out'"
+expect 0 "" -- stat "$q" --json
+check "stat --json is valid JSON" "$J" <"$T/out"
+is "stat --json: name" "$q" "$(jv .name)"
+is "stat --json: cur_msgs" 4 "$(jv .cur_msgs)"
+is "stat --json: max_msgs (--exist-ok changed nothing)" 4 "$(jv .max_msgs)"
+is "stat --json: max_msgsize" 64 "$(jv .max_msgsize)"
+is "stat --json: cur_bytes" 15 "$(jv .cur_bytes)"
+is "stat --json: mode" 0600 "$(jv .mode)"
+is "stat --json: uid" 0 "$(jv .uid)"
+is "stat --json: flags" N "$(jv .flags)"
+is "stat --json: zc_slots" 0 "$(jv .zc_slots)"
+id=$(jv .id)
+expect 0 "" -- list --json
+i=0
+found=
+while [ "$i" -lt "$(jv '.mailboxes#')" ]; do
+	if [ "$(jv ".mailboxes[$i].name")" = "$q" ]; then
+		found=$i
+		break
+	fi
+	i=$((i + 1))
+done
+check "list --json has the mailbox" test -n "$found"
+is "list --json: the same id as stat" "$id" "$(jv ".mailboxes[${found:-0}].id")"
+is "list --json: msgs" 4 "$(jv ".mailboxes[${found:-0}].msgs")"
+expect 0 "" -- list
+check "list shows it" grep -q " $q " "$T/out"
+expect 3 "kmboxctl: send $q: Resource temporarily unavailable (EAGAIN); the mailbox is full" -- send "$q" --nonblock full
+expect 3 "kmboxctl: send $q: Connection timed out (ETIMEDOUT)" -- send "$q" --timeout 0.1 full
 expect 0 "prio=9" -- recv "$q" --verbose
 check "highest priority first" test "$(cat "$T/out")" = high
 expect 0 "" -- recv "$q"
@@ -101,21 +255,91 @@ expect 0 "prio=0" -- recv "$q" -v
 check "then FIFO at prio 0" test "$(cat "$T/out")" = low
 expect 0 "len=4" -- recv "$q" -v
 check "message kept as-is" test "$(od -c "$T/out" | head -1)" = "$(printf 'a\nb\n' | od -c | head -1)"
-expect 1 "kmboxctl: recv $q: Resource temporarily unavailable" -- recv "$q" --nonblock
-expect 1 "kmboxctl: recv $q: Connection timed out" -- recv "$q" --timeout 0.1
-check "oversize stdin is EMSGSIZE" sh -c \
-	"head -c 65 /dev/zero | '$K' send '$q' 2>&1 | grep -q 'Message too long'"
-expect 0 "" -- list
-check "list shows it" grep -q " $q " "$T/out"
+expect 3 "kmboxctl: recv $q: Resource temporarily unavailable (EAGAIN); the mailbox is empty" -- recv "$q" --nonblock
+expect 3 "kmboxctl: recv $q: Connection timed out (ETIMEDOUT)" -- recv "$q" --timeout 0.1
+check "oversize stdin is EMSGSIZE, with a hint" sh -c \
+	"head -c 65 /dev/zero | '$K' send '$q' 2>&1 | grep -q 'Message too long (EMSGSIZE); longer than the mailbox.s max_msgsize'"
+
+# recv --count, --all, --null
+for m in one two three; do "$K" send "$q" "$m"; done
+expect 0 "" -- recv "$q" --count 2
+is "recv --count 2: two lines" "one two" "$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+expect 3 "EAGAIN" -- recv "$q" --count 2 --nonblock
+is "recv --count 2 with one queued prints it, then fails" three "$(cat "$T/out")"
+for m in x y; do "$K" send "$q" "$m"; done
+expect 0 "" -- recv "$q" --all --null
+is "recv --all --null: NUL after each" "x@y@" "$(tr '\0' '@' <"$T/out")"
+expect 0 "" -- recv "$q" --all
+check "recv --all on an empty mailbox: nothing, status 0" test ! -s "$T/out"
+
+# No message lost when standard output fails: it is put back.
+"$K" send "$q" --prio 3 precious
+"$K" send "$q" --prio 3 second
+"$K" recv "$q" >/dev/full 2>"$T/err"
+is "recv to a full stdout fails" 1 "$?"
+check "... and says the message was put back" grep -q "was put back" "$T/err"
+expect 0 "" -- stat "$q" --json
+is "... so both messages are still queued" 2 "$(jv .cur_msgs)"
+sh -c "exec >&-; exec '$K' recv '$q'" 2>"$T/err"
+is "recv to a closed stdout fails" 1 "$?"
+expect 0 "" -- recv "$q" --count 2
+# Each put back went behind the other: precious, second -> second,
+# precious -> precious, second.
+is "... and nothing was lost" "precious second" \
+	"$(tr '\n' ' ' <"$T/out" | sed 's/ $//')"
+
 expect 0 "" -- info
 check "info shows the api version" grep -q "^api_version: *1$" "$T/out"
+check "info shows user_max_mailboxes" grep -q "^user_max_mailboxes: *[0-9][0-9]*$" "$T/out"
+check "info: no prose in values" sh -c "! grep -q '(' '$T/out'"
+expect 0 "" -- info --json
+check "info --json is valid JSON" "$J" <"$T/out"
+is "info --json: api_version" 1 "$(jv .api_version)"
+is "info --json: prio_max" 32768 "$(jv .prio_max)"
+is "info --json: features" 3 "$(jv '.features#')"
+is "info --json: max_mailboxes" "$(cat /sys/module/kmbox/parameters/max_mailboxes)" "$(jv .max_mailboxes)"
+
+# Exit statuses 5 (permission) and 6 (no such mailbox).  A process in a
+# user namespace of its own keeps root's uid (the owner) but loses
+# CAP_DAC_OVERRIDE over the mailbox, so the mode bits apply to it.
+p=$q-perm
+expect 0 "" -- create "$p" --mode 0200
+if unshare -U true 2>/dev/null; then
+	unshare -U "$K" recv "$p" --nonblock >/dev/null 2>"$T/err"
+	is "recv without read permission: status 5" 5 "$?"
+	check "... EACCES, with a hint" grep -q "Permission denied (EACCES); the mailbox's owner and mode" "$T/err"
+	unshare -U "$K" send "$p" "w" 2>"$T/err"
+	is "send with write permission works" 0 "$?"
+	# Read-only for us: a message that stdout cannot take is lost, and said so.
+	expect 0 "" -- create "$p-ro" --mode 0400
+	"$K" send "$p-ro" lost
+	unshare -U "$K" recv "$p-ro" >/dev/full 2>"$T/err"
+	is "recv with read access only, stdout full: status 1" 1 "$?"
+	check "... says the message is lost" grep -q "could not be put back: no write permission; it is lost" "$T/err"
+	expect 0 "" -- unlink "$p-ro"
+else
+	echo "# unshare -U does not work here: permission cases skipped"
+fi
+expect 6 "kmboxctl: recv $q-none: No such file or directory (ENOENT); no such mailbox" -- recv "$q-none"
+expect 6 "ENOENT" -- stat "$q-none" --json
+
+# unlink: many names, -f
+expect 0 "" -- create "$q-a"
+expect 0 "" -- create "$q-b"
+expect 0 "" -- unlink "$q-a" "$q-b"
+expect 6 "kmboxctl: unlink $q-a: No such file or directory (ENOENT)" -- unlink "$q-a"
+expect 0 "" -- create "$q-c"
+expect 6 "unlink $q-a:" -- unlink "$q-a" "$q-c"	# fails, but goes on
+expect 6 "ENOENT" -- stat "$q-c"
+expect 0 "" -- unlink -f "$q-a" "$q-b" "$p"
 expect 0 "" -- unlink "$q"
-expect 1 "kmboxctl: unlink $q: No such file or directory" -- unlink "$q"
+expect 6 "ENOENT" -- unlink "$q"
 
 expect 0 "" -- create "$q" --zc-slots 4 --zc-slot-size 128
 expect 0 "" -- stat "$q"
-check "stat shows the region" grep -q "zc_slots: *4$" "$T/out"
-check "all slots free" grep -q "zc_free: *4$" "$T/out"
+check "stat shows the region" grep -q "^zc_slots: *4$" "$T/out"
+check "all slots free" grep -q "^zc_free: *4$" "$T/out"
+check "max_msgsize follows the slot size" grep -q "^max_msgsize: *128$" "$T/out"
 expect 0 "" -- unlink "$q"
 
 echo "1..$n"

@@ -12,6 +12,15 @@
  * limits, struct kmbox_mmsg for batches.  Only struct kmbox_msginfo and
  * struct kmbox_region belong to the library.
  *
+ * Descriptors are close-on-exec unless KMBOX_O_NOCLOEXEC is given, as
+ * with mq_open(3) and io_uring_setup(2).
+ *
+ * Threads and signals: every call is MT-Safe (the library keeps no state
+ * of its own; the kernel serialises what shares a mailbox), and every call
+ * but kmbox_region_map() and kmbox_region_unmap() (mmap(2), munmap(2)) is
+ * AS-Safe: system calls only, no allocation, no lock.  See
+ * "Threads, processes and signals" in kmbox(7).
+ *
  * Restart rule: no call loops on EINTR.  A signal whose handler was
  * installed with SA_RESTART restarts a blocked call inside the kernel
  * (deadlines are absolute, so a restarted call keeps its deadline); any
@@ -33,6 +42,30 @@
 /* The device every kmbox file is opened on. */
 #define KMBOX_DEVICE		"/dev/kmbox"
 
+/*
+ * The library's version: LIBKMBOX_VERSION of the header a program was
+ * compiled with; kmbox_version() returns that of the library it runs with.
+ * A minor version adds calls (in a new symbol version node, KMBOX_1.<minor>)
+ * and never changes what an older call does; the soname changes only with
+ * the major version.
+ */
+#define LIBKMBOX_VERSION_MAJOR	1
+#define LIBKMBOX_VERSION_MINOR	1
+#define LIBKMBOX_VERSION_PATCH	0
+#define LIBKMBOX_VERSION_NUM(major, minor, patch) \
+	(((major) << 16) | ((minor) << 8) | (patch))
+#define LIBKMBOX_VERSION	LIBKMBOX_VERSION_NUM(LIBKMBOX_VERSION_MAJOR, \
+						     LIBKMBOX_VERSION_MINOR, \
+						     LIBKMBOX_VERSION_PATCH)
+
+/*
+ * oflag of kmbox_open(), kmbox_create_anon() and kmbox_reopen(): leave the
+ * descriptor open across execve(2).  Without it every descriptor the
+ * library returns is close-on-exec.  Not an open(2) flag: a bit no
+ * architecture's O_* flags use, cleared before the kernel sees oflag.
+ */
+#define KMBOX_O_NOCLOEXEC	0x40000000
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -52,8 +85,14 @@ struct timespec;
  * @send_ns: CLOCK_MONOTONIC time, in nanoseconds, the message was queued
  *	(on the receiver's clock: that of its time namespace)
  * @flags: KMBOX_MSG_* bits; KMBOX_MSG_ZC if the payload is in a slot
+ * @len: the message's length: the call's return value, or, when the call
+ *	failed with EMSGSIZE, the length the buffer was short of (the
+ *	message stays queued; every other field is then 0)
  * @reply_token: a call's request: the token to answer it with
  *	(kmbox_reply() on the same descriptor); 0 for an ordinary message
+ * @__reserved: 0; room for fields of later versions (the library fills
+ *	the whole struct, so a program built against an older header, whose
+ *	struct is this size, is never written past)
  */
 struct kmbox_msginfo {
 	unsigned int	prio;
@@ -62,7 +101,9 @@ struct kmbox_msginfo {
 	gid_t		gid;
 	uint64_t	send_ns;
 	unsigned int	flags;
+	uint32_t	len;
 	uint64_t	reply_token;
+	uint64_t	__reserved[3];
 };
 
 /**
@@ -75,6 +116,7 @@ struct kmbox_msginfo {
  *	does not close it)
  * @writable: non-zero if mapped PROT_READ|PROT_WRITE (the file was
  *	opened for writing), zero if PROT_READ only
+ * @__reserved: 0; room for fields of later versions
  */
 struct kmbox_region {
 	void		*base;
@@ -83,6 +125,7 @@ struct kmbox_region {
 	uint32_t	nslots;
 	int		fd;
 	int		writable;
+	uint64_t	__reserved[4];
 };
 
 /* Setup and administration (cold paths) */
@@ -91,7 +134,7 @@ struct kmbox_region {
  * kmbox_open() - open, and optionally create, a named mailbox
  * @name: 1..KMBOX_NAME_MAX bytes, no '/'
  * @oflag: O_RDONLY, O_WRONLY or O_RDWR, or-ed with any of O_CREAT,
- *	O_EXCL, O_NONBLOCK, O_CLOEXEC
+ *	O_EXCL, O_NONBLOCK, O_CLOEXEC (the default), KMBOX_O_NOCLOEXEC
  *
  * With O_CREAT two more arguments are read, as for mq_open(3):
  * mode_t mode (permission bits 0..0777, the umask is applied) and
@@ -101,9 +144,10 @@ struct kmbox_region {
  *
  * Return: a file descriptor bound to the mailbox, or -1 and errno:
  * EINVAL (NULL, empty or '/'-containing name, unknown oflag bits, bad
- * access mode, mode above 0777, bad attr), ENAMETOOLONG, ENOENT, EEXIST,
- * EACCES, ENOSPC, EMFILE, EFAULT; errors of open(2) on /dev/kmbox (ENOENT
- * or ENODEV there mean the module is not loaded).
+ * access mode, mode above 0777, bad attr), ENAMETOOLONG, ENOENT (no such
+ * mailbox), EEXIST, EACCES, ENOSPC, EMFILE, EFAULT, ENODEV (the module
+ * is not loaded: no /dev/kmbox, or no driver behind it); other errors of
+ * open(2) on /dev/kmbox.
  */
 int kmbox_open(const char *name, int oflag, ...);
 
@@ -115,22 +159,44 @@ int kmbox_open(const char *name, int oflag, ...);
  * created again at once, as a new mailbox.
  *
  * Return: 0, or -1 and errno: EINVAL, ENAMETOOLONG, ENOENT, EACCES
- * (neither the owner nor privileged), errors of open(2) on /dev/kmbox.
+ * (neither the owner nor privileged), ENODEV (module not loaded), other
+ * errors of open(2) on /dev/kmbox.
  */
 int kmbox_unlink(const char *name);
 
 /**
  * kmbox_create_anon() - create an anonymous mailbox
  * @oflag: O_RDONLY, O_WRONLY or O_RDWR, or-ed with O_NONBLOCK, O_CLOEXEC
+ *	(the default), KMBOX_O_NOCLOEXEC
  * @attr: limits as for kmbox_open(), or NULL for module defaults
  *
  * The mailbox has no name and no permission checks; it is shared by
  * fork(2), dup(2) and SCM_RIGHTS and freed when its last file closes.
+ * Those share one open file; kmbox_reopen() makes another.
  *
  * Return: a file descriptor, or -1 and errno: EINVAL, ENOSPC, EMFILE,
- * EFAULT, errors of open(2) on /dev/kmbox.
+ * EFAULT, ENODEV, other errors of open(2) on /dev/kmbox.
  */
 int kmbox_create_anon(int oflag, const struct kmbox_attr *attr);
+
+/**
+ * kmbox_reopen() - another open file on the same mailbox
+ * @fd: mailbox file
+ * @oflag: O_RDONLY, O_WRONLY or O_RDWR, within @fd's access mode, or-ed
+ *	with O_NONBLOCK, O_CLOEXEC (the default), KMBOX_O_NOCLOEXEC
+ *
+ * Unlike dup(2), the new descriptor is a file of its own: its own
+ * O_NONBLOCK, its own zero-copy slots (freed when it closes, whoever else
+ * keeps @fd), its own zc_completed; messages it write(2)s carry the
+ * caller's credentials.  Give each process that shares an anonymous
+ * mailbox a file of its own this way.  Since KMBOX_1.1.
+ *
+ * Return: a file descriptor, or -1 and errno: EINVAL (bad @oflag),
+ * EACCES (@oflag asks for access @fd lacks), EBADF, EBADFD (@fd is not
+ * bound), ENOTTY (not a kmbox file, or a module without
+ * KMBOX_IOC_REOPEN), EMFILE, ENFILE, ENOMEM.
+ */
+int kmbox_reopen(int fd, int oflag);
 
 /**
  * kmbox_getattr() - read a mailbox's limits and state
@@ -155,6 +221,30 @@ int kmbox_getattr(int fd, struct kmbox_attr *attr);
  * on /dev/kmbox.
  */
 int kmbox_info(int fd, struct kmbox_info *info);
+
+/**
+ * kmbox_version() - the version of the library the program runs with
+ *
+ * Compare with LIBKMBOX_VERSION_NUM(major, minor, patch).  Since KMBOX_1.1.
+ *
+ * Return: LIBKMBOX_VERSION of the running library.
+ */
+unsigned int kmbox_version(void);
+
+/**
+ * kmbox_deadline_after() - an absolute deadline @ns nanoseconds from now
+ * @abs_timeout: set to CLOCK_MONOTONIC now + @ns (saturated far in the
+ *	future), for the calls' abs_timeout arguments
+ * @ns: relative timeout, nanoseconds
+ *
+ * One deadline can then serve a sequence of calls (send a request, wait
+ * for the reply) without the sequence taking longer than @ns.  Since
+ * KMBOX_1.1.
+ *
+ * Return: 0, or -1 and errno: EINVAL (@abs_timeout NULL), errors of
+ * clock_gettime(2).
+ */
+int kmbox_deadline_after(struct timespec *abs_timeout, uint64_t ns);
 
 /**
  * kmbox_region_map() - map a mailbox's zero-copy region
@@ -245,7 +335,8 @@ int kmbox_timedsend(int fd, const void *msg, size_t len, unsigned int prio,
  *
  * Return: the message length (0 for an empty message), or -1 and errno:
  * EAGAIN, EBADF (not open for reading), EBADFD, EINTR, EMSGSIZE (@len
- * shorter than the message, which stays queued), EFAULT.
+ * shorter than the message, which stays queued: kmbox_receive_info()
+ * reports the length needed), EFAULT.
  */
 ssize_t kmbox_receive(int fd, void *buf, size_t len, unsigned int *prio);
 
@@ -268,7 +359,8 @@ ssize_t kmbox_timedreceive(int fd, void *buf, size_t len, unsigned int *prio,
  * @fd: mailbox file opened for reading
  * @buf: buffer
  * @len: size of @buf
- * @info: if not NULL, filled in: priority, sender pid/uid/gid, send time
+ * @info: if not NULL, filled in: priority, sender pid/uid/gid, send time,
+ *	length; on EMSGSIZE only the length (the size @buf must have)
  * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none
  *
  * Return: as kmbox_timedreceive().
@@ -378,7 +470,8 @@ int kmbox_zc_send(int fd, uint32_t slot, size_t len, unsigned int prio,
  * @fd: mailbox file opened for reading
  * @buf: buffer for a copied message (may be NULL with @len 0)
  * @len: size of @buf
- * @info: if not NULL, filled in as by kmbox_receive_info()
+ * @info: if not NULL, filled in as by kmbox_receive_info() (on EMSGSIZE,
+ *	the length of the copied message @buf was too short for)
  * @slot: set to the message's slot, now held by @fd, or to KMBOX_NO_SLOT
  *	if the message was copied into @buf
  * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none

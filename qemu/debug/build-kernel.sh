@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Build (once) the kmbox debug kernel: KASAN, lockdep, kmemleak, UBSAN,
 # failslab/fail_page_alloc/fail_usercopy, hung-task and soft-lockup
 # detectors, on top of `make tinyconfig` of Debian's linux-source-6.1.

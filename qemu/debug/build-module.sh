@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Build kmbox.ko against any kernel tree from a scratch copy of the repo's
 # Kbuild, module/ and uapi/, so that module/kmbox.ko (the lead's build
 # for the Debian cloud kernel) is never overwritten.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
 # gcov-dump.sh: the last test program of the coverage run (qemu/coverage.sh),
 # run in the QEMU guest (POSIX sh, busybox) after everything else.
 #

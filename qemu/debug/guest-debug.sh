@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
 # guest-debug.sh: the debug kernel's extra checks, run in the QEMU guest
 # (POSIX sh, busybox) as the last test program, after the selftests and
 # stress/ programs, with the module loaded.

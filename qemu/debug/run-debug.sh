@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Run the kmbox tests on the debug kernel (KASAN, lockdep, kmemleak,
 # UBSAN, fault injection): what `make check-debug` runs.
 #

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
 /*
  * kmbox: kernel-buffered message mailboxes behind /dev/kmbox.
  *
@@ -7,7 +7,7 @@
  * or to a new anonymous one.  From then on the file *is* the mailbox:
  * write() sends one message at priority 0, read() receives one, poll,
  * O_NONBLOCK, O_ASYNC/F_SETOWN/F_SETSIG and mmap behave as documented in
- * kmbox(4) and README.md.  An unbound file accepts only KMBOX_IOC_INFO,
+ * kmbox(4) and docs/semantics.md.  An unbound file accepts only KMBOX_IOC_INFO,
  * KMBOX_IOC_OPEN and KMBOX_IOC_UNLINK; everything else gives EBADFD.
  *
  * Conventions (Documentation/process/botching-up-ioctls.rst):
@@ -89,7 +89,9 @@ struct kmbox_info {
 /**
  * struct kmbox_attr - mailbox limits and state
  * @max_msgs: in/out: messages the mailbox holds, 0 = module default
- * @max_msgsize: in/out: largest message, bytes, 0 = module default
+ * @max_msgsize: in/out: largest message, bytes; 0 = the zc_slot_size
+ *	given with it if both zc_slots and zc_slot_size are non-zero (up
+ *	to the module's max_msgsize_cap), else the module default
  * @cur_msgs: out: messages queued now
  * @flags: out: KMBOX_ATTR_* bits
  * @cur_bytes: out: payload bytes queued now (copied and zero-copy)
@@ -385,6 +387,25 @@ struct kmbox_reply {
 	__u64	__reserved[2];
 };
 
+/**
+ * struct kmbox_reopen - KMBOX_IOC_REOPEN argument: a new file on this mailbox
+ * @flags: the new file's access mode (O_RDONLY, O_WRONLY or O_RDWR of
+ *	<fcntl.h>), or-ed with O_NONBLOCK and O_CLOEXEC
+ * @__reserved: zero
+ *
+ * Opens another file on the mailbox the ioctl's file is bound to, as if
+ * /dev/kmbox had been opened again and bound to it, and returns its
+ * descriptor.  The new file is the caller's: messages it writes carry the
+ * caller's credentials, its charges go to the caller, and the zero-copy
+ * slots it reserves or receives are its own, released when it closes.
+ * Its access mode may not exceed the old file's (EACCES): a reopen never
+ * grants more than the descriptor it starts from.
+ */
+struct kmbox_reopen {
+	__u32	flags;
+	__u32	__reserved[3];
+};
+
 /*
  * 0xD4 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst (as
  * of 6.1 and later); an out-of-tree module cannot register it there, which
@@ -407,8 +428,9 @@ struct kmbox_reply {
 #define KMBOX_IOC_RECV_BATCH	_IOW(KMBOX_IOC_MAGIC, 0x07, struct kmbox_batch)
 #define KMBOX_IOC_ZC_RESERVE	_IOW(KMBOX_IOC_MAGIC, 0x08, struct kmbox_slots)
 #define KMBOX_IOC_ZC_RELEASE	_IOW(KMBOX_IOC_MAGIC, 0x09, struct kmbox_slots)
-#define KMBOX_IOC_CALL		_IOWR(KMBOX_IOC_MAGIC, 0x0A, struct kmbox_call)
-#define KMBOX_IOC_REPLY		_IOW(KMBOX_IOC_MAGIC, 0x0B, struct kmbox_reply)
+#define KMBOX_IOC_REOPEN	_IOW(KMBOX_IOC_MAGIC, 0x0A, struct kmbox_reopen)
+#define KMBOX_IOC_CALL		_IOWR(KMBOX_IOC_MAGIC, 0x0B, struct kmbox_call)
+#define KMBOX_IOC_REPLY		_IOW(KMBOX_IOC_MAGIC, 0x0C, struct kmbox_reply)
 
 /*
  * mmap(2) offset of the zero-copy region: zc_slots * zc_slot_size bytes

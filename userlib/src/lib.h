@@ -16,6 +16,10 @@
 
 #define NSEC_PER_SEC	1000000000LL
 
+/* The largest time_t: it is signed, of 32 or 64 bits. */
+#define KMBOX_TIME_T_MAX \
+	((time_t)(sizeof(time_t) == 8 ? INT64_MAX : INT32_MAX))
+
 /*
  * Largest deadline handed to the kernel: KTIME_MAX, so that a kernel
  * converting deadline_ns to ktime_t (s64) never sees a negative, already

@@ -29,22 +29,28 @@ static void fill_info(struct kmbox_msginfo *info, const struct kmbox_recv *r)
 		.gid = r->gid,
 		.send_ns = r->send_ns,
 		.flags = r->msg_flags,
+		.len = r->len,
 		.reply_token = r->reply_token,
 	};
 }
 
 /*
- * One KMBOX_IOC_RECV; @r->buf, @r->len and @r->flags are set by the
- * caller.  A receive that reports what it learnt takes call requests
- * (their tokens go to @info); one that cannot (@info NULL) fails them.
+ * One KMBOX_IOC_RECV; @r->buf, @r->len and @r->flags are set by the caller.
+ * On EMSGSIZE the kernel wrote the message's length to @r->len: pass it on
+ * in @info->len, the rest of @info zeroed.  A receive that reports what it
+ * learnt takes call requests (their tokens go to @info); one that cannot
+ * (@info NULL) fails them.
  */
 static ssize_t do_receive(int fd, struct kmbox_recv *r,
 			  struct kmbox_msginfo *info)
 {
 	if (info)
 		r->flags |= KMBOX_F_CALLS;
-	if (sys_ioctl(fd, KMBOX_IOC_RECV, r) < 0)
+	if (sys_ioctl(fd, KMBOX_IOC_RECV, r) < 0) {
+		if (errno == EMSGSIZE && info)
+			*info = (struct kmbox_msginfo){ .len = r->len };
 		return -1;
+	}
 	fill_info(info, r);
 	return r->len;
 }

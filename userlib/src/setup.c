@@ -9,14 +9,15 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kmbox.h"
 #include "lib.h"
 #include "syscall.h"
 
-/* open(2) flags the library passes on to the /dev/kmbox file */
-#define KMBOX_FILE_FLAGS	(O_ACCMODE | O_NONBLOCK | O_CLOEXEC)
+/* oflag bits of a descriptor the library returns */
+#define KMBOX_FILE_FLAGS	(O_ACCMODE | O_NONBLOCK | O_CLOEXEC | KMBOX_O_NOCLOEXEC)
 
 static void close_keep_errno(int fd)
 {
@@ -27,6 +28,30 @@ static void close_keep_errno(int fd)
 }
 
 /*
+ * open(2) of /dev/kmbox.  A missing node (ENOENT) or a node with no
+ * driver behind it (ENXIO, ENODEV) all mean that the module is not
+ * loaded: ENODEV, so that ENOENT keeps meaning "no such mailbox".
+ */
+static int open_device(int flags)
+{
+	int fd = sys_open_device(KMBOX_DEVICE, flags);
+
+	if (fd < 0 && (errno == ENOENT || errno == ENXIO))
+		errno = ENODEV;
+	return fd;
+}
+
+/* The open(2) flags of a validated @oflag: close-on-exec unless opted out. */
+static int file_flags(int oflag)
+{
+	int flags = oflag & (O_ACCMODE | O_NONBLOCK);
+
+	if (!(oflag & KMBOX_O_NOCLOEXEC))
+		flags |= O_CLOEXEC;
+	return flags;
+}
+
+/*
  * Open /dev/kmbox with the access mode and file flags of @oflag and bind
  * the file with KMBOX_IOC_OPEN; @oflag has been validated by the caller.
  */
@@ -34,7 +59,7 @@ static int bind_new_file(int oflag, struct kmbox_open *op)
 {
 	int fd;
 
-	fd = sys_open_device(KMBOX_DEVICE, oflag & KMBOX_FILE_FLAGS);
+	fd = open_device(file_flags(oflag));
 	if (fd < 0)
 		return -1;
 	if (sys_ioctl(fd, KMBOX_IOC_OPEN, op) < 0) {
@@ -46,7 +71,8 @@ static int bind_new_file(int oflag, struct kmbox_open *op)
 
 static int check_oflag(int oflag, int allowed)
 {
-	if ((oflag & ~allowed) || (oflag & O_ACCMODE) == O_ACCMODE) {
+	if ((oflag & ~allowed) || (oflag & O_ACCMODE) == O_ACCMODE ||
+	    ((oflag & O_CLOEXEC) && (oflag & KMBOX_O_NOCLOEXEC))) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -104,12 +130,24 @@ int kmbox_create_anon(int oflag, const struct kmbox_attr *attr)
 	return bind_new_file(oflag, &op);
 }
 
+int kmbox_reopen(int fd, int oflag)
+{
+	if (check_oflag(oflag, KMBOX_FILE_FLAGS))
+		return -1;
+
+	struct kmbox_reopen r = {
+		.flags = (__u32)file_flags(oflag),
+	};
+
+	return sys_ioctl(fd, KMBOX_IOC_REOPEN, &r);
+}
+
 /* Run a command that works on any /dev/kmbox file, bound or not. */
 static int ioctl_on_device(unsigned long cmd, void *arg)
 {
 	int fd, ret;
 
-	fd = sys_open_device(KMBOX_DEVICE, O_RDONLY | O_CLOEXEC);
+	fd = open_device(O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	ret = sys_ioctl(fd, cmd, arg);
@@ -143,6 +181,39 @@ int kmbox_info(int fd, struct kmbox_info *info)
 	else
 		ret = sys_ioctl(fd, KMBOX_IOC_INFO, info);
 	return ret < 0 ? -1 : 0;
+}
+
+unsigned int kmbox_version(void)
+{
+	return LIBKMBOX_VERSION;
+}
+
+int kmbox_deadline_after(struct timespec *abs_timeout, uint64_t ns)
+{
+	struct timespec now;
+	uint64_t sec;
+
+	if (!abs_timeout) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (clock_gettime(CLOCK_MONOTONIC, &now))
+		return -1;
+	sec = ns / NSEC_PER_SEC;
+	now.tv_nsec += (long)(ns % NSEC_PER_SEC);
+	if (now.tv_nsec >= NSEC_PER_SEC) {
+		now.tv_nsec -= NSEC_PER_SEC;
+		sec++;
+	}
+	/* Saturate: kmbox_deadline() caps whatever is past KTIME_MAX. */
+	if (sec > (uint64_t)(KMBOX_TIME_T_MAX - now.tv_sec)) {
+		now.tv_sec = KMBOX_TIME_T_MAX;
+		now.tv_nsec = NSEC_PER_SEC - 1;
+	} else {
+		now.tv_sec += (time_t)sec;
+	}
+	*abs_timeout = now;
+	return 0;
 }
 
 int kmbox_region_map(int fd, struct kmbox_region *r)

@@ -4,7 +4,7 @@
  * path and on the error its man page promises first.  This is a smoke test
  * of the library's plumbing (struct filling, flag and deadline passing,
  * return values), not of the module's semantics: selftests/ covers those.
- * Needs /dev/kmbox (the QEMU guest: EXTRA_TESTS=.../live_test); prints a
+ * Needs /dev/kmbox (make check runs it in the QEMU guest); prints a
  * TAP skip and exits 0 without it.  Static, so it runs in the initramfs.
  */
 #include <errno.h>
@@ -273,6 +273,84 @@ static void test_named(void)
 	close(fd2);
 }
 
+static int cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	return fl < 0 ? -1 : !!(fl & FD_CLOEXEC);
+}
+
+/* Issue #16: close-on-exec by default, EMSGSIZE's length, reopen. */
+static void test_newcomer(void)
+{
+	const struct kmbox_attr want = {
+		.max_msgs = 4, .max_msgsize = 64,
+		.zc_slots = 2, .zc_slot_size = 64,
+	};
+	struct kmbox_msginfo info;
+	struct kmbox_attr attr;
+	char name[64], buf[64];
+	uint32_t slot = 7;
+	int fd, fd2, ro;
+
+	EXPECT_TRUE(kmbox_version() == LIBKMBOX_VERSION);
+
+	fd = kmbox_create_anon(O_RDWR, &want);
+	EXPECT_TRUE(fd >= 0 && cloexec(fd) == 1);
+	fd2 = kmbox_create_anon(O_RDWR | KMBOX_O_NOCLOEXEC, NULL);
+	EXPECT_TRUE(fd2 >= 0 && cloexec(fd2) == 0);
+	close(fd2);
+	EXPECT_ERR(EINVAL, kmbox_create_anon(O_RDWR | O_CLOEXEC |
+					     KMBOX_O_NOCLOEXEC, NULL));
+	snprintf(name, sizeof(name), "libkmbox-live-cx.%d", (int)getpid());
+	fd2 = kmbox_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, NULL);
+	EXPECT_TRUE(fd2 >= 0 && cloexec(fd2) == 1);
+	close(fd2);
+	fd2 = kmbox_open(name, O_RDONLY | KMBOX_O_NOCLOEXEC);
+	EXPECT_TRUE(fd2 >= 0 && cloexec(fd2) == 0);
+	close(fd2);
+	EXPECT_RET(0, kmbox_unlink(name));
+
+	/* The length of a message too long for the buffer, and it stays. */
+	EXPECT_RET(0, kmbox_send(fd, "0123456789", 10, 2));
+	memset(&info, 0xa5, sizeof(info));
+	EXPECT_ERR(EMSGSIZE, kmbox_receive_info(fd, buf, 4, &info, NULL));
+	EXPECT_TRUE(info.len == 10 && info.prio == 0 && info.pid == 0 &&
+		    info.flags == 0 && info.reply_token == 0 && info.__reserved[2] == 0);
+	memset(&info, 0xa5, sizeof(info));
+	EXPECT_ERR(EMSGSIZE, kmbox_zc_receive(fd, NULL, 0, &info, &slot,
+					      NULL));
+	EXPECT_TRUE(info.len == 10 && slot == 7);
+	memset(&info, 0xa5, sizeof(info));
+	EXPECT_RET(10, kmbox_receive_info(fd, buf, sizeof(buf), &info, NULL));
+	EXPECT_TRUE(info.len == 10 && info.prio == 2 &&
+		    info.reply_token == 0 && info.__reserved[0] == 0 && info.__reserved[2] == 0);
+
+	/* An independent file on the same mailbox. */
+	ro = kmbox_reopen(fd, O_RDONLY | O_NONBLOCK);
+	EXPECT_TRUE(ro >= 0 && ro != fd && cloexec(ro) == 1);
+	EXPECT_ERR(EAGAIN, kmbox_receive(ro, buf, sizeof(buf), NULL));
+	EXPECT_RET(0, kmbox_getattr(fd, &attr));
+	EXPECT_TRUE(!(attr.flags & KMBOX_ATTR_NONBLOCK));
+	EXPECT_RET(0, kmbox_send(fd, "via fd", 6, 0));
+	EXPECT_RET(6, kmbox_receive(ro, buf, sizeof(buf), NULL));
+	EXPECT_ERR(EACCES, kmbox_reopen(ro, O_RDWR));
+	EXPECT_ERR(EINVAL, kmbox_reopen(ro, O_RDONLY | O_CREAT));
+	fd2 = kmbox_reopen(ro, O_RDONLY | KMBOX_O_NOCLOEXEC);
+	EXPECT_TRUE(fd2 >= 0 && cloexec(fd2) == 0);
+	close(fd2);
+	/* Each file its own slots: the reopened one's go when it closes. */
+	EXPECT_RET(1, kmbox_zc_reserve(fd, &slot, 1, 0, NULL));
+	EXPECT_RET(0, kmbox_zc_send(fd, slot, 3, 0, 0, NULL));
+	EXPECT_RET(3, kmbox_zc_receive(ro, NULL, 0, NULL, &slot, NULL));
+	EXPECT_RET(0, kmbox_getattr(ro, &attr));
+	EXPECT_TRUE(attr.zc_held == 1 && attr.zc_free == 1);
+	close(ro);
+	EXPECT_RET(0, kmbox_getattr(fd, &attr));
+	EXPECT_TRUE(attr.zc_held == 0 && attr.zc_free == 2);
+	close(fd);
+}
+
 int main(void)
 {
 	printf("TAP version 13\n");
@@ -285,6 +363,7 @@ int main(void)
 	test_copy_paths();
 	test_zero_copy();
 	test_named();
+	test_newcomer();
 	printf("1..%d\n", tests);
 	printf("# %d passed, %d failed\n", tests - failures, failures);
 	return failures ? 1 : 0;

@@ -280,6 +280,68 @@ static void test_deadline_conversion(void)
 		    ns == (__u64)INT64_MAX);
 }
 
+/* Issue #16: ENODEV without the module, new oflags, version, deadlines. */
+static void test_newcomer(void)
+{
+	struct timespec ts, now;
+	__u64 ns;
+	__u32 fl = 0;
+	unsigned int v = kmbox_version();
+
+	EXPECT_TRUE(v == LIBKMBOX_VERSION);
+	EXPECT_TRUE(LIBKMBOX_VERSION == LIBKMBOX_VERSION_NUM(
+			LIBKMBOX_VERSION_MAJOR, LIBKMBOX_VERSION_MINOR,
+			LIBKMBOX_VERSION_PATCH));
+	EXPECT_TRUE(LIBKMBOX_VERSION >= LIBKMBOX_VERSION_NUM(1, 1, 0) &&
+		    LIBKMBOX_VERSION < LIBKMBOX_VERSION_NUM(2, 0, 0));
+
+	/* The library's structs have room to grow, and a fixed size. */
+	EXPECT_TRUE(sizeof(struct kmbox_msginfo) == 64);
+	EXPECT_TRUE(sizeof(struct kmbox_region) ==
+		    (sizeof(void *) == 8 ? 64 : 56));
+
+	EXPECT_ERR(EINVAL, kmbox_open("q", O_RDWR | O_CLOEXEC |
+					   KMBOX_O_NOCLOEXEC));
+	EXPECT_ERR(EINVAL, kmbox_create_anon(O_RDWR | O_CLOEXEC |
+					     KMBOX_O_NOCLOEXEC, NULL));
+	EXPECT_ERR(EINVAL, kmbox_reopen(-1, O_ACCMODE));
+	EXPECT_ERR(EINVAL, kmbox_reopen(-1, O_RDWR | O_CREAT));
+	EXPECT_ERR(EINVAL, kmbox_reopen(-1, O_RDWR | O_CLOEXEC |
+					    KMBOX_O_NOCLOEXEC));
+	EXPECT_ERR(EBADF, kmbox_reopen(-1, O_RDWR));
+	EXPECT_ERR(EBADF, kmbox_reopen(-1, O_RDONLY | O_NONBLOCK |
+					   KMBOX_O_NOCLOEXEC));
+
+	if (access(KMBOX_DEVICE, F_OK)) {
+		printf("# %s missing: the library says ENODEV\n",
+		       KMBOX_DEVICE);
+		EXPECT_ERR(ENODEV, kmbox_open("kmbox-unit-test", O_RDONLY));
+		EXPECT_ERR(ENODEV, kmbox_open("kmbox-unit-test",
+					      O_RDWR | O_CREAT, 0600, NULL));
+		EXPECT_ERR(ENODEV, kmbox_create_anon(O_RDWR, NULL));
+		EXPECT_ERR(ENODEV, kmbox_unlink("kmbox-unit-test"));
+		EXPECT_ERR(ENODEV, kmbox_info(-1, &(struct kmbox_info){ 0 }));
+	}
+
+	EXPECT_ERR(EINVAL, kmbox_deadline_after(NULL, 1));
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	EXPECT_TRUE(kmbox_deadline_after(&ts, 1500000000ULL) == 0 &&
+		    ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+	{
+		long long d = (long long)(ts.tv_sec - now.tv_sec) * 1000000000LL +
+			      (ts.tv_nsec - now.tv_nsec);
+
+		/* 1.5 s from a "now" read just before; within a minute */
+		EXPECT_TRUE(d >= 1500000000LL && d < 61500000000LL);
+	}
+	EXPECT_TRUE(kmbox_deadline_after(&ts, 0) == 0 &&
+		    kmbox_deadline(&ts, &fl, &ns) == 0);
+	EXPECT_TRUE(kmbox_deadline_after(&ts, UINT64_MAX) == 0 &&
+		    ts.tv_sec > 0 && ts.tv_nsec < 1000000000L &&
+		    kmbox_deadline(&ts, &fl, &ns) == 0 &&
+		    ns == (__u64)INT64_MAX);
+}
+
 int main(void)
 {
 	int fds_before, fds_after;
@@ -294,6 +356,7 @@ int main(void)
 	test_attr_and_region();
 	test_inlines();
 	test_deadline_conversion();
+	test_newcomer();
 
 	/* Failed opens must not leave a descriptor behind. */
 	fds_after = count_fds();
