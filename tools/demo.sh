@@ -7,12 +7,14 @@
 #   tools/demo.sh [NAME]        KMBOXCTL=path/to/kmboxctl to override
 #
 # Shows: create, a receiver blocked in the background woken by a send,
-# priority order, non-blocking and timed receives, stat, list, unlink.
+# priority order, non-blocking and timed receives, call and reply with a
+# one-line server, stat, list, unlink.
 set -eu
 
 K=${KMBOXCTL:-kmboxctl}
 Q=${1:-demo}
 ZQ=$Q-zc
+RQ=$Q-rpc
 tmp=${TMPDIR:-/tmp}/kmbox-demo.$$
 
 say() { printf '\n### %s\n' "$*"; }
@@ -32,6 +34,7 @@ nap() { sleep 0.1 2>/dev/null || sleep 1; }
 
 cleanup() {
 	"$K" unlink "$Q" 2>/dev/null || true
+	"$K" unlink "$RQ" 2>/dev/null || true
 	"$K" unlink "$ZQ" 2>/dev/null || true
 	rm -f "$tmp.out" "$tmp.err"
 }
@@ -80,6 +83,24 @@ say "Empty again: --nonblock fails at once, --timeout after the delay"
 run recv "$Q" --nonblock || echo "(exit status $?)"
 run recv "$Q" --timeout 0.5 || echo "(exit status $?)"
 
+say "Call and reply: a one-line RPC server, and its clients"
+run create "$RQ"
+printf '$ kmboxctl serve %s --count 2 -- tr a-z A-Z &\n' "$RQ"
+"$K" serve "$RQ" --count 2 -- tr a-z A-Z &
+server=$!
+run call "$RQ" --timeout 5 "hello, server"
+echo
+run call "$RQ" --timeout 5 "each call gets its own reply"
+echo
+wait "$server"
+
+say "A server that dies holding a request: its caller learns at once"
+printf '$ kmboxctl serve %s -- sh -c %s &\n' "$RQ" "'kill -KILL \$PPID'"
+# shellcheck disable=SC2016 # $PPID is the server's, in the child shell
+"$K" serve "$RQ" -- sh -c 'kill -KILL $PPID; sleep 5' &
+run call "$RQ" --timeout 10 "are you there?" || echo "(exit status $?)"
+wait 2>/dev/null || true
+
 say "A mailbox with a zero-copy region: 8 slots of 4096 bytes"
 run create "$ZQ" --max-msgsize 4096 --zc-slots 8 --zc-slot-size 4096
 run stat "$ZQ"
@@ -90,5 +111,6 @@ run list
 say "Unlink: the names go away"
 run unlink "$Q"
 run unlink "$ZQ"
+run unlink "$RQ"
 run stat "$Q" || echo "(exit status $?)"
 run list

@@ -6,6 +6,8 @@
  *   kmboxctl unlink [-f] NAME...
  *   kmboxctl send NAME [-p P] [-t S] [-n] [MESSAGE|-]
  *   kmboxctl recv NAME [-t S] [-n] [-v] [-c N | -a] [-0]
+ *   kmboxctl call NAME [-p P] [-t S] [-n] [MESSAGE|-]
+ *   kmboxctl serve NAME [-c N] -- COMMAND [ARG...]
  *   kmboxctl stat NAME [-J]
  *   kmboxctl list [-J | -r] [--noheadings]
  *   kmboxctl info [-J]
@@ -29,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <poll.h>
+#include <sys/wait.h>
 
 #include "kmbox.h"
 #include "json.h"
@@ -123,7 +127,11 @@ static const char *hint(const char *cmd, int err)
 	case ENOBUFS:
 		return "the sender's user_quota is used up by queued messages ('kmboxctl info')";
 	case EMSGSIZE:
-		return !strcmp(cmd, "send") ? "longer than the mailbox's max_msgsize ('kmboxctl stat')" :
+		return !strcmp(cmd, "send") || !strcmp(cmd, "call") ?
+		       "longer than the mailbox's max_msgsize ('kmboxctl stat')" : NULL;
+	case EPIPE:
+		return !strcmp(cmd, "call") ?
+		       "the server's file closed, or it read the request without taking calls" :
 		       NULL;
 	case EINVAL:
 		return create ? "a limit is outside what the module accepts ('kmboxctl info')" : NULL;
@@ -531,6 +539,291 @@ static int cmd_send(const struct command *cmd, int argc, char **argv)
 	if (kmbox_timedsend(fd, msg, len, prio, abs))
 		ret = fail(cmd->name, name);
 	free(buf);
+out_close:
+	close(fd);
+	return ret;
+}
+
+/* Write all of @buf to @fd; return 0 or -1 with errno. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int cmd_call(const struct command *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "prio",     required_argument, NULL, 'p' },
+		{ "timeout",  required_argument, NULL, 't' },
+		{ "nonblock", no_argument,       NULL, 'n' },
+		HELP_OPTION,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct timespec deadline, *abs = NULL;
+	int c, fd, oflag = O_WRONLY, ret = EXIT_OK;
+	const char *name, *msg = NULL;
+	char *buf = NULL, *reply = NULL;
+	struct kmbox_attr attr;
+	uint32_t prio = 0;
+	size_t len;
+	ssize_t n;
+
+	while ((c = next_opt(cmd, argc, argv, ":p:t:nh", longopts)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_u32(optarg, KMBOX_PRIO_MAX - 1, &prio))
+				return usage_error(cmd, "bad --prio '%s' (0 to %u)",
+						   optarg, KMBOX_PRIO_MAX - 1);
+			break;
+		case 't':
+			if (parse_timeout(optarg, &deadline))
+				return usage_error(cmd, "bad --timeout '%s'",
+						   optarg);
+			abs = &deadline;
+			break;
+		case 'n':
+			oflag |= O_NONBLOCK;
+			break;
+		case 'h':
+			return print_help(cmd);
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (operands(cmd, argc, argv, 1, 2) < 0)
+		return EXIT_USAGE;
+	name = argv[optind];
+	if (argc - optind == 2 && strcmp(argv[optind + 1], "-"))
+		msg = argv[optind + 1];
+
+	fd = kmbox_open(name, oflag);
+	if (fd < 0)
+		return fail(cmd->name, name);
+	if (kmbox_getattr(fd, &attr)) {
+		ret = fail(cmd->name, name);
+		goto out_close;
+	}
+	if (msg) {
+		len = strlen(msg);
+	} else {
+		if (isatty(STDIN_FILENO))
+			fprintf(stderr, "kmboxctl: call %s: reading the request from the terminal; end it with Ctrl-D\n",
+				name);
+		buf = read_stdin(attr.max_msgsize, &len);
+		if (!buf) {
+			ret = fail(cmd->name, "stdin");
+			goto out_close;
+		}
+		msg = buf;
+	}
+	/* A reply can be as long as any message of the mailbox. */
+	reply = malloc(attr.max_msgsize ? attr.max_msgsize : 1);
+	if (!reply) {
+		ret = fail(cmd->name, name);
+		goto out_free;
+	}
+	n = kmbox_call(fd, msg, len, prio, reply, attr.max_msgsize, NULL, abs);
+	if (n < 0)
+		ret = fail(cmd->name, name);
+	else if (write_all(STDOUT_FILENO, reply, n))
+		ret = fail(cmd->name, "stdout");
+out_free:
+	free(reply);
+	free(buf);
+out_close:
+	close(fd);
+	return ret;
+}
+
+/*
+ * Run @argv with @in on its standard input; its standard output, up to
+ * @cap bytes (the rest is read and dropped), goes to @out.  Return: the
+ * output's length, or -1 with errno.  *@status gets the wait status.
+ */
+static ssize_t run_filter(char **argv, const char *in, size_t inlen, char *out, size_t cap,
+			  int *status)
+{
+	int pin[2], pout[2];
+	size_t off = 0, got = 0;
+	char drop[4096];
+	pid_t pid;
+
+	if (pipe(pin))
+		return -1;
+	if (pipe(pout)) {
+		close(pin[0]);
+		close(pin[1]);
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		close(pin[0]);
+		close(pin[1]);
+		close(pout[0]);
+		close(pout[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(pin[0], STDIN_FILENO);
+		dup2(pout[1], STDOUT_FILENO);
+		close(pin[0]);
+		close(pin[1]);
+		close(pout[0]);
+		close(pout[1]);
+		execvp(argv[0], argv);
+		fprintf(stderr, "kmboxctl: serve: %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pin[0]);
+	close(pout[1]);
+	if (!inlen) {
+		close(pin[1]);
+		pin[1] = -1;
+	}
+	/* Feed and drain at once: a command may write before it reads it all. */
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = pout[0], .events = POLLIN },
+			{ .fd = pin[1], .events = POLLOUT },
+		};
+		ssize_t n;
+
+		if (poll(p, pin[1] >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pin[1] >= 0 && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			n = write(pin[1], in + off, inlen - off);
+			if (n > 0)
+				off += n;
+			if (n < 0 || off == inlen) {
+				close(pin[1]);
+				pin[1] = -1;
+			}
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(pout[0], got < cap ? out + got : drop,
+				 got < cap ? cap - got : sizeof(drop));
+			if (n == 0)
+				break;
+			if (n > 0 && got < cap)
+				got += n;
+			if (n < 0 && errno != EINTR)
+				break;
+		}
+	}
+	if (pin[1] >= 0)
+		close(pin[1]);
+	close(pout[0]);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	return got;
+}
+
+static volatile sig_atomic_t serve_stop;
+
+static void serve_on_signal(int sig)
+{
+	(void)sig;
+	serve_stop = 1;
+}
+
+static int cmd_serve(const struct command *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "count", required_argument, NULL, 'c' },
+		HELP_OPTION,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sigaction sa = { .sa_handler = serve_on_signal };
+	char *req = NULL, *out = NULL;
+	struct kmbox_msginfo info;
+	struct kmbox_attr attr;
+	uint32_t count = 0, done = 0;
+	int c, fd, status, ret = EXIT_OK;
+	const char *name;
+	ssize_t n, m;
+
+	/* The command's own options come after "--", where getopt stops. */
+	while ((c = next_opt(cmd, argc, argv, ":c:h", longopts)) != -1) {
+		switch (c) {
+		case 'c':
+			if (parse_u32(optarg, UINT32_MAX, &count) || !count)
+				return usage_error(cmd, "bad --count '%s' (1 or more)", optarg);
+			break;
+		case 'h':
+			return print_help(cmd);
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind < 2)
+		return usage_error(cmd, "a mailbox and a command are needed");
+	name = argv[optind];
+	argv += optind + 1;
+
+	fd = kmbox_open(name, O_RDWR);
+	if (fd < 0)
+		return fail(cmd->name, name);
+	if (kmbox_getattr(fd, &attr)) {
+		ret = fail(cmd->name, name);
+		goto out_close;
+	}
+	req = malloc(attr.max_msgsize ? attr.max_msgsize : 1);
+	out = malloc(attr.max_msgsize ? attr.max_msgsize : 1);
+	if (!req || !out) {
+		ret = fail(cmd->name, name);
+		goto out_free;
+	}
+	/* SIGINT and SIGTERM end the loop between requests, not a request. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	while (!serve_stop && (!count || done < count)) {
+		n = kmbox_receive_info(fd, req, attr.max_msgsize, &info, NULL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = fail(cmd->name, name);
+			break;
+		}
+		if (!info.reply_token) {
+			fprintf(stderr, "kmboxctl: serve %s: a message that is not a call (%zd bytes) skipped\n",
+				name, n);
+			continue;
+		}
+		m = run_filter(argv, req, n, out, attr.max_msgsize, &status);
+		if (m < 0) {
+			ret = fail(cmd->name, argv[0]);
+			m = 0;
+		} else if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+			fprintf(stderr, "kmboxctl: serve %s: %s failed; its output is the reply\n",
+				name, argv[0]);
+		}
+		/* Longer than the caller can take: it gets an empty reply. */
+		if (kmbox_reply(fd, info.reply_token, out, m) && errno == EMSGSIZE) {
+			fprintf(stderr, "kmboxctl: serve %s: a %zd-byte reply is too long for the caller\n",
+				name, m);
+			kmbox_reply(fd, info.reply_token, out, 0);
+		}
+		done++;
+	}
+out_free:
+	free(req);
+	free(out);
 out_close:
 	close(fd);
 	return ret;
@@ -1121,6 +1414,23 @@ static const struct command commands[] = {
 		"A message that cannot be written to standard output is put back\n"
 		"(at its priority, behind those queued since) if the mailbox's mode\n"
 		"lets us send.\n",
+	},
+	{
+		"call", cmd_call, "NAME [-p P] [-t S] [-n] [MESSAGE|-]",
+		"Send MESSAGE (or standard input, with - or no MESSAGE) as a\n"
+		"request and write the reply to standard output as it is.\n"
+		"  -p, --prio P      the request's priority, 0 to 32767\n"
+		"  -t, --timeout S   give up after S seconds (exit status 3)\n"
+		"  -n, --nonblock    only if a server is waiting already\n"
+		"Exit status 1 with EPIPE: the server's file closed without\n"
+		"answering, or it read the request without taking calls.\n",
+	},
+	{
+		"serve", cmd_serve, "NAME [-c N] -- COMMAND [ARG...]",
+		"Answer each request of NAME with the standard output of COMMAND,\n"
+		"run with the request on its standard input.  A message that is\n"
+		"not a call is skipped.  SIGINT or SIGTERM stop it between requests.\n"
+		"  -c, --count N     answer N requests, then exit\n",
 	},
 	{
 		"stat", cmd_stat, "NAME [-J]",

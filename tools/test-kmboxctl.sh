@@ -342,6 +342,40 @@ check "all slots free" grep -q "^zc_free: *4$" "$T/out"
 check "max_msgsize follows the slot size" grep -q "^max_msgsize: *128$" "$T/out"
 expect 0 "" -- unlink "$q"
 
+# call and serve
+expect 2 "a mailbox and a command are needed" -- serve "$q"
+expect 2 "a mailbox and a command are needed" -- serve "$q" --
+expect 2 "bad --count '0'" -- serve "$q" -c 0 -- cat
+expect 6 "ENOENT" -- call "$q" hi
+expect 0 "" -- create "$q" --max-msgsize 64
+"$K" serve "$q" --count 2 -- tr a-z A-Z >/dev/null 2>"$T/serve.err" &
+srv=$!
+expect 0 "" -- call "$q" --timeout 10 "hello"
+is "call prints the server's reply" "HELLO" "$(cat "$T/out")"
+printf 'from stdin' >"$T/in"
+n=$((n + 1))
+if "$K" call "$q" --timeout 10 - <"$T/in" >"$T/out" 2>"$T/err" &&
+   [ "$(cat "$T/out")" = "FROM STDIN" ]; then
+	echo "ok $n call reads the request from standard input"
+else
+	bad=$((bad + 1))
+	echo "not ok $n call reads the request from standard input: '$(cat "$T/out")'"
+fi
+wait "$srv"
+is "serve --count 2 exits 0 after two calls" 0 "$?"
+expect 3 "ETIMEDOUT" -- call "$q" --timeout 0.2 "nobody serves"
+check "a timed-out call leaves nothing queued" sh -c "'$K' recv '$q' --nonblock; test \$? -eq 3"
+expect 3 "EAGAIN" -- call "$q" --nonblock "nobody waits"
+# A server killed holding the request: the caller gets EPIPE at once.
+# shellcheck disable=SC2016 # $PPID is expanded by the command's shell
+"$K" serve "$q" -- sh -c 'kill -KILL $PPID; sleep 5' >/dev/null 2>&1 &
+expect 1 "EPIPE" -- call "$q" --timeout 20 "are you there"
+wait 2>/dev/null
+# A request read by recv, which cannot answer it: EPIPE too.
+("$K" recv "$q" --timeout 10 >/dev/null 2>&1 &)
+expect 1 "EPIPE" -- call "$q" --timeout 20 "read me"
+expect 0 "" -- unlink "$q"
+
 echo "1..$n"
 echo "# $((n - bad)) passed, $bad failed"
 [ "$bad" -eq 0 ]
