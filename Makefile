@@ -19,7 +19,9 @@ TEST_KDIR ?= $(shell printf '%s\n' /usr/src/linux-headers-*-cloud-amd64 | sort -
 HOST_KDIR ?= /lib/modules/$(shell uname -r)/build
 ifeq ($(origin KDIR),undefined)
 KDIR := $(if $(wildcard $(HOST_KDIR)/Makefile),$(HOST_KDIR),$(TEST_KDIR))
-QEMU_KDIR := $(TEST_KDIR)
+# Deferred ('='): on a fresh machine 'make deps', run first by the QEMU
+# targets, is what installs the headers TEST_KDIR names.
+QEMU_KDIR = $(TEST_KDIR)
 else
 QEMU_KDIR := $(KDIR)
 endif
