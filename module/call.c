@@ -36,7 +36,9 @@
  * signal can decide the outcome then; the waiter sleeps on (killably) until
  * the message is delivered (it returns success) or put back (it withdraws
  * it and fails).  Only a fatal signal lets it go: it detaches itself from
- * the message, which is then delivered as an ordinary one.
+ * the message, which is then delivered as an ordinary one.  Every move
+ * out of TAKEN wakes a waiter that has given up (->giving_up): to DONE as
+ * always, back to QUEUED to withdraw, and to PENDING to abandon the call.
  *
  * Waking.  A waiter sleeps without the lock and takes it to read its
  * state; whoever changes the state to one the waiter acts on wakes it
@@ -71,6 +73,8 @@
  * @reply: DONE: the reply of a call, if it was answered
  * @state: enum kmbox_sync_state
  * @result: DONE: 0, or -EPIPE
+ * @giving_up: the waiter has decided to fail (deadline, signal) and waits
+ *	only for its TAKEN message to be delivered or put back
  */
 struct kmbox_sync {
 	struct task_struct *task;
@@ -83,6 +87,7 @@ struct kmbox_sync {
 	struct kmbox_msg *reply;
 	int state;
 	int result;
+	bool giving_up;
 };
 
 enum kmbox_sync_state {
@@ -190,6 +195,9 @@ void kmbox_sync_deliver_locked(struct kmbox *mb, struct kmbox_msg *msg,
 	s->server = rkf;
 	rb_add(&s->node, &rkf->calls, kmbox_sync_less);
 	kmbox_sync_move(s, KMBOX_SYNC_PENDING);
+	/* A caller that gave up while TAKEN can now abandon the request. */
+	if (s->giving_up)
+		wake_up_process(s->task);
 }
 
 /**
@@ -312,6 +320,8 @@ static int kmbox_sync_wait(struct kmbox *mb, struct kmbox_sync *s, const struct 
 					kmbox_wake_room(mb);
 				return ret;
 			}
+			/* TAKEN: delivery or untake must wake us (see deliver). */
+			s->giving_up = true;
 		}
 		spin_unlock(&mb->lock);
 		if (!timed || ret) {

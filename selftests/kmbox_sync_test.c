@@ -19,7 +19,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <linux/userfaultfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 
 #include "kselftest_harness.h"
@@ -972,6 +974,161 @@ TEST_F(mb, caller_interrupted_after_it_was_received_is_eintr_not_restarted)
 	kill(pid, SIGUSR1);
 	EXPECT_EQ(0, kt_wait(pid));
 	EXPECT_EQ(0, kt_cur_msgs(self->fd));
+	EXPECT_EQ(-1, st_reply(self->fd, token, "late", 4));
+	EXPECT_EQ(ENOENT, errno);
+}
+
+/*
+ * A page whose first touch blocks in userfaultfd for @delay_ms, then is
+ * filled: a receive copying into it holds its message TAKEN that long.
+ */
+struct st_slow_page {
+	int uffd;
+	char *page;
+	unsigned int delay_ms;
+	pid_t signal_pid;	/* if set, gets SIGUSR1 once the page is touched */
+	pthread_t thread;
+};
+
+static void *st_slow_page_server(void *arg)
+{
+	struct st_slow_page *sp = arg;
+	struct uffd_msg m;
+	struct pollfd pfd = { .fd = sp->uffd, .events = POLLIN };
+	static char zero[4096];
+	struct uffdio_copy copy = {
+		.dst = (uintptr_t)sp->page, .src = (uintptr_t)zero, .len = 4096,
+	};
+
+	if (poll(&pfd, 1, 20000) != 1 || read(sp->uffd, &m, sizeof(m)) != sizeof(m))
+		return NULL;
+	if (sp->signal_pid)
+		kill(sp->signal_pid, SIGUSR1);
+	kt_sleep_ms(sp->delay_ms);
+	ioctl(sp->uffd, UFFDIO_COPY, &copy);
+	return NULL;
+}
+
+/* Return: 0, or -1 with errno (no userfaultfd in this kernel or for us). */
+static int st_slow_page_start(struct st_slow_page *sp, unsigned int delay_ms)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+	sp->delay_ms = delay_ms;
+	sp->signal_pid = 0;
+	sp->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (sp->uffd < 0)
+		return -1;
+	sp->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sp->page == MAP_FAILED)
+		goto out_close;
+	reg.range.start = (uintptr_t)sp->page;
+	reg.range.len = 4096;
+	if (ioctl(sp->uffd, UFFDIO_API, &api) || ioctl(sp->uffd, UFFDIO_REGISTER, &reg))
+		goto out_unmap;
+	if (!pthread_create(&sp->thread, NULL, st_slow_page_server, sp))
+		return 0;
+out_unmap:
+	munmap(sp->page, 4096);
+out_close:
+	kt_close_keep_errno(sp->uffd);
+	return -1;
+}
+
+static void st_slow_page_stop(struct st_slow_page *sp)
+{
+	pthread_join(sp->thread, NULL);
+	munmap(sp->page, 4096);
+	close(sp->uffd);
+}
+
+/* Wait up to @ms for @pid to exit; its kt_wait() code, or -1 if it did not. */
+static int st_wait_exit(pid_t pid, unsigned int ms)
+{
+	uint64_t end = kt_deadline_ms(ms);
+	int status;
+
+	do {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		kt_sleep_ms(5);
+	} while (kt_now_ns() < end);
+	return -1;
+}
+
+/*
+ * The caller's deadline passes while the server's receive has its request
+ * TAKEN (the copy-out is held in userfaultfd).  Once that receive commits,
+ * the request is PENDING, and the caller must leave with ETIMEDOUT at
+ * once, not sleep until someone answers or closes.
+ */
+TEST_F(mb, caller_whose_deadline_passed_while_taken_leaves_once_received)
+{
+	struct st_slow_page sp;
+	__u64 token = 0;
+	pid_t pid;
+	int code;
+
+	if (st_slow_page_start(&sp, 800))
+		SKIP(return, "userfaultfd unavailable: %s", strerror(errno));
+	pid = kt_fork(30);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		char rep[8];
+
+		CHILD_ASSERT(st_call(self->fd, "t", 1, rep, sizeof(rep), KMBOX_F_TIMEOUT,
+				     kt_deadline_ms(200), NULL) == -1);
+		CHILD_ASSERT(errno == ETIMEDOUT);
+		_exit(0);
+	}
+	ASSERT_EQ(0, st_wait_msgs(self->fd, 1, 10000));
+	/* Blocks ~800 ms in the copy-out, past the caller's deadline. */
+	EXPECT_EQ(1, st_take(self->fd, sp.page, 16, 0, &token));
+	st_slow_page_stop(&sp);
+	code = st_wait_exit(pid, 3000);
+	EXPECT_EQ(0, code) TH_LOG("the caller did not leave when its request was received");
+	if (code < 0) {
+		st_reply(self->fd, token, "x", 1);	/* let it go */
+		EXPECT_EQ(0, kt_wait(pid));
+		return;
+	}
+	EXPECT_EQ(-1, st_reply(self->fd, token, "late", 4));
+	EXPECT_EQ(ENOENT, errno);
+}
+
+/* The same with a handled signal, which arrives while the request is TAKEN. */
+TEST_F(mb, caller_signalled_while_taken_leaves_with_eintr_once_received)
+{
+	struct st_slow_page sp;
+	__u64 token = 0;
+	pid_t pid;
+	int code;
+
+	if (st_slow_page_start(&sp, 500))
+		SKIP(return, "userfaultfd unavailable: %s", strerror(errno));
+	pid = kt_fork(30);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		char rep[8];
+
+		CHILD_ASSERT(kt_sigaction(SIGUSR1, st_nop, SA_RESTART) == 0);
+		CHILD_ASSERT(kmbox_call(self->fd, "s", 1, 0, rep, sizeof(rep), NULL, NULL) == -1);
+		CHILD_ASSERT(errno == EINTR);
+		_exit(0);
+	}
+	ASSERT_EQ(0, st_wait_msgs(self->fd, 1, 10000));
+	ASSERT_EQ(0, st_wait_sleeping(pid, 10000));
+	sp.signal_pid = pid;
+	EXPECT_EQ(1, st_take(self->fd, sp.page, 16, 0, &token));
+	st_slow_page_stop(&sp);
+	code = st_wait_exit(pid, 3000);
+	EXPECT_EQ(0, code) TH_LOG("the caller did not leave when its request was received");
+	if (code < 0) {
+		st_reply(self->fd, token, "x", 1);
+		EXPECT_EQ(0, kt_wait(pid));
+		return;
+	}
 	EXPECT_EQ(-1, st_reply(self->fd, token, "late", 4));
 	EXPECT_EQ(ENOENT, errno);
 }
