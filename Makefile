@@ -164,6 +164,12 @@ soak: deps
 	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
 	@KDIR=$(QEMU_KDIR) stress/soak.sh --duration $(or $(DURATION),3600) $(if $(SEED),--seed $(SEED)) $(if $(DEBUG),--debug)
 
+# Debian packages with dpkg-buildpackage, lintian, and a program built
+# against libkmbox-dev unpacked in a scratch root (qemu/deb.sh).
+deb:
+	@qemu/deps.sh --deb
+	@qemu/deb.sh
+
 # --- install ---------------------------------------------------------------
 
 # Everything a user needs: the module (for KDIR's kernel), the library
@@ -225,10 +231,12 @@ help:
 	@echo "make bench      run bench/kmbox-bench in QEMU (BENCH_ARGS=...); results in bench/results/"
 	@echo "make lint       checkpatch, W=1 C=2 sparse build, uapi C90 + 32/64-bit ABI, shellcheck,"
 	@echo "                man pages against the module, SPDX tags"
+	@echo "make deb        Debian packages (kmbox-dkms, libkmbox1, libkmbox-dev, kmbox-tools) in"
+	@echo "                build/deb/, lintian, a pkg-config build against them"
 	@echo "make deps       install the packages the QEMU targets need (apt-get)"
 	@echo "make clean"
 	@echo "Knobs: qemu/run.sh --help.  Console logs: qemu/logs/.  More: docs/testing.md."
 
 .PHONY: all module userlib tools selftests stress examples bench-build deps check-host check \
-	check-kernels \
+	check-kernels deb \
 	check-debug coverage soak run bench install uninstall lint clean help
