@@ -164,6 +164,13 @@ soak: deps
 	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
 	@KDIR=$(QEMU_KDIR) stress/soak.sh --duration $(or $(DURATION),3600) $(if $(SEED),--seed $(SEED)) $(if $(DEBUG),--debug)
 
+# DKMS on every kernel of the matrix, each loaded and smoke-tested in its
+# QEMU guest (qemu/dkms-check.sh); the host's /var/lib/dkms is not used.
+dkms-check: deps
+	@qemu/deps.sh --dkms
+	@$(MAKE) --no-print-directory $(filter-out module,$(ALL_PARTS)) KVER= KDIR=$(QEMU_KDIR)
+	@qemu/dkms-check.sh $(KVERS)
+
 # Debian packages with dpkg-buildpackage, lintian, and a program built
 # against libkmbox-dev unpacked in a scratch root (qemu/deb.sh).
 deb:
@@ -231,6 +238,8 @@ help:
 	@echo "make bench      run bench/kmbox-bench in QEMU (BENCH_ARGS=...); results in bench/results/"
 	@echo "make lint       checkpatch, W=1 C=2 sparse build, uapi C90 + 32/64-bit ABI, shellcheck,"
 	@echo "                man pages against the module, SPDX tags"
+	@echo "make dkms-check dkms add/build per kernel of the matrix in a throw-away tree, then"
+	@echo "                load it in that kernel's QEMU guest and run a smoke test"
 	@echo "make deb        Debian packages (kmbox-dkms, libkmbox1, libkmbox-dev, kmbox-tools) in"
 	@echo "                build/deb/, lintian, a pkg-config build against them"
 	@echo "make deps       install the packages the QEMU targets need (apt-get)"
@@ -238,5 +247,5 @@ help:
 	@echo "Knobs: qemu/run.sh --help.  Console logs: qemu/logs/.  More: docs/testing.md."
 
 .PHONY: all module userlib tools selftests stress examples bench-build deps check-host check \
-	check-kernels deb \
+	check-kernels dkms-check deb \
 	check-debug coverage soak run bench install uninstall lint clean help

@@ -38,6 +38,8 @@ usage: ${0##*/} COMMAND [KVER]
   module KVER    build module/kmbox.ko for KVER (prepare first)
   run KVER CMD.. run CMD with KVER's toolchain: on the host, or in the
                  trixie root with the repo at /kmbox (copied in and out)
+  dkms KVER OUT  dkms add + build the tree for KVER in a throw-away DKMS
+                 tree (never /var/lib/dkms); copy the module to OUT
   kdir KVER      print KVER's KDIR (as seen from the host)
   root           make the trixie root (once)
   image KVER     print KVER's vmlinuz
@@ -234,7 +236,7 @@ fetch_image() {
 
 # Packages the trixie root carries beyond debootstrap's minbase: the
 # build (the headers' own Depends bring gcc-14), pahole, dkms.
-TRIXIE_PKGS="make libc6-dev dwarves kmod bc dkms"
+TRIXIE_PKGS="make libc6-dev dwarves kmod bc dkms openssl"
 
 # in_root CMD...: CMD in the trixie root, in a mount namespace of its own
 # with /proc mounted (objtool reads it), so nothing is left mounted when
@@ -249,7 +251,16 @@ in_root() {
 }
 
 trixie_root() {
-	[ -f "$TRIXIE_ROOT/.kmbox-ready" ] && return 0
+	if [ -f "$TRIXIE_ROOT/.kmbox-ready" ]; then
+		# A root made before TRIXIE_PKGS grew gets what it lacks.
+		[ "$(cat "$TRIXIE_ROOT/.kmbox-ready")" = "$TRIXIE_PKGS" ] && return 0
+		# shellcheck disable=SC2086
+		in_root apt-get install -y -q --no-install-recommends $TRIXIE_PKGS \
+			>"$KMBOX_CACHE/trixie-apt.log" 2>&1 ||
+			die "installing $TRIXIE_PKGS in the trixie root failed: see $KMBOX_CACHE/trixie-apt.log"
+		echo "$TRIXIE_PKGS" >"$TRIXIE_ROOT/.kmbox-ready"
+		return 0
+	fi
 	[ "$(id -u)" = 0 ] || die "making the trixie root needs root (debootstrap, chroot)"
 	command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found: run qemu/deps.sh"
 	local tmp=$TRIXIE_ROOT.tmp
@@ -271,7 +282,7 @@ EOT
 		TRIXIE_ROOT=$tmp in_root apt-get install -y -q --no-install-recommends $TRIXIE_PKGS \
 			>>"$KMBOX_CACHE/trixie-apt.log" 2>&1 ||
 		die "installing $TRIXIE_PKGS in the trixie root failed: see $KMBOX_CACHE/trixie-apt.log"
-	touch "$tmp/.kmbox-ready"
+	echo "$TRIXIE_PKGS" >"$tmp/.kmbox-ready"
 	rm -rf "$TRIXIE_ROOT"
 	mv -T "$tmp" "$TRIXIE_ROOT"
 }
@@ -362,19 +373,20 @@ run_tc() {
 	trixie_root
 	# The tree is copied in (no bind mount to leak if we are killed),
 	# the results copied back.
-	local w=$TRIXIE_ROOT/kmbox rc=0
-	rm -rf "$w"
-	mkdir -p "$w"
+	local w rc=0
+	mkdir -p "$TRIXIE_ROOT/tmp"
+	w=$(mktemp -d "$TRIXIE_ROOT/tmp/kmbox.XXXXXX")
 	# The module's sources only: the rest of the tree is not built here.
 	(cd "$REPO" && tar -cf - --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' \
 		Makefile Kbuild module uapi $(ls dkms.conf 2>/dev/null)) | tar -xf - -C "$w"
-	in_root sh -c 'cd /kmbox && "$@"' sh "$@" || rc=$?
+	in_root sh -c 'cd "$1" && shift && "$@"' sh "${w#"$TRIXIE_ROOT"}" "$@" || rc=$?
 	# Copy back the module only; the sources in the repo may have changed
 	# meanwhile.
 	if [ $rc = 0 ] && [ -f "$w/module/kmbox.ko" ]; then
 		cp "$w/module/kmbox.ko" "$REPO/module/kmbox.ko"
 		cp "$w/module/.kdir-release" "$REPO/module/.kdir-release"
 	fi
+	rm -rf "$w"
 	return $rc
 }
 
@@ -388,6 +400,67 @@ module() {
 		kdir=/usr/src/linux-headers-$rel
 	fi
 	run_tc "$kver" make --no-print-directory module KDIR="$kdir"
+}
+
+# dkms_build KVER OUT: 'dkms add' and 'dkms build' the tree's dkms.conf
+# for KVER's kernel, with KVER's toolchain, in a throw-away DKMS tree
+# (--dkmstree, --sourcetree), and copy the module built to OUT.  It runs
+# in a mount namespace of its own with a tmpfs on /var/lib/dkms, so
+# nothing dkms makes there (its signing key, mok.key) outlives the run
+# or touches the host's.
+dkms_build() {
+	local kver=$1 out=$2 rel kdir base inner ver ko rc=0
+	rel=$(release "$kver")
+	kdir=$(kdir_of "$kver")
+	[ -f "$kdir/include/generated/utsrelease.h" ] ||
+		die "the headers of $kver are not in the cache: run '${0##*/} prepare $kver'"
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$REPO/dkms.conf")
+	[ -n "$ver" ] || die "no PACKAGE_VERSION in dkms.conf"
+	if [ "$(field "$kver" 4)" = trixie ]; then
+		trixie_root
+		base=$TRIXIE_ROOT/tmp/kmbox-dkms-$kver
+		inner=/tmp/kmbox-dkms-$kver
+		kdir=/usr/src/linux-headers-$rel
+	else
+		command -v dkms >/dev/null 2>&1 || die "dkms not found: run qemu/deps.sh --dkms"
+		base=$KMBOX_CACHE/dkms-$kver
+		inner=$base
+	fi
+	rm -rf "$base"
+	mkdir -p "$base/in/kmbox-$ver"
+	(cd "$REPO" && tar -cf - --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' \
+		--exclude='*.mod*' --exclude=modules.order --exclude=Module.symvers \
+		--exclude=.kdir-release dkms.conf Kbuild module uapi) |
+		tar -xf - -C "$base/in/kmbox-$ver"
+	local script='
+		set -e
+		mkdir -p /var/lib/dkms
+		mount -t tmpfs tmpfs /var/lib/dkms
+		d=$1 rel=$2 kdir=$3 ver=$4
+		set -- --dkmstree "$d/tree" --sourcetree "$d/src"
+		mkdir -p "$d/tree" "$d/src"
+		dkms add "$@" "$d/in/kmbox-$ver"
+		dkms build "$@" -m kmbox -v "$ver" -k "$rel" --kernelsourcedir "$kdir" ||
+			{ cat "$d/tree/kmbox/$ver/build/make.log" 2>/dev/null; exit 1; }
+		dkms status "$@" -m kmbox -v "$ver" -k "$rel"
+	'
+	if [ "$(field "$kver" 4)" = trixie ]; then
+		in_root sh -c "$script" sh "$inner" "$rel" "$kdir" "$ver" || rc=$?
+	else
+		unshare --mount --propagation private --fork \
+			sh -c "$script" sh "$inner" "$rel" "$kdir" "$ver" || rc=$?
+	fi
+	[ $rc = 0 ] || { rm -rf "$base"; die "dkms build for $rel failed"; }
+	ko=$(find "$base/tree/kmbox/$ver/$rel" -name 'kmbox.ko*' -path '*/module/*' | head -n 1)
+	[ -n "$ko" ] || { rm -rf "$base"; die "dkms built no kmbox.ko for $rel"; }
+	case $ko in
+	*.ko) cp "$ko" "$out";;
+	*.ko.xz) xz -dc "$ko" >"$out";;
+	*.ko.zst) zstd -qdc "$ko" >"$out";;
+	*.ko.gz) gzip -dc "$ko" >"$out";;
+	*) rm -rf "$base"; die "dkms built $ko: unknown compression";;
+	esac
+	rm -rf "$base"
 }
 
 cmd=${1:-}
@@ -407,6 +480,12 @@ prepare|cached|module|kdir|image|release)
 	image) fetch_image "$(dist_of "$(field "$KVER" 2)")" "$(release "$KVER")";;
 	release) release "$KVER";;
 	esac
+	;;
+dkms)
+	[ $# -eq 3 ] || die "usage: ${0##*/} dkms KVER OUT.ko"
+	KVER=$2
+	field "$KVER" 1 >/dev/null
+	dkms_build "$KVER" "$3"
 	;;
 run)
 	[ $# -ge 3 ] || die "usage: ${0##*/} run KVER CMD..."
