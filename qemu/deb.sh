@@ -23,6 +23,7 @@ src=$OUT/kmbox-$ver
 rm -rf "$OUT"
 mkdir -p "$src"
 # The tracked files as they are now (committed or not), nothing built.
+# shellcheck disable=SC2016 # expanded by the inner sh
 (cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
 	xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
 	tar --null -T - -cf -) | tar -xf - -C "$src"
@@ -34,7 +35,7 @@ if ! (cd "$src" && dpkg-buildpackage -b -us -uc -j"$(nproc)") >"$log" 2>&1; then
 	echo "deb: FAIL dpkg-buildpackage (log: ${log#"$REPO"/})"
 	exit 1
 fi
-mapfile -t debs < <(cd "$OUT" && ls ./*.deb | sed 's|^\./||' | grep -v -- '-dbgsym_')
+mapfile -t debs < <(cd "$OUT" && find . -maxdepth 1 -name '*.deb' ! -name '*-dbgsym_*' | sed 's|^\./||' | sort)
 echo "deb: PASS ${#debs[@]} packages in $(($(date +%s) - t0)) s: ${debs[*]} (in ${OUT#"$REPO"/}/)"
 [ ${#debs[@]} = 4 ] || { echo "deb: FAIL expected 4 packages"; exit 1; }
 

@@ -43,6 +43,7 @@ usage: ${0##*/} COMMAND [KVER]
   kdir KVER      print KVER's KDIR (as seen from the host)
   root           make the trixie root (once)
   image KVER     print KVER's vmlinuz
+  fetch-image REL  fetch the image of Debian release REL; print its vmlinuz
 
 KVER: $(list_kvers | tr '\n' ' ')
   KMBOX_CACHE   $KMBOX_CACHE
@@ -94,8 +95,8 @@ Dir::State::lists "$d/lists";
 Dir::State::status "$d/status";
 Dir::Cache "$d";
 Dir::Cache::archives "$d/archives";
-Dir::Cache::pkgcache "";
-Dir::Cache::srcpkgcache "";
+Dir::Cache::pkgcache "$d/pkgcache.bin";
+Dir::Cache::srcpkgcache "$d/srcpkgcache.bin";
 APT::Architecture "amd64";
 APT::Architectures { "amd64"; };
 APT::Get::AllowUnauthenticated "false";
@@ -201,7 +202,7 @@ image_pkg() {
 			return 0
 		fi
 	done
-	die "$(field "$KVER" 2) has no linux-image-$2-unsigned, linux-binary-$2 nor linux-image-$2"
+	die "the $1 suites have no linux-image-$2-unsigned, linux-binary-$2 nor linux-image-$2: set KERNEL_IMAGE=/path/to/vmlinuz"
 }
 
 # fetch_image DIST REL: unpack REL's vmlinuz into $KMBOX_CACHE/kernel/REL
@@ -242,6 +243,7 @@ TRIXIE_PKGS="make libc6-dev dwarves kmod bc dkms openssl"
 # with /proc mounted (objtool reads it), so nothing is left mounted when
 # it ends, however it ends.
 in_root() {
+	# shellcheck disable=SC2016 # expanded by the inner sh
 	unshare --mount --propagation private --fork sh -c '
 		root=$1; shift
 		mount -t proc proc "$root/proc" || exit 1
@@ -264,10 +266,15 @@ trixie_root() {
 	[ "$(id -u)" = 0 ] || die "making the trixie root needs root (debootstrap, chroot)"
 	command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found: run qemu/deps.sh"
 	local tmp=$TRIXIE_ROOT.tmp
-	rm -rf "$tmp"
+	# debootstrap mounts /proc and /sys in the root while it works: in a
+	# mount namespace of its own they go when it ends, however it ends,
+	# and the removal of a half-made root never follows a mount point.
+	! grep -q " $tmp/" /proc/mounts || die "something is mounted under $tmp: unmount it first"
+	rm -rf --one-file-system "$tmp"
 	mkdir -p "$KMBOX_CACHE"
-	note "making the trixie root $TRIXIE_ROOT with debootstrap (once; ~250 MB, a few minutes)"
-	debootstrap --variant=minbase --keyring="$KEYRING" trixie "$tmp" "$MIRROR" \
+	note "making the trixie root $TRIXIE_ROOT with debootstrap (once; ~500 MB, about a minute)"
+	unshare --mount --propagation private --fork \
+		debootstrap --variant=minbase --keyring="$KEYRING" trixie "$tmp" "$MIRROR" \
 		>"$KMBOX_CACHE/trixie-debootstrap.log" 2>&1 ||
 		die "debootstrap trixie failed: see $KMBOX_CACHE/trixie-debootstrap.log"
 	cat >"$tmp/etc/apt/sources.list" <<EOT
@@ -277,22 +284,23 @@ deb $MIRROR trixie-backports main
 deb $SECURITY_MIRROR trixie-security main
 EOT
 	# A root of our own: its apt, its /etc, nothing from the host's.
-	TRIXIE_ROOT=$tmp in_root apt-get update -q >"$KMBOX_CACHE/trixie-apt.log" 2>&1 &&
-		# shellcheck disable=SC2086
-		TRIXIE_ROOT=$tmp in_root apt-get install -y -q --no-install-recommends $TRIXIE_PKGS \
-			>>"$KMBOX_CACHE/trixie-apt.log" 2>&1 ||
+	local pkgs
+	read -r -a pkgs <<<"$TRIXIE_PKGS"
+	{ TRIXIE_ROOT=$tmp in_root apt-get update -q &&
+	  TRIXIE_ROOT=$tmp in_root apt-get install -y -q --no-install-recommends "${pkgs[@]}"; } \
+		>"$KMBOX_CACHE/trixie-apt.log" 2>&1 ||
 		die "installing $TRIXIE_PKGS in the trixie root failed: see $KMBOX_CACHE/trixie-apt.log"
 	echo "$TRIXIE_PKGS" >"$tmp/.kmbox-ready"
-	rm -rf "$TRIXIE_ROOT"
+	rm -rf --one-file-system "$TRIXIE_ROOT"
 	mv -T "$tmp" "$TRIXIE_ROOT"
 }
 
 # --- prepare -----------------------------------------------------------------
 
-# Where KVER's headers live, as seen from the host.
+# kdir_of KVER [REL]: where KVER's headers live, as seen from the host.
 kdir_of() {
-	local rel
-	rel=$(release "$1")
+	local rel=${2:-}
+	[ -n "$rel" ] || rel=$(release "$1")
 	case $(field "$1" 4):$1 in
 	host:6.1) echo "/usr/src/linux-headers-$rel";;
 	host:*) echo "$KMBOX_CACHE/kernels/$rel/usr/src/linux-headers-$rel";;
@@ -307,12 +315,9 @@ prepare() {
 	tool=$(field "$kver" 4)
 	if [ "$kver" != 6.1 ]; then
 		apt_update "$dist"
-		rel=$(release "$kver")
-		kdir=$(kdir_of "$kver")
-	else
-		rel=$(release 6.1)
-		kdir=$(kdir_of 6.1)
 	fi
+	rel=$(release "$kver")
+	kdir=$(kdir_of "$kver" "$rel")
 	if [ ! -f "$kdir/include/generated/utsrelease.h" ]; then
 		case $tool in
 		host)
@@ -378,7 +383,8 @@ run_tc() {
 	w=$(mktemp -d "$TRIXIE_ROOT/tmp/kmbox.XXXXXX")
 	# The module's sources only: the rest of the tree is not built here.
 	(cd "$REPO" && tar -cf - --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' \
-		Makefile Kbuild module uapi $(ls dkms.conf 2>/dev/null)) | tar -xf - -C "$w"
+		Makefile Kbuild module uapi dkms.conf) | tar -xf - -C "$w"
+	# shellcheck disable=SC2016 # expanded by the inner sh
 	in_root sh -c 'cd "$1" && shift && "$@"' sh "${w#"$TRIXIE_ROOT"}" "$@" || rc=$?
 	# Copy back the module only; the sources in the repo may have changed
 	# meanwhile.
@@ -393,7 +399,7 @@ run_tc() {
 module() {
 	local kver=$1 kdir rel
 	rel=$(release "$kver")
-	kdir=$(kdir_of "$kver")
+	kdir=$(kdir_of "$kver" "$rel")
 	[ -f "$kdir/include/generated/utsrelease.h" ] ||
 		die "the headers of $kver are not in the cache: run '${0##*/} prepare $kver' (make check KVER=$kver does)"
 	if [ "$(field "$kver" 4)" = trixie ]; then
@@ -411,7 +417,7 @@ module() {
 dkms_build() {
 	local kver=$1 out=$2 rel kdir base inner ver ko rc=0
 	rel=$(release "$kver")
-	kdir=$(kdir_of "$kver")
+	kdir=$(kdir_of "$kver" "$rel")
 	[ -f "$kdir/include/generated/utsrelease.h" ] ||
 		die "the headers of $kver are not in the cache: run '${0##*/} prepare $kver'"
 	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$REPO/dkms.conf")
@@ -426,12 +432,13 @@ dkms_build() {
 		base=$KMBOX_CACHE/dkms-$kver
 		inner=$base
 	fi
-	rm -rf "$base"
+	rm -rf --one-file-system "$base"
 	mkdir -p "$base/in/kmbox-$ver"
 	(cd "$REPO" && tar -cf - --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' \
 		--exclude='*.mod*' --exclude=modules.order --exclude=Module.symvers \
 		--exclude=.kdir-release dkms.conf Kbuild module uapi) |
 		tar -xf - -C "$base/in/kmbox-$ver"
+	# shellcheck disable=SC2016 # expanded by the inner sh
 	local script='
 		set -e
 		mkdir -p /var/lib/dkms
@@ -480,6 +487,11 @@ prepare|cached|module|kdir|image|release)
 	image) fetch_image "$(dist_of "$(field "$KVER" 2)")" "$(release "$KVER")";;
 	release) release "$KVER";;
 	esac
+	;;
+fetch-image)
+	# For qemu/fetch-kernel.sh: any Debian release (+deb13: trixie).
+	[ $# -eq 2 ] || die "usage: ${0##*/} fetch-image RELEASE"
+	case $2 in *+deb1[3-9]-*) fetch_image trixie "$2";; *) fetch_image bookworm "$2";; esac
 	;;
 dkms)
 	[ $# -eq 3 ] || die "usage: ${0##*/} dkms KVER OUT.ko"
