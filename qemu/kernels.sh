@@ -49,7 +49,7 @@ KVER: $(list_kvers | tr '\n' ' ')
   KMBOX_CACHE   $KMBOX_CACHE
   KMBOX_MIRROR  $MIRROR
 Nothing is installed on the host; the first 'prepare' of a trixie kernel
-runs debootstrap (about 250 MB, a few minutes).
+runs debootstrap (about 600 MB with gcc-14, 1 to 5 minutes).
 EOT
 }
 
@@ -272,7 +272,7 @@ trixie_root() {
 	! grep -q " $tmp/" /proc/mounts || die "something is mounted under $tmp: unmount it first"
 	rm -rf --one-file-system "$tmp"
 	mkdir -p "$KMBOX_CACHE"
-	note "making the trixie root $TRIXIE_ROOT with debootstrap (once; ~500 MB, about a minute)"
+	note "making the trixie root $TRIXIE_ROOT with debootstrap (once; ~600 MB, 1 to 5 minutes)"
 	unshare --mount --propagation private --fork \
 		debootstrap --variant=minbase --keyring="$KEYRING" trixie "$tmp" "$MIRROR" \
 		>"$KMBOX_CACHE/trixie-debootstrap.log" 2>&1 ||
@@ -287,7 +287,8 @@ EOT
 	local pkgs
 	read -r -a pkgs <<<"$TRIXIE_PKGS"
 	{ TRIXIE_ROOT=$tmp in_root apt-get update -q &&
-	  TRIXIE_ROOT=$tmp in_root apt-get install -y -q --no-install-recommends "${pkgs[@]}"; } \
+	  TRIXIE_ROOT=$tmp in_root apt-get install -y -q --no-install-recommends "${pkgs[@]}" &&
+	  TRIXIE_ROOT=$tmp in_root apt-get clean; } \
 		>"$KMBOX_CACHE/trixie-apt.log" 2>&1 ||
 		die "installing $TRIXIE_PKGS in the trixie root failed: see $KMBOX_CACHE/trixie-apt.log"
 	echo "$TRIXIE_PKGS" >"$tmp/.kmbox-ready"
@@ -340,8 +341,10 @@ prepare() {
 		trixie)
 			trixie_root
 			note "installing linux-headers-$rel in the trixie root (once)"
+			# (apt-get clean: the .debs would double the root's size.)
 			{ in_root apt-get update -q &&
-			  in_root apt-get install -y -q --no-install-recommends "linux-headers-$rel"; } \
+			  in_root apt-get install -y -q --no-install-recommends "linux-headers-$rel" &&
+			  in_root apt-get clean; } \
 				>"$KMBOX_CACHE/trixie-apt.log" 2>&1 ||
 				die "installing linux-headers-$rel in the trixie root failed: see $KMBOX_CACHE/trixie-apt.log"
 			;;
