@@ -11,11 +11,16 @@
 #    /lib/modules/$(uname -r)/build, when they are installed; else those of
 #    the QEMU test kernel (TEST_KDIR).
 #  - the QEMU targets (check, run, bench, lint, ...): always TEST_KDIR, the
-#    newest installed Debian cloud headers, whose release is the bootable
-#    Debian vmlinuz qemu/fetch-kernel.sh fetches.
+#    newest installed Debian 6.1 cloud headers (the reference kernel;
+#    headers of other series installed on the host never change it),
+#    whose release is the bootable Debian vmlinuz qemu/fetch-kernel.sh
+#    fetches.
+#  - KVER=6.12-bpo|6.12|7 (make check, make module): another kernel of
+#    the matrix (qemu/kernels.sh list), its headers, image and toolchain
+#    fetched into the cache; KDIR is then ignored.
 #  A KDIR given on the command line or in the environment wins everywhere.
 
-TEST_KDIR ?= $(shell printf '%s\n' /usr/src/linux-headers-*-cloud-amd64 | sort -V | tail -n 1)
+TEST_KDIR ?= $(shell printf '%s\n' /usr/src/linux-headers-6.1.*-cloud-amd64 | sort -V | tail -n 1)
 HOST_KDIR ?= /lib/modules/$(shell uname -r)/build
 ifeq ($(origin KDIR),undefined)
 KDIR := $(if $(wildcard $(HOST_KDIR)/Makefile),$(HOST_KDIR),$(TEST_KDIR))
@@ -44,13 +49,20 @@ has = $(wildcard $(1)/Makefile)
 skip = @echo "kmbox: $(1)/ has no Makefile yet; skipped"
 
 # (bench-build, because 'make bench' runs the benchmark.)
-all: module userlib tools selftests stress examples bench-build
+ALL_PARTS = module userlib tools selftests stress examples bench-build
+all: $(ALL_PARTS)
 
 # The kernel release KDIR builds for; a module built for another release
 # (an earlier make with another KDIR) is cleaned first, since kbuild
 # would keep objects whose command line did not change.
 kdir_release = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"$$/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 
+ifneq ($(KVER),)
+# With its own toolchain (qemu/kernels.sh), after fetching what it needs.
+module:
+	@qemu/kernels.sh prepare $(KVER) >/dev/null
+	@qemu/kernels.sh module $(KVER)
+else
 module:
 ifneq ($(wildcard Kbuild),)
 	@test -f "$(KDIR)/include/generated/utsrelease.h" || { \
@@ -64,6 +76,7 @@ ifneq ($(wildcard Kbuild),)
 	@echo "$(kdir_release)" > module/.kdir-release
 else
 	@echo "kmbox: no top-level Kbuild yet; module skipped"
+endif
 endif
 
 # The library, and its test program for the QEMU guest.
@@ -100,10 +113,26 @@ check-host: userlib tools examples
 # The QEMU targets install what is missing, build everything for the test
 # kernel, then boot.  Knobs pass through the environment: TESTS="a b",
 # BENCH_ARGS, TIMEOUT, KERNEL_IMAGE, QEMU_ACCEL, ... (qemu/run.sh --help).
+ifeq ($(KVER),)
 check: deps
 	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
 	@$(MAKE) --no-print-directory check-host KDIR=$(QEMU_KDIR)
 	@KDIR=$(QEMU_KDIR) qemu/run.sh $@
+else
+# make check KVER=...: the same run on another kernel of the matrix.
+# The host tests come first: their 'make install' builds the module for
+# the reference kernel.
+check: deps
+	@env=$$(qemu/kernels.sh prepare $(KVER)) && \
+	$(MAKE) --no-print-directory check-host KVER= KDIR=$(QEMU_KDIR) && \
+	$(MAKE) --no-print-directory $(filter-out module,$(ALL_PARTS)) KVER= KDIR=$(QEMU_KDIR) && \
+	$(MAKE) --no-print-directory module KVER=$(KVER) && \
+	eval "$$env" && KDIR=$$KDIR KERNEL_IMAGE=$$KERNEL_IMAGE qemu/run.sh $@
+endif
+
+# The whole matrix, one verdict line per kernel (qemu/check-kernels.sh).
+check-kernels: deps
+	@qemu/check-kernels.sh $(KVERS)
 
 run: deps
 	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
@@ -134,6 +163,19 @@ coverage: deps
 soak: deps
 	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
 	@KDIR=$(QEMU_KDIR) stress/soak.sh --duration $(or $(DURATION),3600) $(if $(SEED),--seed $(SEED)) $(if $(DEBUG),--debug)
+
+# DKMS on every kernel of the matrix, each loaded and smoke-tested in its
+# QEMU guest (qemu/dkms-check.sh); the host's /var/lib/dkms is not used.
+dkms-check: deps
+	@qemu/deps.sh --dkms
+	@$(MAKE) --no-print-directory $(filter-out module,$(ALL_PARTS)) KVER= KDIR=$(QEMU_KDIR)
+	@qemu/dkms-check.sh $(KVERS)
+
+# Debian packages with dpkg-buildpackage, lintian, and a program built
+# against libkmbox-dev unpacked in a scratch root (qemu/deb.sh).
+deb:
+	@qemu/deps.sh --deb
+	@qemu/deb.sh
 
 # --- install ---------------------------------------------------------------
 
@@ -183,6 +225,9 @@ help:
 	@echo "                PREFIX=$(PREFIX) DESTDIR= INSTALL_MODULE=0; 'make uninstall' removes them"
 	@echo "make check      host tests, then every selftest in QEMU (KDIR=$(QEMU_KDIR))"
 	@echo "                TESTS=\"prog ...\" for a subset; ends with 'N passed, N failed, N skipped'"
+	@echo "                KVER=6.12-bpo|6.12|7: on another kernel (headers, image and"
+	@echo "                toolchain fetched into the cache once; qemu/kernels.sh list)"
+	@echo "make check-kernels  make check on every kernel of the matrix, one verdict line each"
 	@echo "make check-host the tests that need neither the module nor QEMU"
 	@echo "make check-debug  the same on a debug kernel (KASAN, lockdep, kmemleak, UBSAN,"
 	@echo "                failslab) built once from linux-source-6.1; QUICK=1 for a short run"
@@ -193,9 +238,14 @@ help:
 	@echo "make bench      run bench/kmbox-bench in QEMU (BENCH_ARGS=...); results in bench/results/"
 	@echo "make lint       checkpatch, W=1 C=2 sparse build, uapi C90 + 32/64-bit ABI, shellcheck,"
 	@echo "                man pages against the module, SPDX tags"
+	@echo "make dkms-check dkms add/build per kernel of the matrix in a throw-away tree, then"
+	@echo "                load it in that kernel's QEMU guest and run a smoke test"
+	@echo "make deb        Debian packages (kmbox-dkms, libkmbox1, libkmbox-dev, kmbox-tools) in"
+	@echo "                build/deb/, lintian, a pkg-config build against them"
 	@echo "make deps       install the packages the QEMU targets need (apt-get)"
 	@echo "make clean"
 	@echo "Knobs: qemu/run.sh --help.  Console logs: qemu/logs/.  More: docs/testing.md."
 
 .PHONY: all module userlib tools selftests stress examples bench-build deps check-host check \
+	check-kernels dkms-check deb \
 	check-debug coverage soak run bench install uninstall lint clean help

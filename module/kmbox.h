@@ -28,6 +28,8 @@
 #ifndef _KMBOX_INTERNAL_H
 #define _KMBOX_INTERNAL_H
 
+#include "compat.h"
+
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/list.h>

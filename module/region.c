@@ -275,8 +275,7 @@ int kmbox_region_mmap(struct kmbox *mb, struct vm_area_struct *vma)
 	    vma->vm_end - vma->vm_start > r->size)
 		return -EINVAL;
 	/* Never executable, never grown by mremap(), not in core dumps. */
-	vma->vm_flags &= ~VM_MAYEXEC;
-	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	kmbox_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, VM_MAYEXEC);
 	vma->vm_ops = &kmbox_region_vm_ops;
 	vma->vm_private_data = mb;
 	return 0;

@@ -4,7 +4,8 @@
 # Every file has an SPDX-License-Identifier line, in its first lines, with
 # the licence COPYING gives its part of the tree, spelled one way.  Files
 # that cannot carry one (licence texts, .gitignore, one-line .so man-page
-# links, data) are listed below and skipped.
+# links, data, Debian files whose format has no comments) are listed below
+# and skipped.
 #
 # Usage: qemu/check-spdx.sh     (lists the git files, or every file outside .git)
 set -uo pipefail
@@ -14,7 +15,9 @@ cd "$(dirname "$0")/.." || exit 1
 want() {
 	case $1 in
 	COPYING|LICENSES/*|*.gitignore|bench/results/*|*.png|\
-	selftests/config|selftests/settings|qemu/debug/kmbox-debug.config)
+	selftests/config|selftests/settings|qemu/debug/kmbox-debug.config|\
+	debian/changelog|debian/copyright|debian/source/format|debian/*.dkms|\
+	debian/*.symbols)
 		echo - ;;
 	uapi/*) echo "(GPL-2.0 WITH Linux-syscall-note) OR MIT" ;;
 	docs/examples/*) echo "MIT" ;;

@@ -2,19 +2,23 @@
 # SPDX-License-Identifier: GPL-2.0
 # Install, with apt-get, whatever the build and the QEMU tests need and
 # the machine lacks.  Prints one line per missing piece; silent when all
-# is present.  Usage: qemu/deps.sh [--lint|--coverage]
+# is present.  Usage: qemu/deps.sh [--lint|--coverage|--deb|--dkms]
 set -euo pipefail
 
 die() { echo "kmbox deps: $*" >&2; exit 1; }
 
 want_lint=0
 want_cov=0
+want_deb=0
+want_dkms=0
 case ${1:-} in
 --lint) want_lint=1;;
 --coverage) want_cov=1;;
--h|--help) echo "usage: ${0##*/} [--lint|--coverage]   (installs what make check [and make lint, make coverage] need)"; exit 0;;
+--deb) want_deb=1;;
+--dkms) want_dkms=1;;
+-h|--help) echo "usage: ${0##*/} [--lint|--coverage|--deb|--dkms]   (installs what make check [and make lint, make coverage, make deb, make dkms-check] need)"; exit 0;;
 "") ;;
-*) die "unknown option $1 (usage: ${0##*/} [--lint|--coverage])";;
+*) die "unknown option $1 (usage: ${0##*/} [--lint|--coverage|--deb|--dkms])";;
 esac
 
 # command -> package
@@ -24,6 +28,10 @@ declare -A tools=(
 	[apt-get]=apt [dpkg-deb]=dpkg
 	[g++]=g++ [pkg-config]=pkgconf [groff]=groff-base [readelf]=binutils
 	[depmod]=kmod
+	# Kernel headers of 6.12 and later run pahole when building a module
+	# (BTF); the trixie root of qemu/kernels.sh is made with debootstrap
+	# and run with unshare.
+	[pahole]=dwarves [debootstrap]=debootstrap [unshare]=util-linux
 )
 if [ $want_lint = 1 ]; then
 	tools[sparse]=sparse
@@ -32,6 +40,17 @@ if [ $want_lint = 1 ]; then
 fi
 if [ $want_cov = 1 ]; then
 	tools[lcov]=lcov
+fi
+if [ $want_deb = 1 ]; then
+	tools[dpkg-buildpackage]=dpkg-dev
+	tools[dh]=debhelper
+	tools[lintian]=lintian
+	tools[dh_dkms]=dh-dkms
+fi
+if [ $want_dkms = 1 ]; then
+	tools[dkms]=dkms
+	# dkms signs what it builds for kernels with module signing.
+	tools[openssl]=openssl
 fi
 
 pkgs=()
@@ -43,7 +62,10 @@ done
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
 # The initramfs needs the static busybox (the plain busybox is dynamic).
 installed busybox-static || pkgs+=(busybox-static)
-ls -d /usr/src/linux-headers-*-cloud-amd64 >/dev/null 2>&1 || pkgs+=(linux-headers-cloud-amd64)
+# The reference kernel's headers: bookworm's metapackage is 6.1.  Headers
+# of other series installed on the host do not count (nor are they used
+# by default: see KDIR in the Makefile).
+ls -d /usr/src/linux-headers-6.1.*-cloud-amd64 >/dev/null 2>&1 || pkgs+=(linux-headers-cloud-amd64)
 [ -f /usr/src/linux-source-6.1.tar.xz ] || pkgs+=(linux-source-6.1)
 
 if [ ${#pkgs[@]} -gt 0 ]; then

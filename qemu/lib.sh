@@ -9,12 +9,13 @@ KMBOX_CACHE=${KMBOX_CACHE:-${HOME:-/root}/.cache/kmbox}
 die() { echo "${0##*/}: $*" >&2; exit 1; }
 note() { echo "${0##*/}: $*" >&2; }
 
-# The newest installed Debian cloud headers: the same rule as the
-# top-level Makefile's KDIR default (the release of the kernel we boot).
+# The newest installed Debian 6.1 cloud headers: the same rule as the
+# top-level Makefile's TEST_KDIR (the reference kernel we boot; headers
+# of other series installed on the host do not change it).
 kmbox_default_kdir() {
 	local d
-	d=$(printf '%s\n' /usr/src/linux-headers-*-cloud-amd64 | sort -V | tail -n 1)
-	[ -d "$d" ] || die "no /usr/src/linux-headers-*-cloud-amd64: run qemu/deps.sh (or apt-get install linux-headers-cloud-amd64), or set KDIR="
+	d=$(printf '%s\n' /usr/src/linux-headers-6.1.*-cloud-amd64 | sort -V | tail -n 1)
+	[ -d "$d" ] || die "no /usr/src/linux-headers-6.1.*-cloud-amd64: run qemu/deps.sh (or apt-get install linux-headers-cloud-amd64), or set KDIR="
 	echo "$d"
 }
 
