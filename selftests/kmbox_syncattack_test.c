@@ -1294,10 +1294,13 @@ TEST(rendezvous_zero_copy_sender_killed_while_waiting_gives_its_slot_back)
 		__u32 slot;
 		struct kmbox_slots s = { .slots = KT_PTR(&slot), .count = 1 };
 		struct kmbox_send snd = { .len = 8, .flags = KMBOX_F_ZC };
+		/* A file of its own: a withdrawn slot goes back to its sender. */
+		int own = sa_reopen(fd, O_RDWR);
 
-		CHILD_ASSERT(ioctl(fd, KMBOX_IOC_ZC_RESERVE, &s) == 1);
+		CHILD_ASSERT(own >= 0);
+		CHILD_ASSERT(ioctl(own, KMBOX_IOC_ZC_RESERVE, &s) == 1);
 		snd.slot = slot;
-		ioctl(fd, KMBOX_IOC_SEND, &snd);
+		ioctl(own, KMBOX_IOC_SEND, &snd);
 		_exit(1);
 	}
 	ASSERT_EQ(0, sa_wait_msgs(fd, 1, 10000));
