@@ -2030,7 +2030,15 @@ static void op_recv(void)
 	if (calls)
 		rv.flags |= KMBOX_F_CALLS;
 	rv.len = rng_pct(&R, 70) ? rng_below(&R, 700) : rand_u32();
-	if (rv.flags & KMBOX_F_TIMEOUT)
+	if (calls && rng_pct(&R, 60)) {
+		/* A server's receive: it waits a few ms for a request. */
+		rv.flags = KMBOX_F_CALLS | KMBOX_F_TIMEOUT;
+		rv.len = 64 + rng_below(&R, 256);
+		nonsense = false;
+	}
+	if ((rv.flags & KMBOX_F_TIMEOUT) && rv.flags == (KMBOX_F_CALLS | KMBOX_F_TIMEOUT))
+		rv.deadline_ns = now_ns() + rng_below(&R, 8000000);
+	else if (rv.flags & KMBOX_F_TIMEOUT)
 		rv.deadline_ns = rand_deadline();
 	else if (rng_pct(&R, 5))
 		rv.deadline_ns = rand_u64();
@@ -2836,6 +2844,21 @@ static void op_call(void)
 
 	if (!f)
 		return;
+	if (rng_pct(&R, 70)) {
+		/* A sane call, as a client makes it: meant to meet a server. */
+		c.flags = (rng_pct(&R, 10) ? KMBOX_F_NONBLOCK : 0) |
+			  (rng_pct(&R, 40) ? KMBOX_F_TIMEOUT : 0);
+		if (c.flags & KMBOX_F_TIMEOUT)
+			c.deadline_ns = now_ns() + rng_below(&R, 20000000);
+		c.req_len = rng_below(&R, 64);
+		c.req = U64(good + rng_below(&R, GOOD_LEN - 64));
+		c.prio = rng_below(&R, 4);
+		c.reply_len = 32 + rng_below(&R, 256);
+		c.reply = U64(good + rng_below(&R, GOOD_LEN - 300));
+		qk = rk = P_GOOD;
+		nonsense = false;
+		goto place;
+	}
 	c.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT);
 	c.req_len = rng_pct(&R, 80) ? rng_below(&R, 300) : rand_u32();
 	if (f->max_msgsize && c.req_len > f->max_msgsize && f->own)
@@ -2866,6 +2889,7 @@ static void op_call(void)
 	}
 	if (rng_pct(&R, 3))
 		c.pid = (__s32)rand_u32();	/* output fields: ignored */
+place:
 	T->rov_next = rng_pct(&R, T->mix->rov_pct);
 	up = place_arg(&c, sizeof(c), &ck);
 	ADD(&shm->cs.started, 1);
