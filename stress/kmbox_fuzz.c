@@ -44,7 +44,13 @@
  * lengths and offsets; munmap, mprotect, mremap of region mappings;
  * scribbling over the shared region while others send and receive
  * zero-copy messages in it; poll; O_NONBLOCK/O_ASYNC/F_SETOWN/F_SETSIG;
- * fork of a short-lived grandchild; scheduling policy and CPU affinity.
+ * fork of a short-lived grandchild; scheduling policy and CPU affinity;
+ * synchronous messaging: KMBOX_F_SYNC sends and send batches, receives
+ * and receive batches with KMBOX_F_CALLS (which answer most requests at
+ * once), KMBOX_IOC_CALL (mostly sane, the rest random) and KMBOX_IOC_REPLY
+ * (a recent token of the file, another file's, or one never issued), and
+ * rendezvous mailboxes among those bind creates.  Calls and receives of
+ * calls go mostly to bound files, the shared named mailbox first.
  * Pointers are NULL, unmapped, read-only (garbage, or a valid argument on
  * a read-only view of a page the fuzzer writes through another mapping),
  * kernel, non-canonical, running off the end of a page into a PROT_NONE
@@ -87,6 +93,13 @@
  * result; "fd 5 #12": descriptor 5 of file 12), the other threads' last
  * 16, and the /proc lines, then stops every worker (--keep-going: goes
  * on, printing the first few failures) and fails the run.
+ * Reply tokens (struct tok): a token reported twice on one file, a REPLY
+ * that succeeds with a token no receive of that file reported (forged, or
+ * another file's) or that was answered already, a call returning a reply
+ * longer than its buffer or stored in unwritable memory break it; at the
+ * end the calls that returned a reply must be no more than the REPLYs
+ * that succeeded, and those no more than the calls that returned a reply,
+ * failed with EFAULT or never returned.
  * At the end, with every file closed: /proc/kmbox/stats all zero and no
  * mailbox left in the supervisor's namespace.
  *
@@ -95,8 +108,9 @@
  * qemu/debug/guest-debug.sh) fails their allocations; ENOMEM and EFAULT
  * are then accepted everywhere and calls that must succeed may fail.
  *
- * Output: KTAP (one case per worker, then the oracle, crash/hang, counters
- * and leftovers) and the number of ops and checks done.
+ * Output: KTAP (one case per worker, then the oracle, crash/hang, calls
+ * and replies, counters and leftovers), the number of ops and checks done,
+ * and how the calls ended.
  */
 #define _GNU_SOURCE
 #include <errno.h>
