@@ -1163,8 +1163,10 @@ static int sa_rendezvous(int oflags, __u32 max_msgs, __u32 zc_slots)
 
 struct sa_batcher {
 	int fd;
+	__u32 flags;	/* more flags: KMBOX_F_CALLS */
 	int ret, err;
 	char bufs[4][MSGSIZE];
+	__u64 tokens[4];
 };
 
 static void *sa_batcher_main(void *arg)
@@ -1177,6 +1179,9 @@ static void *sa_batcher_main(void *arg)
 	};
 	unsigned int i;
 
+	bt.flags |= b->flags;
+	if (b->flags & KMBOX_F_CALLS)
+		bt.tokens = KT_PTR(b->tokens);
 	for (i = 0; i < 4; i++)
 		m[i] = (struct kmbox_mmsg){ .buf = KT_PTR(b->bufs[i]), .len = MSGSIZE };
 	b->ret = ioctl(b->fd, KMBOX_IOC_RECV_BATCH, &bt);
@@ -1199,13 +1204,16 @@ TEST(nonblocking_sync_send_goes_to_a_receiver_waiting_in_a_batch_receive)
 
 	KT_REQUIRE_MODULE();
 	alarm(60);
-	for (round = 0; round < 3; round++) {
+	for (round = 0; round < 4; round++) {
 		struct pollfd pfd;
+		pid_t caller = 0;
 
-		fd = round == 0 ? sa_rendezvous(O_RDWR, 4, 0) : kt_anon(O_RDWR, 4, MSGSIZE);
+		fd = round == 0 || round == 3 ? sa_rendezvous(O_RDWR, 4, 0) :
+		     kt_anon(O_RDWR, 4, MSGSIZE);
 		ASSERT_GE(fd, 0);
 		memset(&b, 0, sizeof(b));
 		b.fd = fd;
+		b.flags = round == 3 ? KMBOX_F_CALLS : 0;
 		ASSERT_EQ(0, pthread_create(&th, NULL, sa_batcher_main, &b));
 		ASSERT_EQ(0, kt_wait_waiters(fd, 1, 0, 10000));
 		if (round == 0) {
@@ -1217,10 +1225,18 @@ TEST(nonblocking_sync_send_goes_to_a_receiver_waiting_in_a_batch_receive)
 		} else if (round == 1) {
 			EXPECT_EQ(0, kt_send(fd, "batch", 5, 0, KMBOX_F_SYNC | KMBOX_F_NONBLOCK, 0))
 				TH_LOG("send: %s", strerror(errno));
-		} else {
+		} else if (round == 2) {
 			EXPECT_EQ(0, kmbox_send_sync(fd, "batch", 5, 0, NULL));
+		} else {
+			/* A non-blocking call, to a server receiving calls in batches. */
+			caller = sa_caller(fd, "batch", 0, "answer", KMBOX_F_NONBLOCK, 0, false);
 		}
 		pthread_join(th, NULL);
+		if (caller) {
+			EXPECT_NE(0, b.tokens[0]);
+			EXPECT_EQ(0, sa_reply(fd, b.tokens[0], "answer", 6));
+			EXPECT_EQ(0, sa_wait_for(caller, 10000));
+		}
 		EXPECT_EQ(1, b.ret) TH_LOG("round %d: batch receive: %s", round, strerror(b.err));
 		EXPECT_EQ(0, memcmp(b.bufs[0], "batch", 5));
 		EXPECT_EQ(0, kt_cur_msgs(fd));
@@ -1467,6 +1483,117 @@ TEST_F(mb, nonblocking_call_needs_a_waiting_receiver_and_then_waits_for_its_repl
 	EXPECT_EQ(0, sa_reply(self->fd, t.token, "later", 5));
 	EXPECT_EQ(0, kt_wait(pid));
 	close(nb);
+}
+
+
+/*
+ * A reply racing with the close of the server's file (another thread):
+ * the caller gets the reply exactly when the REPLY succeeded, EPIPE
+ * otherwise; never both, never neither.
+ */
+#define CLOSE_RACE_ROUNDS	100
+
+struct sa_closer {
+	int fd;
+	_Atomic int *go;
+};
+
+static void *sa_closer_main(void *arg)
+{
+	struct sa_closer *c = arg;
+
+	while (!atomic_load(c->go))
+		;
+	close(c->fd);
+	return NULL;
+}
+
+TEST_F(mb, a_reply_racing_the_close_of_the_server_file_is_exactly_once)
+{
+	int i, replied = 0, epipe = 0;
+
+	for (i = 0; i < CLOSE_RACE_ROUNDS; i++) {
+		_Atomic int go = 0;
+		struct sa_closer c = { .go = &go };
+		char req[MSGSIZE];
+		pthread_t th;
+		__u64 token;
+		pid_t caller;
+		int srv, rc, r;
+
+		srv = sa_reopen(self->fd, O_RDONLY);
+		ASSERT_GE(srv, 0);
+		sa_child_close = srv;
+		caller = kt_fork(30);
+		ASSERT_GE(caller, 0);
+		if (caller == 0) {
+			char rep[8];
+
+			close(srv);
+			r = sa_call(self->fd, "race", 4, rep, sizeof(rep), 0, 0, NULL);
+			if (r == 4 && !memcmp(rep, "won!", 4))
+				_exit(10);
+			_exit(r == -1 && errno == EPIPE ? 11 : 12);
+		}
+		ASSERT_EQ(4, sa_take(srv, req, sizeof(req), 0, &token));
+		c.fd = srv;
+		ASSERT_EQ(0, pthread_create(&th, NULL, sa_closer_main, &c));
+		atomic_store(&go, 1);
+		r = sa_reply(srv, token, "won!", 4);
+		if (r)
+			EXPECT_TRUE(errno == EBADF || errno == ENOENT) TH_LOG("reply: %s",
+									    strerror(errno));
+		pthread_join(th, NULL);
+		rc = sa_wait_for(caller, 10000);
+		EXPECT_EQ(r == 0 ? 10 : 11, rc) TH_LOG("round %d: reply %d, caller %d", i, r, rc);
+		if (rc == 10)
+			replied++;
+		else if (rc == 11)
+			epipe++;
+	}
+	sa_child_close = -1;
+	ksft_print_msg("reply won %d times, close won %d times\n", replied, epipe);
+	EXPECT_EQ(CLOSE_RACE_ROUNDS, replied + epipe);
+	EXPECT_EQ(0, sa_stats_back(2000));
+}
+
+/*
+ * A rendezvous sender killed while its message is TAKEN, and the receive
+ * then fails: no sender waits any more, so nothing may stay buffered
+ * (DESIGN.md: nothing is buffered beyond the senders that wait).
+ */
+TEST(rendezvous_sender_killed_inside_a_failed_receive_leaves_nothing_buffered)
+{
+	char buf[MSGSIZE];
+	struct sa_taker t;
+	struct sa_uffd u;
+	pid_t pid;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	sa_page = sysconf(_SC_PAGESIZE);
+	alarm(60);
+	fd = sa_rendezvous(O_RDWR, 4, 0);
+	ASSERT_GE(fd, 0);
+	SA_REQUIRE_UFFD(&u);
+	pid = kt_fork(30);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		kmbox_send_sync(fd, "orphan", 6, 0, NULL);
+		_exit(1);
+	}
+	ASSERT_EQ(0, sa_wait_msgs(fd, 1, 10000));
+	ASSERT_EQ(0, sa_hold_receive(&t, &u, fd));
+	kill(pid, SIGKILL);
+	EXPECT_EQ(128 + SIGKILL, sa_wait_for(pid, 10000));
+	sa_uffd_fail(&u);
+	pthread_join(t.thread, NULL);
+	EXPECT_EQ(-1, t.ret);
+	EXPECT_EQ(EFAULT, t.err);
+	EXPECT_EQ(0, kt_cur_msgs(fd));
+	EXPECT_EQ(-1, kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL));
+	EXPECT_EQ(EAGAIN, errno);
+	close(fd);
 }
 
 /* ---- the storm ------------------------------------------------------------ */
