@@ -860,8 +860,11 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 			msgs[lost++] = msg;
 			continue;
 		}
-		if (msg->sync)
-			kmbox_sync_untake_locked(mb, msg);
+		/* Nor what a killed synchronous sender or caller left. */
+		if (msg->sync && kmbox_sync_untake_locked(mb, msg)) {
+			msgs[lost++] = msg;
+			continue;
+		}
 		kmbox_enqueue_locked(mb, msg);
 	}
 	kmbox_wake_receiver_locked(mb, &wk);
