@@ -1516,6 +1516,7 @@ TEST_F(mb, a_reply_racing_the_close_of_the_server_file_is_exactly_once)
 		_Atomic int go = 0;
 		struct sa_closer c = { .go = &go };
 		char req[MSGSIZE];
+		unsigned int spin;
 		pthread_t th;
 		__u64 token;
 		pid_t caller;
@@ -1539,6 +1540,9 @@ TEST_F(mb, a_reply_racing_the_close_of_the_server_file_is_exactly_once)
 		c.fd = srv;
 		ASSERT_EQ(0, pthread_create(&th, NULL, sa_closer_main, &c));
 		atomic_store(&go, 1);
+		/* A head start for the close, longer each round, so both win. */
+		for (spin = 0; spin < (unsigned int)i * 2000; spin++)
+			__asm__ __volatile__("" ::: "memory");
 		r = sa_reply(srv, token, "won!", 4);
 		if (r)
 			EXPECT_TRUE(errno == EBADF || errno == ENOENT) TH_LOG("reply: %s",
