@@ -36,7 +36,10 @@
  * signal can decide the outcome then; the waiter sleeps on (killably) until
  * the message is delivered (it returns success) or put back (it withdraws
  * it and fails).  Only a fatal signal lets it go: it detaches itself from
- * the message, which is then delivered as an ordinary one.  Every move
+ * the message, which then points to kmbox_sync_orphan: delivered, it is an
+ * ordinary message (a request's token is then ENOENT); put back, it is
+ * withdrawn, as a dead waiter's QUEUED message is (so a rendezvous mailbox
+ * never keeps a message nobody waits for).  Every move
  * out of TAKEN wakes a waiter that has given up (->giving_up): to DONE as
  * always, back to QUEUED to withdraw, and to PENDING to abandon the call.
  *
@@ -113,6 +116,13 @@ static int kmbox_sync_cmp(const void *key, const struct rb_node *n)
 	return token < other ? -1 : token > other;
 }
 
+/*
+ * What the message of a waiter killed while TAKEN points to (a copied
+ * message only: a slot's owner may be gone, so a zero-copy one is left an
+ * ordinary message).  Never queued, never woken: see kmbox_sync_detach_locked().
+ */
+static struct kmbox_sync kmbox_sync_orphan = { .state = KMBOX_SYNC_ABANDONED };
+
 /* The one place a waiter's state changes. */
 static void kmbox_sync_move(struct kmbox_sync *s, enum kmbox_sync_state to)
 {
@@ -139,7 +149,7 @@ int kmbox_sync_take_locked(struct kmbox *mb, struct kmbox_msg *msg)
 	struct kmbox_sync *s = msg->sync;
 
 	lockdep_assert_held(&mb->lock);
-	if (WARN_ON_ONCE(s->state != KMBOX_SYNC_QUEUED))
+	if (WARN_ON_ONCE(s == &kmbox_sync_orphan || s->state != KMBOX_SYNC_QUEUED))
 		return -EINVAL;
 	kmbox_sync_move(s, KMBOX_SYNC_TAKEN);
 	return 0;
@@ -148,19 +158,27 @@ int kmbox_sync_take_locked(struct kmbox *mb, struct kmbox_msg *msg)
 /**
  * kmbox_sync_untake_locked() - untake: the receive failed, the message is back
  * @mb: the mailbox
- * @msg: a message with ->sync, queued again
+ * @msg: a message with ->sync, to be queued again
  *
  * A waiter that gave up meanwhile is woken to withdraw it.
+ *
+ * Return: true if the message must not be queued again but freed: its
+ * waiter was killed while it was TAKEN (withdrawn, as if QUEUED then).
  */
-void kmbox_sync_untake_locked(struct kmbox *mb, struct kmbox_msg *msg)
+bool kmbox_sync_untake_locked(struct kmbox *mb, struct kmbox_msg *msg)
 {
 	struct kmbox_sync *s = msg->sync;
 
 	lockdep_assert_held(&mb->lock);
+	if (s == &kmbox_sync_orphan) {
+		WRITE_ONCE(msg->sync, NULL);
+		return true;
+	}
 	if (WARN_ON_ONCE(s->state != KMBOX_SYNC_TAKEN))
-		return;
+		return false;
 	kmbox_sync_move(s, KMBOX_SYNC_QUEUED);
 	wake_up_process(s->task);
+	return false;
 }
 
 /**
@@ -181,6 +199,8 @@ void kmbox_sync_deliver_locked(struct kmbox *mb, struct kmbox_msg *msg,
 
 	lockdep_assert_held(&mb->lock);
 	WRITE_ONCE(msg->sync, NULL);
+	if (s == &kmbox_sync_orphan)
+		return;		/* nobody waits: an ordinary message */
 	s->msg = NULL;
 	if (WARN_ON_ONCE(s->state != KMBOX_SYNC_TAKEN))
 		return;
@@ -212,6 +232,8 @@ void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg)
 
 	lockdep_assert_held(&mb->lock);
 	WRITE_ONCE(msg->sync, NULL);
+	if (s == &kmbox_sync_orphan)
+		return;
 	s->msg = NULL;
 	kmbox_sync_done(s, -EIO);
 }
@@ -269,12 +291,13 @@ static bool kmbox_sync_give_up_locked(struct kmbox *mb, struct kmbox_sync *s,
 }
 
 /*
- * A fatal signal while the message is TAKEN: detach from it (it is then
- * delivered as an ordinary message) and leave.
+ * A fatal signal while the message is TAKEN: detach from it and leave.
+ * The receive that took it decides: delivered, it is an ordinary message;
+ * put back, it is withdrawn (kmbox_sync_untake_locked()).
  */
 static void kmbox_sync_detach_locked(struct kmbox_sync *s)
 {
-	WRITE_ONCE(s->msg->sync, NULL);
+	WRITE_ONCE(s->msg->sync, s->msg->slot == KMBOX_NO_SLOT ? &kmbox_sync_orphan : NULL);
 	s->msg = NULL;
 	kmbox_sync_move(s, KMBOX_SYNC_ABANDONED);
 }

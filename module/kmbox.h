@@ -475,7 +475,7 @@ void kmbox_wake_room(struct kmbox *mb);
 /* call.c: synchronous sends and calls; see the top of call.c */
 struct kmbox_sync;
 int kmbox_sync_take_locked(struct kmbox *mb, struct kmbox_msg *msg);
-void kmbox_sync_untake_locked(struct kmbox *mb, struct kmbox_msg *msg);
+bool kmbox_sync_untake_locked(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_sync_deliver_locked(struct kmbox *mb, struct kmbox_msg *msg,
 			       struct kmbox_file *rkf, bool calls);
 void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg);

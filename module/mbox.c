@@ -101,7 +101,8 @@ static bool kmbox_has_msg(struct kmbox *mb)
  * @kf: its file
  * @bufsz: its (first) buffer
  * @zc: it takes zero-copy messages as slots
- * @batch: it asked for more than one message: never handed one
+ * @batch: it asked for more than one message: handed one only by a send
+ *	that can go no other way (see kmbox_handoff_target_locked())
  * @msg: the message handed over (KMBOX_RW_HANDED)
  * @state: KMBOX_RW_WAITING until a sender chooses it; written under
  *	kmbox->lock with release, read locklessly with acquire
@@ -155,11 +156,14 @@ static void kmbox_wake_receiver_locked(struct kmbox *mb, struct kmbox_wakeups *w
  * straight away, or NULL: the first one, if the queue is empty and it can
  * take @msg.  Once per call (@wk still empty): the rest of a batch is
  * queued, and the one wake-up left in @wk goes to the next receiver for
- * them.
+ * them.  A receiver in a batch receive is woken to take what is queued
+ * rather than handed one message, unless @only: a send that may only go
+ * by hand (w->handoff_only) hands it its message, since it polled
+ * EPOLLOUT for it.
  */
 static struct kmbox_rwaiter *
 kmbox_handoff_target_locked(struct kmbox *mb, const struct kmbox_msg *msg,
-			    const struct kmbox_wakeups *wk)
+			    const struct kmbox_wakeups *wk, bool only)
 {
 	struct kmbox_rwaiter *rw;
 	bool as_slot;
@@ -169,7 +173,7 @@ kmbox_handoff_target_locked(struct kmbox *mb, const struct kmbox_msg *msg,
 		return NULL;
 	rw = list_first_entry(&mb->rd_list, struct kmbox_rwaiter, node);
 	as_slot = rw->zc && msg->slot != KMBOX_NO_SLOT;
-	if (rw->batch || (!as_slot && msg->len > rw->bufsz))
+	if ((rw->batch && !only) || (!as_slot && msg->len > rw->bufsz))
 		return NULL;
 	return rw;
 }
@@ -688,7 +692,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			}
 			if (!kmbox_has_room(mb))
 				break;
-			rw = kmbox_handoff_target_locked(mb, msg, &wk);
+			rw = kmbox_handoff_target_locked(mb, msg, &wk, w->handoff_only);
 			if (!rw && w->handoff_only) {
 				ret = -EAGAIN;
 				break;
@@ -856,8 +860,11 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 			msgs[lost++] = msg;
 			continue;
 		}
-		if (msg->sync)
-			kmbox_sync_untake_locked(mb, msg);
+		/* Nor what a killed synchronous sender or caller left. */
+		if (msg->sync && kmbox_sync_untake_locked(mb, msg)) {
+			msgs[lost++] = msg;
+			continue;
+		}
 		kmbox_enqueue_locked(mb, msg);
 	}
 	kmbox_wake_receiver_locked(mb, &wk);

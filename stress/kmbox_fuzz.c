@@ -44,7 +44,13 @@
  * lengths and offsets; munmap, mprotect, mremap of region mappings;
  * scribbling over the shared region while others send and receive
  * zero-copy messages in it; poll; O_NONBLOCK/O_ASYNC/F_SETOWN/F_SETSIG;
- * fork of a short-lived grandchild; scheduling policy and CPU affinity.
+ * fork of a short-lived grandchild; scheduling policy and CPU affinity;
+ * synchronous messaging: KMBOX_F_SYNC sends and send batches, receives
+ * and receive batches with KMBOX_F_CALLS (which answer most requests at
+ * once), KMBOX_IOC_CALL (mostly sane, the rest random) and KMBOX_IOC_REPLY
+ * (a recent token of the file, another file's, or one never issued), and
+ * rendezvous mailboxes among those bind creates.  Calls and receives of
+ * calls go mostly to bound files, the shared named mailbox first.
  * Pointers are NULL, unmapped, read-only (garbage, or a valid argument on
  * a read-only view of a page the fuzzer writes through another mapping),
  * kernel, non-canonical, running off the end of a page into a PROT_NONE
@@ -87,6 +93,13 @@
  * result; "fd 5 #12": descriptor 5 of file 12), the other threads' last
  * 16, and the /proc lines, then stops every worker (--keep-going: goes
  * on, printing the first few failures) and fails the run.
+ * Reply tokens (struct tok): a token reported twice on one file, a REPLY
+ * that succeeds with a token no receive of that file reported (forged, or
+ * another file's) or that was answered already, a call returning a reply
+ * longer than its buffer or stored in unwritable memory break it; at the
+ * end the calls that returned a reply must be no more than the REPLYs
+ * that succeeded, and those no more than the calls that returned a reply,
+ * failed with EFAULT or never returned.
  * At the end, with every file closed: /proc/kmbox/stats all zero and no
  * mailbox left in the supervisor's namespace.
  *
@@ -95,8 +108,9 @@
  * qemu/debug/guest-debug.sh) fails their allocations; ENOMEM and EFAULT
  * are then accepted everywhere and calls that must succeed may fail.
  *
- * Output: KTAP (one case per worker, then the oracle, crash/hang, counters
- * and leftovers) and the number of ops and checks done.
+ * Output: KTAP (one case per worker, then the oracle, crash/hang, calls
+ * and replies, counters and leftovers), the number of ops and checks done,
+ * and how the calls ended.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -167,6 +181,36 @@ struct wstat {
 	int used;
 };
 
+/*
+ * Call/reply bookkeeping.  Every reply token a receive reports is entered
+ * in shm->tok under its key, the token with the fid of the file that
+ * received it (tokens are per mailbox and far below 2^44), and a recent
+ * few in shm->ring, where REPLY ops find tokens to answer (any process:
+ * the files are shared).  A token reported twice on one file is a request
+ * delivered twice; a REPLY that succeeds must find its key RECEIVED and
+ * moves it to ANSWERED, so a token that succeeds twice, or one no receive
+ * of that file reported, breaks the oracle.
+ */
+#define NTOK		(1u << 16)
+#define NRING		256
+#define TOK_KEY(fid, t)	((uint64_t)(t) | (uint64_t)(fid) << 44)
+enum { TOK_RECEIVED = 1, TOK_ANSWERED };
+
+struct tok {
+	uint64_t key;			/* 0: free */
+	uint32_t state;
+};
+
+/* How each KMBOX_IOC_CALL ended. */
+enum { CO_REPLY, CO_EPIPE, CO_ETIMEDOUT, CO_EINTR, CO_EAGAIN, CO_EFAULT, CO_EINVAL, CO_EBADF,
+       CO_OTHER, CO_N };
+
+struct callstat {
+	unsigned long started, ended, out[CO_N];
+	unsigned long replies_ok, replies_enoent, replies_emsgsize, replies_err;
+	unsigned long forged_enoent, tokens, tok_full, sync_ok, sync_err, rdv_bound;
+};
+
 struct shm {
 	int stop;			/* set by the first oracle failure */
 	uint32_t next_fid, next_mbid;
@@ -179,6 +223,10 @@ struct shm {
 	uint32_t fid_mbid[FID_MAX];
 	uint32_t mb_nslots[MBID_MAX];
 	struct holder holder[MBID_MAX][TSLOTS];
+	struct callstat cs;
+	uint64_t ring[NRING];
+	uint32_t ring_pos;
+	struct tok tok[NTOK];
 };
 
 static struct shm *shm;
@@ -213,6 +261,7 @@ struct fmap {
 };
 
 static struct ffile files[NFD];
+static uint32_t call_fid;		/* the supervisor's plain named mailbox */
 static struct fmap maps[NMAP];
 /* Structural changes of files[] and maps[] (and fork) happen under it. */
 static pthread_mutex_t tab_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -232,13 +281,13 @@ static int pin_cpu;
 enum op {
 	OP_OPEN, OP_CLOSE, OP_DUP, OP_BIND, OP_UNLINK, OP_INFO, OP_GETATTR, OP_SEND,
 	OP_RECV, OP_SENDB, OP_RECVB, OP_RESV, OP_REL, OP_RIOCTL, OP_RW, OP_MMAP,
-	OP_MAPMISC, OP_POLL, OP_FCNTL, OP_FORK, OP_SCHED, OP_SLEEP, OP_N
+	OP_MAPMISC, OP_POLL, OP_FCNTL, OP_FORK, OP_SCHED, OP_SLEEP, OP_CALL, OP_REPLY, OP_N
 };
 
 static const char *const op_name[OP_N] = {
 	"open", "close", "dup", "bind", "unlink", "info", "getattr", "send", "recv",
 	"sendb", "recvb", "resv", "rel", "rioctl", "rw", "mmap", "mapmisc", "poll",
-	"fcntl", "fork", "sched", "sleep",
+	"fcntl", "fork", "sched", "sleep", "call", "reply",
 };
 
 struct mix {
@@ -257,7 +306,7 @@ static const struct mix mix_general = {
 	       [OP_RECV] = 140, [OP_SENDB] = 50, [OP_RECVB] = 50, [OP_RESV] = 80,
 	       [OP_REL] = 60, [OP_RIOCTL] = 40, [OP_RW] = 60, [OP_MMAP] = 40,
 	       [OP_MAPMISC] = 60, [OP_POLL] = 15, [OP_FCNTL] = 15, [OP_FORK] = 2,
-	       [OP_SLEEP] = 8 },
+	       [OP_SLEEP] = 8, [OP_CALL] = 50, [OP_REPLY] = 40 },
 	.zc_pct = 40, .rov_pct = 10, .rel_random_pct = 20,
 };
 
@@ -268,7 +317,7 @@ static const struct mix mix_threads = {
 	       [OP_RECV] = 150, [OP_SENDB] = 50, [OP_RECVB] = 60, [OP_RESV] = 90,
 	       [OP_REL] = 80, [OP_RIOCTL] = 30, [OP_RW] = 50, [OP_MMAP] = 30,
 	       [OP_MAPMISC] = 40, [OP_POLL] = 15, [OP_FCNTL] = 15, [OP_FORK] = 2,
-	       [OP_SLEEP] = 3 },
+	       [OP_SLEEP] = 3, [OP_CALL] = 50, [OP_REPLY] = 40 },
 	.zc_pct = 50, .rov_pct = 30, .rel_random_pct = 30,
 };
 
@@ -283,7 +332,7 @@ static const struct mix mix_zc = {
 	       [OP_GETATTR] = 10, [OP_SEND] = 130, [OP_RECV] = 220, [OP_SENDB] = 15,
 	       [OP_RECVB] = 110, [OP_RESV] = 160, [OP_REL] = 250, [OP_RW] = 15,
 	       [OP_MMAP] = 5, [OP_MAPMISC] = 5, [OP_POLL] = 5, [OP_FCNTL] = 3,
-	       [OP_SCHED] = 25, [OP_SLEEP] = 2 },
+	       [OP_SCHED] = 25, [OP_SLEEP] = 2, [OP_CALL] = 10, [OP_REPLY] = 10 },
 	.zc_pct = 85, .rov_pct = 60, .rel_random_pct = 50, .small_zc = true,
 	.idle_recv_pct = 50, .pinned = true,
 };
@@ -1195,6 +1244,34 @@ static struct ffile *rand_file(void)
 	return NULL;
 }
 
+/*
+ * A file for a call (@rd false) or for a receive of calls (@rd true):
+ * mostly a bound one open for that, the supervisor's plain named mailbox
+ * (which every worker shares) first if this process still has it, so that
+ * callers meet servers; otherwise any.
+ */
+static struct ffile *call_file(bool rd)
+{
+	int pass, i, start = rng_below(&R, NFD);
+
+	for (pass = rng_pct(&R, 50) ? 0 : 1; pass < 2 && rng_pct(&R, 85); pass++) {
+		for (i = 0; i < NFD; i++) {
+			struct ffile *f = &files[(start + i) % NFD];
+
+			if (f->fd < 0 || !f->bound || !(rd ? acc_rd(f) : acc_wr(f)) ||
+			    (pass == 0 && (!f->fid || f->fid != call_fid)))
+				continue;
+			if (!hold_rd(&f->lk))
+				continue;
+			if (f->fd >= 0 && f->bound)
+				return cur_file = f;
+			pthread_rwlock_unlock(&f->lk);
+			T->nlocked--;
+		}
+	}
+	return rand_file();
+}
+
 #define FFILE_DATA	offsetof(struct ffile, fd)
 
 /* Everything but the lock, which may be held. */
@@ -1445,6 +1522,8 @@ static void fill_attr(struct kmbox_attr *a, bool *nonsense)
 		a->max_msgsize = 64;
 		a->zc_slots = 1 + rng_below(&R, 4);
 		a->zc_slot_size = 64;
+		if (rng_pct(&R, 10))
+			a->flags = KMBOX_ATTR_RENDEZVOUS;
 		return;
 	}
 	if (rng_pct(&R, 30)) {
@@ -1458,6 +1537,8 @@ static void fill_attr(struct kmbox_attr *a, bool *nonsense)
 		a->zc_slots = rng_pct(&R, 70) ? 1 + rng_below(&R, 16) : rand_u32();
 		a->zc_slot_size = slot_sizes[rng_below(&R, ARRAY_SIZE(slot_sizes))];
 	}
+	if (rng_pct(&R, 15))
+		a->flags = KMBOX_ATTR_RENDEZVOUS;	/* zero capacity */
 	if (rng_pct(&R, 5)) {
 		a->__reserved[rng_below(&R, 2)] = 1;
 		*nonsense = true;
@@ -1543,6 +1624,8 @@ static void op_bind(void)
 
 		f->bound = true;
 		if (!kb_getattr(f->fd, &a)) {
+			if (a.flags & KMBOX_ATTR_RENDEZVOUS)
+				ADD(&shm->cs.rdv_bound, 1);
 			f->max_msgsize = a.max_msgsize;
 			f->nslots = a.zc_slots;
 			/* A new anonymous mailbox: we know who it is. */
@@ -1739,6 +1822,127 @@ static __u32 pick_slot(struct ffile *f, unsigned int random_pct)
 	return rng_pct(&R, 50) ? rng_below(&R, 20) : rand_u32();
 }
 
+/* ---- call/reply bookkeeping (see struct tok) ------------------------------------- */
+
+/* Memory the kernel can never write: a receive or a reply into it must fail. */
+static bool ptr_never_writable(enum pkind k)
+{
+	return k == P_NULL || k == P_UNMAPPED || k == P_RO || k == P_KERNEL || k == P_NONCANON;
+}
+
+
+static struct tok *tok_slot(uint64_t key, bool insert)
+{
+	uint32_t h = (uint32_t)((key * 0x9e3779b97f4a7c15ULL) >> 40) & (NTOK - 1);
+	unsigned int i;
+
+	for (i = 0; i < 64; i++) {
+		struct tok *t = &shm->tok[(h + i) & (NTOK - 1)];
+		uint64_t k = LD(&t->key);
+
+		if (k == key)
+			return t;
+		if (k)
+			continue;
+		if (!insert)
+			return NULL;
+		if (__atomic_compare_exchange_n(&t->key, &k, key, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE) || k == key)
+			return t;
+	}
+	return NULL;
+}
+
+/* A receive through @f reported @token (0: an ordinary message). */
+static void tok_received(const struct ffile *f, __u64 token, const char *how)
+{
+	uint32_t zero = 0;
+	struct tok *t;
+
+	if (!token)
+		return;
+	ADD(&shm->cs.tokens, 1);
+	if (token >> 44) {
+		bad("%s reported reply token %#llx, beyond any the mailbox issued", how,
+		    (unsigned long long)token);
+		return;
+	}
+	if (!f->fid)
+		return;
+	t = tok_slot(TOK_KEY(f->fid, token), true);
+	if (!t) {
+		ADD(&shm->cs.tok_full, 1);
+		return;
+	}
+	if (!__atomic_compare_exchange_n(&t->state, &zero, TOK_RECEIVED, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		oracle_fail("%s reported reply token %llu on file #%u a second time: a request delivered twice",
+			    how, (unsigned long long)token, f->fid);
+		return;
+	}
+	ST(&shm->ring[ADD(&shm->ring_pos, 1) % NRING], TOK_KEY(f->fid, token));
+}
+
+/*
+ * A REPLY with @token on @f succeeded: a receive of @f reported it, and it
+ * was not answered before.  (Another thread's receive may have reported
+ * it a moment ago and not recorded it yet: a token of another mailbox
+ * can have the same number.  So a miss is looked at again for 100 ms.)
+ */
+static void tok_answered(const struct ffile *f, __u64 token, const char *what)
+{
+	struct tok *t = NULL;
+	uint32_t state = 0;
+	int tries;
+
+	if (!f->fid || (token >> 44))
+		goto never;
+	for (tries = 0; tries < 100; tries++) {
+		t = tok_slot(TOK_KEY(f->fid, token), false);
+		state = t ? LD(&t->state) : 0;
+		if (state)
+			break;
+		sleep_us(1000);
+	}
+	if (!state)
+		goto never;
+	if (!__atomic_compare_exchange_n(&t->state, &state, TOK_ANSWERED, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		oracle_fail("REPLY with token %llu succeeded on file #%u twice (state %u)",
+			    (unsigned long long)token, f->fid, state);
+	return;
+never:
+	if (!LD(&shm->cs.tok_full) && f->fid)
+		oracle_fail("REPLY with token %#llx (%s) succeeded on file #%u, which no receive of that file reported",
+			    (unsigned long long)token, what, f->fid);
+}
+
+/* Answer a request just received, as a server would (or leave it for later). */
+static void serve(struct ffile *f, __u64 token)
+{
+	unsigned char body[32];
+	struct kmbox_reply rp = {
+		.token = token, .buf = U64(body), .len = rng_below(&R, sizeof(body)),
+	};
+	long r;
+
+	if (!token || !f->fid || rng_pct(&R, 40))
+		return;
+	memset(body, 'r', sizeof(body));
+	r = kb_ioctl(f->fd, KMBOX_IOC_REPLY, &rp);
+	if (r == 0) {
+		ADD(&shm->cs.replies_ok, 1);
+		tok_answered(f, token, "just received");
+	} else if (r == -ENOENT) {
+		ADD(&shm->cs.replies_enoent, 1);	/* the caller gave up meanwhile */
+	} else if (r == -EMSGSIZE) {
+		ADD(&shm->cs.replies_emsgsize, 1);
+	} else {
+		ADD(&shm->cs.replies_err, 1);
+		CHECK_ERRNO("REPLY (serve)", r, ENOBUFS, ENOMEM);
+	}
+}
+
 static void op_send(void)
 {
 	struct ffile *f = rand_file();
@@ -1753,6 +1957,8 @@ static void op_send(void)
 	s.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC |
 					      KMBOX_F_SYNC),
 			  KMBOX_F_ZC);
+	if (rng_pct(&R, 20))
+		s.flags |= KMBOX_F_SYNC;
 	zc = s.flags & KMBOX_F_ZC;
 	if (zc)
 		s.slot = pick_slot(f, 100 - 70);
@@ -1799,6 +2005,8 @@ static void op_send(void)
 		if (r == 0)
 			f->held_unknown = true;
 	}
+	if (s.flags & KMBOX_F_SYNC)
+		ADD(r == 0 ? &shm->cs.sync_ok : &shm->cs.sync_err, 1);
 	if (r > 0)
 		bad("SEND returned %ld", r);
 	if (r == 0 && nonsense)
@@ -1819,7 +2027,8 @@ static void op_send(void)
 
 static void op_recv(void)
 {
-	struct ffile *f = rand_file();
+	bool calls = rng_pct(&R, 35);
+	struct ffile *f = calls ? call_file(true) : rand_file();
 	struct kmbox_recv rv = { 0 }, *up;
 	bool nonsense, buf_good, idle;
 	enum pkind bk, rk;
@@ -1832,8 +2041,18 @@ static void op_recv(void)
 	rv.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC |
 					       KMBOX_F_CALLS),
 			   KMBOX_F_ZC);
+	if (calls)
+		rv.flags |= KMBOX_F_CALLS;
 	rv.len = rng_pct(&R, 70) ? rng_below(&R, 700) : rand_u32();
-	if (rv.flags & KMBOX_F_TIMEOUT)
+	if (calls && rng_pct(&R, 60)) {
+		/* A server's receive: it waits a few ms for a request. */
+		rv.flags = KMBOX_F_CALLS | KMBOX_F_TIMEOUT;
+		rv.len = 64 + rng_below(&R, 256);
+		nonsense = false;
+	}
+	if ((rv.flags & KMBOX_F_TIMEOUT) && rv.flags == (KMBOX_F_CALLS | KMBOX_F_TIMEOUT))
+		rv.deadline_ns = now_ns() + rng_below(&R, 8000000);
+	else if (rv.flags & KMBOX_F_TIMEOUT)
 		rv.deadline_ns = rand_deadline();
 	else if (rng_pct(&R, 5))
 		rv.deadline_ns = rand_u64();
@@ -1887,6 +2106,10 @@ static void op_recv(void)
 			    up->prio, up->msg_flags, up->slot);
 		if (!zcmsg && r > (long)rv.len)
 			bad("RECV returned %ld bytes into a %u-byte buffer", r, rv.len);
+		if (rv.flags & KMBOX_F_CALLS) {
+			tok_received(f, up->reply_token, "RECV");
+			serve(f, up->reply_token);
+		}
 		if (!zcmsg && r > 0 && (size_t)r > ptr_room((void *)(uintptr_t)rv.buf, bk))
 			bad("RECV of %ld bytes succeeded into an unwritable buffer (kind %d)", r, bk);
 		if (!zcmsg && buf_good) {
@@ -1919,13 +2142,15 @@ static void op_recv(void)
 
 static void op_batch(bool send)
 {
-	struct ffile *f = rand_file();
+	bool calls = !send && rng_pct(&R, 35);
+	struct ffile *f = calls ? call_file(true) : rand_file();
 	struct kmbox_batch b = { 0 };
 	struct kmbox_mmsg *mm, *mmw;
 	struct giveback g = { .locked = false };
 	__u32 zslots[KMBOX_BATCH_MAX];
 	bool nonsense, filled, rov = false, idle;
-	enum pkind mk, bk;
+	static __thread __u64 tokbuf[KMBOX_BATCH_MAX];
+	enum pkind mk, bk, tk = P_NULL;
 	__u32 i, n, nz = 0;
 	uint32_t g0;
 	long r;
@@ -1933,8 +2158,13 @@ static void op_batch(bool send)
 	if (!f)
 		return;
 	b.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT |
-			     (send ? 0 : KMBOX_F_ZC));
+			     (send ? KMBOX_F_SYNC : KMBOX_F_ZC | KMBOX_F_CALLS));
 	b.flags = zc_bias(b.flags, send ? 0 : KMBOX_F_ZC);
+	if (send && rng_pct(&R, 15))
+		b.flags |= KMBOX_F_SYNC;
+	if (calls)
+		b.flags |= KMBOX_F_CALLS;
+	calls = !send && (b.flags & KMBOX_F_CALLS);
 	if (send && (b.flags & KMBOX_F_ZC))
 		nonsense = true;
 	b.count = rng_pct(&R, 80) ? 1 + rng_below(&R, 8) : rand_u32();
@@ -1948,14 +2178,30 @@ static void op_batch(bool send)
 		nonsense = true;
 	if (b.deadline_ns > (__u64)INT64_MAX)
 		nonsense = true;
+	n = b.count <= KMBOX_BATCH_MAX ? b.count : KMBOX_BATCH_MAX;
 	if (rng_pct(&R, 3)) {
-		if (rng_below(&R, 2))
+		if (rng_below(&R, 2) || calls)
 			b.__reserved = 1;
 		else
 			b.tokens = 1;	/* only with KMBOX_F_CALLS on a receive */
 		nonsense = true;
 	}
-	n = b.count <= KMBOX_BATCH_MAX ? b.count : KMBOX_BATCH_MAX;
+	if (calls) {
+		/* Where the tokens go: ours, none (EINVAL), or anywhere. */
+		if (rng_pct(&R, 85)) {
+			tk = P_GOOD;
+			memset(tokbuf, 0, n * sizeof(tokbuf[0]));
+			b.tokens = U64(tokbuf);
+		} else if (rng_pct(&R, 30)) {
+			tk = P_NULL;
+			b.tokens = 0;
+			nonsense = true;
+		} else {
+			b.tokens = U64(rand_ptr(n * sizeof(tokbuf[0]), &tk));
+			if (!b.tokens)
+				nonsense = true;
+		}
+	}
 	if (!send && rng_pct(&R, T->mix->rov_pct)) {
 		/* Entries the kernel can read but not write back. */
 		rov = true;
@@ -2025,6 +2271,16 @@ static void op_batch(bool send)
 		    send ? "SEND" : "RECV", f->acc);
 	if (r > 0 && !send && rov)
 		bad("RECV_BATCH returned %ld although its entries are read-only", r);
+	if (r > 0 && calls && ptr_in_ok(bk) && ptr_never_writable(tk))
+		bad("RECV_BATCH returned %ld although its tokens cannot be written (kind %d)", r, tk);
+	if (r > 0 && calls && ptr_in_ok(bk) && tk == P_GOOD) {
+		for (i = 0; i < (__u32)r && i < n; i++) {
+			tok_received(f, tokbuf[i], "RECV_BATCH");
+			serve(f, tokbuf[i]);
+		}
+	}
+	if (r > 0 && send && (b.flags & KMBOX_F_SYNC))
+		ADD(&shm->cs.sync_ok, 1);
 	if (r > 0 && !send && filled && ptr_in_ok(bk) && !rov) {
 		__u32 got[KMBOX_BATCH_MAX], ng = 0;
 
@@ -2589,6 +2845,171 @@ static void op_fork(void)
 	}
 }
 
+/* ---- call and reply ---------------------------------------------------------------- */
+
+static void op_call(void)
+{
+	struct ffile *f = call_file(false);
+	struct kmbox_call c = { 0 }, *up;
+	enum pkind qk, rk, ck;
+	bool nonsense;
+	int out;
+	long r;
+
+	if (!f)
+		return;
+	if (rng_pct(&R, 70)) {
+		/* A sane call, as a client makes it: meant to meet a server. */
+		c.flags = (rng_pct(&R, 10) ? KMBOX_F_NONBLOCK : 0) |
+			  (rng_pct(&R, 40) ? KMBOX_F_TIMEOUT : 0);
+		if (c.flags & KMBOX_F_TIMEOUT)
+			c.deadline_ns = now_ns() + rng_below(&R, 20000000);
+		c.req_len = rng_below(&R, 64);
+		c.req = U64(good + rng_below(&R, GOOD_LEN - 64));
+		c.prio = rng_below(&R, 4);
+		c.reply_len = 32 + rng_below(&R, 256);
+		c.reply = U64(good + rng_below(&R, GOOD_LEN - 300));
+		qk = rk = P_GOOD;
+		nonsense = false;
+		goto place;
+	}
+	c.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT);
+	c.req_len = rng_pct(&R, 80) ? rng_below(&R, 300) : rand_u32();
+	if (f->max_msgsize && c.req_len > f->max_msgsize && f->own)
+		nonsense = true;
+	c.prio = rng_pct(&R, 80) ? rng_below(&R, 8) : rand_u32();
+	if (c.prio >= KMBOX_PRIO_MAX)
+		nonsense = true;
+	if (c.flags & KMBOX_F_TIMEOUT)
+		c.deadline_ns = rand_deadline();
+	else if (rng_pct(&R, 5))
+		c.deadline_ns = rand_u64();
+	if ((!(c.flags & KMBOX_F_TIMEOUT) && c.deadline_ns) || c.deadline_ns > (__u64)INT64_MAX)
+		nonsense = true;
+	c.req = U64(rand_ptr(c.req_len < GOOD_LEN ? c.req_len : GOOD_LEN, &qk));
+	if (c.req_len && !ptr_ok(qk) && qk != P_RO && qk != P_REGION)
+		nonsense = true;
+	if (c.req_len > GOOD_LEN && qk != P_REGION)
+		nonsense = true;
+	c.reply_len = rng_pct(&R, 85) ? rng_below(&R, 64) : rng_pct(&R, 50) ?
+		      rng_below(&R, 700) : rand_u32();
+	c.reply = U64(rand_ptr(c.reply_len < GOOD_LEN ? c.reply_len : GOOD_LEN, &rk));
+	if (rng_pct(&R, 3)) {
+		if (rng_below(&R, 2))
+			c.__pad = 1;
+		else
+			c.__reserved[rng_below(&R, 2)] = 1;
+		nonsense = true;
+	}
+	if (rng_pct(&R, 3))
+		c.pid = (__s32)rand_u32();	/* output fields: ignored */
+place:
+	T->rov_next = rng_pct(&R, T->mix->rov_pct);
+	up = place_arg(&c, sizeof(c), &ck);
+	ADD(&shm->cs.started, 1);
+	r = kb_ioctl(f->fd, KMBOX_IOC_CALL, up);
+	ADD(&shm->cs.ended, 1);
+	out = r >= 0 ? CO_REPLY : r == -EPIPE ? CO_EPIPE : r == -ETIMEDOUT ? CO_ETIMEDOUT :
+	      r == -EINTR ? CO_EINTR : r == -EAGAIN ? CO_EAGAIN : r == -EFAULT ? CO_EFAULT :
+	      r == -EINVAL || r == -EMSGSIZE ? CO_EINVAL : r == -EBADF || r == -EBADFD ? CO_EBADF :
+	      CO_OTHER;
+	ADD(&shm->cs.out[out], 1);
+	if (!ptr_in_ok(ck))
+		nonsense = false;	/* the kernel read whatever was there */
+	if (r >= 0 && nonsense)
+		bad("CALL succeeded with nonsense (req_len %u prio %u flags %#x deadline %llu)",
+		    c.req_len, c.prio, c.flags, (unsigned long long)c.deadline_ns);
+	if (r >= 0 && !acc_wr(f))
+		bad("CALL succeeded on a file opened with access mode %d", f->acc);
+	if (r >= 0 && ck == P_ROV)
+		bad("CALL succeeded although its argument is read-only (the result cannot have been written)");
+	if (r >= 0 && ptr_in_ok(ck)) {
+		if (r > (long)c.reply_len)
+			bad("CALL returned a %ld-byte reply for a %u-byte buffer", r, c.reply_len);
+		if (r > 0 && (ptr_never_writable(rk) ||
+			      (size_t)r > ptr_room((void *)(uintptr_t)c.reply, rk)))
+			bad("CALL stored a %ld-byte reply in unwritable memory (kind %d)", r, rk);
+		if (ptr_ok(ck) && up->reply_len != (__u32)r)
+			bad("CALL returned %ld but reply_len %u", r, up->reply_len);
+	}
+	CHECK_ERRNO("CALL", r, EBADF, EBADFD, EFAULT, EINVAL, EMSGSIZE, EAGAIN, ETIMEDOUT, EINTR,
+		    EPIPE, ENOBUFS, ENOMEM);
+}
+
+/*
+ * Answer a token a receive of this file reported (any process's), one
+ * another file received, or one never issued: the last two are ENOENT.
+ */
+static void op_reply(void)
+{
+	struct ffile *f = call_file(true);
+	struct kmbox_reply rp = { 0 }, *up;
+	bool nonsense = false, mine = false, foreign = false;
+	unsigned int i, start;
+	enum pkind bk, pk;
+	uint64_t key = 0;
+	long r;
+
+	if (!f)
+		return;
+	start = rng_below(&R, NRING);
+	for (i = 0; f->fid && rng_pct(&R, 85) && i < NRING; i++) {
+		uint64_t k = LD(&shm->ring[(start + i) % NRING]);
+
+		if (k && (uint32_t)(k >> 44) == f->fid) {
+			key = k;
+			mine = true;
+			break;
+		}
+	}
+	for (i = 0; !key && rng_pct(&R, 30) && i < NRING; i++) {
+		uint64_t k = LD(&shm->ring[(start + i) % NRING]);
+
+		if (k && (uint32_t)(k >> 44) != f->fid) {
+			key = k;
+			foreign = true;
+		}
+	}
+	rp.token = key ? key & ((1ULL << 44) - 1) : (1ULL << 63) | rand_u64();
+	rp.len = rng_pct(&R, 85) ? rng_below(&R, 64) : rng_pct(&R, 50) ? rng_below(&R, 700) :
+		 rand_u32();
+	if (f->max_msgsize && rp.len > f->max_msgsize && f->own)
+		nonsense = true;
+	rp.buf = U64(rand_ptr(rp.len < GOOD_LEN ? rp.len : GOOD_LEN, &bk));
+	if (rp.len && !ptr_ok(bk) && bk != P_RO && bk != P_REGION)
+		nonsense = true;
+	if (rp.len > GOOD_LEN && bk != P_REGION)
+		nonsense = true;
+	if (rng_pct(&R, 3)) {
+		rp.flags = 1u << rng_below(&R, 32);
+		nonsense = true;
+	} else if (rng_pct(&R, 3)) {
+		rp.__reserved[rng_below(&R, 2)] = 1;
+		nonsense = true;
+	}
+	up = place_arg(&rp, sizeof(rp), &pk);
+	r = kb_ioctl(f->fd, KMBOX_IOC_REPLY, up);
+	if (r == 0)
+		ADD(&shm->cs.replies_ok, 1);
+	else if (r == -ENOENT)
+		ADD(!mine && ptr_in_ok(pk) ? &shm->cs.forged_enoent : &shm->cs.replies_enoent, 1);
+	else if (r == -EMSGSIZE)
+		ADD(&shm->cs.replies_emsgsize, 1);
+	else
+		ADD(&shm->cs.replies_err, 1);
+	if (r > 0)
+		bad("REPLY returned %ld", r);
+	if (ptr_in_ok(pk)) {
+		if (r == 0 && nonsense)
+			bad("REPLY succeeded with nonsense (len %u flags %#x buf kind %d)", rp.len,
+			    rp.flags, bk);
+		if (r == 0)
+			tok_answered(f, rp.token, mine ? "received by this file" :
+				     foreign ? "received by another file" : "never issued");
+	}
+	CHECK_ERRNO("REPLY", r, EBADFD, EFAULT, EINVAL, EMSGSIZE, ENOENT, ENOBUFS, ENOMEM);
+}
+
 /* Drop CAP_SYS_RESOURCE (all: everything) so the user quota bounds what we pin. */
 static void drop_caps(bool all)
 {
@@ -2637,6 +3058,8 @@ static void do_op(enum op op)
 	case OP_FCNTL: op_fcntl(); break;
 	case OP_FORK: op_fork(); break;
 	case OP_SCHED: op_sched(); break;
+	case OP_CALL: op_call(); break;
+	case OP_REPLY: op_reply(); break;
 	default: sleep_us(rng_below(&R, 200)); break;
 	}
 }
@@ -2890,6 +3313,7 @@ static void adopt(const int *fd, const uint32_t *fid, int n)
 {
 	int i;
 
+	call_fid = fid[0];
 	for (i = 0; i < n && i < NFD; i++) {
 		files[i].fd = fd[i];
 		files[i].fid = fid[i];
@@ -3232,7 +3656,7 @@ int main(int argc, char **argv)
 	}
 	per_thread_ops = opt_ops ? (opt_ops + nthreads - 1) / nthreads : 0;
 
-	ktap_plan(nw + 4);
+	ktap_plan(nw + 5);
 	diag("kmbox_fuzz --seed %llu --ops %llu --duration %llu --mode %s --threads %llu --proc-every %llu%s",
 	     opt_seed, opt_ops, opt_duration, opt_mode, opt_threads, opt_proc_every,
 	     opt_faults ? " --faults" : "");
@@ -3352,6 +3776,27 @@ int main(int argc, char **argv)
 	ktap_result(!LD(&shm->oracle_fail), "fuzz invariant oracle held (%lu failures)",
 		    LD(&shm->oracle_fail));
 	ktap_result(!crashed && !hung, "fuzz no crash or hang of the fuzzer");
+	{
+		const struct callstat *cs = &shm->cs;
+		unsigned long lost = cs->started - cs->ended;
+		bool agree;
+
+		diag("fuzz calls: %lu made: reply %lu, EPIPE %lu, ETIMEDOUT %lu, EINTR %lu, EAGAIN %lu, EFAULT %lu, EINVAL/EMSGSIZE %lu, EBADF/EBADFD %lu, other %lu; %lu never returned (killed)",
+		     cs->started, cs->out[CO_REPLY], cs->out[CO_EPIPE], cs->out[CO_ETIMEDOUT],
+		     cs->out[CO_EINTR], cs->out[CO_EAGAIN], cs->out[CO_EFAULT], cs->out[CO_EINVAL],
+		     cs->out[CO_EBADF], cs->out[CO_OTHER], lost);
+		diag("fuzz replies: %lu ok, %lu ENOENT (caller gone), %lu ENOENT (token forged or another file's), %lu EMSGSIZE, %lu other errors; %lu reply tokens received%s",
+		     cs->replies_ok, cs->replies_enoent, cs->forged_enoent, cs->replies_emsgsize,
+		     cs->replies_err, cs->tokens, cs->tok_full ? " (token table full: some not checked)" : "");
+		diag("fuzz synchronous sends: %lu received, %lu failed; %lu binds to rendezvous mailboxes",
+		     cs->sync_ok, cs->sync_err, cs->rdv_bound);
+		/* A call returns a reply only if a REPLY gave it one; a REPLY that
+		 * succeeded reached a call, which returned it or could not store it. */
+		agree = cs->out[CO_REPLY] <= cs->replies_ok &&
+			cs->replies_ok <= cs->out[CO_REPLY] + cs->out[CO_EFAULT] + lost;
+		ktap_result(agree, "fuzz calls and replies agree (%lu replies returned, %lu REPLY succeeded)",
+			    cs->out[CO_REPLY], cs->replies_ok);
+	}
 
 	for (i = 0; i < NNAMES; i++)
 		kb_unlink(fuzz_names[i]);
