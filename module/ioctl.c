@@ -84,7 +84,7 @@ static long kmbox_ioctl_info(void __user *uarg)
 		.api_version = KMBOX_API_VERSION,
 		.prio_max = KMBOX_PRIO_MAX,
 		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
-			    KMBOX_FEAT_SYNC,
+			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS,
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
 		.default_max_msgs = READ_ONCE(kmbox_params.default_max_msgs),
@@ -534,6 +534,36 @@ static long kmbox_ioctl_reopen(struct file *file, struct kmbox_file *kf, void __
 	return fd;
 }
 
+/*
+ * KMBOX_IOC_STATS: any bound file reads; resetting is checked in
+ * kmbox_stats_read().  Only flags, __pad and __reserved are input.
+ */
+static long kmbox_ioctl_stats(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_stats *st;
+	long ret;
+
+	/* 432 bytes: not on the stack */
+	st = kmalloc(sizeof(*st), GFP_KERNEL);
+	if (!st)
+		return -ENOMEM;
+	ret = -EFAULT;
+	if (copy_from_user(st, uarg, sizeof(*st)))
+		goto out;
+	ret = -EINVAL;
+	if ((st->flags & ~KMBOX_STATS_RESET) || st->__pad ||
+	    memchr_inv(st->__reserved, 0, sizeof(st->__reserved)))
+		goto out;
+	ret = kmbox_stats_read(kf, file, st);
+	if (ret)
+		goto out;
+	st->since_ns = kmbox_time_from_host(st->since_ns);
+	ret = copy_to_user(uarg, st, sizeof(*st)) ? -EFAULT : 0;
+out:
+	kfree(st);
+	return ret;
+}
+
 /**
  * kmbox_ioctl() - unlocked_ioctl of /dev/kmbox files
  * @file: the file
@@ -565,6 +595,7 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_CALL:
 	case KMBOX_IOC_REPLY:
 	case KMBOX_IOC_REOPEN:
+	case KMBOX_IOC_STATS:
 		break;
 	default:
 		return -ENOTTY;
@@ -592,6 +623,8 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return kmbox_ioctl_reply(kf, uarg);
 	case KMBOX_IOC_REOPEN:
 		return kmbox_ioctl_reopen(file, kf, uarg);
+	case KMBOX_IOC_STATS:
+		return kmbox_ioctl_stats(file, kf, uarg);
 	default:
 		return kmbox_ioctl_zc_release(file, kf, uarg);
 	}

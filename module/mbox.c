@@ -194,6 +194,9 @@ static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_rwaiter *rw,
 	}
 	rw->msg = msg;
 	kmbox_rw_choose_locked(mb, rw, KMBOX_RW_HANDED, wk);
+	/* Never queued: it spent no time in the queue. */
+	mb->st.handoffs++;
+	kmbox_stat_out_locked(mb, msg, 0);
 	return true;
 }
 
@@ -465,6 +468,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_ns *ns,
 	mb->id = atomic64_inc_return(&kmbox_next_id);
 	mb->ns = ns;
 	mb->stats = ns->pcpu;
+	mb->st.since_ns = ktime_get_ns();
 
 	if (attr.zc_slots) {
 		ret = kmbox_region_create(mb, attr.zc_slots, attr.zc_slot_size);
@@ -563,6 +567,8 @@ static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 	}
 	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs + 1);
 	mb->bytes += msg->len;
+	if (mb->nr_msgs > mb->st.max_depth)
+		mb->st.max_depth = mb->nr_msgs;
 }
 
 /* A blocked sender or reserver, woken only by the event it waits for. */
@@ -701,6 +707,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			atomic_inc(&mb->used);
 			msg->seq = mb->seq++;
 			msg->send_ns = now;
+			kmbox_stat_in_locked(mb, msg);
 			if (!rw || !kmbox_handoff_locked(mb, rw, msg, &wk)) {
 				kmbox_enqueue_locked(mb, msg);
 				queued = true;
@@ -711,6 +718,8 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			kmbox_wake_receiver_locked(mb, &wk);
 		if (done)
 			kmbox_pool_refill_locked(kf);
+		else if (!ret && !w->nonblock)
+			mb->st.full_waits++;
 		spin_unlock(&mb->lock);
 		if (done || ret)
 			break;
@@ -767,6 +776,8 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 	int ret = 0;
 
 	for (;;) {
+		u64 now = 0;
+
 		spin_lock(&mb->lock);
 		while (got < n) {
 			struct rb_node *node = rb_first_cached(&mb->queue);
@@ -802,6 +813,10 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 				mb->last = NULL;	/* it was the only one */
 			WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
 			mb->bytes -= msg->len;
+			/* One clock read per lock round, only if one is taken. */
+			if (!now)
+				now = ktime_get_ns();
+			kmbox_stat_out_locked(mb, msg, now > msg->send_ns ? now - msg->send_ns : 0);
 			msgs[got++] = msg;
 		}
 		if (got || ret) {
@@ -815,6 +830,7 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 			spin_unlock(&mb->lock);
 			return -EAGAIN;
 		}
+		mb->st.empty_waits++;
 		ret = kmbox_recv_wait_locked(kf, bufsz[0], zc, n > 1, w, &msgs[0]);
 		if (ret) {
 			if (ret < 0)
@@ -849,6 +865,8 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 	for (i = 0; i < n; i++) {
 		struct kmbox_msg *msg = msgs[i];
 
+		/* Not received after all. */
+		kmbox_stat_unout_locked(mb, msg);
 		/* A slot in the wrong state: never queue what points at it. */
 		if (msg->slot != KMBOX_NO_SLOT && kmbox_zc_untake_locked(mb, msg->slot)) {
 			if (msg->sync)

@@ -718,6 +718,26 @@ void kmbox_list_show(struct seq_file *m)
 }
 
 /**
+ * kmbox_list_walk() - call @show for each mailbox of the reader's namespace
+ * @m: the seq_file of a /proc/kmbox file
+ * @show: called in an RCU read-side section; it takes the mailbox's lock
+ *	and skips one found dead, as kmbox_show_one() does
+ */
+void kmbox_list_walk(struct seq_file *m, void (*show)(struct seq_file *m, struct kmbox *mb))
+{
+	struct kmbox_ns *ns = kmbox_ns_current(false);
+	struct kmbox *mb;
+
+	if (IS_ERR_OR_NULL(ns))
+		return;
+	rcu_read_lock();
+	list_for_each_entry_rcu(mb, &ns->mailboxes, all)
+		show(m, mb);
+	rcu_read_unlock();
+	kmbox_ns_put(ns);
+}
+
+/**
  * kmbox_stats_show() - /proc/kmbox/stats
  * @m: the seq_file
  *

@@ -8,7 +8,7 @@
  *   kmboxctl recv NAME [-t S] [-n] [-v] [-c N | -a] [-0]
  *   kmboxctl call NAME [-p P] [-t S] [-n] [MESSAGE|-]
  *   kmboxctl serve NAME [-c N] -- COMMAND [ARG...]
- *   kmboxctl stat NAME [-J]
+ *   kmboxctl stat NAME [-J] [-R]
  *   kmboxctl list [-J | -r] [--noheadings]
  *   kmboxctl info [-J]
  *   kmboxctl help [COMMAND] | --help | --version
@@ -1003,6 +1003,98 @@ static void json_field(struct json *j, const char *col, const char *val,
 	}
 }
 
+/* --- time in queue: the log2 histogram of struct kmbox_stats ---------------- */
+
+/* @ns as a short human time: 512ns, 1.5us, 12ms, 3.2s. */
+static void human_ns(char *buf, size_t size, uint64_t ns)
+{
+	if (ns < 1000)
+		snprintf(buf, size, "%" PRIu64 "ns", ns);
+	else if (ns < 1000000)
+		snprintf(buf, size, "%.3gus", ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, size, "%.3gms", ns / 1e6);
+	else
+		snprintf(buf, size, "%.3gs", ns / 1e9);
+}
+
+/*
+ * The range of bucket @b of @n: "0" (bucket 0: hand-offs), "<2^b ns" with
+ * the lower bound, or ">=" the last bucket's lower bound.
+ */
+static void bucket_range(char *buf, size_t size, int b, int n)
+{
+	char lo[16], hi[16];
+
+	if (b == 0) {
+		snprintf(buf, size, "0");
+		return;
+	}
+	human_ns(lo, sizeof(lo), 1ULL << (b - 1));
+	if (b == n - 1) {
+		snprintf(buf, size, ">=%s", lo);
+		return;
+	}
+	human_ns(hi, sizeof(hi), 1ULL << b);
+	snprintf(buf, size, "%s-%s", lo, hi);
+}
+
+/*
+ * The bucket that holds the @pct-th percentile of the @n counts of @h
+ * (the first whose running total reaches @pct % of all), or -1 if @h is
+ * all zero.
+ */
+static int hist_percentile(const __u64 *h, int n, unsigned int pct)
+{
+	uint64_t total = 0, run = 0, want;
+	int b;
+
+	for (b = 0; b < n; b++)
+		total += h[b];
+	if (!total)
+		return -1;
+	want = (total / 100) * pct + ((total % 100) * pct + 99) / 100;
+	if (!want)
+		want = 1;
+	for (b = 0; b < n; b++) {
+		run += h[b];
+		if (run >= want)
+			return b;
+	}
+	return n - 1;
+}
+
+/*
+ * What a percentile in bucket @b says, as an upper bound in ns: 0 for
+ * bucket 0, 2^b - 1 for the others, UINT64_MAX for the open last one.
+ */
+static uint64_t bucket_upper_ns(int b, int n)
+{
+	if (b <= 0)
+		return 0;
+	if (b >= n - 1)
+		return UINT64_MAX;
+	return (1ULL << b) - 1;
+}
+
+/* A percentile for people: "-" (no message), "0", "<1.02us", ">=275s". */
+static void percentile_text(char *buf, size_t size, int b, int n)
+{
+	char t[16];
+
+	if (b < 0) {
+		snprintf(buf, size, "-");
+	} else if (b == 0) {
+		snprintf(buf, size, "0");
+	} else if (b == n - 1) {
+		human_ns(t, sizeof(t), 1ULL << (b - 1));
+		snprintf(buf, size, ">=%s", t);
+	} else {
+		human_ns(t, sizeof(t), 1ULL << b);
+		snprintf(buf, size, "<%s", t);
+	}
+}
+
 static bool row_anonymous(const struct kmbox_proc_table *t,
 			  const struct kmbox_proc_row *r)
 {
@@ -1015,6 +1107,7 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		JSON_OPTION,
+		{ "reset",  no_argument, NULL, 'R' },
 		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1026,17 +1119,21 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 	const struct kmbox_proc_row *row = NULL;
 	struct kmbox_proc_table t = { 0 };
 	char id[32] = "", flags[16] = "";
-	bool json = false, have_proc;
+	bool json = false, have_proc, reset = false, have_st;
+	struct kmbox_stats st;
 	struct kmbox_attr a;
 	const char *name;
 	struct json j;
 	size_t i;
-	int c, fd, col;
+	int c, fd, col, b;
 
-	while ((c = next_opt(cmd, argc, argv, ":Jh", longopts)) != -1) {
+	while ((c = next_opt(cmd, argc, argv, ":JRh", longopts)) != -1) {
 		switch (c) {
 		case 'J':
 			json = true;
+			break;
+		case 'R':
+			reset = true;
 			break;
 		case 'h':
 			return print_help(cmd);
@@ -1048,15 +1145,24 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 		return EXIT_USAGE;
 	name = argv[optind];
 
-	/* Any access will do: try read, then write permission. */
-	fd = kmbox_open(name, O_RDONLY);
+	/*
+	 * Any access will do: try read, then write permission.  A reset
+	 * needs a file open for writing, or the owner: write first.
+	 */
+	fd = kmbox_open(name, reset ? O_WRONLY : O_RDONLY);
 	if (fd < 0 && errno == EACCES)
-		fd = kmbox_open(name, O_WRONLY);
+		fd = kmbox_open(name, reset ? O_RDONLY : O_WRONLY);
 	if (fd < 0)
 		return fail(cmd->name, name);
 	if (kmbox_getattr(fd, &a)) {
 		close(fd);
 		return fail(cmd->name, name);
+	}
+	/* A module without KMBOX_IOC_STATS (ENOTTY): no counts to show. */
+	have_st = !kmbox_stats(fd, &st, reset ? KMBOX_STATS_RESET : 0);
+	if (!have_st && (reset || errno != ENOTTY)) {
+		close(fd);
+		return fail(cmd->name, reset ? "reset" : name);
 	}
 	kmbox_fdinfo(fd, "id", id, sizeof(id));
 	kmbox_fdinfo(fd, "flags", flags, sizeof(flags));
@@ -1105,6 +1211,35 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 		json_u64(&j, "zc_slots", a.zc_slots);
 		json_u64(&j, "zc_slot_size", a.zc_slot_size);
 		json_u64(&j, "zc_free", a.zc_free);
+		if (have_st) {
+			json_object_begin(&j, "stats");
+			json_u64(&j, "msgs_in", st.msgs_in);
+			json_u64(&j, "msgs_out", st.msgs_out);
+			json_u64(&j, "bytes_in", st.bytes_in);
+			json_u64(&j, "bytes_out", st.bytes_out);
+			json_u64(&j, "max_depth", st.max_depth);
+			json_u64(&j, "handoffs", st.handoffs);
+			json_u64(&j, "full_waits", st.full_waits);
+			json_u64(&j, "empty_waits", st.empty_waits);
+			json_u64(&j, "since_ns", st.since_ns);
+			if (reset)
+				json_bool(&j, "reset", true);
+			b = hist_percentile(st.qtime_hist, KMBOX_STATS_BUCKETS, 50);
+			if (b < 0)
+				json_null(&j, "qtime_p50_ns");
+			else
+				json_u64(&j, "qtime_p50_ns", bucket_upper_ns(b, KMBOX_STATS_BUCKETS));
+			b = hist_percentile(st.qtime_hist, KMBOX_STATS_BUCKETS, 99);
+			if (b < 0)
+				json_null(&j, "qtime_p99_ns");
+			else
+				json_u64(&j, "qtime_p99_ns", bucket_upper_ns(b, KMBOX_STATS_BUCKETS));
+			json_array_begin(&j, "qtime_hist");
+			for (b = 0; b < KMBOX_STATS_BUCKETS; b++)
+				json_u64(&j, NULL, st.qtime_hist[b]);
+			json_array_end(&j);
+			json_object_end(&j);
+		}
 		json_object_end(&j);
 		json_finish(&j);
 	} else {
@@ -1122,6 +1257,39 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 			printf("zc_slot_size:  %" PRIu32 "\n"
 			       "zc_free:       %" PRIu32 "\n",
 			       a.zc_slot_size, a.zc_free);
+		if (have_st) {
+			char p50[24], p99[24], range[40];
+
+			percentile_text(p50, sizeof(p50),
+					hist_percentile(st.qtime_hist, KMBOX_STATS_BUCKETS, 50),
+					KMBOX_STATS_BUCKETS);
+			percentile_text(p99, sizeof(p99),
+					hist_percentile(st.qtime_hist, KMBOX_STATS_BUCKETS, 99),
+					KMBOX_STATS_BUCKETS);
+			printf("msgs_in:       %" PRIu64 "\n"
+			       "msgs_out:      %" PRIu64 "\n"
+			       "bytes_in:      %" PRIu64 "\n"
+			       "bytes_out:     %" PRIu64 "\n"
+			       "max_depth:     %" PRIu32 "\n"
+			       "handoffs:      %" PRIu64 "\n"
+			       "full_waits:    %" PRIu64 "\n"
+			       "empty_waits:   %" PRIu64 "\n"
+			       "qtime_p50:     %s\n"
+			       "qtime_p99:     %s\n",
+			       (uint64_t)st.msgs_in, (uint64_t)st.msgs_out,
+			       (uint64_t)st.bytes_in, (uint64_t)st.bytes_out, st.max_depth,
+			       (uint64_t)st.handoffs, (uint64_t)st.full_waits,
+			       (uint64_t)st.empty_waits, p50, p99);
+			for (b = 0; b < KMBOX_STATS_BUCKETS; b++) {
+				if (!st.qtime_hist[b])
+					continue;
+				bucket_range(range, sizeof(range), b, KMBOX_STATS_BUCKETS);
+				printf("qtime %-17s %" PRIu64 "\n", range,
+				       (uint64_t)st.qtime_hist[b]);
+			}
+			if (reset)
+				printf("(reset)\n");
+		}
 	}
 	kmbox_proc_free(&t);
 	if (fflush(stdout) || ferror(stdout))
@@ -1262,6 +1430,8 @@ static int cmd_info(const struct command *cmd, int argc, char **argv)
 		{ KMBOX_FEAT_ZEROCOPY, "zerocopy" },
 		{ KMBOX_FEAT_BATCH, "batch" },
 		{ KMBOX_FEAT_CREDS, "creds" },
+		{ KMBOX_FEAT_SYNC, "sync" },
+		{ KMBOX_FEAT_STATS, "stats" },
 	};
 	struct {
 		const char *name;
@@ -1433,10 +1603,14 @@ static const struct command commands[] = {
 		"  -c, --count N     answer N requests, then exit\n",
 	},
 	{
-		"stat", cmd_stat, "NAME [-J]",
+		"stat", cmd_stat, "NAME [-J] [-R]",
 		"Print the mailbox's id, flags, owner, mode, limits, queued\n"
-		"messages and bytes, waiters and zero-copy region usage.\n"
-		"  -J, --json    as a JSON object\n",
+		"messages and bytes, waiters and zero-copy region usage, and its\n"
+		"statistics: messages and bytes in and out, deepest queue,\n"
+		"hand-offs, waits, time in queue (p50, p99, histogram).\n"
+		"  -J, --json    as a JSON object (statistics under \"stats\")\n"
+		"  -R, --reset   zero the statistics after printing them (needs\n"
+		"                write permission or ownership)\n",
 	},
 	{
 		"list", cmd_list, "[-J | -r] [--noheadings]",

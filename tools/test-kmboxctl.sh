@@ -218,6 +218,9 @@ check "stat shows the id" grep -q "^id: *[0-9][0-9]*$" "$T/out"
 check "stat shows the owner" grep -q "^uid: *0$" "$T/out"
 check "stat shows the mode" grep -q "^mode: *0600$" "$T/out"
 check "stat: no prose in values" sh -c "! grep -q '(' '$T/out'"
+check "stat shows msgs_in" grep -q "^msgs_in: *4$" "$T/out"
+check "stat shows max_depth" grep -q "^max_depth: *4$" "$T/out"
+check "stat shows no p50 before a receive" grep -q "^qtime_p50: *-$" "$T/out"
 expect 0 "" -- stat "$q" --json
 check "stat --json is valid JSON" "$J" <"$T/out"
 is "stat --json: name" "$q" "$(jv .name)"
@@ -229,6 +232,12 @@ is "stat --json: mode" 0600 "$(jv .mode)"
 is "stat --json: uid" 0 "$(jv .uid)"
 is "stat --json: flags" N "$(jv .flags)"
 is "stat --json: zc_slots" 0 "$(jv .zc_slots)"
+is "stat --json: stats.msgs_in" 4 "$(jv .stats.msgs_in)"
+is "stat --json: stats.bytes_in" 15 "$(jv .stats.bytes_in)"
+is "stat --json: stats.msgs_out" 0 "$(jv .stats.msgs_out)"
+is "stat --json: stats.max_depth" 4 "$(jv .stats.max_depth)"
+is "stat --json: every histogram bucket" 40 "$(jv '.stats.qtime_hist#')"
+is "stat --json: no p50 before a receive" null "$(jv .stats.qtime_p50_ns)"
 id=$(jv .id)
 expect 0 "" -- list --json
 i=0
@@ -257,6 +266,16 @@ expect 0 "len=4" -- recv "$q" -v
 check "message kept as-is" test "$(od -c "$T/out" | head -1)" = "$(printf 'a\nb\n' | od -c | head -1)"
 expect 3 "kmboxctl: recv $q: Resource temporarily unavailable (EAGAIN); the mailbox is empty" -- recv "$q" --nonblock
 expect 3 "kmboxctl: recv $q: Connection timed out (ETIMEDOUT)" -- recv "$q" --timeout 0.1
+expect 0 "" -- stat "$q" --json
+is "stats: 4 received" 4 "$(jv .stats.msgs_out)"
+is "stats: the send that timed out waited for room" 1 "$(jv .stats.full_waits)"
+is "stats: the receive that timed out waited for a message" 1 "$(jv .stats.empty_waits)"
+check "stats: a p99 once received" sh -c "'$J' .stats.qtime_p99_ns <'$T/out' | grep -q '^[0-9][0-9]*$'"
+expect 0 "" -- stat "$q" --reset
+check "stat --reset prints the counts before the reset" grep -q "^msgs_out: *4$" "$T/out"
+expect 0 "" -- stat "$q" --json
+is "stat after --reset: msgs_in 0" 0 "$(jv .stats.msgs_in)"
+is "stat after --reset: msgs_out 0" 0 "$(jv .stats.msgs_out)"
 check "oversize stdin is EMSGSIZE, with a hint" sh -c \
 	"head -c 65 /dev/zero | '$K' send '$q' 2>&1 | grep -q 'Message too long (EMSGSIZE); longer than the mailbox.s max_msgsize'"
 
@@ -296,7 +315,7 @@ expect 0 "" -- info --json
 check "info --json is valid JSON" "$J" <"$T/out"
 is "info --json: api_version" 1 "$(jv .api_version)"
 is "info --json: prio_max" 32768 "$(jv .prio_max)"
-is "info --json: features" 3 "$(jv '.features#')"
+is "info --json: features" 5 "$(jv '.features#')"
 is "info --json: max_mailboxes" "$(cat /sys/module/kmbox/parameters/max_mailboxes)" "$(jv .max_mailboxes)"
 
 # Exit statuses 5 (permission) and 6 (no such mailbox).  A process in a

@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kmbox: seeing inside a mailbox.
+ *
+ *  - KMBOX_IOC_STATS: the always-on counts are exact under a known
+ *    sequence (sends, receives, hand-offs to a sleeping receiver, a send
+ *    that waits for room, a receive that waits for a message, a receive
+ *    that faults and puts its message back); the histogram of time in
+ *    queue adds up to the messages received, whatever path they took;
+ *    a message queued for at least 2 ms lands in a bucket of at least
+ *    2^20 ns (a lower bound only: sleeping is never shorter);
+ *    the struct comes back with every padding and reserved field zero,
+ *    whatever was in it;
+ *  - a reset returns the last snapshot and zeroes the counts; it needs a
+ *    file open for writing or the mailbox's owner, so uid 1000 with a
+ *    read-only file on somebody else's mailbox gets EPERM and changes
+ *    nothing; bad input is EINVAL/EFAULT/EBADFD;
+ *  - /proc/kmbox/mailbox_stats shows the same counts for the mailbox.
+ *
+ * Each test runs in its own process; children report through their exit
+ * status (CHILD_ASSERT) and die with their parent.
+ */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "kselftest_harness.h"
+#include "kmbox_test.h"
+
+#define OTHER_UID	1000
+
+/* KMBOX_IOC_STATS with @flags into @st, which starts full of junk. */
+static int stats(int fd, struct kmbox_stats *st, __u32 flags)
+{
+	memset(st, 0xa5, sizeof(*st));
+	st->flags = flags;
+	st->__pad = 0;
+	memset(st->__reserved, 0, sizeof(st->__reserved));
+	return ioctl(fd, KMBOX_IOC_STATS, st);
+}
+
+static __u64 hist_total(const struct kmbox_stats *st)
+{
+	__u64 n = 0;
+	int b;
+
+	for (b = 0; b < KMBOX_STATS_BUCKETS; b++)
+		n += st->qtime_hist[b];
+	return n;
+}
+
+/* No junk left anywhere the kernel does not define. */
+static bool clean(const struct kmbox_stats *st)
+{
+	int i;
+
+	if (st->nbuckets != KMBOX_STATS_BUCKETS || st->__pad)
+		return false;
+	for (i = 0; i < 4; i++)
+		if (st->__reserved[i])
+			return false;
+	/* every bucket is a count no larger than the messages received */
+	for (i = 0; i < KMBOX_STATS_BUCKETS; i++)
+		if (st->qtime_hist[i] > st->msgs_out)
+			return false;
+	return true;
+}
+
+/* The kmbox-id line of /proc/self/fdinfo/@fd, or -1. */
+static long fdinfo_id(int fd)
+{
+	char path[64], line[256];
+	long id = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "kmbox-id: %ld", &id) == 1)
+			break;
+	fclose(f);
+	return id;
+}
+
+FIXTURE(st) {
+	int fd;		/* an anonymous O_RDWR mailbox, 4 x 64 bytes */
+};
+
+FIXTURE_SETUP(st)
+{
+	KT_REQUIRE_MODULE();
+	alarm(30);
+	self->fd = kt_anon(O_RDWR, 4, 64);
+	ASSERT_GE(self->fd, 0) TH_LOG("anon: %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(st)
+{
+	alarm(0);
+	close(self->fd);
+}
+
+TEST_F(st, a_new_mailbox_counts_nothing_and_the_feature_is_announced)
+{
+	struct kmbox_info info;
+	struct kmbox_stats s;
+	uint64_t before = kt_now_ns();
+
+	ASSERT_EQ(0, kt_info(self->fd, &info));
+	EXPECT_TRUE(info.features & KMBOX_FEAT_STATS);
+	ASSERT_EQ(0, stats(self->fd, &s, 0)) TH_LOG("%s", strerror(errno));
+	EXPECT_TRUE(clean(&s));
+	EXPECT_EQ(0, s.flags);
+	EXPECT_EQ(0, s.msgs_in);
+	EXPECT_EQ(0, s.msgs_out);
+	EXPECT_EQ(0, s.bytes_in);
+	EXPECT_EQ(0, s.bytes_out);
+	EXPECT_EQ(0, s.handoffs);
+	EXPECT_EQ(0, s.full_waits);
+	EXPECT_EQ(0, s.empty_waits);
+	EXPECT_EQ(0, s.max_depth);
+	EXPECT_EQ(0, hist_total(&s));
+	/* created by the fixture, before this test's clock read */
+	EXPECT_GT(s.since_ns, 0);
+	EXPECT_LE(s.since_ns, before);
+}
+
+TEST_F(st, counts_are_exact_under_a_known_sequence)
+{
+	char buf[64];
+	struct kmbox_stats s;
+
+	/* 3 in (10 + 20 + 30 bytes), 2 out (FIFO: 10 + 20) */
+	ASSERT_EQ(0, kt_send(self->fd, buf, 10, 0, 0, 0));
+	ASSERT_EQ(20, write(self->fd, buf, 20));
+	ASSERT_EQ(0, kt_send(self->fd, buf, 30, 0, 0, 0));
+	EXPECT_EQ(10, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	EXPECT_EQ(20, read(self->fd, buf, sizeof(buf)));
+	/* a receive that is refused counts nothing: too small a buffer */
+	EXPECT_EQ(-1, kt_recv(self->fd, buf, 5, 0, 0, NULL));
+	EXPECT_EQ(EMSGSIZE, errno);
+	/* non-blocking failures wait for nothing */
+	ASSERT_EQ(0, kt_send(self->fd, buf, 1, 0, 0, 0));
+	ASSERT_EQ(0, kt_send(self->fd, buf, 1, 0, 0, 0));
+	ASSERT_EQ(0, kt_send(self->fd, buf, 1, 0, 0, 0));
+	EXPECT_EQ(-1, kt_send(self->fd, buf, 1, 0, KMBOX_F_NONBLOCK, 0));
+	EXPECT_EQ(EAGAIN, errno);
+
+	ASSERT_EQ(0, stats(self->fd, &s, 0));
+	EXPECT_TRUE(clean(&s));
+	EXPECT_EQ(6, s.msgs_in);
+	EXPECT_EQ(63, s.bytes_in);
+	EXPECT_EQ(2, s.msgs_out);
+	EXPECT_EQ(30, s.bytes_out);
+	EXPECT_EQ(4, s.max_depth);
+	EXPECT_EQ(0, s.handoffs);
+	EXPECT_EQ(0, s.full_waits);
+	EXPECT_EQ(0, s.empty_waits);
+	EXPECT_EQ(2, hist_total(&s));
+
+	/* drain: 4 more out, the depth stays the highest reached */
+	EXPECT_EQ(30, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	EXPECT_EQ(1, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	EXPECT_EQ(1, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	EXPECT_EQ(1, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	EXPECT_EQ(-1, kt_recv(self->fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, stats(self->fd, &s, 0));
+	EXPECT_EQ(6, s.msgs_out);
+	EXPECT_EQ(63, s.bytes_out);
+	EXPECT_EQ(4, s.max_depth);
+	EXPECT_EQ(0, s.empty_waits);
+	EXPECT_EQ(6, hist_total(&s));
+}
+
+TEST_F(st, a_receive_that_faults_is_not_counted)
+{
+	struct kmbox_stats s;
+	char buf[64];
+	void *ro;
+
+	ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	ASSERT_EQ(0, kt_send(self->fd, "abcdefgh", 8, 0, 0, 0));
+	EXPECT_EQ(-1, kt_recv(self->fd, ro, 64, 0, 0, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, read(self->fd, ro, 64));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(0, stats(self->fd, &s, 0));
+	EXPECT_EQ(1, s.msgs_in);
+	EXPECT_EQ(0, s.msgs_out);
+	EXPECT_EQ(0, s.bytes_out);
+	EXPECT_EQ(0, hist_total(&s));
+	EXPECT_EQ(8, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	ASSERT_EQ(0, stats(self->fd, &s, 0));
+	EXPECT_EQ(1, s.msgs_out);
+	EXPECT_EQ(8, s.bytes_out);
+	EXPECT_EQ(1, hist_total(&s));
+	munmap(ro, 4096);
+}
+
+TEST_F(st, handoffs_and_waits_are_counted)
+{
+	struct kmbox_stats s;
+	char buf[64];
+	pid_t pid;
+
+	/* a receiver asleep on an empty mailbox is handed the message */
+	pid = kt_fork(10);
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		CHILD_ASSERT(kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL) == 5);
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait_waiters(self->fd, 1, 0, 5000));
+	ASSERT_EQ(0, kt_send(self->fd, "hello", 5, 0, 0, 0));
+	ASSERT_EQ(0, kt_wait(pid));
+	ASSERT_EQ(0, stats(self->fd, &s, 0));
+	EXPECT_EQ(1, s.empty_waits);
+	EXPECT_EQ(1, s.handoffs);
+	EXPECT_EQ(1, s.msgs_out);
+	/* a hand-off never queued: 0 ns, bucket 0; the depth never rose */
+	EXPECT_EQ(1, s.qtime_hist[0]);
+	EXPECT_EQ(0, s.max_depth);
+	EXPECT_EQ(0, s.full_waits);
+
+	/* a sender that finds the mailbox full waits for room */
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ(0, kt_send(self->fd, buf, 1, 0, 0, 0));
+	pid = kt_fork(10);
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		CHILD_ASSERT(kt_send(self->fd, buf, 2, 0, 0, 0) == 0);
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait_waiters(self->fd, 0, 1, 5000));
+	EXPECT_EQ(1, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	ASSERT_EQ(0, kt_wait(pid));
+	ASSERT_EQ(0, stats(self->fd, &s, 0));
+	EXPECT_EQ(1, s.full_waits);
+	EXPECT_EQ(6, s.msgs_in);
+	EXPECT_EQ(2, s.msgs_out);
+	EXPECT_EQ(4, s.max_depth);
+	EXPECT_EQ(2, hist_total(&s));
+}
+
+TEST_F(st, the_histogram_adds_up_to_the_messages_received_on_every_path)
+{
+	struct kmbox_mmsg m[4];
+	char bufs[4][64], buf[64];
+	struct kmbox_batch b;
+	struct kmbox_stats s;
+	int i, got = 0;
+	__u64 deep = 0;
+
+	for (int round = 0; round < 5; round++) {
+		for (i = 0; i < 4; i++)
+			ASSERT_EQ(0, kt_send(self->fd, buf, i, i, 0, 0));
+		/* one by ioctl, one by read(), the rest in a batch */
+		ASSERT_LE(0, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+		ASSERT_LE(0, read(self->fd, buf, sizeof(buf)));
+		got += 2;
+		memset(m, 0, sizeof(m));
+		for (i = 0; i < 2; i++) {
+			m[i].buf = KT_PTR(bufs[i]);
+			m[i].len = sizeof(bufs[i]);
+		}
+		memset(&b, 0, sizeof(b));
+		b.msgs = KT_PTR(m);
+		b.count = 2;
+		ASSERT_EQ(2, ioctl(self->fd, KMBOX_IOC_RECV_BATCH, &b));
+		got += 2;
+	}
+	/* one that waited at least 2 ms: bucket 21 or later (>= 2^20 ns) */
+	ASSERT_EQ(0, kt_send(self->fd, buf, 3, 0, 0, 0));
+	kt_sleep_ms(2);
+	ASSERT_EQ(3, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	got++;
+
+	ASSERT_EQ(0, stats(self->fd, &s, 0));
+	EXPECT_TRUE(clean(&s));
+	EXPECT_EQ(got, s.msgs_out);
+	EXPECT_EQ(got, s.msgs_in);
+	EXPECT_EQ(s.msgs_out, hist_total(&s));
+	for (i = 21; i < KMBOX_STATS_BUCKETS; i++)
+		deep += s.qtime_hist[i];
+	EXPECT_GE(deep, 1);
+}
+
+TEST_F(st, reset_returns_the_last_snapshot_and_starts_again)
+{
+	struct kmbox_stats s;
+	char buf[64];
+	uint64_t before;
+
+	ASSERT_EQ(0, kt_send(self->fd, buf, 7, 0, 0, 0));
+	ASSERT_EQ(0, kt_send(self->fd, buf, 7, 0, 0, 0));
+	ASSERT_EQ(7, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	before = kt_now_ns();
+	ASSERT_EQ(0, stats(self->fd, &s, KMBOX_STATS_RESET));
+	EXPECT_TRUE(clean(&s));
+	EXPECT_EQ(KMBOX_STATS_RESET, s.flags);
+	EXPECT_EQ(2, s.msgs_in);
+	EXPECT_EQ(1, s.msgs_out);
+	EXPECT_EQ(1, hist_total(&s));
+	ASSERT_EQ(0, stats(self->fd, &s, 0));
+	EXPECT_TRUE(clean(&s));
+	EXPECT_EQ(0, s.msgs_in);
+	EXPECT_EQ(0, s.msgs_out);
+	EXPECT_EQ(0, s.bytes_in);
+	EXPECT_EQ(0, hist_total(&s));
+	/* still queued: the depth of the new period */
+	EXPECT_EQ(1, s.max_depth);
+	EXPECT_GE(s.since_ns, before);
+	/* the one left is received in the new period */
+	ASSERT_EQ(7, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	ASSERT_EQ(0, stats(self->fd, &s, 0));
+	EXPECT_EQ(1, s.msgs_out);
+	EXPECT_EQ(7, s.bytes_out);
+	EXPECT_EQ(1, hist_total(&s));
+}
+
+TEST_F(st, bad_input_is_refused)
+{
+	struct kmbox_stats s;
+	int ufd;
+
+	EXPECT_EQ(-1, stats(self->fd, &s, 2));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, stats(self->fd, &s, ~0u));
+	EXPECT_EQ(EINVAL, errno);
+	memset(&s, 0, sizeof(s));
+	s.__reserved[3] = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, KMBOX_IOC_STATS, &s));
+	EXPECT_EQ(EINVAL, errno);
+	memset(&s, 0, sizeof(s));
+	s.__pad = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, KMBOX_IOC_STATS, &s));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(self->fd, KMBOX_IOC_STATS, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(self->fd, KMBOX_IOC_STATS, (void *)16));
+	EXPECT_EQ(EFAULT, errno);
+	ufd = kt_dev(O_RDWR);
+	ASSERT_GE(ufd, 0);
+	EXPECT_EQ(-1, stats(ufd, &s, 0));
+	EXPECT_EQ(EBADFD, errno);
+	close(ufd);
+	/* the library call checks too */
+	EXPECT_EQ(-1, kmbox_stats(self->fd, &s, 4));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, kmbox_stats(self->fd, &s, 0));
+	EXPECT_EQ(KMBOX_STATS_BUCKETS, s.nbuckets);
+}
+
+/*
+ * Who may reset: root creates a named mailbox anyone may read and write;
+ * uid 1000 with a read-only file gets EPERM and changes nothing, with a
+ * writable one resets.  A mailbox uid 1000 owns (mode 0444: not even its
+ * owner may write) it resets through a read-only file.
+ */
+TEST(reset_needs_a_writable_file_or_the_owner)
+{
+	char name[64], name2[64];
+	struct kmbox_stats s;
+	int fd, status;
+	pid_t pid;
+
+	KT_REQUIRE_MODULE();
+	alarm(30);
+	kt_name(name, sizeof(name), "rst");
+	kt_name(name2, sizeof(name2), "rst-own");
+	umask(0);
+	fd = kt_create(name, O_RDWR, 0666, 4, 64);
+	ASSERT_GE(fd, 0) TH_LOG("create: %s", strerror(errno));
+	ASSERT_EQ(0, kt_send(fd, "x", 1, 0, 0, 0));
+
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		int ro, rw, own;
+
+		CHILD_ASSERT(kt_become(OTHER_UID, OTHER_UID) == 0);
+		ro = kt_open(name, O_RDONLY, 0, 0, 0, 0);
+		CHILD_ASSERT(ro >= 0);
+		CHILD_ASSERT(stats(ro, &s, 0) == 0 && s.msgs_in == 1);
+		CHILD_ASSERT(stats(ro, &s, KMBOX_STATS_RESET) == -1 && errno == EPERM);
+		/* refused: nothing was read (junk stays) and nothing reset */
+		CHILD_ASSERT(s.msgs_in == 0xa5a5a5a5a5a5a5a5ULL);
+		CHILD_ASSERT(stats(ro, &s, 0) == 0 && s.msgs_in == 1);
+		rw = kt_open(name, O_WRONLY, 0, 0, 0, 0);
+		CHILD_ASSERT(rw >= 0);
+		CHILD_ASSERT(stats(rw, &s, KMBOX_STATS_RESET) == 0 && s.msgs_in == 1);
+		CHILD_ASSERT(stats(ro, &s, 0) == 0 && s.msgs_in == 0);
+
+		own = kt_create(name2, O_RDONLY, 0444, 4, 64);
+		CHILD_ASSERT(own >= 0);
+		CHILD_ASSERT(stats(own, &s, KMBOX_STATS_RESET) == 0);
+		CHILD_ASSERT(kt_unlink(name2) == 0);
+		_exit(0);
+	}
+	status = kt_wait(pid);
+	EXPECT_EQ(0, status);
+	ASSERT_EQ(0, stats(fd, &s, 0));
+	EXPECT_EQ(0, s.msgs_in);
+	EXPECT_EQ(1, s.max_depth);
+	kt_unlink(name2);
+	EXPECT_EQ(0, kt_unlink(name));
+	close(fd);
+}
+
+/* /proc/kmbox/mailbox_stats: the mailbox's line has the ioctl's counts. */
+TEST_F(st, proc_mailbox_stats_shows_the_same_counts)
+{
+	unsigned long long id, in, out, bin, bout, hand, fw, ew;
+	char line[2048], hist[1024], buf[64];
+	struct kmbox_stats s;
+	unsigned int depth;
+	bool found = false;
+	long myid;
+	FILE *f;
+
+	ASSERT_EQ(0, kt_send(self->fd, buf, 5, 0, 0, 0));
+	ASSERT_EQ(0, kt_send(self->fd, buf, 6, 0, 0, 0));
+	ASSERT_EQ(5, kt_recv(self->fd, buf, sizeof(buf), 0, 0, NULL));
+	myid = fdinfo_id(self->fd);
+	ASSERT_GT(myid, 0);
+	ASSERT_EQ(0, stats(self->fd, &s, 0));
+
+	f = fopen("/proc/kmbox/mailbox_stats", "re");
+	ASSERT_NE(NULL, f) TH_LOG("%s", strerror(errno));
+	ASSERT_NE(NULL, fgets(line, sizeof(line), f));
+	EXPECT_EQ(0, strcmp(line, "id msgs_in msgs_out bytes_in bytes_out max_depth handoffs full_waits empty_waits qtime_hist\n"));
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long sum = 0;
+		char *p, *save;
+
+		ASSERT_EQ(10, sscanf(line, "%llu %llu %llu %llu %llu %u %llu %llu %llu %1023s",
+				     &id, &in, &out, &bin, &bout, &depth, &hand, &fw, &ew, hist));
+		if (id != (unsigned long long)myid)
+			continue;
+		found = true;
+		EXPECT_EQ(s.msgs_in, in);
+		EXPECT_EQ(s.msgs_out, out);
+		EXPECT_EQ(s.bytes_in, bin);
+		EXPECT_EQ(s.bytes_out, bout);
+		EXPECT_EQ(s.max_depth, depth);
+		EXPECT_EQ(s.handoffs, hand);
+		EXPECT_EQ(s.full_waits, fw);
+		EXPECT_EQ(s.empty_waits, ew);
+		for (p = strtok_r(hist, ",", &save); p; p = strtok_r(NULL, ",", &save))
+			sum += strtoull(p, NULL, 10);
+		EXPECT_EQ(1, sum);
+	}
+	fclose(f);
+	EXPECT_TRUE(found);
+}
+
+TEST_HARNESS_MAIN
