@@ -605,6 +605,7 @@ bool kmbox_zc_file_detach_locked(struct kmbox_file *kf);
 u32 kmbox_zc_nfree(struct kmbox *mb);
 void kmbox_zc_wake(struct kmbox *mb);
 void kmbox_zc_counts_locked(struct kmbox *mb, struct kmbox_zc_counts *c);
+void kmbox_zc_file_counts_locked(struct kmbox_file *kf, u32 *reserved, u32 *received);
 
 /* names.c */
 int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open *o);

@@ -15,7 +15,13 @@
  *    file open for writing or the mailbox's owner, so uid 1000 with a
  *    read-only file on somebody else's mailbox gets EPERM and changes
  *    nothing; bad input is EINVAL/EFAULT/EBADFD;
- *  - /proc/kmbox/mailbox_stats shows the same counts for the mailbox.
+ *  - /proc/kmbox/mailbox_stats shows the same counts for the mailbox;
+ *  - /proc/PID/fdinfo: every kmbox line is "key:<tab>value"; a bound
+ *    file names its mailbox (id as in /proc/kmbox/mailboxes, name,
+ *    flags, owner, mode, limits), its access mode, the zero-copy slots it
+ *    has reserved and received (adding up to kmbox-zc-held) and the call
+ *    requests it received and has not answered; an unbound file says so
+ *    and names nothing.
  *
  * Each test runs in its own process; children report through their exit
  * status (CHILD_ASSERT) and die with their parent.
@@ -83,6 +89,52 @@ static long fdinfo_id(int fd)
 			break;
 	fclose(f);
 	return id;
+}
+
+/*
+ * The value of "kmbox-@key:" in /proc/self/fdinfo/@fd into @val; checks
+ * that every kmbox line is "kmbox-<lowercase and dashes>:\t<value>".
+ * Returns 1 found, 0 not found, -1 unreadable or a malformed line.
+ */
+static int fdinfo(int fd, const char *key, char *val, size_t size)
+{
+	char path[64], line[1024], *colon;
+	size_t klen = strlen(key);
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "kmbox-", 6))
+			continue;
+		colon = strchr(line, ':');
+		if (!colon || colon[1] != '\t' || !strchr(line, '\n') ||
+		    strspn(line, "abcdefghijklmnopqrstuvwxyz-") != (size_t)(colon - line)) {
+			fclose(f);
+			return -1;
+		}
+		if ((size_t)(colon - line) == 6 + klen && !strncmp(line + 6, key, klen)) {
+			snprintf(val, size, "%.*s", (int)strcspn(colon + 2, "\n"), colon + 2);
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* A numeric fdinfo value, or -1. */
+static long fdinfo_num(int fd, const char *key)
+{
+	char v[64], *end;
+	long n;
+
+	if (fdinfo(fd, key, v, sizeof(v)) != 1)
+		return -1;
+	n = strtol(v, &end, 10);
+	return *v && !*end ? n : -1;
 }
 
 FIXTURE(st) {
@@ -457,6 +509,180 @@ TEST_F(st, proc_mailbox_stats_shows_the_same_counts)
 	}
 	fclose(f);
 	EXPECT_TRUE(found);
+}
+
+TEST(fdinfo_names_the_mailbox)
+{
+	char name[64], v[300];
+	struct kt_mbline line;
+	int fd, ro, ufd;
+
+	KT_REQUIRE_MODULE();
+	alarm(30);
+	umask(0);
+	kt_name(name, sizeof(name), "fdi");
+	fd = kt_create(name, O_RDWR | O_NONBLOCK, 0640, 5, 100);
+	ASSERT_GE(fd, 0) TH_LOG("create: %s", strerror(errno));
+	ro = kt_open(name, O_RDONLY, 0, 0, 0, 0);
+	ASSERT_GE(ro, 0);
+
+	ASSERT_EQ(1, kt_find_mailbox(name, 0, 0, &line, NULL));
+	EXPECT_EQ((long)line.id, fdinfo_num(fd, "id"));
+	EXPECT_EQ((long)line.id, fdinfo_num(ro, "id"));
+	ASSERT_EQ(1, fdinfo(fd, "name", v, sizeof(v)));
+	EXPECT_STREQ(name, v);
+	ASSERT_EQ(1, fdinfo(fd, "flags", v, sizeof(v)));
+	EXPECT_STREQ("N", v);
+	ASSERT_EQ(1, fdinfo(fd, "access", v, sizeof(v)));
+	EXPECT_STREQ("rw", v);
+	ASSERT_EQ(1, fdinfo(ro, "access", v, sizeof(v)));
+	EXPECT_STREQ("r", v);
+	EXPECT_EQ(1, fdinfo_num(fd, "nonblock"));
+	EXPECT_EQ(0, fdinfo_num(ro, "nonblock"));
+	EXPECT_EQ(1, fdinfo_num(fd, "bound"));
+	EXPECT_EQ((long)getuid(), fdinfo_num(fd, "uid"));
+	EXPECT_EQ((long)getgid(), fdinfo_num(fd, "gid"));
+	ASSERT_EQ(1, fdinfo(fd, "mode", v, sizeof(v)));
+	EXPECT_STREQ("0640", v);
+	EXPECT_EQ(5, fdinfo_num(fd, "max-msgs"));
+	EXPECT_EQ(100, fdinfo_num(fd, "max-msgsize"));
+	EXPECT_EQ(0, fdinfo_num(fd, "rendezvous"));
+	EXPECT_EQ(0, fdinfo_num(fd, "zc-slots"));
+	EXPECT_EQ(0, fdinfo_num(fd, "zc-held"));
+	EXPECT_EQ(0, fdinfo_num(fd, "zc-reserved"));
+	EXPECT_EQ(0, fdinfo_num(fd, "zc-received"));
+	EXPECT_EQ(0, fdinfo_num(fd, "calls-pending"));
+
+	/* unlinked: the flags say so, the name stays */
+	ASSERT_EQ(0, kt_unlink(name));
+	ASSERT_EQ(1, fdinfo(ro, "flags", v, sizeof(v)));
+	EXPECT_STREQ("NU", v);
+
+	/* an unbound file: bound 0, and no mailbox lines at all */
+	ufd = kt_dev(O_WRONLY);
+	ASSERT_GE(ufd, 0);
+	EXPECT_EQ(0, fdinfo_num(ufd, "bound"));
+	ASSERT_EQ(1, fdinfo(ufd, "access", v, sizeof(v)));
+	EXPECT_STREQ("w", v);
+	EXPECT_EQ(0, fdinfo(ufd, "id", v, sizeof(v)));
+	EXPECT_EQ(0, fdinfo(ufd, "name", v, sizeof(v)));
+	close(ufd);
+	close(ro);
+	close(fd);
+}
+
+/* An anonymous rendezvous mailbox: name "-", flags A, rendezvous 1. */
+TEST(fdinfo_of_an_anonymous_rendezvous_mailbox)
+{
+	struct kmbox_attr a;
+	char v[64];
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	kt_attr_init(&a, 3, 64);
+	a.flags = KMBOX_ATTR_RENDEZVOUS;
+	ASSERT_EQ(0, kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0, &a)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(1, fdinfo(fd, "name", v, sizeof(v)));
+	EXPECT_STREQ("-", v);
+	ASSERT_EQ(1, fdinfo(fd, "flags", v, sizeof(v)));
+	EXPECT_STREQ("A", v);
+	EXPECT_EQ(1, fdinfo_num(fd, "rendezvous"));
+	EXPECT_EQ(3, fdinfo_num(fd, "max-msgs"));
+	EXPECT_GT(fdinfo_num(fd, "id"), 0);
+	close(fd);
+}
+
+/* Zero-copy slots reserved by one file, received by another. */
+TEST(fdinfo_counts_the_slots_a_file_holds)
+{
+	struct kmbox_slots sl;
+	struct kmbox_send snd;
+	struct kmbox_recv r;
+	struct kmbox_attr a;
+	__u32 slots[2];
+	int fd, rfd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	kt_attr_init(&a, 4, 64);
+	a.zc_slots = 4;
+	a.zc_slot_size = 64;
+	ASSERT_EQ(0, kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0, &a)) TH_LOG("%s", strerror(errno));
+	rfd = ioctl(fd, KMBOX_IOC_REOPEN, &(struct kmbox_reopen){ .flags = O_RDWR });
+	ASSERT_GE(rfd, 0);
+	EXPECT_EQ(4, fdinfo_num(fd, "zc-slots"));
+
+	memset(&sl, 0, sizeof(sl));
+	sl.slots = KT_PTR(slots);
+	sl.count = 2;
+	ASSERT_EQ(2, ioctl(fd, KMBOX_IOC_ZC_RESERVE, &sl));
+	EXPECT_EQ(2, fdinfo_num(fd, "zc-reserved"));
+	EXPECT_EQ(0, fdinfo_num(fd, "zc-received"));
+	EXPECT_EQ(2, fdinfo_num(fd, "zc-held"));
+
+	memset(&snd, 0, sizeof(snd));
+	snd.len = 8;
+	snd.flags = KMBOX_F_ZC;
+	snd.slot = slots[1];
+	ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_SEND, &snd)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(1, fdinfo_num(fd, "zc-reserved"));
+	EXPECT_EQ(1, fdinfo_num(fd, "zc-held"));
+
+	ASSERT_EQ(8, kt_recv(rfd, NULL, 0, KMBOX_F_ZC, 0, &r));
+	EXPECT_EQ(slots[1], r.slot);
+	EXPECT_EQ(1, fdinfo_num(rfd, "zc-received"));
+	EXPECT_EQ(0, fdinfo_num(rfd, "zc-reserved"));
+	EXPECT_EQ(1, fdinfo_num(rfd, "zc-held"));
+	EXPECT_EQ(1, fdinfo_num(fd, "zc-reserved"));
+	EXPECT_EQ(0, fdinfo_num(fd, "zc-received"));
+	close(rfd);
+	close(fd);
+}
+
+/* A call request received with KMBOX_F_CALLS is pending until answered. */
+TEST(fdinfo_counts_the_calls_a_file_must_answer)
+{
+	char buf[64];
+	struct kmbox_recv r;
+	struct kmbox_reply rep;
+	int fd, other;
+	pid_t pid;
+
+	KT_REQUIRE_MODULE();
+	alarm(30);
+	fd = kt_anon(O_RDWR, 4, 64);
+	ASSERT_GE(fd, 0);
+	other = ioctl(fd, KMBOX_IOC_REOPEN, &(struct kmbox_reopen){ .flags = O_RDWR });
+	ASSERT_GE(other, 0);
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		char reply[16];
+		struct kmbox_call c = {
+			.req = KT_PTR("ping"), .req_len = 4,
+			.reply = KT_PTR(reply), .reply_len = sizeof(reply),
+		};
+
+		CHILD_ASSERT(ioctl(other, KMBOX_IOC_CALL, &c) == 4);
+		CHILD_ASSERT(!memcmp(reply, "pong", 4));
+		_exit(0);
+	}
+	ASSERT_EQ(4, kt_recv(fd, buf, sizeof(buf), KMBOX_F_CALLS, 0, &r));
+	ASSERT_NE(0, r.reply_token);
+	EXPECT_EQ(1, fdinfo_num(fd, "calls-pending"));
+	EXPECT_EQ(0, fdinfo_num(other, "calls-pending"));
+	memset(&rep, 0, sizeof(rep));
+	rep.token = r.reply_token;
+	rep.buf = KT_PTR("pong");
+	rep.len = 4;
+	ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_REPLY, &rep)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(0, fdinfo_num(fd, "calls-pending"));
+	close(other);
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
