@@ -21,6 +21,7 @@
 #include <linux/cred.h>
 
 #include "kmbox.h"
+#include "trace.h"
 
 #define KMBOX_WAIT_FLAGS	(KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT)
 
@@ -399,6 +400,12 @@ static long kmbox_ioctl_zc_reserve(struct file *file, struct kmbox_file *kf, voi
 		kmbox_zc_unreserve(kf, slots, ret, tag);
 		ret = -EFAULT;
 	}
+	if (trace_kmbox_zc_reserve_enabled()) {
+		int i;
+
+		for (i = 0; i < ret; i++)
+			trace_kmbox_zc_reserve(kf->mb, slots[i]);
+	}
 	kfree(slots);
 	return ret;
 }
@@ -425,8 +432,10 @@ static long kmbox_ioctl_call(struct file *file, struct kmbox_file *kf, void __us
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	ret = kmbox_call_wait(kf, msg, c.reply_len, &w, &reply);
-	if (ret)
+	if (ret) {
+		trace_kmbox_call(kf->mb, c.req_len, c.prio, ret);
 		return ret;
+	}
 
 	/* The reply is the caller's now: a fault loses it (EFAULT). */
 	ret = kmbox_copy_out(kf->mb, u64_to_user_ptr(c.reply), reply);
@@ -437,6 +446,7 @@ static long kmbox_ioctl_call(struct file *file, struct kmbox_file *kf, void __us
 		ret = copy_to_user(uarg, &c, sizeof(c)) ? -EFAULT : c.reply_len;
 	}
 	kmbox_msg_free(kf->mb, reply);
+	trace_kmbox_call(kf->mb, c.req_len, c.prio, ret);
 	return ret;
 }
 
@@ -456,6 +466,7 @@ static long kmbox_ioctl_reply(struct kmbox_file *kf, void __user *uarg)
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	ret = kmbox_reply_to(kf, r.token, msg);
+	trace_kmbox_reply(kf->mb, r.token, r.len, ret);
 	if (ret)
 		kmbox_msg_free(kf->mb, msg);
 	return ret;
@@ -472,6 +483,12 @@ static long kmbox_ioctl_zc_release(struct file *file, struct kmbox_file *kf, voi
 	if (IS_ERR(slots))
 		return PTR_ERR(slots);
 	ret = kmbox_zc_release(kf, slots, s.count);
+	if (!ret && trace_kmbox_zc_release_enabled()) {
+		u32 i;
+
+		for (i = 0; i < s.count; i++)
+			trace_kmbox_zc_release(kf->mb, slots[i]);
+	}
 	kfree(slots);
 	return ret;
 }

@@ -76,6 +76,7 @@
 #include <linux/slab.h>
 
 #include "kmbox.h"
+#include "trace.h"
 
 static atomic64_t kmbox_next_id = ATOMIC64_INIT(0);
 
@@ -197,6 +198,7 @@ static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_rwaiter *rw,
 	/* Never queued: it spent no time in the queue. */
 	mb->st.handoffs++;
 	kmbox_stat_out_locked(mb, msg, 0);
+	trace_kmbox_handoff(mb, msg, rw->task);
 	return true;
 }
 
@@ -337,6 +339,7 @@ void kmbox_unqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
 	mb->bytes -= msg->len;
 	atomic_dec(&mb->used);
+	trace_kmbox_drop(mb, msg);
 }
 
 /*
@@ -703,11 +706,13 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 				ret = kmbox_zc_send_locked(kf, msg->slot);
 				if (ret)
 					break;
+				trace_kmbox_zc_queue(mb, msg->slot);
 			}
 			atomic_inc(&mb->used);
 			msg->seq = mb->seq++;
 			msg->send_ns = now;
 			kmbox_stat_in_locked(mb, msg);
+			trace_kmbox_send(mb, msg);
 			if (!rw || !kmbox_handoff_locked(mb, rw, msg, &wk)) {
 				kmbox_enqueue_locked(mb, msg);
 				queued = true;
@@ -783,6 +788,7 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 			struct rb_node *node = rb_first_cached(&mb->queue);
 			struct kmbox_msg *msg;
 			bool as_slot;
+			u64 qtime;
 
 			if (!node)
 				break;
@@ -816,7 +822,9 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 			/* One clock read per lock round, only if one is taken. */
 			if (!now)
 				now = ktime_get_ns();
-			kmbox_stat_out_locked(mb, msg, now > msg->send_ns ? now - msg->send_ns : 0);
+			qtime = now > msg->send_ns ? now - msg->send_ns : 0;
+			kmbox_stat_out_locked(mb, msg, qtime);
+			trace_kmbox_recv(mb, msg, qtime);
 			msgs[got++] = msg;
 		}
 		if (got || ret) {
@@ -835,7 +843,9 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 		if (ret) {
 			if (ret < 0)
 				return ret;
-			return 1;	/* handed over */
+			/* Handed over: never queued. */
+			trace_kmbox_recv(mb, msgs[0], 0);
+			return 1;
 		}
 	}
 	kmbox_wake_chosen(&wk);
@@ -867,6 +877,7 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 
 		/* Not received after all. */
 		kmbox_stat_unout_locked(mb, msg);
+		trace_kmbox_requeue(mb, msg);
 		/* A slot in the wrong state: never queue what points at it. */
 		if (msg->slot != KMBOX_NO_SLOT && kmbox_zc_untake_locked(mb, msg->slot)) {
 			if (msg->sync)

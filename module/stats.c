@@ -32,6 +32,10 @@
 
 #include "kmbox.h"
 
+/* The one place the tracepoints of trace.h are defined. */
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 /**
  * kmbox_stat_unout_locked() - @msg was put back: it was not received
  * @mb: the mailbox, locked

@@ -21,7 +21,14 @@
  *    flags, owner, mode, limits), its access mode, the zero-copy slots it
  *    has reserved and received (adding up to kmbox-zc-held) and the call
  *    requests it received and has not answered; an unbound file says so
- *    and names nothing.
+ *    and names nothing;
+ *  - tracepoints (kmbox:* in tracefs, read through a trace instance of
+ *    the test's own): send, receive with its time in queue, hand-off to
+ *    a sleeping receiver, requeue after a fault, drop of a withdrawn
+ *    synchronous send, zero-copy reserve/queue/release, call and reply
+ *    fire with the mailbox id, length, priority, slot, token and pids
+ *    the test knows.  Skipped, with the reason, where the kernel has no
+ *    tracefs (it is mounted at /sys/kernel/tracing if it is not yet).
  *
  * Each test runs in its own process; children report through their exit
  * status (CHILD_ASSERT) and die with their parent.
@@ -29,6 +36,7 @@
 #define _GNU_SOURCE
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "kselftest_harness.h"
@@ -681,6 +689,358 @@ TEST(fdinfo_counts_the_calls_a_file_must_answer)
 	ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_REPLY, &rep)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(0, kt_wait(pid));
 	EXPECT_EQ(0, fdinfo_num(fd, "calls-pending"));
+	close(other);
+	close(fd);
+}
+
+/* ---- tracepoints ------------------------------------------------------ */
+
+#define TRACEFS		"/sys/kernel/tracing"
+
+/* tracefs, mounted if need be: its path, or NULL (and *why) if none. */
+static const char *tracefs(const char **why)
+{
+	if (!access(TRACEFS "/instances", F_OK))
+		return TRACEFS;
+	if (!mount("tracefs", TRACEFS, "tracefs", 0, NULL) &&
+	    !access(TRACEFS "/instances", F_OK))
+		return TRACEFS;
+	if (!access("/sys/kernel/debug/tracing/instances", F_OK))
+		return "/sys/kernel/debug/tracing";
+	*why = errno == ENODEV ? "the kernel has no tracefs" : strerror(errno);
+	return NULL;
+}
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -1;
+	kt_close_keep_errno(fd);
+	return ret;
+}
+
+/* The whole of @path, NUL-terminated (malloc'd), or NULL. */
+static char *slurp(const char *path)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	ssize_t got;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || !buf) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while ((got = read(fd, buf + n, cap - n - 1)) > 0) {
+		n += got;
+		if (cap - n < 2) {
+			char *nb = realloc(buf, cap * 2);
+
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * The @nth (from 0) line of @trace whose event is @event and whose fields
+ * start with "mbox=@id ": a pointer to its fields, or NULL.
+ */
+static const char *trace_find(const char *trace, const char *event, long id, int nth)
+{
+	char key[96];
+	const char *p = trace;
+
+	snprintf(key, sizeof(key), " %s: mbox=%ld ", event, id);
+	while ((p = strstr(p, key))) {
+		if (nth-- == 0)
+			return p + strlen(event) + 3;
+		p++;
+	}
+	return NULL;
+}
+
+/* The number after "@name=" in the fields at @f (up to the line's end). */
+static long long trace_field(const char *f, const char *name)
+{
+	char key[32];
+	const char *end = strchr(f, '\n'), *p;
+
+	snprintf(key, sizeof(key), " %s=", name);
+	p = strstr(f, key);
+	if (!p || (end && p > end))
+		return -12345678;
+	return strtoll(p + strlen(key), NULL, 10);
+}
+
+FIXTURE(tr) {
+	char inst[256];		/* our trace instance */
+	bool have;
+};
+
+FIXTURE_SETUP(tr)
+{
+	const char *why = "", *tfs;
+	char path[320];
+
+	KT_REQUIRE_MODULE();
+	alarm(60);
+	if (geteuid())
+		SKIP(return, "tracefs needs root");
+	tfs = tracefs(&why);
+	if (!tfs)
+		SKIP(return, "no tracefs: %s", why);
+	snprintf(self->inst, sizeof(self->inst), "%s/instances/kmbox-obs-%d", tfs, getpid());
+	ASSERT_EQ(0, mkdir(self->inst, 0700)) TH_LOG("mkdir %s: %s", self->inst, strerror(errno));
+	self->have = true;
+	snprintf(path, sizeof(path), "%s/events/kmbox/enable", self->inst);
+	ASSERT_EQ(0, write_file(path, "1"))
+		TH_LOG("%s: %s (module without tracepoints?)", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/buffer_size_kb", self->inst);
+	write_file(path, "1024");
+}
+
+FIXTURE_TEARDOWN(tr)
+{
+	char path[320];
+
+	alarm(0);
+	if (!self->have)
+		return;
+	snprintf(path, sizeof(path), "%s/events/kmbox/enable", self->inst);
+	write_file(path, "0");
+	rmdir(self->inst);
+}
+
+static char *tr_read(const char *inst)
+{
+	char path[320];
+
+	snprintf(path, sizeof(path), "%s/trace", inst);
+	return slurp(path);
+}
+
+TEST_F(tr, every_event_has_a_format_with_its_fields)
+{
+	static const char *const ev[] = {
+		"kmbox_send", "kmbox_recv", "kmbox_handoff", "kmbox_requeue", "kmbox_drop",
+		"kmbox_zc_reserve", "kmbox_zc_queue", "kmbox_zc_release", "kmbox_call",
+		"kmbox_reply",
+	};
+	char path[320], *fmt;
+	size_t i;
+
+	for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+		snprintf(path, sizeof(path), "%s/events/kmbox/%s/format", self->inst, ev[i]);
+		fmt = slurp(path);
+		ASSERT_NE(NULL, fmt) TH_LOG("%s: %s", path, strerror(errno));
+		EXPECT_NE(NULL, strstr(fmt, "field:u64 id;")) TH_LOG("%s", ev[i]);
+		free(fmt);
+	}
+	snprintf(path, sizeof(path), "%s/events/kmbox/kmbox_recv/format", self->inst);
+	fmt = slurp(path);
+	ASSERT_NE(NULL, fmt);
+	EXPECT_NE(NULL, strstr(fmt, "field:u64 qtime_ns;"));
+	EXPECT_NE(NULL, strstr(fmt, "field:u32 len;"));
+	EXPECT_NE(NULL, strstr(fmt, "field:u32 prio;"));
+	EXPECT_NE(NULL, strstr(fmt, "field:pid_t sender;"));
+	free(fmt);
+}
+
+TEST_F(tr, send_receive_handoff_requeue_and_drop)
+{
+	char buf[64], *t;
+	const char *f;
+	void *ro;
+	long id;
+	pid_t pid;
+	int fd;
+
+	fd = kt_anon(O_RDWR, 4, 64);
+	ASSERT_GE(fd, 0);
+	id = fdinfo_num(fd, "id");
+	ASSERT_GT(id, 0);
+
+	/* queued for at least 1 ms, then received */
+	ASSERT_EQ(0, kt_send(fd, "hello", 5, 3, 0, 0));
+	kt_sleep_ms(1);
+	ASSERT_EQ(5, kt_recv(fd, buf, sizeof(buf), 0, 0, NULL));
+
+	/* a sleeping receiver is handed the message */
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		CHILD_ASSERT(kt_recv(fd, buf, sizeof(buf), 0, 0, NULL) == 7);
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait_waiters(fd, 1, 0, 5000));
+	ASSERT_EQ(0, kt_send(fd, "handoff", 7, 9, 0, 0));
+	ASSERT_EQ(0, kt_wait(pid));
+
+	/* a receive that faults puts its message back */
+	ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	ASSERT_EQ(0, kt_send(fd, "fault", 5, 1, 0, 0));
+	EXPECT_EQ(-1, kt_recv(fd, ro, 64, 0, 0, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(5, kt_recv(fd, buf, sizeof(buf), 0, 0, NULL));
+	munmap(ro, 4096);
+
+	/* a synchronous send nobody takes is withdrawn at its deadline */
+	EXPECT_EQ(-1, kt_send(fd, "sync", 4, 2, KMBOX_F_SYNC | KMBOX_F_TIMEOUT,
+			      kt_deadline_ms(20)));
+	EXPECT_EQ(ETIMEDOUT, errno);
+
+	t = tr_read(self->inst);
+	ASSERT_NE(NULL, t);
+	f = trace_find(t, "kmbox_send", id, 0);
+	ASSERT_NE(NULL, f) TH_LOG("no kmbox_send for mailbox %ld in:\n%s", id, t);
+	EXPECT_EQ(5, trace_field(f, "len"));
+	EXPECT_EQ(3, trace_field(f, "prio"));
+	EXPECT_EQ(-1, trace_field(f, "slot"));
+	EXPECT_EQ(0, trace_field(f, "token"));
+	EXPECT_EQ(getpid(), trace_field(f, "sender"));
+	f = trace_find(t, "kmbox_recv", id, 0);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(5, trace_field(f, "len"));
+	EXPECT_EQ(3, trace_field(f, "prio"));
+	EXPECT_EQ(getpid(), trace_field(f, "sender"));
+	EXPECT_GE(trace_field(f, "qtime_ns"), 1000000);
+
+	f = trace_find(t, "kmbox_handoff", id, 0);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(7, trace_field(f, "len"));
+	EXPECT_EQ(9, trace_field(f, "prio"));
+	EXPECT_EQ(getpid(), trace_field(f, "sender"));
+	EXPECT_EQ(pid, trace_field(f, "receiver"));
+	f = trace_find(t, "kmbox_recv", id, 1);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(7, trace_field(f, "len"));
+	EXPECT_EQ(0, trace_field(f, "qtime_ns"));
+
+	f = trace_find(t, "kmbox_requeue", id, 0);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(5, trace_field(f, "len"));
+	EXPECT_EQ(1, trace_field(f, "prio"));
+	/* taken twice: the faulting receive and the good one */
+	EXPECT_NE(NULL, trace_find(t, "kmbox_recv", id, 3));
+
+	f = trace_find(t, "kmbox_drop", id, 0);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(4, trace_field(f, "len"));
+	EXPECT_EQ(2, trace_field(f, "prio"));
+	free(t);
+	close(fd);
+}
+
+TEST_F(tr, zero_copy_and_calls)
+{
+	struct kmbox_slots sl;
+	struct kmbox_send snd;
+	struct kmbox_reply rep;
+	struct kmbox_attr a;
+	struct kmbox_recv r;
+	char buf[64], *t;
+	const char *f;
+	__u32 slot;
+	long id;
+	pid_t pid;
+	int fd, other;
+
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	kt_attr_init(&a, 4, 64);
+	a.zc_slots = 4;
+	a.zc_slot_size = 64;
+	ASSERT_EQ(0, kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0, &a));
+	id = fdinfo_num(fd, "id");
+
+	memset(&sl, 0, sizeof(sl));
+	sl.slots = KT_PTR(&slot);
+	sl.count = 1;
+	ASSERT_EQ(1, ioctl(fd, KMBOX_IOC_ZC_RESERVE, &sl));
+	memset(&snd, 0, sizeof(snd));
+	snd.len = 12;
+	snd.flags = KMBOX_F_ZC;
+	snd.slot = slot;
+	ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_SEND, &snd));
+	ASSERT_EQ(12, kt_recv(fd, NULL, 0, KMBOX_F_ZC, 0, &r));
+	ASSERT_EQ(slot, r.slot);
+	ASSERT_EQ(1, ioctl(fd, KMBOX_IOC_ZC_RELEASE, &sl) + 1);
+
+	other = ioctl(fd, KMBOX_IOC_REOPEN, &(struct kmbox_reopen){ .flags = O_RDWR });
+	ASSERT_GE(other, 0);
+	pid = kt_fork(20);
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		char reply[16];
+		struct kmbox_call c = {
+			.req = KT_PTR("ping"), .req_len = 4, .prio = 6,
+			.reply = KT_PTR(reply), .reply_len = sizeof(reply),
+		};
+
+		CHILD_ASSERT(ioctl(other, KMBOX_IOC_CALL, &c) == 3);
+		_exit(0);
+	}
+	ASSERT_EQ(4, kt_recv(fd, buf, sizeof(buf), KMBOX_F_CALLS, 0, &r));
+	memset(&rep, 0, sizeof(rep));
+	rep.token = r.reply_token;
+	rep.buf = KT_PTR("pong");
+	rep.len = 3;
+	ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_REPLY, &rep));
+	ASSERT_EQ(0, kt_wait(pid));
+
+	t = tr_read(self->inst);
+	ASSERT_NE(NULL, t);
+	f = trace_find(t, "kmbox_zc_reserve", id, 0);
+	ASSERT_NE(NULL, f) TH_LOG("no kmbox_zc_reserve for mailbox %ld in:\n%s", id, t);
+	EXPECT_EQ(slot, trace_field(f, "slot"));
+	f = trace_find(t, "kmbox_zc_queue", id, 0);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(slot, trace_field(f, "slot"));
+	f = trace_find(t, "kmbox_zc_release", id, 0);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(slot, trace_field(f, "slot"));
+	f = trace_find(t, "kmbox_send", id, 0);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(slot, trace_field(f, "slot"));
+	EXPECT_EQ(12, trace_field(f, "len"));
+	f = trace_find(t, "kmbox_recv", id, 0);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(slot, trace_field(f, "slot"));
+
+	/* the request: sent with its token, received with it, answered */
+	f = trace_find(t, "kmbox_send", id, 1);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(4, trace_field(f, "len"));
+	EXPECT_EQ(6, trace_field(f, "prio"));
+	EXPECT_EQ((long long)r.reply_token, trace_field(f, "token"));
+	EXPECT_EQ(pid, trace_field(f, "sender"));
+	f = trace_find(t, "kmbox_recv", id, 1);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ((long long)r.reply_token, trace_field(f, "token"));
+	f = trace_find(t, "kmbox_reply", id, 0);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ((long long)r.reply_token, trace_field(f, "token"));
+	EXPECT_EQ(3, trace_field(f, "len"));
+	EXPECT_EQ(0, trace_field(f, "ret"));
+	f = trace_find(t, "kmbox_call", id, 0);
+	ASSERT_NE(NULL, f);
+	EXPECT_EQ(4, trace_field(f, "len"));
+	EXPECT_EQ(6, trace_field(f, "prio"));
+	EXPECT_EQ(3, trace_field(f, "ret"));
+	free(t);
 	close(other);
 	close(fd);
 }
