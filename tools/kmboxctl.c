@@ -10,6 +10,7 @@
  *   kmboxctl serve NAME [-c N] -- COMMAND [ARG...]
  *   kmboxctl stat NAME [-J] [-R]
  *   kmboxctl list [-J | -r] [--noheadings]
+ *   kmboxctl top [--once [-J]] [-d S] [-n N]
  *   kmboxctl info [-J]
  *   kmboxctl help [COMMAND] | --help | --version
  *
@@ -32,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 
 #include "kmbox.h"
@@ -1415,6 +1417,435 @@ out:
 	return EXIT_OK;
 }
 
+/* --- top ------------------------------------------------------------------ */
+
+/* One mailbox of a 'top' sample: /proc/kmbox/mailboxes joined with _stats. */
+struct top_row {
+	uint64_t id;
+	const char *name;		/* as /proc has it (escaped) */
+	bool anon;
+	uint64_t depth, max_msgs, rd_waiters, wr_waiters;
+	bool have_st;
+	uint64_t in, out;
+	__u64 hist[KMBOX_STATS_BUCKETS];
+};
+
+struct top_sample {
+	struct kmbox_proc_table mb, st;
+	struct top_row *rows;
+	int n;
+	bool have_st;			/* the module has mailbox_stats */
+	uint64_t t_ns;			/* CLOCK_MONOTONIC of the read */
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t field_u64(const struct kmbox_proc_table *t, const struct kmbox_proc_row *r,
+			  const char *col)
+{
+	int c = kmbox_proc_col(t, col);
+
+	if (c < 0 || !kmbox_proc_is_number(r->field[c]))
+		return 0;
+	return strtoull(r->field[c], NULL, 10);
+}
+
+static int top_row_cmp(const void *a, const void *b)
+{
+	const struct top_row *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static const struct top_row *top_find(const struct top_sample *s, uint64_t id)
+{
+	struct top_row key = { .id = id };
+
+	if (!s || !s->n)
+		return NULL;
+	return bsearch(&key, s->rows, (size_t)s->n, sizeof(key), top_row_cmp);
+}
+
+static void top_free(struct top_sample *s)
+{
+	kmbox_proc_free(&s->mb);
+	kmbox_proc_free(&s->st);
+	free(s->rows);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Read both tables: 0, or -1 with errno (for mailboxes; stats may lack). */
+static int top_read(struct top_sample *s)
+{
+	int i, c, k;
+
+	memset(s, 0, sizeof(*s));
+	s->t_ns = mono_ns();
+	if (kmbox_proc_read(&s->mb))
+		return -1;
+	s->have_st = !kmbox_proc_read_file(&s->st, "mailbox_stats");
+	s->rows = calloc((size_t)s->mb.nrows + 1, sizeof(*s->rows));
+	if (!s->rows) {
+		top_free(s);
+		errno = ENOMEM;
+		return -1;
+	}
+	c = kmbox_proc_col(&s->mb, "name");
+	for (i = 0; i < s->mb.nrows; i++) {
+		const struct kmbox_proc_row *r = &s->mb.rows[i];
+		struct top_row *row = &s->rows[s->n];
+
+		if (kmbox_proc_col(&s->mb, "id") < 0)
+			break;
+		row->id = field_u64(&s->mb, r, "id");
+		row->name = c >= 0 ? r->field[c] : "?";
+		row->anon = row_anonymous(&s->mb, r);
+		row->depth = field_u64(&s->mb, r, "msgs");
+		row->max_msgs = field_u64(&s->mb, r, "max_msgs");
+		row->rd_waiters = field_u64(&s->mb, r, "rd_waiters");
+		row->wr_waiters = field_u64(&s->mb, r, "wr_waiters");
+		s->n++;
+	}
+	qsort(s->rows, (size_t)s->n, sizeof(*s->rows), top_row_cmp);
+	for (i = 0; s->have_st && i < s->st.nrows; i++) {
+		const struct kmbox_proc_row *r = &s->st.rows[i];
+		struct top_row *row = (struct top_row *)top_find(s, field_u64(&s->st, r, "id"));
+		char *h, *save = NULL, *tok;
+		int hc = kmbox_proc_col(&s->st, "qtime_hist");
+
+		if (!row)
+			continue;
+		row->have_st = true;
+		row->in = field_u64(&s->st, r, "msgs_in");
+		row->out = field_u64(&s->st, r, "msgs_out");
+		if (hc < 0)
+			continue;
+		/* "3,0,5": the buckets up to the last non-zero one */
+		h = r->field[hc];
+		for (k = 0, tok = strtok_r(h, ",", &save); tok && k < KMBOX_STATS_BUCKETS;
+		     tok = strtok_r(NULL, ",", &save), k++)
+			row->hist[k] = strtoull(tok, NULL, 10);
+	}
+	return 0;
+}
+
+/*
+ * What happened to @cur since @prev (NULL: since its statistics started):
+ * the messages in and out and the histogram of those received.  Return:
+ * false if the counts went back (a reset): nothing to compare.
+ */
+static bool top_delta(const struct top_row *cur, const struct top_row *prev,
+		      uint64_t *din, uint64_t *dout, __u64 *hist)
+{
+	int b;
+
+	if (!prev || !prev->have_st) {
+		*din = cur->in;
+		*dout = cur->out;
+		memcpy(hist, cur->hist, sizeof(cur->hist));
+		return true;
+	}
+	if (cur->in < prev->in || cur->out < prev->out)
+		return false;
+	*din = cur->in - prev->in;
+	*dout = cur->out - prev->out;
+	for (b = 0; b < KMBOX_STATS_BUCKETS; b++) {
+		if (cur->hist[b] < prev->hist[b])
+			return false;
+		hist[b] = cur->hist[b] - prev->hist[b];
+	}
+	return true;
+}
+
+static void top_rate(char *buf, size_t size, uint64_t n, uint64_t dt_ns, bool ok)
+{
+	double r;
+
+	if (!ok || !dt_ns) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	r = (double)n * 1e9 / (double)dt_ns;
+	if (r < 1000)
+		snprintf(buf, size, "%.1f", r);
+	else if (r < 1e6)
+		snprintf(buf, size, "%.1fk", r / 1e3);
+	else
+		snprintf(buf, size, "%.1fM", r / 1e6);
+}
+
+/*
+ * One frame: @prev is the sample before (NULL: none, rates are "-" and
+ * the percentiles are over everything since the statistics started);
+ * @max_rows limits the table (0: no limit).
+ */
+static void top_frame(const struct top_sample *cur, const struct top_sample *prev,
+		      int max_rows)
+{
+	uint64_t dt = prev ? cur->t_ns - prev->t_ns : 0;
+	int i, w = 4, shown;
+	char clock[16];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+	for (i = 0; i < cur->n; i++)
+		if ((int)strlen(cur->rows[i].name) > w)
+			w = (int)strlen(cur->rows[i].name);
+	if (w > 32)
+		w = 32;
+	printf("kmboxctl top - %s, %d mailbox%s", clock, cur->n, cur->n == 1 ? "" : "es");
+	if (prev)
+		printf(", rates over %.2f s", (double)dt / 1e9);
+	if (!cur->have_st)
+		printf(", no statistics (module without /proc/kmbox/mailbox_stats)");
+	printf("\n%8s  %-*s %7s %7s %8s %8s %10s %10s %9s %9s %4s %4s\n", "ID", w, "NAME",
+	       "DEPTH", "MAX", "IN/S", "OUT/S", "IN", "OUT", "P50", "P99", "RDW", "WRW");
+	shown = 0;
+	for (i = 0; i < cur->n; i++) {
+		const struct top_row *r = &cur->rows[i];
+		const struct top_row *p = prev ? top_find(prev, r->id) : NULL;
+		char rin[16], rout[16], p50[24], p99[24], tin[24], tout[24];
+		uint64_t din = 0, dout = 0;
+		__u64 hist[KMBOX_STATS_BUCKETS];
+		bool ok = r->have_st && top_delta(r, p, &din, &dout, hist);
+
+		if (max_rows && shown == max_rows) {
+			printf("... %d more\n", cur->n - shown);
+			break;
+		}
+		top_rate(rin, sizeof(rin), din, dt, ok && p);
+		top_rate(rout, sizeof(rout), dout, dt, ok && p);
+		if (ok) {
+			percentile_text(p50, sizeof(p50),
+					hist_percentile(hist, KMBOX_STATS_BUCKETS, 50),
+					KMBOX_STATS_BUCKETS);
+			percentile_text(p99, sizeof(p99),
+					hist_percentile(hist, KMBOX_STATS_BUCKETS, 99),
+					KMBOX_STATS_BUCKETS);
+		} else {
+			snprintf(p50, sizeof(p50), "-");
+			snprintf(p99, sizeof(p99), "-");
+		}
+		snprintf(tin, sizeof(tin), r->have_st ? "%" PRIu64 : "-", r->in);
+		snprintf(tout, sizeof(tout), r->have_st ? "%" PRIu64 : "-", r->out);
+		printf("%8" PRIu64 "  %-*.*s %7" PRIu64 " %7" PRIu64 " %8s %8s %10s %10s %9s %9s"
+		       " %4" PRIu64 " %4" PRIu64 "\n", r->id, w, w, r->name, r->depth,
+		       r->max_msgs, rin, rout, tin, tout, p50, p99, r->rd_waiters, r->wr_waiters);
+		shown++;
+	}
+}
+
+/* One frame as JSON: counts, not rates, with the interval they cover. */
+static void top_json(const struct top_sample *cur, const struct top_sample *prev)
+{
+	struct json j;
+	int i;
+
+	json_init(&j, stdout);
+	json_object_begin(&j, NULL);
+	json_u64(&j, "interval_ns", prev ? cur->t_ns - prev->t_ns : 0);
+	json_bool(&j, "stats", cur->have_st);
+	json_array_begin(&j, "mailboxes");
+	for (i = 0; i < cur->n; i++) {
+		const struct top_row *r = &cur->rows[i];
+		const struct top_row *p = prev ? top_find(prev, r->id) : NULL;
+		char name[4 * KMBOX_NAME_MAX + 1];
+		__u64 hist[KMBOX_STATS_BUCKETS];
+		uint64_t din = 0, dout = 0;
+		bool ok = r->have_st && top_delta(r, p, &din, &dout, hist);
+		int b;
+
+		json_object_begin(&j, NULL);
+		json_u64(&j, "id", r->id);
+		if (r->anon)
+			json_null(&j, "name");
+		else
+			json_string(&j, "name", name,
+				    kmbox_proc_unescape(r->name, name, sizeof(name)));
+		json_u64(&j, "depth", r->depth);
+		json_u64(&j, "max_msgs", r->max_msgs);
+		json_u64(&j, "rd_waiters", r->rd_waiters);
+		json_u64(&j, "wr_waiters", r->wr_waiters);
+		if (r->have_st) {
+			json_u64(&j, "msgs_in", r->in);
+			json_u64(&j, "msgs_out", r->out);
+		}
+		if (ok && p) {
+			json_u64(&j, "in_delta", din);
+			json_u64(&j, "out_delta", dout);
+		}
+		if (ok) {
+			b = hist_percentile(hist, KMBOX_STATS_BUCKETS, 50);
+			if (b < 0)
+				json_null(&j, "qtime_p50_ns");
+			else
+				json_u64(&j, "qtime_p50_ns", bucket_upper_ns(b, KMBOX_STATS_BUCKETS));
+			b = hist_percentile(hist, KMBOX_STATS_BUCKETS, 99);
+			if (b < 0)
+				json_null(&j, "qtime_p99_ns");
+			else
+				json_u64(&j, "qtime_p99_ns", bucket_upper_ns(b, KMBOX_STATS_BUCKETS));
+		}
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
+	json_finish(&j);
+}
+
+static volatile sig_atomic_t top_stop;
+
+static void top_on_signal(int sig)
+{
+	(void)sig;
+	top_stop = 1;
+}
+
+/* "S" or "S.FRACTION" seconds, at most an hour, into nanoseconds. */
+static int parse_seconds(const char *s, uint64_t *ns)
+{
+	uint64_t sec = 0, frac = 0, scale = 100000000;
+	const char *p = s;
+	int digits = 0;
+
+	for (; isdigit((unsigned char)*p) && sec <= 3600; p++, digits++)
+		sec = sec * 10 + (uint64_t)(*p - '0');
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++, digits++) {
+			frac += (uint64_t)(*p - '0') * scale;
+			scale /= 10;
+		}
+	if (*p || !digits || sec > 3600 || (sec == 3600 && frac))
+		return -1;
+	*ns = sec * 1000000000ULL + frac;
+	return 0;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR && !top_stop)
+		;
+}
+
+static int cmd_top(const struct command *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "once",        no_argument,       NULL, '1' },
+		{ "delay",       required_argument, NULL, 'd' },
+		{ "iterations",  required_argument, NULL, 'n' },
+		JSON_OPTION,
+		HELP_OPTION,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sigaction sa = { .sa_handler = top_on_signal };
+	struct top_sample cur, prev;
+	bool once = false, json = false, have_prev = false, tty;
+	uint64_t delay = 1000000000ULL;
+	unsigned long iterations = 0, frames = 0;
+	int c, rows = 0;
+
+	while ((c = next_opt(cmd, argc, argv, ":1d:n:Jh", longopts)) != -1) {
+		switch (c) {
+		case '1':
+			once = true;
+			break;
+		case 'd':
+			if (parse_seconds(optarg, &delay))
+				return usage_error(cmd, "bad --delay '%s' (seconds, at most 3600)",
+						   optarg);
+			break;
+		case 'n':
+			if (parse_uint(optarg, 10, 1000000000UL, &iterations) || !iterations)
+				return usage_error(cmd, "bad --iterations '%s'", optarg);
+			break;
+		case 'J':
+			json = true;
+			break;
+		case 'h':
+			return print_help(cmd);
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (operands(cmd, argc, argv, 0, 0) < 0)
+		return EXIT_USAGE;
+	if (json && !once)
+		return usage_error(cmd, "--json goes with --once");
+	if (once)
+		iterations = 1;
+	if (!once && !delay)
+		return usage_error(cmd, "--delay 0 goes with --once");
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	tty = isatty(STDOUT_FILENO) && !once;
+	if (tty) {
+		struct winsize ws;
+
+		if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_row > 4)
+			rows = ws.ws_row - 3;
+	}
+	/* --once: two samples --delay apart, for rates; --delay 0: one. */
+	if (once && delay) {
+		if (top_read(&prev))
+			goto fail;
+		have_prev = true;
+		sleep_ns(delay);
+	}
+	for (;;) {
+		if (top_read(&cur)) {
+			if (have_prev)
+				top_free(&prev);
+			goto fail;
+		}
+		if (json) {
+			top_json(&cur, have_prev ? &prev : NULL);
+		} else {
+			if (tty)
+				fputs("\033[H\033[J", stdout);	/* home, clear to the end */
+			top_frame(&cur, have_prev ? &prev : NULL, rows);
+		}
+		if (fflush(stdout) || ferror(stdout)) {
+			top_free(&cur);
+			if (have_prev)
+				top_free(&prev);
+			return fail(cmd->name, "stdout");
+		}
+		if (have_prev)
+			top_free(&prev);
+		prev = cur;
+		have_prev = true;
+		if ((iterations && ++frames >= iterations) || top_stop)
+			break;
+		if (!tty)
+			printf("\n");
+		sleep_ns(delay);
+		if (top_stop)
+			break;
+	}
+	top_free(&prev);
+	return EXIT_OK;
+
+fail:
+	{
+		int err = errno == ENOENT ? ENODEV : errno;
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/mailboxes", kmbox_proc_dir());
+		return fail_err(cmd->name, path, err);
+	}
+}
+
 static int cmd_info(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1620,6 +2051,20 @@ static const struct command commands[] = {
 		"      --noheadings  no header line\n"
 		"Names are shown as /proc shows them (\\ooo escapes); --json\n"
 		"unescapes them, and an anonymous mailbox's name is null.\n",
+	},
+	{
+		"top", cmd_top, "[--once [-J]] [-d S] [-n N]",
+		"Show every mailbox of this IPC namespace, refreshed every second:\n"
+		"depth and limit, messages in and out per second and in all,\n"
+		"median and 99th percentile of the time messages spent queued\n"
+		"(of those received since the frame before), sleeping receivers\n"
+		"and senders.  Ctrl-C stops it.\n"
+		"  -1, --once          print one frame and exit (rates over --delay)\n"
+		"  -d, --delay S       seconds between frames (default 1; 0 with\n"
+		"                      --once: no rates, percentiles over all)\n"
+		"  -n, --iterations N  stop after N frames\n"
+		"  -J, --json          with --once: the frame as JSON (counts per\n"
+		"                      interval, not rates)\n",
 	},
 	{
 		"info", cmd_info, "[-J]",

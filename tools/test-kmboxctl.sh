@@ -124,6 +124,12 @@ expect 2 "--all takes what is queued without waiting" -- recv q --all --count 2
 expect 2 "--null goes with --count or --all" -- recv q -0
 expect 2 "--json or --raw, not both" -- list --json --raw
 expect 1 "kmboxctl: unlink a/b: Invalid argument (EINVAL)" -- unlink a/b
+expect 2 "--json goes with --once" -- top --json
+expect 2 "bad --delay 'x'" -- top --once --delay x
+expect 2 "bad --delay '3601'" -- top --once --delay 3601
+expect 2 "--delay 0 goes with --once" -- top --delay 0
+expect 2 "bad --iterations '0'" -- top --iterations 0
+expect 2 "unexpected operand 'q'" -- top q
 
 # --- list on a made-up /proc/kmbox: plain, raw, JSON --------------------------
 
@@ -174,8 +180,36 @@ assert [x["name"] for x in m] == ["jobs", None, "a b\u00e9\u00ff\"\\\n", "-"], m
 assert m[1]["zc_slots"] == 4 and m[1]["zc_reserved"] == 1
 ' "$T/out"
 fi
+# top on the same made-up tables, with statistics for two of them
+{
+	echo "id msgs_in msgs_out bytes_in bytes_out max_depth handoffs full_waits empty_waits qtime_hist"
+	echo "7 10 7 50 35 4 2 0 1 2,0,0,0,0,0,0,0,0,0,1,3,1"
+	echo "8 0 0 0 0 0 0 0 0 0"
+} >"$T/proc/mailbox_stats"
+expect 0 "" -- top --once --delay 0
+check "top --once: a header" grep -q "^ *ID  *NAME  *DEPTH  *MAX  *IN/S  *OUT/S  *IN  *OUT  *P50  *P99  *RDW  *WRW$" "$T/out"
+check "top --once: jobs, depth 3 of 64, 10 in, 7 out, p50 and p99 from its histogram" \
+	grep -q "^ *7  *jobs  *3  *64  *-  *-  *10  *7  *<2.05us  *<4.1us  *0  *0$" "$T/out"
+check "top --once: the anonymous one, a sleeping receiver, nothing received" \
+	grep -q "^ *8  *-  *0  *8  *-  *-  *0  *0  *-  *-  *1  *0$" "$T/out"
+check "top --once: no line for a mailbox without stats beyond the four" test "$(grep -c '^ *[0-9]' "$T/out")" -eq 4
+expect 0 "" -- top --once --delay 0 --json
+check "top --json is valid JSON" "$J" <"$T/out"
+is "top --json: 4 mailboxes" 4 "$(jv '.mailboxes#')"
+is "top --json: p50 (bucket 11's upper bound)" 2047 "$(jv '.mailboxes[0].qtime_p50_ns')"
+is "top --json: p99" 4095 "$(jv '.mailboxes[0].qtime_p99_ns')"
+is "top --json: anonymous name" null "$(jv '.mailboxes[1].name')"
+is "top --json: nothing received, no p50" null "$(jv '.mailboxes[1].qtime_p50_ns')"
+expect 0 "" -- top --once --delay 0.01 --json
+is "top --once --delay: counts over the interval" 0 "$(jv '.mailboxes[0].in_delta')"
+expect 0 "" -- top --iterations 2 --delay 0.01
+is "top -n 2: two frames" 2 "$(grep -c '^kmboxctl top - ' "$T/out")"
+rm "$T/proc/mailbox_stats"
+expect 0 "" -- top --once --delay 0
+check "top without mailbox_stats says so" grep -q "no statistics" "$T/out"
 KMBOX_PROC_DIR=$T/nowhere
 expect 4 "No such device (ENODEV); the kmbox module is not loaded" -- list
+expect 4 "ENODEV" -- top --once
 unset KMBOX_PROC_DIR
 
 # jsonget itself: it must reject what is not JSON.
@@ -254,6 +288,11 @@ is "list --json: the same id as stat" "$id" "$(jv ".mailboxes[${found:-0}].id")"
 is "list --json: msgs" 4 "$(jv ".mailboxes[${found:-0}].msgs")"
 expect 0 "" -- list
 check "list shows it" grep -q " $q " "$T/out"
+expect 0 "" -- top --once --delay 0
+check "top --once shows the mailbox the test filled: 4 queued of 4, 4 in" \
+	grep -q "^ *$id  *$q  *4  *4  *-  *-  *4  *0  *-  *-  *0  *0$" "$T/out"
+expect 0 "" -- top --once --delay 0.1 --json
+check "top --once --json is valid JSON" "$J" <"$T/out"
 expect 3 "kmboxctl: send $q: Resource temporarily unavailable (EAGAIN); the mailbox is full" -- send "$q" --nonblock full
 expect 3 "kmboxctl: send $q: Connection timed out (ETIMEDOUT)" -- send "$q" --timeout 0.1 full
 expect 0 "prio=9" -- recv "$q" --verbose
