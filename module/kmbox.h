@@ -29,6 +29,7 @@
 #define _KMBOX_INTERNAL_H
 
 #include <linux/bitops.h>
+#include <linux/cache.h>
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/list.h>
@@ -307,15 +308,17 @@ struct kmbox_region;
  * @msgs_out: messages taken by receivers and not put back
  * @bytes_out: their payload bytes
  * @handoffs: messages handed to a sleeping receiver
- * @full_waits: sends that went to wait for room
- * @empty_waits: receives that went to wait for a message
- * @since_ns: CLOCK_MONOTONIC of creation or the last reset
  * @max_depth: most messages queued at once
  * @gen: bumped by every reset (see kmbox_msg.qgen)
+ * @full_waits: sends that went to wait for room
+ * @empty_waits: receives that went to wait for a message
  * @hist: @msgs_out by time queued, log2 buckets of nanoseconds
+ * @since_ns: CLOCK_MONOTONIC of creation or the last reset
  *
  * All under kmbox->lock, which every place that changes them holds
- * already: no atomics, no extra cache line bounced per message.
+ * already: no atomics.  What a message changes is in the first cache
+ * line (the struct is aligned to one) and one bucket of @hist; the
+ * rarely written fields come after.
  */
 struct kmbox_mbstats {
 	u64 msgs_in;
@@ -323,12 +326,12 @@ struct kmbox_mbstats {
 	u64 msgs_out;
 	u64 bytes_out;
 	u64 handoffs;
-	u64 full_waits;
-	u64 empty_waits;
-	u64 since_ns;
 	u32 max_depth;
 	u8 gen;
+	u64 full_waits;
+	u64 empty_waits;
 	u64 hist[KMBOX_STATS_BUCKETS];
+	u64 since_ns;
 };
 
 /**
@@ -416,7 +419,7 @@ struct kmbox {
 	u32 pool_max;
 	bool rendezvous;
 	atomic64_t next_token;
-	struct kmbox_mbstats st;
+	struct kmbox_mbstats st ____cacheline_aligned_in_smp;
 	struct list_head all;
 	struct hlist_node hnode;
 	struct list_head nsnode;

@@ -7,9 +7,12 @@
  * Cost.  Every count lives in struct kmbox_mbstats inside the mailbox and
  * changes under kmbox->lock, at places that hold it already (mbox.c): a
  * send adds to two counters, a receive to three and one histogram bucket.
- * No atomics, no extra cache line, no allocation.  The time in queue is
- * now - send_ns with one clock read per receive lock round, and none for
- * a hand-off (the message was never queued: 0 ns, bucket 0).
+ * No atomics and no allocation.  The counters a message changes share
+ * one cache line (struct kmbox_mbstats is aligned to one), so a message
+ * writes that line and the line of its bucket, both owned by whoever
+ * holds the lock.  The time in queue is now - send_ns with one clock
+ * read per receive lock round, and none for a hand-off (the message was
+ * never queued: 0 ns, bucket 0).
  *
  * Exactness.  A message counts as received when a receiver takes it; a
  * receive that cannot deliver it (its buffer faulted) puts it back with
