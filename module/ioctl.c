@@ -571,6 +571,14 @@ static long kmbox_ioctl_stats(struct file *file, struct kmbox_file *kf, void __u
 	if ((st->flags & ~KMBOX_STATS_RESET) || st->__pad ||
 	    memchr_inv(st->__reserved, 0, sizeof(st->__reserved)))
 		goto out;
+	/*
+	 * A reset whose answer cannot be written would lose the counts:
+	 * make sure the argument takes a write first (writing back what it
+	 * holds), so a read-only one is EFAULT with nothing reset.
+	 */
+	ret = -EFAULT;
+	if ((st->flags & KMBOX_STATS_RESET) && copy_to_user(uarg, st, sizeof(*st)))
+		goto out;
 	ret = kmbox_stats_read(kf, file, st);
 	if (ret)
 		goto out;
