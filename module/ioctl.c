@@ -21,6 +21,7 @@
 #include <linux/cred.h>
 
 #include "kmbox.h"
+#include "trace.h"
 
 #define KMBOX_WAIT_FLAGS	(KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT)
 
@@ -84,7 +85,7 @@ static long kmbox_ioctl_info(void __user *uarg)
 		.api_version = KMBOX_API_VERSION,
 		.prio_max = KMBOX_PRIO_MAX,
 		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
-			    KMBOX_FEAT_SYNC,
+			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS,
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
 		.default_max_msgs = READ_ONCE(kmbox_params.default_max_msgs),
@@ -399,6 +400,12 @@ static long kmbox_ioctl_zc_reserve(struct file *file, struct kmbox_file *kf, voi
 		kmbox_zc_unreserve(kf, slots, ret, tag);
 		ret = -EFAULT;
 	}
+	if (trace_kmbox_zc_reserve_enabled()) {
+		int i;
+
+		for (i = 0; i < ret; i++)
+			trace_kmbox_zc_reserve(kf->mb, slots[i]);
+	}
 	kfree(slots);
 	return ret;
 }
@@ -425,8 +432,10 @@ static long kmbox_ioctl_call(struct file *file, struct kmbox_file *kf, void __us
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	ret = kmbox_call_wait(kf, msg, c.reply_len, &w, &reply);
-	if (ret)
+	if (ret) {
+		trace_kmbox_call(kf->mb, c.req_len, c.prio, ret);
 		return ret;
+	}
 
 	/* The reply is the caller's now: a fault loses it (EFAULT). */
 	ret = kmbox_copy_out(kf->mb, u64_to_user_ptr(c.reply), reply);
@@ -437,6 +446,7 @@ static long kmbox_ioctl_call(struct file *file, struct kmbox_file *kf, void __us
 		ret = copy_to_user(uarg, &c, sizeof(c)) ? -EFAULT : c.reply_len;
 	}
 	kmbox_msg_free(kf->mb, reply);
+	trace_kmbox_call(kf->mb, c.req_len, c.prio, ret);
 	return ret;
 }
 
@@ -456,6 +466,7 @@ static long kmbox_ioctl_reply(struct kmbox_file *kf, void __user *uarg)
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	ret = kmbox_reply_to(kf, r.token, msg);
+	trace_kmbox_reply(kf->mb, r.token, r.len, ret);
 	if (ret)
 		kmbox_msg_free(kf->mb, msg);
 	return ret;
@@ -472,6 +483,12 @@ static long kmbox_ioctl_zc_release(struct file *file, struct kmbox_file *kf, voi
 	if (IS_ERR(slots))
 		return PTR_ERR(slots);
 	ret = kmbox_zc_release(kf, slots, s.count);
+	if (!ret && trace_kmbox_zc_release_enabled()) {
+		u32 i;
+
+		for (i = 0; i < s.count; i++)
+			trace_kmbox_zc_release(kf->mb, slots[i]);
+	}
 	kfree(slots);
 	return ret;
 }
@@ -534,6 +551,44 @@ static long kmbox_ioctl_reopen(struct file *file, struct kmbox_file *kf, void __
 	return fd;
 }
 
+/*
+ * KMBOX_IOC_STATS: any bound file reads; resetting is checked in
+ * kmbox_stats_read().  Only flags, __pad and __reserved are input.
+ */
+static long kmbox_ioctl_stats(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_stats *st;
+	long ret;
+
+	/* 432 bytes: not on the stack */
+	st = kmalloc(sizeof(*st), GFP_KERNEL);
+	if (!st)
+		return -ENOMEM;
+	ret = -EFAULT;
+	if (copy_from_user(st, uarg, sizeof(*st)))
+		goto out;
+	ret = -EINVAL;
+	if ((st->flags & ~KMBOX_STATS_RESET) || st->__pad ||
+	    memchr_inv(st->__reserved, 0, sizeof(st->__reserved)))
+		goto out;
+	/*
+	 * A reset whose answer cannot be written would lose the counts:
+	 * make sure the argument takes a write first (writing back what it
+	 * holds), so a read-only one is EFAULT with nothing reset.
+	 */
+	ret = -EFAULT;
+	if ((st->flags & KMBOX_STATS_RESET) && copy_to_user(uarg, st, sizeof(*st)))
+		goto out;
+	ret = kmbox_stats_read(kf, file, st);
+	if (ret)
+		goto out;
+	st->since_ns = kmbox_time_from_host(st->since_ns);
+	ret = copy_to_user(uarg, st, sizeof(*st)) ? -EFAULT : 0;
+out:
+	kfree(st);
+	return ret;
+}
+
 /**
  * kmbox_ioctl() - unlocked_ioctl of /dev/kmbox files
  * @file: the file
@@ -565,6 +620,7 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_CALL:
 	case KMBOX_IOC_REPLY:
 	case KMBOX_IOC_REOPEN:
+	case KMBOX_IOC_STATS:
 		break;
 	default:
 		return -ENOTTY;
@@ -592,6 +648,8 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return kmbox_ioctl_reply(kf, uarg);
 	case KMBOX_IOC_REOPEN:
 		return kmbox_ioctl_reopen(file, kf, uarg);
+	case KMBOX_IOC_STATS:
+		return kmbox_ioctl_stats(file, kf, uarg);
 	default:
 		return kmbox_ioctl_zc_release(file, kf, uarg);
 	}

@@ -30,10 +30,13 @@
 
 #include "compat.h"
 
+#include <linux/bitops.h>
+#include <linux/cache.h>
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/llist.h>
+#include <linux/minmax.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/pid.h>
@@ -80,7 +83,7 @@ struct kmbox_params {
 extern struct kmbox_params kmbox_params;
 
 /**
- * struct kmbox_stats - module-wide counts, checked at unload
+ * struct kmbox_totals - module-wide counts, checked at unload
  * @mailboxes: mailboxes allocated and not yet freed
  * @region_pages: pages of all zero-copy regions
  * @users: per-user accounting records
@@ -95,7 +98,7 @@ extern struct kmbox_params kmbox_params;
  * counts are added in when it is freed; until then a leaked message keeps
  * its mailbox, and so @mailboxes, from reaching 0.
  */
-struct kmbox_stats {
+struct kmbox_totals {
 	atomic_long_t mailboxes;
 	atomic_long_t region_pages;
 	atomic_long_t users;
@@ -104,7 +107,7 @@ struct kmbox_stats {
 	atomic_long_t slots_held;
 };
 
-extern struct kmbox_stats kmbox_stats;
+extern struct kmbox_totals kmbox_stats;
 
 /**
  * struct kmbox_pcpu_stats - the counts that change per message, per CPU
@@ -225,6 +228,10 @@ struct kmbox_chain {
  * @prio: priority
  * @slot: region slot holding the payload, or KMBOX_NO_SLOT
  * @pooled: the buffer belongs to the mailbox's pool
+ * @qbucket: while in flight to a receiver: the qtime_hist bucket it was
+ *	counted in (stats.c), so that a requeue takes it out again
+ * @qgen: the mailbox's stats generation then (a reset in between means
+ *	there is nothing to take out)
  * @sync: the synchronous sender or caller waiting for this message (see
  *	call.c), or NULL; changed under kmbox->lock
  * @token: the reply token of a call's request, 0 otherwise (fixed once
@@ -247,6 +254,8 @@ struct kmbox_msg {
 	u32 prio;
 	u32 slot;
 	bool pooled;
+	u8 qbucket;
+	u8 qgen;
 	struct kmbox_sync *sync;
 	u64 token;
 	union {
@@ -295,6 +304,39 @@ struct kmbox_msg {
 struct kmbox_region;
 
 /**
+ * struct kmbox_mbstats - one mailbox's always-on counts (stats.c)
+ * @msgs_in: messages sent (queued or handed over)
+ * @bytes_in: their payload bytes
+ * @msgs_out: messages taken by receivers and not put back
+ * @bytes_out: their payload bytes
+ * @handoffs: messages handed to a sleeping receiver
+ * @max_depth: most messages queued at once
+ * @gen: bumped by every reset (see kmbox_msg.qgen)
+ * @full_waits: sends that went to wait for room
+ * @empty_waits: receives that went to wait for a message
+ * @hist: @msgs_out by time queued, log2 buckets of nanoseconds
+ * @since_ns: CLOCK_MONOTONIC of creation or the last reset
+ *
+ * All under kmbox->lock, which every place that changes them holds
+ * already: no atomics.  What a message changes is in the first cache
+ * line (the struct is aligned to one) and one bucket of @hist; the
+ * rarely written fields come after.
+ */
+struct kmbox_mbstats {
+	u64 msgs_in;
+	u64 bytes_in;
+	u64 msgs_out;
+	u64 bytes_out;
+	u64 handoffs;
+	u32 max_depth;
+	u8 gen;
+	u64 full_waits;
+	u64 empty_waits;
+	u64 hist[KMBOX_STATS_BUCKETS];
+	u64 since_ns;
+};
+
+/**
  * struct kmbox - one mailbox
  * @ref: one per bound file, one for the name table while named and linked
  * @lock: see the top of this file
@@ -339,6 +381,7 @@ struct kmbox_region;
  * @rendezvous: created with KMBOX_ATTR_RENDEZVOUS: every send is
  *	synchronous
  * @next_token: the last reply token issued
+ * @st: the always-on counts (under @lock)
  * @all: in @ns->mailboxes once published (under @ns->lock; RCU readers)
  * @hnode: in the name table (under kmbox_mutex)
  * @nsnode: in @ns->named while in the name table (under kmbox_mutex)
@@ -378,6 +421,7 @@ struct kmbox {
 	u32 pool_max;
 	bool rendezvous;
 	atomic64_t next_token;
+	struct kmbox_mbstats st ____cacheline_aligned_in_smp;
 	struct list_head all;
 	struct hlist_node hnode;
 	struct list_head nsnode;
@@ -566,6 +610,7 @@ bool kmbox_zc_file_detach_locked(struct kmbox_file *kf);
 u32 kmbox_zc_nfree(struct kmbox *mb);
 void kmbox_zc_wake(struct kmbox *mb);
 void kmbox_zc_counts_locked(struct kmbox *mb, struct kmbox_zc_counts *c);
+void kmbox_zc_file_counts_locked(struct kmbox_file *kf, u32 *reserved, u32 *received);
 
 /* names.c */
 int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open *o);
@@ -576,6 +621,41 @@ void kmbox_ns_put(struct kmbox_ns *ns);
 void kmbox_list_show(struct seq_file *m);
 void kmbox_stats_show(struct seq_file *m);
 void kmbox_show_fdinfo(struct seq_file *m, struct file *file);
+
+/* stats.c: the always-on counts of struct kmbox_mbstats */
+
+/* The bucket of a time in queue of @ns nanoseconds. */
+static inline unsigned int kmbox_qbucket(u64 ns)
+{
+	return min_t(unsigned int, fls64(ns), KMBOX_STATS_BUCKETS - 1);
+}
+
+/* Under kmbox->lock: @msg was sent (queued or handed over). */
+static inline void kmbox_stat_in_locked(struct kmbox *mb, const struct kmbox_msg *msg)
+{
+	mb->st.msgs_in++;
+	mb->st.bytes_in += msg->len;
+}
+
+/* Under kmbox->lock: @msg was taken by a receiver after @qtime ns queued. */
+static inline void kmbox_stat_out_locked(struct kmbox *mb, struct kmbox_msg *msg, u64 qtime)
+{
+	unsigned int b = kmbox_qbucket(qtime);
+
+	mb->st.msgs_out++;
+	mb->st.bytes_out += msg->len;
+	mb->st.hist[b]++;
+	msg->qbucket = b;
+	msg->qgen = mb->st.gen;
+}
+
+void kmbox_stat_unout_locked(struct kmbox *mb, const struct kmbox_msg *msg);
+int kmbox_stats_read(struct kmbox_file *kf, struct file *file, struct kmbox_stats *out);
+void kmbox_mbstats_show(struct seq_file *m);
+void kmbox_mbstats_show_one(struct seq_file *m, struct kmbox *mb);
+
+/* names.c, for stats.c: every mailbox of the reader's namespace */
+void kmbox_list_walk(struct seq_file *m, void (*show)(struct seq_file *m, struct kmbox *mb));
 
 /* ioctl.c */
 long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

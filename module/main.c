@@ -205,7 +205,7 @@ static int kmbox_params_init(void)
 	return ret;
 }
 
-struct kmbox_stats kmbox_stats;
+struct kmbox_totals kmbox_stats;
 
 static int kmbox_open(struct inode *inode, struct file *file)
 {
@@ -457,6 +457,12 @@ static int kmbox_proc_stats(struct seq_file *m, void *v)
 	return 0;
 }
 
+static int kmbox_proc_mbstats(struct seq_file *m, void *v)
+{
+	kmbox_mbstats_show(m);
+	return 0;
+}
+
 static struct proc_dir_entry *kmbox_proc_dir;
 
 static void kmbox_check_abi(void)
@@ -473,6 +479,7 @@ static void kmbox_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct kmbox_call) != 80);
 	BUILD_BUG_ON(sizeof(struct kmbox_reply) != 40);
 	BUILD_BUG_ON(sizeof(struct kmbox_reopen) != 16);
+	BUILD_BUG_ON(sizeof(struct kmbox_stats) != 112 + 8 * KMBOX_STATS_BUCKETS);
 	BUILD_BUG_ON(KMBOX_PRIO_MAX > U32_MAX);
 }
 
@@ -488,7 +495,8 @@ static int __init kmbox_init(void)
 	if (!kmbox_proc_dir)
 		return -ENOMEM;
 	if (!proc_create_single("mailboxes", 0444, kmbox_proc_dir, kmbox_proc_mailboxes) ||
-	    !proc_create_single("stats", 0444, kmbox_proc_dir, kmbox_proc_stats)) {
+	    !proc_create_single("stats", 0444, kmbox_proc_dir, kmbox_proc_stats) ||
+	    !proc_create_single("mailbox_stats", 0444, kmbox_proc_dir, kmbox_proc_mbstats)) {
 		ret = -ENOMEM;
 		goto out_proc;
 	}

@@ -76,6 +76,7 @@
 #include <linux/slab.h>
 
 #include "kmbox.h"
+#include "trace.h"
 
 static atomic64_t kmbox_next_id = ATOMIC64_INIT(0);
 
@@ -198,6 +199,10 @@ static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_rwaiter *rw,
 	}
 	rw->msg = msg;
 	kmbox_rw_choose_locked(mb, rw, KMBOX_RW_HANDED, wk);
+	/* Never queued: it spent no time in the queue. */
+	mb->st.handoffs++;
+	kmbox_stat_out_locked(mb, msg, 0);
+	trace_kmbox_handoff(mb, msg, rw->task);
 	return true;
 }
 
@@ -338,6 +343,7 @@ void kmbox_unqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
 	mb->bytes -= msg->len;
 	atomic_dec(&mb->used);
+	trace_kmbox_drop(mb, msg);
 }
 
 /*
@@ -469,6 +475,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_ns *ns,
 	mb->id = atomic64_inc_return(&kmbox_next_id);
 	mb->ns = ns;
 	mb->stats = ns->pcpu;
+	mb->st.since_ns = ktime_get_ns();
 
 	if (attr.zc_slots) {
 		ret = kmbox_region_create(mb, attr.zc_slots, attr.zc_slot_size);
@@ -567,6 +574,8 @@ static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 	}
 	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs + 1);
 	mb->bytes += msg->len;
+	if (mb->nr_msgs > mb->st.max_depth)
+		mb->st.max_depth = mb->nr_msgs;
 }
 
 /* A blocked sender or reserver, woken only by the event it waits for. */
@@ -701,10 +710,13 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 				ret = kmbox_zc_send_locked(kf, msg->slot);
 				if (ret)
 					break;
+				trace_kmbox_zc_queue(mb, msg->slot);
 			}
 			atomic_inc(&mb->used);
 			msg->seq = mb->seq++;
 			msg->send_ns = now;
+			kmbox_stat_in_locked(mb, msg);
+			trace_kmbox_send(mb, msg);
 			if (!rw || !kmbox_handoff_locked(mb, rw, msg, &wk)) {
 				kmbox_enqueue_locked(mb, msg);
 				queued = true;
@@ -715,6 +727,8 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			kmbox_wake_receiver_locked(mb, &wk);
 		if (done)
 			kmbox_pool_refill_locked(kf);
+		else if (!ret && !w->nonblock)
+			mb->st.full_waits++;
 		spin_unlock(&mb->lock);
 		if (done || ret)
 			break;
@@ -771,11 +785,14 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 	int ret = 0;
 
 	for (;;) {
+		u64 now = 0;
+
 		spin_lock(&mb->lock);
 		while (got < n) {
 			struct rb_node *node = rb_first_cached(&mb->queue);
 			struct kmbox_msg *msg;
 			bool as_slot;
+			u64 qtime;
 
 			if (!node)
 				break;
@@ -806,6 +823,12 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 				mb->last = NULL;	/* it was the only one */
 			WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
 			mb->bytes -= msg->len;
+			/* One clock read per lock round, only if one is taken. */
+			if (!now)
+				now = ktime_get_ns();
+			qtime = now > msg->send_ns ? now - msg->send_ns : 0;
+			kmbox_stat_out_locked(mb, msg, qtime);
+			trace_kmbox_recv(mb, msg, qtime);
 			msgs[got++] = msg;
 		}
 		if (got || ret) {
@@ -819,11 +842,14 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 			spin_unlock(&mb->lock);
 			return -EAGAIN;
 		}
+		mb->st.empty_waits++;
 		ret = kmbox_recv_wait_locked(kf, bufsz[0], zc, n > 1, w, &msgs[0]);
 		if (ret) {
 			if (ret < 0)
 				return ret;
-			return 1;	/* handed over */
+			/* Handed over: never queued. */
+			trace_kmbox_recv(mb, msgs[0], 0);
+			return 1;
 		}
 	}
 	kmbox_wake_chosen(&wk);
@@ -853,6 +879,9 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 	for (i = 0; i < n; i++) {
 		struct kmbox_msg *msg = msgs[i];
 
+		/* Not received after all. */
+		kmbox_stat_unout_locked(mb, msg);
+		trace_kmbox_requeue(mb, msg);
 		/* A slot in the wrong state: never queue what points at it. */
 		if (msg->slot != KMBOX_NO_SLOT && kmbox_zc_untake_locked(mb, msg->slot)) {
 			if (msg->sync)

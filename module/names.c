@@ -718,6 +718,26 @@ void kmbox_list_show(struct seq_file *m)
 }
 
 /**
+ * kmbox_list_walk() - call @show for each mailbox of the reader's namespace
+ * @m: the seq_file of a /proc/kmbox file
+ * @show: called in an RCU read-side section; it takes the mailbox's lock
+ *	and skips one found dead, as kmbox_show_one() does
+ */
+void kmbox_list_walk(struct seq_file *m, void (*show)(struct seq_file *m, struct kmbox *mb))
+{
+	struct kmbox_ns *ns = kmbox_ns_current(false);
+	struct kmbox *mb;
+
+	if (IS_ERR_OR_NULL(ns))
+		return;
+	rcu_read_lock();
+	list_for_each_entry_rcu(mb, &ns->mailboxes, all)
+		show(m, mb);
+	rcu_read_unlock();
+	kmbox_ns_put(ns);
+}
+
+/**
  * kmbox_stats_show() - /proc/kmbox/stats
  * @m: the seq_file
  *
@@ -755,11 +775,14 @@ void kmbox_stats_show(struct seq_file *m)
 void kmbox_show_fdinfo(struct seq_file *m, struct file *file)
 {
 	static const char *const access[] = { "-", "r", "w", "rw" };
+	struct user_namespace *uns = seq_user_ns(m);
 	struct kmbox_file *kf = file->private_data;
 	struct kmbox *mb = kmbox_file_mb(kf);
+	u32 held, reserved = 0, received = 0, calls = 0;
+	struct kmbox_zc_counts c = {};
 	unsigned int acc = 0;
+	struct rb_node *n;
 	char flags[4];
-	u32 held;
 
 	if (file->f_mode & FMODE_READ)
 		acc |= 1;
@@ -771,9 +794,23 @@ void kmbox_show_fdinfo(struct seq_file *m, struct file *file)
 		return;
 	spin_lock(&mb->lock);
 	held = kf->zc_held;
+	if (mb->region) {
+		kmbox_zc_counts_locked(mb, &c);
+		kmbox_zc_file_counts_locked(kf, &reserved, &received);
+	}
+	/* Requests received through this file and not answered yet. */
+	for (n = rb_first(&kf->calls); n; n = rb_next(n))
+		calls++;
 	spin_unlock(&mb->lock);
 	kmbox_flags(mb, flags);
 	seq_printf(m, "kmbox-id:\t%llu\nkmbox-name:\t", mb->id);
 	kmbox_seq_name(m, mb->name);
 	seq_printf(m, "\nkmbox-flags:\t%s\nkmbox-zc-held:\t%u\n", flags, held);
+	seq_printf(m, "kmbox-zc-reserved:\t%u\nkmbox-zc-received:\t%u\n"
+		   "kmbox-calls-pending:\t%u\n", reserved, received, calls);
+	seq_printf(m, "kmbox-uid:\t%u\nkmbox-gid:\t%u\nkmbox-mode:\t%04o\n",
+		   from_kuid_munged(uns, mb->uid), from_kgid_munged(uns, mb->gid), mb->mode);
+	seq_printf(m, "kmbox-max-msgs:\t%u\nkmbox-max-msgsize:\t%u\nkmbox-rendezvous:\t%d\n"
+		   "kmbox-zc-slots:\t%u\n", mb->max_msgs, mb->max_msgsize, mb->rendezvous,
+		   c.slots);
 }

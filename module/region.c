@@ -695,6 +695,35 @@ bool kmbox_zc_file_detach_locked(struct kmbox_file *kf)
 }
 
 /**
+ * kmbox_zc_file_counts_locked() - the slots @kf holds, by state (fdinfo)
+ * @kf: a bound file of a mailbox with a region
+ * @reserved: out: reserved through @kf and not sent
+ * @received: out: received by @kf as slots and not released
+ *
+ * A walk over the slots, like kmbox_zc_file_detach_locked()'s, that stops
+ * once it has found the @kf->zc_held slots @kf holds (at once when none).
+ */
+void kmbox_zc_file_counts_locked(struct kmbox_file *kf, u32 *reserved, u32 *received)
+{
+	struct kmbox_region *r = kf->mb->region;
+	u32 i;
+
+	lockdep_assert_held(&kf->mb->lock);
+	*reserved = 0;
+	*received = 0;
+	for (i = 0; i < r->nslots && *reserved + *received < kf->zc_held; i++) {
+		const struct kmbox_slot *s = &r->slots[i];
+
+		if (s->owner != kf)
+			continue;
+		if (s->state == KMBOX_SLOT_RESERVED)
+			(*reserved)++;
+		else if (s->state == KMBOX_SLOT_HELD)
+			(*received)++;
+	}
+}
+
+/**
  * kmbox_zc_counts_locked() - slots per state, for /proc and GETATTR
  * @mb: a mailbox with a region
  * @c: out

@@ -128,6 +128,22 @@ SIZE(kmbox_reopen, 16);
 OFF(kmbox_reopen, flags, 0);
 OFF(kmbox_reopen, __reserved, 4);
 
+SIZE(kmbox_stats, 432);
+OFF(kmbox_stats, flags, 0);
+OFF(kmbox_stats, nbuckets, 4);
+OFF(kmbox_stats, since_ns, 8);
+OFF(kmbox_stats, msgs_in, 16);
+OFF(kmbox_stats, msgs_out, 24);
+OFF(kmbox_stats, bytes_in, 32);
+OFF(kmbox_stats, bytes_out, 40);
+OFF(kmbox_stats, handoffs, 48);
+OFF(kmbox_stats, full_waits, 56);
+OFF(kmbox_stats, empty_waits, 64);
+OFF(kmbox_stats, max_depth, 72);
+OFF(kmbox_stats, __pad, 76);
+OFF(kmbox_stats, __reserved, 80);
+OFF(kmbox_stats, qtime_hist, 112);
+
 IOC(KMBOX_IOC_INFO, 0x8040d400);
 IOC(KMBOX_IOC_OPEN, 0x4030d401);
 IOC(KMBOX_IOC_UNLINK, 0x4020d402);
@@ -141,3 +157,4 @@ IOC(KMBOX_IOC_ZC_RELEASE, 0x4028d409);
 IOC(KMBOX_IOC_REOPEN, 0x4010d40a);
 IOC(KMBOX_IOC_CALL, 0xc050d40b);
 IOC(KMBOX_IOC_REPLY, 0x4028d40c);
+IOC(KMBOX_IOC_STATS, 0xc1b0d40d);

@@ -79,12 +79,17 @@ static int split(char *line, char **field, int max)
 
 int kmbox_proc_read(struct kmbox_proc_table *t)
 {
+	return kmbox_proc_read_file(t, "mailboxes");
+}
+
+int kmbox_proc_read_file(struct kmbox_proc_table *t, const char *file)
+{
 	char path[4096], *line, *next;
 	struct kmbox_proc_row *rows;
 	int n, cap = 0;
 
 	memset(t, 0, sizeof(*t));
-	snprintf(path, sizeof(path), "%s/mailboxes", kmbox_proc_dir());
+	snprintf(path, sizeof(path), "%s/%s", kmbox_proc_dir(), file);
 	t->text = slurp(path);
 	if (!t->text)
 		return -1;

@@ -3,9 +3,10 @@
  * Reading what the kmbox module shows in /proc and /sys, for kmboxctl and
  * other tools of tools/ (a 'top' reads the same table every second):
  *
- *  - /proc/kmbox/mailboxes as a table whose columns are named by the
- *    file's header line, so a column the module adds shows up without a
- *    change here (kmbox(4) lists the columns);
+ *  - /proc/kmbox/mailboxes (and /proc/kmbox/mailbox_stats, the same
+ *    way) as a table whose columns are named by the file's header line,
+ *    so a column the module adds shows up without a change here
+ *    (kmbox(4) lists the columns);
  *  - the kmbox-* lines of /proc/self/fdinfo/FD;
  *  - the module parameters in /sys/module/kmbox/parameters/.
  *
@@ -40,6 +41,8 @@ const char *kmbox_proc_dir(void);
  * header's are skipped.  Return: 0, or -1 with errno.
  */
 int kmbox_proc_read(struct kmbox_proc_table *t);
+/* The same for another table of the directory: "mailbox_stats". */
+int kmbox_proc_read_file(struct kmbox_proc_table *t, const char *file);
 void kmbox_proc_free(struct kmbox_proc_table *t);
 
 /* Index of the column called @name, or -1. */

@@ -8,8 +8,9 @@
  *   kmboxctl recv NAME [-t S] [-n] [-v] [-c N | -a] [-0]
  *   kmboxctl call NAME [-p P] [-t S] [-n] [MESSAGE|-]
  *   kmboxctl serve NAME [-c N] -- COMMAND [ARG...]
- *   kmboxctl stat NAME [-J]
+ *   kmboxctl stat NAME [-J] [-R]
  *   kmboxctl list [-J | -r] [--noheadings]
+ *   kmboxctl top [--once [-J]] [-d S] [-n N]
  *   kmboxctl info [-J]
  *   kmboxctl help [COMMAND] | --help | --version
  *
@@ -32,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 
 #include "kmbox.h"
@@ -1003,6 +1005,98 @@ static void json_field(struct json *j, const char *col, const char *val,
 	}
 }
 
+/* --- time in queue: the log2 histogram of struct kmbox_stats ---------------- */
+
+/* @ns as a short human time: 512ns, 1.5us, 12ms, 3.2s. */
+static void human_ns(char *buf, size_t size, uint64_t ns)
+{
+	if (ns < 1000)
+		snprintf(buf, size, "%" PRIu64 "ns", ns);
+	else if (ns < 1000000)
+		snprintf(buf, size, "%.3gus", ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, size, "%.3gms", ns / 1e6);
+	else
+		snprintf(buf, size, "%.3gs", ns / 1e9);
+}
+
+/*
+ * The range of bucket @b of @n: "0" (bucket 0: hand-offs), "<2^b ns" with
+ * the lower bound, or ">=" the last bucket's lower bound.
+ */
+static void bucket_range(char *buf, size_t size, int b, int n)
+{
+	char lo[16], hi[16];
+
+	if (b == 0) {
+		snprintf(buf, size, "0");
+		return;
+	}
+	human_ns(lo, sizeof(lo), 1ULL << (b - 1));
+	if (b == n - 1) {
+		snprintf(buf, size, ">=%s", lo);
+		return;
+	}
+	human_ns(hi, sizeof(hi), 1ULL << b);
+	snprintf(buf, size, "%s-%s", lo, hi);
+}
+
+/*
+ * The bucket that holds the @pct-th percentile of the @n counts of @h
+ * (the first whose running total reaches @pct % of all), or -1 if @h is
+ * all zero.
+ */
+static int hist_percentile(const __u64 *h, int n, unsigned int pct)
+{
+	uint64_t total = 0, run = 0, want;
+	int b;
+
+	for (b = 0; b < n; b++)
+		total += h[b];
+	if (!total)
+		return -1;
+	want = (total / 100) * pct + ((total % 100) * pct + 99) / 100;
+	if (!want)
+		want = 1;
+	for (b = 0; b < n; b++) {
+		run += h[b];
+		if (run >= want)
+			return b;
+	}
+	return n - 1;
+}
+
+/*
+ * What a percentile in bucket @b says, as an upper bound in ns: 0 for
+ * bucket 0, 2^b - 1 for the others, UINT64_MAX for the open last one.
+ */
+static uint64_t bucket_upper_ns(int b, int n)
+{
+	if (b <= 0)
+		return 0;
+	if (b >= n - 1)
+		return UINT64_MAX;
+	return (1ULL << b) - 1;
+}
+
+/* A percentile for people: "-" (no message), "0", "<1.02us", ">=275s". */
+static void percentile_text(char *buf, size_t size, int b, int n)
+{
+	char t[16];
+
+	if (b < 0) {
+		snprintf(buf, size, "-");
+	} else if (b == 0) {
+		snprintf(buf, size, "0");
+	} else if (b == n - 1) {
+		human_ns(t, sizeof(t), 1ULL << (b - 1));
+		snprintf(buf, size, ">=%s", t);
+	} else {
+		human_ns(t, sizeof(t), 1ULL << b);
+		snprintf(buf, size, "<%s", t);
+	}
+}
+
 static bool row_anonymous(const struct kmbox_proc_table *t,
 			  const struct kmbox_proc_row *r)
 {
@@ -1015,6 +1109,7 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		JSON_OPTION,
+		{ "reset",  no_argument, NULL, 'R' },
 		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1026,17 +1121,21 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 	const struct kmbox_proc_row *row = NULL;
 	struct kmbox_proc_table t = { 0 };
 	char id[32] = "", flags[16] = "";
-	bool json = false, have_proc;
+	bool json = false, have_proc, reset = false, have_st;
+	struct kmbox_stats st;
 	struct kmbox_attr a;
 	const char *name;
 	struct json j;
 	size_t i;
-	int c, fd, col;
+	int c, fd, col, b;
 
-	while ((c = next_opt(cmd, argc, argv, ":Jh", longopts)) != -1) {
+	while ((c = next_opt(cmd, argc, argv, ":JRh", longopts)) != -1) {
 		switch (c) {
 		case 'J':
 			json = true;
+			break;
+		case 'R':
+			reset = true;
 			break;
 		case 'h':
 			return print_help(cmd);
@@ -1048,15 +1147,24 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 		return EXIT_USAGE;
 	name = argv[optind];
 
-	/* Any access will do: try read, then write permission. */
-	fd = kmbox_open(name, O_RDONLY);
+	/*
+	 * Any access will do: try read, then write permission.  A reset
+	 * needs a file open for writing, or the owner: write first.
+	 */
+	fd = kmbox_open(name, reset ? O_WRONLY : O_RDONLY);
 	if (fd < 0 && errno == EACCES)
-		fd = kmbox_open(name, O_WRONLY);
+		fd = kmbox_open(name, reset ? O_RDONLY : O_WRONLY);
 	if (fd < 0)
 		return fail(cmd->name, name);
 	if (kmbox_getattr(fd, &a)) {
 		close(fd);
 		return fail(cmd->name, name);
+	}
+	/* A module without KMBOX_IOC_STATS (ENOTTY): no counts to show. */
+	have_st = !kmbox_stats(fd, &st, reset ? KMBOX_STATS_RESET : 0);
+	if (!have_st && (reset || errno != ENOTTY)) {
+		close(fd);
+		return fail(cmd->name, reset ? "reset" : name);
 	}
 	kmbox_fdinfo(fd, "id", id, sizeof(id));
 	kmbox_fdinfo(fd, "flags", flags, sizeof(flags));
@@ -1105,6 +1213,35 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 		json_u64(&j, "zc_slots", a.zc_slots);
 		json_u64(&j, "zc_slot_size", a.zc_slot_size);
 		json_u64(&j, "zc_free", a.zc_free);
+		if (have_st) {
+			json_object_begin(&j, "stats");
+			json_u64(&j, "msgs_in", st.msgs_in);
+			json_u64(&j, "msgs_out", st.msgs_out);
+			json_u64(&j, "bytes_in", st.bytes_in);
+			json_u64(&j, "bytes_out", st.bytes_out);
+			json_u64(&j, "max_depth", st.max_depth);
+			json_u64(&j, "handoffs", st.handoffs);
+			json_u64(&j, "full_waits", st.full_waits);
+			json_u64(&j, "empty_waits", st.empty_waits);
+			json_u64(&j, "since_ns", st.since_ns);
+			if (reset)
+				json_bool(&j, "reset", true);
+			b = hist_percentile(st.qtime_hist, KMBOX_STATS_BUCKETS, 50);
+			if (b < 0)
+				json_null(&j, "qtime_p50_ns");
+			else
+				json_u64(&j, "qtime_p50_ns", bucket_upper_ns(b, KMBOX_STATS_BUCKETS));
+			b = hist_percentile(st.qtime_hist, KMBOX_STATS_BUCKETS, 99);
+			if (b < 0)
+				json_null(&j, "qtime_p99_ns");
+			else
+				json_u64(&j, "qtime_p99_ns", bucket_upper_ns(b, KMBOX_STATS_BUCKETS));
+			json_array_begin(&j, "qtime_hist");
+			for (b = 0; b < KMBOX_STATS_BUCKETS; b++)
+				json_u64(&j, NULL, st.qtime_hist[b]);
+			json_array_end(&j);
+			json_object_end(&j);
+		}
 		json_object_end(&j);
 		json_finish(&j);
 	} else {
@@ -1122,6 +1259,39 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 			printf("zc_slot_size:  %" PRIu32 "\n"
 			       "zc_free:       %" PRIu32 "\n",
 			       a.zc_slot_size, a.zc_free);
+		if (have_st) {
+			char p50[24], p99[24], range[40];
+
+			percentile_text(p50, sizeof(p50),
+					hist_percentile(st.qtime_hist, KMBOX_STATS_BUCKETS, 50),
+					KMBOX_STATS_BUCKETS);
+			percentile_text(p99, sizeof(p99),
+					hist_percentile(st.qtime_hist, KMBOX_STATS_BUCKETS, 99),
+					KMBOX_STATS_BUCKETS);
+			printf("msgs_in:       %" PRIu64 "\n"
+			       "msgs_out:      %" PRIu64 "\n"
+			       "bytes_in:      %" PRIu64 "\n"
+			       "bytes_out:     %" PRIu64 "\n"
+			       "max_depth:     %" PRIu32 "\n"
+			       "handoffs:      %" PRIu64 "\n"
+			       "full_waits:    %" PRIu64 "\n"
+			       "empty_waits:   %" PRIu64 "\n"
+			       "qtime_p50:     %s\n"
+			       "qtime_p99:     %s\n",
+			       (uint64_t)st.msgs_in, (uint64_t)st.msgs_out,
+			       (uint64_t)st.bytes_in, (uint64_t)st.bytes_out, st.max_depth,
+			       (uint64_t)st.handoffs, (uint64_t)st.full_waits,
+			       (uint64_t)st.empty_waits, p50, p99);
+			for (b = 0; b < KMBOX_STATS_BUCKETS; b++) {
+				if (!st.qtime_hist[b])
+					continue;
+				bucket_range(range, sizeof(range), b, KMBOX_STATS_BUCKETS);
+				printf("qtime %-17s %" PRIu64 "\n", range,
+				       (uint64_t)st.qtime_hist[b]);
+			}
+			if (reset)
+				printf("(reset)\n");
+		}
 	}
 	kmbox_proc_free(&t);
 	if (fflush(stdout) || ferror(stdout))
@@ -1247,6 +1417,435 @@ out:
 	return EXIT_OK;
 }
 
+/* --- top ------------------------------------------------------------------ */
+
+/* One mailbox of a 'top' sample: /proc/kmbox/mailboxes joined with _stats. */
+struct top_row {
+	uint64_t id;
+	const char *name;		/* as /proc has it (escaped) */
+	bool anon;
+	uint64_t depth, max_msgs, rd_waiters, wr_waiters;
+	bool have_st;
+	uint64_t in, out;
+	__u64 hist[KMBOX_STATS_BUCKETS];
+};
+
+struct top_sample {
+	struct kmbox_proc_table mb, st;
+	struct top_row *rows;
+	int n;
+	bool have_st;			/* the module has mailbox_stats */
+	uint64_t t_ns;			/* CLOCK_MONOTONIC of the read */
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t field_u64(const struct kmbox_proc_table *t, const struct kmbox_proc_row *r,
+			  const char *col)
+{
+	int c = kmbox_proc_col(t, col);
+
+	if (c < 0 || !kmbox_proc_is_number(r->field[c]))
+		return 0;
+	return strtoull(r->field[c], NULL, 10);
+}
+
+static int top_row_cmp(const void *a, const void *b)
+{
+	const struct top_row *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static const struct top_row *top_find(const struct top_sample *s, uint64_t id)
+{
+	struct top_row key = { .id = id };
+
+	if (!s || !s->n)
+		return NULL;
+	return bsearch(&key, s->rows, (size_t)s->n, sizeof(key), top_row_cmp);
+}
+
+static void top_free(struct top_sample *s)
+{
+	kmbox_proc_free(&s->mb);
+	kmbox_proc_free(&s->st);
+	free(s->rows);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Read both tables: 0, or -1 with errno (for mailboxes; stats may lack). */
+static int top_read(struct top_sample *s)
+{
+	int i, c, k;
+
+	memset(s, 0, sizeof(*s));
+	s->t_ns = mono_ns();
+	if (kmbox_proc_read(&s->mb))
+		return -1;
+	s->have_st = !kmbox_proc_read_file(&s->st, "mailbox_stats");
+	s->rows = calloc((size_t)s->mb.nrows + 1, sizeof(*s->rows));
+	if (!s->rows) {
+		top_free(s);
+		errno = ENOMEM;
+		return -1;
+	}
+	c = kmbox_proc_col(&s->mb, "name");
+	for (i = 0; i < s->mb.nrows; i++) {
+		const struct kmbox_proc_row *r = &s->mb.rows[i];
+		struct top_row *row = &s->rows[s->n];
+
+		if (kmbox_proc_col(&s->mb, "id") < 0)
+			break;
+		row->id = field_u64(&s->mb, r, "id");
+		row->name = c >= 0 ? r->field[c] : "?";
+		row->anon = row_anonymous(&s->mb, r);
+		row->depth = field_u64(&s->mb, r, "msgs");
+		row->max_msgs = field_u64(&s->mb, r, "max_msgs");
+		row->rd_waiters = field_u64(&s->mb, r, "rd_waiters");
+		row->wr_waiters = field_u64(&s->mb, r, "wr_waiters");
+		s->n++;
+	}
+	qsort(s->rows, (size_t)s->n, sizeof(*s->rows), top_row_cmp);
+	for (i = 0; s->have_st && i < s->st.nrows; i++) {
+		const struct kmbox_proc_row *r = &s->st.rows[i];
+		struct top_row *row = (struct top_row *)top_find(s, field_u64(&s->st, r, "id"));
+		char *h, *save = NULL, *tok;
+		int hc = kmbox_proc_col(&s->st, "qtime_hist");
+
+		if (!row)
+			continue;
+		row->have_st = true;
+		row->in = field_u64(&s->st, r, "msgs_in");
+		row->out = field_u64(&s->st, r, "msgs_out");
+		if (hc < 0)
+			continue;
+		/* "3,0,5": the buckets up to the last non-zero one */
+		h = r->field[hc];
+		for (k = 0, tok = strtok_r(h, ",", &save); tok && k < KMBOX_STATS_BUCKETS;
+		     tok = strtok_r(NULL, ",", &save), k++)
+			row->hist[k] = strtoull(tok, NULL, 10);
+	}
+	return 0;
+}
+
+/*
+ * What happened to @cur since @prev (NULL: since its statistics started):
+ * the messages in and out and the histogram of those received.  Return:
+ * false if the counts went back (a reset): nothing to compare.
+ */
+static bool top_delta(const struct top_row *cur, const struct top_row *prev,
+		      uint64_t *din, uint64_t *dout, __u64 *hist)
+{
+	int b;
+
+	if (!prev || !prev->have_st) {
+		*din = cur->in;
+		*dout = cur->out;
+		memcpy(hist, cur->hist, sizeof(cur->hist));
+		return true;
+	}
+	if (cur->in < prev->in || cur->out < prev->out)
+		return false;
+	*din = cur->in - prev->in;
+	*dout = cur->out - prev->out;
+	for (b = 0; b < KMBOX_STATS_BUCKETS; b++) {
+		if (cur->hist[b] < prev->hist[b])
+			return false;
+		hist[b] = cur->hist[b] - prev->hist[b];
+	}
+	return true;
+}
+
+static void top_rate(char *buf, size_t size, uint64_t n, uint64_t dt_ns, bool ok)
+{
+	double r;
+
+	if (!ok || !dt_ns) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	r = (double)n * 1e9 / (double)dt_ns;
+	if (r < 1000)
+		snprintf(buf, size, "%.1f", r);
+	else if (r < 1e6)
+		snprintf(buf, size, "%.1fk", r / 1e3);
+	else
+		snprintf(buf, size, "%.1fM", r / 1e6);
+}
+
+/*
+ * One frame: @prev is the sample before (NULL: none, rates are "-" and
+ * the percentiles are over everything since the statistics started);
+ * @max_rows limits the table (0: no limit).
+ */
+static void top_frame(const struct top_sample *cur, const struct top_sample *prev,
+		      int max_rows)
+{
+	uint64_t dt = prev ? cur->t_ns - prev->t_ns : 0;
+	int i, w = 4, shown;
+	char clock[16];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+	for (i = 0; i < cur->n; i++)
+		if ((int)strlen(cur->rows[i].name) > w)
+			w = (int)strlen(cur->rows[i].name);
+	if (w > 32)
+		w = 32;
+	printf("kmboxctl top - %s, %d mailbox%s", clock, cur->n, cur->n == 1 ? "" : "es");
+	if (prev)
+		printf(", rates over %.2f s", (double)dt / 1e9);
+	if (!cur->have_st)
+		printf(", no statistics (module without /proc/kmbox/mailbox_stats)");
+	printf("\n%8s  %-*s %7s %7s %8s %8s %10s %10s %9s %9s %4s %4s\n", "ID", w, "NAME",
+	       "DEPTH", "MAX", "IN/S", "OUT/S", "IN", "OUT", "P50", "P99", "RDW", "WRW");
+	shown = 0;
+	for (i = 0; i < cur->n; i++) {
+		const struct top_row *r = &cur->rows[i];
+		const struct top_row *p = prev ? top_find(prev, r->id) : NULL;
+		char rin[16], rout[16], p50[24], p99[24], tin[24], tout[24];
+		uint64_t din = 0, dout = 0;
+		__u64 hist[KMBOX_STATS_BUCKETS];
+		bool ok = r->have_st && top_delta(r, p, &din, &dout, hist);
+
+		if (max_rows && shown == max_rows) {
+			printf("... %d more\n", cur->n - shown);
+			break;
+		}
+		top_rate(rin, sizeof(rin), din, dt, ok && p);
+		top_rate(rout, sizeof(rout), dout, dt, ok && p);
+		if (ok) {
+			percentile_text(p50, sizeof(p50),
+					hist_percentile(hist, KMBOX_STATS_BUCKETS, 50),
+					KMBOX_STATS_BUCKETS);
+			percentile_text(p99, sizeof(p99),
+					hist_percentile(hist, KMBOX_STATS_BUCKETS, 99),
+					KMBOX_STATS_BUCKETS);
+		} else {
+			snprintf(p50, sizeof(p50), "-");
+			snprintf(p99, sizeof(p99), "-");
+		}
+		snprintf(tin, sizeof(tin), r->have_st ? "%" PRIu64 : "-", r->in);
+		snprintf(tout, sizeof(tout), r->have_st ? "%" PRIu64 : "-", r->out);
+		printf("%8" PRIu64 "  %-*.*s %7" PRIu64 " %7" PRIu64 " %8s %8s %10s %10s %9s %9s"
+		       " %4" PRIu64 " %4" PRIu64 "\n", r->id, w, w, r->name, r->depth,
+		       r->max_msgs, rin, rout, tin, tout, p50, p99, r->rd_waiters, r->wr_waiters);
+		shown++;
+	}
+}
+
+/* One frame as JSON: counts, not rates, with the interval they cover. */
+static void top_json(const struct top_sample *cur, const struct top_sample *prev)
+{
+	struct json j;
+	int i;
+
+	json_init(&j, stdout);
+	json_object_begin(&j, NULL);
+	json_u64(&j, "interval_ns", prev ? cur->t_ns - prev->t_ns : 0);
+	json_bool(&j, "stats", cur->have_st);
+	json_array_begin(&j, "mailboxes");
+	for (i = 0; i < cur->n; i++) {
+		const struct top_row *r = &cur->rows[i];
+		const struct top_row *p = prev ? top_find(prev, r->id) : NULL;
+		char name[4 * KMBOX_NAME_MAX + 1];
+		__u64 hist[KMBOX_STATS_BUCKETS];
+		uint64_t din = 0, dout = 0;
+		bool ok = r->have_st && top_delta(r, p, &din, &dout, hist);
+		int b;
+
+		json_object_begin(&j, NULL);
+		json_u64(&j, "id", r->id);
+		if (r->anon)
+			json_null(&j, "name");
+		else
+			json_string(&j, "name", name,
+				    kmbox_proc_unescape(r->name, name, sizeof(name)));
+		json_u64(&j, "depth", r->depth);
+		json_u64(&j, "max_msgs", r->max_msgs);
+		json_u64(&j, "rd_waiters", r->rd_waiters);
+		json_u64(&j, "wr_waiters", r->wr_waiters);
+		if (r->have_st) {
+			json_u64(&j, "msgs_in", r->in);
+			json_u64(&j, "msgs_out", r->out);
+		}
+		if (ok && p) {
+			json_u64(&j, "in_delta", din);
+			json_u64(&j, "out_delta", dout);
+		}
+		if (ok) {
+			b = hist_percentile(hist, KMBOX_STATS_BUCKETS, 50);
+			if (b < 0)
+				json_null(&j, "qtime_p50_ns");
+			else
+				json_u64(&j, "qtime_p50_ns", bucket_upper_ns(b, KMBOX_STATS_BUCKETS));
+			b = hist_percentile(hist, KMBOX_STATS_BUCKETS, 99);
+			if (b < 0)
+				json_null(&j, "qtime_p99_ns");
+			else
+				json_u64(&j, "qtime_p99_ns", bucket_upper_ns(b, KMBOX_STATS_BUCKETS));
+		}
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
+	json_finish(&j);
+}
+
+static volatile sig_atomic_t top_stop;
+
+static void top_on_signal(int sig)
+{
+	(void)sig;
+	top_stop = 1;
+}
+
+/* "S" or "S.FRACTION" seconds, at most an hour, into nanoseconds. */
+static int parse_seconds(const char *s, uint64_t *ns)
+{
+	uint64_t sec = 0, frac = 0, scale = 100000000;
+	const char *p = s;
+	int digits = 0;
+
+	for (; isdigit((unsigned char)*p) && sec <= 3600; p++, digits++)
+		sec = sec * 10 + (uint64_t)(*p - '0');
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++, digits++) {
+			frac += (uint64_t)(*p - '0') * scale;
+			scale /= 10;
+		}
+	if (*p || !digits || sec > 3600 || (sec == 3600 && frac))
+		return -1;
+	*ns = sec * 1000000000ULL + frac;
+	return 0;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR && !top_stop)
+		;
+}
+
+static int cmd_top(const struct command *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "once",        no_argument,       NULL, '1' },
+		{ "delay",       required_argument, NULL, 'd' },
+		{ "iterations",  required_argument, NULL, 'n' },
+		JSON_OPTION,
+		HELP_OPTION,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sigaction sa = { .sa_handler = top_on_signal };
+	struct top_sample cur, prev;
+	bool once = false, json = false, have_prev = false, tty;
+	uint64_t delay = 1000000000ULL;
+	unsigned long iterations = 0, frames = 0;
+	int c, rows = 0;
+
+	while ((c = next_opt(cmd, argc, argv, ":1d:n:Jh", longopts)) != -1) {
+		switch (c) {
+		case '1':
+			once = true;
+			break;
+		case 'd':
+			if (parse_seconds(optarg, &delay))
+				return usage_error(cmd, "bad --delay '%s' (seconds, at most 3600)",
+						   optarg);
+			break;
+		case 'n':
+			if (parse_uint(optarg, 10, 1000000000UL, &iterations) || !iterations)
+				return usage_error(cmd, "bad --iterations '%s'", optarg);
+			break;
+		case 'J':
+			json = true;
+			break;
+		case 'h':
+			return print_help(cmd);
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (operands(cmd, argc, argv, 0, 0) < 0)
+		return EXIT_USAGE;
+	if (json && !once)
+		return usage_error(cmd, "--json goes with --once");
+	if (once)
+		iterations = 1;
+	if (!once && !delay)
+		return usage_error(cmd, "--delay 0 goes with --once");
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	tty = isatty(STDOUT_FILENO) && !once;
+	if (tty) {
+		struct winsize ws;
+
+		if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_row > 4)
+			rows = ws.ws_row - 3;
+	}
+	/* --once: two samples --delay apart, for rates; --delay 0: one. */
+	if (once && delay) {
+		if (top_read(&prev))
+			goto fail;
+		have_prev = true;
+		sleep_ns(delay);
+	}
+	for (;;) {
+		if (top_read(&cur)) {
+			if (have_prev)
+				top_free(&prev);
+			goto fail;
+		}
+		if (json) {
+			top_json(&cur, have_prev ? &prev : NULL);
+		} else {
+			if (tty)
+				fputs("\033[H\033[J", stdout);	/* home, clear to the end */
+			top_frame(&cur, have_prev ? &prev : NULL, rows);
+		}
+		if (fflush(stdout) || ferror(stdout)) {
+			top_free(&cur);
+			if (have_prev)
+				top_free(&prev);
+			return fail(cmd->name, "stdout");
+		}
+		if (have_prev)
+			top_free(&prev);
+		prev = cur;
+		have_prev = true;
+		if ((iterations && ++frames >= iterations) || top_stop)
+			break;
+		if (!tty)
+			printf("\n");
+		sleep_ns(delay);
+		if (top_stop)
+			break;
+	}
+	top_free(&prev);
+	return EXIT_OK;
+
+fail:
+	{
+		int err = errno == ENOENT ? ENODEV : errno;
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/mailboxes", kmbox_proc_dir());
+		return fail_err(cmd->name, path, err);
+	}
+}
+
 static int cmd_info(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1262,6 +1861,8 @@ static int cmd_info(const struct command *cmd, int argc, char **argv)
 		{ KMBOX_FEAT_ZEROCOPY, "zerocopy" },
 		{ KMBOX_FEAT_BATCH, "batch" },
 		{ KMBOX_FEAT_CREDS, "creds" },
+		{ KMBOX_FEAT_SYNC, "sync" },
+		{ KMBOX_FEAT_STATS, "stats" },
 	};
 	struct {
 		const char *name;
@@ -1433,10 +2034,14 @@ static const struct command commands[] = {
 		"  -c, --count N     answer N requests, then exit\n",
 	},
 	{
-		"stat", cmd_stat, "NAME [-J]",
+		"stat", cmd_stat, "NAME [-J] [-R]",
 		"Print the mailbox's id, flags, owner, mode, limits, queued\n"
-		"messages and bytes, waiters and zero-copy region usage.\n"
-		"  -J, --json    as a JSON object\n",
+		"messages and bytes, waiters and zero-copy region usage, and its\n"
+		"statistics: messages and bytes in and out, deepest queue,\n"
+		"hand-offs, waits, time in queue (p50, p99, histogram).\n"
+		"  -J, --json    as a JSON object (statistics under \"stats\")\n"
+		"  -R, --reset   zero the statistics after printing them (needs\n"
+		"                write permission or ownership)\n",
 	},
 	{
 		"list", cmd_list, "[-J | -r] [--noheadings]",
@@ -1446,6 +2051,20 @@ static const struct command commands[] = {
 		"      --noheadings  no header line\n"
 		"Names are shown as /proc shows them (\\ooo escapes); --json\n"
 		"unescapes them, and an anonymous mailbox's name is null.\n",
+	},
+	{
+		"top", cmd_top, "[--once [-J]] [-d S] [-n N]",
+		"Show every mailbox of this IPC namespace, refreshed every second:\n"
+		"depth and limit, messages in and out per second and in all,\n"
+		"median and 99th percentile of the time messages spent queued\n"
+		"(of those received since the frame before), sleeping receivers\n"
+		"and senders.  Ctrl-C stops it.\n"
+		"  -1, --once          print one frame and exit (rates over --delay)\n"
+		"  -d, --delay S       seconds between frames (default 1; 0 with\n"
+		"                      --once: no rates, percentiles over all)\n"
+		"  -n, --iterations N  stop after N frames\n"
+		"  -J, --json          with --once: the frame as JSON (counts per\n"
+		"                      interval, not rates)\n",
 	},
 	{
 		"info", cmd_info, "[-J]",

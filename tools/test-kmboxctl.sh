@@ -124,6 +124,12 @@ expect 2 "--all takes what is queued without waiting" -- recv q --all --count 2
 expect 2 "--null goes with --count or --all" -- recv q -0
 expect 2 "--json or --raw, not both" -- list --json --raw
 expect 1 "kmboxctl: unlink a/b: Invalid argument (EINVAL)" -- unlink a/b
+expect 2 "--json goes with --once" -- top --json
+expect 2 "bad --delay 'x'" -- top --once --delay x
+expect 2 "bad --delay '3601'" -- top --once --delay 3601
+expect 2 "--delay 0 goes with --once" -- top --delay 0
+expect 2 "bad --iterations '0'" -- top --iterations 0
+expect 2 "unexpected operand 'q'" -- top q
 
 # --- list on a made-up /proc/kmbox: plain, raw, JSON --------------------------
 
@@ -174,8 +180,36 @@ assert [x["name"] for x in m] == ["jobs", None, "a b\u00e9\u00ff\"\\\n", "-"], m
 assert m[1]["zc_slots"] == 4 and m[1]["zc_reserved"] == 1
 ' "$T/out"
 fi
+# top on the same made-up tables, with statistics for two of them
+{
+	echo "id msgs_in msgs_out bytes_in bytes_out max_depth handoffs full_waits empty_waits qtime_hist"
+	echo "7 10 7 50 35 4 2 0 1 2,0,0,0,0,0,0,0,0,0,1,3,1"
+	echo "8 0 0 0 0 0 0 0 0 0"
+} >"$T/proc/mailbox_stats"
+expect 0 "" -- top --once --delay 0
+check "top --once: a header" grep -q "^ *ID  *NAME  *DEPTH  *MAX  *IN/S  *OUT/S  *IN  *OUT  *P50  *P99  *RDW  *WRW$" "$T/out"
+check "top --once: jobs, depth 3 of 64, 10 in, 7 out, p50 and p99 from its histogram" \
+	grep -q "^ *7  *jobs  *3  *64  *-  *-  *10  *7  *<2.05us  *<4.1us  *0  *0$" "$T/out"
+check "top --once: the anonymous one, a sleeping receiver, nothing received" \
+	grep -q "^ *8  *-  *0  *8  *-  *-  *0  *0  *-  *-  *1  *0$" "$T/out"
+check "top --once: no line for a mailbox without stats beyond the four" test "$(grep -c '^ *[0-9]' "$T/out")" -eq 4
+expect 0 "" -- top --once --delay 0 --json
+check "top --json is valid JSON" "$J" <"$T/out"
+is "top --json: 4 mailboxes" 4 "$(jv '.mailboxes#')"
+is "top --json: p50 (bucket 11's upper bound)" 2047 "$(jv '.mailboxes[0].qtime_p50_ns')"
+is "top --json: p99" 4095 "$(jv '.mailboxes[0].qtime_p99_ns')"
+is "top --json: anonymous name" null "$(jv '.mailboxes[1].name')"
+is "top --json: nothing received, no p50" null "$(jv '.mailboxes[1].qtime_p50_ns')"
+expect 0 "" -- top --once --delay 0.01 --json
+is "top --once --delay: counts over the interval" 0 "$(jv '.mailboxes[0].in_delta')"
+expect 0 "" -- top --iterations 2 --delay 0.01
+is "top -n 2: two frames" 2 "$(grep -c '^kmboxctl top - ' "$T/out")"
+rm "$T/proc/mailbox_stats"
+expect 0 "" -- top --once --delay 0
+check "top without mailbox_stats says so" grep -q "no statistics" "$T/out"
 KMBOX_PROC_DIR=$T/nowhere
 expect 4 "No such device (ENODEV); the kmbox module is not loaded" -- list
+expect 4 "ENODEV" -- top --once
 unset KMBOX_PROC_DIR
 
 # jsonget itself: it must reject what is not JSON.
@@ -218,6 +252,9 @@ check "stat shows the id" grep -q "^id: *[0-9][0-9]*$" "$T/out"
 check "stat shows the owner" grep -q "^uid: *0$" "$T/out"
 check "stat shows the mode" grep -q "^mode: *0600$" "$T/out"
 check "stat: no prose in values" sh -c "! grep -q '(' '$T/out'"
+check "stat shows msgs_in" grep -q "^msgs_in: *4$" "$T/out"
+check "stat shows max_depth" grep -q "^max_depth: *4$" "$T/out"
+check "stat shows no p50 before a receive" grep -q "^qtime_p50: *-$" "$T/out"
 expect 0 "" -- stat "$q" --json
 check "stat --json is valid JSON" "$J" <"$T/out"
 is "stat --json: name" "$q" "$(jv .name)"
@@ -229,6 +266,12 @@ is "stat --json: mode" 0600 "$(jv .mode)"
 is "stat --json: uid" 0 "$(jv .uid)"
 is "stat --json: flags" N "$(jv .flags)"
 is "stat --json: zc_slots" 0 "$(jv .zc_slots)"
+is "stat --json: stats.msgs_in" 4 "$(jv .stats.msgs_in)"
+is "stat --json: stats.bytes_in" 15 "$(jv .stats.bytes_in)"
+is "stat --json: stats.msgs_out" 0 "$(jv .stats.msgs_out)"
+is "stat --json: stats.max_depth" 4 "$(jv .stats.max_depth)"
+is "stat --json: every histogram bucket" 40 "$(jv '.stats.qtime_hist#')"
+is "stat --json: no p50 before a receive" null "$(jv .stats.qtime_p50_ns)"
 id=$(jv .id)
 expect 0 "" -- list --json
 i=0
@@ -245,6 +288,11 @@ is "list --json: the same id as stat" "$id" "$(jv ".mailboxes[${found:-0}].id")"
 is "list --json: msgs" 4 "$(jv ".mailboxes[${found:-0}].msgs")"
 expect 0 "" -- list
 check "list shows it" grep -q " $q " "$T/out"
+expect 0 "" -- top --once --delay 0
+check "top --once shows the mailbox the test filled: 4 queued of 4, 4 in" \
+	grep -q "^ *$id  *$q  *4  *4  *-  *-  *4  *0  *-  *-  *0  *0$" "$T/out"
+expect 0 "" -- top --once --delay 0.1 --json
+check "top --once --json is valid JSON" "$J" <"$T/out"
 expect 3 "kmboxctl: send $q: Resource temporarily unavailable (EAGAIN); the mailbox is full" -- send "$q" --nonblock full
 expect 3 "kmboxctl: send $q: Connection timed out (ETIMEDOUT)" -- send "$q" --timeout 0.1 full
 expect 0 "prio=9" -- recv "$q" --verbose
@@ -257,6 +305,16 @@ expect 0 "len=4" -- recv "$q" -v
 check "message kept as-is" test "$(od -c "$T/out" | head -1)" = "$(printf 'a\nb\n' | od -c | head -1)"
 expect 3 "kmboxctl: recv $q: Resource temporarily unavailable (EAGAIN); the mailbox is empty" -- recv "$q" --nonblock
 expect 3 "kmboxctl: recv $q: Connection timed out (ETIMEDOUT)" -- recv "$q" --timeout 0.1
+expect 0 "" -- stat "$q" --json
+is "stats: 4 received" 4 "$(jv .stats.msgs_out)"
+is "stats: the send that timed out waited for room" 1 "$(jv .stats.full_waits)"
+is "stats: the receive that timed out waited for a message" 1 "$(jv .stats.empty_waits)"
+check "stats: a p99 once received" sh -c "'$J' .stats.qtime_p99_ns <'$T/out' | grep -q '^[0-9][0-9]*$'"
+expect 0 "" -- stat "$q" --reset
+check "stat --reset prints the counts before the reset" grep -q "^msgs_out: *4$" "$T/out"
+expect 0 "" -- stat "$q" --json
+is "stat after --reset: msgs_in 0" 0 "$(jv .stats.msgs_in)"
+is "stat after --reset: msgs_out 0" 0 "$(jv .stats.msgs_out)"
 check "oversize stdin is EMSGSIZE, with a hint" sh -c \
 	"head -c 65 /dev/zero | '$K' send '$q' 2>&1 | grep -q 'Message too long (EMSGSIZE); longer than the mailbox.s max_msgsize'"
 
@@ -296,7 +354,7 @@ expect 0 "" -- info --json
 check "info --json is valid JSON" "$J" <"$T/out"
 is "info --json: api_version" 1 "$(jv .api_version)"
 is "info --json: prio_max" 32768 "$(jv .prio_max)"
-is "info --json: features" 3 "$(jv '.features#')"
+is "info --json: features" 5 "$(jv '.features#')"
 is "info --json: max_mailboxes" "$(cat /sys/module/kmbox/parameters/max_mailboxes)" "$(jv .max_mailboxes)"
 
 # Exit statuses 5 (permission) and 6 (no such mailbox).  A process in a

@@ -212,6 +212,24 @@ int kmbox_reopen(int fd, int oflag);
 int kmbox_getattr(int fd, struct kmbox_attr *attr);
 
 /**
+ * kmbox_stats() - read, and maybe reset, a mailbox's statistics
+ * @fd: mailbox file
+ * @stats: filled in (struct kmbox_stats of <linux/kmbox.h>): messages and
+ *	bytes in and out, hand-offs, waits, the deepest queue and the
+ *	histogram of time in queue, since creation or the last reset
+ * @flags: 0, or KMBOX_STATS_RESET to zero the counts after reading them
+ *	(one step: no message escapes both)
+ *
+ * Since KMBOX_1.1.
+ *
+ * Return: 0, or -1 and errno: EINVAL (unknown @flags), EPERM (a reset
+ * through a file not open for writing, by somebody who does not own the
+ * mailbox), EBADF, EBADFD (not bound), ENOTTY (not a kmbox file, or a
+ * module without KMBOX_FEAT_STATS), EFAULT, ENOMEM.
+ */
+int kmbox_stats(int fd, struct kmbox_stats *stats, unsigned int flags);
+
+/**
  * kmbox_info() - read the module's version, features and limits
  * @fd: any /dev/kmbox file, bound or not; -1 to let the library open
  *	(and close) /dev/kmbox itself

@@ -47,6 +47,7 @@
 #define KMBOX_FEAT_CREDS	_BITULL(2)	/* sender pid/uid/gid in recv */
 /* KMBOX_F_SYNC, KMBOX_ATTR_RENDEZVOUS, KMBOX_IOC_CALL/REPLY */
 #define KMBOX_FEAT_SYNC		_BITULL(3)
+#define KMBOX_FEAT_STATS	_BITULL(4)	/* KMBOX_IOC_STATS */
 
 /**
  * struct kmbox_info - answer to KMBOX_IOC_INFO (any /dev/kmbox file)
@@ -406,6 +407,62 @@ struct kmbox_reopen {
 	__u32	__reserved[3];
 };
 
+/* struct kmbox_stats.flags */
+#define KMBOX_STATS_RESET	_BITUL(0)	/* zero the counts after reading */
+
+/* Buckets of struct kmbox_stats.qtime_hist */
+#define KMBOX_STATS_BUCKETS	40
+
+/**
+ * struct kmbox_stats - KMBOX_IOC_STATS argument: a mailbox's counts
+ * @flags: in: KMBOX_STATS_RESET or 0.  Resetting needs a file open for
+ *	writing, or the caller to own the mailbox (fsuid is its uid):
+ *	otherwise EPERM and nothing is read or reset
+ * @nbuckets: out: KMBOX_STATS_BUCKETS
+ * @since_ns: out: when the counts started (the mailbox's creation or
+ *	the last reset), on the CLOCK_MONOTONIC of the caller's time
+ *	namespace (0 if that clock had not started yet)
+ * @msgs_in: out: messages sent (queued or handed to a receiver)
+ * @msgs_out: out: messages received (a receive that faulted and put its
+ *	message back does not count)
+ * @bytes_in: out: payload bytes of @msgs_in
+ * @bytes_out: out: payload bytes of @msgs_out
+ * @handoffs: out: messages handed straight to a sleeping receiver,
+ *	never queued (counted in @msgs_in and @msgs_out too)
+ * @full_waits: out: sends that found no room and went to wait for it
+ * @empty_waits: out: receives that found no message and went to wait
+ * @max_depth: out: most messages queued at once
+ * @__pad: in: zero; out: zero
+ * @__reserved: in: zero; out: zero
+ * @qtime_hist: out: the messages of @msgs_out by time spent queued
+ *	(from the send to the receive that took them): bucket 0 counts 0 ns
+ *	(a hand-off), bucket b from 1 counts 2^(b-1) up to 2^b - 1 ns, the
+ *	last bucket everything from 2^(KMBOX_STATS_BUCKETS-2) ns on.  The
+ *	buckets add up to @msgs_out.
+ *
+ * Any bound file may read the counts.  They are taken under the mailbox's
+ * lock, one consistent snapshot; with KMBOX_STATS_RESET, the snapshot
+ * returned is the last one before the reset and no message escapes both.
+ * A message withdrawn before anybody received it (a synchronous send
+ * that gave up) counts in @msgs_in only.
+ */
+struct kmbox_stats {
+	__u32	flags;
+	__u32	nbuckets;
+	__u64	since_ns;
+	__u64	msgs_in;
+	__u64	msgs_out;
+	__u64	bytes_in;
+	__u64	bytes_out;
+	__u64	handoffs;
+	__u64	full_waits;
+	__u64	empty_waits;
+	__u32	max_depth;
+	__u32	__pad;
+	__u64	__reserved[4];
+	__u64	qtime_hist[KMBOX_STATS_BUCKETS];
+};
+
 /*
  * 0xD4 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst (as
  * of 6.1 and later); an out-of-tree module cannot register it there, which
@@ -431,6 +488,7 @@ struct kmbox_reopen {
 #define KMBOX_IOC_REOPEN	_IOW(KMBOX_IOC_MAGIC, 0x0A, struct kmbox_reopen)
 #define KMBOX_IOC_CALL		_IOWR(KMBOX_IOC_MAGIC, 0x0B, struct kmbox_call)
 #define KMBOX_IOC_REPLY		_IOW(KMBOX_IOC_MAGIC, 0x0C, struct kmbox_reply)
+#define KMBOX_IOC_STATS		_IOWR(KMBOX_IOC_MAGIC, 0x0D, struct kmbox_stats)
 
 /*
  * mmap(2) offset of the zero-copy region: zc_slots * zc_slot_size bytes

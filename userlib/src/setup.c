@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -170,6 +171,17 @@ int kmbox_unlink(const char *name)
 int kmbox_getattr(int fd, struct kmbox_attr *attr)
 {
 	return sys_ioctl(fd, KMBOX_IOC_GETATTR, attr) < 0 ? -1 : 0;
+}
+
+int kmbox_stats(int fd, struct kmbox_stats *stats, unsigned int flags)
+{
+	if (!stats || (flags & ~(unsigned int)KMBOX_STATS_RESET)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(stats, 0, sizeof(*stats));
+	stats->flags = flags;
+	return sys_ioctl(fd, KMBOX_IOC_STATS, stats) < 0 ? -1 : 0;
 }
 
 int kmbox_info(int fd, struct kmbox_info *info)

@@ -214,8 +214,12 @@ static void test_attr_and_region(void)
 	struct kmbox_region r = { .base = (void *)1, .fd = 7 };
 	struct kmbox_attr attr;
 	struct kmbox_info info;
+	struct kmbox_stats st;
 
 	EXPECT_ERR(EBADF, kmbox_getattr(-1, &attr));
+	EXPECT_ERR(EINVAL, kmbox_stats(-1, NULL, 0));
+	EXPECT_ERR(EINVAL, kmbox_stats(-1, &st, 2));
+	EXPECT_ERR(EBADF, kmbox_stats(-1, &st, KMBOX_STATS_RESET));
 	EXPECT_ERR(EBADF, kmbox_info(-2, &info));
 	if (access(KMBOX_DEVICE, F_OK))
 		EXPECT_DEVICE_ERR(0, kmbox_info(-1, &info));
