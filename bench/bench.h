@@ -27,6 +27,7 @@ enum { ROLE_TX, ROLE_RX };
 #define MF_KMBOX	(1U << 2)	/* needs /dev/kmbox */
 #define MF_DUPLEX	(1U << 3)	/* one connection carries both directions */
 #define MF_EXTRA	(1U << 4)	/* not in the default set */
+#define MF_CALL		(1U << 5)	/* request/reply only: the call workload */
 
 /* What a channel is created for; fixed before fork. */
 struct chan_cfg {
@@ -90,6 +91,14 @@ struct mech {
 	int (*rx_end)(struct ep *e);
 	/* messages already taken from the kernel, not yet handed out */
 	unsigned int (*rx_pending)(struct ep *e);	/* may be NULL */
+	/*
+	 * MF_CALL mechanisms (one channel, both directions): the client
+	 * fills what tx_begin() returned and call() sends it as a request
+	 * and returns the reply in place (@rlen its length); the server
+	 * takes a request with rx_begin()/rx_end() and answers it with
+	 * tx_begin()/tx_commit() on the same end.
+	 */
+	const void *(*call)(struct ep *e, size_t len, size_t *rlen);
 };
 
 extern const struct mech *const mechs[];
@@ -118,7 +127,7 @@ extern volatile int bench_cancel;
 
 /* ------------------------------------------------------- measurements */
 
-enum { WL_LAT, WL_STREAM, WL_MPMC, NWL };
+enum { WL_LAT, WL_STREAM, WL_MPMC, WL_CALL, NWL };
 enum { PL_CROSS, PL_SAME, NPL };
 
 /* one measurement to run */
@@ -175,6 +184,8 @@ struct config {
 	int nsizes;
 	size_t mpmc_sizes[MAX_SIZES];
 	int nmpmc_sizes;
+	size_t call_sizes[MAX_SIZES];	/* request = reply size, >= 8 B */
+	int ncall_sizes;
 	unsigned int pcs[MAX_PCS][2];	/* producers, consumers */
 	int npcs;
 	bool wl_on[NWL], pl_on[NPL];

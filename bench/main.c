@@ -69,16 +69,37 @@
 extern const struct mech mech_kmbox, mech_kmbox_ioctl, mech_kmbox_batch,
 	mech_kmbox_zc, mech_kmbox_zc_batch, mech_pipe, mech_pipe1m, mech_fifo,
 	mech_mq, mech_sysv, mech_uds_stream, mech_uds_dgram,
-	mech_uds_seqpacket, mech_tcp, mech_eventfd_shm, mech_futex_shm;
+	mech_uds_seqpacket, mech_tcp, mech_eventfd_shm, mech_futex_shm,
+	mech_kmbox_call;
 
 /* order of the tables */
 const struct mech *const mechs[] = {
 	&mech_kmbox, &mech_kmbox_ioctl, &mech_kmbox_batch, &mech_kmbox_zc,
-	&mech_kmbox_zc_batch, &mech_pipe, &mech_pipe1m, &mech_fifo, &mech_mq,
+	&mech_kmbox_zc_batch, &mech_kmbox_call, &mech_pipe, &mech_pipe1m, &mech_fifo, &mech_mq,
 	&mech_sysv, &mech_uds_stream, &mech_uds_dgram, &mech_uds_seqpacket,
 	&mech_tcp, &mech_eventfd_shm, &mech_futex_shm,
 };
 const unsigned int nmechs = sizeof(mechs) / sizeof(mechs[0]);
+
+/*
+ * The call workload: kmbox call/reply against the best way to do a
+ * request/reply with each peer (a request channel and a reply channel,
+ * or one duplex connection), the reply carrying the request's
+ * correlation id (run.c).  kmbox's own 2-mailbox round trip is the
+ * reference the issue sets.
+ */
+static const char *const call_set[] = {
+	"kmbox-call", "kmbox", "kmbox-ioctl", "pipe", "posix-mq",
+	"uds-seqpacket", "futex-shm",
+};
+
+static bool in_set(const char *name, const char *const *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(set[i], name))
+			return true;
+	return false;
+}
 
 static struct config cfg;
 static struct rec *recs;
@@ -160,6 +181,9 @@ static void raise_limits(void)
 		if (q > maxq)
 			maxq = q;
 	}
+	for (int i = 0; cfg.wl_on[WL_CALL] && i < cfg.ncall_sizes; i++)
+		if (cfg.call_sizes[i] > maxsize)
+			maxsize = cfg.call_sizes[i];
 	if (maxq < maxsize)
 		maxq = maxsize;
 	if (!cfg.raise_limits) {
@@ -340,6 +364,8 @@ static void set_mode(bool quick)
 		cfg.pl_on[PL_SAME] = false;
 		cfg.max_time = 240;
 		cfg.quiet_wait = 15;
+		cfg.ncall_sizes = 1;
+		cfg.call_sizes[0] = 64;
 	} else {
 		cfg.rounds = 5;
 		cfg.run_ms = 200;
@@ -355,6 +381,9 @@ static void set_mode(bool quick)
 		cfg.pl_on[PL_CROSS] = cfg.pl_on[PL_SAME] = true;
 		cfg.max_time = 1680;
 		cfg.quiet_wait = 180;
+		cfg.ncall_sizes = 2;
+		cfg.call_sizes[0] = 64;
+		cfg.call_sizes[1] = 4 * KiB;
 	}
 	for (int i = 0; i < NWL; i++)
 		cfg.wl_on[i] = true;
@@ -373,7 +402,10 @@ static void usage(FILE *f)
 "  --min-stream N     at least N streamed messages (capped by time)\n"
 "  --sizes LIST       e.g. 0,64,512,4k,16k,64k,1m\n"
 "  --mech LIST        mechanisms (default: all; see --list)\n"
-"  --workloads LIST   latency,stream,mpmc\n"
+"  --workloads LIST   latency,stream,call,mpmc\n"
+"  --call-sizes LIST  request (= reply) sizes of the call workload, >= 8 B\n"
+"                     (default 64 and 4k; quick 64)\n"
+
 "  --placement LIST   cross,same\n"
 "  --mpmc LIST        producer x consumer sets, e.g. 1x1,2x2,4x4\n"
 "  --mpmc-sizes LIST  message sizes for the N x M runs\n"
@@ -476,8 +508,10 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 		.cpu_rx = place == PL_CROSS ? cfg.cpu_b : cfg.cpu_a,
 		.warm_ns = cfg.warm_ms * 1000000ULL,
 		.run_ns = cfg.run_ms * 1000000ULL,
-		.warm_min = wl == WL_LAT ? (size >= 256 * KiB ? 2 : 5) : warm_msgs(size),
-		.min_msgs = min_msgs_for(wl == WL_LAT ? cfg.lat_min : cfg.stream_min, size),
+		.warm_min = wl == WL_LAT || wl == WL_CALL ? (size >= 256 * KiB ? 2 : 5) :
+			    warm_msgs(size),
+		.min_msgs = min_msgs_for(wl == WL_LAT || wl == WL_CALL ?
+					 cfg.lat_min : cfg.stream_min, size),
 	};
 	struct chan_cfg cc = {
 		.msg_size = size, .max_size = size > 8 ? size : 8,
@@ -508,7 +542,7 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 	}
 	add_rec(&r);
 	if (cfg.verbose) {
-		if (!strcmp(r.o.status, "ok") && wl == WL_LAT)
+		if (!strcmp(r.o.status, "ok") && (wl == WL_LAT || wl == WL_CALL))
 			printf("  %-15s %-8s p50 %8.1f us  p99 %8.1f us  n %llu\n",
 			       m->name, size_label(size, b, sizeof(b)), r.o.p50,
 			       r.o.p99, (unsigned long long)r.o.n);
@@ -743,7 +777,7 @@ static void probe_calibrate(void)
 static void run_config(int round, int place, int wl, int pc, int si,
 		       size_t size, const int *ml, int nm, uint64_t t_end)
 {
-	static const char *const wn[NWL] = { "latency", "stream", "mpmc" };
+	static const char *const wn[NWL] = { "latency", "stream", "mpmc", "call" };
 	char b[32];
 	size_t first = nrecs;
 	struct probe_res before, after;
@@ -774,7 +808,7 @@ static void run_config(int round, int place, int wl, int pc, int si,
 
 		if (strcmp(r->o.status, "ok"))
 			printf(" %s=%s", mechs[r->mech]->name, r->o.status);
-		else if (wl == WL_LAT)
+		else if (wl == WL_LAT || wl == WL_CALL)
 			printf(" %s=%.1fus", mechs[r->mech]->name, r->o.p50);
 		else if (r->o.mps >= 10000)
 			printf(" %s=%.0fk/s", mechs[r->mech]->name, r->o.mps / 1e3);
@@ -787,7 +821,8 @@ static void run_config(int round, int place, int wl, int pc, int si,
 
 int main(int argc, char **argv)
 {
-	static const char *const wl_names[NWL] = { "latency", "stream", "mpmc" };
+	static const char *const wl_names[NWL] = { "latency", "stream", "mpmc",
+						   "call" };
 	static const char *const pl_names[NPL] = { "cross", "same" };
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, 'q' },
@@ -803,6 +838,7 @@ int main(int argc, char **argv)
 		{ "placement", required_argument, NULL, 'p' },
 		{ "mpmc", required_argument, NULL, 'n' },
 		{ "mpmc-sizes", required_argument, NULL, 'N' },
+		{ "call-sizes", required_argument, NULL, 'C' },
 		{ "depth", required_argument, NULL, 'd' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "max-time", required_argument, NULL, 'T' },
@@ -816,6 +852,7 @@ int main(int argc, char **argv)
 	};
 	const char *mech_arg = "all";
 	int o, ml[MAX_MECHS], nml, mpmc_ml[MAX_MECHS], nmpmc;
+	int call_ml[MAX_MECHS], ncall;
 	bool do_list = false, cpus_given = false;
 	uint64_t t0, t_end;
 	size_t used = 0;
@@ -875,6 +912,13 @@ int main(int argc, char **argv)
 			if (parse_sizes(optarg, cfg.mpmc_sizes, &cfg.nmpmc_sizes) < 0)
 				goto bad;
 			break;
+		case 'C':
+			if (parse_sizes(optarg, cfg.call_sizes, &cfg.ncall_sizes) < 0)
+				goto bad;
+			for (int i = 0; i < cfg.ncall_sizes; i++)
+				if (cfg.call_sizes[i] < 8)
+					goto bad;	/* word 0 is the correlation id */
+			break;
 		case 'd':
 			cfg.depth = (unsigned int)atoi(optarg);
 			if (cfg.depth < 1 || cfg.depth > 4096)
@@ -926,7 +970,7 @@ int main(int argc, char **argv)
 	}
 
 	snprintf(bench_tag, sizeof(bench_tag), "%d", (int)getpid());
-	nml = nmpmc = 0;
+	nml = nmpmc = ncall = 0;
 	for (int k = 0; k < cfg.nmech; k++) {
 		int mi = cfg.mech[k];
 		const struct mech *m = mechs[mi];
@@ -936,6 +980,10 @@ int main(int argc, char **argv)
 				cfg.skip_why[mi]);
 			continue;
 		}
+		if (in_set(m->name, call_set, sizeof(call_set) / sizeof(call_set[0])))
+			call_ml[ncall++] = mi;
+		if (m->flags & MF_CALL)
+			continue;	/* request/reply only */
 		ml[nml++] = mi;
 		if (m->flags & MF_MPMC)
 			mpmc_ml[nmpmc++] = mi;
@@ -966,7 +1014,19 @@ int main(int argc, char **argv)
 				for (int si = 0; si < cfg.nsizes; si++)
 					run_config(round, p, wl, 0, si, cfg.sizes[si],
 						   ml, nml, t_end);
+				if (wl != WL_LAT || !cfg.wl_on[WL_CALL])
+					continue;
+				/* request/reply next to the round trips */
+				for (int si = 0; si < cfg.ncall_sizes; si++)
+					run_config(round, p, WL_CALL, 0, si,
+						   cfg.call_sizes[si], call_ml, ncall,
+						   t_end);
 			}
+			if (!cfg.wl_on[WL_LAT] && cfg.wl_on[WL_CALL])
+				for (int si = 0; si < cfg.ncall_sizes; si++)
+					run_config(round, p, WL_CALL, 0, si,
+						   cfg.call_sizes[si], call_ml, ncall,
+						   t_end);
 			if (!cfg.wl_on[WL_MPMC])
 				continue;
 			for (int pc = 0; pc < cfg.npcs; pc++)

@@ -310,7 +310,7 @@ void sysinfo_print(FILE *f)
 
 /* -------------------------------------------------------- aggregation */
 
-static const char *const wl_name[NWL] = { "latency", "stream", "mpmc" };
+static const char *const wl_name[NWL] = { "latency", "stream", "mpmc", "call" };
 static const char *const pl_name[NPL] = { "cross", "same" };
 
 static const struct config *C;
@@ -386,13 +386,19 @@ static bool use_clean(int n_clean, int n_all)
 	return n_clean > 0 && 2 * n_clean >= n_all;
 }
 
-/* the figure ratios are taken of: p50 (latency) or msgs/s */
-static double metric(const struct rec *r)
+/* round trips timed one by one (ping-pong, call) */
+static bool is_rt(int wl)
 {
-	return r->wl == WL_LAT ? r->o.p50 : r->o.mps;
+	return wl == WL_LAT || wl == WL_CALL;
 }
 
-enum { F_P50, F_P99, F_MPS, F_MBPS, F_CPU, F_P90, F_P999 };
+/* the figure ratios are taken of: p50 (round trips) or msgs/s */
+static double metric(const struct rec *r)
+{
+	return r->wl == WL_STREAM || r->wl == WL_MPMC ? r->o.mps : r->o.p50;
+}
+
+enum { F_P50, F_P99, F_MPS, F_MBPS, F_CPU, F_P90, F_P999, F_METRIC };
 
 static double field(const struct rec *r, int f)
 {
@@ -403,6 +409,7 @@ static double field(const struct rec *r, int f)
 	case F_P999: return r->o.p999;
 	case F_MPS: return r->o.mps;
 	case F_MBPS: return r->o.mbps;
+	case F_METRIC: return metric(r);
 	default: return r->o.cpu_us;
 	}
 }
@@ -430,9 +437,13 @@ static struct stat3 abs_stats(int place, int wl, int pc, int mech, int size_i,
 	return s;
 }
 
-/* per-round ratio mech/ref, over the rounds where both succeeded */
-static struct stat3 ratio_stats(int place, int wl, int pc, int mech, int ref,
-				int size_i)
+/*
+ * Per-round ratio of field @f of (mech, size_i) to that of (ref, ref_si),
+ * over the rounds where both succeeded.  @clean_n, if not NULL, gets the
+ * number of rounds where neither measurement was disturbed.
+ */
+static struct stat3 ratio_stats_f(int place, int wl, int pc, int mech, int size_i,
+				  int ref, int ref_si, int f, int *clean_n)
 {
 	double all[64], cl[64];
 	int n = 0, nc = 0;
@@ -440,19 +451,28 @@ static struct stat3 ratio_stats(int place, int wl, int pc, int mech, int ref,
 
 	for (int round = 0; round < C->rounds && n < 64; round++) {
 		const struct rec *a = find(round, place, wl, pc, mech, size_i);
-		const struct rec *b = find(round, place, wl, pc, ref, size_i);
+		const struct rec *b = find(round, place, wl, pc, ref, ref_si);
 
-		if (!ok(a) || !ok(b) || metric(b) <= 0)
+		if (!ok(a) || !ok(b) || field(b, f) <= 0)
 			continue;
-		all[n++] = metric(a) / metric(b);
+		all[n++] = field(a, f) / field(b, f);
 		if (clean(a) && clean(b))
-			cl[nc++] = metric(a) / metric(b);
+			cl[nc++] = field(a, f) / field(b, f);
 	}
+	if (clean_n)
+		*clean_n = nc;
 	if (use_clean(nc, n))
 		return stats_of(cl, nc);
 	s = stats_of(all, n);
 	s.tainted = n > 0;
 	return s;
+}
+
+/* per-round ratio mech/ref, over the rounds where both succeeded */
+static struct stat3 ratio_stats(int place, int wl, int pc, int mech, int ref,
+				int size_i)
+{
+	return ratio_stats_f(place, wl, pc, mech, size_i, ref, size_i, F_METRIC, NULL);
 }
 
 static int mech_index(const char *name)
@@ -477,6 +497,10 @@ static const size_t *sizes_of(int wl, int *n)
 		*n = C->nmpmc_sizes;
 		return C->mpmc_sizes;
 	}
+	if (wl == WL_CALL) {
+		*n = C->ncall_sizes;
+		return C->call_sizes;
+	}
 	*n = C->nsizes;
 	return C->sizes;
 }
@@ -484,6 +508,15 @@ static const size_t *sizes_of(int wl, int *n)
 static int ref_of(int wl)
 {
 	return mech_index(wl == WL_MPMC ? "posix-mq" : "pipe");
+}
+
+/* the message size of a record */
+static size_t rec_size(const struct rec *r)
+{
+	int n;
+	const size_t *sz = sizes_of(r->wl, &n);
+
+	return sz[r->size_i];
 }
 
 /* a short word for a configuration where no round succeeded */
@@ -553,9 +586,9 @@ static void md_header_row(FILE *f, int wl)
 	fprintf(f, "\n");
 }
 
-static void md_ratio_table(FILE *f, int place, int wl, int pc)
+static void md_ratio_table_ref(FILE *f, int place, int wl, int pc, int ref)
 {
-	int ns, ref = ref_of(wl);
+	int ns;
 
 	sizes_of(wl, &ns);
 	md_header_row(f, wl);
@@ -586,6 +619,11 @@ static void md_ratio_table(FILE *f, int place, int wl, int pc)
 	fprintf(f, "\n");
 }
 
+static void md_ratio_table(FILE *f, int place, int wl, int pc)
+{
+	md_ratio_table_ref(f, place, wl, pc, ref_of(wl));
+}
+
 static void md_abs_table(FILE *f, int place, int wl, int pc)
 {
 	int ns;
@@ -600,7 +638,7 @@ static void md_abs_table(FILE *f, int place, int wl, int pc)
 			continue;
 		fprintf(f, "| %s |", mechs[m]->name);
 		for (int si = 0; si < ns; si++) {
-			if (wl == WL_LAT) {
+			if (is_rt(wl)) {
 				struct stat3 p50 = abs_stats(place, wl, pc, m, si, F_P50);
 				struct stat3 p99 = abs_stats(place, wl, pc, m, si, F_P99);
 
@@ -641,44 +679,56 @@ struct target {
 	int le;			/* 1: ratio must be <=, 0: >= */
 	double goal;		/* <= 0: report only */
 	const char *src;
+	int f;			/* the field ratios are taken of: F_METRIC */
 };
 
+#define I11 "issue 11 item 6"
+
 static const struct target targets[] = {
-	{ "copy path 64 B round trip vs pipe", WL_LAT, 64, "kmbox", "pipe", 1, 0.95, "issue" },
-	{ "copy path 64 B round trip vs POSIX mq", WL_LAT, 64, "kmbox", "posix-mq", 1, 1.05, "issue" },
-	{ "copy path 64 B round trip vs UDS stream", WL_LAT, 64, "kmbox", "uds-stream", 1, 0.45, "issue" },
-	{ "copy path (ioctl) 64 B round trip vs pipe", WL_LAT, 64, "kmbox-ioctl", "pipe", 1, 0.95, "issue, ioctl variant" },
-	{ "copy streaming 64 B vs pipe", WL_STREAM, 64, "kmbox", "pipe", 0, 0.8, "issue" },
-	{ "copy streaming 64 KiB vs pipe", WL_STREAM, 64 * KiB, "kmbox", "pipe", 0, 1.0, "issue" },
-	{ "batched streaming 64 B vs pipe", WL_STREAM, 64, "kmbox-batch", "pipe", 0, 2.5, "issue" },
-	{ "copy streaming 64 KiB vs pipe-1m", WL_STREAM, 64 * KiB, "kmbox", "pipe-1m", 0, 0, "info: no header spill (README)" },
-	{ "zero-copy streaming 64 KiB vs pipe", WL_STREAM, 64 * KiB, "kmbox-zc", "pipe", 0, 3.0, "issue" },
-	{ "zero-copy streaming 64 KiB vs pipe-1m", WL_STREAM, 64 * KiB, "kmbox-zc", "pipe-1m", 0, 0, "info: no header spill (README)" },
-	{ "zero-copy streaming 64 KiB vs kmbox copy", WL_STREAM, 64 * KiB, "kmbox-zc", "kmbox", 0, 2.0, "issue" },
-	{ "zero-copy streaming 64 KiB vs futex+shm ring", WL_STREAM, 64 * KiB, "kmbox-zc", "futex-shm", 0, 0.5, "IPC-PERF §6 (issue: as close as possible)" },
-	{ "zero-copy streaming 1 MiB vs pipe", WL_STREAM, MiB, "kmbox-zc", "pipe", 0, 3.0, "issue" },
-	{ "zero-copy streaming 1 MiB vs kmbox copy", WL_STREAM, MiB, "kmbox-zc", "kmbox", 0, 2.0, "issue" },
-	{ "zero-copy streaming 1 MiB vs futex+shm ring", WL_STREAM, MiB, "kmbox-zc", "futex-shm", 0, 0.5, "IPC-PERF §6 (issue: as close as possible)" },
-	{ "zero-copy 64 B round trip vs copy path", WL_LAT, 64, "kmbox-zc", "kmbox", 1, 1.0, "issue" },
+	{ "copy path 64 B round trip vs pipe", WL_LAT, 64, "kmbox", "pipe", 1, 0.95, "issue", F_METRIC },
+	{ "copy path 64 B round trip vs POSIX mq", WL_LAT, 64, "kmbox", "posix-mq", 1, 1.05, "issue", F_METRIC },
+	{ "copy path 64 B round trip vs UDS stream", WL_LAT, 64, "kmbox", "uds-stream", 1, 0.45, "issue", F_METRIC },
+	{ "copy path (ioctl) 64 B round trip vs pipe", WL_LAT, 64, "kmbox-ioctl", "pipe", 1, 0.95, "issue, ioctl variant", F_METRIC },
+	{ "copy streaming 64 B vs pipe", WL_STREAM, 64, "kmbox", "pipe", 0, 0.8, "issue", F_METRIC },
+	{ "copy streaming 64 KiB vs pipe", WL_STREAM, 64 * KiB, "kmbox", "pipe", 0, 1.0, "issue", F_METRIC },
+	{ "batched streaming 64 B vs pipe", WL_STREAM, 64, "kmbox-batch", "pipe", 0, 2.5, "issue", F_METRIC },
+	{ "copy streaming 64 KiB vs pipe-1m", WL_STREAM, 64 * KiB, "kmbox", "pipe-1m", 0, 0, "info: no header spill (README)", F_METRIC },
+	{ "zero-copy streaming 64 KiB vs pipe", WL_STREAM, 64 * KiB, "kmbox-zc", "pipe", 0, 3.0, "issue", F_METRIC },
+	{ "zero-copy streaming 64 KiB vs pipe-1m", WL_STREAM, 64 * KiB, "kmbox-zc", "pipe-1m", 0, 0, "info: no header spill (README)", F_METRIC },
+	{ "zero-copy streaming 64 KiB vs kmbox copy", WL_STREAM, 64 * KiB, "kmbox-zc", "kmbox", 0, 2.0, "issue", F_METRIC },
+	{ "zero-copy streaming 64 KiB vs futex+shm ring", WL_STREAM, 64 * KiB, "kmbox-zc", "futex-shm", 0, 0.5, "IPC-PERF §6 (issue: as close as possible)", F_METRIC },
+	{ "zero-copy streaming 1 MiB vs pipe", WL_STREAM, MiB, "kmbox-zc", "pipe", 0, 3.0, "issue", F_METRIC },
+	{ "zero-copy streaming 1 MiB vs kmbox copy", WL_STREAM, MiB, "kmbox-zc", "kmbox", 0, 2.0, "issue", F_METRIC },
+	{ "zero-copy streaming 1 MiB vs futex+shm ring", WL_STREAM, MiB, "kmbox-zc", "futex-shm", 0, 0.5, "IPC-PERF §6 (issue: as close as possible)", F_METRIC },
+	{ "zero-copy 64 B round trip vs copy path", WL_LAT, 64, "kmbox-zc", "kmbox", 1, 1.0, "issue", F_METRIC },
+	{ "call 64 B vs kmbox 2-mailbox round trip (copy path)", WL_CALL, 64, "kmbox-call", "kmbox", 1, 1.0, I11, F_METRIC },
+	{ "call 64 B vs pipe pair", WL_CALL, 64, "kmbox-call", "pipe", 1, 0.95, I11, F_METRIC },
+	{ "call 64 B vs kmbox 2-mailbox round trip (ioctl)", WL_CALL, 64, "kmbox-call", "kmbox-ioctl", 1, 0, "info", F_METRIC },
+	{ "call 64 B vs POSIX mq pair", WL_CALL, 64, "kmbox-call", "posix-mq", 1, 0, "info", F_METRIC },
+	{ "call 64 B vs UDS seqpacket", WL_CALL, 64, "kmbox-call", "uds-seqpacket", 1, 0, "info", F_METRIC },
+	{ "call 64 B vs futex+shm pair", WL_CALL, 64, "kmbox-call", "futex-shm", 1, 0, "info", F_METRIC },
 };
 
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 
 struct tres {
 	struct stat3 s;
+	int clean;		/* rounds where neither measurement was disturbed */
 	const char *verdict;
 };
 
 static struct tres target_eval(const struct target *t, int place)
 {
 	struct tres r = { .verdict = "no data" };
-	int m = mech_index(t->mech), ref = mech_index(t->ref), ns, si;
+	int m = mech_index(t->mech), ref = mech_index(t->ref), ns, si, ref_si;
 	const size_t *sz = sizes_of(t->wl, &ns);
+	int f = t->f;
 
 	si = size_index(sz, ns, t->size);
+	ref_si = si;
 	if (m < 0 || ref < 0 || si < 0 || !C->pl_on[place] || !C->wl_on[t->wl])
 		return r;
-	r.s = ratio_stats(place, t->wl, 0, m, ref, si);
+	r.s = ratio_stats_f(place, t->wl, 0, m, si, ref, ref_si, f, &r.clean);
 	if (!r.s.n)
 		return r;
 	if (t->goal <= 0)
@@ -712,6 +762,8 @@ static void md_targets(FILE *f)
 		struct tres a = target_eval(t, PL_CROSS), b = target_eval(t, PL_SAME);
 		char ca[64] = "—", cb[64] = "—";
 
+		if (!C->wl_on[t->wl])
+			continue;
 		if (a.s.n)
 			snprintf(ca, sizeof(ca), "%.2f [%.2f–%.2f]%s", a.s.med, a.s.min,
 				 a.s.max, a.s.tainted ? "†" : "");
@@ -764,8 +816,7 @@ static void md_notes(FILE *f)
 			mechs[r->mech]->name, r->o.status, count, r->round + 1,
 			pl_name[r->place], wl_name[r->wl],
 			nprod_of(r), ncons_of(r),
-			size_label(r->wl == WL_MPMC ? C->mpmc_sizes[r->size_i] :
-				   C->sizes[r->size_i], b, sizeof(b)),
+			size_label(rec_size(r), b, sizeof(b)),
 			r->o.note[0] ? r->o.note : "-");
 		any = true;
 	}
@@ -849,8 +900,7 @@ static void md_report(FILE *f)
 			depth_for(C, C->sizes[i]));
 	fprintf(f, ".\n\n");
 
-	if (C->wl_on[WL_LAT] || C->wl_on[WL_STREAM])
-		md_targets(f);
+	md_targets(f);
 
 	for (int p = 0; p < NPL; p++) {
 		const char *pn = p == PL_CROSS ? "cross-CPU (two processes on different CPUs; primary)" :
@@ -864,6 +914,20 @@ static void md_report(FILE *f)
 			md_ratio_table(f, p, WL_LAT, 0);
 			fprintf(f, "Absolute: p50 / p99 µs (medians over rounds; p90, p99.9, max and n in raw.csv).\n\n");
 			md_abs_table(f, p, WL_LAT, 0);
+		}
+		if (C->wl_on[WL_CALL]) {
+			fprintf(f, "## Request/reply (call), %s\n\n", pn);
+			fprintf(f, "One request and its reply of the same size, closed loop; the reply carries the request's correlation id (word 0), checked by the caller. "
+				"kmbox-call: kmbox_call() / receive with KMBOX_F_CALLS + kmbox_reply() on one mailbox; kmbox, kmbox-ioctl: a request mailbox and a reply mailbox "
+				"(write/read, KMBOX_IOC_SEND/RECV); pipe: a pair of pipes; posix-mq: a pair of queues; uds-seqpacket: one socketpair; futex-shm: a pair of shared-memory rings with futex wake-ups.\n\n");
+			fprintf(f, "p50 ratio to the pipe pair in the same round, median [min–max] over rounds; lower is better.\n\n");
+			md_ratio_table(f, p, WL_CALL, 0);
+			if (mech_index("kmbox") >= 0 && mech_ran(mech_index("kmbox"), WL_CALL)) {
+				fprintf(f, "p50 ratio to kmbox's own 2-mailbox round trip (write/read) in the same round.\n\n");
+				md_ratio_table_ref(f, p, WL_CALL, 0, mech_index("kmbox"));
+			}
+			fprintf(f, "Absolute: p50 / p99 µs (medians over rounds).\n\n");
+			md_abs_table(f, p, WL_CALL, 0);
 		}
 		if (C->wl_on[WL_STREAM]) {
 			fprintf(f, "## Streaming throughput (one way), %s\n\n", pn);
@@ -924,12 +988,13 @@ static void raw_csv(FILE *f)
 		"p50_us,p90_us,p99_us,p999_us,max_us,mean_us,msgs_per_s,mb_per_s,cpu_us_per_msg,secs,probe_cpu,probe_xcpu,note\n");
 	for (size_t i = 0; i < NR; i++) {
 		const struct rec *r = &R[i];
-		size_t size = r->wl == WL_MPMC ? C->mpmc_sizes[r->size_i] : C->sizes[r->size_i];
+		size_t size = rec_size(r);
+		unsigned int depth = depth_for(C, size);
 
 		fprintf(f, "%d,%s,%s,%u,%u,%s,%zu,%u,%s,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.2f,%.2f,",
 			r->round + 1, pl_name[r->place], wl_name[r->wl],
 			nprod_of(r), ncons_of(r),
-			mechs[r->mech]->name, size, depth_for(C, size), r->o.status,
+			mechs[r->mech]->name, size, depth, r->o.status,
 			(unsigned long long)r->o.n, r->o.p50, r->o.p90, r->o.p99,
 			r->o.p999, r->o.pmax, r->o.mean, r->o.mps, r->o.mbps,
 			r->o.cpu_us, r->o.secs, r->noise, r->xnoise);
@@ -1069,7 +1134,7 @@ static void json_report(FILE *f)
 	fprintf(f, "\n  ],\n  \"raw\": [");
 	for (size_t i = 0; i < NR; i++) {
 		const struct rec *r = &R[i];
-		size_t size = r->wl == WL_MPMC ? C->mpmc_sizes[r->size_i] : C->sizes[r->size_i];
+		size_t size = rec_size(r);
 
 		fprintf(f, "%s\n    {\"round\": %d, \"placement\": \"%s\", \"workload\": \"%s\", "
 			"\"producers\": %u, \"consumers\": %u, \"mechanism\": \"%s\", \"size\": %zu, "
