@@ -127,7 +127,7 @@ extern volatile int bench_cancel;
 
 /* ------------------------------------------------------- measurements */
 
-enum { WL_LAT, WL_STREAM, WL_MPMC, WL_CALL, NWL };
+enum { WL_LAT, WL_STREAM, WL_MPMC, WL_CALL, WL_DEPTH, NWL };
 enum { PL_CROSS, PL_SAME, NPL };
 
 /* one measurement to run */
@@ -155,6 +155,7 @@ struct outcome {
 	double p50, p90, p99, p999, pmax, mean;	/* microseconds, lat */
 	double mps, mbps;	/* stream */
 	double cpu_us;		/* CPU time of all processes per message/RT */
+	double send_us, recv_us;	/* depth: median cost of one send, receive */
 	double secs;		/* wall time of the whole measurement */
 };
 
@@ -186,6 +187,9 @@ struct config {
 	int nmpmc_sizes;
 	size_t call_sizes[MAX_SIZES];	/* request = reply size, >= 8 B */
 	int ncall_sizes;
+	size_t depths[MAX_SIZES];	/* depth workload: messages queued */
+	int ndepths;
+	size_t depth_size;		/* depth workload: message size */
 	unsigned int pcs[MAX_PCS][2];	/* producers, consumers */
 	int npcs;
 	bool wl_on[NWL], pl_on[NPL];
@@ -225,5 +229,17 @@ int report_write(const struct config *cfg, const struct rec *recs, size_t n);
 
 /* mech_kmbox.c */
 void kmbox_describe(char *buf, size_t n);
+/* depth workload: create a mailbox, open it O_RDWR, unlink it */
+int kmbox_depth_open(const char *name, unsigned int max_msgs, size_t msgsize);
+int kmbox_depth_send(int fd, const void *buf, size_t len, unsigned int prio);
+ssize_t kmbox_depth_recv(int fd, void *buf, size_t len);
+unsigned int kmbox_max_msgs_cap(void);	/* 0 if not known */
+
+/* depth.c */
+int run_depth_job(const struct job *j, struct outcome *o);
+
+/* run.c: the payload pattern (word 0 = seed) */
+void bench_fill(void *p, size_t len, uint64_t seed);
+int bench_verify(const void *p, size_t len, uint64_t seed);
 
 #endif /* KMBOX_BENCH_H */

@@ -93,6 +93,9 @@ static const char *const call_set[] = {
 	"uds-seqpacket", "futex-shm",
 };
 
+/* the depth workload: queues with priorities (depth.c) */
+static const char *const depth_set[] = { "kmbox-ioctl", "posix-mq" };
+
 static bool in_set(const char *name, const char *const *set, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -118,6 +121,7 @@ static struct saved_limit limits[] = {
 	{ .path = "/proc/sys/fs/mqueue/msgsize_max" },
 	{ .path = "/proc/sys/kernel/msgmax" },
 	{ .path = "/proc/sys/kernel/msgmnb" },
+	{ .path = "/sys/module/kmbox/parameters/max_msgs_cap" },
 };
 
 static void restore_limits(void)
@@ -152,7 +156,8 @@ static void raise_limit(int i, long want, char *note, size_t n)
 	limits[i].old = old;
 	limits[i].changed = true;
 	snprintf(note + l, n - l, "%s%s %ld→%ld", l ? "; " : "",
-		 limits[i].path + 10, old, want);
+		 limits[i].path + (strncmp(limits[i].path, "/proc/sys/", 10) ? 5 : 10),
+		 old, want);
 }
 
 static void raise_limits(void)
@@ -194,6 +199,14 @@ static void raise_limits(void)
 		snprintf(note, n, "not raised (not root): large sizes or deep queues may be n/a");
 		return;
 	}
+	/* the depth workload: queues of up to 65536 messages */
+	for (int i = 0; cfg.wl_on[WL_DEPTH] && i < cfg.ndepths; i++)
+		if (cfg.depths[i] > maxdepth)
+			maxdepth = (unsigned int)cfg.depths[i];
+	if (cfg.wl_on[WL_DEPTH] && cfg.depth_size > maxsize)
+		maxsize = cfg.depth_size;
+	if (cfg.wl_on[WL_DEPTH] && kmbox_present)
+		raise_limit(4, (long)maxdepth, note, n);
 	raise_limit(0, (long)maxdepth, note, n);
 	raise_limit(1, (long)maxsize + 64, note, n);
 	raise_limit(2, (long)maxsize + 64, note, n);
@@ -347,6 +360,7 @@ static void set_mode(bool quick)
 {
 	static const size_t all_sizes[] = { 0, 64, 512, 4 * KiB, 16 * KiB, 64 * KiB, MiB };
 	static const size_t quick_sizes[] = { 64, 4 * KiB, 64 * KiB, MiB };
+	static const size_t depths[] = { 10, 1000, 65536 };
 
 	cfg.quick = quick;
 	if (quick) {
@@ -385,8 +399,13 @@ static void set_mode(bool quick)
 		cfg.call_sizes[0] = 64;
 		cfg.call_sizes[1] = 4 * KiB;
 	}
+	cfg.ndepths = 3;
+	memcpy(cfg.depths, depths, sizeof(depths));
+	cfg.depth_size = 64;
 	for (int i = 0; i < NWL; i++)
 		cfg.wl_on[i] = true;
+	/* filling 65536-message queues takes a while under TCG: not quick */
+	cfg.wl_on[WL_DEPTH] = !quick;
 }
 
 static void usage(FILE *f)
@@ -402,10 +421,11 @@ static void usage(FILE *f)
 "  --min-stream N     at least N streamed messages (capped by time)\n"
 "  --sizes LIST       e.g. 0,64,512,4k,16k,64k,1m\n"
 "  --mech LIST        mechanisms (default: all; see --list)\n"
-"  --workloads LIST   latency,stream,call,mpmc\n"
+"  --workloads LIST   latency,stream,call,mpmc,depth (quick: all but depth)\n"
 "  --call-sizes LIST  request (= reply) sizes of the call workload, >= 8 B\n"
 "                     (default 64 and 4k; quick 64)\n"
-
+"  --depths LIST      depth workload: messages queued (default 10,1000,65536)\n"
+"  --depth-size N     depth workload: message size (default 64)\n"
 "  --placement LIST   cross,same\n"
 "  --mpmc LIST        producer x consumer sets, e.g. 1x1,2x2,4x4\n"
 "  --mpmc-sizes LIST  message sizes for the N x M runs\n"
@@ -509,8 +529,8 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 		.warm_ns = cfg.warm_ms * 1000000ULL,
 		.run_ns = cfg.run_ms * 1000000ULL,
 		.warm_min = wl == WL_LAT || wl == WL_CALL ? (size >= 256 * KiB ? 2 : 5) :
-			    warm_msgs(size),
-		.min_msgs = min_msgs_for(wl == WL_LAT || wl == WL_CALL ?
+			    wl == WL_DEPTH ? 20 : warm_msgs(size),
+		.min_msgs = min_msgs_for(wl == WL_LAT || wl == WL_CALL || wl == WL_DEPTH ?
 					 cfg.lat_min : cfg.stream_min, size),
 	};
 	struct chan_cfg cc = {
@@ -519,6 +539,15 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 	};
 	char b[32];
 
+	if (wl == WL_DEPTH) {
+		/* @size is the number of messages queued */
+		j.depth = (unsigned int)size;
+		j.size = cfg.depth_size;
+		j.poison_len = 0;
+		j.min_msgs = min_msgs_for(cfg.lat_min, j.size);
+		cc.msg_size = cc.max_size = j.size;
+		cc.depth = j.depth;
+	}
 	j.warm_cap_ns = 3 * j.warm_ns;
 	j.cap_ns = 3 * j.run_ns;
 	j.timeout_ns = 2 * (j.warm_cap_ns + j.cap_ns) + 20ULL * 1000000000ULL;
@@ -542,7 +571,11 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 	}
 	add_rec(&r);
 	if (cfg.verbose) {
-		if (!strcmp(r.o.status, "ok") && (wl == WL_LAT || wl == WL_CALL))
+		if (!strcmp(r.o.status, "ok") && wl == WL_DEPTH)
+			printf("  %-15s %-8zu send %6.2f us  receive %6.2f us  n %llu\n",
+			       m->name, size, r.o.send_us, r.o.recv_us,
+			       (unsigned long long)r.o.n);
+		else if (!strcmp(r.o.status, "ok") && (wl == WL_LAT || wl == WL_CALL))
 			printf("  %-15s %-8s p50 %8.1f us  p99 %8.1f us  n %llu\n",
 			       m->name, size_label(size, b, sizeof(b)), r.o.p50,
 			       r.o.p99, (unsigned long long)r.o.n);
@@ -777,7 +810,8 @@ static void probe_calibrate(void)
 static void run_config(int round, int place, int wl, int pc, int si,
 		       size_t size, const int *ml, int nm, uint64_t t_end)
 {
-	static const char *const wn[NWL] = { "latency", "stream", "mpmc", "call" };
+	static const char *const wn[NWL] = { "latency", "stream", "mpmc", "call",
+					     "depth" };
 	char b[32];
 	size_t first = nrecs;
 	struct probe_res before, after;
@@ -798,16 +832,22 @@ static void run_config(int round, int place, int wl, int pc, int si,
 		return;
 	/* progress: one line per configuration */
 	printf("round %d/%d %-5s %-7s", round + 1, cfg.rounds,
-	       place == PL_CROSS ? "cross" : "same", wn[wl]);
+	       wl == WL_DEPTH ? "one" : place == PL_CROSS ? "cross" : "same", wn[wl]);
 	if (wl == WL_MPMC)
 		printf(" %ux%u", cfg.pcs[pc][0], cfg.pcs[pc][1]);
-	printf(" %-7s [probe %.1f/%.1f]:", size_label(size, b, sizeof(b)),
-	       recs[first].noise, recs[first].xnoise);
+	if (wl == WL_DEPTH)
+		snprintf(b, sizeof(b), "%zu q'd", size);
+	else
+		size_label(size, b, sizeof(b));
+	printf(" %-7s [probe %.1f/%.1f]:", b, recs[first].noise, recs[first].xnoise);
 	for (size_t i = first; i < nrecs; i++) {
 		const struct rec *r = &recs[i];
 
 		if (strcmp(r->o.status, "ok"))
 			printf(" %s=%s", mechs[r->mech]->name, r->o.status);
+		else if (wl == WL_DEPTH)
+			printf(" %s=%.2f/%.2fus", mechs[r->mech]->name, r->o.send_us,
+			       r->o.recv_us);
 		else if (wl == WL_LAT || wl == WL_CALL)
 			printf(" %s=%.1fus", mechs[r->mech]->name, r->o.p50);
 		else if (r->o.mps >= 10000)
@@ -822,7 +862,7 @@ static void run_config(int round, int place, int wl, int pc, int si,
 int main(int argc, char **argv)
 {
 	static const char *const wl_names[NWL] = { "latency", "stream", "mpmc",
-						   "call" };
+						   "call", "depth" };
 	static const char *const pl_names[NPL] = { "cross", "same" };
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, 'q' },
@@ -839,6 +879,8 @@ int main(int argc, char **argv)
 		{ "mpmc", required_argument, NULL, 'n' },
 		{ "mpmc-sizes", required_argument, NULL, 'N' },
 		{ "call-sizes", required_argument, NULL, 'C' },
+		{ "depths", required_argument, NULL, 'D' },
+		{ "depth-size", required_argument, NULL, 'Z' },
 		{ "depth", required_argument, NULL, 'd' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "max-time", required_argument, NULL, 'T' },
@@ -852,7 +894,7 @@ int main(int argc, char **argv)
 	};
 	const char *mech_arg = "all";
 	int o, ml[MAX_MECHS], nml, mpmc_ml[MAX_MECHS], nmpmc;
-	int call_ml[MAX_MECHS], ncall;
+	int call_ml[MAX_MECHS], ncall, depth_ml[MAX_MECHS], ndepth;
 	bool do_list = false, cpus_given = false;
 	uint64_t t0, t_end;
 	size_t used = 0;
@@ -919,6 +961,18 @@ int main(int argc, char **argv)
 				if (cfg.call_sizes[i] < 8)
 					goto bad;	/* word 0 is the correlation id */
 			break;
+		case 'D':
+			if (parse_sizes(optarg, cfg.depths, &cfg.ndepths) < 0)
+				goto bad;
+			for (int i = 0; i < cfg.ndepths; i++)
+				if (cfg.depths[i] < 1 || cfg.depths[i] > 65536)
+					goto bad;
+			break;
+		case 'Z':
+			if (parse_size(optarg, &cfg.depth_size) < 0 ||
+			    cfg.depth_size > 64 * KiB)
+				goto bad;
+			break;
 		case 'd':
 			cfg.depth = (unsigned int)atoi(optarg);
 			if (cfg.depth < 1 || cfg.depth > 4096)
@@ -970,7 +1024,7 @@ int main(int argc, char **argv)
 	}
 
 	snprintf(bench_tag, sizeof(bench_tag), "%d", (int)getpid());
-	nml = nmpmc = ncall = 0;
+	nml = nmpmc = ncall = ndepth = 0;
 	for (int k = 0; k < cfg.nmech; k++) {
 		int mi = cfg.mech[k];
 		const struct mech *m = mechs[mi];
@@ -982,6 +1036,8 @@ int main(int argc, char **argv)
 		}
 		if (in_set(m->name, call_set, sizeof(call_set) / sizeof(call_set[0])))
 			call_ml[ncall++] = mi;
+		if (in_set(m->name, depth_set, sizeof(depth_set) / sizeof(depth_set[0])))
+			depth_ml[ndepth++] = mi;
 		if (m->flags & MF_CALL)
 			continue;	/* request/reply only */
 		ml[nml++] = mi;
@@ -1035,6 +1091,10 @@ int main(int argc, char **argv)
 						   cfg.mpmc_sizes[si], mpmc_ml,
 						   nmpmc, t_end);
 		}
+		/* one process, no placement: once per round */
+		for (int di = 0; cfg.wl_on[WL_DEPTH] && di < cfg.ndepths; di++)
+			run_config(round, PL_CROSS, WL_DEPTH, 0, di,
+				   cfg.depths[di], depth_ml, ndepth, t_end);
 	}
 	cfg.elapsed = (double)(now_ns() - t0) / 1e9;
 	cfg.quiet_waited = quiet_waited;

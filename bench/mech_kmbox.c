@@ -118,6 +118,11 @@ static int kb_release(int fd, const uint32_t *slots, unsigned int n)
 	return kmbox_zc_release(fd, slots, n);
 }
 
+static int kb_send_prio(int fd, const void *buf, size_t len, unsigned int prio)
+{
+	return kmbox_send(fd, buf, len, prio);
+}
+
 static ssize_t kb_call(int fd, const void *req, size_t len, void *reply,
 		       size_t rlen)
 {
@@ -231,6 +236,17 @@ static ssize_t kb_recv(int fd, void *buf, size_t len)
 	if (ioctl(fd, KMBOX_IOC_RECV, &r) < 0)
 		return -1;
 	return r.len;
+}
+
+static int kb_send_prio(int fd, const void *buf, size_t len, unsigned int prio)
+{
+	struct kmbox_send s = {
+		.buf = (__u64)(uintptr_t)buf,
+		.len = (__u32)len,
+		.prio = prio,
+	};
+
+	return ioctl(fd, KMBOX_IOC_SEND, &s);
 }
 
 static ssize_t kb_call(int fd, const void *req, size_t len, void *reply,
@@ -1052,6 +1068,40 @@ const struct mech mech_kmbox_call = {
 	.rx_begin = kb_rx_begin_call, .rx_end = kb_rx_end_nop,
 	.call = kb_call_call,
 };
+
+/* -------------------------------------- depth workload (depth.c) */
+
+int kmbox_depth_open(const char *name, unsigned int max_msgs, size_t msgsize)
+{
+	struct kmbox_attr a;
+	int fd, err;
+
+	memset(&a, 0, sizeof(a));
+	a.max_msgs = max_msgs;
+	a.max_msgsize = (uint32_t)(msgsize ? msgsize : 1);
+	if (kb_create(name, &a) < 0)
+		return -1;
+	fd = kb_open(name, O_RDWR);
+	err = errno;
+	kb_unlink(name);	/* the open file keeps it alive */
+	errno = err;
+	return fd;
+}
+
+int kmbox_depth_send(int fd, const void *buf, size_t len, unsigned int prio)
+{
+	return kb_send_prio(fd, buf, len, prio);
+}
+
+ssize_t kmbox_depth_recv(int fd, void *buf, size_t len)
+{
+	return kb_recv(fd, buf, len);
+}
+
+unsigned int kmbox_max_msgs_cap(void)
+{
+	return kinfo_ok ? kinfo.max_msgs_cap : 0;
+}
 
 void kmbox_describe(char *buf, size_t n)
 {

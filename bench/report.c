@@ -310,7 +310,8 @@ void sysinfo_print(FILE *f)
 
 /* -------------------------------------------------------- aggregation */
 
-static const char *const wl_name[NWL] = { "latency", "stream", "mpmc", "call" };
+static const char *const wl_name[NWL] = { "latency", "stream", "mpmc", "call",
+					  "depth" };
 static const char *const pl_name[NPL] = { "cross", "same" };
 
 static const struct config *C;
@@ -392,13 +393,14 @@ static bool is_rt(int wl)
 	return wl == WL_LAT || wl == WL_CALL;
 }
 
-/* the figure ratios are taken of: p50 (round trips) or msgs/s */
+/* the figure ratios are taken of: p50 (round trips, depth) or msgs/s */
 static double metric(const struct rec *r)
 {
 	return r->wl == WL_STREAM || r->wl == WL_MPMC ? r->o.mps : r->o.p50;
 }
 
-enum { F_P50, F_P99, F_MPS, F_MBPS, F_CPU, F_P90, F_P999, F_METRIC };
+enum { F_P50, F_P99, F_MPS, F_MBPS, F_CPU, F_P90, F_P999, F_SEND, F_RECV,
+       F_METRIC };
 
 static double field(const struct rec *r, int f)
 {
@@ -409,6 +411,8 @@ static double field(const struct rec *r, int f)
 	case F_P999: return r->o.p999;
 	case F_MPS: return r->o.mps;
 	case F_MBPS: return r->o.mbps;
+	case F_SEND: return r->o.send_us;
+	case F_RECV: return r->o.recv_us;
 	case F_METRIC: return metric(r);
 	default: return r->o.cpu_us;
 	}
@@ -501,22 +505,28 @@ static const size_t *sizes_of(int wl, int *n)
 		*n = C->ncall_sizes;
 		return C->call_sizes;
 	}
+	if (wl == WL_DEPTH) {
+		*n = C->ndepths;
+		return C->depths;
+	}
 	*n = C->nsizes;
 	return C->sizes;
 }
 
 static int ref_of(int wl)
 {
+	if (wl == WL_DEPTH)
+		return -1;	/* a mechanism against itself at depth 10 */
 	return mech_index(wl == WL_MPMC ? "posix-mq" : "pipe");
 }
 
-/* the message size of a record */
+/* the message size of a record (the depth workload: its message size) */
 static size_t rec_size(const struct rec *r)
 {
 	int n;
 	const size_t *sz = sizes_of(r->wl, &n);
 
-	return sz[r->size_i];
+	return r->wl == WL_DEPTH ? C->depth_size : sz[r->size_i];
 }
 
 /* a short word for a configuration where no round succeeded */
@@ -674,15 +684,16 @@ static void md_abs_table(FILE *f, int place, int wl, int pc)
 struct target {
 	const char *what;
 	int wl;
-	size_t size;
+	size_t size;		/* depth rows: messages queued */
 	const char *mech, *ref;
 	int le;			/* 1: ratio must be <=, 0: >= */
 	double goal;		/* <= 0: report only */
 	const char *src;
-	int f;			/* the field ratios are taken of: F_METRIC */
+	int f;			/* F_METRIC; depth rows: F_SEND or F_RECV */
 };
 
 #define I11 "issue 11 item 6"
+#define I15 "issue 15"
 
 static const struct target targets[] = {
 	{ "copy path 64 B round trip vs pipe", WL_LAT, 64, "kmbox", "pipe", 1, 0.95, "issue", F_METRIC },
@@ -707,6 +718,10 @@ static const struct target targets[] = {
 	{ "call 64 B vs POSIX mq pair", WL_CALL, 64, "kmbox-call", "posix-mq", 1, 0, "info", F_METRIC },
 	{ "call 64 B vs UDS seqpacket", WL_CALL, 64, "kmbox-call", "uds-seqpacket", 1, 0, "info", F_METRIC },
 	{ "call 64 B vs futex+shm pair", WL_CALL, 64, "kmbox-call", "futex-shm", 1, 0, "info", F_METRIC },
+	{ "kmbox send at 65536 queued vs at 10", WL_DEPTH, 65536, "kmbox-ioctl", "kmbox-ioctl", 1, 1.1, I15, F_SEND },
+	{ "kmbox receive at 65536 queued vs at 10", WL_DEPTH, 65536, "kmbox-ioctl", "kmbox-ioctl", 1, 1.1, I15, F_RECV },
+	{ "POSIX mq send at 65536 queued vs at 10", WL_DEPTH, 65536, "posix-mq", "posix-mq", 1, 0, "info", F_SEND },
+	{ "POSIX mq receive at 65536 queued vs at 10", WL_DEPTH, 65536, "posix-mq", "posix-mq", 1, 0, "info", F_RECV },
 };
 
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
@@ -717,6 +732,9 @@ struct tres {
 	const char *verdict;
 };
 
+/* the depth the depth workload's ratios are taken against */
+#define DEPTH_BASE	10
+
 static struct tres target_eval(const struct target *t, int place)
 {
 	struct tres r = { .verdict = "no data" };
@@ -725,8 +743,12 @@ static struct tres target_eval(const struct target *t, int place)
 	int f = t->f;
 
 	si = size_index(sz, ns, t->size);
-	ref_si = si;
-	if (m < 0 || ref < 0 || si < 0 || !C->pl_on[place] || !C->wl_on[t->wl])
+	ref_si = t->wl == WL_DEPTH ? size_index(sz, ns, DEPTH_BASE) : si;
+	/* the depth workload runs once per round, filed under cross */
+	if (t->wl == WL_DEPTH && place != PL_CROSS)
+		return r;
+	if (m < 0 || ref < 0 || si < 0 || ref_si < 0 ||
+	    (t->wl != WL_DEPTH && !C->pl_on[place]) || !C->wl_on[t->wl])
 		return r;
 	r.s = ratio_stats_f(place, t->wl, 0, m, si, ref, ref_si, f, &r.clean);
 	if (!r.s.n)
@@ -746,7 +768,9 @@ static void md_targets(FILE *f)
 		"Ratios are computed per round (same round, same placement) and the "
 		"median [min–max] over rounds is compared with the goal. Latency: "
 		"p50 round trip, lower is better. Streaming: msgs/s, higher is "
-		"better. Measured and reported, never asserted. At 64 KiB a framed "
+		"better. Depth: median cost of one send or receive at that depth "
+		"over the same at 10 queued, same mechanism, same round. "
+		"Measured and reported, never asserted. At 64 KiB a framed "
 		"stream message (64 KiB + 8 B header) no longer fits the default "
 		"pipe's 64 KiB buffer, which costs pipe a second hand-off; the "
 		"info rows against pipe-1m show the ratio without that edge. Under TCG copies "
@@ -775,7 +799,62 @@ static void md_targets(FILE *f)
 		if (t->goal > 0)
 			snprintf(goal, sizeof(goal), "%s %.2f×", t->le ? "≤" : "≥", t->goal);
 		fprintf(f, "| %s | %s | %s | %s | %s | %s | %s |\n", t->what,
-			goal, ca, a.verdict, cb, b.verdict, t->src);
+			goal, ca, a.verdict, t->wl == WL_DEPTH ? "(one process)" : cb,
+			t->wl == WL_DEPTH ? "—" : b.verdict, t->src);
+	}
+	fprintf(f, "\n");
+}
+
+/* ----------------------------------------------------- depth workload */
+
+static void md_depth(FILE *f)
+{
+	int ns, base;
+	const size_t *sz = sizes_of(WL_DEPTH, &ns);
+	char a[32], b[32];
+
+	base = size_index(sz, ns, DEPTH_BASE);
+	fprintf(f, "## Cost against queue depth (one process, CPU %d)\n\n"
+		"Median cost of one receive and one send, µs, with that many "
+		"%zu B messages queued (priorities 0..31 at random; the receive "
+		"takes the highest); each call timed on its own, so every figure "
+		"includes one clock read. In brackets: the ratio to the same "
+		"mechanism at %d queued in the same round, median over rounds "
+		"(goal ≤ 1.1×).\n\n| mechanism |", C->cpu_a, C->depth_size, DEPTH_BASE);
+	for (int i = 0; i < ns; i++)
+		fprintf(f, " send @%zu | receive @%zu |", sz[i], sz[i]);
+	fprintf(f, "\n|---|");
+	for (int i = 0; i < ns; i++)
+		fprintf(f, "---:|---:|");
+	fprintf(f, "\n");
+	for (int k = 0; k < C->nmech; k++) {
+		int m = C->mech[k];
+
+		if (!mech_ran(m, WL_DEPTH))
+			continue;
+		fprintf(f, "| %s |", mechs[m]->name);
+		for (int si = 0; si < ns; si++) {
+			for (int fi = F_SEND; fi <= F_RECV; fi++) {
+				struct stat3 v = abs_stats(PL_CROSS, WL_DEPTH, 0, m, si, fi);
+				struct stat3 r = { 0 };
+
+				if (!v.n) {
+					fprintf(f, " %s |", fail_word(PL_CROSS, WL_DEPTH, 0, m, si));
+					continue;
+				}
+				if (base >= 0 && base != si)
+					r = ratio_stats_f(PL_CROSS, WL_DEPTH, 0, m, si, m, base,
+							  fi, NULL);
+				fmt_num(v.med, a, sizeof(a));
+				if (r.n)
+					snprintf(b, sizeof(b), " (%.2f×%s)", r.med,
+						 r.tainted ? "†" : "");
+				else
+					b[0] = 0;
+				fprintf(f, " %s%s%s |", a, v.tainted ? "†" : "", b);
+			}
+		}
+		fprintf(f, "\n");
 	}
 	fprintf(f, "\n");
 }
@@ -947,6 +1026,8 @@ static void md_report(FILE *f)
 			}
 		}
 	}
+	if (C->wl_on[WL_DEPTH])
+		md_depth(f);
 	md_notes(f);
 }
 
@@ -985,19 +1066,21 @@ static double jnum(double v)
 static void raw_csv(FILE *f)
 {
 	fprintf(f, "round,placement,workload,producers,consumers,mechanism,size,depth,status,n,"
-		"p50_us,p90_us,p99_us,p999_us,max_us,mean_us,msgs_per_s,mb_per_s,cpu_us_per_msg,secs,probe_cpu,probe_xcpu,note\n");
+		"p50_us,p90_us,p99_us,p999_us,max_us,mean_us,msgs_per_s,mb_per_s,cpu_us_per_msg,secs,probe_cpu,probe_xcpu,send_us,recv_us,note\n");
 	for (size_t i = 0; i < NR; i++) {
 		const struct rec *r = &R[i];
 		size_t size = rec_size(r);
-		unsigned int depth = depth_for(C, size);
+		unsigned int depth = r->wl == WL_DEPTH ? (unsigned int)C->depths[r->size_i] :
+				     depth_for(C, size);
 
-		fprintf(f, "%d,%s,%s,%u,%u,%s,%zu,%u,%s,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.2f,%.2f,",
+		fprintf(f, "%d,%s,%s,%u,%u,%s,%zu,%u,%s,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.2f,%.2f,%.3f,%.3f,",
 			r->round + 1, pl_name[r->place], wl_name[r->wl],
 			nprod_of(r), ncons_of(r),
 			mechs[r->mech]->name, size, depth, r->o.status,
 			(unsigned long long)r->o.n, r->o.p50, r->o.p90, r->o.p99,
 			r->o.p999, r->o.pmax, r->o.mean, r->o.mps, r->o.mbps,
-			r->o.cpu_us, r->o.secs, r->noise, r->xnoise);
+			r->o.cpu_us, r->o.secs, r->noise, r->xnoise, r->o.send_us,
+			r->o.recv_us);
 		csv_str(f, r->o.note);
 		fputc('\n', f);
 	}
@@ -1027,21 +1110,25 @@ static void summary_row(FILE *f, int p, int wl, int pc, int m, int si,
 static void json_cfg(FILE *f, int p, int wl, int pc, int m, int si,
 		     size_t size, bool first)
 {
-	struct stat3 s[7];
+	struct stat3 s[9];
 	int ref = ref_of(wl);
 	struct stat3 rt = ratio_stats(p, wl, pc, m, ref, si);
-	static const char *const names[7] = { "p50_us", "p99_us", "msgs_per_s",
-		"mb_per_s", "cpu_us_per_msg", "p90_us", "p999_us" };
+	static const char *const names[9] = { "p50_us", "p99_us", "msgs_per_s",
+		"mb_per_s", "cpu_us_per_msg", "p90_us", "p999_us", "send_us",
+		"recv_us" };
 
-	for (int k = 0; k < 7; k++)
+	for (int k = 0; k < 9; k++)
 		s[k] = abs_stats(p, wl, pc, m, si, k);
 	fprintf(f, "%s\n    {\"placement\": \"%s\", \"workload\": \"%s\", \"producers\": %u, "
 		"\"consumers\": %u, \"mechanism\": \"%s\", \"size\": %zu, \"rounds_ok\": %d",
 		first ? "" : ",", pl_name[p], wl_name[wl],
 		wl == WL_MPMC ? C->pcs[pc][0] : 1, wl == WL_MPMC ? C->pcs[pc][1] : 1,
-		mechs[m]->name, size, s[0].n ? s[0].n : s[2].n);
-	for (int k = 0; k < 7; k++)
-		if (s[k].n)
+		mechs[m]->name, wl == WL_DEPTH ? C->depth_size : size,
+		s[0].n ? s[0].n : s[2].n);
+	if (wl == WL_DEPTH)
+		fprintf(f, ", \"queued\": %zu", size);
+	for (int k = 0; k < 9; k++)
+		if (s[k].n && (wl == WL_DEPTH || k < 7))
 			fprintf(f, ", \"%s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}",
 				names[k], jnum(s[k].med), jnum(s[k].min), jnum(s[k].max));
 	if (ref >= 0 && rt.n)
@@ -1141,13 +1228,15 @@ static void json_report(FILE *f)
 			"\"status\": \"%s\", \"n\": %llu, \"p50_us\": %.3f, \"p90_us\": %.3f, "
 			"\"p99_us\": %.3f, \"p999_us\": %.3f, \"max_us\": %.3f, \"mean_us\": %.3f, "
 			"\"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, \"cpu_us_per_msg\": %.3f, "
-			"\"probe_cpu\": %.2f, \"probe_xcpu\": %.2f, \"note\": ",
+			"\"probe_cpu\": %.2f, \"probe_xcpu\": %.2f, \"send_us\": %.3f, "
+			"\"recv_us\": %.3f, \"note\": ",
 			i ? "," : "", r->round + 1, pl_name[r->place], wl_name[r->wl],
 			nprod_of(r), ncons_of(r), mechs[r->mech]->name,
 			size, r->o.status, (unsigned long long)r->o.n, jnum(r->o.p50),
 			jnum(r->o.p90), jnum(r->o.p99), jnum(r->o.p999), jnum(r->o.pmax),
 			jnum(r->o.mean), jnum(r->o.mps), jnum(r->o.mbps), jnum(r->o.cpu_us),
-			jnum(r->noise), jnum(r->xnoise));
+			jnum(r->noise), jnum(r->xnoise), jnum(r->o.send_us),
+			jnum(r->o.recv_us));
 		json_str(f, r->o.note);
 		fprintf(f, "}");
 	}

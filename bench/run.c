@@ -110,6 +110,16 @@ static int verify(const void *p, size_t len, uint64_t seed)
 	return diff != 0;
 }
 
+void bench_fill(void *p, size_t len, uint64_t seed)
+{
+	fill(p, len, seed);
+}
+
+int bench_verify(const void *p, size_t len, uint64_t seed)
+{
+	return verify(p, len, seed);
+}
+
 static uint64_t cpu_ns(void)
 {
 	struct rusage ru;
@@ -717,6 +727,8 @@ int run_job(const struct job *j, struct outcome *o)
 		}
 	}
 	memset(sh, 0, sizeof(*sh));
+	if (j->wl == WL_DEPTH)
+		return run_depth_job(j, o);
 	nproc = j->wl == WL_LAT || j->wl == WL_CALL ? 2 : j->nprod + j->ncons;
 	if (nproc > MAX_PROCS) {
 		set_status(o, "error", "too many processes");
