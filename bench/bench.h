@@ -203,6 +203,8 @@ struct config {
 	bool raise_limits;
 	int verbose;
 	char cmd[512];
+	int argc;			/* the command line, for the rerun hint */
+	char **argv;
 	char limits_note[512];		/* what was raised */
 	double elapsed;			/* filled at the end */
 	int truncated;			/* measurements skipped by max_time */
@@ -226,6 +228,8 @@ void sysinfo_set(const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void sysinfo_print(FILE *f);
 int report_write(const struct config *cfg, const struct rec *recs, size_t n);
+/* after report_write(): why verdicts were refused and how to rerun, or "" */
+const char *report_inconclusive(void);
 
 /* mech_kmbox.c */
 void kmbox_describe(char *buf, size_t n);

@@ -906,6 +906,8 @@ int main(int argc, char **argv)
 			set_mode(true);
 	cfg.out = "/tmp/bench-results";
 	cfg.raise_limits = true;
+	cfg.argc = argc;
+	cfg.argv = argv;
 	pick_cpus();
 	for (int i = 0; i < argc && used < sizeof(cfg.cmd); i++)
 		used += (size_t)snprintf(cfg.cmd + used, sizeof(cfg.cmd) - used,
@@ -1104,6 +1106,8 @@ int main(int argc, char **argv)
 		return 1;
 	printf("\nkmbox-bench: done in %.0f s; report.md, raw.csv, summary.csv, results.json in %s\n",
 	       cfg.elapsed, cfg.out);
+	if (report_inconclusive()[0])
+		printf("kmbox-bench: %s\n", report_inconclusive());
 	return 0;
 bad:
 	usage(stderr);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "verdict.h"
 
 /* ------------------------------------------------------------- sysinfo */
 
@@ -186,11 +187,23 @@ static bool slab_debug(const char *cmdline, char *on, size_t n)
 	return false;
 }
 
+/*
+ * Why no verdict may be drawn on this system (config_problems()), "" if
+ * none; and whether the QEMU harness (qemu/run.sh) booted it.
+ */
+static char config_bad[512];
+static char config_short[512];	/* in the table's cells */
+static bool harness;
+static char harness_mode[32];
+
 /* known distortions of the numbers (IPC-PERF §5.3), spelled out */
 static void collect_warnings(const char *cmdline)
 {
-	char w[768] = "", v[256];
+	char w[768] = "", v[256], cs[64] = "";
 	size_t l = 0;
+	bool slab, kpti = false, idle_poll, tcg, virt;
+	const char *mode = cmdline_arg(cmdline, "kmbox.mode", harness_mode,
+				       sizeof(harness_mode));
 
 #define WARN(...) do { \
 	if (l < sizeof(w)) \
@@ -198,21 +211,36 @@ static void collect_warnings(const char *cmdline)
 	if (l < sizeof(w)) \
 		l += (size_t)snprintf(w + l, sizeof(w) - l, __VA_ARGS__); \
 } while (0)
-	if (slab_debug(cmdline, v, sizeof(v)))
+	slab = slab_debug(cmdline, v, sizeof(v));
+	if (slab)
 		WARN("slab debugging on (%s): every kmalloc/kfree is checked%s, which taxes "
 		     "per-message allocations (kmbox, mq, SysV, sockets) but not pipe pages; "
 		     "boot the benchmark with slub_debug=-", v,
 		     strstr(v, "store_user") ? " and records a stack trace" : "");
 	if (read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
-		      v, sizeof(v)) > 0 && strcmp(v, "tsc") && strcmp(v, "kvm-clock"))
-		WARN("clocksource %s: each timestamp may cost ~1 µs under TCG (boot with clocksource=tsc tsc=reliable)", v);
-	if (!strstr(cmdline, "idle=poll") && strstr(sysinfo_get("accelerator"), "TCG"))
+		      cs, sizeof(cs)) > 0 && strcmp(cs, "tsc") && strcmp(cs, "kvm-clock"))
+		WARN("clocksource %s: each timestamp may cost ~1 µs under TCG (boot with clocksource=tsc tsc=reliable)", cs);
+	/* kmbox.accel=tcg from the harness, or the CPUID signature */
+	tcg = strcasestr(sysinfo_get("accelerator"), "tcg") != NULL;
+	virt = tcg || strstr(sysinfo_get("cpu"), "hypervisor") != NULL;
+	idle_poll = strstr(cmdline, "idle=poll") != NULL;
+	if (!idle_poll && tcg)
 		WARN("no idle=poll in a VM: cross-CPU wakeups may take milliseconds under TCG");
 	if (read_file("/sys/devices/system/cpu/vulnerabilities/meltdown", v, sizeof(v)) > 0 &&
-	    strstr(v, "PTI"))
+	    strstr(v, "PTI")) {
+		kpti = true;
 		WARN("KPTI on: every system call flushes QEMU's soft TLB under TCG (boot with pti=off)");
+	}
 #undef WARN
 	sysinfo_set("warnings", "%s", l ? w : "none known");
+	harness = mode != NULL;
+	config_problems(config_bad, sizeof(config_bad), slab, cs, virt, tcg,
+			idle_poll, kpti, mode);
+	snprintf(config_short, sizeof(config_short), "%s",
+		 config_bad[0] && mode && strcmp(mode, "bench") ? "check-mode guest" :
+		 config_bad);
+	sysinfo_set("fit for verdicts", "%s", config_bad[0] ?
+		    "no: see Verdicts below the targets" : "yes (configuration)");
 }
 
 void sysinfo_collect(void)
@@ -729,7 +757,7 @@ static const struct target targets[] = {
 struct tres {
 	struct stat3 s;
 	int clean;		/* rounds where neither measurement was disturbed */
-	const char *verdict;
+	char verdict[192];	/* verdict_of() */
 };
 
 /* the depth the depth workload's ratios are taken against */
@@ -738,6 +766,7 @@ struct tres {
 static struct tres target_eval(const struct target *t, int place)
 {
 	struct tres r = { .verdict = "no data" };
+	struct verdict_in vi;
 	int m = mech_index(t->mech), ref = mech_index(t->ref), ns, si, ref_si;
 	const size_t *sz = sizes_of(t->wl, &ns);
 	int f = t->f;
@@ -751,19 +780,29 @@ static struct tres target_eval(const struct target *t, int place)
 	    (t->wl != WL_DEPTH && !C->pl_on[place]) || !C->wl_on[t->wl])
 		return r;
 	r.s = ratio_stats_f(place, t->wl, 0, m, si, ref, ref_si, f, &r.clean);
-	if (!r.s.n)
-		return r;
-	if (t->goal <= 0)
-		r.verdict = "info";
-	else if (t->le)
-		r.verdict = r.s.med <= t->goal ? "met" : "missed";
-	else
-		r.verdict = r.s.med >= t->goal ? "met" : "missed";
+	vi = (struct verdict_in){
+		.rounds_ok = r.s.n, .rounds_clean = r.clean, .rounds = C->rounds,
+		.med = r.s.med, .tainted = r.s.tainted, .goal = t->goal,
+		.le = t->le, .config_bad = config_short,
+	};
+	verdict_of(&vi, r.verdict, sizeof(r.verdict));
 	return r;
+}
+
+/* filled by md_targets(): why verdicts were refused, and the rerun */
+static char inconclusive_note[2048];
+
+const char *report_inconclusive(void)
+{
+	return inconclusive_note;
 }
 
 static void md_targets(FILE *f)
 {
+	int n_inc = 0, n_verdicts = 0;
+	bool busy = false;
+	char cmd[600];
+
 	fprintf(f, "## Targets\n\n"
 		"Ratios are computed per round (same round, same placement) and the "
 		"median [min–max] over rounds is compared with the goal. Latency: "
@@ -801,8 +840,32 @@ static void md_targets(FILE *f)
 		fprintf(f, "| %s | %s | %s | %s | %s | %s | %s |\n", t->what,
 			goal, ca, a.verdict, t->wl == WL_DEPTH ? "(one process)" : cb,
 			t->wl == WL_DEPTH ? "—" : b.verdict, t->src);
+		for (int k = 0; k < 2; k++) {
+			const char *v = k ? b.verdict : a.verdict;
+
+			if (!strcmp(v, "met") || !strcmp(v, "missed")) {
+				n_verdicts++;
+			} else if (verdict_inconclusive(v)) {
+				n_verdicts++;
+				n_inc++;
+				busy |= strstr(v, "host busy") != NULL;
+			}
+		}
 	}
 	fprintf(f, "\n");
+	inconclusive_note[0] = 0;
+	if (!n_inc)
+		return;
+	rerun_command(cmd, sizeof(cmd), C->argc, C->argv, harness);
+	snprintf(inconclusive_note, sizeof(inconclusive_note),
+		 "%d of %d verdicts inconclusive (%s%s%s): no met/missed is given from them. "
+		 "Rerun%s: %s",
+		 n_inc, n_verdicts, busy ? "host busy" : "",
+		 busy && config_bad[0] ? "; " : "", config_bad,
+		 busy ? " when nothing else runs on the host (no other VM: "
+			"pgrep -x qemu-system-x86 prints nothing)" : "",
+		 cmd);
+	fprintf(f, "**Verdicts.** %s\n\n", inconclusive_note);
 }
 
 /* ----------------------------------------------------- depth workload */
