@@ -156,6 +156,12 @@ struct outcome {
 	double mps, mbps;	/* stream */
 	double cpu_us;		/* CPU time of all processes per message/RT */
 	double send_us, recv_us;	/* depth: median cost of one send, receive */
+	/*
+	 * Stopped at its time cap short of its minimum count: starved (the
+	 * host took the vCPUs within the measurement, where the probes
+	 * around its group may not see it); counted as disturbed.
+	 */
+	bool capped;
 	double secs;		/* wall time of the whole measurement */
 };
 

@@ -252,6 +252,11 @@ int run_depth_job(const struct job *j, struct outcome *o)
 	} else {
 		snprintf(o->status, sizeof(o->status), "ok");
 		o->n = r->hs.n;
+		o->capped = o->n < j->min_msgs;
+		if (o->capped)
+			snprintf(o->note, sizeof(o->note),
+				 "stopped at the time cap short of %llu sends",
+				 (unsigned long long)j->min_msgs);
 		o->send_us = hist_quantile(&r->hs, 0.5) / 1e3;
 		o->recv_us = hist_quantile(&r->hr, 0.5) / 1e3;
 		/* p50/p99: a send plus a receive, for the generic tables */

@@ -854,6 +854,8 @@ static void run_config(int round, int place, int wl, int pc, int si,
 			printf(" %s=%.0fk/s", mechs[r->mech]->name, r->o.mps / 1e3);
 		else
 			printf(" %s=%.0f/s", mechs[r->mech]->name, r->o.mps);
+		if (r->o.capped)
+			printf("(capped)");
 	}
 	printf("\n");
 	fflush(stdout);

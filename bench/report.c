@@ -402,7 +402,7 @@ static bool ok(const struct rec *r)
 
 static bool clean(const struct rec *r)
 {
-	return !disturbed(r->noise, r->xnoise);
+	return !disturbed(r->noise, r->xnoise) && !r->o.capped;
 }
 
 /*
@@ -979,13 +979,14 @@ static void md_notes(FILE *f)
 static void md_interference(FILE *f)
 {
 	static double v[8192], x[8192];
-	int n = 0, bad = 0;
+	int n = 0, bad = 0, capped = 0;
 
 	for (size_t i = 0; i < NR && n < 8192; i++)
 		if (R[i].noise > 0) {
 			v[n] = R[i].noise;
 			x[n++] = R[i].xnoise;
-			bad += disturbed(R[i].noise, R[i].xnoise);
+			bad += !clean(&R[i]);
+			capped += R[i].o.capped;
 		}
 	if (!n)
 		return;
@@ -994,11 +995,11 @@ static void md_interference(FILE *f)
 
 		fprintf(f, "| interference | probes (main.c) when quiet: CPU loop %.2f ms, cross-CPU spin round trip %.2f µs%s; "
 			"slowdown next to the measurements: loop median %.2f max %.2f, spin median %.2f max %.2f; "
-			"%d of %d measurements disturbed (loop > 1.5 or spin > 3); waited %.0f of %.0f s for quiet%s |\n",
+			"%d of %d measurements disturbed (loop > 1.5 or spin > 3, or starved: %d stopped at their time cap short of their minimum count); waited %.0f of %.0f s for quiet%s |\n",
 			C->probe_base_us / 1e3, C->spin_base_rtt_us,
 			C->spin_base_capped ? " (the host was busy at start: capped at 5 µs)" : "",
 			s.med, s.max,
-			sx.med, sx.max, bad, n, C->quiet_waited, C->quiet_wait,
+			sx.med, sx.max, bad, n, capped, C->quiet_waited, C->quiet_wait,
 			bad * 10 > n ? " — **the host was busy** (another VM or a build?): compare rounds, prefer a quiet rerun" : "");
 	}
 	for (int round = 0; round < C->rounds; round++) {
@@ -1007,7 +1008,7 @@ static void md_interference(FILE *f)
 		for (size_t i = 0; i < NR; i++)
 			if (R[i].round == round && R[i].noise > 0) {
 				k++;
-				b += disturbed(R[i].noise, R[i].xnoise);
+				b += !clean(&R[i]);
 			}
 		if (k)
 			fprintf(f, "| round %d | %d of %d measurements disturbed |\n",

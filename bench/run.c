@@ -876,6 +876,7 @@ collect:
 			set_status(o, "error", "no sample after warm-up");
 			goto out;
 		}
+		o->capped = o->n < j->min_msgs;
 	} else {
 		uint64_t t0 = UINT64_MAX, t1 = 0, msgs = 0, all = 0, cpu = 0;
 
@@ -898,12 +899,20 @@ collect:
 			goto out;
 		}
 		o->n = msgs;
+		for (unsigned int i = 0; i < j->nprod; i++)
+			o->capped |= sh->r[i].total < j->min_msgs / j->nprod + 2 * j->warm_min;
 		o->mps = (double)msgs / ((double)(t1 - t0) / 1e9);
 		o->mbps = o->mps * (double)j->size / 1e6;
 		o->cpu_us = all ? (double)cpu / (double)all / 1e3 : 0;
 	}
 	/* a mechanism may have had to deviate (e.g. a shallower queue) */
-	set_status(o, "ok", "%s", mech_err);
+	if (o->capped)
+		set_status(o, "ok", "%s%sstopped at the time cap short of %llu %s",
+			   mech_err, mech_err[0] ? "; " : "",
+			   (unsigned long long)j->min_msgs,
+			   j->wl == WL_LAT || j->wl == WL_CALL ? "round trips" : "messages");
+	else
+		set_status(o, "ok", "%s", mech_err);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (rp[i] >= 0)
