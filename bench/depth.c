@@ -108,11 +108,11 @@ static void depth_child(const struct job *j, struct depth_res *r)
 	uint64_t x = 0x9E3779B97F4A7C15ULL ^ j->depth, seq = 0, i;
 	uint64_t t_begin, t0, t1, t2, stop_at = 0, cap_at;
 	bool measuring = false;
-	static unsigned int nseq;
 
 #define XS() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
-	snprintf(name, sizeof(name), "%skmbox-bench-depth-%s-%u", q.kmbox ? "" : "/",
-		 bench_tag, nseq++);
+	/* this child's own name; unlinked as soon as it is open */
+	snprintf(name, sizeof(name), "%skmbox-bench-depth-%s-%d", q.kmbox ? "" : "/",
+		 bench_tag, (int)getpid());
 	if (q.kmbox) {
 		q.fd = kmbox_depth_open(name, j->depth, bufsz);
 		if (q.fd < 0) {
