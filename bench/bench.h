@@ -27,6 +27,7 @@ enum { ROLE_TX, ROLE_RX };
 #define MF_KMBOX	(1U << 2)	/* needs /dev/kmbox */
 #define MF_DUPLEX	(1U << 3)	/* one connection carries both directions */
 #define MF_EXTRA	(1U << 4)	/* not in the default set */
+#define MF_CALL		(1U << 5)	/* request/reply only: the call workload */
 
 /* What a channel is created for; fixed before fork. */
 struct chan_cfg {
@@ -90,6 +91,14 @@ struct mech {
 	int (*rx_end)(struct ep *e);
 	/* messages already taken from the kernel, not yet handed out */
 	unsigned int (*rx_pending)(struct ep *e);	/* may be NULL */
+	/*
+	 * MF_CALL mechanisms (one channel, both directions): the client
+	 * fills what tx_begin() returned and call() sends it as a request
+	 * and returns the reply in place (@rlen its length); the server
+	 * takes a request with rx_begin()/rx_end() and answers it with
+	 * tx_begin()/tx_commit() on the same end.
+	 */
+	const void *(*call)(struct ep *e, size_t len, size_t *rlen);
 };
 
 extern const struct mech *const mechs[];
@@ -118,7 +127,7 @@ extern volatile int bench_cancel;
 
 /* ------------------------------------------------------- measurements */
 
-enum { WL_LAT, WL_STREAM, WL_MPMC, NWL };
+enum { WL_LAT, WL_STREAM, WL_MPMC, WL_CALL, WL_DEPTH, NWL };
 enum { PL_CROSS, PL_SAME, NPL };
 
 /* one measurement to run */
@@ -146,6 +155,13 @@ struct outcome {
 	double p50, p90, p99, p999, pmax, mean;	/* microseconds, lat */
 	double mps, mbps;	/* stream */
 	double cpu_us;		/* CPU time of all processes per message/RT */
+	double send_us, recv_us;	/* depth: median cost of one send, receive */
+	/*
+	 * Stopped at its time cap short of its minimum count: starved (the
+	 * host took the vCPUs within the measurement, where the probes
+	 * around its group may not see it); counted as disturbed.
+	 */
+	bool capped;
 	double secs;		/* wall time of the whole measurement */
 };
 
@@ -175,6 +191,11 @@ struct config {
 	int nsizes;
 	size_t mpmc_sizes[MAX_SIZES];
 	int nmpmc_sizes;
+	size_t call_sizes[MAX_SIZES];	/* request = reply size, >= 8 B */
+	int ncall_sizes;
+	size_t depths[MAX_SIZES];	/* depth workload: messages queued */
+	int ndepths;
+	size_t depth_size;		/* depth workload: message size */
 	unsigned int pcs[MAX_PCS][2];	/* producers, consumers */
 	int npcs;
 	bool wl_on[NWL], pl_on[NPL];
@@ -188,6 +209,8 @@ struct config {
 	bool raise_limits;
 	int verbose;
 	char cmd[512];
+	int argc;			/* the command line, for the rerun hint */
+	char **argv;
 	char limits_note[512];		/* what was raised */
 	double elapsed;			/* filled at the end */
 	int truncated;			/* measurements skipped by max_time */
@@ -211,8 +234,22 @@ void sysinfo_set(const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void sysinfo_print(FILE *f);
 int report_write(const struct config *cfg, const struct rec *recs, size_t n);
+/* after report_write(): why verdicts were refused and how to rerun, or "" */
+const char *report_inconclusive(void);
 
 /* mech_kmbox.c */
 void kmbox_describe(char *buf, size_t n);
+/* depth workload: create a mailbox, open it O_RDWR, unlink it */
+int kmbox_depth_open(const char *name, unsigned int max_msgs, size_t msgsize);
+int kmbox_depth_send(int fd, const void *buf, size_t len, unsigned int prio);
+ssize_t kmbox_depth_recv(int fd, void *buf, size_t len);
+unsigned int kmbox_max_msgs_cap(void);	/* 0 if not known */
+
+/* depth.c */
+int run_depth_job(const struct job *j, struct outcome *o);
+
+/* run.c: the payload pattern (word 0 = seed) */
+void bench_fill(void *p, size_t len, uint64_t seed);
+int bench_verify(const void *p, size_t len, uint64_t seed);
 
 #endif /* KMBOX_BENCH_H */

@@ -69,16 +69,40 @@
 extern const struct mech mech_kmbox, mech_kmbox_ioctl, mech_kmbox_batch,
 	mech_kmbox_zc, mech_kmbox_zc_batch, mech_pipe, mech_pipe1m, mech_fifo,
 	mech_mq, mech_sysv, mech_uds_stream, mech_uds_dgram,
-	mech_uds_seqpacket, mech_tcp, mech_eventfd_shm, mech_futex_shm;
+	mech_uds_seqpacket, mech_tcp, mech_eventfd_shm, mech_futex_shm,
+	mech_kmbox_call;
 
 /* order of the tables */
 const struct mech *const mechs[] = {
 	&mech_kmbox, &mech_kmbox_ioctl, &mech_kmbox_batch, &mech_kmbox_zc,
-	&mech_kmbox_zc_batch, &mech_pipe, &mech_pipe1m, &mech_fifo, &mech_mq,
+	&mech_kmbox_zc_batch, &mech_kmbox_call, &mech_pipe, &mech_pipe1m, &mech_fifo, &mech_mq,
 	&mech_sysv, &mech_uds_stream, &mech_uds_dgram, &mech_uds_seqpacket,
 	&mech_tcp, &mech_eventfd_shm, &mech_futex_shm,
 };
 const unsigned int nmechs = sizeof(mechs) / sizeof(mechs[0]);
+
+/*
+ * The call workload: kmbox call/reply against the best way to do a
+ * request/reply with each peer (a request channel and a reply channel,
+ * or one duplex connection), the reply carrying the request's
+ * correlation id (run.c).  kmbox's own 2-mailbox round trip is the
+ * reference the issue sets.
+ */
+static const char *const call_set[] = {
+	"kmbox-call", "kmbox", "kmbox-ioctl", "pipe", "posix-mq",
+	"uds-seqpacket", "futex-shm",
+};
+
+/* the depth workload: queues with priorities (depth.c) */
+static const char *const depth_set[] = { "kmbox-ioctl", "posix-mq" };
+
+static bool in_set(const char *name, const char *const *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(set[i], name))
+			return true;
+	return false;
+}
 
 static struct config cfg;
 static struct rec *recs;
@@ -97,6 +121,7 @@ static struct saved_limit limits[] = {
 	{ .path = "/proc/sys/fs/mqueue/msgsize_max" },
 	{ .path = "/proc/sys/kernel/msgmax" },
 	{ .path = "/proc/sys/kernel/msgmnb" },
+	{ .path = "/sys/module/kmbox/parameters/max_msgs_cap" },
 };
 
 static void restore_limits(void)
@@ -131,7 +156,8 @@ static void raise_limit(int i, long want, char *note, size_t n)
 	limits[i].old = old;
 	limits[i].changed = true;
 	snprintf(note + l, n - l, "%s%s %ld→%ld", l ? "; " : "",
-		 limits[i].path + 10, old, want);
+		 limits[i].path + (strncmp(limits[i].path, "/proc/sys/", 10) ? 5 : 10),
+		 old, want);
 }
 
 static void raise_limits(void)
@@ -160,6 +186,9 @@ static void raise_limits(void)
 		if (q > maxq)
 			maxq = q;
 	}
+	for (int i = 0; cfg.wl_on[WL_CALL] && i < cfg.ncall_sizes; i++)
+		if (cfg.call_sizes[i] > maxsize)
+			maxsize = cfg.call_sizes[i];
 	if (maxq < maxsize)
 		maxq = maxsize;
 	if (!cfg.raise_limits) {
@@ -170,6 +199,14 @@ static void raise_limits(void)
 		snprintf(note, n, "not raised (not root): large sizes or deep queues may be n/a");
 		return;
 	}
+	/* the depth workload: queues of up to 65536 messages */
+	for (int i = 0; cfg.wl_on[WL_DEPTH] && i < cfg.ndepths; i++)
+		if (cfg.depths[i] > maxdepth)
+			maxdepth = (unsigned int)cfg.depths[i];
+	if (cfg.wl_on[WL_DEPTH] && cfg.depth_size > maxsize)
+		maxsize = cfg.depth_size;
+	if (cfg.wl_on[WL_DEPTH] && kmbox_present)
+		raise_limit(4, (long)maxdepth, note, n);
 	raise_limit(0, (long)maxdepth, note, n);
 	raise_limit(1, (long)maxsize + 64, note, n);
 	raise_limit(2, (long)maxsize + 64, note, n);
@@ -323,6 +360,7 @@ static void set_mode(bool quick)
 {
 	static const size_t all_sizes[] = { 0, 64, 512, 4 * KiB, 16 * KiB, 64 * KiB, MiB };
 	static const size_t quick_sizes[] = { 64, 4 * KiB, 64 * KiB, MiB };
+	static const size_t depths[] = { 10, 1000, 65536 };
 
 	cfg.quick = quick;
 	if (quick) {
@@ -340,6 +378,8 @@ static void set_mode(bool quick)
 		cfg.pl_on[PL_SAME] = false;
 		cfg.max_time = 240;
 		cfg.quiet_wait = 15;
+		cfg.ncall_sizes = 1;
+		cfg.call_sizes[0] = 64;
 	} else {
 		cfg.rounds = 5;
 		cfg.run_ms = 200;
@@ -355,9 +395,17 @@ static void set_mode(bool quick)
 		cfg.pl_on[PL_CROSS] = cfg.pl_on[PL_SAME] = true;
 		cfg.max_time = 1680;
 		cfg.quiet_wait = 180;
+		cfg.ncall_sizes = 2;
+		cfg.call_sizes[0] = 64;
+		cfg.call_sizes[1] = 4 * KiB;
 	}
+	cfg.ndepths = 3;
+	memcpy(cfg.depths, depths, sizeof(depths));
+	cfg.depth_size = 64;
 	for (int i = 0; i < NWL; i++)
 		cfg.wl_on[i] = true;
+	/* filling 65536-message queues takes a while under TCG: not quick */
+	cfg.wl_on[WL_DEPTH] = !quick;
 }
 
 static void usage(FILE *f)
@@ -373,7 +421,11 @@ static void usage(FILE *f)
 "  --min-stream N     at least N streamed messages (capped by time)\n"
 "  --sizes LIST       e.g. 0,64,512,4k,16k,64k,1m\n"
 "  --mech LIST        mechanisms (default: all; see --list)\n"
-"  --workloads LIST   latency,stream,mpmc\n"
+"  --workloads LIST   latency,stream,call,mpmc,depth (quick: all but depth)\n"
+"  --call-sizes LIST  request (= reply) sizes of the call workload, >= 8 B\n"
+"                     (default 64 and 4k; quick 64)\n"
+"  --depths LIST      depth workload: messages queued (default 10,1000,65536)\n"
+"  --depth-size N     depth workload: message size (default 64)\n"
 "  --placement LIST   cross,same\n"
 "  --mpmc LIST        producer x consumer sets, e.g. 1x1,2x2,4x4\n"
 "  --mpmc-sizes LIST  message sizes for the N x M runs\n"
@@ -476,8 +528,10 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 		.cpu_rx = place == PL_CROSS ? cfg.cpu_b : cfg.cpu_a,
 		.warm_ns = cfg.warm_ms * 1000000ULL,
 		.run_ns = cfg.run_ms * 1000000ULL,
-		.warm_min = wl == WL_LAT ? (size >= 256 * KiB ? 2 : 5) : warm_msgs(size),
-		.min_msgs = min_msgs_for(wl == WL_LAT ? cfg.lat_min : cfg.stream_min, size),
+		.warm_min = wl == WL_LAT || wl == WL_CALL ? (size >= 256 * KiB ? 2 : 5) :
+			    wl == WL_DEPTH ? 20 : warm_msgs(size),
+		.min_msgs = min_msgs_for(wl == WL_LAT || wl == WL_CALL || wl == WL_DEPTH ?
+					 cfg.lat_min : cfg.stream_min, size),
 	};
 	struct chan_cfg cc = {
 		.msg_size = size, .max_size = size > 8 ? size : 8,
@@ -485,6 +539,15 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 	};
 	char b[32];
 
+	if (wl == WL_DEPTH) {
+		/* @size is the number of messages queued */
+		j.depth = (unsigned int)size;
+		j.size = cfg.depth_size;
+		j.poison_len = 0;
+		j.min_msgs = min_msgs_for(cfg.lat_min, j.size);
+		cc.msg_size = cc.max_size = j.size;
+		cc.depth = j.depth;
+	}
 	j.warm_cap_ns = 3 * j.warm_ns;
 	j.cap_ns = 3 * j.run_ns;
 	j.timeout_ns = 2 * (j.warm_cap_ns + j.cap_ns) + 20ULL * 1000000000ULL;
@@ -508,7 +571,11 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 	}
 	add_rec(&r);
 	if (cfg.verbose) {
-		if (!strcmp(r.o.status, "ok") && wl == WL_LAT)
+		if (!strcmp(r.o.status, "ok") && wl == WL_DEPTH)
+			printf("  %-15s %-8zu send %6.2f us  receive %6.2f us  n %llu\n",
+			       m->name, size, r.o.send_us, r.o.recv_us,
+			       (unsigned long long)r.o.n);
+		else if (!strcmp(r.o.status, "ok") && (wl == WL_LAT || wl == WL_CALL))
 			printf("  %-15s %-8s p50 %8.1f us  p99 %8.1f us  n %llu\n",
 			       m->name, size_label(size, b, sizeof(b)), r.o.p50,
 			       r.o.p99, (unsigned long long)r.o.n);
@@ -743,7 +810,8 @@ static void probe_calibrate(void)
 static void run_config(int round, int place, int wl, int pc, int si,
 		       size_t size, const int *ml, int nm, uint64_t t_end)
 {
-	static const char *const wn[NWL] = { "latency", "stream", "mpmc" };
+	static const char *const wn[NWL] = { "latency", "stream", "mpmc", "call",
+					     "depth" };
 	char b[32];
 	size_t first = nrecs;
 	struct probe_res before, after;
@@ -764,22 +832,30 @@ static void run_config(int round, int place, int wl, int pc, int si,
 		return;
 	/* progress: one line per configuration */
 	printf("round %d/%d %-5s %-7s", round + 1, cfg.rounds,
-	       place == PL_CROSS ? "cross" : "same", wn[wl]);
+	       wl == WL_DEPTH ? "one" : place == PL_CROSS ? "cross" : "same", wn[wl]);
 	if (wl == WL_MPMC)
 		printf(" %ux%u", cfg.pcs[pc][0], cfg.pcs[pc][1]);
-	printf(" %-7s [probe %.1f/%.1f]:", size_label(size, b, sizeof(b)),
-	       recs[first].noise, recs[first].xnoise);
+	if (wl == WL_DEPTH)
+		snprintf(b, sizeof(b), "%zu q'd", size);
+	else
+		size_label(size, b, sizeof(b));
+	printf(" %-7s [probe %.1f/%.1f]:", b, recs[first].noise, recs[first].xnoise);
 	for (size_t i = first; i < nrecs; i++) {
 		const struct rec *r = &recs[i];
 
 		if (strcmp(r->o.status, "ok"))
 			printf(" %s=%s", mechs[r->mech]->name, r->o.status);
-		else if (wl == WL_LAT)
+		else if (wl == WL_DEPTH)
+			printf(" %s=%.2f/%.2fus", mechs[r->mech]->name, r->o.send_us,
+			       r->o.recv_us);
+		else if (wl == WL_LAT || wl == WL_CALL)
 			printf(" %s=%.1fus", mechs[r->mech]->name, r->o.p50);
 		else if (r->o.mps >= 10000)
 			printf(" %s=%.0fk/s", mechs[r->mech]->name, r->o.mps / 1e3);
 		else
 			printf(" %s=%.0f/s", mechs[r->mech]->name, r->o.mps);
+		if (r->o.capped)
+			printf("(capped)");
 	}
 	printf("\n");
 	fflush(stdout);
@@ -787,7 +863,8 @@ static void run_config(int round, int place, int wl, int pc, int si,
 
 int main(int argc, char **argv)
 {
-	static const char *const wl_names[NWL] = { "latency", "stream", "mpmc" };
+	static const char *const wl_names[NWL] = { "latency", "stream", "mpmc",
+						   "call", "depth" };
 	static const char *const pl_names[NPL] = { "cross", "same" };
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, 'q' },
@@ -803,6 +880,9 @@ int main(int argc, char **argv)
 		{ "placement", required_argument, NULL, 'p' },
 		{ "mpmc", required_argument, NULL, 'n' },
 		{ "mpmc-sizes", required_argument, NULL, 'N' },
+		{ "call-sizes", required_argument, NULL, 'C' },
+		{ "depths", required_argument, NULL, 'D' },
+		{ "depth-size", required_argument, NULL, 'Z' },
 		{ "depth", required_argument, NULL, 'd' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "max-time", required_argument, NULL, 'T' },
@@ -816,6 +896,7 @@ int main(int argc, char **argv)
 	};
 	const char *mech_arg = "all";
 	int o, ml[MAX_MECHS], nml, mpmc_ml[MAX_MECHS], nmpmc;
+	int call_ml[MAX_MECHS], ncall, depth_ml[MAX_MECHS], ndepth;
 	bool do_list = false, cpus_given = false;
 	uint64_t t0, t_end;
 	size_t used = 0;
@@ -827,6 +908,8 @@ int main(int argc, char **argv)
 			set_mode(true);
 	cfg.out = "/tmp/bench-results";
 	cfg.raise_limits = true;
+	cfg.argc = argc;
+	cfg.argv = argv;
 	pick_cpus();
 	for (int i = 0; i < argc && used < sizeof(cfg.cmd); i++)
 		used += (size_t)snprintf(cfg.cmd + used, sizeof(cfg.cmd) - used,
@@ -873,6 +956,25 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			if (parse_sizes(optarg, cfg.mpmc_sizes, &cfg.nmpmc_sizes) < 0)
+				goto bad;
+			break;
+		case 'C':
+			if (parse_sizes(optarg, cfg.call_sizes, &cfg.ncall_sizes) < 0)
+				goto bad;
+			for (int i = 0; i < cfg.ncall_sizes; i++)
+				if (cfg.call_sizes[i] < 8)
+					goto bad;	/* word 0 is the correlation id */
+			break;
+		case 'D':
+			if (parse_sizes(optarg, cfg.depths, &cfg.ndepths) < 0)
+				goto bad;
+			for (int i = 0; i < cfg.ndepths; i++)
+				if (cfg.depths[i] < 1 || cfg.depths[i] > 65536)
+					goto bad;
+			break;
+		case 'Z':
+			if (parse_size(optarg, &cfg.depth_size) < 0 ||
+			    cfg.depth_size > 64 * KiB)
 				goto bad;
 			break;
 		case 'd':
@@ -926,7 +1028,7 @@ int main(int argc, char **argv)
 	}
 
 	snprintf(bench_tag, sizeof(bench_tag), "%d", (int)getpid());
-	nml = nmpmc = 0;
+	nml = nmpmc = ncall = ndepth = 0;
 	for (int k = 0; k < cfg.nmech; k++) {
 		int mi = cfg.mech[k];
 		const struct mech *m = mechs[mi];
@@ -936,6 +1038,12 @@ int main(int argc, char **argv)
 				cfg.skip_why[mi]);
 			continue;
 		}
+		if (in_set(m->name, call_set, sizeof(call_set) / sizeof(call_set[0])))
+			call_ml[ncall++] = mi;
+		if (in_set(m->name, depth_set, sizeof(depth_set) / sizeof(depth_set[0])))
+			depth_ml[ndepth++] = mi;
+		if (m->flags & MF_CALL)
+			continue;	/* request/reply only */
 		ml[nml++] = mi;
 		if (m->flags & MF_MPMC)
 			mpmc_ml[nmpmc++] = mi;
@@ -966,7 +1074,19 @@ int main(int argc, char **argv)
 				for (int si = 0; si < cfg.nsizes; si++)
 					run_config(round, p, wl, 0, si, cfg.sizes[si],
 						   ml, nml, t_end);
+				if (wl != WL_LAT || !cfg.wl_on[WL_CALL])
+					continue;
+				/* request/reply next to the round trips */
+				for (int si = 0; si < cfg.ncall_sizes; si++)
+					run_config(round, p, WL_CALL, 0, si,
+						   cfg.call_sizes[si], call_ml, ncall,
+						   t_end);
 			}
+			if (!cfg.wl_on[WL_LAT] && cfg.wl_on[WL_CALL])
+				for (int si = 0; si < cfg.ncall_sizes; si++)
+					run_config(round, p, WL_CALL, 0, si,
+						   cfg.call_sizes[si], call_ml, ncall,
+						   t_end);
 			if (!cfg.wl_on[WL_MPMC])
 				continue;
 			for (int pc = 0; pc < cfg.npcs; pc++)
@@ -975,6 +1095,10 @@ int main(int argc, char **argv)
 						   cfg.mpmc_sizes[si], mpmc_ml,
 						   nmpmc, t_end);
 		}
+		/* one process, no placement: once per round */
+		for (int di = 0; cfg.wl_on[WL_DEPTH] && di < cfg.ndepths; di++)
+			run_config(round, PL_CROSS, WL_DEPTH, 0, di,
+				   cfg.depths[di], depth_ml, ndepth, t_end);
 	}
 	cfg.elapsed = (double)(now_ns() - t0) / 1e9;
 	cfg.quiet_waited = quiet_waited;
@@ -984,6 +1108,8 @@ int main(int argc, char **argv)
 		return 1;
 	printf("\nkmbox-bench: done in %.0f s; report.md, raw.csv, summary.csv, results.json in %s\n",
 	       cfg.elapsed, cfg.out);
+	if (report_inconclusive()[0])
+		printf("kmbox-bench: %s\n", report_inconclusive());
 	return 0;
 bad:
 	usage(stderr);

@@ -118,6 +118,33 @@ static int kb_release(int fd, const uint32_t *slots, unsigned int n)
 	return kmbox_zc_release(fd, slots, n);
 }
 
+static int kb_send_prio(int fd, const void *buf, size_t len, unsigned int prio)
+{
+	return kmbox_send(fd, buf, len, prio);
+}
+
+static ssize_t kb_call(int fd, const void *req, size_t len, void *reply,
+		       size_t rlen)
+{
+	return kmbox_call(fd, req, len, 0, reply, rlen, NULL, NULL);
+}
+
+/* a receive that takes call requests: their token in @token (0 if none) */
+static ssize_t kb_recv_token(int fd, void *buf, size_t len, uint64_t *token)
+{
+	struct kmbox_msginfo info;
+	ssize_t r = kmbox_receive_info(fd, buf, len, &info, NULL);
+
+	if (r >= 0)
+		*token = info.reply_token;
+	return r;
+}
+
+static int kb_reply(int fd, uint64_t token, const void *buf, size_t len)
+{
+	return kmbox_reply(fd, token, buf, len);
+}
+
 #else /* raw ioctls */
 
 static int kb_get_info(struct kmbox_info *i)
@@ -209,6 +236,57 @@ static ssize_t kb_recv(int fd, void *buf, size_t len)
 	if (ioctl(fd, KMBOX_IOC_RECV, &r) < 0)
 		return -1;
 	return r.len;
+}
+
+static int kb_send_prio(int fd, const void *buf, size_t len, unsigned int prio)
+{
+	struct kmbox_send s = {
+		.buf = (__u64)(uintptr_t)buf,
+		.len = (__u32)len,
+		.prio = prio,
+	};
+
+	return ioctl(fd, KMBOX_IOC_SEND, &s);
+}
+
+static ssize_t kb_call(int fd, const void *req, size_t len, void *reply,
+		       size_t rlen)
+{
+	struct kmbox_call c = {
+		.req = (__u64)(uintptr_t)req,
+		.req_len = (__u32)len,
+		.reply = (__u64)(uintptr_t)reply,
+		.reply_len = (__u32)rlen,
+	};
+
+	if (ioctl(fd, KMBOX_IOC_CALL, &c) < 0)
+		return -1;
+	return c.reply_len;
+}
+
+static ssize_t kb_recv_token(int fd, void *buf, size_t len, uint64_t *token)
+{
+	struct kmbox_recv r = {
+		.buf = (__u64)(uintptr_t)buf,
+		.len = (__u32)len,
+		.flags = KMBOX_F_CALLS,
+	};
+
+	if (ioctl(fd, KMBOX_IOC_RECV, &r) < 0)
+		return -1;
+	*token = r.reply_token;
+	return r.len;
+}
+
+static int kb_reply(int fd, uint64_t token, const void *buf, size_t len)
+{
+	struct kmbox_reply r = {
+		.token = token,
+		.buf = (__u64)(uintptr_t)buf,
+		.len = (__u32)len,
+	};
+
+	return ioctl(fd, KMBOX_IOC_REPLY, &r);
 }
 
 static int kb_send_batch(int fd, struct kmbox_mmsg *m, unsigned int n)
@@ -325,6 +403,11 @@ static int kb_probe_zc_batch(char *why, size_t n)
 	return kb_probe_common(why, n, KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH);
 }
 
+static int kb_probe_call(char *why, size_t n)
+{
+	return kb_probe_common(why, n, KMBOX_FEAT_SYNC);
+}
+
 static size_t kb_max_msg(const struct chan_cfg *cfg)
 {
 	(void)cfg;
@@ -344,7 +427,7 @@ static size_t kb_max_msg_zc(const struct chan_cfg *cfg)
 
 /* ------------------------------------------------------ create/destroy */
 
-enum kb_kind { KB_RW, KB_IOCTL, KB_BATCH, KB_ZC, KB_ZC_BATCH };
+enum kb_kind { KB_RW, KB_IOCTL, KB_BATCH, KB_ZC, KB_ZC_BATCH, KB_CALL };
 
 static uint32_t zc_slot_size(const struct chan_cfg *cfg)
 {
@@ -396,6 +479,11 @@ static int kb_create_zc_batch(struct chan *c)
 	return kb_create_kind(c, KB_ZC_BATCH);
 }
 
+static int kb_create_call(struct chan *c)
+{
+	return kb_create_kind(c, KB_CALL);
+}
+
 static void kb_destroy(struct chan *c)
 {
 	if (c->name[0])
@@ -407,6 +495,7 @@ static void kb_destroy(struct chan *c)
 
 struct kb_st {
 	int fd;
+	int role;
 	enum kb_kind kind;
 	size_t max;
 	char *buf;			/* copy buffer(s), nb * stride bytes */
@@ -425,6 +514,9 @@ struct kb_st {
 	unsigned int nstash, res_batch;
 	uint32_t held[KMBOX_BATCH_MAX];
 	unsigned int nheld, rel_batch;
+	/* call: the client's reply buffer, the server's reply payload */
+	char *rbuf;
+	uint64_t token;			/* server: request being answered */
 };
 
 static unsigned int clampu(unsigned int v, unsigned int lo, unsigned int hi)
@@ -441,6 +533,7 @@ static int kb_attach(struct chan *c, struct ep *e, int role)
 	int oflag;
 
 	s->kind = (enum kb_kind)c->priv;
+	s->role = role;
 	s->max = cfg->max_size;
 	s->stride = (s->max + 63) & ~(size_t)63;
 	if (!s->stride)
@@ -470,6 +563,8 @@ static int kb_attach(struct chan *c, struct ep *e, int role)
 	if (s->fd < 0)
 		goto fail;
 	s->buf = xaligned(s->nb * s->stride);
+	if (s->kind == KB_CALL)
+		s->rbuf = xaligned(s->stride);
 	if (batch) {
 		s->mm = xcalloc(s->nb, sizeof(*s->mm));
 		for (unsigned int i = 0; i < s->nb; i++) {
@@ -501,6 +596,7 @@ fail:
 		if (s->fd >= 0)
 			close(s->fd);
 		free(s->buf);
+		free(s->rbuf);
 		free(s->mm);
 		free(s);
 		errno = err;
@@ -518,6 +614,7 @@ static void kb_detach(struct ep *e)
 		munmap(s->region, s->region_len);
 	close(s->fd);		/* frees any slot still held */
 	free(s->buf);
+	free(s->rbuf);
 	free(s->mm);
 	free(s);
 	e->st = NULL;
@@ -842,6 +939,69 @@ static int kb_rx_end_zc_batch(struct ep *e)
 	return kb_rx_end_zc(e);
 }
 
+/* ------------------------------------------------------- call / reply */
+
+/*
+ * kmbox-call: one mailbox.  The client (O_WRONLY) fills s->buf and calls
+ * kmbox_call(), the reply lands in s->rbuf; the server (O_RDONLY)
+ * receives with KMBOX_F_CALLS (kmbox_receive_info()) and answers with
+ * kmbox_reply() on the same descriptor.
+ */
+static void *kb_tx_begin_call(struct ep *e, size_t len)
+{
+	struct kb_st *s = e->st;
+
+	if (len > s->max) {
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	/* the server writes its reply apart from the request it read */
+	return s->role == ROLE_RX ? s->rbuf : s->buf;
+}
+
+static const void *kb_call_call(struct ep *e, size_t len, size_t *rlen)
+{
+	struct kb_st *s = e->st;
+	ssize_t r = kb_call(s->fd, s->buf, len, s->rbuf, s->max);
+
+	if (r < 0)
+		return NULL;
+	*rlen = (size_t)r;
+	return s->rbuf;
+}
+
+static int kb_tx_commit_call(struct ep *e, size_t len)
+{
+	struct kb_st *s = e->st;
+
+	if (s->role != ROLE_RX || !s->token) {
+		errno = EPROTO;		/* a reply without a request */
+		return -1;
+	}
+	if (kb_reply(s->fd, s->token, s->rbuf, len) < 0)
+		return -1;
+	s->token = 0;
+	return 0;
+}
+
+static const void *kb_rx_begin_call(struct ep *e, size_t *len)
+{
+	struct kb_st *s = e->st;
+	ssize_t r;
+
+	do
+		r = kb_recv_token(s->fd, s->buf, s->max, &s->token);
+	while (r < 0 && errno == EINTR && !bench_cancel);
+	if (r < 0)
+		return kb_rx_fail();
+	if (!s->token) {
+		errno = EPROTO;		/* an ordinary message, not a call */
+		return NULL;
+	}
+	*len = (size_t)r;
+	return s->buf;
+}
+
 /* ----------------------------------------------------------- the table */
 
 const struct mech mech_kmbox = {
@@ -898,6 +1058,51 @@ const struct mech mech_kmbox_zc_batch = {
 	.rx_pending = kb_rx_pending,
 };
 
+const struct mech mech_kmbox_call = {
+	.name = "kmbox-call", .desc = "kmbox call/reply: kmbox_call(); server: receive with KMBOX_F_CALLS, kmbox_reply() (call workload only)",
+	.flags = MF_KMBOX | MF_CALL,
+	.probe = kb_probe_call, .max_msg = kb_max_msg,
+	.create = kb_create_call, .destroy = kb_destroy,
+	.attach = kb_attach, .detach = kb_detach,
+	.tx_begin = kb_tx_begin_call, .tx_commit = kb_tx_commit_call,
+	.rx_begin = kb_rx_begin_call, .rx_end = kb_rx_end_nop,
+	.call = kb_call_call,
+};
+
+/* -------------------------------------- depth workload (depth.c) */
+
+int kmbox_depth_open(const char *name, unsigned int max_msgs, size_t msgsize)
+{
+	struct kmbox_attr a;
+	int fd, err;
+
+	memset(&a, 0, sizeof(a));
+	a.max_msgs = max_msgs;
+	a.max_msgsize = (uint32_t)(msgsize ? msgsize : 1);
+	if (kb_create(name, &a) < 0)
+		return -1;
+	fd = kb_open(name, O_RDWR);
+	err = errno;
+	kb_unlink(name);	/* the open file keeps it alive */
+	errno = err;
+	return fd;
+}
+
+int kmbox_depth_send(int fd, const void *buf, size_t len, unsigned int prio)
+{
+	return kb_send_prio(fd, buf, len, prio);
+}
+
+ssize_t kmbox_depth_recv(int fd, void *buf, size_t len)
+{
+	return kb_recv(fd, buf, len);
+}
+
+unsigned int kmbox_max_msgs_cap(void)
+{
+	return kinfo_ok ? kinfo.max_msgs_cap : 0;
+}
+
 void kmbox_describe(char *buf, size_t n)
 {
 	char why[160];
@@ -907,11 +1112,12 @@ void kmbox_describe(char *buf, size_t n)
 		return;
 	}
 	snprintf(buf, n,
-		 "api %u, features 0x%llx (%s%s%s), max_msgs_cap %u, max_msgsize_cap %u, region_cap %llu, user_quota %llu%s",
+		 "api %u, features 0x%llx (%s%s%s%s), max_msgs_cap %u, max_msgsize_cap %u, region_cap %llu, user_quota %llu%s",
 		 kinfo.api_version, (unsigned long long)kinfo.features,
 		 kinfo.features & KMBOX_FEAT_ZEROCOPY ? "zerocopy " : "",
 		 kinfo.features & KMBOX_FEAT_BATCH ? "batch " : "",
-		 kinfo.features & KMBOX_FEAT_CREDS ? "creds" : "",
+		 kinfo.features & KMBOX_FEAT_CREDS ? "creds " : "",
+		 kinfo.features & KMBOX_FEAT_SYNC ? "sync" : "",
 		 kinfo.max_msgs_cap, kinfo.max_msgsize_cap,
 		 (unsigned long long)kinfo.region_cap,
 		 (unsigned long long)kinfo.user_quota,

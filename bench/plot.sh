@@ -47,7 +47,7 @@ trap 'rm -rf "$tmp"' EXIT
 made=0
 for place in cross same; do
 	# message sizes of this placement, ascending: x positions 0..n-1
-	sizes=$(awk -F, -v p="$place" 'NR > 1 && $1 == p && $2 != "mpmc" && $8 == "ok" { print $6 }' "$csv" | sort -n -u)
+	sizes=$(awk -F, -v p="$place" 'NR > 1 && $1 == p && ($2 == "latency" || $2 == "stream") && $8 == "ok" { print $6 }' "$csv" | sort -n -u)
 	[ -n "$sizes" ] || continue
 	xtics=$(echo "$sizes" | awk '
 		function label(s) {
@@ -59,7 +59,7 @@ for place in cross same; do
 	# one data file per (workload, mechanism): x, value
 	awk -F, -v p="$place" -v d="$tmp" -v sizes="$sizes" '
 		BEGIN { n = split(sizes, s, "\n"); for (i = 1; i <= n; i++) x[s[i]] = i - 1 }
-		NR > 1 && $1 == p && $2 != "mpmc" && $8 == "ok" && ($6 in x) {
+		NR > 1 && $1 == p && ($2 == "latency" || $2 == "stream") && $8 == "ok" && ($6 in x) {
 			f = d "/" $2 "." $5 ".dat"
 			mb = "NaN"
 			if ($6 > 0) mb = $12

@@ -110,6 +110,16 @@ static int verify(const void *p, size_t len, uint64_t seed)
 	return diff != 0;
 }
 
+void bench_fill(void *p, size_t len, uint64_t seed)
+{
+	fill(p, len, seed);
+}
+
+int bench_verify(const void *p, size_t len, uint64_t seed)
+{
+	return verify(p, len, seed);
+}
+
 static uint64_t cpu_ns(void)
 {
 	struct rusage ru;
@@ -247,6 +257,165 @@ static void lat_server(const struct job *j, struct chan *ch,
 		if (send_one(m, &tx, j->size, seed_of(0, i, 1)) < 0 ||
 		    flush(m, &tx) < 0)
 			FAIL(r, "send: %s", strerror(errno));
+	}
+	r->total = i;
+	r->cpu_ns = cpu_ns() - c0;
+	errno = 0;
+out:
+	if (tx.st)
+		m->detach(&tx);
+	if (rx.st)
+		m->detach(&rx);
+}
+
+/*
+ * Request/reply (call workload).  Like the ping-pong above, but the reply
+ * carries the request's correlation id: word 0 of a request is its seed,
+ * and the server derives the reply's seed from the word 0 it read (not
+ * from its own count), so a reply matched to the wrong request fails the
+ * client's check.  An MF_CALL mechanism uses one channel and its call();
+ * the others use a request channel and a reply channel.
+ */
+static uint64_t reply_seed(uint64_t req_id)
+{
+	return req_id ^ 0xA5A5A5A55A5A5A5AULL;
+}
+
+static void call_client(const struct job *j, struct chan *ch,
+			struct child_res *r, int ready, int go)
+{
+	const struct mech *m = j->m;
+	bool native = m->flags & MF_CALL;
+	struct ep tx = { 0 }, rx = { 0 };
+	uint64_t i, t_begin, t0, t1, stop_at = 0, cap_at, c0 = 0;
+	bool measuring = false;
+	char b;
+
+	errno = 0;
+	if (m->attach(&ch[0], &tx, ROLE_TX) < 0)
+		FAIL(r, "attach tx: %s", strerror(errno));
+	if (!native && m->attach(&ch[1], &rx, ROLE_RX) < 0)
+		FAIL(r, "attach rx: %s", strerror(errno));
+	if (write(ready, "r", 1) != 1 || read(go, &b, 1) != 1)
+		FAIL(r, "start barrier: %s", strerror(errno));
+	t_begin = now_ns();
+	cap_at = t_begin + j->warm_cap_ns + j->cap_ns;
+	for (i = 0;; i++) {
+		uint64_t id = seed_of(0, i, 0);
+		const void *q;
+		void *p;
+		size_t len;
+
+		t0 = now_ns();
+		p = m->tx_begin(&tx, j->size);
+		if (!p)
+			FAIL(r, "request buffer: %s", strerror(errno));
+		fill(p, j->size, id);
+		if (native) {
+			q = m->call(&tx, j->size, &len);
+			if (!q)
+				FAIL(r, "call: %s", strerror(errno));
+		} else {
+			if (m->tx_commit(&tx, j->size) < 0 || flush(m, &tx) < 0)
+				FAIL(r, "send: %s", strerror(errno));
+			q = m->rx_begin(&rx, &len);
+			if (!q)
+				FAIL(r, "receive: %s", strerror(errno));
+		}
+		if (len != j->size) {
+			errno = EPROTO;
+			FAIL(r, "reply of %zu bytes, expected %zu", len, j->size);
+		}
+		if (verify(q, len, reply_seed(id)))
+			r->bad++;
+		if (!native && m->rx_end(&rx) < 0)
+			FAIL(r, "receive end: %s", strerror(errno));
+		t1 = now_ns();
+		if (measuring) {
+			hist_add(&r->h, t1 - t0);
+			r->msgs++;
+			if ((r->msgs >= j->min_msgs && t1 >= stop_at) ||
+			    t1 >= cap_at)
+				break;
+		} else if ((i + 1 >= j->warm_min && t1 - t_begin >= j->warm_ns) ||
+			   t1 - t_begin >= j->warm_cap_ns) {
+			measuring = true;
+			r->t0 = t1;
+			stop_at = t1 + j->run_ns;
+			cap_at = t1 + j->cap_ns;
+			c0 = cpu_ns();
+		}
+	}
+	r->t1 = now_ns();
+	r->total = i + 1;
+	r->cpu_ns = cpu_ns() - c0;
+	/* end marker: a request of another length (answered, when a call) */
+	if (native) {
+		size_t len;
+
+		if (!m->tx_begin(&tx, j->poison_len) ||
+		    !m->call(&tx, j->poison_len, &len))
+			FAIL(r, "end call: %s", strerror(errno));
+	} else if (send_one(m, &tx, j->poison_len, 0) < 0 || flush(m, &tx) < 0) {
+		FAIL(r, "send end marker: %s", strerror(errno));
+	}
+	errno = 0;
+out:
+	if (tx.st)
+		m->detach(&tx);
+	if (rx.st)
+		m->detach(&rx);
+}
+
+static void call_server(const struct job *j, struct chan *ch,
+			struct child_res *r, int ready, int go)
+{
+	const struct mech *m = j->m;
+	bool native = m->flags & MF_CALL;
+	struct ep tx = { 0 }, rx = { 0 };
+	struct ep *reply_ep = native ? &rx : &tx;
+	uint64_t i, c0;
+	char b;
+
+	errno = 0;
+	if (m->attach(&ch[0], &rx, ROLE_RX) < 0)
+		FAIL(r, "attach rx: %s", strerror(errno));
+	if (!native && m->attach(&ch[1], &tx, ROLE_TX) < 0)
+		FAIL(r, "attach tx: %s", strerror(errno));
+	if (write(ready, "r", 1) != 1 || read(go, &b, 1) != 1)
+		FAIL(r, "start barrier: %s", strerror(errno));
+	c0 = cpu_ns();
+	for (i = 0;; i++) {
+		size_t len;
+		const void *q = m->rx_begin(&rx, &len);
+		uint64_t id;
+		void *p;
+
+		if (!q)
+			FAIL(r, "receive: %s", strerror(errno));
+		if (len == j->poison_len) {
+			if (m->rx_end(&rx) < 0)
+				FAIL(r, "receive end: %s", strerror(errno));
+			if (native && (!m->tx_begin(reply_ep, j->poison_len) ||
+				       m->tx_commit(reply_ep, j->poison_len) < 0))
+				FAIL(r, "end reply: %s", strerror(errno));
+			break;
+		}
+		if (len != j->size || len < 8) {
+			errno = EPROTO;
+			FAIL(r, "request of %zu bytes, expected %zu", len, j->size);
+		}
+		id = *(const word_t *)q;
+		if (verify(q, len, id))
+			r->bad++;
+		if (m->rx_end(&rx) < 0)
+			FAIL(r, "receive end: %s", strerror(errno));
+		p = m->tx_begin(reply_ep, j->size);
+		if (!p)
+			FAIL(r, "reply buffer: %s", strerror(errno));
+		fill(p, j->size, reply_seed(id));
+		if (m->tx_commit(reply_ep, j->size) < 0 || flush(m, reply_ep) < 0)
+			FAIL(r, "reply: %s", strerror(errno));
 	}
 	r->total = i;
 	r->cpu_ns = cpu_ns() - c0;
@@ -462,10 +631,10 @@ static int create_chans(const struct job *j, struct chan *ch, int *nch)
 		.depth = j->depth,
 		.nprod = j->nprod,
 		.ncons = j->ncons,
-		.latency = j->wl == WL_LAT,
+		.latency = j->wl == WL_LAT || j->wl == WL_CALL,
 	};
 
-	*nch = j->wl == WL_LAT ? 2 : 1;
+	*nch = (j->wl == WL_LAT || j->wl == WL_CALL) && !(j->m->flags & MF_CALL) ? 2 : 1;
 	for (int i = 0; i < *nch; i++) {
 		memset(&ch[i], 0, sizeof(ch[i]));
 		ch[i].m = j->m;
@@ -518,10 +687,14 @@ static void child_main(const struct job *j, struct chan *ch, int idx,
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	if (j->wl == WL_LAT) {
+	if (j->wl == WL_LAT || j->wl == WL_CALL) {
 		pin(idx == 0 ? j->cpu_tx : j->cpu_rx);
-		if (idx == 0)
+		if (idx == 0 && j->wl == WL_CALL)
+			call_client(j, ch, r, ready, go);
+		else if (idx == 0)
 			lat_client(j, ch, r, ready, go);
+		else if (j->wl == WL_CALL)
+			call_server(j, ch, r, ready, go);
 		else
 			lat_server(j, ch, r, ready, go);
 	} else if ((unsigned int)idx < j->nprod) {
@@ -554,7 +727,9 @@ int run_job(const struct job *j, struct outcome *o)
 		}
 	}
 	memset(sh, 0, sizeof(*sh));
-	nproc = j->wl == WL_LAT ? 2 : j->nprod + j->ncons;
+	if (j->wl == WL_DEPTH)
+		return run_depth_job(j, o);
+	nproc = j->wl == WL_LAT || j->wl == WL_CALL ? 2 : j->nprod + j->ncons;
 	if (nproc > MAX_PROCS) {
 		set_status(o, "error", "too many processes");
 		return -1;
@@ -630,7 +805,8 @@ int run_job(const struct job *j, struct outcome *o)
 			kill_and_reap();
 			break;
 		}
-		if (j->wl != WL_LAT && __atomic_load_n(&sh->extra_eos, __ATOMIC_SEQ_CST)) {
+		if (j->wl != WL_LAT && j->wl != WL_CALL &&
+		    __atomic_load_n(&sh->extra_eos, __ATOMIC_SEQ_CST)) {
 			bool prod_alive = false;
 
 			for (unsigned int i = 0; i < j->nprod; i++)
@@ -682,7 +858,7 @@ collect:
 			goto out;
 		}
 	}
-	if (j->wl == WL_LAT) {
+	if (j->wl == WL_LAT || j->wl == WL_CALL) {
 		const struct hist *h = &sh->r[0].h;
 		uint64_t rts = sh->r[0].total;
 
@@ -700,6 +876,7 @@ collect:
 			set_status(o, "error", "no sample after warm-up");
 			goto out;
 		}
+		o->capped = o->n < j->min_msgs;
 	} else {
 		uint64_t t0 = UINT64_MAX, t1 = 0, msgs = 0, all = 0, cpu = 0;
 
@@ -722,12 +899,20 @@ collect:
 			goto out;
 		}
 		o->n = msgs;
+		for (unsigned int i = 0; i < j->nprod; i++)
+			o->capped |= sh->r[i].total < j->min_msgs / j->nprod + 2 * j->warm_min;
 		o->mps = (double)msgs / ((double)(t1 - t0) / 1e9);
 		o->mbps = o->mps * (double)j->size / 1e6;
 		o->cpu_us = all ? (double)cpu / (double)all / 1e3 : 0;
 	}
 	/* a mechanism may have had to deviate (e.g. a shallower queue) */
-	set_status(o, "ok", "%s", mech_err);
+	if (o->capped)
+		set_status(o, "ok", "%s%sstopped at the time cap short of %llu %s",
+			   mech_err, mech_err[0] ? "; " : "",
+			   (unsigned long long)j->min_msgs,
+			   j->wl == WL_LAT || j->wl == WL_CALL ? "round trips" : "messages");
+	else
+		set_status(o, "ok", "%s", mech_err);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (rp[i] >= 0)
