@@ -105,6 +105,7 @@ deps:
 check-host: userlib tools examples
 	@$(MAKE) --no-print-directory -C userlib test
 	@$(MAKE) --no-print-directory -C tools test
+	@$(MAKE) --no-print-directory -C bench test
 	@userlib/test/check-install.sh
 	@qemu/check-man-drift.sh
 	@qemu/check-man-drift.sh --self-test

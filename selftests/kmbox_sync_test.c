@@ -777,6 +777,11 @@ TEST_F(named, server_killed_with_eight_unanswered_requests_fails_every_caller_wi
 		pid[i] = st_caller_expecting(self->fd, EPIPE);
 		ASSERT_GE(pid[i], 0);
 	}
+	/*
+	 * All eight queued before the server starts: one that queued only
+	 * after the server died would wait for a server that never comes.
+	 */
+	ASSERT_EQ(0, st_wait_msgs(self->fd, 8, 10000));
 	server = st_server_taking(self->name, 8);
 	ASSERT_GE(server, 0);
 	ASSERT_EQ(0, st_wait_msgs(self->fd, 0, 10000));
