@@ -323,6 +323,27 @@ fi
 expect 6 "kmboxctl: recv $q-none: No such file or directory (ENOENT); no such mailbox" -- recv "$q-none"
 expect 6 "ENOENT" -- stat "$q-none" --json
 
+# tags: send --tag, recv --match (exact and masked), --peek
+expect 0 "" -- create "$q-t" --max-msgs 8
+expect 0 "" -- send "$q-t" --tag 0x101 first
+expect 0 "" -- send "$q-t" -T 514 second
+expect 0 "" -- send "$q-t" third
+expect 0 "" -- recv "$q-t" --match 0x202 -v
+is "recv --match takes the tagged one" second "$(cat "$T/out")"
+check "recv -v shows the tag" grep -q "tag=0x202" "$T/err"
+expect 0 "" -- recv "$q-t" --peek
+is "recv --peek shows the next" first "$(cat "$T/out")"
+expect 0 "" -- recv "$q-t" -P -m 0/0xf00
+is "recv --peek --match: the next whose tag & 0xf00 is 0" third "$(cat "$T/out")"
+expect 3 "" -- recv "$q-t" -n -m 7
+expect 2 "bad --match" -- recv "$q-t" -m 0x10/0xf
+expect 2 "--peek shows one message" -- recv "$q-t" --peek -a
+expect 0 "" -- recv "$q-t" -m 0x100/0xf00
+is "recv --match with a mask" first "$(cat "$T/out")"
+expect 0 "" -- recv "$q-t"
+is "the rest in order" third "$(cat "$T/out")"
+expect 0 "" -- unlink "$q-t"
+
 # unlink: many names, -f
 expect 0 "" -- create "$q-a"
 expect 0 "" -- create "$q-b"
