@@ -527,15 +527,17 @@ struct kmbox_peeked {
 
 /* tags.c: the tag index, filtered waits, peek; see the top of tags.c */
 int kmbox_match_check(const struct kmbox_match *m);
+
 static inline bool kmbox_match(const struct kmbox_match *m, u64 tag)
 {
 	return (tag & m->mask) == m->tag;
 }
+
 void kmbox_tags_insert_locked(struct kmbox *mb, struct kmbox_msg *msg, struct kmbox_tagwake *tw);
 void kmbox_tags_erase_locked(struct kmbox *mb, struct kmbox_msg *msg);
 struct kmbox_msg *kmbox_tags_first_locked(struct kmbox *mb, const struct kmbox_match *m);
 int kmbox_tags_wait_locked(struct kmbox *mb, const struct kmbox_match *m,
-			   const struct kmbox_wait *w);
+			   const struct kmbox_wait *w) __releases(&mb->lock);
 void kmbox_tags_wake(struct kmbox *mb, struct kmbox_tagwake *tw);
 int kmbox_peek(struct kmbox_file *kf, const struct kmbox_match *m, void *kbuf, u32 bufsz,
 	       const struct kmbox_wait *w, struct kmbox_peeked *out);

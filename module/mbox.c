@@ -804,12 +804,17 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 	struct kmbox_wakeups wk = { .n = 0 };
 	struct kmbox *mb = kf->mb;
 	struct kmbox_match f;
+	bool first = true;
 	unsigned int got = 0;
 	int ret = 0;
 
-	spin_lock(&mb->lock);
-	f = m ? *m : kf->filter;
 	for (;;) {
+		spin_lock(&mb->lock);
+		if (first) {
+			/* The file's filter as the call starts: see tags.c. */
+			f = m ? *m : kf->filter;
+			first = false;
+		}
 		while (got < n) {
 			struct kmbox_msg *msg = kmbox_tags_first_locked(mb, &f);
 			bool as_slot;
@@ -864,7 +869,6 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 				return 1;	/* handed over */
 			}
 		}
-		spin_lock(&mb->lock);
 	}
 	kmbox_wake_chosen(&wk);
 	return got ?: ret;

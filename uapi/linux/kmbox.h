@@ -230,6 +230,7 @@ struct kmbox_send {
 	__u32	flags;
 	__u32	slot;
 	__u64	deadline_ns;
+
 	__extension__ union {
 		__u64	tag;
 		__u64	__reserved[2];
@@ -282,10 +283,12 @@ struct kmbox_recv {
 	__u32	gid;
 	__u32	msg_flags;
 	__u64	send_ns;
+
 	__extension__ union {
 		__u64	reply_token;
 		__u64	match_mask;
 	};
+
 	__extension__ union {
 		__u64	tag;
 		__u64	__reserved;
@@ -341,6 +344,7 @@ struct kmbox_batch {
 	__u32	flags;
 	__u64	deadline_ns;
 	__u64	tokens;
+
 	__extension__ union {
 		__u64	tags;
 		__u64	__reserved;
@@ -410,6 +414,7 @@ struct kmbox_call {
 	__u32	gid;
 	__u32	__pad;
 	__u64	send_ns;
+
 	__extension__ union {
 		__u64	tag;
 		__u64	__reserved[2];
