@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include "kselftest_harness.h"
@@ -957,6 +958,123 @@ TEST(exactly_once_with_four_filtered_consumers)
 	alarm(0);
 }
 
+/*
+ * Receivers with and without filters on one mailbox: the unfiltered ones
+ * may be handed messages by senders, the filtered ones are woken to look.
+ * Every message is received once; a filtered receiver gets only its tag;
+ * each receiver sees each producer's messages in order.
+ */
+#define MIX_EACH	2000
+
+struct mix_ctx {
+	int fd;
+	int id;			/* producer id; or consumer: -1 unfiltered, else its tag */
+	int ret;
+	unsigned int got;
+	char why[128];
+	unsigned char *seen;	/* [producer * MIX_EACH + seq], shared */
+	pthread_mutex_t *lock;
+	volatile int *done;
+};
+
+static void *mix_producer(void *arg)
+{
+	struct mix_ctx *c = arg;
+	uint32_t i;
+
+	for (i = 0; i < MIX_EACH; i++) {
+		struct eo_msg m = { (uint32_t)c->id, i, i % 3 };
+
+		if (tsend(c->fd, &m, sizeof(m), 0, m.tag, 0)) {
+			snprintf(c->why, sizeof(c->why), "send: %s", strerror(errno));
+			c->ret = -1;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static void *mix_consumer(void *arg)
+{
+	struct mix_ctx *c = arg;
+	int64_t last[2] = { -1, -1 };
+
+	for (;;) {
+		struct kmbox_recv r;
+		struct eo_msg m;
+		int n;
+
+		if (c->id < 0)
+			n = trecv(c->fd, &m, sizeof(m), 0, 0, 0, kt_deadline_ms(200), &r);
+		else
+			n = trecv(c->fd, &m, sizeof(m), KMBOX_F_MATCH, (__u64)c->id, ALL,
+				  kt_deadline_ms(200), &r);
+		if (n < 0 && errno == ETIMEDOUT) {
+			if (*c->done)
+				return NULL;
+			continue;
+		}
+		if (n != sizeof(m) || m.producer >= 2 || m.seq >= MIX_EACH || r.tag != m.tag ||
+		    (c->id >= 0 && m.tag != (uint64_t)c->id) || (int64_t)m.seq <= last[m.producer]) {
+			snprintf(c->why, sizeof(c->why), "consumer %d: %d %s tag %llu seq %u",
+				 c->id, n, strerror(errno), (unsigned long long)r.tag, m.seq);
+			c->ret = -1;
+			return NULL;
+		}
+		last[m.producer] = m.seq;
+		pthread_mutex_lock(c->lock);
+		c->seen[m.producer * MIX_EACH + m.seq]++;
+		pthread_mutex_unlock(c->lock);
+		c->got++;
+	}
+}
+
+TEST(filtered_and_unfiltered_receivers_share_a_mailbox_exactly_once)
+{
+	static unsigned char seen[2 * MIX_EACH];
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct mix_ctx prod[2], cons[4];
+	pthread_t pt[2], ct[4];
+	volatile int done = 0;
+	int fd, i;
+
+	KT_REQUIRE_MODULE();
+	alarm(120);
+	fd = kt_anon(O_RDWR, 8, 64);
+	ASSERT_GE(fd, 0);
+	for (i = 0; i < 4; i++) {
+		/* two unfiltered, one for tag 0, one for tag 1; tag 2 only unfiltered */
+		cons[i] = (struct mix_ctx){ .fd = fd, .id = i < 2 ? -1 : i - 2, .seen = seen,
+					    .lock = &lock, .done = &done };
+		ASSERT_EQ(0, pthread_create(&ct[i], NULL, mix_consumer, &cons[i]));
+	}
+	for (i = 0; i < 2; i++) {
+		prod[i] = (struct mix_ctx){ .fd = fd, .id = i };
+		ASSERT_EQ(0, pthread_create(&pt[i], NULL, mix_producer, &prod[i]));
+	}
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, pthread_join(pt[i], NULL));
+		EXPECT_EQ(0, prod[i].ret) TH_LOG("%s", prod[i].why);
+	}
+	/* Everything sent: wait for the queue to drain, then stop them. */
+	for (i = 0; i < 3000 && kt_cur_msgs(fd) > 0; i++)
+		kt_sleep_ms(10);
+	kt_sleep_ms(300);
+	done = 1;
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, pthread_join(ct[i], NULL));
+		EXPECT_EQ(0, cons[i].ret) TH_LOG("%s", cons[i].why);
+	}
+	for (i = 0; i < 2 * MIX_EACH && seen[i] == 1; i++)
+		;
+	EXPECT_EQ(2 * MIX_EACH, i) TH_LOG("producer %d seq %d received %d times",
+					  i / MIX_EACH, i % MIX_EACH,
+					  i < 2 * MIX_EACH ? seen[i] : 1);
+	EXPECT_EQ(0, kt_cur_msgs(fd));
+	close(fd);
+	alarm(0);
+}
+
 /* ---- poll --------------------------------------------------------------- */
 
 static int pollin(int fd, int ms)
@@ -1104,6 +1222,43 @@ TEST_F(mb, unprivileged_caller_gets_the_same_answers)
 	}
 	EXPECT_EQ(0, kt_wait(pid));
 	EXPECT_EQ(0, kt_cur_msgs(self->fd));
+}
+
+TEST(tags_in_a_fresh_user_and_ipc_namespace)
+{
+	pid_t pid;
+
+	KT_REQUIRE_MODULE();
+	pid = kt_fork(30);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct kmbox_recv r;
+		char name[64], buf[8];
+		int fd;
+
+		CHILD_ASSERT(kt_become(KT_NOBODY, KT_NOBODY) == 0);
+		if (unshare(CLONE_NEWUSER | CLONE_NEWIPC))
+			_exit(errno == EPERM || errno == EINVAL ? 4 : 1);
+		kt_name(name, sizeof(name), "tags-ns");
+		fd = kt_create(name, O_RDWR | O_NONBLOCK, 0600, 4, 16);
+		CHILD_ASSERT(fd >= 0);
+		CHILD_ASSERT(tsend(fd, "a", 1, 0, 1, 0) == 0);
+		CHILD_ASSERT(tsend(fd, "b", 1, 0, 2, 0) == 0);
+		CHILD_ASSERT(tfilter(fd, 2, ALL, NULL) == 0);
+		CHILD_ASSERT(read(fd, buf, sizeof(buf)) == 1 && buf[0] == 'b');
+		CHILD_ASSERT(trecv(fd, buf, sizeof(buf), KMBOX_F_PEEK | KMBOX_F_MATCH, 1, ALL, 0,
+				   &r) == 1 && r.tag == 1);
+		CHILD_ASSERT(kt_unlink(name) == 0);
+		_exit(0);
+	}
+	switch (kt_wait(pid)) {
+	case 0:
+		break;
+	case 4:
+		SKIP(return, "unprivileged user namespaces are not allowed here");
+	default:
+		ASSERT_TRUE(false) TH_LOG("the child failed");
+	}
 }
 
 /* ---- zero-copy ---------------------------------------------------------- */
