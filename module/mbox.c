@@ -28,7 +28,9 @@
  * and the woken receiver need not take the lock again.  It is in flight
  * from that moment, like one taken off the queue.  A receiver that cannot
  * take it (its buffer is too small) or that asked for a batch is instead
- * woken to look at the queue.
+ * woken to look at the queue.  A receiver with a tag filter, or a peek,
+ * never sleeps on rd_list: it may sleep while messages it does not want
+ * are queued, so it waits on flt_wait and is woken to look (tags.c).
  *
  * Wake-ups: one rule for every sleeper.  What a sleeper waits for is one
  * word of the mailbox: a message to take (nr_msgs), room to send (used:
