@@ -636,6 +636,7 @@ static int wait_sleepers(int fd, __u32 n)
 TEST_F(blk, a_match_queued_behind_others_wakes_its_sleeper)
 {
 	struct waiter w = { .fd = self->fd, .flags = KMBOX_F_MATCH, .tag = 5, .mask = ALL };
+	struct kt_mbline line;
 	pthread_t t;
 	int i;
 
@@ -644,6 +645,9 @@ TEST_F(blk, a_match_queued_behind_others_wakes_its_sleeper)
 	w.deadline = kt_deadline_ms(20000);
 	ASSERT_EQ(0, pthread_create(&t, NULL, waiter_fn, &w));
 	ASSERT_EQ(0, wait_sleepers(self->fd, 1));
+	/* /proc counts the filtered sleeper as GETATTR does. */
+	ASSERT_EQ(1, kt_find_mailbox("-", 128, 64, &line, NULL));
+	EXPECT_EQ(1, line.rd_waiters);
 	ASSERT_EQ(0, tsend(self->fd, "yes", 3, 0, 5, 0));
 	ASSERT_EQ(0, pthread_join(t, NULL));
 	EXPECT_EQ(3, w.ret) TH_LOG("%s", strerror(w.err));
