@@ -835,6 +835,41 @@ TEST_F(blk, sync_send_and_call_taken_by_a_filtered_receive)
 	EXPECT_EQ(1, kt_cur_msgs(self->fd));
 }
 
+/*
+ * A rendezvous mailbox buffers nothing but the senders that wait: a
+ * blocking send reaches a receiver sleeping with a filter; a non-blocking
+ * one is handed only to a receiver waiting without one (EAGAIN here).
+ */
+TEST(rendezvous_send_reaches_a_filtered_receiver)
+{
+	struct waiter w = { .flags = KMBOX_F_MATCH, .tag = 3, .mask = ALL };
+	struct kmbox_attr a;
+	pthread_t t;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	alarm(30);
+	kt_attr_init(&a, 4, 64);
+	a.flags = KMBOX_ATTR_RENDEZVOUS;
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0, &a));
+	w.fd = fd;
+	w.deadline = kt_deadline_ms(20000);
+	ASSERT_EQ(0, pthread_create(&t, NULL, waiter_fn, &w));
+	ASSERT_EQ(0, wait_sleepers(fd, 1));
+	EXPECT_EQ(-1, tsend(fd, "x", 1, 0, 3, KMBOX_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(0, kt_cur_msgs(fd));
+	ASSERT_EQ(0, tsend(fd, "rdv", 3, 0, 3, 0));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(3, w.ret) TH_LOG("%s", strerror(w.err));
+	EXPECT_EQ(3, w.r.tag);
+	EXPECT_EQ(0, kt_cur_msgs(fd));
+	close(fd);
+	alarm(0);
+}
+
 /* ---- exactly once ------------------------------------------------------- */
 
 #define EO_PRODUCERS	4
