@@ -17,6 +17,7 @@
 #include <linux/slab.h>
 #include <linux/time_namespace.h>
 #include <linux/uaccess.h>
+#include <linux/uio.h>
 #include <linux/user_namespace.h>
 #include <linux/cred.h>
 
@@ -85,7 +86,8 @@ static long kmbox_ioctl_info(void __user *uarg)
 		.api_version = KMBOX_API_VERSION,
 		.prio_max = KMBOX_PRIO_MAX,
 		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
-			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS,
+			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS |
+			    KMBOX_FEAT_TAGS,
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
 		.default_max_msgs = READ_ONCE(kmbox_params.default_max_msgs),
@@ -142,8 +144,8 @@ static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __us
 		return -EBADF;
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
-	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC) ||
-	    memchr_inv(s.__reserved, 0, sizeof(s.__reserved)))
+	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG) ||
+	    s.__reserved[1] || (!(s.flags & KMBOX_F_TAG) && s.tag))
 		return -EINVAL;
 	ret = kmbox_wait_init(&w, file, s.flags, s.deadline_ns);
 	if (ret)
@@ -153,6 +155,7 @@ static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __us
 			    s.flags & KMBOX_F_ZC, s.slot, NULL);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
+	msg->tag = s.tag;
 	return kmbox_send_one(kf, msg, &w, s.flags & KMBOX_F_SYNC);
 }
 
@@ -177,12 +180,63 @@ static void kmbox_msg_creds(const struct kmbox_msg *msg, struct kmbox_recv *r)
 {
 	kmbox_msg_who(msg, &r->pid, &r->uid, &r->gid);
 	r->prio = msg->prio;
+	r->tag = msg->tag;
 	r->send_ns = kmbox_time_from_host(msg->send_ns);
+}
+
+/*
+ * KMBOX_IOC_RECV with KMBOX_F_PEEK: the payload goes through a kernel
+ * buffer (tags.c), at most max_msgsize bytes of it, the rest of the user's
+ * buffer is not written.
+ */
+static long kmbox_ioctl_peek(struct file *file, struct kmbox_file *kf, struct kmbox_recv *r,
+			     void __user *uarg, const struct kmbox_match *m,
+			     const struct kmbox_wait *w)
+{
+	u32 bufsz = min(r->len, kf->mb->max_msgsize);
+	struct user_namespace *uns = current_user_ns();
+	struct kmbox_peeked p;
+	void *kbuf = NULL;
+	u32 n;
+	int ret;
+
+	if (bufsz) {
+		kbuf = kvmalloc(bufsz, GFP_KERNEL_ACCOUNT);
+		if (!kbuf)
+			return -ENOMEM;
+	}
+	ret = kmbox_peek(kf, m, kbuf, bufsz, w, &p);
+	if (ret)
+		goto out_free;
+	n = min(p.len, bufsz);
+	r->msg_flags = p.len > r->len ? KMBOX_MSG_TRUNC : 0;
+	r->len = p.len;
+	r->prio = p.prio;
+	r->tag = p.tag;
+	r->slot = KMBOX_NO_SLOT;
+	r->pid = pid_vnr(p.pid);
+	if (!pid_has_task(p.pid, PIDTYPE_TGID))
+		r->pid = 0;
+	put_pid(p.pid);
+	r->uid = from_kuid_munged(uns, p.uid);
+	r->gid = from_kgid_munged(uns, p.gid);
+	r->send_ns = kmbox_time_from_host(p.send_ns);
+	r->match_mask = 0;
+	ret = -EFAULT;
+	if (n && copy_to_user(u64_to_user_ptr(r->buf), kbuf, n))
+		goto out_free;
+	if (copy_to_user(uarg, r, sizeof(*r)))
+		goto out_free;
+	ret = p.len;
+out_free:
+	kvfree(kbuf);
+	return ret;
 }
 
 static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg)
 {
 	struct kmbox_recv __user *ur = uarg;
+	struct kmbox_match match, *m = NULL;
 	struct kmbox_msg *msg;
 	struct kmbox_recv r;
 	struct kmbox_wait w;
@@ -194,14 +248,27 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 		return -EBADF;
 	if (copy_from_user(&r, uarg, sizeof(r)))
 		return -EFAULT;
-	if (r.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS) || r.reply_token ||
-	    r.__reserved)
+	if (r.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_MATCH |
+			KMBOX_F_PEEK))
+		return -EINVAL;
+	if (r.flags & KMBOX_F_MATCH) {
+		match.tag = r.tag;
+		match.mask = r.match_mask;
+		if (kmbox_match_check(&match))
+			return -EINVAL;
+		m = &match;
+	} else if (r.match_mask || r.tag) {
+		return -EINVAL;
+	}
+	if ((r.flags & KMBOX_F_PEEK) && (r.flags & (KMBOX_F_ZC | KMBOX_F_CALLS)))
 		return -EINVAL;
 	ret = kmbox_wait_init(&w, file, r.flags, r.deadline_ns);
 	if (ret)
 		return ret;
+	if (r.flags & KMBOX_F_PEEK)
+		return kmbox_ioctl_peek(file, kf, &r, uarg, m, &w);
 
-	ret = kmbox_recv_many(kf, &msg, &r.len, 1, r.flags & KMBOX_F_ZC, &w, &need);
+	ret = kmbox_recv_match(kf, &msg, &r.len, 1, r.flags & KMBOX_F_ZC, &w, &need, m);
 	if (ret == -EMSGSIZE)
 		return put_user(need, &ur->len) ? -EFAULT : -EMSGSIZE;
 	if (ret < 0)
@@ -214,8 +281,8 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 	r.len = msg->len;
 	r.slot = as_slot ? msg->slot : KMBOX_NO_SLOT;
 	r.msg_flags = as_slot ? KMBOX_MSG_ZC : 0;
-	if (r.flags & KMBOX_F_CALLS)
-		r.reply_token = msg->token;
+	/* @match_mask is @reply_token: a receive reports the token or 0. */
+	r.reply_token = r.flags & KMBOX_F_CALLS ? msg->token : 0;
 	if (copy_to_user(uarg, &r, sizeof(r)))
 		goto out_requeue;
 	kmbox_consume(kf, &msg, 1, r.flags & KMBOX_F_CALLS);
@@ -237,8 +304,9 @@ static struct kmbox_mmsg *kmbox_batch_in(struct file *file, void __user *uarg,
 	if (copy_from_user(b, uarg, sizeof(*b)))
 		return ERR_PTR(-EFAULT);
 	/* A receiver of calls must be told their tokens, or they fail. */
-	if (b->flags & ~allowed || b->__reserved || !b->count || b->count > KMBOX_BATCH_MAX ||
-	    !b->tokens != !(b->flags & KMBOX_F_CALLS))
+	if (b->flags & ~allowed || !b->count || b->count > KMBOX_BATCH_MAX ||
+	    !b->tokens != !(b->flags & KMBOX_F_CALLS) ||
+	    !b->tags != !(b->flags & KMBOX_F_TAG))
 		return ERR_PTR(-EINVAL);
 	ret = kmbox_wait_init(w, file, b->flags, b->deadline_ns);
 	if (ret)
@@ -254,16 +322,25 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 	struct kmbox_mmsg *ents;
 	struct kmbox_batch b;
 	struct kmbox_wait w;
+	u64 *tags = NULL;
 	unsigned int i, n;
 	int ret = 0;
 
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
-	ents = kmbox_batch_in(file, uarg, &b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_SYNC);
+	ents = kmbox_batch_in(file, uarg, &b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_SYNC | KMBOX_F_TAG);
 	if (IS_ERR(ents))
 		return PTR_ERR(ents);
+	if (b.flags & KMBOX_F_TAG) {
+		tags = memdup_user(u64_to_user_ptr(b.tags), array_size(b.count, sizeof(*tags)));
+		if (IS_ERR(tags)) {
+			kfree(ents);
+			return PTR_ERR(tags);
+		}
+	}
 	msgs = kmalloc_array(b.count, sizeof(*msgs), GFP_KERNEL);
 	if (!msgs) {
+		kfree(tags);
 		kfree(ents);
 		return -ENOMEM;
 	}
@@ -282,6 +359,7 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 			ret = PTR_ERR(msgs[n]);
 			break;
 		}
+		msgs[n]->tag = tags ? tags[n] : 0;
 	}
 	if (n && ((b.flags & KMBOX_F_SYNC) || kf->mb->rendezvous)) {
 		ret = kmbox_send_sync_batch(kf, msgs, n, &w);
@@ -292,6 +370,7 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 	}
 	kmbox_pool_give(kf->mb, pool);
 	kfree(msgs);
+	kfree(tags);
 	kfree(ents);
 	return ret;
 }
@@ -304,7 +383,7 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 	struct kmbox_batch b;
 	struct kmbox_wait w;
 	u32 *bufsz = NULL;
-	u64 *tokens = NULL;
+	u64 *tokens = NULL, *tags = NULL;
 	unsigned int i;
 	u32 need = 0;
 	bool zc, calls;
@@ -312,7 +391,8 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 
 	if (!(file->f_mode & FMODE_READ))
 		return -EBADF;
-	ents = kmbox_batch_in(file, uarg, &b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS);
+	ents = kmbox_batch_in(file, uarg, &b, &w,
+			      KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_TAG);
 	if (IS_ERR(ents))
 		return PTR_ERR(ents);
 	uents = u64_to_user_ptr(b.msgs);
@@ -322,8 +402,10 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 	msgs = kmalloc_array(b.count, sizeof(*msgs), GFP_KERNEL);
 	bufsz = kmalloc_array(b.count, sizeof(*bufsz), GFP_KERNEL);
 	tokens = calls ? kcalloc(b.count, sizeof(*tokens), GFP_KERNEL) : NULL;
+	if (b.flags & KMBOX_F_TAG)
+		tags = kcalloc(b.count, sizeof(*tags), GFP_KERNEL);
 	ret = -ENOMEM;
-	if (!msgs || !bufsz || (calls && !tokens))
+	if (!msgs || !bufsz || (calls && !tokens) || ((b.flags & KMBOX_F_TAG) && !tags))
 		goto out_free;
 	for (i = 0; i < b.count; i++)
 		bufsz[i] = ents[i].len;
@@ -346,17 +428,23 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 		ents[i].flags = as_slot ? KMBOX_MSG_ZC : 0;
 		if (calls)
 			tokens[i] = msg->token;
+		if (tags)
+			tags[i] = msg->tag;
 	}
 	if (i && copy_to_user(uents, ents, array_size(i, sizeof(*ents))))
 		i = 0;
 	if (i && calls &&
 	    copy_to_user(u64_to_user_ptr(b.tokens), tokens, array_size(i, sizeof(*tokens))))
 		i = 0;
+	if (i && tags &&
+	    copy_to_user(u64_to_user_ptr(b.tags), tags, array_size(i, sizeof(*tags))))
+		i = 0;
 	kmbox_requeue(kf, msgs + i, ret - i);
 	kmbox_consume(kf, msgs, i, calls);
 	ret = i ? i : -EFAULT;
 
 out_free:
+	kfree(tags);
 	kfree(tokens);
 	kfree(bufsz);
 	kfree(msgs);
@@ -421,8 +509,8 @@ static long kmbox_ioctl_call(struct file *file, struct kmbox_file *kf, void __us
 		return -EBADF;
 	if (copy_from_user(&c, uarg, sizeof(c)))
 		return -EFAULT;
-	if (c.flags & ~KMBOX_WAIT_FLAGS || c.__pad ||
-	    memchr_inv(c.__reserved, 0, sizeof(c.__reserved)))
+	if (c.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_TAG) || c.__pad || c.__reserved[1] ||
+	    (!(c.flags & KMBOX_F_TAG) && c.tag))
 		return -EINVAL;
 	ret = kmbox_wait_init(&w, file, c.flags, c.deadline_ns);
 	if (ret)
@@ -431,6 +519,7 @@ static long kmbox_ioctl_call(struct file *file, struct kmbox_file *kf, void __us
 	msg = kmbox_prepare(kf, u64_to_user_ptr(c.req), c.req_len, c.prio, false, 0, NULL);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
+	msg->tag = c.tag;
 	ret = kmbox_call_wait(kf, msg, c.reply_len, &w, &reply);
 	if (ret) {
 		trace_kmbox_call(kf->mb, c.req_len, c.prio, ret);
@@ -491,6 +580,34 @@ static long kmbox_ioctl_zc_release(struct file *file, struct kmbox_file *kf, voi
 	}
 	kfree(slots);
 	return ret;
+}
+
+static long kmbox_ioctl_filter(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_filter f;
+	struct kmbox_match m;
+	int ret;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (copy_from_user(&f, uarg, sizeof(f)))
+		return -EFAULT;
+	if (f.flags & ~KMBOX_FILTER_SET || memchr_inv(f.__reserved, 0, sizeof(f.__reserved)))
+		return -EINVAL;
+	if (!(f.flags & KMBOX_FILTER_SET) && (f.tag || f.mask))
+		return -EINVAL;
+	m.tag = f.tag;
+	m.mask = f.mask;
+	ret = kmbox_filter_xchg(kf, &m, f.flags & KMBOX_FILTER_SET);
+	if (ret)
+		return ret;
+	/*
+	 * A fault now leaves the new filter set, as sigprocmask(2) leaves its
+	 * new mask when it cannot write the old one.
+	 */
+	f.tag = m.tag;
+	f.mask = m.mask;
+	return copy_to_user(uarg, &f, sizeof(f)) ? -EFAULT : 0;
 }
 
 /*
@@ -621,6 +738,7 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_REPLY:
 	case KMBOX_IOC_REOPEN:
 	case KMBOX_IOC_STATS:
+	case KMBOX_IOC_FILTER:
 		break;
 	default:
 		return -ENOTTY;
@@ -650,6 +768,8 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return kmbox_ioctl_reopen(file, kf, uarg);
 	case KMBOX_IOC_STATS:
 		return kmbox_ioctl_stats(file, kf, uarg);
+	case KMBOX_IOC_FILTER:
+		return kmbox_ioctl_filter(file, kf, uarg);
 	default:
 		return kmbox_ioctl_zc_release(file, kf, uarg);
 	}

@@ -236,6 +236,9 @@ struct kmbox_chain {
  *	call.c), or NULL; changed under kmbox->lock
  * @token: the reply token of a call's request, 0 otherwise (fixed once
  *	queued)
+ * @tag: the message's tag (fixed once queued)
+ * @tag_node: in kmbox->tags while queued and the mailbox is indexed
+ *	(tags.c)
  * @data: the payload, inline (see "Message layouts")
  * @pages: the payload's pages, linked through page->lru (a paged message)
  */
@@ -258,6 +261,8 @@ struct kmbox_msg {
 	u8 qgen;
 	struct kmbox_sync *sync;
 	u64 token;
+	u64 tag;
+	struct rb_node tag_node;
 	union {
 		DECLARE_FLEX_ARRAY(char, data);
 		struct list_head pages;
@@ -280,7 +285,7 @@ struct kmbox_msg {
 
 /*
  * Message pool.  Each mailbox keeps the 1 KiB buffers of its small
- * messages (payload up to KMBOX_POOL_DATA, 944 bytes today, and every
+ * messages (payload up to KMBOX_POOL_DATA, 896 bytes today, and every
  * zero-copy message) for reuse, so that the steady state of a
  * small-message exchange allocates nothing.  A pool grows on demand to
  * max_msgs + KMBOX_POOL_EXTRA buffers (spares and batches being built),
@@ -380,6 +385,11 @@ struct kmbox_mbstats {
  * @pool_max: most pooled buffers
  * @rendezvous: created with KMBOX_ATTR_RENDEZVOUS: every send is
  *	synchronous
+ * @tags: the queued messages again, by (tag, priority desc, arrival), once
+ *	@tags_indexed (tags.c)
+ * @tags_indexed: a receive has asked for an exact tag: @tags is kept
+ * @flt_wait: receivers and peekers asleep with a filter (tags.c)
+ * @flt_sleepers: how many (raised under @lock)
  * @next_token: the last reply token issued
  * @st: the always-on counts (under @lock)
  * @all: in @ns->mailboxes once published (under @ns->lock; RCU readers)
@@ -420,6 +430,10 @@ struct kmbox {
 	atomic_t pool_size;
 	u32 pool_max;
 	bool rendezvous;
+	struct rb_root tags;
+	bool tags_indexed;
+	wait_queue_head_t flt_wait;
+	atomic_t flt_sleepers;
 	atomic64_t next_token;
 	struct kmbox_mbstats st ____cacheline_aligned_in_smp;
 	struct list_head all;
@@ -458,6 +472,7 @@ struct kmbox_relay {
  * @nrelays: how many of @relays are in use
  * @calls: requests received through this file and not answered yet
  *	(struct kmbox_sync, by token; under @mb->lock)
+ * @filter: the file's receive filter (KMBOX_IOC_FILTER; under @mb->lock)
  */
 struct kmbox_file {
 	struct kmbox *mb;
@@ -472,6 +487,10 @@ struct kmbox_file {
 	struct kmbox_relay relays[2];
 	unsigned int nrelays;
 	struct rb_root calls;
+	struct kmbox_match {
+		u64 tag;
+		u64 mask;
+	} filter;
 };
 
 /**
@@ -515,6 +534,61 @@ int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
 void kmbox_file_detach(struct kmbox_file *kf);
 void kmbox_unqueue_locked(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_wake_room(struct kmbox *mb);
+
+int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
+		     unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need,
+		     const struct kmbox_match *m);
+
+/**
+ * struct kmbox_tagwake - filtered sleepers a lock round must wake (tags.c)
+ * @n: tags in @tags
+ * @all: more tags than fit: wake every filtered sleeper
+ * @tags: tags of the messages queued
+ */
+struct kmbox_tagwake {
+	unsigned int n;
+	bool all;
+	u64 tags[4];
+};
+
+/**
+ * struct kmbox_peeked - what a peek saw (tags.c)
+ * @len: the message's length
+ * @prio: its priority
+ * @tag: its tag
+ * @send_ns: when it was queued (host clock)
+ * @pid: its sender (a reference: put_pid() it)
+ * @uid: its sender's euid
+ * @gid: its sender's egid
+ */
+struct kmbox_peeked {
+	u32 len;
+	u32 prio;
+	u64 tag;
+	u64 send_ns;
+	struct pid *pid;
+	kuid_t uid;
+	kgid_t gid;
+};
+
+/* tags.c: the tag index, filtered waits, peek; see the top of tags.c */
+int kmbox_match_check(const struct kmbox_match *m);
+
+static inline bool kmbox_match(const struct kmbox_match *m, u64 tag)
+{
+	return (tag & m->mask) == m->tag;
+}
+
+void kmbox_tags_insert_locked(struct kmbox *mb, struct kmbox_msg *msg, struct kmbox_tagwake *tw);
+void kmbox_tags_erase_locked(struct kmbox *mb, struct kmbox_msg *msg);
+struct kmbox_msg *kmbox_tags_first_locked(struct kmbox *mb, const struct kmbox_match *m);
+int kmbox_tags_wait_locked(struct kmbox *mb, const struct kmbox_match *m,
+			   const struct kmbox_wait *w) __releases(&mb->lock);
+void kmbox_tags_wake(struct kmbox *mb, struct kmbox_tagwake *tw);
+int kmbox_peek(struct kmbox_file *kf, const struct kmbox_match *m, void *kbuf, u32 bufsz,
+	       const struct kmbox_wait *w, struct kmbox_peeked *out);
+int kmbox_filter_xchg(struct kmbox_file *kf, struct kmbox_match *m, bool set);
+__poll_t kmbox_tags_poll(struct kmbox_file *kf, __poll_t mask);
 
 /* call.c: synchronous sends and calls; see the top of call.c */
 struct kmbox_sync;

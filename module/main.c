@@ -400,7 +400,7 @@ static __poll_t kmbox_poll(struct file *file, poll_table *wait)
 	 * the new state or the waker sees us on the queue.
 	 */
 	smp_mb();
-	return kmbox_poll_mask(mb, file->f_mode);
+	return kmbox_tags_poll(kf, kmbox_poll_mask(mb, file->f_mode));
 }
 
 static int kmbox_fasync(int fd, struct file *file, int on)

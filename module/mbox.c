@@ -28,7 +28,9 @@
  * and the woken receiver need not take the lock again.  It is in flight
  * from that moment, like one taken off the queue.  A receiver that cannot
  * take it (its buffer is too small) or that asked for a batch is instead
- * woken to look at the queue.
+ * woken to look at the queue.  A receiver with a tag filter, or a peek,
+ * never sleeps on rd_list: it may sleep while messages it does not want
+ * are queued, so it waits on flt_wait and is woken to look (tags.c).
  *
  * Wake-ups: one rule for every sleeper.  What a sleeper waits for is one
  * word of the mailbox: a message to take (nr_msgs), room to send (used:
@@ -327,6 +329,17 @@ void kmbox_wake_room(struct kmbox *mb)
 	__kmbox_wake_writers(mb);
 }
 
+/* Take @msg off the queue, wherever it is; it is in flight (or withdrawn). */
+static void kmbox_dequeue_locked(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	if (mb->last == &msg->node)
+		mb->last = rb_prev(&msg->node);
+	rb_erase_cached(&msg->node, &mb->queue);
+	kmbox_tags_erase_locked(mb, msg);
+	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
+	mb->bytes -= msg->len;
+}
+
 /**
  * kmbox_unqueue_locked() - take a queued message out, wherever it is
  * @mb: the mailbox
@@ -337,11 +350,7 @@ void kmbox_wake_room(struct kmbox *mb)
 void kmbox_unqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 {
 	lockdep_assert_held(&mb->lock);
-	if (mb->last == &msg->node)
-		mb->last = rb_prev(&msg->node);
-	rb_erase_cached(&msg->node, &mb->queue);
-	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
-	mb->bytes -= msg->len;
+	kmbox_dequeue_locked(mb, msg);
 	atomic_dec(&mb->used);
 	trace_kmbox_drop(mb, msg);
 }
@@ -467,6 +476,9 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_ns *ns,
 	init_waitqueue_head(&mb->rd_wait);
 	init_waitqueue_head(&mb->wr_wait);
 	init_waitqueue_head(&mb->zc_wait);
+	mb->tags = RB_ROOT;
+	init_waitqueue_head(&mb->flt_wait);
+	atomic_set(&mb->flt_sleepers, 0);
 	atomic_set(&mb->used, 0);
 	atomic_set(&mb->wr_waiters, 0);
 	INIT_LIST_HEAD(&mb->all);
@@ -557,7 +569,9 @@ void kmbox_put(struct kmbox *mb)
 	kref_put(&mb->ref, kmbox_release);
 }
 
-static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
+/* @tw: filtered sleepers to wake for @msg, after unlocking (tags.c) */
+static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg,
+				 struct kmbox_tagwake *tw)
 {
 	struct rb_node *last = mb->last;
 
@@ -576,6 +590,7 @@ static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 	mb->bytes += msg->len;
 	if (mb->nr_msgs > mb->st.max_depth)
 		mb->st.max_depth = mb->nr_msgs;
+	kmbox_tags_insert_locked(mb, msg, tw);
 }
 
 /* A blocked sender or reserver, woken only by the event it waits for. */
@@ -680,6 +695,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 		    const struct kmbox_wait *w)
 {
 	struct kmbox_wakeups wk = { .n = 0 };
+	struct kmbox_tagwake tw = { .n = 0 };
 	struct kmbox *mb = kf->mb;
 	unsigned int done = 0;
 	bool queued = false;
@@ -718,7 +734,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			kmbox_stat_in_locked(mb, msg);
 			trace_kmbox_send(mb, msg);
 			if (!rw || !kmbox_handoff_locked(mb, rw, msg, &wk)) {
-				kmbox_enqueue_locked(mb, msg);
+				kmbox_enqueue_locked(mb, msg, &tw);
 				queued = true;
 			}
 			done++;
@@ -749,6 +765,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 	}
 
 	kmbox_wake_chosen(&wk);
+	kmbox_tags_wake(mb, &tw);
 	kmbox_wake_readers(mb, queued);
 	/* Room left: the next sender's turn. */
 	if (kmbox_has_room(mb) && wq_has_sleeper(&mb->wr_wait))
@@ -779,8 +796,35 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
 		    unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need)
 {
+	return kmbox_recv_match(kf, msgs, bufsz, n, zc, w, need, NULL);
+}
+
+/**
+ * kmbox_recv_match() - kmbox_recv_many() with a filter
+ * @kf: the receiving file (bound)
+ * @msgs: out: the messages taken, in order
+ * @bufsz: size of the buffer each message is for
+ * @n: how many at most
+ * @zc: zero-copy messages are handed over as slots
+ * @w: how to wait for the first message
+ * @need: out: with -EMSGSIZE, the length of the message that did not fit
+ * @m: take only messages whose tag matches @m; NULL: @kf's filter, as it
+ *	is when the call starts
+ *
+ * As kmbox_recv_many(), among the matching messages only.  A receiver
+ * with a filter that lets everything through waits on rd_list and may be
+ * handed its message; any other waits on flt_wait (tags.c).
+ *
+ * Return: as kmbox_recv_many().
+ */
+int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
+		     unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need,
+		     const struct kmbox_match *m)
+{
 	struct kmbox_wakeups wk = { .n = 0 };
 	struct kmbox *mb = kf->mb;
+	struct kmbox_match f;
+	bool first = true, waited = false;
 	unsigned int got = 0;
 	int ret = 0;
 
@@ -788,15 +832,18 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 		u64 now = 0;
 
 		spin_lock(&mb->lock);
+		if (first) {
+			/* The file's filter as the call starts: see tags.c. */
+			f = m ? *m : kf->filter;
+			first = false;
+		}
 		while (got < n) {
-			struct rb_node *node = rb_first_cached(&mb->queue);
-			struct kmbox_msg *msg;
+			struct kmbox_msg *msg = kmbox_tags_first_locked(mb, &f);
 			bool as_slot;
 			u64 qtime;
 
-			if (!node)
+			if (!msg)
 				break;
-			msg = rb_entry(node, struct kmbox_msg, node);
 			as_slot = zc && msg->slot != KMBOX_NO_SLOT;
 			if (!as_slot && msg->len > bufsz[got]) {
 				if (!got) {
@@ -818,11 +865,7 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 					ret = -EIO;
 				break;
 			}
-			rb_erase_cached(node, &mb->queue);
-			if (node == mb->last)
-				mb->last = NULL;	/* it was the only one */
-			WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
-			mb->bytes -= msg->len;
+			kmbox_dequeue_locked(mb, msg);
 			/* One clock read per lock round, only if one is taken. */
 			if (!now)
 				now = ktime_get_ns();
@@ -842,14 +885,25 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 			spin_unlock(&mb->lock);
 			return -EAGAIN;
 		}
-		mb->st.empty_waits++;
-		ret = kmbox_recv_wait_locked(kf, bufsz[0], zc, n > 1, w, &msgs[0]);
-		if (ret) {
-			if (ret < 0)
+		/* Once a call, however often a filtered receiver looks again. */
+		if (!waited) {
+			mb->st.empty_waits++;
+			waited = true;
+		}
+		if (f.mask) {
+			/* Not on rd_list: never handed a message, woken to look. */
+			ret = kmbox_tags_wait_locked(mb, &f, w);
+			if (ret)
 				return ret;
-			/* Handed over: never queued. */
-			trace_kmbox_recv(mb, msgs[0], 0);
-			return 1;
+		} else {
+			ret = kmbox_recv_wait_locked(kf, bufsz[0], zc, n > 1, w, &msgs[0]);
+			if (ret) {
+				if (ret < 0)
+					return ret;
+				/* Handed over: never queued. */
+				trace_kmbox_recv(mb, msgs[0], 0);
+				return 1;
+			}
 		}
 	}
 	kmbox_wake_chosen(&wk);
@@ -870,6 +924,7 @@ int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *b
 void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n)
 {
 	struct kmbox_wakeups wk = { .n = 0 };
+	struct kmbox_tagwake tw = { .n = 0 };
 	struct kmbox *mb = kf->mb;
 	unsigned int i, lost = 0;
 
@@ -894,11 +949,12 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 			msgs[lost++] = msg;
 			continue;
 		}
-		kmbox_enqueue_locked(mb, msg);
+		kmbox_enqueue_locked(mb, msg, &tw);
 	}
 	kmbox_wake_receiver_locked(mb, &wk);
 	spin_unlock(&mb->lock);
 	kmbox_wake_chosen(&wk);
+	kmbox_tags_wake(mb, &tw);
 	if (wq_has_sleeper(&mb->rd_wait))
 		wake_up_interruptible_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
 	if (lost) {
@@ -1007,7 +1063,7 @@ void kmbox_getattr(struct kmbox_file *kf, struct kmbox_attr *attr)
 	attr->zc_held = kf->zc_held;
 	attr->zc_completed = kf->zc_completed;
 	spin_unlock(&mb->lock);
-	attr->rd_waiters = READ_ONCE(mb->rd_waiters);
+	attr->rd_waiters = READ_ONCE(mb->rd_waiters) + atomic_read(&mb->flt_sleepers);
 	attr->wr_waiters = atomic_read(&mb->wr_waiters);
 	if (mb->name)
 		attr->flags |= KMBOX_ATTR_NAMED;

@@ -685,8 +685,8 @@ static void kmbox_show_one(struct seq_file *m, struct user_namespace *uns, struc
 	seq_printf(m, " %u %u %04o %u %u %u %llu %d %d %u %u %u %s %u %u %u %u %u\n",
 		   from_kuid_munged(uns, mb->uid), from_kgid_munged(uns, mb->gid),
 		   mb->mode, mb->max_msgs, mb->max_msgsize, msgs, bytes,
-		   READ_ONCE(mb->rd_waiters), atomic_read(&mb->wr_waiters),
-		   c.slots, c.slot_size, c.free, flags,
+		   READ_ONCE(mb->rd_waiters) + atomic_read(&mb->flt_sleepers),
+		   atomic_read(&mb->wr_waiters), c.slots, c.slot_size, c.free, flags,
 		   used - msgs, c.reserved, c.queued, c.taken, c.held);
 }
 

@@ -63,6 +63,7 @@ OFF(kmbox_send, prio, 12);
 OFF(kmbox_send, flags, 16);
 OFF(kmbox_send, slot, 20);
 OFF(kmbox_send, deadline_ns, 24);
+OFF(kmbox_send, tag, 32);
 OFF(kmbox_send, __reserved, 32);
 
 SIZE(kmbox_recv, 72);
@@ -78,6 +79,8 @@ OFF(kmbox_recv, gid, 40);
 OFF(kmbox_recv, msg_flags, 44);
 OFF(kmbox_recv, send_ns, 48);
 OFF(kmbox_recv, reply_token, 56);
+OFF(kmbox_recv, match_mask, 56);
+OFF(kmbox_recv, tag, 64);
 OFF(kmbox_recv, __reserved, 64);
 
 SIZE(kmbox_mmsg, 24);
@@ -93,6 +96,7 @@ OFF(kmbox_batch, count, 8);
 OFF(kmbox_batch, flags, 12);
 OFF(kmbox_batch, deadline_ns, 16);
 OFF(kmbox_batch, tokens, 24);
+OFF(kmbox_batch, tags, 32);
 OFF(kmbox_batch, __reserved, 32);
 
 SIZE(kmbox_call, 80);
@@ -108,6 +112,7 @@ OFF(kmbox_call, uid, 44);
 OFF(kmbox_call, gid, 48);
 OFF(kmbox_call, __pad, 52);
 OFF(kmbox_call, send_ns, 56);
+OFF(kmbox_call, tag, 64);
 OFF(kmbox_call, __reserved, 64);
 
 SIZE(kmbox_reply, 40);
@@ -144,6 +149,12 @@ OFF(kmbox_stats, __pad, 76);
 OFF(kmbox_stats, __reserved, 80);
 OFF(kmbox_stats, qtime_hist, 112);
 
+SIZE(kmbox_filter, 32);
+OFF(kmbox_filter, tag, 0);
+OFF(kmbox_filter, mask, 8);
+OFF(kmbox_filter, flags, 16);
+OFF(kmbox_filter, __reserved, 20);
+
 IOC(KMBOX_IOC_INFO, 0x8040d400);
 IOC(KMBOX_IOC_OPEN, 0x4030d401);
 IOC(KMBOX_IOC_UNLINK, 0x4020d402);
@@ -158,3 +169,4 @@ IOC(KMBOX_IOC_REOPEN, 0x4010d40a);
 IOC(KMBOX_IOC_CALL, 0xc050d40b);
 IOC(KMBOX_IOC_REPLY, 0x4028d40c);
 IOC(KMBOX_IOC_STATS, 0xc1b0d40d);
+IOC(KMBOX_IOC_FILTER, 0xc020d40e);

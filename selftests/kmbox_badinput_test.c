@@ -187,7 +187,7 @@ TEST_F(bad, foreign_ioctls_are_enotty)
 
 TEST_F(bad, send_unknown_flag_is_einval)
 {
-	EXPECT_EQ(-1, kt_send(self->fd, "x", 1, 9, 1U << 5, 0));
+	EXPECT_EQ(-1, kt_send(self->fd, "x", 1, 9, 1U << 8, 0));
 	EXPECT_EQ(EINVAL, errno);
 	expect_unchanged(_metadata, self->fd);
 }
@@ -799,7 +799,7 @@ TEST_F(badbatch, send_batch_over_batch_max_is_einval)
 TEST_F(badbatch, send_batch_unknown_flag_is_einval)
 {
 	EXPECT_EQ(-1, batch(self->fd, KMBOX_IOC_SEND_BATCH, self->m, 1,
-			    1U << 5, 0));
+			    1U << 8, 0));
 	EXPECT_EQ(EINVAL, errno);
 	expect_unchanged(_metadata, self->fd);
 }

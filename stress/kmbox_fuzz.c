@@ -1955,10 +1955,12 @@ static void op_send(void)
 	if (!f)
 		return;
 	s.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC |
-					      KMBOX_F_SYNC),
+					      KMBOX_F_SYNC | KMBOX_F_TAG),
 			  KMBOX_F_ZC);
 	if (rng_pct(&R, 20))
 		s.flags |= KMBOX_F_SYNC;
+	if ((s.flags & KMBOX_F_TAG) && rng_pct(&R, 80))
+		s.tag = rng_pct(&R, 80) ? rng_below(&R, 4) : rand_u64();
 	zc = s.flags & KMBOX_F_ZC;
 	if (zc)
 		s.slot = pick_slot(f, 100 - 70);
@@ -1981,8 +1983,12 @@ static void op_send(void)
 	if (s.deadline_ns > (__u64)INT64_MAX)
 		nonsense = true;
 	if (rng_pct(&R, 3)) {
-		s.__reserved[rng_below(&R, 2)] = 1;
-		nonsense = true;
+		unsigned int i = rng_below(&R, 2);
+
+		/* [0] is the tag: only with KMBOX_F_TAG */
+		s.__reserved[i] = 1;
+		if (i || !(s.flags & KMBOX_F_TAG))
+			nonsense = true;
 	}
 	s.buf = U64(rand_ptr(s.len < GOOD_LEN ? s.len : GOOD_LEN, &bk));
 	if (!zc && s.len && !ptr_ok(bk) && bk != P_RO && bk != P_REGION)
@@ -2030,16 +2036,16 @@ static void op_recv(void)
 	bool calls = rng_pct(&R, 35);
 	struct ffile *f = calls ? call_file(true) : rand_file();
 	struct kmbox_recv rv = { 0 }, *up;
-	bool nonsense, buf_good, idle;
+	bool nonsense, buf_good, idle, peek;
 	enum pkind bk, rk;
 	uint32_t g0;
 	__u32 cap;
-	long r;
+	long r, w;
 
 	if (!f)
 		return;
 	rv.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC |
-					       KMBOX_F_CALLS),
+					       KMBOX_F_CALLS | KMBOX_F_MATCH | KMBOX_F_PEEK),
 			   KMBOX_F_ZC);
 	if (calls)
 		rv.flags |= KMBOX_F_CALLS;
@@ -2049,6 +2055,13 @@ static void op_recv(void)
 		rv.flags = KMBOX_F_CALLS | KMBOX_F_TIMEOUT;
 		rv.len = 64 + rng_below(&R, 256);
 		nonsense = false;
+	}
+	peek = rv.flags & KMBOX_F_PEEK;
+	if (peek && (rv.flags & (KMBOX_F_ZC | KMBOX_F_CALLS)))
+		nonsense = true;
+	if (rv.flags & KMBOX_F_MATCH) {
+		rv.match_mask = rng_pct(&R, 50) ? ~0ULL : rng_pct(&R, 50) ? 3 : rand_u64();
+		rv.tag = (rng_pct(&R, 80) ? rng_below(&R, 4) : rand_u64()) & rv.match_mask;
 	}
 	if ((rv.flags & KMBOX_F_TIMEOUT) && rv.flags == (KMBOX_F_CALLS | KMBOX_F_TIMEOUT))
 		rv.deadline_ns = now_ns() + rng_below(&R, 8000000);
@@ -2062,11 +2075,14 @@ static void op_recv(void)
 		nonsense = true;
 	if (rng_pct(&R, 3)) {
 		if (rng_below(&R, 2))
-			rv.__reserved = 1;
+			rv.__reserved = 1;	/* the tag */
 		else
-			rv.reply_token = 1;	/* output only: EINVAL on input */
-		nonsense = true;
+			rv.reply_token = 1;	/* the mask on input */
 	}
+	/* tag and match_mask: only with KMBOX_F_MATCH, and a tag the mask sees */
+	if ((rv.flags & KMBOX_F_MATCH) ? (rv.tag & ~rv.match_mask) != 0 :
+					 (rv.tag || rv.match_mask))
+		nonsense = true;
 	cap = rv.len < GOOD_LEN ? rv.len : GOOD_LEN;
 	rv.buf = U64(rand_ptr(cap, &bk));
 	buf_good = ptr_ok(bk) && rv.len <= GOOD_LEN;
@@ -2096,27 +2112,31 @@ static void op_recv(void)
 	if (r >= 0 && ptr_ok(rk)) {
 		bool zcmsg = up->msg_flags & KMBOX_MSG_ZC;
 
+		/* A peek returns the whole length and copies what fits. */
+		w = peek && r > (long)rv.len ? (long)rv.len : r;
 		if ((__u32)r != up->len || (f->max_msgsize && up->len > f->max_msgsize && f->own) ||
-		    up->prio >= KMBOX_PRIO_MAX || (up->msg_flags & ~KMBOX_MSG_ZC) ||
-		    (zcmsg && !(rv.flags & KMBOX_F_ZC)) ||
+		    up->prio >= KMBOX_PRIO_MAX ||
+		    (up->msg_flags & ~(KMBOX_MSG_ZC | (peek ? KMBOX_MSG_TRUNC : 0))) ||
+		    (peek && !(up->msg_flags & KMBOX_MSG_TRUNC) != (r <= (long)rv.len)) ||
+		    (zcmsg && (peek || !(rv.flags & KMBOX_F_ZC))) ||
 		    (zcmsg && f->nslots && up->slot >= f->nslots) ||
 		    (!zcmsg && up->slot != KMBOX_NO_SLOT) ||
-		    up->__reserved || (!(rv.flags & KMBOX_F_CALLS) && up->reply_token))
+		    (!(rv.flags & KMBOX_F_CALLS) && up->reply_token))
 			bad("RECV result: ret %ld len %u prio %u flags %#x slot %u", r, up->len,
 			    up->prio, up->msg_flags, up->slot);
-		if (!zcmsg && r > (long)rv.len)
+		if (!zcmsg && w > (long)rv.len)
 			bad("RECV returned %ld bytes into a %u-byte buffer", r, rv.len);
 		if (rv.flags & KMBOX_F_CALLS) {
 			tok_received(f, up->reply_token, "RECV");
 			serve(f, up->reply_token);
 		}
-		if (!zcmsg && r > 0 && (size_t)r > ptr_room((void *)(uintptr_t)rv.buf, bk))
+		if (!zcmsg && w > 0 && (size_t)w > ptr_room((void *)(uintptr_t)rv.buf, bk))
 			bad("RECV of %ld bytes succeeded into an unwritable buffer (kind %d)", r, bk);
 		if (!zcmsg && buf_good) {
 			unsigned char *b = (unsigned char *)(uintptr_t)rv.buf;
 			size_t i, end = good + GOOD_LEN - b;
 
-			for (i = r; i < end && i < (size_t)r + 64; i++)
+			for (i = w; i < end && i < (size_t)w + 64; i++)
 				if (b[i] != GUARD) {
 					bad("RECV of %ld bytes wrote at offset %zu", r, i);
 					break;
@@ -2137,7 +2157,11 @@ static void op_recv(void)
 	}
 	if (r == -EMSGSIZE && ptr_ok(rk) && up->len <= rv.len && !(rv.flags & KMBOX_F_ZC))
 		bad("RECV EMSGSIZE but len %u fits the %u-byte buffer", up->len, rv.len);
-	CHECK_ERRNO("RECV", r, EBADF, EBADFD, EFAULT, EINVAL, EMSGSIZE, EAGAIN, ETIMEDOUT, EINTR);
+	if (r == -EMSGSIZE && peek)
+		bad("a peek failed with EMSGSIZE");
+	/* ENOMEM: a peek's kernel buffer */
+	CHECK_ERRNO("RECV", r, EBADF, EBADFD, EFAULT, EINVAL, EMSGSIZE, EAGAIN, ETIMEDOUT, EINTR,
+		    ENOMEM);
 }
 
 static void op_batch(bool send)
@@ -2157,7 +2181,7 @@ static void op_batch(bool send)
 
 	if (!f)
 		return;
-	b.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT |
+	b.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_TAG |
 			     (send ? KMBOX_F_SYNC : KMBOX_F_ZC | KMBOX_F_CALLS));
 	b.flags = zc_bias(b.flags, send ? 0 : KMBOX_F_ZC);
 	if (send && rng_pct(&R, 15))
@@ -2181,11 +2205,18 @@ static void op_batch(bool send)
 	n = b.count <= KMBOX_BATCH_MAX ? b.count : KMBOX_BATCH_MAX;
 	if (rng_pct(&R, 3)) {
 		if (rng_below(&R, 2) || calls)
-			b.__reserved = 1;
+			b.__reserved = 1;	/* the tags pointer */
 		else
 			b.tokens = 1;	/* only with KMBOX_F_CALLS on a receive */
 		nonsense = true;
+	} else if (b.flags & KMBOX_F_TAG) {
+		/* send reads them, recv writes them: our scratch buffer */
+		static __thread __u64 tagbuf[KMBOX_BATCH_MAX];
+
+		b.tags = U64(tagbuf);
 	}
+	if (!(b.flags & KMBOX_F_TAG) != !b.tags)
+		nonsense = true;
 	if (calls) {
 		/* Where the tokens go: ours, none (EINVAL), or anywhere. */
 		if (rng_pct(&R, 85)) {
@@ -2489,7 +2520,8 @@ static void op_random_ioctl(void)
 		    cmd == KMBOX_IOC_GETATTR || cmd == KMBOX_IOC_SEND || cmd == KMBOX_IOC_RECV ||
 		    cmd == KMBOX_IOC_SEND_BATCH || cmd == KMBOX_IOC_RECV_BATCH ||
 		    cmd == KMBOX_IOC_ZC_RESERVE || cmd == KMBOX_IOC_ZC_RELEASE ||
-		    cmd == KMBOX_IOC_CALL || cmd == KMBOX_IOC_REPLY || cmd == KMBOX_IOC_REOPEN)
+		    cmd == KMBOX_IOC_CALL || cmd == KMBOX_IOC_REPLY || cmd == KMBOX_IOC_REOPEN ||
+		    cmd == KMBOX_IOC_FILTER || cmd == KMBOX_IOC_STATS)
 			return;
 		arg = rand_ptr(128, &k);
 		r = kb_ioctl(f->fd, cmd, arg);

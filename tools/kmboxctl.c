@@ -227,6 +227,45 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+/* A 64-bit tag: decimal, or hexadecimal after 0x. */
+static int parse_tag(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	int base = 10;
+	char *end;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		s += 2;
+		base = 16;
+	}
+	if (!isxdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* TAG or TAG/MASK (MASK defaults to all ones: exactly TAG). */
+static int parse_match(const char *s, uint64_t *tag, uint64_t *mask)
+{
+	char buf[64];
+	const char *slash = strchr(s, '/');
+
+	*mask = UINT64_MAX;
+	if (!slash)
+		return parse_tag(s, tag);
+	if ((size_t)(slash - s) >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = '\0';
+	if (parse_tag(buf, tag) || parse_tag(slash + 1, mask))
+		return -1;
+	return *tag & ~*mask ? -1 : 0;
+}
+
 /*
  * Turn "S" or "S.FRACTION" seconds (digits only) into an absolute
  * CLOCK_MONOTONIC deadline that far from now.  Digits past nanoseconds are
@@ -478,6 +517,7 @@ static int cmd_send(const struct command *cmd, int argc, char **argv)
 		{ "prio",     required_argument, NULL, 'p' },
 		{ "timeout",  required_argument, NULL, 't' },
 		{ "nonblock", no_argument,       NULL, 'n' },
+		{ "tag",      required_argument, NULL, 'T' },
 		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -487,10 +527,16 @@ static int cmd_send(const struct command *cmd, int argc, char **argv)
 	struct kmbox_attr attr;
 	char *buf = NULL;
 	uint32_t prio = 0;
+	uint64_t tag = 0;
 	size_t len;
 
-	while ((c = next_opt(cmd, argc, argv, ":p:t:nh", longopts)) != -1) {
+	while ((c = next_opt(cmd, argc, argv, ":p:t:nT:h", longopts)) != -1) {
 		switch (c) {
+		case 'T':
+			if (parse_tag(optarg, &tag))
+				return usage_error(cmd, "bad --tag '%s' (a number, 0x for hex)",
+						   optarg);
+			break;
 		case 'p':
 			if (parse_u32(optarg, KMBOX_PRIO_MAX - 1, &prio))
 				return usage_error(cmd, "bad --prio '%s' (0 to %u)",
@@ -538,7 +584,7 @@ static int cmd_send(const struct command *cmd, int argc, char **argv)
 		}
 		msg = buf;
 	}
-	if (kmbox_timedsend(fd, msg, len, prio, abs))
+	if (kmbox_send_tagged(fd, msg, len, prio, tag, abs))
 		ret = fail(cmd->name, name);
 	free(buf);
 out_close:
@@ -836,14 +882,15 @@ out_close:
  * priority (behind the messages of that priority queued since), if the
  * file may send and there is room.  Return: 0 or -1 with errno.
  */
-static int put_back(int fd, const char *buf, size_t len, unsigned int prio)
+static int put_back(int fd, const char *buf, size_t len, unsigned int prio,
+		    uint64_t tag)
 {
 	struct timespec now;
 
 	if (clock_gettime(CLOCK_MONOTONIC, &now))
 		return -1;
 	/* A deadline already passed: no waiting, but room is used if there. */
-	return kmbox_timedsend(fd, buf, len, prio, &now);
+	return kmbox_send_tagged(fd, buf, len, prio, tag, &now);
 }
 
 /* Write one message and its separator; 0 or -1 with errno. */
@@ -865,13 +912,16 @@ static int cmd_recv(const struct command *cmd, int argc, char **argv)
 		{ "count",    required_argument, NULL, 'c' },
 		{ "all",      no_argument,       NULL, 'a' },
 		{ "null",     no_argument,       NULL, '0' },
+		{ "match",    required_argument, NULL, 'm' },
+		{ "peek",     no_argument,       NULL, 'P' },
 		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
 	int c, fd, sep = -1, ret = EXIT_OK, oflag = 0, err;
 	struct timespec deadline, *abs = NULL;
 	bool verbose = false, all = false, nul = false, writable = true;
-	bool counted = false;
+	bool counted = false, match = false, peek = false;
+	uint64_t tag = 0, mask = 0;
 	uint32_t count = 1, got;
 	struct kmbox_msginfo info;
 	struct kmbox_attr attr;
@@ -879,8 +929,17 @@ static int cmd_recv(const struct command *cmd, int argc, char **argv)
 	char *buf;
 	ssize_t n;
 
-	while ((c = next_opt(cmd, argc, argv, ":t:nvc:a0h", longopts)) != -1) {
+	while ((c = next_opt(cmd, argc, argv, ":t:nvc:a0m:Ph", longopts)) != -1) {
 		switch (c) {
+		case 'm':
+			if (parse_match(optarg, &tag, &mask))
+				return usage_error(cmd, "bad --match '%s' (TAG or TAG/MASK, no bit of TAG outside MASK)",
+						   optarg);
+			match = true;
+			break;
+		case 'P':
+			peek = true;
+			break;
 		case 't':
 			if (parse_timeout(optarg, &deadline))
 				return usage_error(cmd, "bad --timeout '%s'",
@@ -919,6 +978,8 @@ static int cmd_recv(const struct command *cmd, int argc, char **argv)
 		return usage_error(cmd, "--all takes what is queued without waiting: no --timeout, --nonblock or --count");
 	if (nul && sep < 0)
 		return usage_error(cmd, "--null goes with --count or --all");
+	if (peek && (all || counted))
+		return usage_error(cmd, "--peek shows one message: no --count or --all");
 	if (nul)
 		sep = '\0';
 	if (all)
@@ -950,7 +1011,14 @@ static int cmd_recv(const struct command *cmd, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	for (got = 0; all || got < count; got++) {
-		n = kmbox_receive_info(fd, buf, attr.max_msgsize, &info, abs);
+		if (peek)
+			n = kmbox_peek(fd, buf, attr.max_msgsize, match ? KMBOX_F_MATCH : 0, tag,
+				       mask, &info, abs);
+		else if (match)
+			n = kmbox_receive_match(fd, buf, attr.max_msgsize, tag, mask, &info,
+						abs);
+		else
+			n = kmbox_receive_info(fd, buf, attr.max_msgsize, &info, abs);
 		if (n < 0) {
 			/* --all stops at empty; --count N wanted N */
 			if (!(all && errno == EAGAIN))
@@ -958,15 +1026,19 @@ static int cmd_recv(const struct command *cmd, int argc, char **argv)
 			break;
 		}
 		if (verbose)
-			fprintf(stderr, "prio=%u pid=%ld uid=%lu gid=%lu len=%zd%s\n",
+			fprintf(stderr, "prio=%u pid=%ld uid=%lu gid=%lu len=%zd tag=%#llx%s\n",
 				info.prio, (long)info.pid,
 				(unsigned long)info.uid,
 				(unsigned long)info.gid, n,
+				(unsigned long long)info.tag,
 				info.flags & KMBOX_MSG_ZC ? " zc" : "");
 		if (write_message(buf, (size_t)n, sep)) {
 			err = errno;
 			ret = fail_err(cmd->name, "stdout", err);
-			if (!writable || put_back(fd, buf, (size_t)n, info.prio))
+			/* A peeked message never left. */
+			if (peek)
+				break;
+			if (!writable || put_back(fd, buf, (size_t)n, info.prio, info.tag))
 				fprintf(stderr, "kmboxctl: recv %s: a message of %zd bytes could not be put back: %s; it is lost\n",
 					name, n, writable ? strerror(errno) :
 					"no write permission");
@@ -1863,6 +1935,7 @@ static int cmd_info(const struct command *cmd, int argc, char **argv)
 		{ KMBOX_FEAT_CREDS, "creds" },
 		{ KMBOX_FEAT_SYNC, "sync" },
 		{ KMBOX_FEAT_STATS, "stats" },
+		{ KMBOX_FEAT_TAGS, "tags" },
 	};
 	struct {
 		const char *name;
@@ -1992,18 +2065,22 @@ static const struct command commands[] = {
 	},
 	{
 		"send", cmd_send,
-		"NAME [-p P] [-t S] [-n] [MESSAGE|-]",
+		"NAME [-p P] [-T TAG] [-t S] [-n] [MESSAGE|-]",
 		"Send MESSAGE as one message, or all of standard input if\n"
 		"MESSAGE is '-' or missing.  No newline is added.\n"
 		"  -p, --prio P      priority 0..32767, higher first (default 0)\n"
+		"  -T, --tag TAG     the message's tag, decimal or 0x hex (default 0)\n"
 		"  -t, --timeout S   give up after S seconds (e.g. 0.5) if full\n"
 		"  -n, --nonblock    fail at once if the mailbox is full\n"
 		"A MESSAGE starting with '-' goes after '--'.\n",
 	},
 	{
-		"recv", cmd_recv, "NAME [-t S] [-n] [-v] [-c N | -a] [-0]",
+		"recv", cmd_recv, "NAME [-m TAG[/MASK]] [-P] [-t S] [-n] [-v] [-c N | -a] [-0]",
 		"Receive one message (highest priority first) and write it to\n"
 		"standard output as it is.\n"
+		"  -m, --match TAG[/MASK]  only messages whose tag & MASK is TAG\n"
+		"                    (MASK: all ones unless given)\n"
+		"  -P, --peek        write the message and leave it queued\n"
 		"  -t, --timeout S   give up after S seconds (for all of -c N)\n"
 		"  -n, --nonblock    fail at once if the mailbox is empty\n"
 		"  -c, --count N     receive N messages, each followed by a newline\n"

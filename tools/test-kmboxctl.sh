@@ -354,7 +354,8 @@ expect 0 "" -- info --json
 check "info --json is valid JSON" "$J" <"$T/out"
 is "info --json: api_version" 1 "$(jv .api_version)"
 is "info --json: prio_max" 32768 "$(jv .prio_max)"
-is "info --json: features" 5 "$(jv '.features#')"
+is "info --json: features" 6 "$(jv '.features#')"
+is "info --json: the last feature" tags "$(jv '.features[5]')"
 is "info --json: max_mailboxes" "$(cat /sys/module/kmbox/parameters/max_mailboxes)" "$(jv .max_mailboxes)"
 
 # Exit statuses 5 (permission) and 6 (no such mailbox).  A process in a
@@ -380,6 +381,27 @@ else
 fi
 expect 6 "kmboxctl: recv $q-none: No such file or directory (ENOENT); no such mailbox" -- recv "$q-none"
 expect 6 "ENOENT" -- stat "$q-none" --json
+
+# tags: send --tag, recv --match (exact and masked), --peek
+expect 0 "" -- create "$q-t" --max-msgs 8
+expect 0 "" -- send "$q-t" --tag 0x101 first
+expect 0 "" -- send "$q-t" -T 514 second
+expect 0 "" -- send "$q-t" third
+expect 0 "" -- recv "$q-t" --match 0x202 -v
+is "recv --match takes the tagged one" second "$(cat "$T/out")"
+check "recv -v shows the tag" grep -q "tag=0x202" "$T/err"
+expect 0 "" -- recv "$q-t" --peek
+is "recv --peek shows the next" first "$(cat "$T/out")"
+expect 0 "" -- recv "$q-t" -P -m 0/0xf00
+is "recv --peek --match: the next whose tag & 0xf00 is 0" third "$(cat "$T/out")"
+expect 3 "" -- recv "$q-t" -n -m 7
+expect 2 "bad --match" -- recv "$q-t" -m 0x10/0xf
+expect 2 "--peek shows one message" -- recv "$q-t" --peek -a
+expect 0 "" -- recv "$q-t" -m 0x100/0xf00
+is "recv --match with a mask" first "$(cat "$T/out")"
+expect 0 "" -- recv "$q-t"
+is "the rest in order" third "$(cat "$T/out")"
+expect 0 "" -- unlink "$q-t"
 
 # unlink: many names, -f
 expect 0 "" -- create "$q-a"

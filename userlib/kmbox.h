@@ -90,6 +90,7 @@ struct timespec;
  *	message stays queued; every other field is then 0)
  * @reply_token: a call's request: the token to answer it with
  *	(kmbox_reply() on the same descriptor); 0 for an ordinary message
+ * @tag: the message's tag (0 unless its sender gave one: since 1.1)
  * @__reserved: 0; room for fields of later versions (the library fills
  *	the whole struct, so a program built against an older header, whose
  *	struct is this size, is never written past)
@@ -103,7 +104,8 @@ struct kmbox_msginfo {
 	unsigned int	flags;
 	uint32_t	len;
 	uint64_t	reply_token;
-	uint64_t	__reserved[3];
+	uint64_t	tag;
+	uint64_t	__reserved[2];
 };
 
 /**
@@ -578,6 +580,92 @@ ssize_t kmbox_call(int fd, const void *req, size_t reqlen, unsigned int prio,
  * waiting; or than max_msgsize), EINVAL, ENOBUFS, EBADFD, EFAULT.
  */
 int kmbox_reply(int fd, uint64_t token, const void *msg, size_t len);
+
+/**
+ * kmbox_send_tagged() - kmbox_timedsend() with a tag
+ * @fd: a mailbox open for writing
+ * @msg: payload
+ * @len: 0..max_msgsize
+ * @prio: 0..KMBOX_PRIO_MAX-1
+ * @tag: the message's tag, any 64-bit value
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline, or NULL
+ *
+ * Return: as kmbox_timedsend().
+ */
+int kmbox_send_tagged(int fd, const void *msg, size_t len, unsigned int prio,
+		      uint64_t tag, const struct timespec *abs_timeout);
+
+/**
+ * kmbox_receive_match() - receive the first message whose tag matches
+ * @fd: a mailbox open for reading
+ * @buf: buffer
+ * @len: size of @buf
+ * @tag: the tag wanted (no bit outside @mask)
+ * @mask: the bits of a message's tag compared with @tag: ~0 for exactly
+ *	@tag, 0 for any message
+ * @info: NULL, or what is known of the message (its tag included)
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline, or NULL
+ *
+ * Takes the first message, in priority then arrival order, whose
+ * tag & @mask == @tag, whatever else is queued; sleeps until one is sent
+ * (unless O_NONBLOCK).  The descriptor's filter (kmbox_set_filter()) does
+ * not apply.
+ *
+ * Return: as kmbox_receive_info(); EINVAL also for a @tag with a bit
+ * outside @mask.
+ */
+ssize_t kmbox_receive_match(int fd, void *buf, size_t len, uint64_t tag,
+			    uint64_t mask, struct kmbox_msginfo *info,
+			    const struct timespec *abs_timeout);
+
+/**
+ * kmbox_peek() - copy the next message out and leave it queued
+ * @fd: a mailbox open for reading
+ * @buf: buffer (NULL with @len 0 to learn the length alone)
+ * @len: size of @buf; a longer message is cut (KMBOX_MSG_TRUNC in
+ *	@info->flags)
+ * @flags: KMBOX_F_NONBLOCK; KMBOX_F_MATCH to look for @tag/@mask rather
+ *	than through the descriptor's filter
+ * @tag: with KMBOX_F_MATCH, as kmbox_receive_match(); else 0
+ * @mask: with KMBOX_F_MATCH, as kmbox_receive_match(); else 0
+ * @info: NULL, or what is known of the message
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline, or NULL
+ *
+ * The message a receive would take now stays where it is.  Sleeps until
+ * there is one, like a receive.
+ *
+ * Return: the message's whole length, or -1 and errno as
+ * kmbox_receive_match() (never EMSGSIZE).
+ */
+ssize_t kmbox_peek(int fd, void *buf, size_t len, int flags, uint64_t tag,
+		   uint64_t mask, struct kmbox_msginfo *info,
+		   const struct timespec *abs_timeout);
+
+/**
+ * kmbox_set_filter() - set the descriptor's receive filter
+ * @fd: a mailbox open for reading
+ * @tag: the tag wanted (no bit outside @mask)
+ * @mask: the bits compared; 0 (and @tag 0) lets every message through
+ *
+ * Every receive on the open file description that does not bring its own
+ * filter, read() and poll() included, then sees only the messages whose
+ * tag & @mask == @tag.  A receive already asleep keeps the filter it
+ * started with.
+ *
+ * Return: 0, or -1 and errno: EINVAL, EBADF (not open for reading),
+ * EBADFD, EFAULT.
+ */
+int kmbox_set_filter(int fd, uint64_t tag, uint64_t mask);
+
+/**
+ * kmbox_get_filter() - read the descriptor's receive filter
+ * @fd: a mailbox open for reading
+ * @tag: if not NULL, set to the filter's tag
+ * @mask: if not NULL, set to its mask
+ *
+ * Return: 0, or -1 and errno as kmbox_set_filter().
+ */
+int kmbox_get_filter(int fd, uint64_t *tag, uint64_t *mask);
 
 #ifdef __cplusplus
 }

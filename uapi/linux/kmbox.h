@@ -48,6 +48,8 @@
 /* KMBOX_F_SYNC, KMBOX_ATTR_RENDEZVOUS, KMBOX_IOC_CALL/REPLY */
 #define KMBOX_FEAT_SYNC		_BITULL(3)
 #define KMBOX_FEAT_STATS	_BITULL(4)	/* KMBOX_IOC_STATS */
+/* message tags: KMBOX_F_TAG, KMBOX_F_MATCH, KMBOX_F_PEEK, KMBOX_IOC_FILTER */
+#define KMBOX_FEAT_TAGS		_BITULL(5)
 
 /**
  * struct kmbox_info - answer to KMBOX_IOC_INFO (any /dev/kmbox file)
@@ -187,6 +189,27 @@ struct kmbox_unlink {
  * EPIPE at once (read() never sets it).
  */
 #define KMBOX_F_CALLS		_BITUL(4)
+/*
+ * send, send batch, call: the message carries the tag given in @tag (the
+ * batch: in the array @tags points to); without it the tag is 0 and
+ * @tag must be 0.  recv batch: write each entry's tag to @tags.  (A
+ * single receive always reports the tag.)
+ */
+#define KMBOX_F_TAG		_BITUL(5)
+/*
+ * recv: take the first message, in priority then arrival order, whose
+ * tag & @match_mask == @tag, instead of the first message the file's
+ * filter (KMBOX_IOC_FILTER) lets through.  @tag must have no bit outside
+ * @match_mask (EINVAL); a mask of 0 matches every message.
+ */
+#define KMBOX_F_MATCH		_BITUL(6)
+/*
+ * recv: copy the message that would be received out, and leave it
+ * queued.  The buffer may be shorter than the message: the copy is cut
+ * (KMBOX_MSG_TRUNC) and @len and the return value give its whole length.
+ * Not with KMBOX_F_ZC or KMBOX_F_CALLS.
+ */
+#define KMBOX_F_PEEK		_BITUL(7)
 
 /**
  * struct kmbox_send - KMBOX_IOC_SEND argument
@@ -198,7 +221,8 @@ struct kmbox_unlink {
  *	cannot be sent on: EINVAL); otherwise 0
  * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC of the
  *	caller's time namespace, 0..KTIME_MAX; else 0
- * @__reserved: zero
+ * @tag: with KMBOX_F_TAG: the message's tag, any 64-bit value; else 0
+ * @__reserved: [0] is @tag; [1] zero
  */
 struct kmbox_send {
 	__u64	buf;
@@ -207,11 +231,16 @@ struct kmbox_send {
 	__u32	flags;
 	__u32	slot;
 	__u64	deadline_ns;
-	__u64	__reserved[2];
+
+	__extension__ union {
+		__u64	tag;
+		__u64	__reserved[2];
+	};
 };
 
 /* struct kmbox_recv.msg_flags and struct kmbox_mmsg.flags */
 #define KMBOX_MSG_ZC		_BITUL(0)	/* the payload is in @slot */
+#define KMBOX_MSG_TRUNC		_BITUL(1)	/* peek: the copy was cut short */
 
 /**
  * struct kmbox_recv - KMBOX_IOC_RECV argument
@@ -234,10 +263,14 @@ struct kmbox_send {
  * @msg_flags: out: KMBOX_MSG_*
  * @send_ns: out: time the message was queued, on the CLOCK_MONOTONIC of
  *	the receiver's time namespace (0 if that clock had not started yet)
- * @reply_token: in: zero; out: with KMBOX_F_CALLS, the token to answer a
- *	call request with (KMBOX_IOC_REPLY on this file), 0 for an ordinary
+ * @reply_token: out: with KMBOX_F_CALLS, the token to answer a call
+ *	request with (KMBOX_IOC_REPLY on this file), 0 for an ordinary
  *	message
- * @__reserved: in: zero; out: zero
+ * @match_mask: in (the same field as @reply_token): with KMBOX_F_MATCH,
+ *	the bits of the tag that must equal those of @tag; else zero
+ * @tag: in: with KMBOX_F_MATCH, the tag wanted; else zero; out: the
+ *	message's tag
+ * @__reserved: the same field as @tag
  */
 struct kmbox_recv {
 	__u64	buf;
@@ -251,8 +284,16 @@ struct kmbox_recv {
 	__u32	gid;
 	__u32	msg_flags;
 	__u64	send_ns;
-	__u64	reply_token;
-	__u64	__reserved;
+
+	__extension__ union {
+		__u64	reply_token;
+		__u64	match_mask;
+	};
+
+	__extension__ union {
+		__u64	tag;
+		__u64	__reserved;
+	};
 };
 
 /**
@@ -282,7 +323,12 @@ struct kmbox_mmsg {
  * @tokens: recv with KMBOX_F_CALLS: user pointer to @count __u64, written
  *	with each received entry's reply token (0 for an ordinary message);
  *	otherwise 0
- * @__reserved: zero
+ * @tags: with KMBOX_F_TAG: user pointer to @count __u64, the tags of the
+ *	entries sent (read) or received (written); otherwise 0
+ * @__reserved: the same field as @tags
+ *
+ * A receive batch takes the messages the file's filter lets through
+ * (KMBOX_IOC_FILTER), in order.
  *
  * Like sendmmsg(2)/recvmmsg(2): the call sleeps (unless NONBLOCK) only
  * until the first entry can be done, then does as many as it can and
@@ -299,7 +345,11 @@ struct kmbox_batch {
 	__u32	flags;
 	__u64	deadline_ns;
 	__u64	tokens;
-	__u64	__reserved;
+
+	__extension__ union {
+		__u64	tags;
+		__u64	__reserved;
+	};
 };
 
 /**
@@ -332,7 +382,7 @@ struct kmbox_slots {
  * @reply: user pointer to the buffer for the reply
  * @reply_len: in: the buffer's size; out: the reply's length
  * @flags: KMBOX_F_NONBLOCK (queue the request only if a receiver is
- *	waiting already, else EAGAIN), KMBOX_F_TIMEOUT
+ *	waiting already, else EAGAIN), KMBOX_F_TIMEOUT, KMBOX_F_TAG
  * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC of the
  *	caller's time namespace for the whole call; else 0
  * @pid: out: the replier's thread-group id, as in struct kmbox_recv
@@ -340,7 +390,8 @@ struct kmbox_slots {
  * @gid: out: the replier's egid
  * @__pad: zero
  * @send_ns: out: when the reply was sent, on the caller's clock
- * @__reserved: zero
+ * @tag: with KMBOX_F_TAG: the request's tag; else 0
+ * @__reserved: [0] is @tag; [1] zero
  *
  * The request is an ordinary message (priority, order, poll) that carries
  * a reply token.  The call returns the reply's length once a receiver
@@ -364,7 +415,11 @@ struct kmbox_call {
 	__u32	gid;
 	__u32	__pad;
 	__u64	send_ns;
-	__u64	__reserved[2];
+
+	__extension__ union {
+		__u64	tag;
+		__u64	__reserved[2];
+	};
 };
 
 /**
@@ -463,6 +518,34 @@ struct kmbox_stats {
 	__u64	qtime_hist[KMBOX_STATS_BUCKETS];
 };
 
+/* struct kmbox_filter.flags */
+#define KMBOX_FILTER_SET	_BITUL(0)	/* replace the filter */
+
+/**
+ * struct kmbox_filter - KMBOX_IOC_FILTER argument: the file's receive filter
+ * @tag: in: with KMBOX_FILTER_SET, the tag wanted; out: the filter's tag
+ *	before the call
+ * @mask: in: with KMBOX_FILTER_SET, the bits of a message's tag that must
+ *	equal those of @tag (0: every message, the filter a file starts
+ *	with); out: the mask before the call
+ * @flags: KMBOX_FILTER_SET, or 0 to only read the filter
+ * @__reserved: zero
+ *
+ * Every receive on the file that does not bring its own (KMBOX_F_MATCH)
+ * takes only messages whose tag & @mask == @tag: read(), KMBOX_IOC_RECV,
+ * RECV_BATCH, and a peek; and poll reports EPOLLIN only while such a
+ * message is queued.  A receive already asleep keeps the filter it began
+ * with.  The file must be open for reading (EBADF); @tag with a bit
+ * outside @mask is EINVAL.  A file from KMBOX_IOC_REOPEN starts with no
+ * filter.
+ */
+struct kmbox_filter {
+	__u64	tag;
+	__u64	mask;
+	__u32	flags;
+	__u32	__reserved[3];
+};
+
 /*
  * 0xD4 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst (as
  * of 6.1 and later); an out-of-tree module cannot register it there, which
@@ -489,6 +572,7 @@ struct kmbox_stats {
 #define KMBOX_IOC_CALL		_IOWR(KMBOX_IOC_MAGIC, 0x0B, struct kmbox_call)
 #define KMBOX_IOC_REPLY		_IOW(KMBOX_IOC_MAGIC, 0x0C, struct kmbox_reply)
 #define KMBOX_IOC_STATS		_IOWR(KMBOX_IOC_MAGIC, 0x0D, struct kmbox_stats)
+#define KMBOX_IOC_FILTER	_IOWR(KMBOX_IOC_MAGIC, 0x0E, struct kmbox_filter)
 
 /*
  * mmap(2) offset of the zero-copy region: zc_slots * zc_slot_size bytes

@@ -31,6 +31,7 @@ static void fill_info(struct kmbox_msginfo *info, const struct kmbox_recv *r)
 		.flags = r->msg_flags,
 		.len = r->len,
 		.reply_token = r->reply_token,
+		.tag = r->tag,
 	};
 }
 
@@ -154,6 +155,90 @@ static ssize_t receive(int fd, void *buf, size_t len, struct kmbox_msginfo *info
 	if (kmbox_deadline(abs_timeout, &r.flags, &r.deadline_ns))
 		return -1;
 	return do_receive(fd, &r, info);
+}
+
+int kmbox_send_tagged(int fd, const void *msg, size_t len, unsigned int prio,
+		      uint64_t tag, const struct timespec *abs_timeout)
+{
+	struct kmbox_send s = {
+		.buf = (__u64)(uintptr_t)msg,
+		.prio = prio,
+		.flags = KMBOX_F_TAG,
+	};
+
+	s.tag = tag;
+	if (kmbox_deadline(abs_timeout, &s.flags, &s.deadline_ns))
+		return -1;
+	if (kmbox_len_too_big(len)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	s.len = (__u32)len;
+	return do_send(fd, &s);
+}
+
+ssize_t kmbox_receive_match(int fd, void *buf, size_t len, uint64_t tag,
+			    uint64_t mask, struct kmbox_msginfo *info,
+			    const struct timespec *abs_timeout)
+{
+	struct kmbox_recv r = {
+		.buf = (__u64)(uintptr_t)buf,
+		.len = kmbox_clamp_len(len),
+		.flags = KMBOX_F_MATCH,
+	};
+
+	r.tag = tag;
+	r.match_mask = mask;
+	if (kmbox_deadline(abs_timeout, &r.flags, &r.deadline_ns))
+		return -1;
+	return do_receive(fd, &r, info);
+}
+
+ssize_t kmbox_peek(int fd, void *buf, size_t len, int flags, uint64_t tag,
+		   uint64_t mask, struct kmbox_msginfo *info,
+		   const struct timespec *abs_timeout)
+{
+	struct kmbox_recv r = {
+		.buf = (__u64)(uintptr_t)buf,
+		.len = kmbox_clamp_len(len),
+		.flags = (__u32)flags | KMBOX_F_PEEK,
+	};
+
+	if (kmbox_check_flags(flags))
+		return -1;
+	r.tag = tag;
+	r.match_mask = mask;
+	if (kmbox_deadline(abs_timeout, &r.flags, &r.deadline_ns))
+		return -1;
+	/* No KMBOX_F_CALLS: a peek takes no request, so reports no token. */
+	if (sys_ioctl(fd, KMBOX_IOC_RECV, &r) < 0)
+		return -1;
+	fill_info(info, &r);
+	return r.len;
+}
+
+int kmbox_set_filter(int fd, uint64_t tag, uint64_t mask)
+{
+	struct kmbox_filter f = {
+		.tag = tag,
+		.mask = mask,
+		.flags = KMBOX_FILTER_SET,
+	};
+
+	return sys_ioctl(fd, KMBOX_IOC_FILTER, &f) < 0 ? -1 : 0;
+}
+
+int kmbox_get_filter(int fd, uint64_t *tag, uint64_t *mask)
+{
+	struct kmbox_filter f = { .flags = 0 };
+
+	if (sys_ioctl(fd, KMBOX_IOC_FILTER, &f) < 0)
+		return -1;
+	if (tag)
+		*tag = f.tag;
+	if (mask)
+		*mask = f.mask;
+	return 0;
 }
 
 ssize_t kmbox_receive_info(int fd, void *buf, size_t len,

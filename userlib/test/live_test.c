@@ -316,7 +316,8 @@ static void test_newcomer(void)
 	memset(&info, 0xa5, sizeof(info));
 	EXPECT_ERR(EMSGSIZE, kmbox_receive_info(fd, buf, 4, &info, NULL));
 	EXPECT_TRUE(info.len == 10 && info.prio == 0 && info.pid == 0 &&
-		    info.flags == 0 && info.reply_token == 0 && info.__reserved[2] == 0);
+		    info.flags == 0 && info.reply_token == 0 && info.tag == 0 &&
+		    info.__reserved[1] == 0);
 	memset(&info, 0xa5, sizeof(info));
 	EXPECT_ERR(EMSGSIZE, kmbox_zc_receive(fd, NULL, 0, &info, &slot,
 					      NULL));
@@ -324,7 +325,8 @@ static void test_newcomer(void)
 	memset(&info, 0xa5, sizeof(info));
 	EXPECT_RET(10, kmbox_receive_info(fd, buf, sizeof(buf), &info, NULL));
 	EXPECT_TRUE(info.len == 10 && info.prio == 2 &&
-		    info.reply_token == 0 && info.__reserved[0] == 0 && info.__reserved[2] == 0);
+		    info.reply_token == 0 && info.tag == 0 && info.__reserved[0] == 0 &&
+		    info.__reserved[1] == 0);
 
 	/* An independent file on the same mailbox. */
 	ro = kmbox_reopen(fd, O_RDONLY | O_NONBLOCK);
@@ -351,6 +353,46 @@ static void test_newcomer(void)
 	close(fd);
 }
 
+/* Tags: send, receive by tag and by mask, peek, the standing filter. */
+static void test_tags(void)
+{
+	struct kmbox_msginfo info;
+	uint64_t tag, mask;
+	char buf[16];
+	int fd;
+
+	fd = kmbox_create_anon(O_RDWR | O_NONBLOCK, NULL);
+	EXPECT_TRUE(fd >= 0);
+	EXPECT_RET(0, kmbox_send_tagged(fd, "a1", 2, 0, 0x101, NULL));
+	EXPECT_RET(0, kmbox_send_tagged(fd, "b2", 2, 0, 0x202, NULL));
+	EXPECT_RET(0, kmbox_send_tagged(fd, "c3", 2, 5, 0x103, NULL));
+	EXPECT_RET(0, kmbox_send(fd, "d0", 2, 0));
+	EXPECT_ERR(EINVAL, kmbox_receive_match(fd, buf, sizeof(buf), 1, 0, NULL, NULL));
+	EXPECT_ERR(EINVAL, kmbox_peek(fd, buf, sizeof(buf), KMBOX_F_TIMEOUT, 0, 0, NULL, NULL));
+	EXPECT_ERR(EINVAL, kmbox_peek(fd, buf, sizeof(buf), 0, 1, ~0ULL, NULL, NULL));
+	memset(&info, 0xa5, sizeof(info));
+	EXPECT_RET(2, kmbox_peek(fd, buf, 1, KMBOX_F_MATCH, 0x202, ~0ULL, &info, NULL));
+	EXPECT_TRUE(buf[0] == 'b' && info.tag == 0x202 && (info.flags & KMBOX_MSG_TRUNC) &&
+		    info.reply_token == 0 && info.__reserved[0] == 0);
+	EXPECT_RET(2, kmbox_receive_match(fd, buf, sizeof(buf), 0x100, 0xf00, &info, NULL));
+	EXPECT_TRUE(!memcmp(buf, "c3", 2) && info.tag == 0x103 && info.prio == 5);
+	EXPECT_RET(0, kmbox_set_filter(fd, 0x100, 0xf00));
+	EXPECT_RET(0, kmbox_get_filter(fd, &tag, &mask));
+	EXPECT_TRUE(tag == 0x100 && mask == 0xf00);
+	EXPECT_ERR(EINVAL, kmbox_set_filter(fd, 0x1000, 0xf00));
+	EXPECT_RET(2, kmbox_peek(fd, buf, sizeof(buf), 0, 0, 0, &info, NULL));
+	EXPECT_TRUE(!memcmp(buf, "a1", 2) && !(info.flags & KMBOX_MSG_TRUNC));
+	EXPECT_RET(2, kmbox_receive_info(fd, buf, sizeof(buf), &info, NULL));
+	EXPECT_TRUE(!memcmp(buf, "a1", 2) && info.tag == 0x101);
+	EXPECT_ERR(EAGAIN, kmbox_receive(fd, buf, sizeof(buf), NULL));
+	EXPECT_RET(0, kmbox_set_filter(fd, 0, 0));
+	EXPECT_RET(2, kmbox_receive_info(fd, buf, sizeof(buf), &info, NULL));
+	EXPECT_TRUE(info.tag == 0x202);
+	EXPECT_RET(2, kmbox_receive_info(fd, buf, sizeof(buf), &info, NULL));
+	EXPECT_TRUE(info.tag == 0);
+	close(fd);
+}
+
 int main(void)
 {
 	printf("TAP version 13\n");
@@ -364,6 +406,7 @@ int main(void)
 	test_zero_copy();
 	test_named();
 	test_newcomer();
+	test_tags();
 	printf("1..%d\n", tests);
 	printf("# %d passed, %d failed\n", tests - failures, failures);
 	return failures ? 1 : 0;
