@@ -878,11 +878,14 @@ static void fid_put(uint32_t fid)
 
 /* ---- the oracle -------------------------------------------------------------------- */
 
+/* A line of /proc/kmbox/mailboxes: a name may be all \ooo escapes. */
+#define PROC_LINE	(4 * KMBOX_NAME_MAX + 512)
+
 /* Print /proc/kmbox/mailboxes (our namespace), at most @max lines. */
 static void proc_dump(int max)
 {
 	FILE *fp = fopen("/proc/kmbox/mailboxes", "r");
-	char line[1024];
+	char line[PROC_LINE];
 	int n = 0;
 
 	if (!fp) {
@@ -1012,7 +1015,7 @@ static const char *const pcol_name[PC_N] = {
 static void oracle_proc(void)
 {
 	FILE *fp = fopen("/proc/kmbox/mailboxes", "r");
-	char line[1024], copy[1024], *tok[KB_MB_MAXCOLS], why[240];
+	char line[PROC_LINE], copy[PROC_LINE], *tok[KB_MB_MAXCOLS], why[240];
 	struct kb_mbcols c;
 	int col[PC_N], i, n;
 	bool states;
@@ -2893,7 +2896,10 @@ static void op_call(void)
 	if (rng_pct(&R, 70)) {
 		/* A sane call, as a client makes it: meant to meet a server. */
 		c.flags = (rng_pct(&R, 10) ? KMBOX_F_NONBLOCK : 0) |
-			  (rng_pct(&R, 40) ? KMBOX_F_TIMEOUT : 0);
+			  (rng_pct(&R, 40) ? KMBOX_F_TIMEOUT : 0) |
+			  (rng_pct(&R, 20) ? KMBOX_F_TAG : 0);
+		if (c.flags & KMBOX_F_TAG)
+			c.tag = rng_below(&R, 4);
 		if (c.flags & KMBOX_F_TIMEOUT)
 			c.deadline_ns = now_ns() + rng_below(&R, 20000000);
 		c.req_len = rng_below(&R, 64);
@@ -2905,7 +2911,9 @@ static void op_call(void)
 		nonsense = false;
 		goto place;
 	}
-	c.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT);
+	c.flags = rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_TAG);
+	if ((c.flags & KMBOX_F_TAG) && rng_pct(&R, 80))
+		c.tag = rng_pct(&R, 80) ? rng_below(&R, 4) : rand_u64();
 	c.req_len = rng_pct(&R, 80) ? rng_below(&R, 300) : rand_u32();
 	if (f->max_msgsize && c.req_len > f->max_msgsize && f->own)
 		nonsense = true;
@@ -2927,11 +2935,15 @@ static void op_call(void)
 		      rng_below(&R, 700) : rand_u32();
 	c.reply = U64(rand_ptr(c.reply_len < GOOD_LEN ? c.reply_len : GOOD_LEN, &rk));
 	if (rng_pct(&R, 3)) {
-		if (rng_below(&R, 2))
+		unsigned int i = rng_below(&R, 3);
+
+		/* __reserved[0] is the tag: only with KMBOX_F_TAG */
+		if (i == 2)
 			c.__pad = 1;
 		else
-			c.__reserved[rng_below(&R, 2)] = 1;
-		nonsense = true;
+			c.__reserved[i] = 1;
+		if (i || !(c.flags & KMBOX_F_TAG))
+			nonsense = true;
 	}
 	if (rng_pct(&R, 3))
 		c.pid = (__s32)rand_u32();	/* output fields: ignored */
