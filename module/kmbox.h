@@ -390,6 +390,8 @@ struct kmbox_mbstats {
  * @tags_indexed: a receive has asked for an exact tag: @tags is kept
  * @flt_wait: receivers and peekers asleep with a filter (tags.c)
  * @flt_sleepers: how many (raised under @lock)
+ * @flt_pollers: files with a filter whose pollers wait behind a relay on
+ *	@flt_wait (tags.c; raised under @lock)
  * @next_token: the last reply token issued
  * @st: the always-on counts (under @lock)
  * @all: in @ns->mailboxes once published (under @ns->lock; RCU readers)
@@ -434,6 +436,7 @@ struct kmbox {
 	bool tags_indexed;
 	wait_queue_head_t flt_wait;
 	atomic_t flt_sleepers;
+	atomic_t flt_pollers;
 	atomic64_t next_token;
 	struct kmbox_mbstats st ____cacheline_aligned_in_smp;
 	struct list_head all;
@@ -473,6 +476,10 @@ struct kmbox_relay {
  * @calls: requests received through this file and not answered yet
  *	(struct kmbox_sync, by token; under @mb->lock)
  * @filter: the file's receive filter (KMBOX_IOC_FILTER; under @mb->lock)
+ * @flt_poll: where the file is polled for EPOLLIN while it has a filter
+ * @flt_relay: on @mb->flt_wait once @flt_relayed: wakes @flt_poll for the
+ *	messages @filter lets through (tags.c)
+ * @flt_relayed: @flt_relay is on @mb->flt_wait (set under @mb->lock)
  */
 struct kmbox_file {
 	struct kmbox *mb;
@@ -491,6 +498,9 @@ struct kmbox_file {
 		u64 tag;
 		u64 mask;
 	} filter;
+	wait_queue_head_t flt_poll;
+	struct wait_queue_entry flt_relay;
+	bool flt_relayed;
 };
 
 /**
@@ -589,6 +599,9 @@ int kmbox_peek(struct kmbox_file *kf, const struct kmbox_match *m, void *kbuf, u
 	       const struct kmbox_wait *w, struct kmbox_peeked *out);
 int kmbox_filter_xchg(struct kmbox_file *kf, struct kmbox_match *m, bool set);
 __poll_t kmbox_tags_poll(struct kmbox_file *kf, __poll_t mask);
+wait_queue_head_t *kmbox_tags_poll_queue(struct kmbox_file *kf, struct poll_table_struct *pt);
+void kmbox_tags_file_init(struct kmbox_file *kf);
+void kmbox_tags_file_release(struct kmbox_file *kf);
 
 /* call.c: synchronous sends and calls; see the top of call.c */
 struct kmbox_sync;

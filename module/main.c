@@ -221,6 +221,7 @@ static int kmbox_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	}
 	init_waitqueue_head(&kf->unbound_wait);
+	kmbox_tags_file_init(kf);
 	file->private_data = kf;
 	kf->opener = get_pid(task_tgid(current));
 	kf->cred = file->f_cred;
@@ -238,6 +239,7 @@ static int kmbox_release_file(struct inode *inode, struct file *file)
 	if (mb) {
 		for (i = 0; i < kf->nrelays; i++)
 			remove_wait_queue(kf->relays[i].head, &kf->relays[i].entry);
+		kmbox_tags_file_release(kf);
 		kmbox_file_detach(kf);
 		kmbox_put(mb);
 	}
@@ -388,8 +390,9 @@ static __poll_t kmbox_poll(struct file *file, poll_table *wait)
 		if (!mb)
 			return EPOLLERR;
 	}
+	/* A file with a filter waits on a queue of its own (tags.c). */
 	if (file->f_mode & FMODE_READ)
-		poll_wait(file, &mb->rd_wait, wait);
+		poll_wait(file, kmbox_tags_poll_queue(kf, wait), wait);
 	/* EPOLLWRBAND is signalled on wr_wait too: two queues at most. */
 	if (file->f_mode & FMODE_WRITE)
 		poll_wait(file, &mb->wr_wait, wait);

@@ -37,6 +37,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 
@@ -829,6 +830,74 @@ TEST(filtered_read_pending_through_unwanted_messages)
 	ASSERT_EQ(0, iou_workers());
 	close(fd);
 	io_uring_queue_exit(&ring);
+}
+
+/*
+ * The queue a filtered file's pollers wait on follows the filter: an
+ * epoll watch added while the file has a filter is woken by a message
+ * the filter lets through (not by others), by a change of the filter,
+ * and, once the filter is gone, by any message; edge-triggered too.
+ */
+static int ep_ready(int ep, int ms)
+{
+	struct epoll_event ev;
+
+	return epoll_wait(ep, &ev, 1, ms);
+}
+
+TEST(filtered_epoll_watch_follows_the_filter)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event evet = { .events = EPOLLIN | EPOLLET };
+	char buf[64];
+	int fd, fd2, ep, ep2;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR, 16, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_filter(fd, 7, ~0ULL));
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+	/* a second file on the mailbox, edge-triggered, filter tag 9 */
+	fd2 = ioctl(fd, KMBOX_IOC_REOPEN, &(struct kmbox_reopen){ .flags = O_RDWR | O_CLOEXEC });
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, set_filter(fd2, 9, ~0ULL));
+	ep2 = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep2);
+	ASSERT_EQ(0, epoll_ctl(ep2, EPOLL_CTL_ADD, fd2, &evet));
+
+	ASSERT_EQ(0, ep_ready(ep, 0));
+	ASSERT_EQ(0, send_tagged(fd, "a", 1, 1));
+	ASSERT_EQ(0, ep_ready(ep, 0));
+	ASSERT_EQ(0, send_tagged(fd, "b", 1, 7));
+	ASSERT_EQ(1, ep_ready(ep, 10000));
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	ASSERT_EQ('b', buf[0]);
+	ASSERT_EQ(0, ep_ready(ep, 0));
+	/* No filter any more: the queued tag-1 message makes it readable. */
+	ASSERT_EQ(0, set_filter(fd, 0, 0));
+	ASSERT_EQ(1, ep_ready(ep, 10000));
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	ASSERT_EQ('a', buf[0]);
+	ASSERT_EQ(0, ep_ready(ep, 0));
+	/* and any message wakes it now */
+	ASSERT_EQ(0, send_tagged(fd, "c", 1, 3));
+	ASSERT_EQ(1, ep_ready(ep, 10000));
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+
+	/* Edge-triggered: one edge per message fd2's filter passes. */
+	while (ep_ready(ep2, 0) > 0)
+		;
+	ASSERT_EQ(0, send_tagged(fd, "9", 1, 9));
+	ASSERT_EQ(1, ep_ready(ep2, 10000));
+	ASSERT_EQ(0, ep_ready(ep2, 0));
+	ASSERT_EQ(0, send_tagged(fd, "9", 1, 9));
+	ASSERT_EQ(1, ep_ready(ep2, 10000));
+	close(ep2);
+	close(ep);
+	close(fd2);
+	close(fd);
 }
 
 /*
