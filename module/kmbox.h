@@ -599,7 +599,7 @@ int kmbox_peek(struct kmbox_file *kf, const struct kmbox_match *m, void *kbuf, u
 	       const struct kmbox_wait *w, struct kmbox_peeked *out);
 int kmbox_filter_xchg(struct kmbox_file *kf, struct kmbox_match *m, bool set);
 __poll_t kmbox_tags_poll(struct kmbox_file *kf, __poll_t mask);
-wait_queue_head_t *kmbox_tags_poll_queue(struct kmbox_file *kf, struct poll_table_struct *pt);
+wait_queue_head_t *kmbox_tags_poll_queue(struct kmbox_file *kf);
 void kmbox_tags_file_init(struct kmbox_file *kf);
 void kmbox_tags_file_release(struct kmbox_file *kf);
 

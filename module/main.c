@@ -392,7 +392,7 @@ static __poll_t kmbox_poll(struct file *file, poll_table *wait)
 	}
 	/* A file with a filter waits on a queue of its own (tags.c). */
 	if (file->f_mode & FMODE_READ)
-		poll_wait(file, kmbox_tags_poll_queue(kf, wait), wait);
+		poll_wait(file, kmbox_tags_poll_queue(kf), wait);
 	/* EPOLLWRBAND is signalled on wr_wait too: two queues at most. */
 	if (file->f_mode & FMODE_WRITE)
 		poll_wait(file, &mb->wr_wait, wait);

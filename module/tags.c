@@ -410,19 +410,18 @@ static int kmbox_flt_relay_wake(struct wait_queue_entry *entry, unsigned int mod
 /**
  * kmbox_tags_poll_queue() - where a poll of @kf waits for EPOLLIN
  * @kf: the file (bound, open for reading)
- * @pt: the poll table
  *
  * Return: kmbox->rd_wait for a file without a filter, else @kf->flt_poll,
  * with the file's relay on flt_wait (see above).
  */
-wait_queue_head_t *kmbox_tags_poll_queue(struct kmbox_file *kf, struct poll_table_struct *pt)
+wait_queue_head_t *kmbox_tags_poll_queue(struct kmbox_file *kf)
 {
 	struct kmbox *mb = kf->mb;
 
 	/* A plain load: a filter set meanwhile costs spurious wake-ups only. */
 	if (!READ_ONCE(kf->filter.mask))
 		return &mb->rd_wait;
-	if (poll_does_not_wait(pt) || READ_ONCE(kf->flt_relayed))
+	if (READ_ONCE(kf->flt_relayed))
 		return &kf->flt_poll;
 	spin_lock(&mb->lock);
 	if (!kf->flt_relayed) {
