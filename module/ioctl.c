@@ -87,7 +87,8 @@ static long kmbox_ioctl_info(void __user *uarg)
 		.prio_max = KMBOX_PRIO_MAX,
 		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
 			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS |
-			    KMBOX_FEAT_TAGS,
+			    KMBOX_FEAT_TAGS |
+			    (IS_ENABLED(CONFIG_IO_URING) ? KMBOX_FEAT_URING : 0),
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
 		.default_max_msgs = READ_ONCE(kmbox_params.default_max_msgs),
@@ -133,30 +134,47 @@ static long kmbox_ioctl_getattr(struct file *file, struct kmbox_file *kf, void _
 	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
 }
 
-static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __user *uarg)
+/**
+ * kmbox_send_args() - the work of KMBOX_IOC_SEND, on an argument copied in
+ * @file: the file, open for writing (the caller checked)
+ * @kf: its private data, bound
+ * @s: the argument, in kernel memory; nothing in it is trusted
+ * @nowait: never wait, whatever @s and the file say (io_uring, uring.c)
+ *
+ * Return: 0 or a negative errno, as KMBOX_IOC_SEND.
+ */
+long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbox_send *s,
+		     bool nowait)
 {
 	struct kmbox_msg *msg;
-	struct kmbox_send s;
 	struct kmbox_wait w;
 	int ret;
+
+	if (s->flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG) ||
+	    s->__reserved[1] || (!(s->flags & KMBOX_F_TAG) && s->tag))
+		return -EINVAL;
+	ret = kmbox_wait_init(&w, file, s->flags, s->deadline_ns);
+	if (ret)
+		return ret;
+	w.nonblock |= nowait;
+
+	msg = kmbox_prepare(kf, u64_to_user_ptr(s->buf), s->len, s->prio,
+			    s->flags & KMBOX_F_ZC, s->slot, NULL);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
+	msg->tag = s->tag;
+	return kmbox_send_one(kf, msg, &w, s->flags & KMBOX_F_SYNC);
+}
+
+static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_send s;
 
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
-	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG) ||
-	    s.__reserved[1] || (!(s.flags & KMBOX_F_TAG) && s.tag))
-		return -EINVAL;
-	ret = kmbox_wait_init(&w, file, s.flags, s.deadline_ns);
-	if (ret)
-		return ret;
-
-	msg = kmbox_prepare(kf, u64_to_user_ptr(s.buf), s.len, s.prio,
-			    s.flags & KMBOX_F_ZC, s.slot, NULL);
-	if (IS_ERR(msg))
-		return PTR_ERR(msg);
-	msg->tag = s.tag;
-	return kmbox_send_one(kf, msg, &w, s.flags & KMBOX_F_SYNC);
+	return kmbox_send_args(file, kf, &s, false);
 }
 
 /* Who sent @msg, as the calling process sees it. */
@@ -233,21 +251,30 @@ out_free:
 	return ret;
 }
 
-static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg)
+/**
+ * kmbox_recv_args() - the work of KMBOX_IOC_RECV, on an argument copied in
+ * @file: the file, open for reading (the caller checked)
+ * @kf: its private data, bound
+ * @rp: the argument, in kernel memory; nothing in it is trusted
+ * @ur: where the result goes: the filled struct (the ioctl's own
+ *	argument), or just its len on EMSGSIZE; a fault there puts the
+ *	message back
+ * @nowait: never wait, whatever @rp and the file say (io_uring, uring.c)
+ *
+ * Return: the message's length or a negative errno, as KMBOX_IOC_RECV.
+ */
+long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbox_recv *rp,
+		     struct kmbox_recv __user *ur, bool nowait)
 {
-	struct kmbox_recv __user *ur = uarg;
+	void __user *uarg = ur;
 	struct kmbox_match match, *m = NULL;
+	struct kmbox_recv r = *rp;
 	struct kmbox_msg *msg;
-	struct kmbox_recv r;
 	struct kmbox_wait w;
 	bool as_slot;
 	u32 need = 0;
 	int ret;
 
-	if (!(file->f_mode & FMODE_READ))
-		return -EBADF;
-	if (copy_from_user(&r, uarg, sizeof(r)))
-		return -EFAULT;
 	if (r.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_MATCH |
 			KMBOX_F_PEEK))
 		return -EINVAL;
@@ -265,6 +292,7 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 	ret = kmbox_wait_init(&w, file, r.flags, r.deadline_ns);
 	if (ret)
 		return ret;
+	w.nonblock |= nowait;
 	if (r.flags & KMBOX_F_PEEK)
 		return kmbox_ioctl_peek(file, kf, &r, uarg, m, &w);
 
@@ -291,6 +319,17 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 out_requeue:
 	kmbox_requeue(kf, &msg, 1);
 	return -EFAULT;
+}
+
+static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_recv r;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	return kmbox_recv_args(file, kf, &r, uarg, false);
 }
 
 /* Copy in a batch argument and its entries; return the entries or an error. */

@@ -601,6 +601,16 @@ int kmbox_filter_xchg(struct kmbox_file *kf, struct kmbox_match *m, bool set);
 __poll_t kmbox_tags_poll(struct kmbox_file *kf, __poll_t mask);
 wait_queue_head_t *kmbox_tags_poll_queue(struct kmbox_file *kf);
 void kmbox_tags_file_init(struct kmbox_file *kf);
+
+/* ioctl.c: the work of SEND and RECV on an argument in kernel memory */
+long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbox_send *s,
+		     bool nowait);
+long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbox_recv *rp,
+		     struct kmbox_recv __user *ur, bool nowait);
+
+/* uring.c: io_uring commands */
+struct io_uring_cmd;
+int kmbox_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags);
 void kmbox_tags_file_release(struct kmbox_file *kf);
 
 /* call.c: synchronous sends and calls; see the top of call.c */

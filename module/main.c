@@ -439,6 +439,7 @@ static const struct file_operations kmbox_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= no_llseek,
 	.show_fdinfo	= kmbox_show_fdinfo,
+	.uring_cmd	= kmbox_uring_cmd,
 };
 
 static struct miscdevice kmbox_misc = {
@@ -483,6 +484,7 @@ static void kmbox_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct kmbox_reply) != 40);
 	BUILD_BUG_ON(sizeof(struct kmbox_reopen) != 16);
 	BUILD_BUG_ON(sizeof(struct kmbox_stats) != 112 + 8 * KMBOX_STATS_BUCKETS);
+	BUILD_BUG_ON(sizeof(struct kmbox_uring_recv) != 80);
 	BUILD_BUG_ON(KMBOX_PRIO_MAX > U32_MAX);
 }
 

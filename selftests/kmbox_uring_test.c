@@ -34,6 +34,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -45,6 +46,7 @@
 
 #include "kselftest_harness.h"
 #include "kmbox_test.h"
+#include "kmbox_uring.h"
 
 #define OTHER_UID	1000
 
@@ -964,6 +966,629 @@ TEST(rendezvous_meets_blocked_peers)
 	ASSERT_EQ(0, iou_workers());
 	close(fd);
 	io_uring_queue_exit(&ring);
+}
+
+/* ---- io_uring commands (KMBOX_URING_*) ------------------------------ */
+
+/* A ring with 128-byte SQEs, or skip. */
+#define RING128_INIT(ring, entries) do {				\
+	int __r = io_uring_queue_init((entries), (ring), IORING_SETUP_SQE128); \
+	if (__r == -ENOSYS || __r == -EPERM)				\
+		SKIP(return, "no io_uring here: %s", strerror(-__r));	\
+	if (__r == -EINVAL)						\
+		SKIP(return, "no IORING_SETUP_SQE128 (before 5.19)");	\
+	ASSERT_EQ(0, __r);						\
+} while (0)
+
+static struct io_uring_sqe *c_send(struct io_uring *ring, int fd, const void *buf, __u32 len,
+				   __u32 prio, __u32 flags, __u64 tag, __u64 ud)
+{
+	struct kmbox_send s = {
+		.buf = KT_PTR(buf), .len = len, .prio = prio, .flags = flags, .tag = tag,
+	};
+	struct io_uring_sqe *sqe = get_sqe(ring);
+
+	kmbox_uring_prep_send(sqe, fd, &s);
+	sqe->user_data = ud;
+	return sqe;
+}
+
+static struct io_uring_sqe *c_recv(struct io_uring *ring, int fd, void *buf, __u32 len,
+				   __u32 flags, struct kmbox_recv *res, __u64 ud)
+{
+	struct kmbox_recv r = { .buf = KT_PTR(buf), .len = len, .flags = flags };
+	struct io_uring_sqe *sqe = get_sqe(ring);
+
+	kmbox_uring_prep_recv(sqe, fd, &r, res);
+	sqe->user_data = ud;
+	return sqe;
+}
+
+/* Submit what is queued; every CQE must be there at once (nothing pends). */
+static int c_now(struct io_uring *ring, int n, int *res, __u64 *ud)
+{
+	struct io_uring_cqe *cqe;
+	int i;
+
+	if (io_uring_submit(ring) != n)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (io_uring_peek_cqe(ring, &cqe))
+			return -2;	/* a command is pending */
+		res[i] = cqe->res;
+		if (ud)
+			ud[i] = cqe->user_data;
+		io_uring_cqe_seen(ring, cqe);
+	}
+	return 0;
+}
+
+static int c_one(struct io_uring *ring)
+{
+	int res;
+
+	if (c_now(ring, 1, &res, NULL))
+		return -10000;
+	return res;
+}
+
+TEST(cmd_feature_bit)
+{
+	struct kmbox_info info;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_dev(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_info(fd, &info));
+	ASSERT_TRUE(info.features & KMBOX_FEAT_URING);
+	close(fd);
+}
+
+TEST(cmd_send_recv_with_metadata)
+{
+	struct kmbox_recv res, r = { 0 };
+	struct io_uring ring;
+	char buf[64];
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 16);
+	fd = kt_anon(O_RDWR, 8, 64);
+	ASSERT_LE(0, fd);
+
+	c_send(&ring, fd, "low", 3, 1, 0, 0, 1);
+	c_send(&ring, fd, "high", 4, 9, KMBOX_F_TAG, 0x1234567890abcdefULL, 2);
+	c_send(&ring, fd, "", 0, 9, KMBOX_F_NONBLOCK, 0, 3);
+	{
+		int r[3];
+
+		ASSERT_EQ(0, c_now(&ring, 3, r, NULL));
+		ASSERT_EQ(0, r[0]);
+		ASSERT_EQ(0, r[1]);
+		ASSERT_EQ(0, r[2]);
+	}
+	ASSERT_EQ(3, kt_cur_msgs(fd));
+
+	/* Priority first, then FIFO; the metadata comes back in @result. */
+	memset(&res, 0xa5, sizeof(res));
+	c_recv(&ring, fd, buf, sizeof(buf), 0, &res, 4);
+	ASSERT_EQ(4, c_one(&ring));
+	ASSERT_EQ(0, memcmp(buf, "high", 4));
+	ASSERT_EQ(4, res.len);
+	ASSERT_EQ(9, res.prio);
+	ASSERT_EQ(0x1234567890abcdefULL, res.tag);
+	ASSERT_EQ(getpid(), res.pid);
+	ASSERT_EQ(getuid(), res.uid);
+	ASSERT_EQ(getgid(), res.gid);
+	ASSERT_EQ(KMBOX_NO_SLOT, res.slot);
+	ASSERT_EQ(0, res.msg_flags);
+	ASSERT_EQ(0, res.reply_token);
+	ASSERT_NE(0, res.send_ns);
+	ASSERT_EQ(KT_PTR(buf), res.buf);
+
+	c_recv(&ring, fd, buf, sizeof(buf), 0, &res, 5);
+	ASSERT_EQ(0, c_one(&ring));
+	ASSERT_EQ(9, res.prio);
+	/* a match on a tag, a peek (the message stays) */
+	c_send(&ring, fd, "t7", 2, 0, KMBOX_F_TAG, 7, 6);
+	ASSERT_EQ(0, c_one(&ring));
+	r.buf = KT_PTR(buf);
+	r.len = sizeof(buf);
+	r.flags = KMBOX_F_MATCH | KMBOX_F_PEEK;
+	r.tag = 7;
+	r.match_mask = ~0ULL;
+	kmbox_uring_prep_recv(get_sqe(&ring), fd, &r, &res);
+	ASSERT_EQ(2, c_one(&ring));
+	ASSERT_EQ(7, res.tag);
+	ASSERT_EQ(2, kt_cur_msgs(fd));
+	r.flags = KMBOX_F_MATCH;
+	kmbox_uring_prep_recv(get_sqe(&ring), fd, &r, &res);
+	ASSERT_EQ(2, c_one(&ring));
+	ASSERT_EQ(7, res.tag);
+	ASSERT_EQ(1, kt_cur_msgs(fd));
+	ASSERT_EQ(0, iou_workers());
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+/* A command that would wait completes with -EAGAIN; poll tells when to retry. */
+TEST(cmd_eagain_and_poll)
+{
+	struct io_uring_cqe *cqe;
+	struct kmbox_recv res;
+	struct io_uring ring;
+	char buf[64];
+	int fd, i, got = 0;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 16);
+	fd = kt_anon(O_RDWR, 1, 64);	/* a blocking file */
+	ASSERT_LE(0, fd);
+	alarm(20);
+
+	c_recv(&ring, fd, buf, sizeof(buf), 0, &res, 1);
+	ASSERT_EQ(-EAGAIN, c_one(&ring));
+	c_send(&ring, fd, "a", 1, 0, 0, 0, 2);
+	ASSERT_EQ(0, c_one(&ring));
+	c_send(&ring, fd, "b", 1, 0, 0, 0, 3);
+	ASSERT_EQ(-EAGAIN, c_one(&ring));
+	ASSERT_EQ(1, kt_cur_msgs(fd));
+	ASSERT_EQ(1, kt_recv(fd, buf, sizeof(buf), 0, 0, NULL));
+
+	/* One multishot poll for the mailbox's life; receive on each event. */
+	io_uring_prep_poll_multishot(get_sqe(&ring), fd, POLLIN);
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, kt_send(fd, "x", 1, 0, 0, 0));
+		ASSERT_EQ(0, io_uring_wait_cqe(&ring, &cqe));
+		ASSERT_TRUE(cqe->res & POLLIN);
+		ASSERT_TRUE(cqe->flags & IORING_CQE_F_MORE);
+		io_uring_cqe_seen(&ring, cqe);
+		c_recv(&ring, fd, buf, sizeof(buf), 0, &res, 10 + i);
+		ASSERT_EQ(1, c_one(&ring));
+		got++;
+	}
+	ASSERT_EQ(3, got);
+	ASSERT_EQ(0, iou_workers());
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+TEST(cmd_batch_on_many_mailboxes)
+{
+	enum { N = 24 };
+	struct kmbox_recv res[N];
+	struct io_uring ring;
+	char bufs[N][16], msg[N][16];
+	int fds[N], r[2 * N], i;
+	__u64 ud[2 * N];
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 2 * N);
+	for (i = 0; i < N; i++) {
+		fds[i] = kt_anon(O_RDWR, 4, 16);
+		ASSERT_LE(0, fds[i]);
+		snprintf(msg[i], sizeof(msg[i]), "mb%d", i);
+	}
+	/* N sends and N receives on N mailboxes: one io_uring_enter. */
+	for (i = 0; i < N; i++)
+		c_send(&ring, fds[i], msg[i], strlen(msg[i]) + 1, i, 0, 0, i);
+	/* issued in order, each completing when issued: after the sends */
+	for (i = 0; i < N; i++)
+		c_recv(&ring, fds[i], bufs[i], sizeof(bufs[i]), 0, &res[i], N + i);
+	ASSERT_EQ(0, c_now(&ring, 2 * N, r, ud));
+	for (i = 0; i < 2 * N; i++) {
+		if (ud[i] < N) {
+			ASSERT_EQ(0, r[i]);
+		} else {
+			int j = ud[i] - N;
+
+			ASSERT_EQ((int)strlen(msg[j]) + 1, r[i]);
+			ASSERT_STREQ(msg[j], bufs[j]);
+			ASSERT_EQ(j, res[j].prio);
+		}
+	}
+	for (i = 0; i < N; i++) {
+		ASSERT_EQ(0, kt_cur_msgs(fds[i]));
+		close(fds[i]);
+	}
+	ASSERT_EQ(0, iou_workers());
+	io_uring_queue_exit(&ring);
+}
+
+TEST(cmd_bad_input)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct kmbox_recv res, *ro_res;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring, ring64;
+	struct kmbox_attr a;
+	char buf[64], name[64];
+	struct kmbox_send ks = { .buf = KT_PTR("x"), .len = 1, .slot = 3 };
+	char *none, *ro;
+	int fd, rfd, wfd, ufd, rdv, i, want;
+	static const __u32 bad_ops[] = { 0, 1, 0x0f, 0x12, 0x100, 0xffffffff, KMBOX_IOC_SEND,
+					 KMBOX_IOC_RECV };
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 16);
+	ASSERT_EQ(0, io_uring_queue_init(8, &ring64, 0));
+	none = mmap(NULL, pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ro = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, none);
+	ASSERT_NE(MAP_FAILED, ro);
+	ro_res = (struct kmbox_recv *)ro;
+	fd = kt_anon(O_RDWR, 4, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_send(fd, "keep", 4, 0, 0, 0));
+
+	/* Unknown command numbers, on both kinds of ring. */
+	for (i = 0; i < (int)(sizeof(bad_ops) / sizeof(bad_ops[0])); i++) {
+		sqe = c_send(&ring, fd, "x", 1, 0, 0, 0, 1);
+		sqe->cmd_op = bad_ops[i];
+		ASSERT_EQ(-ENOTTY, c_one(&ring));
+		sqe = get_sqe(&ring64);
+		io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+		sqe->cmd_op = bad_ops[i];
+		ASSERT_EQ(-ENOTTY, c_one(&ring64));
+	}
+	/* A 64-byte SQE has no room for the argument. */
+	sqe = get_sqe(&ring64);
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = KMBOX_URING_SEND;
+	ASSERT_EQ(-EINVAL, c_one(&ring64));
+	sqe = get_sqe(&ring64);
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = KMBOX_URING_RECV;
+	ASSERT_EQ(-EINVAL, c_one(&ring64));
+
+	/* Flags, reserved fields, sizes: as the ioctl, plus what would wait. */
+	c_send(&ring, fd, "x", 1, 0, 1U << 20, 0, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_send(&ring, fd, "x", 1, 0, KMBOX_F_TIMEOUT, 0, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_send(&ring, fd, "x", 1, 0, KMBOX_F_SYNC, 0, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_send(&ring, fd, "x", 1, 0, 0, 5, 1);		/* a tag without F_TAG */
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_send(&ring, fd, "x", 1, KMBOX_PRIO_MAX, 0, 0, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_send(&ring, fd, buf, 65, 0, 0, 0, 1);
+	ASSERT_EQ(-EMSGSIZE, c_one(&ring));
+	sqe = c_send(&ring, fd, "x", 1, 0, 0, 0, 1);
+	((struct kmbox_send *)sqe->cmd)->__reserved[1] = 1;
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	sqe = c_send(&ring, fd, "x", 1, 0, 0, 0, 1);
+	((struct kmbox_send *)sqe->cmd)->deadline_ns = 1;
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	/* a slot without F_ZC, and no region: whatever the ioctl says */
+	want = ioctl(fd, KMBOX_IOC_SEND, &ks) ? -errno : 0;
+	sqe = c_send(&ring, fd, "x", 1, 0, 0, 0, 1);
+	((struct kmbox_send *)sqe->cmd)->slot = 3;
+	ASSERT_EQ(want, c_one(&ring));
+	while (kt_cur_msgs(fd) > 1)
+		kt_recv(fd, buf, sizeof(buf), 0, 0, NULL);
+	c_recv(&ring, fd, buf, sizeof(buf), 1U << 20, &res, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_recv(&ring, fd, buf, sizeof(buf), KMBOX_F_TIMEOUT, &res, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_recv(&ring, fd, buf, sizeof(buf), KMBOX_F_PEEK | KMBOX_F_ZC, &res, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	sqe = c_recv(&ring, fd, buf, sizeof(buf), 0, &res, 1);
+	((struct kmbox_uring_recv *)sqe->cmd)->recv.tag = 1;	/* no F_MATCH */
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	ASSERT_EQ(1, kt_cur_msgs(fd));
+
+	/* Pointers: the payload, the buffer and the result. */
+	c_send(&ring, fd, none, 8, 0, 0, 0, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_send(&ring, fd, (void *)0xffff800000000000ULL, 8, 0, 0, 0, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	ASSERT_EQ(1, kt_cur_msgs(fd));
+	c_recv(&ring, fd, none, 64, 0, &res, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_recv(&ring, fd, ro, 64, 0, &res, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_recv(&ring, fd, buf, sizeof(buf), 0, (struct kmbox_recv *)none, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_recv(&ring, fd, buf, sizeof(buf), 0, ro_res, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_recv(&ring, fd, buf, sizeof(buf), 0, NULL, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_recv(&ring, fd, buf, sizeof(buf), 0, (struct kmbox_recv *)(ro + pg - 8), 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	ASSERT_EQ(1, kt_cur_msgs(fd));
+	/* a short buffer: EMSGSIZE, the length needed in @result, message stays */
+	memset(&res, 0, sizeof(res));
+	c_recv(&ring, fd, buf, 3, 0, &res, 1);
+	ASSERT_EQ(-EMSGSIZE, c_one(&ring));
+	ASSERT_EQ(4, res.len);
+	ASSERT_EQ(1, kt_cur_msgs(fd));
+	c_recv(&ring, fd, buf, 4, 0, &res, 1);
+	ASSERT_EQ(4, c_one(&ring));
+	ASSERT_EQ(0, memcmp(buf, "keep", 4));
+
+	/* Access modes, an unbound file, a rendezvous mailbox. */
+	kt_name(name, sizeof(name), "cmdacc");
+	wfd = kt_create(name, O_WRONLY, 0600, 4, 64);
+	ASSERT_LE(0, wfd);
+	rfd = kt_open(name, O_RDONLY, 0, 0, 0, 0);
+	ASSERT_LE(0, rfd);
+	ASSERT_EQ(0, kt_unlink(name));
+	c_send(&ring, rfd, "x", 1, 0, 0, 0, 1);
+	ASSERT_EQ(-EBADF, c_one(&ring));
+	c_recv(&ring, wfd, buf, sizeof(buf), 0, &res, 1);
+	ASSERT_EQ(-EBADF, c_one(&ring));
+	ufd = kt_dev(O_RDWR);
+	ASSERT_LE(0, ufd);
+	c_send(&ring, ufd, "x", 1, 0, 0, 0, 1);
+	ASSERT_EQ(-EBADFD, c_one(&ring));
+	c_recv(&ring, ufd, buf, sizeof(buf), 0, &res, 1);
+	ASSERT_EQ(-EBADFD, c_one(&ring));
+	kt_attr_init(&a, 1, 64);
+	a.flags = KMBOX_ATTR_RENDEZVOUS;
+	rdv = kt_dev(O_RDWR);
+	ASSERT_LE(0, rdv);
+	ASSERT_EQ(0, kt_bind(rdv, NULL, KMBOX_OPEN_ANON, 0, &a));
+	c_send(&ring, rdv, "x", 1, 0, 0, 0, 1);
+	ASSERT_EQ(-EOPNOTSUPP, c_one(&ring));
+	c_recv(&ring, rdv, buf, sizeof(buf), 0, &res, 1);
+	ASSERT_EQ(-EAGAIN, c_one(&ring));
+	/* not a kmbox file */
+	c_send(&ring, ring.ring_fd, "x", 1, 0, 0, 0, 1);
+	ASSERT_GT(0, c_one(&ring));
+
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	ASSERT_EQ(0, kt_cur_msgs(rfd));
+	ASSERT_EQ(0, iou_workers());
+	close(rdv);
+	close(ufd);
+	close(rfd);
+	close(wfd);
+	close(fd);
+	io_uring_queue_exit(&ring64);
+	io_uring_queue_exit(&ring);
+}
+
+/* io_uring refuses commands on an IOPOLL ring: kmbox has no uring_cmd_iopoll. */
+TEST(cmd_iopoll_ring_refused)
+{
+	struct io_uring ring;
+	int fd, ret, res;
+	__u64 ud;
+
+	KT_REQUIRE_MODULE();
+	ret = io_uring_queue_init(8, &ring, IORING_SETUP_SQE128 | IORING_SETUP_IOPOLL);
+	if (ret == -EINVAL || ret == -ENOSYS || ret == -EPERM)
+		SKIP(return, "no IOPOLL ring with SQE128 here: %s", strerror(-ret));
+	ASSERT_EQ(0, ret);
+	fd = kt_anon(O_RDWR, 4, 64);
+	ASSERT_LE(0, fd);
+	c_send(&ring, fd, "x", 1, 0, 0, 0, 1);
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	ASSERT_EQ(0, reap(&ring, 10000, &ud, &res));
+	ASSERT_EQ(-EOPNOTSUPP, res);
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+TEST(cmd_zero_copy)
+{
+	struct io_uring_sqe *sqe;
+	struct kmbox_region reg;
+	struct kmbox_recv res;
+	struct kmbox_attr a;
+	struct io_uring ring;
+	uint32_t slot, slot2;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	kt_attr_init(&a, 4, 0);
+	a.zc_slots = 4;
+	a.zc_slot_size = 256;
+	fd = kt_dev(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0, &a));
+	ASSERT_EQ(0, kmbox_region_map(fd, &reg));
+	ASSERT_EQ(1, kmbox_zc_reserve(fd, &slot, 1, 0, NULL));
+	memcpy(kmbox_slot_ptr(&reg, slot), "zero-copy", 9);
+
+	sqe = c_send(&ring, fd, NULL, 9, 3, KMBOX_F_ZC, 0, 1);
+	((struct kmbox_send *)sqe->cmd)->slot = slot;
+	ASSERT_EQ(0, c_one(&ring));
+	/* the slot is the mailbox's now: sending it again is EINVAL */
+	sqe = c_send(&ring, fd, NULL, 9, 3, KMBOX_F_ZC, 0, 1);
+	((struct kmbox_send *)sqe->cmd)->slot = slot;
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	ASSERT_EQ(1, kt_cur_msgs(fd));
+
+	memset(&res, 0, sizeof(res));
+	c_recv(&ring, fd, NULL, 0, KMBOX_F_ZC, &res, 2);
+	ASSERT_EQ(9, c_one(&ring));
+	ASSERT_EQ(slot, res.slot);
+	ASSERT_EQ(KMBOX_MSG_ZC, res.msg_flags);
+	ASSERT_EQ(3, res.prio);
+	ASSERT_EQ(0, memcmp(kmbox_slot_ptr(&reg, res.slot), "zero-copy", 9));
+	ASSERT_EQ(0, kmbox_zc_release(fd, &slot, 1));
+
+	/* a received slot whose result cannot be written goes back */
+	ASSERT_EQ(1, kmbox_zc_reserve(fd, &slot2, 1, 0, NULL));
+	sqe = c_send(&ring, fd, NULL, 4, 0, KMBOX_F_ZC, 0, 3);
+	((struct kmbox_send *)sqe->cmd)->slot = slot2;
+	ASSERT_EQ(0, c_one(&ring));
+	c_recv(&ring, fd, NULL, 0, KMBOX_F_ZC, NULL, 4);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	ASSERT_EQ(1, kt_cur_msgs(fd));
+	c_recv(&ring, fd, NULL, 0, KMBOX_F_ZC, &res, 5);
+	ASSERT_EQ(4, c_one(&ring));
+	ASSERT_EQ(slot2, res.slot);
+	ASSERT_EQ(0, kmbox_zc_release(fd, &slot2, 1));
+	ASSERT_EQ(0, kmbox_region_unmap(&reg));
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+/* Threads sharing one file, each with its own ring: exactly once. */
+struct cmd_thread {
+	int fd, id, sent, got;
+	unsigned char seen[4][400];
+	int err;
+};
+
+enum { CT_THREADS = 4, CT_MSGS = 400 };
+
+static void *cmd_thread(void *arg)
+{
+	struct cmd_thread *t = arg;
+	struct kmbox_recv res;
+	struct io_uring ring;
+	int next = 0, idle = 0;
+
+	if (io_uring_queue_init(8, &ring, IORING_SETUP_SQE128)) {
+		t->err = 1;
+		return NULL;
+	}
+	while ((next < CT_MSGS || t->got < CT_MSGS) && idle < 100000) {
+		char buf[8] = { 0 };
+		int r;
+
+		if (next < CT_MSGS) {
+			buf[0] = t->id;
+			buf[1] = next & 0xff;
+			buf[2] = next >> 8;
+			c_send(&ring, t->fd, buf, 3, 0, 0, 0, 1);
+			r = c_one(&ring);
+			if (r == 0)
+				next++;
+			else if (r != -EAGAIN)
+				t->err = 2;
+		}
+		memset(&res, 0, sizeof(res));
+		c_recv(&ring, t->fd, buf, sizeof(buf), 0, &res, 2);
+		r = c_one(&ring);
+		if (r == 3 && buf[0] < CT_THREADS) {
+			int n = (unsigned char)buf[1] | (unsigned char)buf[2] << 8;
+
+			if (n >= CT_MSGS || t->seen[(int)buf[0]][n]++)
+				t->err = 3;
+			t->got++;
+			idle = 0;
+		} else if (r == -EAGAIN) {
+			idle++;
+		} else {
+			t->err = 4;
+		}
+		if (t->err)
+			break;
+		/* the others' messages are received by them, too */
+		if (next == CT_MSGS && r == -EAGAIN)
+			break;
+	}
+	t->sent = next;
+	io_uring_queue_exit(&ring);
+	return NULL;
+}
+
+TEST(cmd_threads_share_a_file)
+{
+	static struct cmd_thread t[CT_THREADS];
+	pthread_t th[CT_THREADS];
+	int fd, i, j, k, total = 0;
+	char buf[8];
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR, 16, 8);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < CT_THREADS; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].fd = fd;
+		t[i].id = i;
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, cmd_thread, &t[i]));
+	}
+	for (i = 0; i < CT_THREADS; i++) {
+		ASSERT_EQ(0, pthread_join(th[i], NULL));
+		ASSERT_EQ(0, t[i].err);
+		ASSERT_EQ(CT_MSGS, t[i].sent);
+	}
+	/* what is left is received here; nothing twice, nothing lost */
+	while (kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL) == 3) {
+		int n = (unsigned char)buf[1] | (unsigned char)buf[2] << 8;
+
+		ASSERT_LT(buf[0], CT_THREADS);
+		ASSERT_EQ(0, t[0].seen[(int)buf[0]][n]);
+		t[0].seen[(int)buf[0]][n] = 1;
+	}
+	for (j = 0; j < CT_THREADS; j++)
+		for (k = 0; k < CT_MSGS; k++) {
+			int c = 0;
+
+			for (i = 0; i < CT_THREADS; i++)
+				c += t[i].seen[j][k];
+			ASSERT_EQ(1, c);
+			total++;
+		}
+	ASSERT_EQ(CT_THREADS * CT_MSGS, total);
+	close(fd);
+}
+
+/* SIGKILL while commands stream: nothing left behind. */
+TEST(cmd_sigkill_in_flight)
+{
+	struct kt_stats s0, s1;
+	int i;
+
+	KT_REQUIRE_MODULE();
+	ASSERT_EQ(0, kt_read_stats(&s0));
+	for (i = 0; i < 6; i++) {
+		int ready[2];
+		pid_t pid;
+		char c;
+
+		ASSERT_EQ(0, pipe(ready));
+		pid = kt_fork(30);
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			struct kmbox_recv res[8];
+			struct io_uring ring;
+			char buf[8][64];
+			int fds[4], j, n = 0;
+
+			close(ready[0]);
+			CHILD_ASSERT(io_uring_queue_init(32, &ring, IORING_SETUP_SQE128) == 0);
+			for (j = 0; j < 4; j++) {
+				fds[j] = kt_anon(O_RDWR, 8, 64);
+				CHILD_ASSERT(fds[j] >= 0);
+			}
+			for (;;) {
+				for (j = 0; j < 8; j++)
+					c_send(&ring, fds[j & 3], buf[j], 64, j, 0, 0, j);
+				for (j = 0; j < 8; j++)
+					c_recv(&ring, fds[j & 3], buf[j], 64, 0, &res[j], 8 + j);
+				io_uring_submit(&ring);
+				io_uring_cq_advance(&ring, io_uring_cq_ready(&ring));
+				if (++n == 50)
+					CHILD_ASSERT(write(ready[1], "r", 1) == 1);
+			}
+		}
+		close(ready[1]);
+		ASSERT_EQ(1, read(ready[0], &c, 1));
+		close(ready[0]);
+		kt_sleep_ms(i * 3);
+		kill(pid, SIGKILL);
+		ASSERT_EQ(128 + SIGKILL, kt_wait(pid));
+	}
+	for (i = 0; i < 200; i++) {
+		ASSERT_EQ(0, kt_read_stats(&s1));
+		if (stats_equal(&s0, &s1))
+			break;
+		kt_sleep_ms(10);
+	}
+	ASSERT_TRUE(stats_equal(&s0, &s1))
+		TH_LOG("stats: mailboxes %ld -> %ld, messages %ld -> %ld",
+		       s0.mailboxes, s1.mailboxes, s0.messages, s1.messages);
 }
 
 static int write_file(const char *path, const char *s)
