@@ -1682,6 +1682,26 @@ TEST(unprivileged_in_fresh_namespaces)
 			CHILD_ASSERT(submit(&ring) == 1);
 		}
 		io_uring_queue_exit(&ring);
+
+		/* Commands: the credentials are the namespace's view of ours. */
+		ret = io_uring_queue_init(8, &ring, IORING_SETUP_SQE128);
+		CHILD_ASSERT(ret == 0);
+		{
+			struct kmbox_recv res;
+			int fd = kt_anon(O_RDWR, 2, 64);
+
+			CHILD_ASSERT(fd >= 0);
+			c_send(&ring, fd, "ns", 2, 4, 0, 0, 7);
+			CHILD_ASSERT(c_one(&ring) == 0);
+			memset(&res, 0, sizeof(res));
+			c_recv(&ring, fd, buf, sizeof(buf), 0, &res, 8);
+			CHILD_ASSERT(c_one(&ring) == 2);
+			CHILD_ASSERT(res.prio == 4 && res.uid == OTHER_UID && res.gid == OTHER_UID);
+			CHILD_ASSERT(res.pid == getpid());
+			c_recv(&ring, fd, buf, sizeof(buf), 0, &res, 9);
+			CHILD_ASSERT(c_one(&ring) == -EAGAIN);
+		}
+		io_uring_queue_exit(&ring);
 		_exit(0);
 	}
 	st = kt_wait(pid);
