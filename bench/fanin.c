@@ -470,6 +470,7 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 	int rounds = cfg->rounds < FANIN_ROUNDS_MAX ? cfg->rounds : FANIN_ROUNDS_MAX;
 	int nok[NBE] = { 0 }, workers[NBE] = { 0 };
 	double cpu[NBE] = { 0 };
+	int ncpu[NBE] = { 0 };
 	FILE *f;
 
 	if (n < FANIN_PRODUCERS || n > FANIN_MAX) {
@@ -495,7 +496,11 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 				continue;
 			}
 			rate[b][nok[b]++] = (double)out->msgs / out->secs;
-			cpu[b] += out->cpu_us / (double)(out->msgs ? out->msgs : 1);
+			/* CPU per message: over the rounds that received any */
+			if (out->msgs) {
+				cpu[b] += out->cpu_us / (double)out->msgs;
+				ncpu[b]++;
+			}
 			if (out->workers > workers[b])
 				workers[b] = out->workers;
 			printf("fan-in round %d/%d %-18s %d queues: %.0f msgs/s, %d io-wq workers\n",
@@ -531,7 +536,8 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 			qsort(rate[b], (size_t)nok[b], sizeof(double), cmp_double);
 			med = rate[b][nok[b] / 2];
 			fprintf(o, "| %s | %.0f [%.0f–%.0f] | %.2f | %d |\n", fanin_bes[b].name,
-				med, rate[b][0], rate[b][nok[b] - 1], cpu[b] / nok[b], workers[b]);
+				med, rate[b][0], rate[b][nok[b] - 1],
+				ncpu[b] ? cpu[b] / ncpu[b] : 0.0, workers[b]);
 			if (fanin_bes[b].q == FQ_KMBOX && fanin_bes[b].w != FW_EPOLL) {
 				if (med > best_uring)
 					best_uring = med;
