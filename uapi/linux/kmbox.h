@@ -589,8 +589,10 @@ struct kmbox_filter {
  * io_uring commands: IORING_OP_URING_CMD on a bound kmbox file, with
  * sqe->cmd_op one of KMBOX_URING_* and the command's argument in the
  * SQE's cmd area, which is 80 bytes only on a ring set up with
- * IORING_SETUP_SQE128 (EINVAL on any other ring; EOPNOTSUPP on an
- * IORING_SETUP_IOPOLL ring).  The kernel copies the argument out of the
+ * IORING_SETUP_SQE128 (EINVAL on any other ring).  On an
+ * IORING_SETUP_IOPOLL ring io_uring itself says EOPNOTSUPP, up to the
+ * kernels that run commands without polled completion there as on any
+ * ring (7.x).  The kernel copies the argument out of the
  * SQE once, when the command is issued, and checks it as the ioctl of the
  * same name checks its own; the SQE may be reused as soon as io_uring
  * has consumed it.  An unknown cmd_op is ENOTTY.
