@@ -2106,8 +2106,8 @@ static void op_filter(void)
 	}
 	r = kb_ioctl(f->fd, KMBOX_IOC_FILTER, up);
 	if (rec) {
-		/* EFAULT on a readable argument: the filter is set anyway (kmbox(4)). */
-		if (set && !nonsense && (r == 0 || (r == -EFAULT && k == P_ROV))) {
+		/* EFAULT: nothing changed, even if the argument could be read */
+		if (set && !nonsense && r == 0) {
 			ST(&rec->tag, fl.tag);
 			ST(&rec->mask, fl.mask);
 		} else if (k == P_REGION && (r == 0 || r == -EFAULT)) {
