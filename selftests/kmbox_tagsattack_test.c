@@ -763,4 +763,204 @@ TEST(a_tag_index_over_ten_thousand_messages_drains_exactly_once)
 	close(fd);
 }
 
+/* ---- every request once ------------------------------------------------------ */
+
+#define STORM_TOKENS	(1u << 20)
+#define STORM_CALLERS	4
+#define STORM_SERVERS	3
+
+struct storm {
+	int fd;
+	volatile int stop;
+	unsigned char seen[STORM_TOKENS];	/* per token: times a receive reported it */
+	long dup, calls, replies, received, huge;
+	__u64 dup_token;
+	pthread_t callers[STORM_CALLERS], servers[STORM_SERVERS];
+};
+
+static void storm_nop(int sig)
+{
+	(void)sig;
+}
+
+static uint64_t storm_rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void *storm_caller(void *arg)
+{
+	struct storm *st = arg;
+	uint64_t x = 0x1234567ULL ^ (uintptr_t)&x;
+	char reply[16];
+
+	while (!st->stop) {
+		struct kmbox_call k;
+		unsigned int r = storm_rnd(&x) % 100;
+
+		memset(&k, 0, sizeof(k));
+		k.req = KT_PTR("request");
+		k.req_len = 7;
+		k.prio = storm_rnd(&x) % 3;
+		k.reply = KT_PTR(reply);
+		k.reply_len = sizeof(reply);
+		if (r < 50) {
+			k.flags |= KMBOX_F_TAG;
+			k.tag = storm_rnd(&x) % 4;
+		}
+		if (r % 5 == 0) {
+			k.flags |= KMBOX_F_NONBLOCK;
+		} else {
+			k.flags |= KMBOX_F_TIMEOUT;
+			k.deadline_ns = kt_now_ns() + 100000 + storm_rnd(&x) % 3000000;
+		}
+		__atomic_add_fetch(&st->calls, 1, __ATOMIC_RELAXED);
+		ioctl(st->fd, KMBOX_IOC_CALL, &k);
+	}
+	return NULL;
+}
+
+static void storm_got(struct storm *st, __u64 token)
+{
+	if (!token)
+		return;
+	__atomic_add_fetch(&st->received, 1, __ATOMIC_RELAXED);
+	if (token >= STORM_TOKENS) {
+		__atomic_add_fetch(&st->huge, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if (__atomic_fetch_add(&st->seen[token], 1, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&st->dup, 1, __ATOMIC_RELAXED);
+		st->dup_token = token;
+	}
+}
+
+static void storm_answer(struct storm *st, __u64 token, uint64_t *x)
+{
+	struct kmbox_reply rp;
+
+	if (!token || storm_rnd(x) % 100 < 30)
+		return;
+	memset(&rp, 0, sizeof(rp));
+	rp.token = token;
+	rp.buf = KT_PTR("ok");
+	rp.len = 2;
+	if (!ioctl(st->fd, KMBOX_IOC_REPLY, &rp))
+		__atomic_add_fetch(&st->replies, 1, __ATOMIC_RELAXED);
+}
+
+static void *storm_server(void *arg)
+{
+	struct storm *st = arg;
+	uint64_t x = 0x9876543ULL ^ (uintptr_t)&x;
+	char buf[8][64];
+
+	while (!st->stop) {
+		unsigned int r = storm_rnd(&x) % 100, i;
+		struct kmbox_recv rv;
+
+		if (r < 45) {
+			struct kmbox_mmsg e[8];
+			struct kmbox_batch b;
+			__u64 tokens[8], tags[8];
+			unsigned int n = 1 + storm_rnd(&x) % 8;
+			int got;
+
+			for (i = 0; i < n; i++)
+				kmbox_mmsg_prep(&e[i], buf[i], sizeof(buf[i]), 0);
+			memset(&b, 0, sizeof(b));
+			memset(tokens, 0, sizeof(tokens));
+			b.msgs = KT_PTR(e);
+			b.count = n;
+			b.flags = KMBOX_F_CALLS;
+			b.tokens = KT_PTR(tokens);
+			if (r % 2) {
+				b.flags |= KMBOX_F_TAG;
+				b.tags = KT_PTR(tags);
+			}
+			if (r % 3 == 0) {
+				b.flags |= KMBOX_F_NONBLOCK;
+			} else {
+				b.flags |= KMBOX_F_TIMEOUT;
+				b.deadline_ns = kt_now_ns() + 200000 + storm_rnd(&x) % 3000000;
+			}
+			got = ioctl(st->fd, KMBOX_IOC_RECV_BATCH, &b);
+			for (i = 0; got > 0 && i < (unsigned int)got; i++) {
+				storm_got(st, tokens[i]);
+				storm_answer(st, tokens[i], &x);
+			}
+			continue;
+		}
+		if (r < 80) {
+			__u32 fl = KMBOX_F_CALLS;
+
+			if (r % 2)
+				fl |= KMBOX_F_MATCH;
+			if (r % 3 == 0)
+				fl |= KMBOX_F_NONBLOCK;
+			if (trecv(st->fd, buf[0], sizeof(buf[0]), fl, storm_rnd(&x) % 4,
+				  r % 4 ? ALL : 3, fl & KMBOX_F_NONBLOCK ? 0 :
+				  kt_now_ns() + 200000 + storm_rnd(&x) % 3000000, &rv) >= 0) {
+				storm_got(st, rv.reply_token);
+				storm_answer(st, rv.reply_token, &x);
+			}
+			continue;
+		}
+		/* a peek, by tag or not: never a token, never takes it */
+		trecv(st->fd, buf[0], sizeof(buf[0]),
+		      KMBOX_F_PEEK | (r % 2 ? KMBOX_F_MATCH : 0) | KMBOX_F_NONBLOCK,
+		      storm_rnd(&x) % 4, ALL, 0, &rv);
+	}
+	return NULL;
+}
+
+/*
+ * Callers (tagged or not, blocking, with short deadlines, non-blocking)
+ * against servers that share one file and receive requests in batches
+ * (with and without KMBOX_F_TAG, blocking and not), one at a time, by tag
+ * or by mask, and peek, while signals interrupt everyone: no receive ever
+ * reports a reply token another receive reported.
+ */
+TEST(every_request_is_delivered_once_under_tags_batches_and_signals)
+{
+	static struct storm st;
+	int i, rounds;
+
+	KT_REQUIRE_MODULE();
+	alarm(120);
+	memset(&st, 0, sizeof(st));
+	ASSERT_EQ(0, kt_sigaction(SIGUSR1, storm_nop, 0));
+	st.fd = kt_anon(O_RDWR, 8, 64);
+	ASSERT_GE(st.fd, 0);
+	for (i = 0; i < STORM_CALLERS; i++)
+		ASSERT_EQ(0, pthread_create(&st.callers[i], NULL, storm_caller, &st));
+	for (i = 0; i < STORM_SERVERS; i++)
+		ASSERT_EQ(0, pthread_create(&st.servers[i], NULL, storm_server, &st));
+	for (rounds = 0; rounds < 3000 && !st.dup; rounds++) {
+		if (rounds % 2)
+			pthread_kill(st.callers[rounds % STORM_CALLERS], SIGUSR1);
+		else
+			pthread_kill(st.servers[rounds % STORM_SERVERS], SIGUSR1);
+		usleep(2000);
+	}
+	st.stop = 1;
+	for (i = 0; i < STORM_SERVERS; i++)
+		pthread_kill(st.servers[i], SIGUSR1);
+	for (i = 0; i < STORM_CALLERS; i++)
+		pthread_kill(st.callers[i], SIGUSR1);
+	for (i = 0; i < STORM_SERVERS; i++)
+		pthread_join(st.servers[i], NULL);
+	for (i = 0; i < STORM_CALLERS; i++)
+		pthread_join(st.callers[i], NULL);
+	TH_LOG("%ld calls, %ld requests received, %ld answered", st.calls, st.received,
+	       st.replies);
+	EXPECT_EQ(0, st.dup) TH_LOG("token %llu reported twice", (unsigned long long)st.dup_token);
+	EXPECT_EQ(0, st.huge);
+	EXPECT_GT(st.received, 0);
+	close(st.fd);
+}
+
 TEST_HARNESS_MAIN
