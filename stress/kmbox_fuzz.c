@@ -210,7 +210,7 @@ struct tok {
 
 /* A file's receive filter as the fuzzer set it (see op_filter()). */
 struct fltrec {
-	uint32_t seq;			/* odd while a FILTER op is in its call */
+	uint32_t seq;			/* odd while a FILTER op is in its call (or died in it) */
 	uint32_t unknown;		/* we lost track */
 	uint64_t tag, mask;
 };
@@ -2099,6 +2099,9 @@ static void op_filter(void)
 	if (f->fid) {
 		rec = &shm->flt[f->fid];
 		fid_lock(f->fid);
+		/* Odd: its last changer died in its call (a worker's exit). */
+		if (LD(&rec->seq) & 1)
+			ST(&rec->unknown, 1);
 		ADD(&rec->seq, 1);
 		was_known = !LD(&rec->unknown);
 		was_tag = rec->tag;
