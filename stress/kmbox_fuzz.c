@@ -2673,10 +2673,20 @@ static void op_batch(bool send)
 		bad("RECV_BATCH returned %ld although its entries are read-only", r);
 	if (r > 0 && calls && ptr_in_ok(bk) && ptr_never_writable(tk))
 		bad("RECV_BATCH returned %ld although its tokens cannot be written (kind %d)", r, tk);
-	if (r > 0 && calls && ptr_in_ok(bk) && tk == P_GOOD) {
+	if (r > 0 && calls && ptr_in_ok(bk) && ptr_ok(tk)) {
+		/*
+		 * Read the tokens where the kernel wrote them: tokbuf, or the
+		 * random pointer when that was good memory too.  (tokbuf then
+		 * still holds an earlier batch's tokens: reading it reported
+		 * those a second time, which the kernel never did.)
+		 */
+		__u64 got[KMBOX_BATCH_MAX];
+
+		memcpy(got, (const void *)(uintptr_t)b.tokens,
+		       (size_t)(r < (long)n ? r : n) * sizeof(got[0]));
 		for (i = 0; i < (__u32)r && i < n; i++) {
-			tok_received(f, tokbuf[i], "RECV_BATCH");
-			serve(f, tokbuf[i]);
+			tok_received(f, got[i], "RECV_BATCH");
+			serve(f, got[i]);
 		}
 	}
 	if (r > 0 && !send && (b.flags & KMBOX_F_TAG) && ptr_in_ok(bk))
