@@ -2081,22 +2081,19 @@ static void op_filter(void)
 		/* Mostly open again on the shared call file: servers must see calls. */
 		if (f->fid && f->fid == call_fid && rng_pct(&R, 80))
 			fl.tag = fl.mask = 0;
-		if (rng_pct(&R, 3) && fl.mask != ~0ULL) {
+		if (rng_pct(&R, 3))	/* a tag bit the mask ignores: EINVAL */
 			fl.tag |= ~fl.mask & (1ULL << rng_below(&R, 64));
-			nonsense = (fl.tag & ~fl.mask) != 0;	/* can never match: EINVAL */
-		}
 	} else if (rng_pct(&R, 5)) {
 		fl.mask = 1;			/* a filter without KMBOX_FILTER_SET */
-		nonsense = true;
 	}
-	if (rng_pct(&R, 3)) {
+	if (rng_pct(&R, 3))
 		fl.flags |= 1u << rng_below(&R, 32);
-		nonsense |= (fl.flags & ~KMBOX_FILTER_SET) != 0;
-		set = fl.flags & KMBOX_FILTER_SET;
-	} else if (rng_pct(&R, 3)) {
+	else if (rng_pct(&R, 3))
 		fl.__reserved[rng_below(&R, 3)] = 1;
-		nonsense = true;
-	}
+	/* Judged on what the call gets (a random flag may be the SET bit). */
+	set = fl.flags & KMBOX_FILTER_SET;
+	nonsense = (fl.flags & ~KMBOX_FILTER_SET) || fl.__reserved[0] || fl.__reserved[1] ||
+		   fl.__reserved[2] || (set ? (fl.tag & ~fl.mask) != 0 : (fl.tag || fl.mask));
 	T->rov_next = rng_pct(&R, T->mix->rov_pct);
 	up = place_arg(&fl, sizeof(fl), &k);
 	if (f->fid) {
