@@ -635,15 +635,19 @@ static long kmbox_ioctl_filter(struct file *file, struct kmbox_file *kf, void __
 		return -EINVAL;
 	if (!(f.flags & KMBOX_FILTER_SET) && (f.tag || f.mask))
 		return -EINVAL;
+	/*
+	 * A filter whose old value cannot be written back would change
+	 * without its caller knowing: the argument takes a write first (what
+	 * it holds), so a read-only one is EFAULT with nothing changed, as a
+	 * stats reset is.  Only a page unmapped meanwhile faults below.
+	 */
+	if ((f.flags & KMBOX_FILTER_SET) && copy_to_user(uarg, &f, sizeof(f)))
+		return -EFAULT;
 	m.tag = f.tag;
 	m.mask = f.mask;
 	ret = kmbox_filter_xchg(kf, &m, f.flags & KMBOX_FILTER_SET);
 	if (ret)
 		return ret;
-	/*
-	 * A fault now leaves the new filter set, as sigprocmask(2) leaves its
-	 * new mask when it cannot write the old one.
-	 */
 	f.tag = m.tag;
 	f.mask = m.mask;
 	return copy_to_user(uarg, &f, sizeof(f)) ? -EFAULT : 0;

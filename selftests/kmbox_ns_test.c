@@ -1398,14 +1398,15 @@ static int fill_rounds_as_nobody(unsigned int max_msgs, unsigned int size, int e
 }
 
 /*
- * 15000 bytes: nobody's own mailbox (about 1 KiB) and three 4 KiB
- * messages fit, a fourth does not; closing the mailbox must give all of
- * it back.
+ * 15000 bytes: nobody's own mailbox and a few 4 KiB messages fit (three
+ * on a production kernel, where the mailbox costs about 1 KiB; fewer on
+ * a debug kernel, whose locks and wait queues are bigger); closing the
+ * mailbox must give all of it back, so every round fits as many.
  */
 TEST_F(quota, closing_a_mailbox_returns_its_users_charges)
 {
 	ASSERT_EQ(0, kt_param_set("user_quota", 15000));
-	EXPECT_EQ(0, fill_rounds_as_nobody(16, QMSG, 3, 15000));
+	EXPECT_EQ(0, fill_rounds_as_nobody(16, QMSG, 0, 15000));
 }
 
 /*

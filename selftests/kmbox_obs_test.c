@@ -810,6 +810,8 @@ static long long trace_field(const char *f, const char *name)
 
 FIXTURE(tr) {
 	char inst[256];		/* our trace instance */
+	char recordcmd[320];	/* the top level's options/record-cmd */
+	char was;		/* its value before the test: '0', '1' */
 	bool have;
 };
 
@@ -831,10 +833,21 @@ FIXTURE_SETUP(tr)
 	/*
 	 * No comm recording: it would hook the scheduler's tracepoints,
 	 * live-patching __schedule() while every CPU runs it, which has
-	 * wedged the guest under QEMU TCG.  Only kmbox's own sites change.
+	 * wedged the guest under QEMU TCG, and on 6.12 oopsed it (int3 in
+	 * __schedule).  Only kmbox's own sites change.  record-cmd is a
+	 * flag of the top level only (an instance has no such option file
+	 * on 6.12, and follows the top level's), so it is turned off there,
+	 * and put back as it was.
 	 */
-	snprintf(path, sizeof(path), "%s/options/record-cmd", self->inst);
-	write_file(path, "0");
+	snprintf(self->recordcmd, sizeof(self->recordcmd), "%s/options/record-cmd", tfs);
+	{
+		char *was = slurp(self->recordcmd);
+
+		self->was = was ? was[0] : 0;
+		free(was);
+	}
+	ASSERT_EQ(0, write_file(self->recordcmd, "0"))
+		TH_LOG("%s: %s", self->recordcmd, strerror(errno));
 	snprintf(path, sizeof(path), "%s/events/kmbox/enable", self->inst);
 	ASSERT_EQ(0, write_file(path, "1"))
 		TH_LOG("%s: %s (module without tracepoints?)", path, strerror(errno));
@@ -852,6 +865,8 @@ FIXTURE_TEARDOWN(tr)
 	snprintf(path, sizeof(path), "%s/events/kmbox/enable", self->inst);
 	write_file(path, "0");
 	rmdir(self->inst);
+	if (self->was == '1')
+		write_file(self->recordcmd, "1");
 }
 
 static char *tr_read(const char *inst)

@@ -199,6 +199,20 @@ enum { TOK_RECEIVED = 1, TOK_ANSWERED };
 struct tok {
 	uint64_t key;			/* 0: free */
 	uint32_t state;
+	/* Who received it first (printed when it comes again): */
+	uint32_t who;			/* worker << 8 | thread */
+	uint64_t op;			/* that thread's op number */
+	int32_t pid;			/* its process */
+	int32_t fd;			/* the descriptor it used */
+	uint64_t kid;			/* the mailbox's kernel id (fdinfo), 0: unknown */
+	const char *how;		/* RECV or RECV_BATCH (string literals) */
+};
+
+/* A file's receive filter as the fuzzer set it (see op_filter()). */
+struct fltrec {
+	uint32_t seq;			/* odd while a FILTER op is in its call (or died in it) */
+	uint32_t unknown;		/* we lost track */
+	uint64_t tag, mask;
 };
 
 /* How each KMBOX_IOC_CALL ended. */
@@ -221,6 +235,8 @@ struct shm {
 	int32_t nfd[FID_MAX];		/* descriptors open on it, all processes */
 	uint32_t gen[FID_MAX];		/* bumped by every slot-returning call */
 	uint32_t fid_mbid[FID_MAX];
+	struct fltrec flt[FID_MAX];	/* each file's filter: see op_filter() */
+	unsigned long flt_ops, flt_checks, stat_ops, stat_checks;
 	uint32_t mb_nslots[MBID_MAX];
 	struct holder holder[MBID_MAX][TSLOTS];
 	struct callstat cs;
@@ -281,13 +297,14 @@ static int pin_cpu;
 enum op {
 	OP_OPEN, OP_CLOSE, OP_DUP, OP_BIND, OP_UNLINK, OP_INFO, OP_GETATTR, OP_SEND,
 	OP_RECV, OP_SENDB, OP_RECVB, OP_RESV, OP_REL, OP_RIOCTL, OP_RW, OP_MMAP,
-	OP_MAPMISC, OP_POLL, OP_FCNTL, OP_FORK, OP_SCHED, OP_SLEEP, OP_CALL, OP_REPLY, OP_N
+	OP_MAPMISC, OP_POLL, OP_FCNTL, OP_FORK, OP_SCHED, OP_SLEEP, OP_CALL, OP_REPLY,
+	OP_FILTER, OP_STATS, OP_N
 };
 
 static const char *const op_name[OP_N] = {
 	"open", "close", "dup", "bind", "unlink", "info", "getattr", "send", "recv",
 	"sendb", "recvb", "resv", "rel", "rioctl", "rw", "mmap", "mapmisc", "poll",
-	"fcntl", "fork", "sched", "sleep", "call", "reply",
+	"fcntl", "fork", "sched", "sleep", "call", "reply", "filter", "stats",
 };
 
 struct mix {
@@ -306,7 +323,8 @@ static const struct mix mix_general = {
 	       [OP_RECV] = 140, [OP_SENDB] = 50, [OP_RECVB] = 50, [OP_RESV] = 80,
 	       [OP_REL] = 60, [OP_RIOCTL] = 40, [OP_RW] = 60, [OP_MMAP] = 40,
 	       [OP_MAPMISC] = 60, [OP_POLL] = 15, [OP_FCNTL] = 15, [OP_FORK] = 2,
-	       [OP_SLEEP] = 8, [OP_CALL] = 50, [OP_REPLY] = 40 },
+	       [OP_SLEEP] = 8, [OP_CALL] = 50, [OP_REPLY] = 40, [OP_FILTER] = 25,
+	       [OP_STATS] = 20 },
 	.zc_pct = 40, .rov_pct = 10, .rel_random_pct = 20,
 };
 
@@ -317,7 +335,8 @@ static const struct mix mix_threads = {
 	       [OP_RECV] = 150, [OP_SENDB] = 50, [OP_RECVB] = 60, [OP_RESV] = 90,
 	       [OP_REL] = 80, [OP_RIOCTL] = 30, [OP_RW] = 50, [OP_MMAP] = 30,
 	       [OP_MAPMISC] = 40, [OP_POLL] = 15, [OP_FCNTL] = 15, [OP_FORK] = 2,
-	       [OP_SLEEP] = 3, [OP_CALL] = 50, [OP_REPLY] = 40 },
+	       [OP_SLEEP] = 3, [OP_CALL] = 50, [OP_REPLY] = 40, [OP_FILTER] = 25,
+	       [OP_STATS] = 20 },
 	.zc_pct = 50, .rov_pct = 30, .rel_random_pct = 30,
 };
 
@@ -332,7 +351,8 @@ static const struct mix mix_zc = {
 	       [OP_GETATTR] = 10, [OP_SEND] = 130, [OP_RECV] = 220, [OP_SENDB] = 15,
 	       [OP_RECVB] = 110, [OP_RESV] = 160, [OP_REL] = 250, [OP_RW] = 15,
 	       [OP_MMAP] = 5, [OP_MAPMISC] = 5, [OP_POLL] = 5, [OP_FCNTL] = 3,
-	       [OP_SCHED] = 25, [OP_SLEEP] = 2, [OP_CALL] = 10, [OP_REPLY] = 10 },
+	       [OP_SCHED] = 25, [OP_SLEEP] = 2, [OP_CALL] = 10, [OP_REPLY] = 10,
+	       [OP_FILTER] = 10, [OP_STATS] = 10 },
 	.zc_pct = 85, .rov_pct = 60, .rel_random_pct = 50, .small_zc = true,
 	.idle_recv_pct = 50, .pinned = true,
 };
@@ -1856,6 +1876,24 @@ static struct tok *tok_slot(uint64_t key, bool insert)
 	return NULL;
 }
 
+/* The kernel's id of the mailbox @fd is bound to (its fdinfo), 0 if unknown. */
+static uint64_t fd_kmbox_id(int fd)
+{
+	char path[64], line[128];
+	unsigned long long id = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	fp = fopen(path, "r");
+	if (!fp)
+		return 0;
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "kmbox-id: %llu", &id) == 1)
+			break;
+	fclose(fp);
+	return id;
+}
+
 /* A receive through @f reported @token (0: an ordinary message). */
 static void tok_received(const struct ffile *f, __u64 token, const char *how)
 {
@@ -1879,10 +1917,22 @@ static void tok_received(const struct ffile *f, __u64 token, const char *how)
 	}
 	if (!__atomic_compare_exchange_n(&t->state, &zero, TOK_RECEIVED, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE)) {
-		oracle_fail("%s reported reply token %llu on file #%u a second time: a request delivered twice",
-			    how, (unsigned long long)token, f->fid);
+		uint32_t who = LD(&t->who);
+
+		oracle_fail("%s reported reply token %llu on file #%u (fd %d, mailbox id %llu) a second time: a request delivered twice; first by %s of worker %c thread %u (pid %d) op %lu on fd %d, mailbox id %llu",
+			    how, (unsigned long long)token, f->fid, f->fd,
+			    (unsigned long long)fd_kmbox_id(f->fd), t->how ? t->how : "?",
+			    shm->w[(who >> 8) % NWORKERS].name[0], who & 0xff, (int)LD(&t->pid),
+			    (unsigned long)LD(&t->op), (int)LD(&t->fd),
+			    (unsigned long long)LD(&t->kid));
 		return;
 	}
+	t->how = how;
+	ST(&t->fd, f->fd);
+	ST(&t->pid, (int32_t)getpid());
+	ST(&t->op, (uint64_t)ops);
+	ST(&t->kid, fd_kmbox_id(f->fd));
+	ST(&t->who, (uint32_t)widx << 8 | T->tidx);
 	ST(&shm->ring[ADD(&shm->ring_pos, 1) % NRING], TOK_KEY(f->fid, token));
 }
 
@@ -1944,6 +1994,317 @@ static void serve(struct ffile *f, __u64 token)
 		ADD(&shm->cs.replies_err, 1);
 		CHECK_ERRNO("REPLY (serve)", r, ENOBUFS, ENOMEM);
 	}
+}
+
+/* ---- filters, selective receive and statistics ------------------------------------ */
+
+/*
+ * The filter of each file (KMBOX_IOC_FILTER), as far as the fuzzer knows
+ * it: shm->flt[fid], mask 0 (everything) for a new file.  Only op_filter()
+ * changes a filter, holding the fid's lock, and makes seq odd around its
+ * call.  A receive that finds the same even seq before and after its call
+ * knows the filter it ran with (a receive reads it once, as it starts),
+ * unless the record is unknown: a FILTER whose argument was in the region
+ * (its bytes may change under us) or a worker killed in the middle.
+ */
+struct fmatch {
+	uint64_t tag, mask;
+};
+
+struct fltsnap {
+	uint32_t seq;
+	bool known;
+	uint64_t tag, mask;
+};
+
+static void flt_begin(const struct ffile *f, struct fltsnap *s)
+{
+	struct fltrec *r;
+
+	s->known = false;
+	if (!f->fid)
+		return;
+	r = &shm->flt[f->fid];
+	s->seq = LD(&r->seq);
+	if ((s->seq & 1) || LD(&r->unknown))
+		return;
+	s->tag = LD(&r->tag);
+	s->mask = LD(&r->mask);
+	s->known = LD(&r->seq) == s->seq;
+}
+
+/* A receive through @f whose filter was @s (or @m with KMBOX_F_MATCH) reported @tag. */
+static void flt_check(const struct ffile *f, const struct fltsnap *s, const struct fmatch *m,
+		      uint64_t tag, const char *how)
+{
+	ADD(&shm->flt_checks, 1);
+	if (m) {
+		if ((tag & m->mask) != m->tag)
+			oracle_fail("%s with KMBOX_F_MATCH (tag %#llx mask %#llx) through file #%u returned tag %#llx",
+				    how, (unsigned long long)m->tag, (unsigned long long)m->mask,
+				    f->fid, (unsigned long long)tag);
+		return;
+	}
+	if (!s->known || LD(&shm->flt[f->fid].seq) != s->seq)
+		return;
+	if ((tag & s->mask) != s->tag)
+		oracle_fail("%s through file #%u returned tag %#llx, which the file's filter (tag %#llx mask %#llx) keeps out",
+			    how, f->fid, (unsigned long long)tag, (unsigned long long)s->tag,
+			    (unsigned long long)s->mask);
+}
+
+/* A filter as a user would set one: mostly small tags, masks 0, ~0, 1, 3. */
+static void rand_filter(__u64 *tag, __u64 *mask)
+{
+	unsigned int x = rng_below(&R, 100);
+
+	*mask = x < 30 ? 0 : x < 65 ? ~0ULL : x < 80 ? 3 : x < 90 ? 1 : rand_u64();
+	*tag = (rng_pct(&R, 85) ? rng_below(&R, 4) : rand_u64()) & *mask;
+}
+
+static void op_filter(void)
+{
+	struct ffile *f = rand_file();
+	struct kmbox_filter fl = { 0 }, *up;
+	struct fltrec *rec = NULL;
+	uint64_t was_tag = 0, was_mask = 0;
+	bool nonsense = false, set, was_known = false;
+	enum pkind k;
+	long r;
+
+	if (!f)
+		return;
+	set = rng_pct(&R, 70);
+	if (set) {
+		fl.flags = KMBOX_FILTER_SET;
+		rand_filter(&fl.tag, &fl.mask);
+		/* Mostly open again on the shared call file: servers must see calls. */
+		if (f->fid && f->fid == call_fid && rng_pct(&R, 80))
+			fl.tag = fl.mask = 0;
+		if (rng_pct(&R, 3))	/* a tag bit the mask ignores: EINVAL */
+			fl.tag |= ~fl.mask & (1ULL << rng_below(&R, 64));
+	} else if (rng_pct(&R, 5)) {
+		fl.mask = 1;			/* a filter without KMBOX_FILTER_SET */
+	}
+	if (rng_pct(&R, 3))
+		fl.flags |= 1u << rng_below(&R, 32);
+	else if (rng_pct(&R, 3))
+		fl.__reserved[rng_below(&R, 3)] = 1;
+	/* Judged on what the call gets (a random flag may be the SET bit). */
+	set = fl.flags & KMBOX_FILTER_SET;
+	nonsense = (fl.flags & ~KMBOX_FILTER_SET) || fl.__reserved[0] || fl.__reserved[1] ||
+		   fl.__reserved[2] || (set ? (fl.tag & ~fl.mask) != 0 : (fl.tag || fl.mask));
+	T->rov_next = rng_pct(&R, T->mix->rov_pct);
+	up = place_arg(&fl, sizeof(fl), &k);
+	if (f->fid) {
+		rec = &shm->flt[f->fid];
+		fid_lock(f->fid);
+		/* Odd: its last changer died in its call (a worker's exit). */
+		if (LD(&rec->seq) & 1)
+			ST(&rec->unknown, 1);
+		ADD(&rec->seq, 1);
+		was_known = !LD(&rec->unknown);
+		was_tag = rec->tag;
+		was_mask = rec->mask;
+	}
+	r = kb_ioctl(f->fd, KMBOX_IOC_FILTER, up);
+	if (rec) {
+		/* EFAULT: nothing changed, even if the argument could be read */
+		if (set && !nonsense && r == 0) {
+			ST(&rec->tag, fl.tag);
+			ST(&rec->mask, fl.mask);
+		} else if (k == P_REGION && (r == 0 || r == -EFAULT)) {
+			ST(&rec->unknown, 1);	/* the kernel read whatever was there */
+		}
+		if (r == 0 && ptr_ok(k) && was_known && (up->tag != was_tag || up->mask != was_mask))
+			oracle_fail("FILTER on file #%u reported the old filter tag %#llx mask %#llx, but the last one set was tag %#llx mask %#llx",
+				    f->fid, (unsigned long long)up->tag, (unsigned long long)up->mask,
+				    (unsigned long long)was_tag, (unsigned long long)was_mask);
+		ADD(&rec->seq, 1);
+		fid_unlock(f->fid);
+	}
+	ADD(&shm->flt_ops, 1);
+	if (!ptr_in_ok(k) && k != P_REGION && k != P_RO && r != -EFAULT && r != -EBADF &&
+	    r != -EBADFD)
+		bad("FILTER with an unreadable argument (kind %d) returned %ld", k, r);
+	if (r == 0 && k != P_REGION && nonsense)
+		bad("FILTER succeeded with nonsense (flags %#x tag %#llx mask %#llx)", fl.flags,
+		    (unsigned long long)fl.tag, (unsigned long long)fl.mask);
+	if (r == 0 && (!acc_rd(f) || (f->own && !f->bound)))
+		bad("FILTER succeeded on a file %s", f->bound ? "not open for reading" : "not bound");
+	if (r == 0 && !ptr_ok(k) && k != P_REGION)
+		bad("FILTER succeeded although its result cannot be written (kind %d)", k);
+	if (r == -EBADF && acc_rd(f))
+		bad("FILTER: EBADF on a file open for reading");
+	CHECK_ERRNO("FILTER", r, EBADF, EBADFD, EFAULT, EINVAL);
+}
+
+/*
+ * What one thread last read of a file's counts (KMBOX_IOC_STATS): until
+ * a reset (a new since_ns) the counts that never go back must not have.
+ * (msgs_out and bytes_out may: a receive that faults puts its message
+ * back and uncounts it.)
+ */
+struct statsnap {
+	uint32_t fid;
+	uint64_t since_ns, msgs_in, bytes_in, handoffs, full_waits, empty_waits;
+	uint32_t max_depth;
+};
+
+static __thread struct statsnap stat_last[NFD];
+
+/* An unsigned field of @fd's fdinfo, or @dflt. */
+static uint64_t fd_info_u64(int fd, const char *key, uint64_t dflt)
+{
+	char path[64], line[160], fmt[64];
+	unsigned long long v;
+	uint64_t ret = dflt;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	snprintf(fmt, sizeof(fmt), "%s: %%llu", key);
+	fp = fopen(path, "r");
+	if (!fp)
+		return dflt;
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, fmt, &v) == 1) {
+			ret = v;
+			break;
+		}
+	fclose(fp);
+	return ret;
+}
+
+static void stats_check(struct ffile *f, const struct kmbox_stats *st, bool reset)
+{
+	struct statsnap *p = &stat_last[f - files];
+	uint64_t sum = 0, max_msgs, max_size;
+	bool zc;
+	unsigned int b;
+
+	ADD(&shm->stat_checks, 1);
+	for (b = 0; b < KMBOX_STATS_BUCKETS; b++)
+		sum += st->qtime_hist[b];
+	if (st->nbuckets != KMBOX_STATS_BUCKETS || st->__pad ||
+	    st->__reserved[0] || st->__reserved[1] || st->__reserved[2] || st->__reserved[3])
+		oracle_fail("STATS on file #%u: nbuckets %u, pad or reserved not zero", f->fid,
+			    st->nbuckets);
+	if (sum != st->msgs_out)
+		oracle_fail("STATS on file #%u: the qtime_hist buckets add up to %llu, msgs_out is %llu",
+			    f->fid, (unsigned long long)sum, (unsigned long long)st->msgs_out);
+	if (st->handoffs > st->msgs_in)
+		oracle_fail("STATS on file #%u: %llu hand-offs but only %llu messages in", f->fid,
+			    (unsigned long long)st->handoffs, (unsigned long long)st->msgs_in);
+	max_msgs = fd_info_u64(f->fd, "kmbox-max-msgs", 0);
+	max_size = fd_info_u64(f->fd, "kmbox-max-msgsize", 0);
+	zc = fd_info_u64(f->fd, "kmbox-zc-slots", 0) != 0;
+	if (max_msgs) {
+		/*
+		 * Messages out since the last reset were sent since, or were
+		 * queued or in flight then: at most max_msgs of those.
+		 */
+		if (st->max_depth > max_msgs)
+			oracle_fail("STATS on file #%u: max_depth %u > max_msgs %llu", f->fid,
+				    st->max_depth, (unsigned long long)max_msgs);
+		if (st->msgs_out > st->msgs_in + max_msgs)
+			oracle_fail("STATS on file #%u: %llu messages out, %llu in, max_msgs %llu",
+				    f->fid, (unsigned long long)st->msgs_out,
+				    (unsigned long long)st->msgs_in, (unsigned long long)max_msgs);
+		/* (a zero-copy message's length is up to the slot size: not known here) */
+		if (!zc && st->bytes_out > st->bytes_in + max_msgs * max_size)
+			oracle_fail("STATS on file #%u: %llu bytes out, %llu in", f->fid,
+				    (unsigned long long)st->bytes_out,
+				    (unsigned long long)st->bytes_in);
+	}
+	if (p->fid == f->fid && p->since_ns == st->since_ns &&
+	    (st->msgs_in < p->msgs_in || st->bytes_in < p->bytes_in ||
+	     st->handoffs < p->handoffs || st->full_waits < p->full_waits ||
+	     st->empty_waits < p->empty_waits || st->max_depth < p->max_depth))
+		oracle_fail("STATS on file #%u went back without a reset (since %llu): in %llu -> %llu, bytes %llu -> %llu, handoffs %llu -> %llu, waits %llu/%llu -> %llu/%llu, max_depth %u -> %u",
+			    f->fid, (unsigned long long)st->since_ns,
+			    (unsigned long long)p->msgs_in, (unsigned long long)st->msgs_in,
+			    (unsigned long long)p->bytes_in, (unsigned long long)st->bytes_in,
+			    (unsigned long long)p->handoffs, (unsigned long long)st->handoffs,
+			    (unsigned long long)p->full_waits, (unsigned long long)p->empty_waits,
+			    (unsigned long long)st->full_waits, (unsigned long long)st->empty_waits,
+			    p->max_depth, st->max_depth);
+	p->fid = reset ? 0 : f->fid;
+	p->since_ns = st->since_ns;
+	p->msgs_in = st->msgs_in;
+	p->bytes_in = st->bytes_in;
+	p->handoffs = st->handoffs;
+	p->full_waits = st->full_waits;
+	p->empty_waits = st->empty_waits;
+	p->max_depth = st->max_depth;
+}
+
+static void op_stats(void)
+{
+	struct ffile *f = rand_file();
+	struct kmbox_stats st, *up;
+	bool nonsense = false, reset, owner;
+	uint64_t uid;
+	enum pkind k;
+	long r;
+
+	if (!f)
+		return;
+	memset(&st, 0, sizeof(st));
+	if (rng_pct(&R, 25))
+		st.flags = KMBOX_STATS_RESET;
+	if (rng_pct(&R, 3)) {
+		st.flags |= 1u << rng_below(&R, 32);
+		nonsense = st.flags & ~KMBOX_STATS_RESET;
+	} else if (rng_pct(&R, 2)) {
+		st.__pad = 1;
+		nonsense = true;
+	} else if (rng_pct(&R, 2)) {
+		st.__reserved[rng_below(&R, 4)] = 1;
+		nonsense = true;
+	}
+	if (rng_pct(&R, 5))
+		st.msgs_in = rand_u64();	/* output fields: ignored */
+	reset = st.flags & KMBOX_STATS_RESET;
+	T->rov_next = rng_pct(&R, T->mix->rov_pct);
+	up = place_arg(&st, sizeof(st), &k);
+	r = kb_ioctl(f->fd, KMBOX_IOC_STATS, up);
+	ADD(&shm->stat_ops, 1);
+	if (r > 0)
+		bad("STATS returned %ld", r);
+	if (r == 0 && k != P_REGION && nonsense)
+		bad("STATS succeeded with nonsense (flags %#x)", st.flags);
+	if (r == 0 && f->own && !f->bound)
+		bad("STATS succeeded on an unbound file");
+	if (r == 0 && !ptr_ok(k) && k != P_REGION)
+		bad("STATS succeeded although its result cannot be written (kind %d)", k);
+	if (r == -EPERM && (!reset || acc_wr(f)))
+		bad("STATS: EPERM %s", reset ? "resetting through a file open for writing" :
+			"without KMBOX_STATS_RESET");
+	if ((r == 0 || r == -EPERM) && reset && !acc_wr(f) && k != P_REGION) {
+		/* Only the owner may reset through a read-only file. */
+		uid = fd_info_u64(f->fd, "kmbox-uid", 65534);
+		owner = uid == (uint64_t)geteuid();
+		if (uid != 65534 && r == 0 && !owner)
+			bad("STATS reset through a file not open for writing by uid %u, not the owner %llu",
+			    (unsigned int)geteuid(), (unsigned long long)uid);
+		if (uid != 65534 && r == -EPERM && owner)
+			bad("STATS: EPERM for the owner (uid %llu)", (unsigned long long)uid);
+	}
+	if (r == 0 && ptr_ok(k)) {
+		if (up->flags != st.flags)
+			bad("STATS changed flags %#x to %#x", st.flags, up->flags);
+		stats_check(f, up, reset);
+	}
+	CHECK_ERRNO("STATS", r, EBADFD, EFAULT, EINVAL, EPERM, ENOMEM);
+}
+
+/* After a receive through @f: the tags it returned pass its filter. */
+static void recv_tag_check(const struct ffile *f, const struct fltsnap *s,
+			   const struct kmbox_recv *in, const struct kmbox_recv *out, const char *how)
+{
+	struct fmatch m = { .tag = in->tag, .mask = in->match_mask };
+
+	flt_check(f, s, (in->flags & KMBOX_F_MATCH) ? &m : NULL, out->tag, how);
 }
 
 static void op_send(void)
@@ -2039,6 +2400,7 @@ static void op_recv(void)
 	bool calls = rng_pct(&R, 35);
 	struct ffile *f = calls ? call_file(true) : rand_file();
 	struct kmbox_recv rv = { 0 }, *up;
+	struct fltsnap fs;
 	bool nonsense, buf_good, idle, peek;
 	enum pkind bk, rk;
 	uint32_t g0;
@@ -2097,6 +2459,7 @@ static void op_recv(void)
 		memset((void *)(uintptr_t)rv.buf, GUARD,
 		       good + GOOD_LEN - (unsigned char *)(uintptr_t)rv.buf);
 	g0 = take_begin(f);
+	flt_begin(f, &fs);
 	idle = idle_begin();
 	r = kb_ioctl(f->fd, KMBOX_IOC_RECV, up);
 	idle_end(idle);
@@ -2129,6 +2492,7 @@ static void op_recv(void)
 			    up->prio, up->msg_flags, up->slot);
 		if (!zcmsg && w > (long)rv.len)
 			bad("RECV returned %ld bytes into a %u-byte buffer", r, rv.len);
+		recv_tag_check(f, &fs, &rv, up, peek ? "a peek" : "RECV");
 		if (rv.flags & KMBOX_F_CALLS) {
 			tok_received(f, up->reply_token, "RECV");
 			serve(f, up->reply_token);
@@ -2175,6 +2539,7 @@ static void op_batch(bool send)
 	struct kmbox_mmsg *mm, *mmw;
 	struct giveback g = { .locked = false };
 	__u32 zslots[KMBOX_BATCH_MAX];
+	struct fltsnap fs;
 	bool nonsense, filled, rov = false, idle;
 	static __thread __u64 tokbuf[KMBOX_BATCH_MAX];
 	enum pkind mk, bk, tk = P_NULL;
@@ -2276,6 +2641,7 @@ static void op_batch(bool send)
 				       !ptr_in_ok(bk) ? gb_mode(bk) :
 				       filled ? GB_EXACT : mk == P_REGION ? GB_UNKNOWN : GB_NONE);
 		g0 = take_begin(f);
+		flt_begin(f, &fs);
 		idle = !send && idle_begin();
 		r = kb_ioctl(f->fd, send ? KMBOX_IOC_SEND_BATCH : KMBOX_IOC_RECV_BATCH, up);
 		idle_end(idle);
@@ -2307,12 +2673,25 @@ static void op_batch(bool send)
 		bad("RECV_BATCH returned %ld although its entries are read-only", r);
 	if (r > 0 && calls && ptr_in_ok(bk) && ptr_never_writable(tk))
 		bad("RECV_BATCH returned %ld although its tokens cannot be written (kind %d)", r, tk);
-	if (r > 0 && calls && ptr_in_ok(bk) && tk == P_GOOD) {
+	if (r > 0 && calls && ptr_in_ok(bk) && ptr_ok(tk)) {
+		/*
+		 * Read the tokens where the kernel wrote them: tokbuf, or the
+		 * random pointer when that was good memory too.  (tokbuf then
+		 * still holds an earlier batch's tokens: reading it reported
+		 * those a second time, which the kernel never did.)
+		 */
+		__u64 got[KMBOX_BATCH_MAX];
+
+		memcpy(got, (const void *)(uintptr_t)b.tokens,
+		       (size_t)(r < (long)n ? r : n) * sizeof(got[0]));
 		for (i = 0; i < (__u32)r && i < n; i++) {
-			tok_received(f, tokbuf[i], "RECV_BATCH");
-			serve(f, tokbuf[i]);
+			tok_received(f, got[i], "RECV_BATCH");
+			serve(f, got[i]);
 		}
 	}
+	if (r > 0 && !send && (b.flags & KMBOX_F_TAG) && ptr_in_ok(bk))
+		for (i = 0; i < (__u32)r && i < n; i++)
+			flt_check(f, &fs, NULL, ((const __u64 *)(uintptr_t)b.tags)[i], "RECV_BATCH");
 	if (r > 0 && send && (b.flags & KMBOX_F_SYNC))
 		ADD(&shm->cs.sync_ok, 1);
 	if (r > 0 && !send && filled && ptr_in_ok(bk) && !rov) {
@@ -3104,6 +3483,8 @@ static void do_op(enum op op)
 	case OP_SCHED: op_sched(); break;
 	case OP_CALL: op_call(); break;
 	case OP_REPLY: op_reply(); break;
+	case OP_FILTER: op_filter(); break;
+	case OP_STATS: op_stats(); break;
 	default: sleep_us(rng_below(&R, 200)); break;
 	}
 }
@@ -3817,6 +4198,8 @@ int main(int argc, char **argv)
 	}
 	diag("fuzz oracle: %lu GETATTR checks, %lu /proc checks, %lu slot hand-outs recorded",
 	     LD(&shm->getattr_checks), LD(&shm->proc_checks), LD(&shm->handouts));
+	diag("fuzz filters and stats: %lu FILTER ops, %lu received tags checked, %lu STATS ops, %lu snapshots checked",
+	     LD(&shm->flt_ops), LD(&shm->flt_checks), LD(&shm->stat_ops), LD(&shm->stat_checks));
 	ktap_result(!LD(&shm->oracle_fail), "fuzz invariant oracle held (%lu failures)",
 		    LD(&shm->oracle_fail));
 	ktap_result(!crashed && !hung, "fuzz no crash or hang of the fuzzer");
