@@ -241,6 +241,25 @@ void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg, int err)
 }
 
 /**
+ * kmbox_sync_unsend_locked() - a waiter's zero-copy message, queued, is
+ * discarded (policy.c): its slot goes back to the sender's file, reserved,
+ * as when the waiter withdraws it, since its send fails
+ * @mb: the mailbox
+ * @msg: a message with ->sync and a slot, in the QUEUED slot state
+ *
+ * Return: true if the slot went back.
+ */
+bool kmbox_sync_unsend_locked(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	struct kmbox_sync *s = msg->sync;
+
+	lockdep_assert_held(&mb->lock);
+	if (s == &kmbox_sync_orphan)
+		return false;
+	return !kmbox_zc_unsend_locked(s->kf, msg->slot);
+}
+
+/**
  * kmbox_calls_detach_locked() - a file closes: its unanswered requests fail
  * @kf: the closing file
  *

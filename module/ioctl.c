@@ -87,7 +87,8 @@ static long kmbox_ioctl_info(void __user *uarg)
 		.prio_max = KMBOX_PRIO_MAX,
 		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
 			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS |
-			    KMBOX_FEAT_TAGS | KMBOX_FEAT_POLICY | KMBOX_FEAT_URGENT,
+			    KMBOX_FEAT_TAGS | KMBOX_FEAT_POLICY | KMBOX_FEAT_URGENT |
+			    KMBOX_FEAT_EXPIRY,
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
 		.default_max_msgs = READ_ONCE(kmbox_params.default_max_msgs),
@@ -144,8 +145,10 @@ static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __us
 		return -EBADF;
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
-	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG) ||
-	    s.__reserved[1] || (!(s.flags & KMBOX_F_TAG) && s.tag))
+	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG |
+			KMBOX_F_EXPIRE) ||
+	    (!(s.flags & KMBOX_F_TAG) && s.tag) ||
+	    (!(s.flags & KMBOX_F_EXPIRE) && s.expire_ns) || s.expire_ns > KTIME_MAX)
 		return -EINVAL;
 	ret = kmbox_wait_init(&w, file, s.flags, s.deadline_ns);
 	if (ret)
@@ -156,6 +159,9 @@ static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __us
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	msg->tag = s.tag;
+	/* 0 is "never" inside: a time before the host's boot is 1 ns. */
+	if (s.flags & KMBOX_F_EXPIRE)
+		msg->expires = max_t(u64, kmbox_time_to_host(s.expire_ns), 1);
 	return kmbox_send_one(kf, msg, &w, s.flags & KMBOX_F_SYNC);
 }
 

@@ -237,6 +237,8 @@ struct kmbox_chain {
  * @token: the reply token of a call's request, 0 otherwise (fixed once
  *	queued)
  * @tag: the message's tag (fixed once queued)
+ * @expires: host CLOCK_MONOTONIC time from which it is never delivered,
+ *	0 = never (policy.c; fixed once queued)
  * @tag_node: in kmbox->tags while queued and the mailbox is indexed
  *	(tags.c)
  * @data: the payload, inline (see "Message layouts")
@@ -262,6 +264,7 @@ struct kmbox_msg {
 	struct kmbox_sync *sync;
 	u64 token;
 	u64 tag;
+	u64 expires;
 	struct rb_node tag_node;
 	union {
 		DECLARE_FLEX_ARRAY(char, data);
@@ -285,7 +288,7 @@ struct kmbox_msg {
 
 /*
  * Message pool.  Each mailbox keeps the 1 KiB buffers of its small
- * messages (payload up to KMBOX_POOL_DATA, 896 bytes today, and every
+ * messages (payload up to KMBOX_POOL_DATA, 888 bytes today, and every
  * zero-copy message) for reuse, so that the steady state of a
  * small-message exchange allocates nothing.  A pool grows on demand to
  * max_msgs + KMBOX_POOL_EXTRA buffers (spares and batches being built),
@@ -395,6 +398,9 @@ struct kmbox_mbstats {
  *	KMBOX_PRIO_MAX when there is no urgent lane (fixed)
  * @normal_max: the messages there is room for unless urgent: max_msgs
  *	less the urgent room (fixed)
+ * @ttl_ns: default time to live of its messages, 0 = none (fixed)
+ * @may_expire: a message with a deadline was queued once: a full mailbox
+ *	looks for expired messages to make room (under @lock)
  * @loss: what the mailbox lost, totals (under @lock)
  * @next_token: the last reply token issued
  * @st: the always-on counts (under @lock)
@@ -443,6 +449,8 @@ struct kmbox {
 	u8 policy;
 	u32 urgent_prio;
 	u32 normal_max;
+	u64 ttl_ns;
+	bool may_expire;
 	struct kmbox_loss loss;
 	atomic64_t next_token;
 	struct kmbox_mbstats st ____cacheline_aligned_in_smp;
@@ -614,7 +622,12 @@ enum kmbox_ovf kmbox_overflow_locked(struct kmbox *mb, struct kmbox_msg *msg, u3
 				     struct kmbox_victims *v);
 struct kmbox_msg *kmbox_replace_find_locked(struct kmbox *mb, const struct kmbox_msg *msg);
 void kmbox_discard_locked(struct kmbox *mb, struct kmbox_msg *msg, struct kmbox_victims *v,
-			  bool queued);
+			  bool queued, int err);
+bool kmbox_expire_send_locked(struct kmbox *mb, struct kmbox_msg *msg, u64 now);
+bool kmbox_expire_purge_locked(struct kmbox *mb, u64 now, struct kmbox_victims *v);
+bool kmbox_expired_locked(struct kmbox *mb, struct kmbox_msg *msg, u64 *now,
+			  struct kmbox_victims *v);
+void kmbox_expired_free(struct kmbox *mb, struct kmbox_victims *v);
 void kmbox_loss_bind(struct kmbox_file *kf);
 void kmbox_victims_free(struct kmbox *mb, struct kmbox_victims *v);
 void kmbox_loss_take_locked(struct kmbox *mb, struct kmbox_file *kf, struct kmbox_loss *out);
@@ -653,6 +666,7 @@ bool kmbox_sync_untake_locked(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_sync_deliver_locked(struct kmbox *mb, struct kmbox_msg *msg,
 			       struct kmbox_file *rkf, bool calls);
 void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg, int err);
+bool kmbox_sync_unsend_locked(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_calls_detach_locked(struct kmbox_file *kf);
 int kmbox_send_one(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w,
 		   bool sync);

@@ -621,6 +621,17 @@ static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg,
 	kmbox_tags_insert_locked(mb, msg, tw);
 }
 
+/*
+ * Under kmbox->lock: a send found no room below @limit; expired messages
+ * may make some (policy.c).  Return: true if there is room now.
+ */
+static bool kmbox_room_expired_locked(struct kmbox *mb, u32 limit, u64 now,
+				      struct kmbox_victims *v)
+{
+	return unlikely(mb->may_expire) && kmbox_expire_purge_locked(mb, now, v) &&
+	       atomic_read(&mb->used) < limit;
+}
+
 /* A blocked sender or reserver, woken only by the event it waits for. */
 struct kmbox_waiter {
 	struct wait_queue_entry entry;
@@ -740,16 +751,24 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			u32 limit = kmbox_room_limit(mb, msg);
 			enum kmbox_ovf ovf = KMBOX_OVF_GO;
 			struct kmbox_rwaiter *rw = NULL;
+			bool expired = false;
 
 			if (msg->slot != KMBOX_NO_SLOT) {
 				ret = kmbox_zc_check_send_locked(kf, msg->slot);
 				if (ret)
 					break;
 			}
+			/* A deadline, or a mailbox TTL: expired already? (policy.c) */
+			if (unlikely(msg->expires | mb->ttl_ns))
+				expired = kmbox_expire_send_locked(mb, msg, now);
 			/* Conflation: a namesake queued is replaced, full or not. */
-			if (unlikely(mb->policy == KMBOX_POLICY_REPLACE) && !w->handoff_only)
+			if (unlikely(mb->policy == KMBOX_POLICY_REPLACE) && !w->handoff_only &&
+			    !expired)
 				old = kmbox_replace_find_locked(mb, msg);
-			if (!old && atomic_read(&mb->used) >= limit) {
+			if (unlikely(expired)) {
+				ovf = KMBOX_OVF_SELF;
+			} else if (!old && atomic_read(&mb->used) >= limit &&
+				   !kmbox_room_expired_locked(mb, limit, now, &v)) {
 				/* Full: a block mailbox waits; see policy.c for the others. */
 				if (likely(mb->policy == KMBOX_POLICY_BLOCK) || w->handoff_only)
 					break;
@@ -764,7 +783,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			}
 			if (!old && ovf == KMBOX_OVF_GO)
 				rw = kmbox_handoff_target_locked(mb, msg, &wk, w->handoff_only);
-			if (!rw && w->handoff_only) {
+			if (!rw && w->handoff_only && !expired) {
 				ret = -EAGAIN;
 				break;
 			}
@@ -779,17 +798,21 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			trace_kmbox_send(mb, msg);
 			done++;
 			if (unlikely(ovf == KMBOX_OVF_SELF)) {
-				/* Lower than all queued: the oldest of the lowest. */
+				/* Expired, or lower than all queued: the oldest of the lowest. */
 				msg->seq = mb->seq++;
-				mb->loss.dropped++;
-				kmbox_discard_locked(mb, msg, &v, false);
+				if (expired)
+					mb->loss.expired++;
+				else
+					mb->loss.dropped++;
+				kmbox_discard_locked(mb, msg, &v, false,
+						     expired ? -ETIMEDOUT : -ENOBUFS);
 				continue;
 			}
 			if (unlikely(old)) {
 				/* Its place: the same arrival number. */
 				msg->seq = old->seq;
 				mb->loss.replaced++;
-				kmbox_discard_locked(mb, old, &v, true);
+				kmbox_discard_locked(mb, old, &v, true, -ENOBUFS);
 			} else {
 				msg->seq = mb->seq++;
 			}
@@ -886,6 +909,7 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 		     const struct kmbox_match *m)
 {
 	struct kmbox_wakeups wk = { .n = 0 };
+	struct kmbox_victims v = { .head = NULL };
 	struct kmbox *mb = kf->mb;
 	struct kmbox_match f;
 	bool first = true, waited = false;
@@ -908,6 +932,9 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 
 			if (!msg)
 				break;
+			/* Never delivered once expired: freed, look again. */
+			if (unlikely(msg->expires) && kmbox_expired_locked(mb, msg, &now, &v))
+				continue;
 			as_slot = zc && msg->slot != KMBOX_NO_SLOT;
 			if (!as_slot && msg->len > bufsz[got]) {
 				if (!got) {
@@ -947,6 +974,12 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 			spin_unlock(&mb->lock);
 			break;
 		}
+		if (unlikely(v.head)) {
+			/* Only expired ones: free them, wake a sender, look again. */
+			spin_unlock(&mb->lock);
+			kmbox_expired_free(mb, &v);
+			continue;
+		}
 		if (w->nonblock) {
 			spin_unlock(&mb->lock);
 			return -EAGAIN;
@@ -973,6 +1006,8 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 		}
 	}
 	kmbox_wake_chosen(&wk);
+	if (unlikely(v.head))
+		kmbox_expired_free(mb, &v);
 	return got ?: ret;
 }
 

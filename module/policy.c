@@ -31,7 +31,10 @@
  * copied it out (the sender's zc_completed counts it; reservers are woken
  * after the lock round); a synchronous sender or a caller waiting for it
  * is told with ENOBUFS (call.c), at once, as a receiving file that closes
- * tells it EPIPE.  The messages are freed after the lock is dropped.
+ * tells it EPIPE, and a synchronous zero-copy sender gets its slot back,
+ * reserved (QUEUED -> RESERVED, kmbox_zc_unsend_locked()), as one that
+ * gives up does: its send failed.  The messages are freed after the lock
+ * is dropped.
  *
  * Loss counts.  kmbox->loss counts, under the lock, each message the
  * mailbox dropped, refused or replaced.  A receive that reports losses
@@ -78,7 +81,7 @@
  */
 int kmbox_qos_check(const struct kmbox_qos *q, const struct kmbox_attr *attr)
 {
-	if (q->policy > KMBOX_POLICY_REPLACE || q->__pad || q->ttl_ns ||
+	if (q->policy > KMBOX_POLICY_REPLACE || q->__pad || q->ttl_ns > KTIME_MAX ||
 	    memchr_inv(q->__reserved, 0, sizeof(q->__reserved)))
 		return -EINVAL;
 	if (q->urgent_prio >= KMBOX_PRIO_MAX || (!q->urgent_prio && q->urgent_room))
@@ -89,7 +92,7 @@ int kmbox_qos_check(const struct kmbox_qos *q, const struct kmbox_attr *attr)
 		return -EINVAL;
 	/* Nothing is buffered: nothing to drop, refuse, replace or reserve. */
 	if ((attr->flags & KMBOX_ATTR_RENDEZVOUS) &&
-	    (q->policy != KMBOX_POLICY_BLOCK || q->urgent_room))
+	    (q->policy != KMBOX_POLICY_BLOCK || q->urgent_room || q->ttl_ns))
 		return -EINVAL;
 	return 0;
 }
@@ -104,6 +107,7 @@ void kmbox_qos_init(struct kmbox *mb, const struct kmbox_qos *q)
 	mb->policy = q ? q->policy : KMBOX_POLICY_BLOCK;
 	mb->urgent_prio = q && q->urgent_prio ? q->urgent_prio : KMBOX_PRIO_MAX;
 	mb->normal_max = mb->max_msgs - (q ? q->urgent_room : 0);
+	mb->ttl_ns = q ? q->ttl_ns : 0;
 }
 
 /**
@@ -119,6 +123,7 @@ void kmbox_qos_read(struct kmbox *mb, struct kmbox_qos *q)
 		q->urgent_prio = mb->urgent_prio;
 		q->urgent_room = mb->max_msgs - mb->normal_max;
 	}
+	q->ttl_ns = mb->ttl_ns;
 	spin_lock(&mb->lock);
 	q->lost = mb->loss;
 	spin_unlock(&mb->lock);
@@ -144,25 +149,35 @@ bool kmbox_has_urgent_locked(struct kmbox *mb)
  *	its slot queued, that is dropped on arrival
  * @v: where it goes, to be freed after the lock round
  * @queued: @msg is in the queue: take it out, and give its room back
- *	(the caller takes the room at once)
+ *	(the caller takes the room at once, or wakes a sender)
+ * @err: what a synchronous sender or caller waiting for it gets:
+ *	-ENOBUFS (the policy discarded it), -ETIMEDOUT (it expired)
  *
  * Its slot is freed through the slot state machine, a waiter for it fails
- * with ENOBUFS.
+ * with @err.
  */
 void kmbox_discard_locked(struct kmbox *mb, struct kmbox_msg *msg, struct kmbox_victims *v,
-			  bool queued)
+			  bool queued, int err)
 {
 	lockdep_assert_held(&mb->lock);
 	if (queued)
 		kmbox_unqueue_locked(mb, msg);
 	else
 		trace_kmbox_drop(mb, msg);
-	/* QUEUED -> TAKEN by nobody -> free: a copied-out message's path. */
-	if (msg->slot != KMBOX_NO_SLOT && !kmbox_zc_take_locked(mb, msg->slot, NULL) &&
-	    kmbox_zc_deliver_locked(mb, msg->slot) > 0)
+	/*
+	 * A waiter's send fails: it keeps its slot, reserved, as when it
+	 * withdraws.  Any other: QUEUED -> TAKEN by nobody -> free, a
+	 * copied-out message's path.
+	 */
+	if (msg->slot == KMBOX_NO_SLOT)
+		;
+	else if (msg->sync && kmbox_sync_unsend_locked(mb, msg))
+		;	/* freeing the message leaves the slot alone */
+	else if (!kmbox_zc_take_locked(mb, msg->slot, NULL) &&
+		 kmbox_zc_deliver_locked(mb, msg->slot) > 0)
 		v->slots_freed = true;
 	if (msg->sync)
-		kmbox_sync_drop_locked(mb, msg, -ENOBUFS);
+		kmbox_sync_drop_locked(mb, msg, err);
 	msg->pool_node.next = v->head;
 	v->head = &msg->pool_node;
 }
@@ -217,7 +232,7 @@ enum kmbox_ovf kmbox_overflow_locked(struct kmbox *mb, struct kmbox_msg *msg, u3
 			if (old->prio > msg->prio)
 				return KMBOX_OVF_SELF;
 			mb->loss.dropped++;
-			kmbox_discard_locked(mb, old, v, true);
+			kmbox_discard_locked(mb, old, v, true, -ENOBUFS);
 		}
 		return KMBOX_OVF_GO;
 	default:	/* REPLACE found nothing to replace: as BLOCK */
@@ -255,6 +270,100 @@ void kmbox_victims_free(struct kmbox *mb, struct kmbox_victims *v)
 	}
 	if (v->slots_freed)
 		kmbox_zc_wake(mb);
+}
+
+/**
+ * kmbox_expire_send_locked() - @msg is being sent at @now: give it the
+ * mailbox's time to live unless it has a deadline of its own
+ * @mb: the mailbox, locked
+ * @msg: the message
+ * @now: host CLOCK_MONOTONIC
+ *
+ * Return: true if its deadline has passed already: the caller discards
+ * it, as expired, instead of sending it.
+ */
+bool kmbox_expire_send_locked(struct kmbox *mb, struct kmbox_msg *msg, u64 now)
+{
+	lockdep_assert_held(&mb->lock);
+	/* Saturated: a TTL beyond KTIME_MAX never comes. */
+	if (!msg->expires && mb->ttl_ns)
+		msg->expires = now + min_t(u64, mb->ttl_ns, KTIME_MAX - now);
+	if (!msg->expires)
+		return false;
+	if (msg->expires <= now)
+		return true;
+	mb->may_expire = true;
+	return false;
+}
+
+/**
+ * kmbox_expired_locked() - a receive or peek meets @msg: has it expired?
+ * @mb: the mailbox, locked
+ * @msg: a queued message
+ * @now: host time, read here the first time it is needed (0: not yet)
+ * @v: an expired @msg goes here: kmbox_expired_free() after unlocking
+ *
+ * Return: true if @msg expired: it is out of the queue, counted, its
+ * waiter told ETIMEDOUT; look again.
+ */
+bool kmbox_expired_locked(struct kmbox *mb, struct kmbox_msg *msg, u64 *now,
+			  struct kmbox_victims *v)
+{
+	if (!msg->expires)
+		return false;
+	if (!*now)
+		*now = ktime_get_ns();
+	if (msg->expires > *now)
+		return false;
+	mb->loss.expired++;
+	kmbox_discard_locked(mb, msg, v, true, -ETIMEDOUT);
+	return true;
+}
+
+/**
+ * kmbox_expire_purge_locked() - a full mailbox: free its expired messages
+ * @mb: the mailbox, locked
+ * @now: host CLOCK_MONOTONIC
+ * @v: they go here
+ *
+ * A walk of the whole queue, made only when a send finds no room in a
+ * mailbox where a message with a deadline was once queued.
+ *
+ * Return: true if any was freed (there is room now).
+ */
+bool kmbox_expire_purge_locked(struct kmbox *mb, u64 now, struct kmbox_victims *v)
+{
+	struct rb_node *node, *next;
+	bool any = false;
+
+	lockdep_assert_held(&mb->lock);
+	if (!mb->may_expire)
+		return false;
+	for (node = rb_first_cached(&mb->queue); node; node = next) {
+		struct kmbox_msg *msg = rb_entry(node, struct kmbox_msg, node);
+
+		next = rb_next(node);
+		if (msg->expires && msg->expires <= now) {
+			mb->loss.expired++;
+			kmbox_discard_locked(mb, msg, v, true, -ETIMEDOUT);
+			any = true;
+		}
+	}
+	return any;
+}
+
+/**
+ * kmbox_expired_free() - after a receive's lock round that met expired
+ * messages: free them, and wake a sender for the room they leave
+ * @mb: the mailbox, unlocked
+ * @v: the messages
+ */
+void kmbox_expired_free(struct kmbox *mb, struct kmbox_victims *v)
+{
+	kmbox_victims_free(mb, v);
+	kmbox_wake_room(mb);
+	v->head = NULL;
+	v->slots_freed = false;
 }
 
 /**

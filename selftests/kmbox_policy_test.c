@@ -98,6 +98,7 @@ TEST(info_reports_the_features)
 	ASSERT_EQ(0, kt_info(fd, &info));
 	EXPECT_TRUE(info.features & KMBOX_FEAT_POLICY);
 	EXPECT_TRUE(info.features & KMBOX_FEAT_URGENT);
+	EXPECT_TRUE(info.features & KMBOX_FEAT_EXPIRY);
 	close(fd);
 }
 
@@ -131,7 +132,7 @@ TEST(bad_qos_is_einval_and_creates_nothing)
 	BAD(policy, KMBOX_POLICY_REPLACE + 1, EINVAL);
 	BAD(policy, 0xffffffffu, EINVAL);
 	BAD(__pad, 1, EINVAL);
-	BAD(ttl_ns, 1, EINVAL);
+	BAD(ttl_ns, (__u64)INT64_MAX + 1, EINVAL);
 	BAD(__reserved[3], 1, EINVAL);
 	BAD(urgent_prio, KMBOX_PRIO_MAX, EINVAL);
 	BAD(urgent_room, 1, EINVAL);		/* room without an urgent lane */
@@ -835,8 +836,8 @@ struct model {
 	unsigned int n;
 	struct mmsg q[MODEL_MAX];	/* in receive order */
 	uint64_t seq;
-	uint64_t dropped, rejected, replaced;
-	uint64_t seen_dropped, seen_rejected, seen_replaced;	/* the RECVX file's */
+	uint64_t dropped, rejected, replaced, expired;
+	uint64_t seen_dropped, seen_rejected, seen_replaced, seen_expired;	/* RECVX's */
 };
 
 static int before(const struct mmsg *a, const struct mmsg *b)
@@ -872,12 +873,19 @@ static int m_find_tag(const struct model *m, uint64_t tag)
 	return -1;
 }
 
-/* A send: 0, or -EAGAIN. */
-static int m_send(struct model *m, unsigned int prio, uint64_t tag, unsigned int id)
+/* A send: 0, or -EAGAIN; @expired: its deadline has passed already. */
+static int m_send(struct model *m, unsigned int prio, uint64_t tag, unsigned int id,
+		  int expired)
 {
 	unsigned int limit = (m->uprio && prio >= m->uprio) ? m->max : m->max - m->room;
 	struct mmsg e = { .prio = prio, .tag = tag, .id = id };
 	int old = -1;
+
+	if (expired) {
+		m->seq++;
+		m->expired++;
+		return 0;
+	}
 
 	if (m->policy == KMBOX_POLICY_REPLACE)
 		old = m_find_tag(m, tag);
@@ -952,11 +960,23 @@ static void run_model(struct __test_metadata *_metadata, unsigned int policy, un
 		if (rnd(&x) % 5 == 0)
 			prio += 8;	/* urgent, where there is a lane */
 		if (op < 50) {
-			unsigned int id = nextid++;
+			unsigned int id = nextid++, ex = rnd(&x) % 10;
+			struct kmbox_send s;
 
+			/* 1 in 10 expired already, 1 in 10 expiring in an hour */
 			i = sprintf(buf, "%u", id);
-			want = m_send(&m, prio, tag, id);
-			got = qsend(fd, buf, i, prio, tag, 0) ? -errno : 0;
+			want = m_send(&m, prio, tag, id, ex == 0);
+			memset(&s, 0, sizeof(s));
+			s.buf = KT_PTR(buf);
+			s.len = i;
+			s.prio = prio;
+			s.flags = KMBOX_F_TAG | (ex < 2 ? KMBOX_F_EXPIRE : 0);
+			s.tag = tag;
+			if (ex == 0)
+				s.expire_ns = rnd(&x) % 2 ? 1 : kt_now_ns();
+			else if (ex == 1)
+				s.expire_ns = kt_now_ns() + 3600ULL * 1000000000ULL;
+			got = ioctl(fd, KMBOX_IOC_SEND, &s) ? -errno : 0;
 			ASSERT_EQ(want, got) TH_LOG("seed %llu step %u send prio %u tag %llu",
 						    (unsigned long long)seed, step, prio,
 						    (unsigned long long)tag);
@@ -999,12 +1019,14 @@ static void run_model(struct __test_metadata *_metadata, unsigned int policy, un
 					TH_LOG("seed %llu step %u", (unsigned long long)seed, step);
 				ASSERT_EQ(m.rejected - m.seen_rejected, rx.lost.rejected);
 				ASSERT_EQ(m.replaced - m.seen_replaced, rx.lost.replaced);
-				ASSERT_EQ(0, rx.lost.expired);
+				ASSERT_EQ(m.expired - m.seen_expired, rx.lost.expired);
 				m.seen_dropped = m.dropped;
 				m.seen_rejected = m.rejected;
 				m.seen_replaced = m.replaced;
+				m.seen_expired = m.expired;
 			} else if (ext) {
-				ASSERT_EQ(0, rx.lost.dropped + rx.lost.rejected + rx.lost.replaced);
+				ASSERT_EQ(0, rx.lost.dropped + rx.lost.rejected + rx.lost.replaced +
+					     rx.lost.expired);
 			}
 			if (!peek)
 				m_remove(&m, (unsigned int)i);
@@ -1014,6 +1036,7 @@ static void run_model(struct __test_metadata *_metadata, unsigned int policy, un
 			ASSERT_EQ(m.dropped, q.lost.dropped);
 			ASSERT_EQ(m.rejected, q.lost.rejected);
 			ASSERT_EQ(m.replaced, q.lost.replaced);
+			ASSERT_EQ(m.expired, q.lost.expired);
 			ASSERT_EQ(m.n, kt_cur_msgs(fd));
 		}
 	}
@@ -1193,6 +1216,319 @@ TEST(unprivileged_creator_in_fresh_user_and_ipc_namespaces)
 	default:
 		ASSERT_TRUE(false) TH_LOG("the child failed");
 	}
+}
+
+/* ---- expiry ------------------------------------------------------------- */
+
+static int esend(int fd, const char *msg, __u32 prio, __u64 expire_ns, __u32 flags)
+{
+	struct kmbox_send s;
+
+	memset(&s, 0, sizeof(s));
+	s.buf = KT_PTR(msg);
+	s.len = strlen(msg);
+	s.prio = prio;
+	s.flags = flags | KMBOX_F_EXPIRE;
+	s.expire_ns = expire_ns;
+	return ioctl(fd, KMBOX_IOC_SEND, &s);
+}
+
+TEST(expiry_bad_input_changes_nothing)
+{
+	struct kmbox_send s;
+	struct kmbox_qos q = { .ttl_ns = 1000000 };
+	struct kmbox_attr a;
+	struct kmbox_open op;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR | O_NONBLOCK, 4, 16);
+	ASSERT_GE(fd, 0);
+	memset(&s, 0, sizeof(s));
+	s.buf = KT_PTR("x");
+	s.len = 1;
+	s.expire_ns = 5;		/* without KMBOX_F_EXPIRE */
+	EXPECT_EQ(-1, ioctl(fd, KMBOX_IOC_SEND, &s));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, esend(fd, "x", 0, (__u64)INT64_MAX + 1, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, kt_cur_msgs(fd));
+	close(fd);
+	/* a rendezvous mailbox buffers nothing to expire */
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	kt_attr_init(&a, 4, 16);
+	a.flags = KMBOX_ATTR_RENDEZVOUS;
+	memset(&op, 0, sizeof(op));
+	op.attr = KT_PTR(&a);
+	op.flags = KMBOX_OPEN_ANON;
+	op.qos = KT_PTR(&q);
+	EXPECT_EQ(-1, ioctl(fd, KMBOX_IOC_OPEN, &op));
+	EXPECT_EQ(EINVAL, errno);
+	close(fd);
+}
+
+TEST(a_message_past_its_time_is_counted_and_never_queued)
+{
+	struct kmbox_recvx x;
+	struct kmbox_qos q;
+	char buf[16];
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR | O_NONBLOCK, 1, 16);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, esend(fd, "old", 0, 0, 0));
+	ASSERT_EQ(0, esend(fd, "older", 0, kt_now_ns() - 1, 0));
+	EXPECT_EQ(0, kt_cur_msgs(fd));
+	ASSERT_EQ(0, esend(fd, "new", 0, kt_now_ns() + 3600ULL * 1000000000ULL, 0));
+	ASSERT_EQ(0, qqos(fd, &q));
+	EXPECT_EQ(2, q.lost.expired);
+	ASSERT_EQ(3, qrecvx(fd, buf, sizeof(buf), 0, 0, &x));
+	EXPECT_EQ(0, memcmp(buf, "new", 3));
+	EXPECT_EQ(2, x.lost.expired);
+	close(fd);
+}
+
+TEST(a_message_that_expires_queued_is_never_delivered_nor_peeked)
+{
+	struct kmbox_recvx x;
+	struct kmbox_qos q;
+	char buf[16];
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR | O_NONBLOCK, 4, 16);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, esend(fd, "soon", 5, kt_deadline_ms(200), 0));
+	ASSERT_EQ(0, qsend(fd, "keeps", 5, 0, 0, 0));
+	kt_sleep_ms(400);
+	/* a peek meets it first, frees it, and shows the next */
+	ASSERT_EQ(5, qrecvx(fd, buf, sizeof(buf), KMBOX_F_PEEK, 0, &x));
+	EXPECT_EQ(0, memcmp(buf, "keeps", 5));
+	ASSERT_EQ(0, qqos(fd, &q));
+	EXPECT_EQ(1, q.lost.expired);
+	ASSERT_EQ(5, qrecvx(fd, buf, sizeof(buf), 0, 0, &x));
+	EXPECT_EQ(1, x.lost.expired);
+	/* a receive meets one and finds nothing else */
+	ASSERT_EQ(0, esend(fd, "soon", 0, kt_deadline_ms(200), 0));
+	kt_sleep_ms(400);
+	EXPECT_EQ(-1, qrecvx(fd, buf, sizeof(buf), 0, 0, &x));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(0, kt_cur_msgs(fd));
+	close(fd);
+}
+
+TEST(a_mailbox_ttl_expires_messages_and_a_full_mailbox_makes_room)
+{
+	struct kmbox_qos q = { .ttl_ns = 200000000ULL };
+	struct kmbox_attr a;
+	struct kmbox_open op;
+	char buf[16];
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	kt_attr_init(&a, 2, 16);
+	memset(&op, 0, sizeof(op));
+	op.attr = KT_PTR(&a);
+	op.flags = KMBOX_OPEN_ANON;
+	op.qos = KT_PTR(&q);
+	ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_OPEN, &op));
+	ASSERT_EQ(0, qqos(fd, &q));
+	EXPECT_EQ(200000000ULL, q.ttl_ns);
+	ASSERT_EQ(0, qsend(fd, "a", 1, 0, 0, 0));
+	ASSERT_EQ(0, write(fd, "b", 1) == 1 ? 0 : -1);
+	/* a deadline of its own outlives the TTL */
+	kt_sleep_ms(400);
+	/* full of expired messages: a blocking send makes room, not waits */
+	ASSERT_EQ(0, esend(fd, "c", 0, kt_now_ns() + 3600ULL * 1000000000ULL, 0));
+	ASSERT_EQ(0, qsend(fd, "d", 1, 0, 0, 0));
+	ASSERT_EQ(0, qqos(fd, &q));
+	EXPECT_EQ(2, q.lost.expired);
+	kt_sleep_ms(400);
+	ASSERT_EQ(1, kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL));
+	EXPECT_EQ('c', buf[0]);
+	EXPECT_EQ(-1, kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, qqos(fd, &q));
+	EXPECT_EQ(3, q.lost.expired);
+	close(fd);
+}
+
+TEST(an_expired_zero_copy_message_frees_its_slot)
+{
+	struct kmbox_attr a;
+	struct kmbox_send s;
+	uint32_t slot;
+	char buf[16];
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	kt_attr_init(&a, 4, 64);
+	a.zc_slots = 1;
+	a.zc_slot_size = 64;
+	fd = kt_dev(O_RDWR | O_NONBLOCK);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0, &a));
+	ASSERT_EQ(1, kmbox_zc_reserve(fd, &slot, 1, 0, NULL));
+	memset(&s, 0, sizeof(s));
+	s.len = 4;
+	s.slot = slot;
+	s.flags = KMBOX_F_ZC | KMBOX_F_EXPIRE;
+	s.expire_ns = kt_deadline_ms(200);
+	ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_SEND, &s));
+	ASSERT_EQ(0, kt_getattr(fd, &a));
+	EXPECT_EQ(0, a.zc_free);
+	kt_sleep_ms(400);
+	EXPECT_EQ(-1, kt_recv(fd, buf, sizeof(buf), KMBOX_F_ZC, 0, NULL));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, kt_getattr(fd, &a));
+	EXPECT_EQ(1, a.zc_free);
+	EXPECT_EQ(1, a.zc_completed);
+	close(fd);
+}
+
+/* Found by the fuzzer: a synchronous send that fails keeps its slot. */
+TEST(a_synchronous_zero_copy_send_that_expires_keeps_its_slot)
+{
+	struct kmbox_attr a;
+	struct kmbox_send s;
+	uint32_t slot;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	kt_attr_init(&a, 4, 64);
+	a.zc_slots = 1;
+	a.zc_slot_size = 64;
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0, &a));
+	ASSERT_EQ(1, kmbox_zc_reserve(fd, &slot, 1, 0, NULL));
+	memset(&s, 0, sizeof(s));
+	s.len = 4;
+	s.slot = slot;
+	s.flags = KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_EXPIRE;
+	s.expire_ns = 1;
+	EXPECT_EQ(-1, ioctl(fd, KMBOX_IOC_SEND, &s));
+	EXPECT_EQ(ETIMEDOUT, errno);
+	/* still this file's: it can send it again, and release it */
+	ASSERT_EQ(0, kt_getattr(fd, &a));
+	EXPECT_EQ(1, a.zc_held);
+	EXPECT_EQ(0, a.zc_free);
+	EXPECT_EQ(0, kmbox_zc_release(fd, &slot, 1));
+	ASSERT_EQ(0, kt_getattr(fd, &a));
+	EXPECT_EQ(1, a.zc_free);
+	close(fd);
+}
+
+struct esync {
+	int fd;
+	int ret;
+	int err;
+};
+
+static void *esync_fn(void *p)
+{
+	struct esync *e = p;
+
+	/* a synchronous send of a message with a TTL */
+	e->ret = kmbox_send_sync(e->fd, "s", 1, 0, NULL);
+	e->err = errno;
+	return NULL;
+}
+
+TEST(a_synchronous_sender_whose_message_expires_gets_etimedout)
+{
+	struct kmbox_qos q = { .ttl_ns = 200000000ULL };
+	struct kmbox_attr a;
+	struct kmbox_open op;
+	struct esync e;
+	pthread_t t;
+	char buf[16];
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_dev(O_RDWR);
+	ASSERT_GE(fd, 0);
+	kt_attr_init(&a, 2, 16);
+	memset(&op, 0, sizeof(op));
+	op.attr = KT_PTR(&a);
+	op.flags = KMBOX_OPEN_ANON;
+	op.qos = KT_PTR(&q);
+	ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_OPEN, &op));
+	e = (struct esync){ .fd = fd };
+	ASSERT_EQ(0, pthread_create(&t, NULL, esync_fn, &e));
+	ASSERT_EQ(0, wait_msgs(fd, 1));
+	kt_sleep_ms(400);
+	/* the receive meets it expired: the sender learns, nothing is read */
+	EXPECT_EQ(-1, kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(-1, e.ret);
+	EXPECT_EQ(ETIMEDOUT, e.err);
+	close(fd);
+}
+
+/* In a time namespace 1000 s ahead: a deadline 300 ms from its own now. */
+static int expire_on_own_clock(int fd)
+{
+	char buf[16];
+
+	if (esend(fd, "ns", 0, kt_deadline_ms(300), 0))
+		return 1;
+	kt_sleep_ms(600);
+	/* read as host time it would be 1000 s away, and still here */
+	if (kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL) != -1 || errno != EAGAIN)
+		return 2;
+	/* a deadline ahead on its own clock is ahead: delivered */
+	if (esend(fd, "ns2", 0, kt_deadline_ms(2000), 0))
+		return 3;
+	if (kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL) != 3)
+		return 4;
+	return 0;
+}
+
+TEST(expiry_is_on_the_senders_time_namespace_clock)
+{
+	struct kmbox_qos q;
+	pid_t pid;
+	int fd, st;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR, 4, 16);
+	ASSERT_GE(fd, 0);
+	pid = kt_fork(60);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		pid_t gc;
+
+		if (unshare(CLONE_NEWTIME))
+			_exit(200);
+		{
+			int tf = open("/proc/self/timens_offsets", O_WRONLY);
+			const char *t = "monotonic 1000 0\n";
+
+			if (tf < 0 || write(tf, t, strlen(t)) != (ssize_t)strlen(t))
+				_exit(201);
+			close(tf);
+		}
+		gc = fork();
+		if (gc == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			alarm(20);
+			_exit(expire_on_own_clock(fd));
+		}
+		_exit(kt_wait(gc));
+	}
+	st = kt_wait(pid);
+	if (st == 200 || st == 201)
+		SKIP(return, "no time namespaces here");
+	EXPECT_EQ(0, st);
+	ASSERT_EQ(0, qqos(fd, &q));
+	EXPECT_EQ(1, q.lost.expired);
+	close(fd);
 }
 
 TEST_HARNESS_MAIN

@@ -54,6 +54,8 @@
 #define KMBOX_FEAT_POLICY	_BITULL(6)
 /* the urgent lane: kmbox_qos.urgent_prio and urgent_room, EPOLLPRI, SIGURG */
 #define KMBOX_FEAT_URGENT	_BITULL(7)
+/* message expiry: KMBOX_F_EXPIRE, kmbox_qos.ttl_ns, kmbox_loss.expired */
+#define KMBOX_FEAT_EXPIRY	_BITULL(8)
 
 /**
  * struct kmbox_info - answer to KMBOX_IOC_INFO (any /dev/kmbox file)
@@ -223,6 +225,18 @@ struct kmbox_unlink {
  * Not with KMBOX_F_ZC or KMBOX_F_CALLS.
  */
 #define KMBOX_F_PEEK		_BITUL(7)
+/*
+ * send: the message expires at @expire_ns (absolute CLOCK_MONOTONIC of the
+ * caller's time namespace, 0..KTIME_MAX), instead of after the mailbox's
+ * ttl_ns: from then on it is never delivered (nor peeked).  An expired
+ * message is freed when a receive or peek meets it, or when a send finds
+ * the mailbox full; it is counted in kmbox_loss.expired, and a
+ * synchronous sender or caller waiting for it gets ETIMEDOUT.  One whose
+ * time has passed when it is sent is counted and freed at once, and the
+ * send succeeds.  Poll may report EPOLLIN for a mailbox holding only
+ * expired messages; the receive then finds none.
+ */
+#define KMBOX_F_EXPIRE		_BITUL(8)
 
 /**
  * struct kmbox_send - KMBOX_IOC_SEND argument
@@ -235,7 +249,9 @@ struct kmbox_unlink {
  * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC of the
  *	caller's time namespace, 0..KTIME_MAX; else 0
  * @tag: with KMBOX_F_TAG: the message's tag, any 64-bit value; else 0
- * @__reserved: [0] is @tag; [1] zero
+ * @expire_ns: with KMBOX_F_EXPIRE: when the message expires (absolute
+ *	CLOCK_MONOTONIC of the caller's time namespace, 0..KTIME_MAX); else 0
+ * @__reserved: [0] is @tag, [1] is @expire_ns
  */
 struct kmbox_send {
 	__u64	buf;
@@ -246,7 +262,10 @@ struct kmbox_send {
 	__u64	deadline_ns;
 
 	__extension__ union {
-		__u64	tag;
+		__extension__ struct {
+			__u64	tag;
+			__u64	expire_ns;
+		};
 		__u64	__reserved[2];
 	};
 };
@@ -574,7 +593,8 @@ struct kmbox_filter {
  *	queued; each message of a batch counts)
  * @replaced: queued, then replaced by a newer message with the same tag
  *	(KMBOX_POLICY_REPLACE)
- * @expired: zero (room for message expiry)
+ * @expired: queued (or sent), and never delivered because their time to
+ *	live or deadline (KMBOX_F_EXPIRE) passed first
  */
 struct kmbox_loss {
 	__u64	dropped;
@@ -594,14 +614,17 @@ struct kmbox_loss {
  *	a mailbox holding max_msgs - @urgent_room messages is full for the
  *	others, and still takes urgent ones
  * @__pad: zero
- * @ttl_ns: in/out: zero (room for a default time-to-live)
+ * @ttl_ns: in/out: time to live, in nanoseconds from the send, of the
+ *	messages sent without KMBOX_F_EXPIRE (0..KTIME_MAX; 0 = for ever;
+ *	0 on a rendezvous mailbox).  Batch sends and calls have no deadline
+ *	of their own: this one applies
  * @lost: out: the mailbox's totals since its creation
  * @__reserved: zero
  *
  * Input of KMBOX_IOC_OPEN (kmbox_open.qos) when it creates a mailbox
  * (@lost is ignored there), output of KMBOX_IOC_QOS, which any bound file
  * may call.  Unknown policies, priorities or room out of range, and
- * non-zero @__pad, @ttl_ns or @__reserved give EINVAL.
+ * non-zero @__pad or @__reserved give EINVAL.
  *
  * A dropped or replaced message is freed at once.  If it was zero-copy,
  * its slot comes free (counted in the sender's zc_completed, as if a
