@@ -194,6 +194,31 @@ int kmbox_send_tagged(int fd, const void *msg, size_t len, unsigned int prio,
 	return do_send(fd, &s);
 }
 
+int kmbox_send_expiring(int fd, const void *msg, size_t len, unsigned int prio,
+			uint64_t tag, const struct timespec *expiry,
+			const struct timespec *abs_timeout)
+{
+	struct kmbox_send s = {
+		.buf = (__u64)(uintptr_t)msg,
+		.prio = prio,
+		.flags = KMBOX_F_TAG,
+	};
+	__u32 eflags = 0;
+
+	s.tag = tag;
+	if (kmbox_deadline(abs_timeout, &s.flags, &s.deadline_ns) ||
+	    kmbox_deadline(expiry, &eflags, &s.expire_ns))
+		return -1;
+	if (eflags)
+		s.flags |= KMBOX_F_EXPIRE;
+	if (kmbox_len_too_big(len)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	s.len = (__u32)len;
+	return do_send(fd, &s);
+}
+
 ssize_t kmbox_receive_match(int fd, void *buf, size_t len, uint64_t tag,
 			    uint64_t mask, struct kmbox_msginfo *info,
 			    const struct timespec *abs_timeout)
