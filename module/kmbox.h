@@ -399,6 +399,8 @@ struct kmbox_mbstats {
  * @normal_max: the messages there is room for unless urgent: max_msgs
  *	less the urgent room (fixed)
  * @ttl_ns: default time to live of its messages, 0 = none (fixed)
+ * @send_hooks: a send must look at @ttl_ns or the policy before the room
+ *	test: a TTL, or KMBOX_POLICY_REPLACE (fixed; mbox.c's one test)
  * @may_expire: a message with a deadline was queued once: a full mailbox
  *	looks for expired messages to make room (under @lock)
  * @loss: what the mailbox lost, totals (under @lock)
@@ -450,6 +452,7 @@ struct kmbox {
 	u32 urgent_prio;
 	u32 normal_max;
 	u64 ttl_ns;
+	u64 send_hooks;
 	bool may_expire;
 	struct kmbox_loss loss;
 	atomic64_t next_token;

@@ -717,6 +717,72 @@ int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
 	return ret;
 }
 
+/*
+ * Under kmbox->lock: @msg goes into the mailbox now.  Its slot, if any,
+ * is queued; it is stamped and counted as sent.  Return: 0, or the slot
+ * state machine's error (the message is not sent).
+ */
+static int kmbox_send_commit_locked(struct kmbox_file *kf, struct kmbox_msg *msg, u64 now)
+{
+	struct kmbox *mb = kf->mb;
+
+	if (msg->slot != KMBOX_NO_SLOT) {
+		int ret = kmbox_zc_send_locked(kf, msg->slot);
+
+		if (ret)
+			return ret;
+		trace_kmbox_zc_queue(mb, msg->slot);
+	}
+	msg->send_ns = now;
+	kmbox_stat_in_locked(mb, msg);
+	trace_kmbox_send(mb, msg);
+	return 0;
+}
+
+/*
+ * Under kmbox->lock, for a message with a deadline, or to a mailbox with a
+ * TTL or KMBOX_POLICY_REPLACE (policy.c): one past its time is counted as
+ * sent and expired at once; one with a queued namesake takes its place.
+ *
+ * Return: 0 to send @msg as usual, 1 if it expired, 2 if it replaced a
+ * queued message (in both cases it belongs to the mailbox now), or the
+ * slot state machine's error.
+ */
+static noinline int kmbox_send_hooks_locked(struct kmbox_file *kf, struct kmbox_msg *msg,
+					    u64 now, const struct kmbox_wait *w,
+					    struct kmbox_victims *v, struct kmbox_tagwake *tw,
+					    bool *urgent)
+{
+	struct kmbox *mb = kf->mb;
+	struct kmbox_msg *old = NULL;
+	bool expired;
+	int ret;
+
+	expired = kmbox_expire_send_locked(mb, msg, now);
+	/* Conflation: a namesake queued is replaced, full or not. */
+	if (!expired && mb->policy == KMBOX_POLICY_REPLACE && !w->handoff_only)
+		old = kmbox_replace_find_locked(mb, msg);
+	if (!expired && !old)
+		return 0;
+	ret = kmbox_send_commit_locked(kf, msg, now);
+	if (ret)
+		return ret;
+	if (expired) {
+		msg->seq = mb->seq++;
+		mb->loss.expired++;
+		kmbox_discard_locked(mb, msg, v, false, -ETIMEDOUT);
+		return 1;
+	}
+	/* Its place: the same arrival number; the room changes hands. */
+	msg->seq = old->seq;
+	mb->loss.replaced++;
+	kmbox_discard_locked(mb, old, v, true, -ENOBUFS);
+	atomic_inc(&mb->used);
+	kmbox_enqueue_locked(mb, msg, tw);
+	*urgent |= msg->prio >= mb->urgent_prio;
+	return 2;
+}
+
 /**
  * kmbox_send_many() - queue up to @n prepared messages, in order
  * @kf: the sending file (bound)
@@ -747,28 +813,30 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 
 		spin_lock(&mb->lock);
 		while (done < n) {
-			struct kmbox_msg *msg = msgs[done], *old = NULL;
+			struct kmbox_msg *msg = msgs[done];
 			u32 limit = kmbox_room_limit(mb, msg);
-			enum kmbox_ovf ovf = KMBOX_OVF_GO;
-			struct kmbox_rwaiter *rw = NULL;
-			bool expired = false;
+			struct kmbox_rwaiter *rw;
 
 			if (msg->slot != KMBOX_NO_SLOT) {
 				ret = kmbox_zc_check_send_locked(kf, msg->slot);
 				if (ret)
 					break;
 			}
-			/* A deadline, or a mailbox TTL: expired already? (policy.c) */
-			if (unlikely(msg->expires | mb->ttl_ns))
-				expired = kmbox_expire_send_locked(mb, msg, now);
-			/* Conflation: a namesake queued is replaced, full or not. */
-			if (unlikely(mb->policy == KMBOX_POLICY_REPLACE) && !w->handoff_only &&
-			    !expired)
-				old = kmbox_replace_find_locked(mb, msg);
-			if (unlikely(expired)) {
-				ovf = KMBOX_OVF_SELF;
-			} else if (!old && atomic_read(&mb->used) >= limit &&
-				   !kmbox_room_expired_locked(mb, limit, now, &v)) {
+			/* The one test on the way of a mailbox without them: policy.c. */
+			if (unlikely(msg->expires | mb->send_hooks)) {
+				ret = kmbox_send_hooks_locked(kf, msg, now, w, &v, &tw, &urgent);
+				if (ret < 0)
+					break;
+				if (ret) {
+					queued |= ret == 2;
+					done++;
+					continue;
+				}
+			}
+			if (atomic_read(&mb->used) >= limit &&
+			    !kmbox_room_expired_locked(mb, limit, now, &v)) {
+				enum kmbox_ovf ovf;
+
 				/* Full: a block mailbox waits; see policy.c for the others. */
 				if (likely(mb->policy == KMBOX_POLICY_BLOCK) || w->handoff_only)
 					break;
@@ -780,48 +848,34 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 				}
 				if (ovf == KMBOX_OVF_WAIT)
 					break;
+				if (ovf == KMBOX_OVF_SELF) {
+					/* Lower than all queued: the oldest of the lowest. */
+					ret = kmbox_send_commit_locked(kf, msg, now);
+					if (ret)
+						break;
+					msg->seq = mb->seq++;
+					mb->loss.dropped++;
+					kmbox_discard_locked(mb, msg, &v, false, -ENOBUFS);
+					done++;
+					continue;
+				}
 			}
-			if (!old && ovf == KMBOX_OVF_GO)
-				rw = kmbox_handoff_target_locked(mb, msg, &wk, w->handoff_only);
-			if (!rw && w->handoff_only && !expired) {
+			rw = kmbox_handoff_target_locked(mb, msg, &wk, w->handoff_only);
+			if (!rw && w->handoff_only) {
 				ret = -EAGAIN;
 				break;
 			}
-			if (msg->slot != KMBOX_NO_SLOT) {
-				ret = kmbox_zc_send_locked(kf, msg->slot);
-				if (ret)
-					break;
-				trace_kmbox_zc_queue(mb, msg->slot);
-			}
-			msg->send_ns = now;
-			kmbox_stat_in_locked(mb, msg);
-			trace_kmbox_send(mb, msg);
-			done++;
-			if (unlikely(ovf == KMBOX_OVF_SELF)) {
-				/* Expired, or lower than all queued: the oldest of the lowest. */
-				msg->seq = mb->seq++;
-				if (expired)
-					mb->loss.expired++;
-				else
-					mb->loss.dropped++;
-				kmbox_discard_locked(mb, msg, &v, false,
-						     expired ? -ETIMEDOUT : -ENOBUFS);
-				continue;
-			}
-			if (unlikely(old)) {
-				/* Its place: the same arrival number. */
-				msg->seq = old->seq;
-				mb->loss.replaced++;
-				kmbox_discard_locked(mb, old, &v, true, -ENOBUFS);
-			} else {
-				msg->seq = mb->seq++;
-			}
+			ret = kmbox_send_commit_locked(kf, msg, now);
+			if (ret)
+				break;
 			atomic_inc(&mb->used);
+			msg->seq = mb->seq++;
 			if (!rw || !kmbox_handoff_locked(mb, rw, msg, &wk)) {
 				kmbox_enqueue_locked(mb, msg, &tw);
 				queued = true;
 				urgent |= msg->prio >= mb->urgent_prio;
 			}
+			done++;
 		}
 		if (queued)
 			kmbox_wake_receiver_locked(mb, &wk);

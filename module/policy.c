@@ -108,6 +108,7 @@ void kmbox_qos_init(struct kmbox *mb, const struct kmbox_qos *q)
 	mb->urgent_prio = q && q->urgent_prio ? q->urgent_prio : KMBOX_PRIO_MAX;
 	mb->normal_max = mb->max_msgs - (q ? q->urgent_room : 0);
 	mb->ttl_ns = q ? q->ttl_ns : 0;
+	mb->send_hooks = mb->ttl_ns || mb->policy == KMBOX_POLICY_REPLACE;
 }
 
 /**
