@@ -65,6 +65,7 @@ OFF(kmbox_send, flags, 16);
 OFF(kmbox_send, slot, 20);
 OFF(kmbox_send, deadline_ns, 24);
 OFF(kmbox_send, tag, 32);
+OFF(kmbox_send, expire_ns, 40);
 OFF(kmbox_send, __reserved, 32);
 
 SIZE(kmbox_recv, 72);
