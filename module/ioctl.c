@@ -87,7 +87,8 @@ static long kmbox_ioctl_info(void __user *uarg)
 		.prio_max = KMBOX_PRIO_MAX,
 		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
 			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS |
-			    KMBOX_FEAT_TAGS,
+			    KMBOX_FEAT_TAGS | KMBOX_FEAT_POLICY | KMBOX_FEAT_URGENT |
+			    KMBOX_FEAT_EXPIRY,
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
 		.default_max_msgs = READ_ONCE(kmbox_params.default_max_msgs),
@@ -144,8 +145,10 @@ static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __us
 		return -EBADF;
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
-	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG) ||
-	    s.__reserved[1] || (!(s.flags & KMBOX_F_TAG) && s.tag))
+	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG |
+			KMBOX_F_EXPIRE) ||
+	    (!(s.flags & KMBOX_F_TAG) && s.tag) ||
+	    (!(s.flags & KMBOX_F_EXPIRE) && s.expire_ns) || s.expire_ns > KTIME_MAX)
 		return -EINVAL;
 	ret = kmbox_wait_init(&w, file, s.flags, s.deadline_ns);
 	if (ret)
@@ -156,6 +159,9 @@ static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __us
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	msg->tag = s.tag;
+	/* 0 is "never" inside: a time before the host's boot is 1 ns. */
+	if (s.flags & KMBOX_F_EXPIRE)
+		msg->expires = max_t(u64, kmbox_time_to_host(s.expire_ns), 1);
 	return kmbox_send_one(kf, msg, &w, s.flags & KMBOX_F_SYNC);
 }
 
@@ -190,7 +196,7 @@ static void kmbox_msg_creds(const struct kmbox_msg *msg, struct kmbox_recv *r)
  * buffer is not written.
  */
 static long kmbox_ioctl_peek(struct file *file, struct kmbox_file *kf, struct kmbox_recv *r,
-			     void __user *uarg, const struct kmbox_match *m,
+			     void __user *uarg, size_t size, const struct kmbox_match *m,
 			     const struct kmbox_wait *w)
 {
 	u32 bufsz = min(r->len, kf->mb->max_msgsize);
@@ -225,7 +231,7 @@ static long kmbox_ioctl_peek(struct file *file, struct kmbox_file *kf, struct km
 	ret = -EFAULT;
 	if (n && copy_to_user(u64_to_user_ptr(r->buf), kbuf, n))
 		goto out_free;
-	if (copy_to_user(uarg, r, sizeof(*r)))
+	if (copy_to_user(uarg, r, size))
 		goto out_free;
 	ret = p.len;
 out_free:
@@ -233,12 +239,19 @@ out_free:
 	return ret;
 }
 
-static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg)
+/*
+ * KMBOX_IOC_RECV, and KMBOX_IOC_RECVX (@ext), whose argument is the same
+ * followed by the losses: @x->r is the whole argument of RECV.
+ */
+static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg,
+			     bool ext)
 {
 	struct kmbox_recv __user *ur = uarg;
 	struct kmbox_match match, *m = NULL;
-	struct kmbox_msg *msg;
+	size_t size = ext ? sizeof(struct kmbox_recvx) : sizeof(struct kmbox_recv);
+	struct kmbox_recvx x;
 	struct kmbox_recv r;
+	struct kmbox_msg *msg;
 	struct kmbox_wait w;
 	bool as_slot;
 	u32 need = 0;
@@ -246,8 +259,14 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 
 	if (!(file->f_mode & FMODE_READ))
 		return -EBADF;
-	if (copy_from_user(&r, uarg, sizeof(r)))
+	if (copy_from_user(ext ? (void *)&x : (void *)&r, uarg, size))
 		return -EFAULT;
+	if (ext) {
+		if (memchr_inv(x.__reserved, 0, sizeof(x.__reserved)))
+			return -EINVAL;
+		r = x.r;
+		memset(&x.lost, 0, sizeof(x.lost));
+	}
 	if (r.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_MATCH |
 			KMBOX_F_PEEK))
 		return -EINVAL;
@@ -265,8 +284,17 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 	ret = kmbox_wait_init(&w, file, r.flags, r.deadline_ns);
 	if (ret)
 		return ret;
-	if (r.flags & KMBOX_F_PEEK)
-		return kmbox_ioctl_peek(file, kf, &r, uarg, m, &w);
+	if (r.flags & KMBOX_F_PEEK) {
+		if (!ext)
+			return kmbox_ioctl_peek(file, kf, &r, uarg, size, m, &w);
+		/*
+		 * A peek has lost nothing: x.lost stays zero.  x.r comes
+		 * first in x, so copying @size bytes from it copies all of x.
+		 */
+		return kmbox_ioctl_peek(file, kf, &x.r, uarg, size, m, &w);
+	}
+	if (ext)
+		w.loss = &x.lost;
 
 	ret = kmbox_recv_match(kf, &msg, &r.len, 1, r.flags & KMBOX_F_ZC, &w, &need, m);
 	if (ret == -EMSGSIZE)
@@ -283,13 +311,17 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 	r.msg_flags = as_slot ? KMBOX_MSG_ZC : 0;
 	/* @match_mask is @reply_token: a receive reports the token or 0. */
 	r.reply_token = r.flags & KMBOX_F_CALLS ? msg->token : 0;
-	if (copy_to_user(uarg, &r, sizeof(r)))
+	if (ext)
+		x.r = r;
+	if (copy_to_user(uarg, ext ? (void *)&x : (void *)&r, size))
 		goto out_requeue;
 	kmbox_consume(kf, &msg, 1, r.flags & KMBOX_F_CALLS);
 	return r.len;
 
 out_requeue:
 	kmbox_requeue(kf, &msg, 1);
+	if (ext)
+		kmbox_loss_untake(kf, &x.lost);
 	return -EFAULT;
 }
 
@@ -668,6 +700,7 @@ static long kmbox_ioctl_reopen(struct file *file, struct kmbox_file *kf, void __
 	kref_get(&kf->mb->ref);
 	/* Nobody sees @nfile before fd_install(), which publishes it. */
 	nkf->mb = kf->mb;
+	kmbox_loss_bind(nkf);
 	fd_install(fd, nfile);
 	return fd;
 }
@@ -710,6 +743,15 @@ out:
 	return ret;
 }
 
+/* KMBOX_IOC_QOS: any bound file reads the policy and the totals. */
+static long kmbox_ioctl_qos(struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_qos q;
+
+	kmbox_qos_read(kf->mb, &q);
+	return copy_to_user(uarg, &q, sizeof(q)) ? -EFAULT : 0;
+}
+
 /**
  * kmbox_ioctl() - unlocked_ioctl of /dev/kmbox files
  * @file: the file
@@ -743,6 +785,8 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_REOPEN:
 	case KMBOX_IOC_STATS:
 	case KMBOX_IOC_FILTER:
+	case KMBOX_IOC_QOS:
+	case KMBOX_IOC_RECVX:
 		break;
 	default:
 		return -ENOTTY;
@@ -757,7 +801,11 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_SEND:
 		return kmbox_ioctl_send(file, kf, uarg);
 	case KMBOX_IOC_RECV:
-		return kmbox_ioctl_recv(file, kf, uarg);
+		return kmbox_ioctl_recv(file, kf, uarg, false);
+	case KMBOX_IOC_RECVX:
+		return kmbox_ioctl_recv(file, kf, uarg, true);
+	case KMBOX_IOC_QOS:
+		return kmbox_ioctl_qos(kf, uarg);
 	case KMBOX_IOC_SEND_BATCH:
 		return kmbox_ioctl_send_batch(file, kf, uarg);
 	case KMBOX_IOC_RECV_BATCH:
