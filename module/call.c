@@ -221,12 +221,14 @@ void kmbox_sync_deliver_locked(struct kmbox *mb, struct kmbox_msg *msg,
 }
 
 /**
- * kmbox_sync_drop_locked() - a waiter's message is dropped (a kmbox bug
- * elsewhere: see kmbox_requeue())
+ * kmbox_sync_drop_locked() - a waiter's message is dropped: by the
+ * mailbox's overflow policy while QUEUED (policy.c, @err -ENOBUFS), or
+ * for a kmbox bug elsewhere (kmbox_requeue(), -EIO)
  * @mb: the mailbox
  * @msg: a message with ->sync, freed by the caller after
+ * @err: what its sender or caller gets
  */
-void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg)
+void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg, int err)
 {
 	struct kmbox_sync *s = msg->sync;
 
@@ -235,7 +237,26 @@ void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg)
 	if (s == &kmbox_sync_orphan)
 		return;
 	s->msg = NULL;
-	kmbox_sync_done(s, -EIO);
+	kmbox_sync_done(s, err);
+}
+
+/**
+ * kmbox_sync_unsend_locked() - a waiter's zero-copy message, queued, is
+ * discarded (policy.c): its slot goes back to the sender's file, reserved,
+ * as when the waiter withdraws it, since its send fails
+ * @mb: the mailbox
+ * @msg: a message with ->sync and a slot, in the QUEUED slot state
+ *
+ * Return: true if the slot went back.
+ */
+bool kmbox_sync_unsend_locked(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	struct kmbox_sync *s = msg->sync;
+
+	lockdep_assert_held(&mb->lock);
+	if (s == &kmbox_sync_orphan)
+		return false;
+	return !kmbox_zc_unsend_locked(s->kf, msg->slot);
 }
 
 /**

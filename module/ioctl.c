@@ -87,7 +87,8 @@ static long kmbox_ioctl_info(void __user *uarg)
 		.prio_max = KMBOX_PRIO_MAX,
 		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
 			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS |
-			    KMBOX_FEAT_TAGS |
+			    KMBOX_FEAT_TAGS | KMBOX_FEAT_POLICY | KMBOX_FEAT_URGENT |
+			    KMBOX_FEAT_EXPIRY |
 			    (IS_ENABLED(CONFIG_IO_URING) ? KMBOX_FEAT_URING : 0),
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
@@ -150,8 +151,10 @@ long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbo
 	struct kmbox_wait w;
 	int ret;
 
-	if (s->flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG) ||
-	    s->__reserved[1] || (!(s->flags & KMBOX_F_TAG) && s->tag))
+	if (s->flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG |
+			 KMBOX_F_EXPIRE) ||
+	    (!(s->flags & KMBOX_F_TAG) && s->tag) ||
+	    (!(s->flags & KMBOX_F_EXPIRE) && s->expire_ns) || s->expire_ns > KTIME_MAX)
 		return -EINVAL;
 	ret = kmbox_wait_init(&w, file, s->flags, s->deadline_ns);
 	if (ret)
@@ -163,6 +166,9 @@ long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbo
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	msg->tag = s->tag;
+	/* 0 is "never" inside: a time before the host's boot is 1 ns. */
+	if (s->flags & KMBOX_F_EXPIRE)
+		msg->expires = max_t(u64, kmbox_time_to_host(s->expire_ns), 1);
 	return kmbox_send_one(kf, msg, &w, s->flags & KMBOX_F_SYNC);
 }
 
@@ -208,7 +214,7 @@ static void kmbox_msg_creds(const struct kmbox_msg *msg, struct kmbox_recv *r)
  * buffer is not written.
  */
 static long kmbox_ioctl_peek(struct file *file, struct kmbox_file *kf, struct kmbox_recv *r,
-			     void __user *uarg, const struct kmbox_match *m,
+			     void __user *uarg, size_t size, const struct kmbox_match *m,
 			     const struct kmbox_wait *w)
 {
 	u32 bufsz = min(r->len, kf->mb->max_msgsize);
@@ -243,7 +249,7 @@ static long kmbox_ioctl_peek(struct file *file, struct kmbox_file *kf, struct km
 	ret = -EFAULT;
 	if (n && copy_to_user(u64_to_user_ptr(r->buf), kbuf, n))
 		goto out_free;
-	if (copy_to_user(uarg, r, sizeof(*r)))
+	if (copy_to_user(uarg, r, size))
 		goto out_free;
 	ret = p.len;
 out_free:
@@ -251,24 +257,18 @@ out_free:
 	return ret;
 }
 
-/**
- * kmbox_recv_args() - the work of KMBOX_IOC_RECV, on an argument copied in
- * @file: the file, open for reading (the caller checked)
- * @kf: its private data, bound
- * @rp: the argument, in kernel memory; nothing in it is trusted
- * @ur: where the result goes: the filled struct (the ioctl's own
- *	argument), or just its len on EMSGSIZE; a fault there puts the
- *	message back
- * @nowait: never wait, whatever @rp and the file say (io_uring, uring.c)
- *
- * Return: the message's length or a negative errno, as KMBOX_IOC_RECV.
+/*
+ * The work of KMBOX_IOC_RECV on an argument copied in (@r), and of
+ * KMBOX_IOC_RECVX when @x is not NULL: @x is then the whole argument,
+ * copied in and checked, whose r is @r, and the losses go in @x->lost.
+ * The result is written at @uarg (RECV's struct, or RECVX's whole).
  */
-long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbox_recv *rp,
-		     struct kmbox_recv __user *ur, bool nowait)
+static long kmbox_recv_do(struct file *file, struct kmbox_file *kf, struct kmbox_recv r,
+			  void __user *uarg, struct kmbox_recvx *x, bool nowait)
 {
-	void __user *uarg = ur;
+	struct kmbox_recv __user *ur = uarg;
 	struct kmbox_match match, *m = NULL;
-	struct kmbox_recv r = *rp;
+	size_t size = x ? sizeof(*x) : sizeof(r);
 	struct kmbox_msg *msg;
 	struct kmbox_wait w;
 	bool as_slot;
@@ -293,8 +293,18 @@ long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbo
 	if (ret)
 		return ret;
 	w.nonblock |= nowait;
-	if (r.flags & KMBOX_F_PEEK)
-		return kmbox_ioctl_peek(file, kf, &r, uarg, m, &w);
+	if (r.flags & KMBOX_F_PEEK) {
+		if (!x)
+			return kmbox_ioctl_peek(file, kf, &r, uarg, size, m, &w);
+		/*
+		 * A peek has lost nothing: x->lost stays zero.  x->r comes
+		 * first in *x, so copying @size bytes from it copies all of *x.
+		 */
+		x->r = r;
+		return kmbox_ioctl_peek(file, kf, &x->r, uarg, size, m, &w);
+	}
+	if (x)
+		w.loss = &x->lost;
 
 	ret = kmbox_recv_match(kf, &msg, &r.len, 1, r.flags & KMBOX_F_ZC, &w, &need, m);
 	if (ret == -EMSGSIZE)
@@ -311,25 +321,61 @@ long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbo
 	r.msg_flags = as_slot ? KMBOX_MSG_ZC : 0;
 	/* @match_mask is @reply_token: a receive reports the token or 0. */
 	r.reply_token = r.flags & KMBOX_F_CALLS ? msg->token : 0;
-	if (copy_to_user(uarg, &r, sizeof(r)))
+	if (x)
+		x->r = r;
+	if (copy_to_user(uarg, x ? (void *)x : (void *)&r, size))
 		goto out_requeue;
 	kmbox_consume(kf, &msg, 1, r.flags & KMBOX_F_CALLS);
 	return r.len;
 
 out_requeue:
 	kmbox_requeue(kf, &msg, 1);
+	if (x)
+		kmbox_loss_untake(kf, &x->lost);
 	return -EFAULT;
 }
 
-static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg)
+/**
+ * kmbox_recv_args() - the work of KMBOX_IOC_RECV, on an argument copied in
+ * @file: the file, open for reading (the caller checked)
+ * @kf: its private data, bound
+ * @rp: the argument, in kernel memory; nothing in it is trusted
+ * @ur: where the result goes: the filled struct (the ioctl's own
+ *	argument), or just its len on EMSGSIZE; a fault there puts the
+ *	message back
+ * @nowait: never wait, whatever @rp and the file say (io_uring, uring.c)
+ *
+ * Return: the message's length or a negative errno, as KMBOX_IOC_RECV.
+ */
+long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbox_recv *rp,
+		     struct kmbox_recv __user *ur, bool nowait)
 {
+	return kmbox_recv_do(file, kf, *rp, ur, NULL, nowait);
+}
+
+/*
+ * KMBOX_IOC_RECV, and KMBOX_IOC_RECVX (@ext), whose argument is the same
+ * followed by the losses: its r is the whole argument of RECV.
+ */
+static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg,
+			     bool ext)
+{
+	struct kmbox_recvx x;
 	struct kmbox_recv r;
 
 	if (!(file->f_mode & FMODE_READ))
 		return -EBADF;
-	if (copy_from_user(&r, uarg, sizeof(r)))
+	if (!ext) {
+		if (copy_from_user(&r, uarg, sizeof(r)))
+			return -EFAULT;
+		return kmbox_recv_do(file, kf, r, uarg, NULL, false);
+	}
+	if (copy_from_user(&x, uarg, sizeof(x)))
 		return -EFAULT;
-	return kmbox_recv_args(file, kf, &r, uarg, false);
+	if (memchr_inv(x.__reserved, 0, sizeof(x.__reserved)))
+		return -EINVAL;
+	memset(&x.lost, 0, sizeof(x.lost));
+	return kmbox_recv_do(file, kf, x.r, uarg, &x, false);
 }
 
 /* Copy in a batch argument and its entries; return the entries or an error. */
@@ -707,6 +753,7 @@ static long kmbox_ioctl_reopen(struct file *file, struct kmbox_file *kf, void __
 	kref_get(&kf->mb->ref);
 	/* Nobody sees @nfile before fd_install(), which publishes it. */
 	nkf->mb = kf->mb;
+	kmbox_loss_bind(nkf);
 	fd_install(fd, nfile);
 	return fd;
 }
@@ -749,6 +796,15 @@ out:
 	return ret;
 }
 
+/* KMBOX_IOC_QOS: any bound file reads the policy and the totals. */
+static long kmbox_ioctl_qos(struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_qos q;
+
+	kmbox_qos_read(kf->mb, &q);
+	return copy_to_user(uarg, &q, sizeof(q)) ? -EFAULT : 0;
+}
+
 /**
  * kmbox_ioctl() - unlocked_ioctl of /dev/kmbox files
  * @file: the file
@@ -782,6 +838,8 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_REOPEN:
 	case KMBOX_IOC_STATS:
 	case KMBOX_IOC_FILTER:
+	case KMBOX_IOC_QOS:
+	case KMBOX_IOC_RECVX:
 		break;
 	default:
 		return -ENOTTY;
@@ -796,7 +854,11 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_SEND:
 		return kmbox_ioctl_send(file, kf, uarg);
 	case KMBOX_IOC_RECV:
-		return kmbox_ioctl_recv(file, kf, uarg);
+		return kmbox_ioctl_recv(file, kf, uarg, false);
+	case KMBOX_IOC_RECVX:
+		return kmbox_ioctl_recv(file, kf, uarg, true);
+	case KMBOX_IOC_QOS:
+		return kmbox_ioctl_qos(kf, uarg);
 	case KMBOX_IOC_SEND_BATCH:
 		return kmbox_ioctl_send_batch(file, kf, uarg);
 	case KMBOX_IOC_RECV_BATCH:

@@ -237,6 +237,8 @@ struct kmbox_chain {
  * @token: the reply token of a call's request, 0 otherwise (fixed once
  *	queued)
  * @tag: the message's tag (fixed once queued)
+ * @expires: host CLOCK_MONOTONIC time from which it is never delivered,
+ *	0 = never (policy.c; fixed once queued)
  * @tag_node: in kmbox->tags while queued and the mailbox is indexed
  *	(tags.c)
  * @data: the payload, inline (see "Message layouts")
@@ -262,6 +264,7 @@ struct kmbox_msg {
 	struct kmbox_sync *sync;
 	u64 token;
 	u64 tag;
+	u64 expires;
 	struct rb_node tag_node;
 	union {
 		DECLARE_FLEX_ARRAY(char, data);
@@ -285,7 +288,7 @@ struct kmbox_msg {
 
 /*
  * Message pool.  Each mailbox keeps the 1 KiB buffers of its small
- * messages (payload up to KMBOX_POOL_DATA, 896 bytes today, and every
+ * messages (payload up to KMBOX_POOL_DATA, 888 bytes today, and every
  * zero-copy message) for reuse, so that the steady state of a
  * small-message exchange allocates nothing.  A pool grows on demand to
  * max_msgs + KMBOX_POOL_EXTRA buffers (spares and batches being built),
@@ -390,6 +393,17 @@ struct kmbox_mbstats {
  * @tags_indexed: a receive has asked for an exact tag: @tags is kept
  * @flt_wait: receivers and peekers asleep with a filter (tags.c)
  * @flt_sleepers: how many (raised under @lock)
+ * @policy: KMBOX_POLICY_*, fixed at creation (policy.c)
+ * @urgent_prio: messages of this priority and above are urgent;
+ *	KMBOX_PRIO_MAX when there is no urgent lane (fixed)
+ * @normal_max: the messages there is room for unless urgent: max_msgs
+ *	less the urgent room (fixed)
+ * @ttl_ns: default time to live of its messages, 0 = none (fixed)
+ * @send_hooks: a send must look at @ttl_ns or the policy before the room
+ *	test: a TTL, or KMBOX_POLICY_REPLACE (fixed; mbox.c's one test)
+ * @may_expire: a message with a deadline was queued once: a full mailbox
+ *	looks for expired messages to make room (under @lock)
+ * @loss: what the mailbox lost, totals (under @lock)
  * @flt_pollers: files with a filter whose pollers wait behind a relay on
  *	@flt_wait (tags.c; raised under @lock)
  * @next_token: the last reply token issued
@@ -436,6 +450,13 @@ struct kmbox {
 	bool tags_indexed;
 	wait_queue_head_t flt_wait;
 	atomic_t flt_sleepers;
+	u8 policy;
+	u32 urgent_prio;
+	u32 normal_max;
+	u64 ttl_ns;
+	u64 send_hooks;
+	bool may_expire;
+	struct kmbox_loss loss;
 	atomic_t flt_pollers;
 	atomic64_t next_token;
 	struct kmbox_mbstats st ____cacheline_aligned_in_smp;
@@ -476,6 +497,8 @@ struct kmbox_relay {
  * @calls: requests received through this file and not answered yet
  *	(struct kmbox_sync, by token; under @mb->lock)
  * @filter: the file's receive filter (KMBOX_IOC_FILTER; under @mb->lock)
+ * @loss_seen: @mb->loss as this file's last loss-reporting receive took
+ *	its message (policy.c; under @mb->lock)
  * @flt_poll: where the file is polled for EPOLLIN while it has a filter
  * @flt_relay: on @mb->flt_wait once @flt_relayed: wakes @flt_poll for the
  *	messages @filter lets through (tags.c)
@@ -498,6 +521,7 @@ struct kmbox_file {
 		u64 tag;
 		u64 mask;
 	} filter;
+	struct kmbox_loss loss_seen;
 	wait_queue_head_t flt_poll;
 	struct wait_queue_entry flt_relay;
 	bool flt_relayed;
@@ -518,18 +542,20 @@ enum kmbox_creds {
 /*
  * Wait/operation flags, from the uapi KMBOX_F_* plus the file's O_NONBLOCK;
  * handoff_only: queue nothing, only hand a message to a waiting receiver
- * (a non-blocking synchronous send).
+ * (a non-blocking synchronous send); loss: a receive that reports losses
+ * (KMBOX_IOC_RECVX) gets them here when it takes its message.
  */
 struct kmbox_wait {
 	bool nonblock;
 	bool timed;
 	ktime_t deadline;
 	bool handoff_only;
+	struct kmbox_loss *loss;
 };
 
 /* mbox.c */
-struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, struct kmbox_ns *ns,
-			  struct kmbox_chain *creator);
+struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, const struct kmbox_qos *qos,
+			  struct kmbox_ns *ns, struct kmbox_chain *creator);
 void kmbox_put(struct kmbox *mb);
 int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
 		    const struct kmbox_wait *w);
@@ -543,6 +569,7 @@ int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
 		     bool (*cond)(struct kmbox *), struct kmbox *mb, const struct kmbox_wait *w);
 void kmbox_file_detach(struct kmbox_file *kf);
 void kmbox_unqueue_locked(struct kmbox *mb, struct kmbox_msg *msg);
+void kmbox_dequeue_locked(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_wake_room(struct kmbox *mb);
 
 int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
@@ -580,6 +607,51 @@ struct kmbox_peeked {
 	kuid_t uid;
 	kgid_t gid;
 };
+
+/* policy.c: overflow policies, loss counts, the urgent lane */
+int kmbox_qos_check(const struct kmbox_qos *q, const struct kmbox_attr *attr);
+void kmbox_qos_init(struct kmbox *mb, const struct kmbox_qos *q);
+void kmbox_qos_read(struct kmbox *mb, struct kmbox_qos *q);
+
+/* What kmbox_overflow_locked() decided for a message that found no room. */
+enum kmbox_ovf {
+	KMBOX_OVF_GO,		/* there is room now: queue it */
+	KMBOX_OVF_WAIT,		/* wait for room, as KMBOX_POLICY_BLOCK */
+	KMBOX_OVF_REJECT,	/* fail the send with EAGAIN */
+	KMBOX_OVF_SELF,		/* the message itself is dropped */
+};
+
+/**
+ * struct kmbox_victims - messages a lock round took out, freed after it
+ * @head: chained through kmbox_msg.pool_node
+ * @slots_freed: a slot came free: wake the reservers after unlocking
+ */
+struct kmbox_victims {
+	struct llist_node *head;
+	bool slots_freed;
+};
+
+enum kmbox_ovf kmbox_overflow_locked(struct kmbox *mb, struct kmbox_msg *msg, u32 limit,
+				     struct kmbox_victims *v);
+struct kmbox_msg *kmbox_replace_find_locked(struct kmbox *mb, const struct kmbox_msg *msg);
+void kmbox_discard_locked(struct kmbox *mb, struct kmbox_msg *msg, struct kmbox_victims *v,
+			  bool queued, int err);
+bool kmbox_expire_send_locked(struct kmbox *mb, struct kmbox_msg *msg, u64 now);
+bool kmbox_expire_purge_locked(struct kmbox *mb, u64 now, struct kmbox_victims *v);
+bool kmbox_expired_locked(struct kmbox *mb, struct kmbox_msg *msg, u64 *now,
+			  struct kmbox_victims *v);
+void kmbox_expired_free(struct kmbox *mb, struct kmbox_victims *v);
+void kmbox_loss_bind(struct kmbox_file *kf);
+void kmbox_victims_free(struct kmbox *mb, struct kmbox_victims *v);
+void kmbox_loss_take_locked(struct kmbox *mb, struct kmbox_file *kf, struct kmbox_loss *out);
+void kmbox_loss_untake(struct kmbox_file *kf, const struct kmbox_loss *l);
+bool kmbox_has_urgent_locked(struct kmbox *mb);
+
+/* Under kmbox->lock: how many messages may be queued or in flight before @msg waits. */
+static inline u32 kmbox_room_limit(const struct kmbox *mb, const struct kmbox_msg *msg)
+{
+	return msg->prio >= mb->urgent_prio ? mb->max_msgs : mb->normal_max;
+}
 
 /* tags.c: the tag index, filtered waits, peek; see the top of tags.c */
 int kmbox_match_check(const struct kmbox_match *m);
@@ -619,7 +691,8 @@ int kmbox_sync_take_locked(struct kmbox *mb, struct kmbox_msg *msg);
 bool kmbox_sync_untake_locked(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_sync_deliver_locked(struct kmbox *mb, struct kmbox_msg *msg,
 			       struct kmbox_file *rkf, bool calls);
-void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg);
+void kmbox_sync_drop_locked(struct kmbox *mb, struct kmbox_msg *msg, int err);
+bool kmbox_sync_unsend_locked(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_calls_detach_locked(struct kmbox_file *kf);
 int kmbox_send_one(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w,
 		   bool sync);

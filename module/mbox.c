@@ -107,6 +107,8 @@ static bool kmbox_has_msg(struct kmbox *mb)
  * @batch: it asked for more than one message: handed one only by a send
  *	that can go no other way (see kmbox_handoff_target_locked())
  * @msg: the message handed over (KMBOX_RW_HANDED)
+ * @loss: it reports losses: the sender that hands it a message takes
+ *	them for it (policy.c)
  * @state: KMBOX_RW_WAITING until a sender chooses it; written under
  *	kmbox->lock with release, read locklessly with acquire
  */
@@ -118,6 +120,7 @@ struct kmbox_rwaiter {
 	bool zc;
 	bool batch;
 	struct kmbox_msg *msg;
+	struct kmbox_loss *loss;
 	int state;
 };
 
@@ -200,6 +203,8 @@ static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_rwaiter *rw,
 		return false;
 	}
 	rw->msg = msg;
+	if (unlikely(rw->loss))
+		kmbox_loss_take_locked(mb, rw->kf, rw->loss);
 	kmbox_rw_choose_locked(mb, rw, KMBOX_RW_HANDED, wk);
 	/* Never queued: it spent no time in the queue. */
 	mb->st.handoffs++;
@@ -233,7 +238,7 @@ static int kmbox_recv_wait_locked(struct kmbox_file *kf, u32 bufsz, bool zc, boo
 	struct kmbox *mb = kf->mb;
 	struct kmbox_rwaiter rw = {
 		.task = current, .kf = kf, .bufsz = bufsz, .zc = zc, .batch = batch,
-		.state = KMBOX_RW_WAITING,
+		.loss = w->loss, .state = KMBOX_RW_WAITING,
 	};
 	ktime_t expires = w->deadline;
 	bool state_first = true;
@@ -281,27 +286,45 @@ static int kmbox_recv_wait_locked(struct kmbox_file *kf, u32 bufsz, bool zc, boo
 	return state == KMBOX_RW_WOKEN ? 0 : ret;
 }
 
+/* Room for a message that is not urgent (an urgent one: kmbox_room_limit()). */
 static bool kmbox_has_room(struct kmbox *mb)
+{
+	return atomic_read(&mb->used) < mb->normal_max;
+}
+
+static bool kmbox_has_urgent_room(struct kmbox *mb)
 {
 	return atomic_read(&mb->used) < mb->max_msgs;
 }
 
-/* Pollers and O_ASYNC owners: messages arrived (@queued: in the queue). */
-static void kmbox_wake_readers(struct kmbox *mb, bool queued)
+/*
+ * Pollers and O_ASYNC owners: messages arrived (@queued: in the queue;
+ * @urgent: an urgent one among them, see policy.c).
+ */
+static void kmbox_wake_readers(struct kmbox *mb, bool queued, bool urgent)
 {
 	/* The waker's barrier of the rule at the top of this file. */
 	if (queued && wq_has_sleeper(&mb->rd_wait))
-		wake_up_interruptible_sync_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
-	if (unlikely(READ_ONCE(mb->fasync)))
+		wake_up_interruptible_sync_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM |
+						(urgent ? EPOLLPRI : 0));
+	if (unlikely(READ_ONCE(mb->fasync))) {
 		kill_fasync(&mb->fasync, SIGIO, POLL_IN);
+		if (urgent)
+			kill_fasync(&mb->fasync, SIGURG, POLL_PRI);
+	}
 }
 
 /* After an atomic RMW that made room (hence smp_mb__after_atomic()). */
 static void __kmbox_wake_writers(struct kmbox *mb)
 {
 	/* waitqueue_active() is safe: the callers' barrier orders it */
-	if (waitqueue_active(&mb->wr_wait))
+	if (!waitqueue_active(&mb->wr_wait))
+		;
+	else if (likely(mb->normal_max == mb->max_msgs))
 		wake_up_interruptible_sync_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
+	else	/* urgent room: the room may be for an urgent sender only */
+		__wake_up(&mb->wr_wait, TASK_INTERRUPTIBLE, 0,
+			  poll_to_key(EPOLLOUT | EPOLLWRNORM));
 	if (unlikely(READ_ONCE(mb->fasync)))
 		kill_fasync(&mb->fasync, SIGIO, POLL_OUT);
 }
@@ -330,7 +353,7 @@ void kmbox_wake_room(struct kmbox *mb)
 }
 
 /* Take @msg off the queue, wherever it is; it is in flight (or withdrawn). */
-static void kmbox_dequeue_locked(struct kmbox *mb, struct kmbox_msg *msg)
+void kmbox_dequeue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 {
 	if (mb->last == &msg->node)
 		mb->last = rb_prev(&msg->node);
@@ -419,6 +442,8 @@ static size_t kmbox_mbox_cost(void)
 /**
  * kmbox_alloc() - make a mailbox
  * @in: creation attributes (zeroes take the module defaults)
+ * @qos: overflow policy and urgent lane (checked but for the room), or
+ *	NULL for the defaults
  * @ns: namespace it is created in (the mailbox takes a reference)
  * @creator: charge chain of the creating file: charged for the mailbox,
  *	its region and its pool
@@ -433,8 +458,8 @@ static size_t kmbox_mbox_cost(void)
  * of @creator has user_max_mailboxes or its quota cannot cover the
  * mailbox, -ENOMEM.
  */
-struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_ns *ns,
-			  struct kmbox_chain *creator)
+struct kmbox *kmbox_alloc(const struct kmbox_attr *in, const struct kmbox_qos *qos,
+			  struct kmbox_ns *ns, struct kmbox_chain *creator)
 {
 	struct kmbox_attr attr;
 	unsigned long cost;
@@ -442,6 +467,8 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_ns *ns,
 	int ret;
 
 	ret = kmbox_attr_resolve(in, &attr);
+	if (!ret && qos)
+		ret = kmbox_qos_check(qos, &attr);
 	if (ret)
 		return ERR_PTR(ret);
 
@@ -500,6 +527,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, struct kmbox_ns *ns,
 	atomic_set(&mb->pool_size, 0);
 	mb->pool_max = min_t(u32, attr.max_msgs + KMBOX_POOL_EXTRA, KMBOX_POOL_MAX);
 	mb->rendezvous = attr.flags & KMBOX_ATTR_RENDEZVOUS;
+	kmbox_qos_init(mb, qos);
 	atomic64_set(&mb->next_token, 0);
 	refcount_inc(&ns->ref);
 	atomic_long_inc(&kmbox_stats.mailboxes);
@@ -594,6 +622,17 @@ static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg,
 	kmbox_tags_insert_locked(mb, msg, tw);
 }
 
+/*
+ * Under kmbox->lock: a send found no room below @limit; expired messages
+ * may make some (policy.c).  Return: true if there is room now.
+ */
+static bool kmbox_room_expired_locked(struct kmbox *mb, u32 limit, u64 now,
+				      struct kmbox_victims *v)
+{
+	return unlikely(mb->may_expire) && kmbox_expire_purge_locked(mb, now, v) &&
+	       atomic_read(&mb->used) < limit;
+}
+
 /* A blocked sender or reserver, woken only by the event it waits for. */
 struct kmbox_waiter {
 	struct wait_queue_entry entry;
@@ -679,6 +718,72 @@ int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
 	return ret;
 }
 
+/*
+ * Under kmbox->lock: @msg goes into the mailbox now.  Its slot, if any,
+ * is queued; it is stamped and counted as sent.  Return: 0, or the slot
+ * state machine's error (the message is not sent).
+ */
+static int kmbox_send_commit_locked(struct kmbox_file *kf, struct kmbox_msg *msg, u64 now)
+{
+	struct kmbox *mb = kf->mb;
+
+	if (msg->slot != KMBOX_NO_SLOT) {
+		int ret = kmbox_zc_send_locked(kf, msg->slot);
+
+		if (ret)
+			return ret;
+		trace_kmbox_zc_queue(mb, msg->slot);
+	}
+	msg->send_ns = now;
+	kmbox_stat_in_locked(mb, msg);
+	trace_kmbox_send(mb, msg);
+	return 0;
+}
+
+/*
+ * Under kmbox->lock, for a message with a deadline, or to a mailbox with a
+ * TTL or KMBOX_POLICY_REPLACE (policy.c): one past its time is counted as
+ * sent and expired at once; one with a queued namesake takes its place.
+ *
+ * Return: 0 to send @msg as usual, 1 if it expired, 2 if it replaced a
+ * queued message (in both cases it belongs to the mailbox now), or the
+ * slot state machine's error.
+ */
+static noinline int kmbox_send_hooks_locked(struct kmbox_file *kf, struct kmbox_msg *msg,
+					    u64 now, const struct kmbox_wait *w,
+					    struct kmbox_victims *v, struct kmbox_tagwake *tw,
+					    bool *urgent)
+{
+	struct kmbox *mb = kf->mb;
+	struct kmbox_msg *old = NULL;
+	bool expired;
+	int ret;
+
+	expired = kmbox_expire_send_locked(mb, msg, now);
+	/* Conflation: a namesake queued is replaced, full or not. */
+	if (!expired && mb->policy == KMBOX_POLICY_REPLACE && !w->handoff_only)
+		old = kmbox_replace_find_locked(mb, msg);
+	if (!expired && !old)
+		return 0;
+	ret = kmbox_send_commit_locked(kf, msg, now);
+	if (ret)
+		return ret;
+	if (expired) {
+		msg->seq = mb->seq++;
+		mb->loss.expired++;
+		kmbox_discard_locked(mb, msg, v, false, -ETIMEDOUT);
+		return 1;
+	}
+	/* Its place: the same arrival number; the room changes hands. */
+	msg->seq = old->seq;
+	mb->loss.replaced++;
+	kmbox_discard_locked(mb, old, v, true, -ENOBUFS);
+	atomic_inc(&mb->used);
+	kmbox_enqueue_locked(mb, msg, tw);
+	*urgent |= msg->prio >= mb->urgent_prio;
+	return 2;
+}
+
 /**
  * kmbox_send_many() - queue up to @n prepared messages, in order
  * @kf: the sending file (bound)
@@ -697,9 +802,10 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 {
 	struct kmbox_wakeups wk = { .n = 0 };
 	struct kmbox_tagwake tw = { .n = 0 };
+	struct kmbox_victims v = { .head = NULL };
 	struct kmbox *mb = kf->mb;
 	unsigned int done = 0;
-	bool queued = false;
+	bool queued = false, urgent = false;
 	int ret = 0;
 
 	for (;;) {
@@ -709,6 +815,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 		spin_lock(&mb->lock);
 		while (done < n) {
 			struct kmbox_msg *msg = msgs[done];
+			u32 limit = kmbox_room_limit(mb, msg);
 			struct kmbox_rwaiter *rw;
 
 			if (msg->slot != KMBOX_NO_SLOT) {
@@ -716,27 +823,58 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 				if (ret)
 					break;
 			}
-			if (!kmbox_has_room(mb))
-				break;
+			/* The one test on the way of a mailbox without them: policy.c. */
+			if (unlikely(msg->expires | mb->send_hooks)) {
+				ret = kmbox_send_hooks_locked(kf, msg, now, w, &v, &tw, &urgent);
+				if (ret < 0)
+					break;
+				if (ret) {
+					queued |= ret == 2;
+					done++;
+					continue;
+				}
+			}
+			if (atomic_read(&mb->used) >= limit &&
+			    !kmbox_room_expired_locked(mb, limit, now, &v)) {
+				enum kmbox_ovf ovf;
+
+				/* Full: a block mailbox waits; see policy.c for the others. */
+				if (likely(mb->policy == KMBOX_POLICY_BLOCK) || w->handoff_only)
+					break;
+				ovf = kmbox_overflow_locked(mb, msg, limit, &v);
+				if (ovf == KMBOX_OVF_REJECT) {
+					mb->loss.rejected += n - done;
+					ret = -EAGAIN;
+					break;
+				}
+				if (ovf == KMBOX_OVF_WAIT)
+					break;
+				if (ovf == KMBOX_OVF_SELF) {
+					/* Lower than all queued: the oldest of the lowest. */
+					ret = kmbox_send_commit_locked(kf, msg, now);
+					if (ret)
+						break;
+					msg->seq = mb->seq++;
+					mb->loss.dropped++;
+					kmbox_discard_locked(mb, msg, &v, false, -ENOBUFS);
+					done++;
+					continue;
+				}
+			}
 			rw = kmbox_handoff_target_locked(mb, msg, &wk, w->handoff_only);
 			if (!rw && w->handoff_only) {
 				ret = -EAGAIN;
 				break;
 			}
-			if (msg->slot != KMBOX_NO_SLOT) {
-				ret = kmbox_zc_send_locked(kf, msg->slot);
-				if (ret)
-					break;
-				trace_kmbox_zc_queue(mb, msg->slot);
-			}
+			ret = kmbox_send_commit_locked(kf, msg, now);
+			if (ret)
+				break;
 			atomic_inc(&mb->used);
 			msg->seq = mb->seq++;
-			msg->send_ns = now;
-			kmbox_stat_in_locked(mb, msg);
-			trace_kmbox_send(mb, msg);
 			if (!rw || !kmbox_handoff_locked(mb, rw, msg, &wk)) {
 				kmbox_enqueue_locked(mb, msg, &tw);
 				queued = true;
+				urgent |= msg->prio >= mb->urgent_prio;
 			}
 			done++;
 		}
@@ -750,10 +888,13 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 		if (done || ret)
 			break;
 		ret = kmbox_wait_event(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM, &mb->wr_waiters,
-				       kmbox_has_room, mb, w);
+				       msgs[0]->prio >= mb->urgent_prio ?
+				       kmbox_has_urgent_room : kmbox_has_room, mb, w);
 		if (ret)
 			break;
 	}
+	if (unlikely(v.head || v.slots_freed))
+		kmbox_victims_free(mb, &v);
 	if (!done) {
 		/*
 		 * A slot that went bad while we slept (another user of the
@@ -767,7 +908,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 
 	kmbox_wake_chosen(&wk);
 	kmbox_tags_wake(mb, &tw);
-	kmbox_wake_readers(mb, queued);
+	kmbox_wake_readers(mb, queued, urgent);
 	/* Room left: the next sender's turn. */
 	if (kmbox_has_room(mb) && wq_has_sleeper(&mb->wr_wait))
 		wake_up_interruptible_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
@@ -823,6 +964,7 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 		     const struct kmbox_match *m)
 {
 	struct kmbox_wakeups wk = { .n = 0 };
+	struct kmbox_victims v = { .head = NULL };
 	struct kmbox *mb = kf->mb;
 	struct kmbox_match f;
 	bool first = true, waited = false;
@@ -845,6 +987,9 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 
 			if (!msg)
 				break;
+			/* Never delivered once expired: freed, look again. */
+			if (unlikely(msg->expires) && kmbox_expired_locked(mb, msg, &now, &v))
+				continue;
 			as_slot = zc && msg->slot != KMBOX_NO_SLOT;
 			if (!as_slot && msg->len > bufsz[got]) {
 				if (!got) {
@@ -876,11 +1021,19 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 			msgs[got++] = msg;
 		}
 		if (got || ret) {
+			if (got && unlikely(w->loss))
+				kmbox_loss_take_locked(mb, kf, w->loss);
 			/* Messages left behind: the next receiver's turn. */
 			if (mb->nr_msgs)
 				kmbox_wake_receiver_locked(mb, &wk);
 			spin_unlock(&mb->lock);
 			break;
+		}
+		if (unlikely(v.head)) {
+			/* Only expired ones: free them, wake a sender, look again. */
+			spin_unlock(&mb->lock);
+			kmbox_expired_free(mb, &v);
+			continue;
 		}
 		if (w->nonblock) {
 			spin_unlock(&mb->lock);
@@ -908,6 +1061,8 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 		}
 	}
 	kmbox_wake_chosen(&wk);
+	if (unlikely(v.head))
+		kmbox_expired_free(mb, &v);
 	return got ?: ret;
 }
 
@@ -941,7 +1096,7 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 		/* A slot in the wrong state: never queue what points at it. */
 		if (msg->slot != KMBOX_NO_SLOT && kmbox_zc_untake_locked(mb, msg->slot)) {
 			if (msg->sync)
-				kmbox_sync_drop_locked(mb, msg);
+				kmbox_sync_drop_locked(mb, msg, -EIO);
 			msgs[lost++] = msg;
 			continue;
 		}
@@ -1018,7 +1173,8 @@ void kmbox_consume(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
  * @mb: the mailbox
  * @fmode: the file's f_mode
  *
- * Return: EPOLLIN|EPOLLRDNORM when a message is queued, EPOLLOUT|
+ * Return: EPOLLIN|EPOLLRDNORM when a message is queued (and EPOLLPRI when
+ * an urgent one is), EPOLLOUT|
  * EPOLLWRNORM when one more fits, EPOLLWRBAND when a zero-copy slot is
  * free; the first two only for files open for reading, resp. writing.
  */
@@ -1026,8 +1182,16 @@ __poll_t kmbox_poll_mask(struct kmbox *mb, fmode_t fmode)
 {
 	__poll_t mask = 0;
 
-	if ((fmode & FMODE_READ) && kmbox_has_msg(mb))
+	if ((fmode & FMODE_READ) && kmbox_has_msg(mb)) {
 		mask |= EPOLLIN | EPOLLRDNORM;
+		/* The urgent lane: the queue's first message is urgent. */
+		if (unlikely(mb->urgent_prio < KMBOX_PRIO_MAX)) {
+			spin_lock(&mb->lock);
+			if (kmbox_has_urgent_locked(mb))
+				mask |= EPOLLPRI;
+			spin_unlock(&mb->lock);
+		}
+	}
 	if (fmode & FMODE_WRITE) {
 		/* A rendezvous mailbox takes a message while a receiver waits. */
 		if (kmbox_has_room(mb) && (!mb->rendezvous || READ_ONCE(mb->rd_waiters)))

@@ -266,6 +266,7 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 	msg->sync = NULL;
 	msg->token = 0;
 	msg->tag = 0;
+	msg->expires = 0;
 	if (copied)
 		kmbox_stat_add(kf->mb, bytes, len);
 	kmbox_stat_add(kf->mb, messages, 1);

@@ -409,7 +409,7 @@ static void kmbox_insert_locked(struct kmbox *mb, char *name)
 /* Find or create the named mailbox @o asks for; return it referenced. */
 static struct kmbox *kmbox_open_named(struct file *file, struct kmbox_file *kf,
 				      const struct kmbox_open *o,
-				      const struct kmbox_attr *attr)
+				      const struct kmbox_attr *attr, const struct kmbox_qos *qos)
 {
 	bool creat = o->flags & KMBOX_OPEN_CREAT;
 	bool excl = creat && (o->flags & KMBOX_OPEN_EXCL);
@@ -431,7 +431,7 @@ static struct kmbox *kmbox_open_named(struct file *file, struct kmbox_file *kf,
 	mb = kmbox_lookup_locked(ns, name);
 	if (!mb && creat) {
 		mutex_unlock(&kmbox_mutex);
-		fresh = kmbox_alloc(attr, ns, kf->chain);
+		fresh = kmbox_alloc(attr, qos, ns, kf->chain);
 		if (!IS_ERR(fresh))
 			kmbox_set_identity(fresh, o->mode & ~current_umask());
 		mutex_lock(&kmbox_mutex);
@@ -466,7 +466,7 @@ out_unlock:
 
 /* A new anonymous mailbox; return it referenced. */
 static struct kmbox *kmbox_open_anon(struct kmbox_file *kf, const struct kmbox_open *o,
-				     const struct kmbox_attr *attr)
+				     const struct kmbox_attr *attr, const struct kmbox_qos *qos)
 {
 	struct kmbox_ns *ns;
 	struct kmbox *mb;
@@ -474,7 +474,7 @@ static struct kmbox *kmbox_open_anon(struct kmbox_file *kf, const struct kmbox_o
 	ns = kmbox_ns_current(true);
 	if (IS_ERR(ns))
 		return ERR_CAST(ns);
-	mb = kmbox_alloc(attr, ns, kf->chain);
+	mb = kmbox_alloc(attr, qos, ns, kf->chain);
 	if (!IS_ERR(mb)) {
 		kmbox_set_identity(mb, o->mode);
 		kmbox_publish(mb);
@@ -496,11 +496,14 @@ static struct kmbox *kmbox_open_anon(struct kmbox_file *kf, const struct kmbox_o
 int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open *o)
 {
 	bool anon = o->flags & KMBOX_OPEN_ANON;
+	struct kmbox_qos qos, *qosp = NULL;
 	struct kmbox_attr attr = {};
 	struct kmbox *mb;
 
+	/* __reserved[0] is qos, only for a call that may create */
 	if (o->flags & ~(KMBOX_OPEN_CREAT | KMBOX_OPEN_EXCL | KMBOX_OPEN_ANON) ||
-	    o->mode & ~0777 || memchr_inv(o->__reserved, 0, sizeof(o->__reserved)))
+	    o->mode & ~0777 || o->__reserved[1] || o->__reserved[2] ||
+	    (o->qos && !(o->flags & (KMBOX_OPEN_ANON | KMBOX_OPEN_CREAT))))
 		return -EINVAL;
 	if (anon && (o->name || (o->flags & (KMBOX_OPEN_CREAT | KMBOX_OPEN_EXCL))))
 		return -EINVAL;
@@ -517,11 +520,18 @@ int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open
 		if (memchr_inv(attr.__reserved, 0, sizeof(attr.__reserved)))
 			return -EINVAL;
 	}
+	if (o->qos) {
+		if (copy_from_user(&qos, u64_to_user_ptr(o->qos), sizeof(qos)))
+			return -EFAULT;
+		if (kmbox_qos_check(&qos, NULL))
+			return -EINVAL;
+		qosp = &qos;
+	}
 
 	if (anon)
-		mb = kmbox_open_anon(kf, o, &attr);
+		mb = kmbox_open_anon(kf, o, &attr, qosp);
 	else
-		mb = kmbox_open_named(file, kf, o, &attr);
+		mb = kmbox_open_named(file, kf, o, &attr, qosp);
 	if (IS_ERR(mb))
 		return PTR_ERR(mb);
 
@@ -530,6 +540,7 @@ int kmbox_bind(struct file *file, struct kmbox_file *kf, const struct kmbox_open
 		kmbox_put(mb);
 		return -EBUSY;
 	}
+	kmbox_loss_bind(kf);
 	return 0;
 }
 

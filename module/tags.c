@@ -305,14 +305,29 @@ static void kmbox_peek_copy(struct kmbox *mb, const struct kmbox_msg *msg, void 
 int kmbox_peek(struct kmbox_file *kf, const struct kmbox_match *m, void *kbuf, u32 bufsz,
 	       const struct kmbox_wait *w, struct kmbox_peeked *out)
 {
+	struct kmbox_victims v = { .head = NULL };
 	struct kmbox *mb = kf->mb;
 	struct kmbox_match f;
 	struct kmbox_msg *msg;
+	u64 now = 0;
 	int ret;
 
 	spin_lock(&mb->lock);
 	f = m ? *m : kf->filter;
-	while (!(msg = kmbox_tags_first_locked(mb, &f))) {
+	for (;;) {
+		msg = kmbox_tags_first_locked(mb, &f);
+		/* An expired message is never shown either (policy.c). */
+		if (msg && unlikely(msg->expires) && kmbox_expired_locked(mb, msg, &now, &v))
+			continue;
+		if (msg)
+			break;
+		if (v.head) {
+			spin_unlock(&mb->lock);
+			kmbox_expired_free(mb, &v);
+			now = 0;
+			spin_lock(&mb->lock);
+			continue;
+		}
 		if (w->nonblock) {
 			spin_unlock(&mb->lock);
 			return -EAGAIN;
@@ -320,6 +335,7 @@ int kmbox_peek(struct kmbox_file *kf, const struct kmbox_match *m, void *kbuf, u
 		ret = kmbox_tags_wait_locked(mb, &f, w);
 		if (ret)
 			return ret;
+		now = 0;
 		spin_lock(&mb->lock);
 	}
 	kmbox_peek_copy(mb, msg, kbuf, bufsz);
@@ -331,6 +347,8 @@ int kmbox_peek(struct kmbox_file *kf, const struct kmbox_match *m, void *kbuf, u
 	out->uid = msg->uid;
 	out->gid = msg->gid;
 	spin_unlock(&mb->lock);
+	if (unlikely(v.head))
+		kmbox_expired_free(mb, &v);
 	return 0;
 }
 

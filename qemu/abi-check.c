@@ -50,6 +50,7 @@ OFF(kmbox_open, name, 0);
 OFF(kmbox_open, attr, 8);
 OFF(kmbox_open, flags, 16);
 OFF(kmbox_open, mode, 20);
+OFF(kmbox_open, qos, 24);
 OFF(kmbox_open, __reserved, 24);
 
 SIZE(kmbox_unlink, 32);
@@ -64,6 +65,7 @@ OFF(kmbox_send, flags, 16);
 OFF(kmbox_send, slot, 20);
 OFF(kmbox_send, deadline_ns, 24);
 OFF(kmbox_send, tag, 32);
+OFF(kmbox_send, expire_ns, 40);
 OFF(kmbox_send, __reserved, 32);
 
 SIZE(kmbox_recv, 72);
@@ -155,13 +157,33 @@ OFF(kmbox_filter, mask, 8);
 OFF(kmbox_filter, flags, 16);
 OFF(kmbox_filter, __reserved, 20);
 
+SIZE(kmbox_loss, 32);
+OFF(kmbox_loss, dropped, 0);
+OFF(kmbox_loss, rejected, 8);
+OFF(kmbox_loss, replaced, 16);
+OFF(kmbox_loss, expired, 24);
+
+SIZE(kmbox_qos, 88);
+OFF(kmbox_qos, policy, 0);
+OFF(kmbox_qos, urgent_prio, 4);
+OFF(kmbox_qos, urgent_room, 8);
+OFF(kmbox_qos, __pad, 12);
+OFF(kmbox_qos, ttl_ns, 16);
+OFF(kmbox_qos, lost, 24);
+OFF(kmbox_qos, __reserved, 56);
+
+SIZE(kmbox_recvx, 120);
+OFF(kmbox_recvx, r, 0);
+OFF(kmbox_recvx, lost, 72);
+OFF(kmbox_recvx, __reserved, 104);
+
 /* io_uring commands: the argument fills at most a 128-byte SQE's 80 bytes */
 SIZE(kmbox_uring_recv, 80);
 OFF(kmbox_uring_recv, recv, 0);
 OFF(kmbox_uring_recv, result, 72);
 IOC(KMBOX_URING_SEND, 0x10);
 IOC(KMBOX_URING_RECV, 0x11);
-IOC(KMBOX_FEAT_URING, 0x80);
+IOC(KMBOX_FEAT_URING, 0x200);
 
 IOC(KMBOX_IOC_INFO, 0x8040d400);
 IOC(KMBOX_IOC_OPEN, 0x4030d401);
@@ -178,3 +200,5 @@ IOC(KMBOX_IOC_CALL, 0xc050d40b);
 IOC(KMBOX_IOC_REPLY, 0x4028d40c);
 IOC(KMBOX_IOC_STATS, 0xc1b0d40d);
 IOC(KMBOX_IOC_FILTER, 0xc020d40e);
+IOC(KMBOX_IOC_QOS, 0x8058d40f);
+IOC(KMBOX_IOC_RECVX, 0xc078d410);

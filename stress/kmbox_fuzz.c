@@ -2319,10 +2319,17 @@ static void op_send(void)
 	if (!f)
 		return;
 	s.flags = zc_bias(rand_flags(&nonsense, KMBOX_F_NONBLOCK | KMBOX_F_TIMEOUT | KMBOX_F_ZC |
-					      KMBOX_F_SYNC | KMBOX_F_TAG),
+					      KMBOX_F_SYNC | KMBOX_F_TAG | KMBOX_F_EXPIRE),
 			  KMBOX_F_ZC);
 	if (rng_pct(&R, 20))
 		s.flags |= KMBOX_F_SYNC;
+	if (rng_pct(&R, 10))
+		s.flags |= KMBOX_F_EXPIRE;
+	/* a deadline a few ms ahead, past, 0, or anything */
+	if (s.flags & KMBOX_F_EXPIRE)
+		s.expire_ns = rand_deadline();
+	if (s.expire_ns > (__u64)INT64_MAX)
+		nonsense = true;
 	if ((s.flags & KMBOX_F_TAG) && rng_pct(&R, 80))
 		s.tag = rng_pct(&R, 80) ? rng_below(&R, 4) : rand_u64();
 	zc = s.flags & KMBOX_F_ZC;
@@ -2349,9 +2356,9 @@ static void op_send(void)
 	if (rng_pct(&R, 3)) {
 		unsigned int i = rng_below(&R, 2);
 
-		/* [0] is the tag: only with KMBOX_F_TAG */
+		/* [0] is the tag, [1] the expiry: only with their flags */
 		s.__reserved[i] = 1;
-		if (i || !(s.flags & KMBOX_F_TAG))
+		if (!(s.flags & (i ? KMBOX_F_EXPIRE : KMBOX_F_TAG)))
 			nonsense = true;
 	}
 	s.buf = U64(rand_ptr(s.len < GOOD_LEN ? s.len : GOOD_LEN, &bk));
@@ -2882,6 +2889,171 @@ static void op_release(void)
 	CHECK_ERRNO("ZC_RELEASE", r, EBADFD, EFAULT, EINVAL, ENOMEM);
 }
 
+/* ---- overflow policies: the loss-accounting invariant ------------------------ */
+
+/* One KMBOX_IOC_RECVX with good arguments; its losses are added to @seen. */
+static long policy_recv(int fd, struct kmbox_loss *seen)
+{
+	struct kmbox_recvx x = { 0 };
+	char buf[64];
+	long r;
+
+	x.r.buf = U64(buf);
+	x.r.len = sizeof(buf);
+	x.r.flags = KMBOX_F_NONBLOCK;
+	r = kb_ioctl(fd, KMBOX_IOC_RECVX, &x);
+	if (r >= 0) {
+		seen->dropped += x.lost.dropped;
+		seen->rejected += x.lost.rejected;
+		seen->replaced += x.lost.replaced;
+		seen->expired += x.lost.expired;
+	}
+	return r;
+}
+
+/*
+ * A mailbox of this thread's own with a random overflow policy, urgent lane
+ * and time to live; a burst of sends (some expiring, some past their time
+ * already), loss-reporting receives (some with an argument or buffer that
+ * faults: the message and its losses must come back), peeks.  Then, once
+ * drained: sent = received + dropped + replaced + expired + queued (refused
+ * sends were never sent), the refusals are those the kernel counted, and
+ * every loss was reported in band exactly once.
+ */
+static void op_policy(void)
+{
+	struct kmbox_qos q = { 0 }, tot;
+	struct kmbox_attr a = { 0 };
+	struct kmbox_open o = { 0 };
+	struct kmbox_loss seen = { 0 };
+	unsigned long sent = 0, got = 0, rejected = 0;
+	bool unknown = false;
+	unsigned int i, n;
+	int fd;
+	long r;
+
+	fd = open("/dev/kmbox", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	q.policy = rng_below(&R, 4);
+	a.max_msgs = 1 + rng_below(&R, 8);
+	a.max_msgsize = 64;
+	if (rng_pct(&R, 30)) {
+		q.urgent_prio = 4 + rng_below(&R, 4);
+		q.urgent_room = rng_below(&R, a.max_msgs);
+	}
+	if (rng_pct(&R, 20))
+		q.ttl_ns = 1 + rng_below(&R, 3000000);
+	o.attr = U64(&a);
+	o.qos = U64(&q);
+	o.flags = KMBOX_OPEN_ANON;
+	o.mode = 0600;
+	r = kb_ioctl(fd, KMBOX_IOC_OPEN, &o);
+	if (r) {
+		CHECK_ERRNO("policy OPEN", r, ENOMEM, EMFILE, ENOSPC);
+		close(fd);
+		return;
+	}
+	n = 20 + rng_below(&R, 200);
+	for (i = 0; i < n; i++) {
+		if (rng_pct(&R, 55)) {
+			struct kmbox_send s = { 0 };
+
+			s.buf = U64("payload");
+			s.len = 7;
+			s.prio = rng_below(&R, 8);
+			s.flags = KMBOX_F_TAG;
+			s.tag = rng_below(&R, 3);
+			if (rng_pct(&R, 15)) {
+				s.flags |= KMBOX_F_EXPIRE;
+				s.expire_ns = rand_deadline() & (__u64)INT64_MAX;
+			}
+			r = kb_ioctl(fd, KMBOX_IOC_SEND, &s);
+			if (r == 0)
+				sent++;
+			else if (r == -EAGAIN && q.policy == KMBOX_POLICY_REJECT)
+				rejected++;
+			else
+				CHECK_ERRNO("policy SEND", r, EAGAIN, ENOBUFS, ENOMEM);
+		} else if (rng_pct(&R, 70)) {
+			struct kmbox_recvx x = { 0 }, *up;
+			enum pkind bk, xk;
+
+			x.r.len = 64;
+			x.r.buf = U64(rand_ptr(64, &bk));
+			if (rng_pct(&R, 10))
+				x.r.flags |= KMBOX_F_PEEK;
+			T->rov_next = rng_pct(&R, 15);
+			up = place_arg(&x, sizeof(x), &xk);
+			r = kb_ioctl(fd, KMBOX_IOC_RECVX, up);
+			if (r < 0) {
+				CHECK_ERRNO("policy RECVX", r, EAGAIN, EFAULT, EINVAL);
+				continue;
+			}
+			if (!ptr_ok(xk)) {
+				/* written where we cannot trust what we read back */
+				unknown = true;
+				continue;
+			}
+			if (up->r.flags & KMBOX_F_PEEK) {
+				if (up->lost.dropped | up->lost.rejected | up->lost.replaced |
+				    up->lost.expired)
+					bad("policy: a peek reported losses");
+				continue;
+			}
+			got++;
+			seen.dropped += up->lost.dropped;
+			seen.rejected += up->lost.rejected;
+			seen.replaced += up->lost.replaced;
+			seen.expired += up->lost.expired;
+		} else {
+			r = policy_recv(fd, &seen);
+			if (r >= 0)
+				got++;
+			else
+				CHECK_ERRNO("policy RECVX", r, EAGAIN);
+		}
+	}
+	/* Drain, then one more message so that the last losses are reported. */
+	while ((r = policy_recv(fd, &seen)) >= 0)
+		got++;
+	/* (a deadline of its own: the mailbox's TTL must not expire it) */
+	r = kb_ioctl(fd, KMBOX_IOC_SEND, &(struct kmbox_send){ .buf = U64("last"), .len = 4,
+							    .flags = KMBOX_F_EXPIRE,
+							    .expire_ns = INT64_MAX });
+	if (r == 0) {
+		sent++;
+		if (policy_recv(fd, &seen) >= 0)
+			got++;
+	}
+	r = kb_ioctl(fd, KMBOX_IOC_QOS, &tot);
+	if (r == 0 && !unknown) {
+		struct kmbox_attr now;
+
+		if (kb_ioctl(fd, KMBOX_IOC_GETATTR, &now) == 0 &&
+		    sent != got + tot.lost.dropped + tot.lost.replaced + tot.lost.expired +
+			    now.cur_msgs)
+			bad("policy %u: sent %lu != received %lu + dropped %llu + replaced %llu + expired %llu + queued %u",
+			    q.policy, sent, got, (unsigned long long)tot.lost.dropped,
+			    (unsigned long long)tot.lost.replaced,
+			    (unsigned long long)tot.lost.expired, now.cur_msgs);
+		if (tot.lost.rejected != rejected)
+			bad("policy %u: %lu sends refused, %llu counted", q.policy, rejected,
+			    (unsigned long long)tot.lost.rejected);
+		if (memcmp(&seen, &tot.lost, sizeof(seen)))
+			bad("policy %u: losses reported in band %llu/%llu/%llu/%llu, totals %llu/%llu/%llu/%llu",
+			    q.policy, (unsigned long long)seen.dropped,
+			    (unsigned long long)seen.rejected, (unsigned long long)seen.replaced,
+			    (unsigned long long)seen.expired, (unsigned long long)tot.lost.dropped,
+			    (unsigned long long)tot.lost.rejected,
+			    (unsigned long long)tot.lost.replaced,
+			    (unsigned long long)tot.lost.expired);
+	} else if (r) {
+		CHECK_ERRNO("policy QOS", r, EFAULT);
+	}
+	close(fd);
+}
+
 static void op_random_ioctl(void)
 {
 	struct ffile *f = rand_file();
@@ -2903,7 +3075,8 @@ static void op_random_ioctl(void)
 		    cmd == KMBOX_IOC_SEND_BATCH || cmd == KMBOX_IOC_RECV_BATCH ||
 		    cmd == KMBOX_IOC_ZC_RESERVE || cmd == KMBOX_IOC_ZC_RELEASE ||
 		    cmd == KMBOX_IOC_CALL || cmd == KMBOX_IOC_REPLY || cmd == KMBOX_IOC_REOPEN ||
-		    cmd == KMBOX_IOC_FILTER || cmd == KMBOX_IOC_STATS)
+		    cmd == KMBOX_IOC_FILTER || cmd == KMBOX_IOC_STATS ||
+		    cmd == KMBOX_IOC_QOS || cmd == KMBOX_IOC_RECVX)
 			return;
 		arg = rand_ptr(128, &k);
 		r = kb_ioctl(f->fd, cmd, arg);
@@ -3465,7 +3638,8 @@ static void do_op(enum op op)
 	case OP_DUP: op_dup(); break;
 	case OP_BIND: op_bind(); break;
 	case OP_UNLINK: op_unlink(); break;
-	case OP_INFO: op_info(); break;
+	/* half of the "info" ops check the policies' accounting (op_policy()) */
+	case OP_INFO: rng_pct(&R, 50) ? op_policy() : op_info(); break;
 	case OP_GETATTR: op_getattr(); break;
 	case OP_SEND: op_send(); break;
 	case OP_RECV: op_recv(); break;

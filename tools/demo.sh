@@ -15,6 +15,9 @@ K=${KMBOXCTL:-kmboxctl}
 Q=${1:-demo}
 ZQ=$Q-zc
 RQ=$Q-rpc
+TQ=$Q-telemetry
+LQ=$Q-latest
+UQ=$Q-control
 tmp=${TMPDIR:-/tmp}/kmbox-demo.$$
 
 say() { printf '\n### %s\n' "$*"; }
@@ -36,6 +39,7 @@ cleanup() {
 	"$K" unlink "$Q" 2>/dev/null || true
 	"$K" unlink "$RQ" 2>/dev/null || true
 	"$K" unlink "$ZQ" 2>/dev/null || true
+	for q in "$TQ" "$LQ" "$UQ"; do "$K" unlink "$q" 2>/dev/null || true; done
 	rm -f "$tmp.out" "$tmp.err"
 }
 trap cleanup EXIT
@@ -105,6 +109,51 @@ say "A mailbox with a zero-copy region: 8 slots of 4096 bytes"
 run create "$ZQ" --max-msgsize 4096 --zc-slots 8 --zc-slot-size 4096
 run stat "$ZQ"
 
+say "Telemetry: a drop-oldest mailbox keeps the 4 newest readings; sends never wait"
+run create "$TQ" --max-msgs 4 --policy drop-oldest
+echo "a receiver waits for 2 readings, and is stopped before they come:"
+printf '$ kmboxctl recv %s --count 2 --verbose &\n' "$TQ"
+"$K" recv "$TQ" --count 2 --verbose >"$tmp.out" 2>"$tmp.err" &
+receiver=$!
+i=0
+while ! "$K" stat "$TQ" | grep -q '^rd_waiters: *1$'; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { echo "demo: receiver never blocked" >&2; exit 1; }
+	nap
+done
+kill -STOP "$receiver"
+for i in 1 2 3 4 5 6 7; do
+	run send "$TQ" "reading $i"
+done
+kill -CONT "$receiver"
+wait "$receiver"
+echo "it resumes with the 4 newest, and learns in band that 3 were lost:"
+paste "$tmp.out" "$tmp.err" 2>/dev/null || { cat "$tmp.out"; cat "$tmp.err"; }
+run recv "$TQ" --all
+run stat "$TQ" | grep -E '^(policy|dropped|cur_msgs):'
+
+say "Latest value per key: a replace-by-tag mailbox (the tag is the key)"
+run create "$LQ" --policy replace
+run send "$LQ" --tag 1 "temperature 20.1"
+run send "$LQ" --tag 2 "pressure 1013"
+run send "$LQ" --tag 1 "temperature 20.4"
+run send "$LQ" --tag 1 "temperature 20.9"
+echo "two keys, the newest value of each, in the first value's place:"
+run recv "$LQ" --all
+run stat "$LQ" | grep -E '^(policy|replaced):'
+
+say "An urgent message overtakes a full queue (priority 100 and up, 1 slot kept)"
+run create "$UQ" --max-msgs 4 --urgent 100 --urgent-room 1
+for i in 1 2 3; do
+	run send "$UQ" "bulk job $i"
+done
+run send "$UQ" --nonblock "bulk job 4" || echo "(exit status $?: full for bulk work)"
+run send "$UQ" --urgent "STOP"
+echo "the next receive takes it first (and poll reported POLLPRI meanwhile):"
+run recv "$UQ"
+echo
+run stat "$UQ" | grep -E '^(cur_msgs|urgent_prio|urgent_room):'
+
 say "Every mailbox of this IPC namespace (/proc/kmbox/mailboxes)"
 run list
 
@@ -112,5 +161,6 @@ say "Unlink: the names go away"
 run unlink "$Q"
 run unlink "$ZQ"
 run unlink "$RQ"
+run unlink "$TQ" "$LQ" "$UQ"
 run stat "$Q" || echo "(exit status $?)"
 run list

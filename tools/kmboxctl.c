@@ -310,6 +310,34 @@ static int parse_timeout(const char *s, struct timespec *abs)
 	return 0;
 }
 
+/* Seconds with an optional fraction ("0.25"), as nanoseconds, > 0. */
+static int parse_duration_ns(const char *s, __u64 *ns)
+{
+	unsigned long long sec = 0, frac = 0, scale = 100000000;
+	const char *p = s;
+	int digits = 0;
+	char *end;
+
+	if (isdigit((unsigned char)*p)) {
+		errno = 0;
+		sec = strtoull(p, &end, 10);
+		if (errno || sec > (unsigned long long)INT64_MAX / 1000000000ULL - 1)
+			return -1;
+		digits = (int)(end - p);
+		p = end;
+	}
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p); p++, digits++) {
+			frac += (unsigned long long)(*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*p || !digits)
+		return -1;
+	*ns = sec * 1000000000ULL + frac;
+	return *ns ? 0 : -1;
+}
+
 /*
  * getopt_long() for one command: argv[0] is the command name.  Returns the
  * option ('h' for --help) or -1 at the end; for an unknown option or a
@@ -361,6 +389,32 @@ static int operands(const struct command *cmd, int argc, char **argv,
 
 /* --- create, unlink ------------------------------------------------------- */
 
+static const char *const policy_names[] = {
+	[KMBOX_POLICY_BLOCK] = "block",
+	[KMBOX_POLICY_DROP_OLDEST] = "drop-oldest",
+	[KMBOX_POLICY_REJECT] = "reject",
+	[KMBOX_POLICY_REPLACE] = "replace",
+};
+
+static int parse_policy(const char *s, __u32 *policy)
+{
+	__u32 i;
+
+	for (i = 0; i < sizeof(policy_names) / sizeof(policy_names[0]); i++) {
+		if (!strcmp(s, policy_names[i])) {
+			*policy = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static const char *policy_name(__u32 policy)
+{
+	return policy < sizeof(policy_names) / sizeof(policy_names[0]) ?
+	       policy_names[policy] : "unknown";
+}
+
 static int cmd_create(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -370,17 +424,47 @@ static int cmd_create(const struct command *cmd, int argc, char **argv)
 		{ "zc-slots",     required_argument, NULL, 'z' },
 		{ "zc-slot-size", required_argument, NULL, 'Z' },
 		{ "exist-ok",     no_argument,       NULL, 'e' },
+		{ "policy",       required_argument, NULL, 'P' },
+		{ "urgent",       required_argument, NULL, 'u' },
+		{ "urgent-room",  required_argument, NULL, 'r' },
+		{ "ttl",          required_argument, NULL, 'L' },
 		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct kmbox_attr attr = { 0 };
+	struct kmbox_qos qos = { 0 };
 	unsigned long mode = 0600;
-	bool exist_ok = false;
+	bool exist_ok = false, with_qos = false;
 	const char *name;
 	int c, fd;
 
-	while ((c = next_opt(cmd, argc, argv, ":m:s:M:z:Z:eh", longopts)) != -1) {
+	while ((c = next_opt(cmd, argc, argv, ":m:s:M:z:Z:eP:u:r:L:h", longopts)) != -1) {
 		switch (c) {
+		case 'L':
+			if (parse_duration_ns(optarg, &qos.ttl_ns))
+				return usage_error(cmd, "bad --ttl '%s' (seconds, e.g. 0.5)",
+						   optarg);
+			with_qos = true;
+			break;
+		case 'P':
+			if (parse_policy(optarg, &qos.policy))
+				return usage_error(cmd,
+					"bad --policy '%s' (block, drop-oldest, reject, replace)",
+					optarg);
+			with_qos = true;
+			break;
+		case 'u':
+			if (parse_u32(optarg, KMBOX_PRIO_MAX - 1, &qos.urgent_prio) ||
+			    !qos.urgent_prio)
+				return usage_error(cmd, "bad --urgent '%s' (1 to %u)",
+						   optarg, KMBOX_PRIO_MAX - 1);
+			with_qos = true;
+			break;
+		case 'r':
+			if (parse_u32(optarg, UINT32_MAX, &qos.urgent_room))
+				return usage_error(cmd, "bad --urgent-room '%s'", optarg);
+			with_qos = true;
+			break;
 		case 'm':
 			if (parse_u32(optarg, UINT32_MAX, &attr.max_msgs))
 				return usage_error(cmd, "bad --max-msgs '%s'",
@@ -425,10 +509,16 @@ static int cmd_create(const struct command *cmd, int argc, char **argv)
 		return EXIT_USAGE;
 	if (attr.zc_slot_size && !attr.zc_slots)
 		return usage_error(cmd, "--zc-slot-size needs --zc-slots");
+	if (qos.urgent_room && !qos.urgent_prio)
+		return usage_error(cmd, "--urgent-room needs --urgent");
 	name = argv[optind];
 
 	/* Read access is enough to create; the mode decides who may use it. */
-	fd = kmbox_open(name, O_RDONLY | O_CREAT | O_EXCL, (mode_t)mode, &attr);
+	if (with_qos)
+		fd = kmbox_open_qos(name, O_RDONLY | O_CREAT | O_EXCL, (mode_t)mode, &attr,
+				    &qos);
+	else
+		fd = kmbox_open(name, O_RDONLY | O_CREAT | O_EXCL, (mode_t)mode, &attr);
 	if (fd < 0) {
 		/* mkdir -p: the mailbox is there, whatever its limits. */
 		if (errno == EEXIST && exist_ok)
@@ -518,20 +608,33 @@ static int cmd_send(const struct command *cmd, int argc, char **argv)
 		{ "timeout",  required_argument, NULL, 't' },
 		{ "nonblock", no_argument,       NULL, 'n' },
 		{ "tag",      required_argument, NULL, 'T' },
+		{ "urgent",   no_argument,       NULL, 'u' },
+		{ "ttl",      required_argument, NULL, 'L' },
 		HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct timespec deadline, *abs = NULL;
+	struct timespec deadline, *abs = NULL, expiry, *exp = NULL;
 	int c, fd, oflag = O_WRONLY, ret = EXIT_OK;
 	const char *name, *msg = NULL;
 	struct kmbox_attr attr;
+	struct kmbox_qos qos;
+	bool urgent = false;
 	char *buf = NULL;
 	uint32_t prio = 0;
 	uint64_t tag = 0;
 	size_t len;
 
-	while ((c = next_opt(cmd, argc, argv, ":p:t:nT:h", longopts)) != -1) {
+	while ((c = next_opt(cmd, argc, argv, ":p:t:nT:uL:h", longopts)) != -1) {
 		switch (c) {
+		case 'L':
+			if (parse_timeout(optarg, &expiry))
+				return usage_error(cmd, "bad --ttl '%s' (seconds, e.g. 0.5)",
+						   optarg);
+			exp = &expiry;
+			break;
+		case 'u':
+			urgent = true;
+			break;
 		case 'T':
 			if (parse_tag(optarg, &tag))
 				return usage_error(cmd, "bad --tag '%s' (a number, 0x for hex)",
@@ -566,6 +669,21 @@ static int cmd_send(const struct command *cmd, int argc, char **argv)
 	fd = kmbox_open(name, oflag);
 	if (fd < 0)
 		return fail(cmd->name, name);
+	/* --urgent: the mailbox's urgent priority, if -p is lower */
+	if (urgent) {
+		if (kmbox_getqos(fd, &qos)) {
+			ret = fail(cmd->name, name);
+			goto out_close;
+		}
+		if (!qos.urgent_prio) {
+			fprintf(stderr, "kmboxctl: send %s: --urgent: the mailbox has no urgent lane\n",
+				name);
+			ret = EXIT_FAIL;
+			goto out_close;
+		}
+		if (prio < qos.urgent_prio)
+			prio = qos.urgent_prio;
+	}
 
 	if (msg) {
 		len = strlen(msg);
@@ -584,7 +702,8 @@ static int cmd_send(const struct command *cmd, int argc, char **argv)
 		}
 		msg = buf;
 	}
-	if (kmbox_send_tagged(fd, msg, len, prio, tag, abs))
+	if (exp ? kmbox_send_expiring(fd, msg, len, prio, tag, exp, abs) :
+		  kmbox_send_tagged(fd, msg, len, prio, tag, abs))
 		ret = fail(cmd->name, name);
 	free(buf);
 out_close:
@@ -1026,12 +1145,13 @@ static int cmd_recv(const struct command *cmd, int argc, char **argv)
 			break;
 		}
 		if (verbose)
-			fprintf(stderr, "prio=%u pid=%ld uid=%lu gid=%lu len=%zd tag=%#llx%s\n",
+			fprintf(stderr, "prio=%u pid=%ld uid=%lu gid=%lu len=%zd tag=%#llx%s lost=%llu\n",
 				info.prio, (long)info.pid,
 				(unsigned long)info.uid,
 				(unsigned long)info.gid, n,
 				(unsigned long long)info.tag,
-				info.flags & KMBOX_MSG_ZC ? " zc" : "");
+				info.flags & KMBOX_MSG_ZC ? " zc" : "",
+				(unsigned long long)info.lost);
 		if (write_message(buf, (size_t)n, sep)) {
 			err = errno;
 			ret = fail_err(cmd->name, "stdout", err);
@@ -1193,8 +1313,9 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 	const struct kmbox_proc_row *row = NULL;
 	struct kmbox_proc_table t = { 0 };
 	char id[32] = "", flags[16] = "";
-	bool json = false, have_proc, reset = false, have_st;
+	bool json = false, have_proc, reset = false, have_st, have_qos;
 	struct kmbox_stats st;
+	struct kmbox_qos qos;
 	struct kmbox_attr a;
 	const char *name;
 	struct json j;
@@ -1238,6 +1359,8 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 		close(fd);
 		return fail(cmd->name, reset ? "reset" : name);
 	}
+	/* A module without KMBOX_IOC_QOS: no policy to show. */
+	have_qos = !kmbox_getqos(fd, &qos);
 	kmbox_fdinfo(fd, "id", id, sizeof(id));
 	kmbox_fdinfo(fd, "flags", flags, sizeof(flags));
 	/* Owner and mode are not in struct kmbox_attr: /proc has them. */
@@ -1285,6 +1408,16 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 		json_u64(&j, "zc_slots", a.zc_slots);
 		json_u64(&j, "zc_slot_size", a.zc_slot_size);
 		json_u64(&j, "zc_free", a.zc_free);
+		if (have_qos) {
+			json_cstring(&j, "policy", policy_name(qos.policy));
+			json_u64(&j, "urgent_prio", qos.urgent_prio);
+			json_u64(&j, "urgent_room", qos.urgent_room);
+			json_u64(&j, "ttl_ns", qos.ttl_ns);
+			json_u64(&j, "dropped", qos.lost.dropped);
+			json_u64(&j, "rejected", qos.lost.rejected);
+			json_u64(&j, "replaced", qos.lost.replaced);
+			json_u64(&j, "expired", qos.lost.expired);
+		}
 		if (have_st) {
 			json_object_begin(&j, "stats");
 			json_u64(&j, "msgs_in", st.msgs_in);
@@ -1331,6 +1464,21 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 			printf("zc_slot_size:  %" PRIu32 "\n"
 			       "zc_free:       %" PRIu32 "\n",
 			       a.zc_slot_size, a.zc_free);
+		if (have_qos) {
+			printf("policy:        %s\n", policy_name(qos.policy));
+			if (qos.urgent_prio)
+				printf("urgent_prio:   %" PRIu32 "\n"
+				       "urgent_room:   %" PRIu32 "\n",
+				       qos.urgent_prio, qos.urgent_room);
+			if (qos.ttl_ns)
+				printf("ttl_ns:        %" PRIu64 "\n", (uint64_t)qos.ttl_ns);
+			printf("dropped:       %" PRIu64 "\n"
+			       "rejected:      %" PRIu64 "\n"
+			       "replaced:      %" PRIu64 "\n"
+			       "expired:       %" PRIu64 "\n",
+			       (uint64_t)qos.lost.dropped, (uint64_t)qos.lost.rejected,
+			       (uint64_t)qos.lost.replaced, (uint64_t)qos.lost.expired);
+		}
 		if (have_st) {
 			char p50[24], p99[24], range[40];
 
@@ -1936,6 +2084,10 @@ static int cmd_info(const struct command *cmd, int argc, char **argv)
 		{ KMBOX_FEAT_SYNC, "sync" },
 		{ KMBOX_FEAT_STATS, "stats" },
 		{ KMBOX_FEAT_TAGS, "tags" },
+		{ KMBOX_FEAT_POLICY, "policy" },
+		{ KMBOX_FEAT_URGENT, "urgent" },
+		{ KMBOX_FEAT_EXPIRY, "expiry" },
+		{ KMBOX_FEAT_URING, "uring" },
 	};
 	struct {
 		const char *name;
@@ -2043,7 +2195,7 @@ static int cmd_help(const struct command *cmd, int argc, char **argv)
 static const struct command commands[] = {
 	{
 		"create", cmd_create,
-		"NAME [-m N] [-s N] [-M MODE] [-z N [-Z N]] [-e]",
+		"NAME [-m N] [-s N] [-M MODE] [-z N [-Z N]] [-P POLICY] [-u P [-r N]] [-L S] [-e]",
 		"Create the named mailbox NAME.\n"
 		"  -m, --max-msgs N       messages it holds (0: module default)\n"
 		"  -s, --max-msgsize N    largest message in bytes (0: default, or\n"
@@ -2053,6 +2205,15 @@ static const struct command commands[] = {
 		"  -z, --zc-slots N       zero-copy region of N slots (at most 65536)\n"
 		"  -Z, --zc-slot-size N   bytes per slot, a power of two >= 64\n"
 		"                         (0: max-msgsize rounded up)\n"
+		"  -P, --policy POLICY    what a send to a full mailbox does: block\n"
+		"                         (default), drop-oldest, reject, replace\n"
+		"                         (a message replaces the queued one with\n"
+		"                         its tag, full or not)\n"
+		"  -u, --urgent P         messages of priority P and up are urgent\n"
+		"                         (POLLPRI while one is queued)\n"
+		"  -r, --urgent-room N    of max-msgs, N kept for urgent messages\n"
+		"  -L, --ttl S            messages expire S seconds after their send\n"
+		"                         (unless sent with their own --ttl)\n"
 		"  -e, --exist-ok         succeed if NAME exists (its limits and\n"
 		"                         mode are left as they are)\n",
 	},
@@ -2065,10 +2226,13 @@ static const struct command commands[] = {
 	},
 	{
 		"send", cmd_send,
-		"NAME [-p P] [-T TAG] [-t S] [-n] [MESSAGE|-]",
+		"NAME [-p P] [-u] [-T TAG] [-L S] [-t S] [-n] [MESSAGE|-]",
 		"Send MESSAGE as one message, or all of standard input if\n"
 		"MESSAGE is '-' or missing.  No newline is added.\n"
 		"  -p, --prio P      priority 0..32767, higher first (default 0)\n"
+		"  -u, --urgent      at least the mailbox's urgent priority\n"
+		"  -L, --ttl S       the message expires S seconds from now: never\n"
+		"                    delivered after that\n"
 		"  -T, --tag TAG     the message's tag, decimal or 0x hex (default 0)\n"
 		"  -t, --timeout S   give up after S seconds (e.g. 0.5) if full\n"
 		"  -n, --nonblock    fail at once if the mailbox is full\n"

@@ -354,8 +354,8 @@ expect 0 "" -- info --json
 check "info --json is valid JSON" "$J" <"$T/out"
 is "info --json: api_version" 1 "$(jv .api_version)"
 is "info --json: prio_max" 32768 "$(jv .prio_max)"
-is "info --json: features" 6 "$(jv '.features#')"
-is "info --json: the last feature" tags "$(jv '.features[5]')"
+is "info --json: features" 10 "$(jv '.features#')"
+is "info --json: the last feature" uring "$(jv '.features[9]')"
 is "info --json: max_mailboxes" "$(cat /sys/module/kmbox/parameters/max_mailboxes)" "$(jv .max_mailboxes)"
 
 # Exit statuses 5 (permission) and 6 (no such mailbox).  A process in a
@@ -455,6 +455,59 @@ wait 2>/dev/null
 ("$K" recv "$q" --timeout 10 >/dev/null 2>&1 &)
 expect 1 "EPIPE" -- call "$q" --timeout 20 "read me"
 expect 0 "" -- unlink "$q"
+
+# overflow policies and the urgent lane: create --policy/--urgent, stat, recv -v lost=
+expect 0 "" -- create "$q-d" --max-msgs 2 --policy drop-oldest
+# A receiver that opened before the drops hears of them: it waits, is
+# stopped (its receive restarts on SIGCONT), and misses one.
+"$K" recv "$q-d" -v >"$T/lout" 2>"$T/lerr" &
+lrecv=$!
+i=0
+while ! "$K" stat "$q-d" | grep -q '^rd_waiters: *1$' && [ $i -lt 200 ]; do
+	i=$((i + 1))
+	sleep 0.05
+done
+kill -STOP "$lrecv"
+expect 0 "" -- send "$q-d" one
+expect 0 "" -- send "$q-d" two
+expect 0 "" -- send "$q-d" three
+kill -CONT "$lrecv"
+wait "$lrecv"
+is "drop-oldest dropped the oldest" two "$(cat "$T/lout")"
+check "recv -v reports the loss in band" grep -q "lost=1" "$T/lerr"
+expect 0 "" -- recv "$q-d" -v
+check "a receiver opened after it does not" grep -q "lost=0" "$T/err"
+expect 0 "" -- send "$q-d" four
+expect 0 "" -- stat "$q-d"
+check "stat shows the policy" grep -q "^policy: *drop-oldest$" "$T/out"
+check "stat shows the drop" grep -q "^dropped: *1$" "$T/out"
+expect 0 "" -- stat "$q-d" --json
+check "stat --json has the counters" grep -q '"dropped": *1' "$T/out"
+expect 0 "" -- create "$q-r" --max-msgs 1 --policy reject
+expect 0 "" -- send "$q-r" one
+expect 3 "EAGAIN" -- send "$q-r" two
+expect 0 "" -- create "$q-u" --max-msgs 2 --urgent 7 --urgent-room 1
+expect 0 "" -- send "$q-u" bulk
+expect 3 "EAGAIN" -- send "$q-u" --nonblock bulk2
+expect 0 "" -- send "$q-u" --urgent stop
+expect 0 "" -- recv "$q-u" -v
+is "the urgent message comes first" stop "$(cat "$T/out")"
+check "at the urgent priority" grep -q "prio=7" "$T/err"
+expect 1 "no urgent lane" -- send "$q-d" --urgent x
+expect 2 "bad --policy" -- create "$q-x" --policy sometimes
+expect 2 "--urgent-room needs --urgent" -- create "$q-x" --urgent-room 1
+expect 1 "EINVAL" -- create "$q-x" --urgent 5 --urgent-room 9 --max-msgs 4
+expect 0 "" -- create "$q-e" --ttl 0.2
+expect 0 "" -- send "$q-e" gone
+expect 0 "" -- send "$q-e" --ttl 3600 stays
+sleep 0.5
+expect 0 "" -- recv "$q-e"
+is "the message past its TTL is never delivered" stays "$(cat "$T/out")"
+expect 0 "" -- stat "$q-e"
+check "stat counts it expired" grep -q "^expired: *1$" "$T/out"
+check "stat shows the TTL" grep -q "^ttl_ns: *200000000$" "$T/out"
+expect 2 "bad --ttl" -- send "$q-e" --ttl -1 x
+expect 0 "" -- unlink "$q-d" "$q-r" "$q-u" "$q-e"
 
 echo "1..$n"
 echo "# $((n - bad)) passed, $bad failed"

@@ -91,6 +91,11 @@ struct timespec;
  * @reply_token: a call's request: the token to answer it with
  *	(kmbox_reply() on the same descriptor); 0 for an ordinary message
  * @tag: the message's tag (0 unless its sender gave one: since 1.1)
+ * @lost: messages the mailbox dropped, replaced (its overflow policy,
+ *	struct kmbox_qos) or let expire since the previous receive on this
+ *	descriptor
+ *	that reported losses: every receive that fills a kmbox_msginfo
+ *	does (since 1.1; 0 with a module without KMBOX_FEAT_POLICY)
  * @__reserved: 0; room for fields of later versions (the library fills
  *	the whole struct, so a program built against an older header, whose
  *	struct is this size, is never written past)
@@ -105,7 +110,8 @@ struct kmbox_msginfo {
 	uint32_t	len;
 	uint64_t	reply_token;
 	uint64_t	tag;
-	uint64_t	__reserved[2];
+	uint64_t	lost;
+	uint64_t	__reserved[1];
 };
 
 /**
@@ -230,6 +236,53 @@ int kmbox_getattr(int fd, struct kmbox_attr *attr);
  * module without KMBOX_FEAT_STATS), EFAULT, ENOMEM.
  */
 int kmbox_stats(int fd, struct kmbox_stats *stats, unsigned int flags);
+
+/**
+ * kmbox_create_anon_qos() - kmbox_create_anon() with an overflow policy
+ * @oflag: as kmbox_create_anon()
+ * @attr: as kmbox_create_anon()
+ * @qos: the mailbox's overflow policy, urgent lane and default time to
+ *	live (struct kmbox_qos of <linux/kmbox.h>: policy, urgent_prio,
+ *	urgent_room, ttl_ns; the rest 0);
+ *	NULL: KMBOX_POLICY_BLOCK, no urgent lane
+ *
+ * Since KMBOX_1.1.
+ *
+ * Return: a new descriptor, or -1 and errno as kmbox_create_anon(), and
+ * EINVAL for a bad @qos, EFAULT.
+ */
+int kmbox_create_anon_qos(int oflag, const struct kmbox_attr *attr,
+			  const struct kmbox_qos *qos);
+
+/**
+ * kmbox_open_qos() - kmbox_open() with O_CREAT and an overflow policy
+ * @name: as kmbox_open()
+ * @oflag: as kmbox_open(); must hold O_CREAT
+ * @mode: permission bits of a mailbox created
+ * @attr: limits of a mailbox created, or NULL
+ * @qos: policy of a mailbox created (checked, and ignored, if @name
+ *	exists already), or NULL
+ *
+ * Since KMBOX_1.1.
+ *
+ * Return: a new descriptor, or -1 and errno as kmbox_open(), and EINVAL
+ * for a bad @qos or no O_CREAT, EFAULT.
+ */
+int kmbox_open_qos(const char *name, int oflag, mode_t mode,
+		   const struct kmbox_attr *attr, const struct kmbox_qos *qos);
+
+/**
+ * kmbox_getqos() - read a mailbox's overflow policy and loss totals
+ * @fd: mailbox file
+ * @qos: filled in: policy, urgent lane and the totals of messages
+ *	dropped, rejected, replaced and expired since creation
+ *
+ * Since KMBOX_1.1.
+ *
+ * Return: 0, or -1 and errno: EBADF, EBADFD (not bound), ENOTTY (not a
+ * kmbox file, or a module without KMBOX_FEAT_POLICY), EFAULT.
+ */
+int kmbox_getqos(int fd, struct kmbox_qos *qos);
 
 /**
  * kmbox_info() - read the module's version, features and limits
@@ -594,6 +647,28 @@ int kmbox_reply(int fd, uint64_t token, const void *msg, size_t len);
  */
 int kmbox_send_tagged(int fd, const void *msg, size_t len, unsigned int prio,
 		      uint64_t tag, const struct timespec *abs_timeout);
+
+/**
+ * kmbox_send_expiring() - kmbox_send_tagged() of a message that expires
+ * @fd: a mailbox open for writing
+ * @msg: payload
+ * @len: 0..max_msgsize
+ * @prio: 0..KMBOX_PRIO_MAX-1
+ * @tag: the message's tag
+ * @expiry: absolute CLOCK_MONOTONIC time from which the message is never
+ *	delivered (kmbox_deadline_after() makes one); NULL: the mailbox's
+ *	time to live, if it has one
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline of the send, or NULL
+ *
+ * An expired message is freed unseen and counted (kmbox_getqos(), and
+ * kmbox_msginfo.lost of the next receive); one past its time already is
+ * counted at once, and the send succeeds.  Since KMBOX_1.1.
+ *
+ * Return: as kmbox_timedsend(); EINVAL also for a malformed @expiry.
+ */
+int kmbox_send_expiring(int fd, const void *msg, size_t len, unsigned int prio,
+			uint64_t tag, const struct timespec *expiry,
+			const struct timespec *abs_timeout);
 
 /**
  * kmbox_receive_match() - receive the first message whose tag matches

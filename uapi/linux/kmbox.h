@@ -50,8 +50,14 @@
 #define KMBOX_FEAT_STATS	_BITULL(4)	/* KMBOX_IOC_STATS */
 /* message tags: KMBOX_F_TAG, KMBOX_F_MATCH, KMBOX_F_PEEK, KMBOX_IOC_FILTER */
 #define KMBOX_FEAT_TAGS		_BITULL(5)
+/* overflow policies and loss counts: kmbox_open.qos, KMBOX_IOC_QOS, RECVX */
+#define KMBOX_FEAT_POLICY	_BITULL(6)
+/* the urgent lane: kmbox_qos.urgent_prio and urgent_room, EPOLLPRI, SIGURG */
+#define KMBOX_FEAT_URGENT	_BITULL(7)
+/* message expiry: KMBOX_F_EXPIRE, kmbox_qos.ttl_ns, kmbox_loss.expired */
+#define KMBOX_FEAT_EXPIRY	_BITULL(8)
 /* io_uring commands: KMBOX_URING_SEND, KMBOX_URING_RECV */
-#define KMBOX_FEAT_URING	_BITULL(7)
+#define KMBOX_FEAT_URING	_BITULL(9)
 
 /**
  * struct kmbox_info - answer to KMBOX_IOC_INFO (any /dev/kmbox file)
@@ -149,7 +155,12 @@ struct kmbox_attr {
  * @flags: KMBOX_OPEN_*
  * @mode: permission bits (0..0777) of a mailbox this call creates; the
  *	caller's umask is applied to named mailboxes, as mq_open(3) does
- * @__reserved: zero
+ * @qos: user pointer to a struct kmbox_qos, the overflow policy and
+ *	urgent lane of a mailbox this call creates; 0 = KMBOX_POLICY_BLOCK,
+ *	no urgent lane.  Only with KMBOX_OPEN_ANON or KMBOX_OPEN_CREAT
+ *	(EINVAL otherwise); with CREAT of a name that exists it is checked
+ *	and ignored, as @attr is
+ * @__reserved: [0] is @qos; [1] and [2] zero
  *
  * The file's access mode (O_RDONLY, O_WRONLY, O_RDWR given to open(2))
  * decides what is checked: read permission to receive, write to send.  A
@@ -160,7 +171,11 @@ struct kmbox_open {
 	__u64	attr;
 	__u32	flags;
 	__u32	mode;
-	__u64	__reserved[3];
+
+	__extension__ union {
+		__u64	qos;
+		__u64	__reserved[3];
+	};
 };
 
 /**
@@ -212,6 +227,18 @@ struct kmbox_unlink {
  * Not with KMBOX_F_ZC or KMBOX_F_CALLS.
  */
 #define KMBOX_F_PEEK		_BITUL(7)
+/*
+ * send: the message expires at @expire_ns (absolute CLOCK_MONOTONIC of the
+ * caller's time namespace, 0..KTIME_MAX), instead of after the mailbox's
+ * ttl_ns: from then on it is never delivered (nor peeked).  An expired
+ * message is freed when a receive or peek meets it, or when a send finds
+ * the mailbox full; it is counted in kmbox_loss.expired, and a
+ * synchronous sender or caller waiting for it gets ETIMEDOUT.  One whose
+ * time has passed when it is sent is counted and freed at once, and the
+ * send succeeds.  Poll may report EPOLLIN for a mailbox holding only
+ * expired messages; the receive then finds none.
+ */
+#define KMBOX_F_EXPIRE		_BITUL(8)
 
 /**
  * struct kmbox_send - KMBOX_IOC_SEND argument
@@ -224,7 +251,9 @@ struct kmbox_unlink {
  * @deadline_ns: with KMBOX_F_TIMEOUT: absolute CLOCK_MONOTONIC of the
  *	caller's time namespace, 0..KTIME_MAX; else 0
  * @tag: with KMBOX_F_TAG: the message's tag, any 64-bit value; else 0
- * @__reserved: [0] is @tag; [1] zero
+ * @expire_ns: with KMBOX_F_EXPIRE: when the message expires (absolute
+ *	CLOCK_MONOTONIC of the caller's time namespace, 0..KTIME_MAX); else 0
+ * @__reserved: [0] is @tag, [1] is @expire_ns
  */
 struct kmbox_send {
 	__u64	buf;
@@ -235,7 +264,10 @@ struct kmbox_send {
 	__u64	deadline_ns;
 
 	__extension__ union {
-		__u64	tag;
+		__extension__ struct {
+			__u64	tag;
+			__u64	expire_ns;
+		};
 		__u64	__reserved[2];
 	};
 };
@@ -548,6 +580,99 @@ struct kmbox_filter {
 	__u32	__reserved[3];
 };
 
+/* struct kmbox_qos.policy: what a send does when the mailbox is full */
+#define KMBOX_POLICY_BLOCK		0	/* wait for room (or EAGAIN) */
+#define KMBOX_POLICY_DROP_OLDEST	1	/* discard the oldest, lowest priority */
+#define KMBOX_POLICY_REJECT		2	/* fail at once with EAGAIN */
+#define KMBOX_POLICY_REPLACE		3	/* replace the queued one of the same tag */
+
+/**
+ * struct kmbox_loss - messages a mailbox did not deliver, by cause
+ * @dropped: queued, then discarded to make room (KMBOX_POLICY_DROP_OLDEST),
+ *	or, with a lower priority than every message queued, discarded on
+ *	arrival
+ * @rejected: sends refused with EAGAIN by KMBOX_POLICY_REJECT (never
+ *	queued; each message of a batch counts)
+ * @replaced: queued, then replaced by a newer message with the same tag
+ *	(KMBOX_POLICY_REPLACE)
+ * @expired: queued (or sent), and never delivered because their time to
+ *	live or deadline (KMBOX_F_EXPIRE) passed first
+ */
+struct kmbox_loss {
+	__u64	dropped;
+	__u64	rejected;
+	__u64	replaced;
+	__u64	expired;
+};
+
+/**
+ * struct kmbox_qos - a mailbox's overflow policy, urgent lane and losses
+ * @policy: in/out: KMBOX_POLICY_*; a rendezvous mailbox takes only
+ *	KMBOX_POLICY_BLOCK
+ * @urgent_prio: in/out: messages of this priority and above are urgent
+ *	(1..KMBOX_PRIO_MAX-1); 0 = no urgent lane
+ * @urgent_room: in/out: of max_msgs, how many only urgent messages may
+ *	take (0..max_msgs-1; 0 without an urgent lane or when rendezvous):
+ *	a mailbox holding max_msgs - @urgent_room messages is full for the
+ *	others, and still takes urgent ones
+ * @__pad: zero
+ * @ttl_ns: in/out: time to live, in nanoseconds from the send, of the
+ *	messages sent without KMBOX_F_EXPIRE (0..KTIME_MAX; 0 = for ever;
+ *	0 on a rendezvous mailbox).  Batch sends and calls have no deadline
+ *	of their own: this one applies
+ * @lost: out: the mailbox's totals since its creation
+ * @__reserved: zero
+ *
+ * Input of KMBOX_IOC_OPEN (kmbox_open.qos) when it creates a mailbox
+ * (@lost is ignored there), output of KMBOX_IOC_QOS, which any bound file
+ * may call.  Unknown policies, priorities or room out of range, and
+ * non-zero @__pad or @__reserved give EINVAL.
+ *
+ * A dropped or replaced message is freed at once.  If it was zero-copy,
+ * its slot comes free (counted in the sender's zc_completed, as if a
+ * receiver had copied it).  If it was a synchronous send or a call's
+ * request, its sender or caller fails with ENOBUFS; a message already
+ * taken by a receiver is never dropped.  A full mailbox whose messages
+ * are all in flight to receivers has nothing to drop: the send waits as
+ * with KMBOX_POLICY_BLOCK.  KMBOX_POLICY_REPLACE replaces the first queued
+ * message (in receive order) whose tag equals the new one's, whether the
+ * mailbox is full or not; the new message takes the old one's arrival
+ * number, so with the same priority it takes its exact place; a message
+ * with no queued namesake is sent as with KMBOX_POLICY_BLOCK.
+ */
+struct kmbox_qos {
+	__u32	policy;
+	__u32	urgent_prio;
+	__u32	urgent_room;
+	__u32	__pad;
+	__u64	ttl_ns;
+	struct kmbox_loss lost;
+	__u64	__reserved[4];
+};
+
+/**
+ * struct kmbox_recvx - KMBOX_IOC_RECVX argument: a receive that reports
+ * losses
+ * @r: as the argument of KMBOX_IOC_RECV, with the same flags and results
+ * @lost: out: what the mailbox lost since this file's previous receive
+ *	that reported losses (a KMBOX_IOC_RECVX that returned a message),
+ *	taken when this receive took its message; zero for a peek
+ * @__reserved: zero
+ *
+ * KMBOX_IOC_RECV's argument has no room left, and old binaries must see
+ * no change, so losses come with this larger argument under a new number.
+ * A receive that cannot report them (read(), KMBOX_IOC_RECV, RECV_BATCH)
+ * leaves them for the next one that can: none is forgotten.  Threads that
+ * share a file share its count: each loss is reported once, to whichever
+ * of them took a message first.  A receive that fails after taking its
+ * message (a fault) puts the losses back with the message.
+ */
+struct kmbox_recvx {
+	struct kmbox_recv r;
+	struct kmbox_loss lost;
+	__u64	__reserved[2];
+};
+
 /*
  * 0xD4 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst (as
  * of 6.1 and later); an out-of-tree module cannot register it there, which
@@ -575,6 +700,8 @@ struct kmbox_filter {
 #define KMBOX_IOC_REPLY		_IOW(KMBOX_IOC_MAGIC, 0x0C, struct kmbox_reply)
 #define KMBOX_IOC_STATS		_IOWR(KMBOX_IOC_MAGIC, 0x0D, struct kmbox_stats)
 #define KMBOX_IOC_FILTER	_IOWR(KMBOX_IOC_MAGIC, 0x0E, struct kmbox_filter)
+#define KMBOX_IOC_QOS		_IOR(KMBOX_IOC_MAGIC, 0x0F, struct kmbox_qos)
+#define KMBOX_IOC_RECVX		_IOWR(KMBOX_IOC_MAGIC, 0x10, struct kmbox_recvx)
 
 /*
  * mmap(2) offset of the zero-copy region: zc_slots * zc_slot_size bytes

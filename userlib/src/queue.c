@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kmbox.h"
 #include "lib.h"
@@ -45,14 +46,30 @@ static void fill_info(struct kmbox_msginfo *info, const struct kmbox_recv *r)
 static ssize_t do_receive(int fd, struct kmbox_recv *r,
 			  struct kmbox_msginfo *info)
 {
-	if (info)
-		r->flags |= KMBOX_F_CALLS;
-	if (sys_ioctl(fd, KMBOX_IOC_RECV, r) < 0) {
-		if (errno == EMSGSIZE && info)
+	struct kmbox_recvx x = { .r = *r };
+	int ret;
+
+	if (!info)
+		return sys_ioctl(fd, KMBOX_IOC_RECV, r) < 0 ? -1 : (ssize_t)r->len;
+	/*
+	 * A receive that reports what it learnt takes call requests, and
+	 * the losses (KMBOX_IOC_RECVX); a module without them gets the
+	 * plain receive (ENOTTY before anything is taken).
+	 */
+	x.r.flags |= KMBOX_F_CALLS;
+	ret = sys_ioctl(fd, KMBOX_IOC_RECVX, &x);
+	if (ret < 0 && errno == ENOTTY) {
+		memset(&x.lost, 0, sizeof(x.lost));
+		ret = sys_ioctl(fd, KMBOX_IOC_RECV, &x.r);
+	}
+	*r = x.r;
+	if (ret < 0) {
+		if (errno == EMSGSIZE)
 			*info = (struct kmbox_msginfo){ .len = r->len };
 		return -1;
 	}
 	fill_info(info, r);
+	info->lost = x.lost.dropped + x.lost.replaced + x.lost.expired;
 	return r->len;
 }
 
@@ -169,6 +186,31 @@ int kmbox_send_tagged(int fd, const void *msg, size_t len, unsigned int prio,
 	s.tag = tag;
 	if (kmbox_deadline(abs_timeout, &s.flags, &s.deadline_ns))
 		return -1;
+	if (kmbox_len_too_big(len)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	s.len = (__u32)len;
+	return do_send(fd, &s);
+}
+
+int kmbox_send_expiring(int fd, const void *msg, size_t len, unsigned int prio,
+			uint64_t tag, const struct timespec *expiry,
+			const struct timespec *abs_timeout)
+{
+	struct kmbox_send s = {
+		.buf = (__u64)(uintptr_t)msg,
+		.prio = prio,
+		.flags = KMBOX_F_TAG,
+	};
+	__u32 eflags = 0;
+
+	s.tag = tag;
+	if (kmbox_deadline(abs_timeout, &s.flags, &s.deadline_ns) ||
+	    kmbox_deadline(expiry, &eflags, &s.expire_ns))
+		return -1;
+	if (eflags)
+		s.flags |= KMBOX_F_EXPIRE;
 	if (kmbox_len_too_big(len)) {
 		errno = EMSGSIZE;
 		return -1;

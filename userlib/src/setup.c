@@ -131,6 +131,49 @@ int kmbox_create_anon(int oflag, const struct kmbox_attr *attr)
 	return bind_new_file(oflag, &op);
 }
 
+int kmbox_create_anon_qos(int oflag, const struct kmbox_attr *attr,
+			  const struct kmbox_qos *qos)
+{
+	if (check_oflag(oflag, KMBOX_FILE_FLAGS))
+		return -1;
+
+	struct kmbox_open op = {
+		.attr = (__u64)(uintptr_t)attr,
+		.flags = KMBOX_OPEN_ANON,
+		.mode = 0600,
+		.qos = (__u64)(uintptr_t)qos,
+	};
+
+	return bind_new_file(oflag, &op);
+}
+
+int kmbox_open_qos(const char *name, int oflag, mode_t mode,
+		   const struct kmbox_attr *attr, const struct kmbox_qos *qos)
+{
+	if (kmbox_check_name(name) ||
+	    check_oflag(oflag, KMBOX_FILE_FLAGS | O_CREAT | O_EXCL))
+		return -1;
+	if (!(oflag & O_CREAT) || (mode & ~(mode_t)0777)) {
+		errno = EINVAL;
+		return -1;
+	}
+
+	struct kmbox_open op = {
+		.name = (__u64)(uintptr_t)name,
+		.attr = (__u64)(uintptr_t)attr,
+		.flags = KMBOX_OPEN_CREAT | ((oflag & O_EXCL) ? KMBOX_OPEN_EXCL : 0),
+		.mode = mode,
+		.qos = (__u64)(uintptr_t)qos,
+	};
+
+	return bind_new_file(oflag, &op);
+}
+
+int kmbox_getqos(int fd, struct kmbox_qos *qos)
+{
+	return sys_ioctl(fd, KMBOX_IOC_QOS, qos) < 0 ? -1 : 0;
+}
+
 int kmbox_reopen(int fd, int oflag)
 {
 	if (check_oflag(oflag, KMBOX_FILE_FLAGS))

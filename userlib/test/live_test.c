@@ -317,7 +317,7 @@ static void test_newcomer(void)
 	EXPECT_ERR(EMSGSIZE, kmbox_receive_info(fd, buf, 4, &info, NULL));
 	EXPECT_TRUE(info.len == 10 && info.prio == 0 && info.pid == 0 &&
 		    info.flags == 0 && info.reply_token == 0 && info.tag == 0 &&
-		    info.__reserved[1] == 0);
+		    info.lost == 0 && info.__reserved[0] == 0);
 	memset(&info, 0xa5, sizeof(info));
 	EXPECT_ERR(EMSGSIZE, kmbox_zc_receive(fd, NULL, 0, &info, &slot,
 					      NULL));
@@ -325,8 +325,8 @@ static void test_newcomer(void)
 	memset(&info, 0xa5, sizeof(info));
 	EXPECT_RET(10, kmbox_receive_info(fd, buf, sizeof(buf), &info, NULL));
 	EXPECT_TRUE(info.len == 10 && info.prio == 2 &&
-		    info.reply_token == 0 && info.tag == 0 && info.__reserved[0] == 0 &&
-		    info.__reserved[1] == 0);
+		    info.reply_token == 0 && info.tag == 0 && info.lost == 0 &&
+		    info.__reserved[0] == 0);
 
 	/* An independent file on the same mailbox. */
 	ro = kmbox_reopen(fd, O_RDONLY | O_NONBLOCK);
@@ -373,7 +373,7 @@ static void test_tags(void)
 	memset(&info, 0xa5, sizeof(info));
 	EXPECT_RET(2, kmbox_peek(fd, buf, 1, KMBOX_F_MATCH, 0x202, ~0ULL, &info, NULL));
 	EXPECT_TRUE(buf[0] == 'b' && info.tag == 0x202 && (info.flags & KMBOX_MSG_TRUNC) &&
-		    info.reply_token == 0 && info.__reserved[0] == 0);
+		    info.reply_token == 0 && info.lost == 0 && info.__reserved[0] == 0);
 	EXPECT_RET(2, kmbox_receive_match(fd, buf, sizeof(buf), 0x100, 0xf00, &info, NULL));
 	EXPECT_TRUE(!memcmp(buf, "c3", 2) && info.tag == 0x103 && info.prio == 5);
 	EXPECT_RET(0, kmbox_set_filter(fd, 0x100, 0xf00));
