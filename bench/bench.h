@@ -228,6 +228,9 @@ static inline bool disturbed(double noise, double xnoise)
 }
 const char *size_label(size_t size, char *buf, size_t n);
 
+/* fanin.c: the fan-in workload (--fanin), appended to @report */
+int fanin_run(const struct config *cfg, int n, const char *report);
+
 /* report.c */
 void sysinfo_collect(void);
 void sysinfo_set(const char *key, const char *fmt, ...)

@@ -71,6 +71,8 @@ extern const struct mech mech_kmbox, mech_kmbox_ioctl, mech_kmbox_batch,
 	mech_mq, mech_sysv, mech_uds_stream, mech_uds_dgram,
 	mech_uds_seqpacket, mech_tcp, mech_eventfd_shm, mech_futex_shm,
 	mech_kmbox_call;
+/* mech_uring.c: io_uring mechanisms, run only when named (MF_EXTRA) */
+extern const struct mech mech_kmbox_uring, mech_kmbox_ucmd, mech_seqpacket_uring;
 
 /* order of the tables */
 const struct mech *const mechs[] = {
@@ -78,6 +80,7 @@ const struct mech *const mechs[] = {
 	&mech_kmbox_zc_batch, &mech_kmbox_call, &mech_pipe, &mech_pipe1m, &mech_fifo, &mech_mq,
 	&mech_sysv, &mech_uds_stream, &mech_uds_dgram, &mech_uds_seqpacket,
 	&mech_tcp, &mech_eventfd_shm, &mech_futex_shm,
+	&mech_kmbox_uring, &mech_kmbox_ucmd, &mech_seqpacket_uring,
 };
 const unsigned int nmechs = sizeof(mechs) / sizeof(mechs[0]);
 
@@ -422,6 +425,8 @@ static void usage(FILE *f)
 "  --sizes LIST       e.g. 0,64,512,4k,16k,64k,1m\n"
 "  --mech LIST        mechanisms (default: all; see --list)\n"
 "  --workloads LIST   latency,stream,call,mpmc,depth (quick: all but depth)\n"
+"  --fanin N          then fan-in: one consumer, N queues, epoll vs io_uring\n"
+"                     (fanin.c; e.g. 64; appended to report.md)\n"
 "  --call-sizes LIST  request (= reply) sizes of the call workload, >= 8 B\n"
 "                     (default 64 and 4k; quick 64)\n"
 "  --depths LIST      depth workload: messages queued (default 10,1000,65536)\n"
@@ -877,6 +882,7 @@ int main(int argc, char **argv)
 		{ "sizes", required_argument, NULL, 's' },
 		{ "mech", required_argument, NULL, 'm' },
 		{ "workloads", required_argument, NULL, 'W' },
+		{ "fanin", required_argument, NULL, 'I' },
 		{ "placement", required_argument, NULL, 'p' },
 		{ "mpmc", required_argument, NULL, 'n' },
 		{ "mpmc-sizes", required_argument, NULL, 'N' },
@@ -895,6 +901,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *mech_arg = "all";
+	int fanin = 0;
 	int o, ml[MAX_MECHS], nml, mpmc_ml[MAX_MECHS], nmpmc;
 	int call_ml[MAX_MECHS], ncall, depth_ml[MAX_MECHS], ndepth;
 	bool do_list = false, cpus_given = false;
@@ -945,6 +952,9 @@ int main(int argc, char **argv)
 		case 'W':
 			if (parse_list(optarg, wl_names, NWL, cfg.wl_on) < 0)
 				goto bad;
+			break;
+		case 'I':
+			fanin = atoi(optarg);
 			break;
 		case 'p':
 			if (parse_list(optarg, pl_names, NPL, cfg.pl_on) < 0)
@@ -1106,6 +1116,13 @@ int main(int argc, char **argv)
 	printf("\n");
 	if (report_write(&cfg, recs, nrecs) < 0)
 		return 1;
+	if (fanin) {
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/report.md", cfg.out);
+		if (fanin_run(&cfg, fanin, path) < 0)
+			return 1;
+	}
 	printf("\nkmbox-bench: done in %.0f s; report.md, raw.csv, summary.csv, results.json in %s\n",
 	       cfg.elapsed, cfg.out);
 	if (report_inconclusive()[0])

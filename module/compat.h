@@ -62,4 +62,58 @@ static inline void kmbox_vm_flags_mod(struct vm_area_struct *vma,
  * kernel, so it is simply included above.
  */
 
+/*
+ * io_uring commands.  ->uring_cmd came with ee692a21e9bf ("fs,io_uring:
+ * add infrastructure for uring-cmd", v5.19): there struct io_uring_cmd
+ * and io_uring_cmd_done(cmd, ret, res2) are in <linux/io_uring.h>, and
+ * ioucmd->cmd points at the SQE's cmd area.
+ *  - fd9b8547bc5c ("io_uring: Pass whole sqe to commands", v6.5) replaced
+ *    ioucmd->cmd with ioucmd->sqe (KMBOX_HAVE_UCMD_SQE); sqe->cmd is the
+ *    same bytes.  (io_uring_sqe_cmd(), the accessor it added, later
+ *    became a macro that takes the type and refuses more than 16 bytes,
+ *    with io_uring_sqe128_cmd() for 80: neither spelling exists on every
+ *    supported kernel, so the field is read directly.)
+ *  - The declarations moved to <linux/io_uring/cmd.h> (v6.7; present in
+ *    6.12 and 7.x: KMBOX_HAVE_IO_URING_CMD_H).
+ *  - 9d2789ac9d60 ("block/io_uring: pass in issue_flags for uring_cmd
+ *    task_work handling", v6.3, and backported to 6.1.y: Debian's 6.1
+ *    has it) added issue_flags to io_uring_cmd_done()
+ *    (KMBOX_HAVE_UCMD_DONE_FLAGS: io_uring_cmd_done(cmd, ret, res2,
+ *    issue_flags));
+ *  - 79525b51acc1 ("io_uring: fix nvme's 32b cqes on mixed cq") added
+ *    io_uring_cmd_done32() for res2, and ef9f603fd3d4 ("io_uring/cmd: drop
+ *    unused res2 param from io_uring_cmd_done()", v6.18) left
+ *    io_uring_cmd_done(cmd, ret, issue_flags) (KMBOX_HAVE_UCMD_DONE32).
+ * module/Kbuild looks for each in the kernel's headers.
+ */
+#ifdef KMBOX_HAVE_IO_URING_CMD_H
+#include <linux/io_uring/cmd.h>
+#else
+#include <linux/io_uring.h>
+#endif
+
+/* Bytes of cmd area in a 128-byte SQE (IORING_SETUP_SQE128). */
+#define KMBOX_URING_CMD_MAX	80
+
+static inline const void *kmbox_uring_cmd_payload(const struct io_uring_cmd *ioucmd)
+{
+#ifdef KMBOX_HAVE_UCMD_SQE
+	return ioucmd->sqe->cmd;
+#else
+	return ioucmd->cmd;
+#endif
+}
+
+static inline void kmbox_uring_cmd_done(struct io_uring_cmd *ioucmd, int ret,
+					unsigned int issue_flags)
+{
+#if defined(KMBOX_HAVE_UCMD_DONE32)
+	io_uring_cmd_done(ioucmd, ret, issue_flags);
+#elif defined(KMBOX_HAVE_UCMD_DONE_FLAGS)
+	io_uring_cmd_done(ioucmd, ret, 0, issue_flags);
+#else
+	io_uring_cmd_done(ioucmd, ret, 0);
+#endif
+}
+
 #endif /* _KMBOX_COMPAT_H */

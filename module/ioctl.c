@@ -88,7 +88,8 @@ static long kmbox_ioctl_info(void __user *uarg)
 		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
 			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS |
 			    KMBOX_FEAT_TAGS | KMBOX_FEAT_POLICY | KMBOX_FEAT_URGENT |
-			    KMBOX_FEAT_EXPIRY,
+			    KMBOX_FEAT_EXPIRY |
+			    (IS_ENABLED(CONFIG_IO_URING) ? KMBOX_FEAT_URING : 0),
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
 		.default_max_msgs = READ_ONCE(kmbox_params.default_max_msgs),
@@ -134,35 +135,52 @@ static long kmbox_ioctl_getattr(struct file *file, struct kmbox_file *kf, void _
 	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
 }
 
-static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __user *uarg)
+/**
+ * kmbox_send_args() - the work of KMBOX_IOC_SEND, on an argument copied in
+ * @file: the file, open for writing (the caller checked)
+ * @kf: its private data, bound
+ * @s: the argument, in kernel memory; nothing in it is trusted
+ * @nowait: never wait, whatever @s and the file say (io_uring, uring.c)
+ *
+ * Return: 0 or a negative errno, as KMBOX_IOC_SEND.
+ */
+long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbox_send *s,
+		     bool nowait)
 {
 	struct kmbox_msg *msg;
-	struct kmbox_send s;
 	struct kmbox_wait w;
 	int ret;
+
+	if (s->flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG |
+			 KMBOX_F_EXPIRE) ||
+	    (!(s->flags & KMBOX_F_TAG) && s->tag) ||
+	    (!(s->flags & KMBOX_F_EXPIRE) && s->expire_ns) || s->expire_ns > KTIME_MAX)
+		return -EINVAL;
+	ret = kmbox_wait_init(&w, file, s->flags, s->deadline_ns);
+	if (ret)
+		return ret;
+	w.nonblock |= nowait;
+
+	msg = kmbox_prepare(kf, u64_to_user_ptr(s->buf), s->len, s->prio,
+			    s->flags & KMBOX_F_ZC, s->slot, NULL);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
+	msg->tag = s->tag;
+	/* 0 is "never" inside: a time before the host's boot is 1 ns. */
+	if (s->flags & KMBOX_F_EXPIRE)
+		msg->expires = max_t(u64, kmbox_time_to_host(s->expire_ns), 1);
+	return kmbox_send_one(kf, msg, &w, s->flags & KMBOX_F_SYNC);
+}
+
+static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_send s;
 
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
-	if (s.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_SYNC | KMBOX_F_TAG |
-			KMBOX_F_EXPIRE) ||
-	    (!(s.flags & KMBOX_F_TAG) && s.tag) ||
-	    (!(s.flags & KMBOX_F_EXPIRE) && s.expire_ns) || s.expire_ns > KTIME_MAX)
-		return -EINVAL;
-	ret = kmbox_wait_init(&w, file, s.flags, s.deadline_ns);
-	if (ret)
-		return ret;
-
-	msg = kmbox_prepare(kf, u64_to_user_ptr(s.buf), s.len, s.prio,
-			    s.flags & KMBOX_F_ZC, s.slot, NULL);
-	if (IS_ERR(msg))
-		return PTR_ERR(msg);
-	msg->tag = s.tag;
-	/* 0 is "never" inside: a time before the host's boot is 1 ns. */
-	if (s.flags & KMBOX_F_EXPIRE)
-		msg->expires = max_t(u64, kmbox_time_to_host(s.expire_ns), 1);
-	return kmbox_send_one(kf, msg, &w, s.flags & KMBOX_F_SYNC);
+	return kmbox_send_args(file, kf, &s, false);
 }
 
 /* Who sent @msg, as the calling process sees it. */
@@ -240,33 +258,23 @@ out_free:
 }
 
 /*
- * KMBOX_IOC_RECV, and KMBOX_IOC_RECVX (@ext), whose argument is the same
- * followed by the losses: @x->r is the whole argument of RECV.
+ * The work of KMBOX_IOC_RECV on an argument copied in (@r), and of
+ * KMBOX_IOC_RECVX when @x is not NULL: @x is then the whole argument,
+ * copied in and checked, whose r is @r, and the losses go in @x->lost.
+ * The result is written at @uarg (RECV's struct, or RECVX's whole).
  */
-static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg,
-			     bool ext)
+static long kmbox_recv_do(struct file *file, struct kmbox_file *kf, struct kmbox_recv r,
+			  void __user *uarg, struct kmbox_recvx *x, bool nowait)
 {
 	struct kmbox_recv __user *ur = uarg;
 	struct kmbox_match match, *m = NULL;
-	size_t size = ext ? sizeof(struct kmbox_recvx) : sizeof(struct kmbox_recv);
-	struct kmbox_recvx x;
-	struct kmbox_recv r;
+	size_t size = x ? sizeof(*x) : sizeof(r);
 	struct kmbox_msg *msg;
 	struct kmbox_wait w;
 	bool as_slot;
 	u32 need = 0;
 	int ret;
 
-	if (!(file->f_mode & FMODE_READ))
-		return -EBADF;
-	if (copy_from_user(ext ? (void *)&x : (void *)&r, uarg, size))
-		return -EFAULT;
-	if (ext) {
-		if (memchr_inv(x.__reserved, 0, sizeof(x.__reserved)))
-			return -EINVAL;
-		r = x.r;
-		memset(&x.lost, 0, sizeof(x.lost));
-	}
 	if (r.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_MATCH |
 			KMBOX_F_PEEK))
 		return -EINVAL;
@@ -284,17 +292,19 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 	ret = kmbox_wait_init(&w, file, r.flags, r.deadline_ns);
 	if (ret)
 		return ret;
+	w.nonblock |= nowait;
 	if (r.flags & KMBOX_F_PEEK) {
-		if (!ext)
+		if (!x)
 			return kmbox_ioctl_peek(file, kf, &r, uarg, size, m, &w);
 		/*
-		 * A peek has lost nothing: x.lost stays zero.  x.r comes
-		 * first in x, so copying @size bytes from it copies all of x.
+		 * A peek has lost nothing: x->lost stays zero.  x->r comes
+		 * first in *x, so copying @size bytes from it copies all of *x.
 		 */
-		return kmbox_ioctl_peek(file, kf, &x.r, uarg, size, m, &w);
+		x->r = r;
+		return kmbox_ioctl_peek(file, kf, &x->r, uarg, size, m, &w);
 	}
-	if (ext)
-		w.loss = &x.lost;
+	if (x)
+		w.loss = &x->lost;
 
 	ret = kmbox_recv_match(kf, &msg, &r.len, 1, r.flags & KMBOX_F_ZC, &w, &need, m);
 	if (ret == -EMSGSIZE)
@@ -311,18 +321,61 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 	r.msg_flags = as_slot ? KMBOX_MSG_ZC : 0;
 	/* @match_mask is @reply_token: a receive reports the token or 0. */
 	r.reply_token = r.flags & KMBOX_F_CALLS ? msg->token : 0;
-	if (ext)
-		x.r = r;
-	if (copy_to_user(uarg, ext ? (void *)&x : (void *)&r, size))
+	if (x)
+		x->r = r;
+	if (copy_to_user(uarg, x ? (void *)x : (void *)&r, size))
 		goto out_requeue;
 	kmbox_consume(kf, &msg, 1, r.flags & KMBOX_F_CALLS);
 	return r.len;
 
 out_requeue:
 	kmbox_requeue(kf, &msg, 1);
-	if (ext)
-		kmbox_loss_untake(kf, &x.lost);
+	if (x)
+		kmbox_loss_untake(kf, &x->lost);
 	return -EFAULT;
+}
+
+/**
+ * kmbox_recv_args() - the work of KMBOX_IOC_RECV, on an argument copied in
+ * @file: the file, open for reading (the caller checked)
+ * @kf: its private data, bound
+ * @rp: the argument, in kernel memory; nothing in it is trusted
+ * @ur: where the result goes: the filled struct (the ioctl's own
+ *	argument), or just its len on EMSGSIZE; a fault there puts the
+ *	message back
+ * @nowait: never wait, whatever @rp and the file say (io_uring, uring.c)
+ *
+ * Return: the message's length or a negative errno, as KMBOX_IOC_RECV.
+ */
+long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbox_recv *rp,
+		     struct kmbox_recv __user *ur, bool nowait)
+{
+	return kmbox_recv_do(file, kf, *rp, ur, NULL, nowait);
+}
+
+/*
+ * KMBOX_IOC_RECV, and KMBOX_IOC_RECVX (@ext), whose argument is the same
+ * followed by the losses: its r is the whole argument of RECV.
+ */
+static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg,
+			     bool ext)
+{
+	struct kmbox_recvx x;
+	struct kmbox_recv r;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (!ext) {
+		if (copy_from_user(&r, uarg, sizeof(r)))
+			return -EFAULT;
+		return kmbox_recv_do(file, kf, r, uarg, NULL, false);
+	}
+	if (copy_from_user(&x, uarg, sizeof(x)))
+		return -EFAULT;
+	if (memchr_inv(x.__reserved, 0, sizeof(x.__reserved)))
+		return -EINVAL;
+	memset(&x.lost, 0, sizeof(x.lost));
+	return kmbox_recv_do(file, kf, x.r, uarg, &x, false);
 }
 
 /* Copy in a batch argument and its entries; return the entries or an error. */

@@ -404,6 +404,8 @@ struct kmbox_mbstats {
  * @may_expire: a message with a deadline was queued once: a full mailbox
  *	looks for expired messages to make room (under @lock)
  * @loss: what the mailbox lost, totals (under @lock)
+ * @flt_pollers: files with a filter whose pollers wait behind a relay on
+ *	@flt_wait (tags.c; raised under @lock)
  * @next_token: the last reply token issued
  * @st: the always-on counts (under @lock)
  * @all: in @ns->mailboxes once published (under @ns->lock; RCU readers)
@@ -455,6 +457,7 @@ struct kmbox {
 	u64 send_hooks;
 	bool may_expire;
 	struct kmbox_loss loss;
+	atomic_t flt_pollers;
 	atomic64_t next_token;
 	struct kmbox_mbstats st ____cacheline_aligned_in_smp;
 	struct list_head all;
@@ -496,6 +499,10 @@ struct kmbox_relay {
  * @filter: the file's receive filter (KMBOX_IOC_FILTER; under @mb->lock)
  * @loss_seen: @mb->loss as this file's last loss-reporting receive took
  *	its message (policy.c; under @mb->lock)
+ * @flt_poll: where the file is polled for EPOLLIN while it has a filter
+ * @flt_relay: on @mb->flt_wait once @flt_relayed: wakes @flt_poll for the
+ *	messages @filter lets through (tags.c)
+ * @flt_relayed: @flt_relay is on @mb->flt_wait (set under @mb->lock)
  */
 struct kmbox_file {
 	struct kmbox *mb;
@@ -515,6 +522,9 @@ struct kmbox_file {
 		u64 mask;
 	} filter;
 	struct kmbox_loss loss_seen;
+	wait_queue_head_t flt_poll;
+	struct wait_queue_entry flt_relay;
+	bool flt_relayed;
 };
 
 /**
@@ -661,6 +671,19 @@ int kmbox_peek(struct kmbox_file *kf, const struct kmbox_match *m, void *kbuf, u
 	       const struct kmbox_wait *w, struct kmbox_peeked *out);
 int kmbox_filter_xchg(struct kmbox_file *kf, struct kmbox_match *m, bool set);
 __poll_t kmbox_tags_poll(struct kmbox_file *kf, __poll_t mask);
+wait_queue_head_t *kmbox_tags_poll_queue(struct kmbox_file *kf);
+void kmbox_tags_file_init(struct kmbox_file *kf);
+
+/* ioctl.c: the work of SEND and RECV on an argument in kernel memory */
+long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbox_send *s,
+		     bool nowait);
+long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbox_recv *rp,
+		     struct kmbox_recv __user *ur, bool nowait);
+
+/* uring.c: io_uring commands */
+struct io_uring_cmd;
+int kmbox_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags);
+void kmbox_tags_file_release(struct kmbox_file *kf);
 
 /* call.c: synchronous sends and calls; see the top of call.c */
 struct kmbox_sync;

@@ -221,6 +221,7 @@ static int kmbox_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	}
 	init_waitqueue_head(&kf->unbound_wait);
+	kmbox_tags_file_init(kf);
 	file->private_data = kf;
 	kf->opener = get_pid(task_tgid(current));
 	kf->cred = file->f_cred;
@@ -238,6 +239,7 @@ static int kmbox_release_file(struct inode *inode, struct file *file)
 	if (mb) {
 		for (i = 0; i < kf->nrelays; i++)
 			remove_wait_queue(kf->relays[i].head, &kf->relays[i].entry);
+		kmbox_tags_file_release(kf);
 		kmbox_file_detach(kf);
 		kmbox_put(mb);
 	}
@@ -388,8 +390,9 @@ static __poll_t kmbox_poll(struct file *file, poll_table *wait)
 		if (!mb)
 			return EPOLLERR;
 	}
+	/* A file with a filter waits on a queue of its own (tags.c). */
 	if (file->f_mode & FMODE_READ)
-		poll_wait(file, &mb->rd_wait, wait);
+		poll_wait(file, kmbox_tags_poll_queue(kf), wait);
 	/* EPOLLWRBAND is signalled on wr_wait too: two queues at most. */
 	if (file->f_mode & FMODE_WRITE)
 		poll_wait(file, &mb->wr_wait, wait);
@@ -436,6 +439,7 @@ static const struct file_operations kmbox_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= no_llseek,
 	.show_fdinfo	= kmbox_show_fdinfo,
+	.uring_cmd	= kmbox_uring_cmd,
 };
 
 static struct miscdevice kmbox_misc = {
@@ -480,6 +484,7 @@ static void kmbox_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct kmbox_reply) != 40);
 	BUILD_BUG_ON(sizeof(struct kmbox_reopen) != 16);
 	BUILD_BUG_ON(sizeof(struct kmbox_stats) != 112 + 8 * KMBOX_STATS_BUCKETS);
+	BUILD_BUG_ON(sizeof(struct kmbox_uring_recv) != 80);
 	BUILD_BUG_ON(KMBOX_PRIO_MAX > U32_MAX);
 }
 

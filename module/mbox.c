@@ -506,6 +506,7 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, const struct kmbox_qos *q
 	mb->tags = RB_ROOT;
 	init_waitqueue_head(&mb->flt_wait);
 	atomic_set(&mb->flt_sleepers, 0);
+	atomic_set(&mb->flt_pollers, 0);
 	atomic_set(&mb->used, 0);
 	atomic_set(&mb->wr_waiters, 0);
 	INIT_LIST_HEAD(&mb->all);

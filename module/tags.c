@@ -102,7 +102,7 @@ static void kmbox_tagwake_note(struct kmbox *mb, struct kmbox_tagwake *tw, u64 t
 	unsigned int i;
 
 	/* Raised under the lock we hold: see "Waiting" above. */
-	if (!atomic_read(&mb->flt_sleepers) || tw->all)
+	if ((!atomic_read(&mb->flt_sleepers) && !atomic_read(&mb->flt_pollers)) || tw->all)
 		return;
 	for (i = 0; i < tw->n; i++)
 		if (tw->tags[i] == tag)
@@ -373,10 +373,98 @@ int kmbox_filter_xchg(struct kmbox_file *kf, struct kmbox_match *m, bool set)
 		kf->filter = *m;
 	spin_unlock(&mb->lock);
 	*m = old;
-	/* What the file's pollers wait for changed: they look again. */
+	/*
+	 * What the file's pollers wait for changed: they look again, on
+	 * either queue (a wake-up the relay judged by the old filter is
+	 * made good here).
+	 */
 	if (set && wq_has_sleeper(&mb->rd_wait))
 		wake_up_interruptible_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
+	if (set && wq_has_sleeper(&kf->flt_poll))
+		wake_up_interruptible_poll(&kf->flt_poll, EPOLLIN | EPOLLRDNORM);
 	return 0;
+}
+
+/*
+ * Polling with a filter.  Every queued message wakes rd_wait with
+ * EPOLLIN, whether a filtered file wants it or not.  epoll looks again
+ * and finds nothing, at a small cost; io_uring trusts the key, retries
+ * the read, gets EAGAIN and polls again, and after a bounded number of
+ * such rounds (APOLL_MAX_RETRY, 128 on 6.1) hands the read to an io-wq
+ * worker that sleeps in it.  So a file polled while it has a filter has
+ * its pollers wait on its own flt_poll, and one relay entry of the file
+ * on flt_wait, counted in flt_pollers so that senders note tags for it,
+ * wakes flt_poll only for a tag the file's filter lets through, by the
+ * rule of "Waiting" above (the relay joins flt_wait and is counted under
+ * the lock, before the poll looks at the queue under it).  The relay
+ * reads the filter as it is at the wake-up; kmbox_filter_xchg() wakes
+ * flt_poll after a change, which covers a wake-up judged by the old one.
+ * A poller that registered on rd_wait before the filter was set (an
+ * epoll watch) keeps getting every wake-up there: spurious, never lost.
+ * The relay stays until the file is released.
+ */
+static int kmbox_flt_relay_wake(struct wait_queue_entry *entry, unsigned int mode, int sync,
+				void *key)
+{
+	struct kmbox_file *kf = container_of(entry, struct kmbox_file, flt_relay);
+	const struct kmbox_tagwake *k = key;
+	struct kmbox_match m = {
+		.tag = READ_ONCE(kf->filter.tag),
+		.mask = READ_ONCE(kf->filter.mask),
+	};
+	unsigned int i;
+
+	if (k && !k->all) {
+		for (i = 0; i < k->n; i++)
+			if (kmbox_match(&m, k->tags[i]))
+				break;
+		if (i == k->n)
+			return 0;
+	}
+	wake_up_interruptible_poll(&kf->flt_poll, EPOLLIN | EPOLLRDNORM);
+	return 0;
+}
+
+/**
+ * kmbox_tags_poll_queue() - where a poll of @kf waits for EPOLLIN
+ * @kf: the file (bound, open for reading)
+ *
+ * Return: kmbox->rd_wait for a file without a filter, else @kf->flt_poll,
+ * with the file's relay on flt_wait (see above).
+ */
+wait_queue_head_t *kmbox_tags_poll_queue(struct kmbox_file *kf)
+{
+	struct kmbox *mb = kf->mb;
+
+	/* A plain load: a filter set meanwhile costs spurious wake-ups only. */
+	if (!READ_ONCE(kf->filter.mask))
+		return &mb->rd_wait;
+	if (READ_ONCE(kf->flt_relayed))
+		return &kf->flt_poll;
+	spin_lock(&mb->lock);
+	if (!kf->flt_relayed) {
+		atomic_inc(&mb->flt_pollers);
+		add_wait_queue(&mb->flt_wait, &kf->flt_relay);
+		WRITE_ONCE(kf->flt_relayed, true);
+	}
+	spin_unlock(&mb->lock);
+	return &kf->flt_poll;
+}
+
+/* Called by the file's open. */
+void kmbox_tags_file_init(struct kmbox_file *kf)
+{
+	init_waitqueue_head(&kf->flt_poll);
+	init_waitqueue_func_entry(&kf->flt_relay, kmbox_flt_relay_wake);
+}
+
+/* Called by the file's release, while it is bound: take its relay off flt_wait. */
+void kmbox_tags_file_release(struct kmbox_file *kf)
+{
+	if (!kf->flt_relayed)
+		return;
+	remove_wait_queue(&kf->mb->flt_wait, &kf->flt_relay);
+	atomic_dec(&kf->mb->flt_pollers);
 }
 
 /**

@@ -177,6 +177,14 @@ OFF(kmbox_recvx, r, 0);
 OFF(kmbox_recvx, lost, 72);
 OFF(kmbox_recvx, __reserved, 104);
 
+/* io_uring commands: the argument fills at most a 128-byte SQE's 80 bytes */
+SIZE(kmbox_uring_recv, 80);
+OFF(kmbox_uring_recv, recv, 0);
+OFF(kmbox_uring_recv, result, 72);
+IOC(KMBOX_URING_SEND, 0x10);
+IOC(KMBOX_URING_RECV, 0x11);
+IOC(KMBOX_FEAT_URING, 0x200);
+
 IOC(KMBOX_IOC_INFO, 0x8040d400);
 IOC(KMBOX_IOC_OPEN, 0x4030d401);
 IOC(KMBOX_IOC_UNLINK, 0x4020d402);

@@ -144,10 +144,11 @@ done < <(sed -n '/^struct kmbox_params kmbox_params = {/,/^};/s/^\t\.\([a-z_]*\)
 errnos_all=$(sed -n 's/^#define[[:space:]]\{1,\}\(E[A-Z0-9]*\)[[:space:]]\{1,\}[0-9].*/\1/p' \
 	/usr/include/asm-generic/errno-base.h /usr/include/asm-generic/errno.h | sort -u)
 # Internal errnos that never reach user space as such.
-internal="ERESTARTSYS EDQUOT EIO"
+internal="ERESTARTSYS EDQUOT EIO EIOCBQUEUED"
 # ERESTARTSYS reaches user space as EINTR (or a restart); EDQUOT is what
 # kmbox_charge() tells its callers, who turn it into EMFILE or ENOBUFS;
-# EIO is a slot state machine bug (with a WARN).
+# EIO is a slot state machine bug (with a WARN); EIOCBQUEUED tells
+# io_uring that a command posted its completion itself.
 vfs="EINTR ENFILE ENXIO"
 # EINTR: from ERESTARTSYS; ENFILE: no free file for open(2) or REOPEN;
 # ENXIO: open(2) of the device node without the module.

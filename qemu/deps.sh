@@ -62,6 +62,8 @@ done
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
 # The initramfs needs the static busybox (the plain busybox is dynamic).
 installed busybox-static || pkgs+=(busybox-static)
+# selftests/kmbox_uring_test (and the benchmark) link liburing statically.
+[ -f "/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)/liburing.a" ] || pkgs+=(liburing-dev)
 # The reference kernel's headers: bookworm's metapackage is 6.1.  Headers
 # of other series installed on the host do not count (nor are they used
 # by default: see KDIR in the Makefile).

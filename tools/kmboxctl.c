@@ -2087,6 +2087,7 @@ static int cmd_info(const struct command *cmd, int argc, char **argv)
 		{ KMBOX_FEAT_POLICY, "policy" },
 		{ KMBOX_FEAT_URGENT, "urgent" },
 		{ KMBOX_FEAT_EXPIRY, "expiry" },
+		{ KMBOX_FEAT_URING, "uring" },
 	};
 	struct {
 		const char *name;

@@ -354,8 +354,8 @@ expect 0 "" -- info --json
 check "info --json is valid JSON" "$J" <"$T/out"
 is "info --json: api_version" 1 "$(jv .api_version)"
 is "info --json: prio_max" 32768 "$(jv .prio_max)"
-is "info --json: features" 9 "$(jv '.features#')"
-is "info --json: the last feature" expiry "$(jv '.features[8]')"
+is "info --json: features" 10 "$(jv '.features#')"
+is "info --json: the last feature" uring "$(jv '.features[9]')"
 is "info --json: max_mailboxes" "$(cat /sys/module/kmbox/parameters/max_mailboxes)" "$(jv .max_mailboxes)"
 
 # Exit statuses 5 (permission) and 6 (no such mailbox).  A process in a

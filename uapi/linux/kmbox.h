@@ -56,6 +56,8 @@
 #define KMBOX_FEAT_URGENT	_BITULL(7)
 /* message expiry: KMBOX_F_EXPIRE, kmbox_qos.ttl_ns, kmbox_loss.expired */
 #define KMBOX_FEAT_EXPIRY	_BITULL(8)
+/* io_uring commands: KMBOX_URING_SEND, KMBOX_URING_RECV */
+#define KMBOX_FEAT_URING	_BITULL(9)
 
 /**
  * struct kmbox_info - answer to KMBOX_IOC_INFO (any /dev/kmbox file)
@@ -709,5 +711,48 @@ struct kmbox_recvx {
  * open O_RDONLY and map PROT_READ.
  */
 #define KMBOX_OFF_REGION	0x0ULL
+
+/*
+ * io_uring commands: IORING_OP_URING_CMD on a bound kmbox file, with
+ * sqe->cmd_op one of KMBOX_URING_* and the command's argument in the
+ * SQE's cmd area, which is 80 bytes only on a ring set up with
+ * IORING_SETUP_SQE128 (EINVAL on any other ring).  On an
+ * IORING_SETUP_IOPOLL ring io_uring itself says EOPNOTSUPP, up to the
+ * kernels that run commands without polled completion there as on any
+ * ring (7.x).  The kernel copies the argument out of the
+ * SQE once, when the command is issued, and checks it as the ioctl of the
+ * same name checks its own; the SQE may be reused as soon as io_uring
+ * has consumed it.  An unknown cmd_op is ENOTTY.
+ *
+ * A kmbox command never sleeps and never stays pending: it completes
+ * when io_uring issues it, with -EAGAIN in the CQE where the ioctl would
+ * wait (no message, no room), whether or not the file has O_NONBLOCK.
+ * Wait for readiness with IORING_OP_POLL_ADD (multishot: one SQE for
+ * the life of the mailbox) and submit the command again.  So a command
+ * cannot hold up the ring's exit or a cancellation, on kernels (6.1)
+ * that cannot cancel a pending command.  KMBOX_F_TIMEOUT, and a
+ * synchronous send (KMBOX_F_SYNC, or any send on a rendezvous mailbox:
+ * EOPNOTSUPP), would wait, and are refused.  KMBOX_F_NONBLOCK is
+ * accepted and changes nothing.
+ *
+ * A batch of commands on any number of mailboxes is one io_uring_enter(2).
+ */
+#define KMBOX_URING_SEND	0x10	/* struct kmbox_send; CQE res: 0 */
+#define KMBOX_URING_RECV	0x11	/* struct kmbox_uring_recv; CQE res: length */
+
+/**
+ * struct kmbox_uring_recv - KMBOX_URING_RECV argument, in the SQE
+ * @recv: as the argument of KMBOX_IOC_RECV, with the same flags (but for
+ *	KMBOX_F_TIMEOUT): where the payload goes, how much room, what to
+ *	take (KMBOX_F_ZC, KMBOX_F_MATCH, KMBOX_F_PEEK, KMBOX_F_CALLS)
+ * @result: user pointer to a struct kmbox_recv that receives what
+ *	KMBOX_IOC_RECV writes back into its argument (length, priority,
+ *	tag, sender, slot, reply token; only @len on EMSGSIZE).  A fault
+ *	there puts the message back and the CQE says -EFAULT.
+ */
+struct kmbox_uring_recv {
+	struct kmbox_recv	recv;
+	__u64			result;
+};
 
 #endif /* _UAPI_LINUX_KMBOX_H */

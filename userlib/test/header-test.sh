@@ -16,3 +16,32 @@ done
 printf '%s\n' "$src" | $cxx -std=c++11 -Wall -Wextra -Werror -I. -I../uapi \
 	-fsyntax-only -x c++ -
 echo "ok: kmbox.h compiles alone as C99, C11, gnu11 and C++11"
+
+# kmbox_uring.h, after liburing's header (where liburing-dev is installed;
+# liburing's header wants _GNU_SOURCE).
+usrc='#include <string.h>
+#include <liburing.h>
+#include <kmbox_uring.h>
+int main(void)
+{
+	struct io_uring_sqe sqe[2];
+	struct kmbox_send s;
+	struct kmbox_recv r;
+
+	memset(&s, 0, sizeof(s));
+	memset(&r, 0, sizeof(r));
+	kmbox_uring_prep_send(&sqe[0], 3, &s);
+	kmbox_uring_prep_recv(&sqe[1], 3, &r, &r);
+	return 0;
+}'
+if printf '#include <liburing.h>\n' | $cc -fsyntax-only -x c - 2>/dev/null; then
+	for std in c99 c11 gnu11; do
+		printf '%s\n' "$usrc" | $cc -std=$std -D_GNU_SOURCE -Wall -Wextra -Werror \
+			-Wconversion -Wsign-conversion -I. -I../uapi -fsyntax-only -x c -
+	done
+	printf '%s\n' "$usrc" | $cxx -std=c++11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -I../uapi \
+		-fsyntax-only -x c++ -
+	echo "ok: kmbox_uring.h compiles after liburing.h as C99, C11, gnu11 and C++11"
+else
+	echo "ok: kmbox_uring.h not checked: no liburing.h (liburing-dev)"
+fi

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR MIT */
+/*
+ * libkmbox: io_uring commands on kmbox mailboxes, for liburing users.
+ *
+ * Header only: static inline helpers that fill a liburing SQE with a
+ * KMBOX_URING_* command (see "io_uring commands" in kmbox(4)).  The ring
+ * must be set up with IORING_SETUP_SQE128.  Nothing here links against
+ * libkmbox or liburing: include <liburing.h> first, and link liburing.
+ *
+ * A command never waits: where the ioctl would, its CQE says -EAGAIN.
+ * Wait with io_uring_prep_poll_multishot(sqe, fd, POLLIN) (or POLLOUT)
+ * and submit the command again.  See kmbox_uring_prep_send(3).
+ */
+#ifndef LIBKMBOX_URING_H
+#define LIBKMBOX_URING_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include <linux/kmbox.h>
+
+/* The 80 bytes of a 128-byte SQE's command area, from sqe->cmd. */
+#define KMBOX_URING_CMD_BYTES	80
+
+/* io_uring_prep_rw() for IORING_OP_URING_CMD, and the argument copied in. */
+static inline void kmbox__uring_prep(struct io_uring_sqe *sqe, int fd, uint32_t cmd_op,
+				     const void *arg, size_t len)
+{
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = cmd_op;
+	memset(sqe->cmd, 0, KMBOX_URING_CMD_BYTES);
+	memcpy(sqe->cmd, arg, len);
+}
+
+/*
+ * Send the message @s describes (buffer, length, priority, flags, tag or
+ * zero-copy slot), as KMBOX_IOC_SEND.  The SQE holds a copy of @s; the
+ * buffer @s->buf points to must stay valid until the command completes.
+ */
+static inline void kmbox_uring_prep_send(struct io_uring_sqe *sqe, int fd,
+					 const struct kmbox_send *s)
+{
+	kmbox__uring_prep(sqe, fd, KMBOX_URING_SEND, s, sizeof(*s));
+}
+
+/*
+ * Receive one message as KMBOX_IOC_RECV with @r (buffer, its size, flags,
+ * tag and mask to match); what the ioctl would write back into its
+ * argument goes to @result, which must stay valid until the command
+ * completes (it may be @r's own storage).
+ */
+static inline void kmbox_uring_prep_recv(struct io_uring_sqe *sqe, int fd,
+					 const struct kmbox_recv *r,
+					 struct kmbox_recv *result)
+{
+	struct kmbox_uring_recv a;
+
+	memset(&a, 0, sizeof(a));
+	a.recv = *r;
+	a.result = (uint64_t)(uintptr_t)result;
+	kmbox__uring_prep(sqe, fd, KMBOX_URING_RECV, &a, sizeof(a));
+}
+
+#endif /* LIBKMBOX_URING_H */
