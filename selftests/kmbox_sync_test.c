@@ -95,38 +95,6 @@ static int st_rendezvous(int oflags, __u32 max_msgs)
 	return fd;
 }
 
-static int st_call(int fd, const void *req, __u32 len, void *reply, __u32 cap, __u32 flags,
-		   __u64 deadline, struct kmbox_call *out)
-{
-	struct kmbox_call c = {
-		.req = KT_PTR(req), .req_len = len, .reply = KT_PTR(reply), .reply_len = cap,
-		.flags = flags, .deadline_ns = deadline,
-	};
-	int ret = ioctl(fd, KMBOX_IOC_CALL, &c);
-
-	if (out)
-		*out = c;
-	return ret;
-}
-
-static int st_reply(int fd, __u64 token, const void *buf, __u32 len)
-{
-	struct kmbox_reply r = { .token = token, .buf = KT_PTR(buf), .len = len };
-
-	return ioctl(fd, KMBOX_IOC_REPLY, &r);
-}
-
-/* Receive a call's request: returns its length, the token in *@token. */
-static int st_take(int fd, void *buf, __u32 len, __u32 flags, __u64 *token)
-{
-	struct kmbox_recv r;
-	int ret = kt_recv(fd, buf, len, KMBOX_F_CALLS | flags, 0, &r);
-
-	if (ret >= 0)
-		*token = r.reply_token;
-	return ret;
-}
-
 static void st_nop(int sig)
 {
 	(void)sig;
@@ -701,11 +669,11 @@ TEST_F(mb, replies_reach_the_right_callers_when_answered_out_of_order)
 		}
 	}
 	for (i = 0; i < 8; i++)
-		ASSERT_EQ(sizeof(ids[i]), st_take(self->fd, &ids[i], sizeof(ids[i]), 0, &tokens[i]));
+		ASSERT_EQ(sizeof(ids[i]), kt_take(self->fd, &ids[i], sizeof(ids[i]), 0, &tokens[i]));
 	for (i = 8; i-- > 0;) {
 		unsigned int back = ids[i] * 1000 + 7;
 
-		EXPECT_EQ(0, st_reply(self->fd, tokens[i], &back, sizeof(back)));
+		EXPECT_EQ(0, kt_reply(self->fd, tokens[i], &back, sizeof(back)));
 	}
 	for (i = 0; i < 8; i++)
 		EXPECT_EQ(0, kt_wait(pid[i]));
@@ -746,7 +714,7 @@ static pid_t st_server_taking(const char *name, unsigned int n)
 
 		CHILD_ASSERT(sfd >= 0);
 		for (i = 0; i < n; i++)
-			CHILD_ASSERT(st_take(sfd, req, sizeof(req), 0, &t) >= 0);
+			CHILD_ASSERT(kt_take(sfd, req, sizeof(req), 0, &t) >= 0);
 		pause();
 		_exit(0);
 	}
@@ -807,7 +775,7 @@ TEST_F(named, server_closing_its_file_fails_its_unanswered_callers)
 	/* Opened after the fork: the caller does not share it. */
 	sfd = kt_open(self->name, O_RDWR, 0, 0, 0, 0);
 	ASSERT_GE(sfd, 0);
-	ASSERT_EQ(1, st_take(sfd, req, sizeof(req), 0, &token));
+	ASSERT_EQ(1, kt_take(sfd, req, sizeof(req), 0, &token));
 	ASSERT_EQ(0, st_wait_sleeping(pid, 10000));
 	close(sfd);
 	EXPECT_EQ(0, kt_wait(pid));
@@ -861,13 +829,13 @@ TEST_F(mb, unknown_tokens_are_enoent)
 		CHILD_ASSERT(kmbox_call(self->fd, "t", 1, 0, rep, sizeof(rep), NULL, NULL) == 2);
 		_exit(0);
 	}
-	ASSERT_EQ(1, st_take(self->fd, req, sizeof(req), 0, &token));
+	ASSERT_EQ(1, kt_take(self->fd, req, sizeof(req), 0, &token));
 	ASSERT_NE(0, token);
-	EXPECT_EQ(-1, st_reply(self->fd, token + 1000, "no", 2));
+	EXPECT_EQ(-1, kt_reply(self->fd, token + 1000, "no", 2));
 	EXPECT_EQ(ENOENT, errno);
-	EXPECT_EQ(-1, st_reply(self->fd, 0, "no", 2));
+	EXPECT_EQ(-1, kt_reply(self->fd, 0, "no", 2));
 	EXPECT_EQ(ENOENT, errno);
-	EXPECT_EQ(0, st_reply(self->fd, token, "ok", 2));
+	EXPECT_EQ(0, kt_reply(self->fd, token, "ok", 2));
 	EXPECT_EQ(0, kt_wait(pid));
 }
 
@@ -892,10 +860,10 @@ TEST(tokens_of_one_named_mailbox_file_are_enoent_on_another_file)
 		CHILD_ASSERT(kmbox_call(a, "t", 1, 0, rep, sizeof(rep), NULL, NULL) == 2);
 		_exit(0);
 	}
-	ASSERT_EQ(1, st_take(a, req, sizeof(req), 0, &token));
-	EXPECT_EQ(-1, st_reply(b, token, "no", 2));
+	ASSERT_EQ(1, kt_take(a, req, sizeof(req), 0, &token));
+	EXPECT_EQ(-1, kt_reply(b, token, "no", 2));
 	EXPECT_EQ(ENOENT, errno);
-	EXPECT_EQ(0, st_reply(a, token, "ok", 2));
+	EXPECT_EQ(0, kt_reply(a, token, "ok", 2));
 	EXPECT_EQ(0, kt_wait(pid));
 	close(a);
 	close(b);
@@ -917,11 +885,11 @@ TEST_F(mb, reply_longer_than_the_callers_buffer_is_emsgsize_and_the_caller_waits
 		CHILD_ASSERT(!memcmp(rep, "fits", 4));
 		_exit(0);
 	}
-	ASSERT_EQ(1, st_take(self->fd, req, sizeof(req), 0, &token));
+	ASSERT_EQ(1, kt_take(self->fd, req, sizeof(req), 0, &token));
 	memset(big, 'x', sizeof(big));
-	EXPECT_EQ(-1, st_reply(self->fd, token, big, sizeof(big)));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, big, sizeof(big)));
 	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(0, st_reply(self->fd, token, "fits", 4));
+	EXPECT_EQ(0, kt_reply(self->fd, token, "fits", 4));
 	EXPECT_EQ(0, kt_wait(pid));
 }
 
@@ -929,7 +897,7 @@ TEST_F(mb, call_timing_out_while_queued_is_withdrawn)
 {
 	char rep[8];
 
-	EXPECT_EQ(-1, st_call(self->fd, "w", 1, rep, sizeof(rep), KMBOX_F_TIMEOUT,
+	EXPECT_EQ(-1, kt_call(self->fd, "w", 1, rep, sizeof(rep), KMBOX_F_TIMEOUT,
 			      kt_deadline_ms(100), NULL));
 	EXPECT_EQ(ETIMEDOUT, errno);
 	EXPECT_EQ(0, kt_cur_msgs(self->fd));
@@ -946,14 +914,14 @@ TEST_F(mb, call_timing_out_after_it_was_received_makes_the_reply_enoent)
 	if (pid == 0) {
 		char rep[8];
 
-		CHILD_ASSERT(st_call(self->fd, "w", 1, rep, sizeof(rep), KMBOX_F_TIMEOUT,
+		CHILD_ASSERT(kt_call(self->fd, "w", 1, rep, sizeof(rep), KMBOX_F_TIMEOUT,
 				     kt_deadline_ms(500), NULL) == -1);
 		CHILD_ASSERT(errno == ETIMEDOUT);
 		_exit(0);
 	}
-	ASSERT_EQ(1, st_take(self->fd, req, sizeof(req), 0, &token));
+	ASSERT_EQ(1, kt_take(self->fd, req, sizeof(req), 0, &token));
 	EXPECT_EQ(0, kt_wait(pid));
-	EXPECT_EQ(-1, st_reply(self->fd, token, "late", 4));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, "late", 4));
 	EXPECT_EQ(ENOENT, errno);
 }
 
@@ -974,12 +942,12 @@ TEST_F(mb, caller_interrupted_after_it_was_received_is_eintr_not_restarted)
 		CHILD_ASSERT(errno == EINTR);
 		_exit(0);
 	}
-	ASSERT_EQ(1, st_take(self->fd, req, sizeof(req), 0, &token));
+	ASSERT_EQ(1, kt_take(self->fd, req, sizeof(req), 0, &token));
 	ASSERT_EQ(0, st_wait_sleeping(pid, 10000));
 	kill(pid, SIGUSR1);
 	EXPECT_EQ(0, kt_wait(pid));
 	EXPECT_EQ(0, kt_cur_msgs(self->fd));
-	EXPECT_EQ(-1, st_reply(self->fd, token, "late", 4));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, "late", 4));
 	EXPECT_EQ(ENOENT, errno);
 }
 
@@ -1082,23 +1050,23 @@ TEST_F(mb, caller_whose_deadline_passed_while_taken_leaves_once_received)
 	if (pid == 0) {
 		char rep[8];
 
-		CHILD_ASSERT(st_call(self->fd, "t", 1, rep, sizeof(rep), KMBOX_F_TIMEOUT,
+		CHILD_ASSERT(kt_call(self->fd, "t", 1, rep, sizeof(rep), KMBOX_F_TIMEOUT,
 				     kt_deadline_ms(200), NULL) == -1);
 		CHILD_ASSERT(errno == ETIMEDOUT);
 		_exit(0);
 	}
 	ASSERT_EQ(0, st_wait_msgs(self->fd, 1, 10000));
 	/* Blocks ~800 ms in the copy-out, past the caller's deadline. */
-	EXPECT_EQ(1, st_take(self->fd, sp.page, 16, 0, &token));
+	EXPECT_EQ(1, kt_take(self->fd, sp.page, 16, 0, &token));
 	st_slow_page_stop(&sp);
 	code = st_wait_exit(pid, 3000);
 	EXPECT_EQ(0, code) TH_LOG("the caller did not leave when its request was received");
 	if (code < 0) {
-		st_reply(self->fd, token, "x", 1);	/* let it go */
+		kt_reply(self->fd, token, "x", 1);	/* let it go */
 		EXPECT_EQ(0, kt_wait(pid));
 		return;
 	}
-	EXPECT_EQ(-1, st_reply(self->fd, token, "late", 4));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, "late", 4));
 	EXPECT_EQ(ENOENT, errno);
 }
 
@@ -1125,16 +1093,16 @@ TEST_F(mb, caller_signalled_while_taken_leaves_with_eintr_once_received)
 	ASSERT_EQ(0, st_wait_msgs(self->fd, 1, 10000));
 	ASSERT_EQ(0, st_wait_sleeping(pid, 10000));
 	sp.signal_pid = pid;
-	EXPECT_EQ(1, st_take(self->fd, sp.page, 16, 0, &token));
+	EXPECT_EQ(1, kt_take(self->fd, sp.page, 16, 0, &token));
 	st_slow_page_stop(&sp);
 	code = st_wait_exit(pid, 3000);
 	EXPECT_EQ(0, code) TH_LOG("the caller did not leave when its request was received");
 	if (code < 0) {
-		st_reply(self->fd, token, "x", 1);
+		kt_reply(self->fd, token, "x", 1);
 		EXPECT_EQ(0, kt_wait(pid));
 		return;
 	}
-	EXPECT_EQ(-1, st_reply(self->fd, token, "late", 4));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, "late", 4));
 	EXPECT_EQ(ENOENT, errno);
 }
 
@@ -1157,14 +1125,14 @@ TEST_F(mb, killed_callers_leave_replies_enoent_and_nothing_behind)
 		}
 	}
 	for (i = 0; i < 4; i++)
-		ASSERT_EQ(1, st_take(self->fd, req, sizeof(req), 0, &tokens[i]));
+		ASSERT_EQ(1, kt_take(self->fd, req, sizeof(req), 0, &tokens[i]));
 	for (i = 0; i < 4; i++) {
 		ASSERT_EQ(0, st_wait_sleeping(pid[i], 10000));
 		kill(pid[i], SIGKILL);
 		EXPECT_EQ(128 + SIGKILL, kt_wait(pid[i]));
 	}
 	for (i = 0; i < 4; i++) {
-		EXPECT_EQ(-1, st_reply(self->fd, tokens[i], "gone", 4));
+		EXPECT_EQ(-1, kt_reply(self->fd, tokens[i], "gone", 4));
 		EXPECT_EQ(ENOENT, errno);
 	}
 	EXPECT_EQ(0, st_stats_back(5000));
@@ -1196,7 +1164,7 @@ TEST_F(mb, batch_receive_with_kmbox_f_calls_reports_the_tokens)
 	ASSERT_EQ(2, ioctl(self->fd, KMBOX_IOC_RECV_BATCH, &b));
 	EXPECT_NE(0, tokens[0]);
 	EXPECT_EQ(0, tokens[1]);
-	EXPECT_EQ(0, st_reply(self->fd, tokens[0], "yes", 3));
+	EXPECT_EQ(0, kt_reply(self->fd, tokens[0], "yes", 3));
 	EXPECT_EQ(0, kt_wait(pid));
 }
 

@@ -113,38 +113,6 @@ static int sa_wait_for(pid_t pid, unsigned int ms)
 	return -1;
 }
 
-static int sa_call(int fd, const void *req, __u32 len, void *reply, __u32 cap, __u32 flags,
-		   __u64 deadline, struct kmbox_call *out)
-{
-	struct kmbox_call c = {
-		.req = KT_PTR(req), .req_len = len, .reply = KT_PTR(reply), .reply_len = cap,
-		.flags = flags, .deadline_ns = deadline,
-	};
-	int ret = ioctl(fd, KMBOX_IOC_CALL, &c);
-
-	if (out)
-		*out = c;
-	return ret;
-}
-
-static int sa_reply(int fd, __u64 token, const void *buf, __u32 len)
-{
-	struct kmbox_reply r = { .token = token, .buf = KT_PTR(buf), .len = len };
-
-	return ioctl(fd, KMBOX_IOC_REPLY, &r);
-}
-
-/* Receive a call's request: its length, the token in *@token. */
-static int sa_take(int fd, void *buf, __u32 len, __u32 flags, __u64 *token)
-{
-	struct kmbox_recv r;
-	int ret = kt_recv(fd, buf, len, KMBOX_F_CALLS | flags, 0, &r);
-
-	if (ret >= 0)
-		*token = r.reply_token;
-	return ret;
-}
-
 static int sa_reopen(int fd, __u32 flags)
 {
 	struct kmbox_reopen ro = { .flags = flags | O_CLOEXEC };
@@ -321,7 +289,7 @@ static void *sa_taker_main(void *arg)
 	struct sa_taker *t = arg;
 
 	t->tid = gettid();
-	t->ret = sa_take(t->fd, t->buf, t->len, t->flags, &t->token);
+	t->ret = kt_take(t->fd, t->buf, t->len, t->flags, &t->token);
 	t->err = errno;
 	return NULL;
 }
@@ -352,7 +320,7 @@ static pid_t sa_caller(int fd, const char *req, int want, const char *want_reply
 			close(sa_child_close);
 		if (handle_usr1)
 			CHILD_ASSERT(kt_sigaction(SIGUSR1, sa_nop, 0) == 0);
-		ret = sa_call(fd, req, strlen(req), rep, sizeof(rep), flags,
+		ret = kt_call(fd, req, strlen(req), rep, sizeof(rep), flags,
 			      deadline_ms ? kt_deadline_ms(deadline_ms) : 0, NULL);
 		if (want == 0) {
 			CHILD_ASSERT(ret == (int)strlen(want_reply));
@@ -451,7 +419,7 @@ TEST_F(mb, a_bad_reply_changes_nothing_and_the_caller_waits_for_the_good_one)
 
 	pid = sa_caller(self->fd, "q", 0, "good", 0, 0, false);
 	ASSERT_GE(pid, 0);
-	ASSERT_EQ(1, sa_take(self->fd, req, sizeof(req), 0, &token));
+	ASSERT_EQ(1, kt_take(self->fd, req, sizeof(req), 0, &token));
 	ASSERT_NE(0, token);
 	for (bit = 0; bit < 32; bit++) {
 		r = (struct kmbox_reply){ .token = token, .buf = KT_PTR("bad"), .len = 3,
@@ -464,27 +432,27 @@ TEST_F(mb, a_bad_reply_changes_nothing_and_the_caller_waits_for_the_good_one)
 	EXPECT_EQ(-1, ioctl(self->fd, KMBOX_IOC_REPLY, &r));
 	EXPECT_EQ(EINVAL, errno);
 	/* Unreadable payload, a payload longer than the mailbox takes. */
-	EXPECT_EQ(-1, sa_reply(self->fd, token, sa_hole(), 4));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, sa_hole(), 4));
 	EXPECT_EQ(EFAULT, errno);
 	memset(big, 'b', sizeof(big));
-	EXPECT_EQ(-1, sa_reply(self->fd, token, big, sizeof(big)));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, big, sizeof(big)));
 	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(-1, sa_reply(self->fd, token, big, 0xffffffffu));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, big, 0xffffffffu));
 	EXPECT_EQ(EMSGSIZE, errno);
 	/* Neighbouring tokens, token 0, all ones: never issued. */
-	EXPECT_EQ(-1, sa_reply(self->fd, token + 1, "bad", 3));
+	EXPECT_EQ(-1, kt_reply(self->fd, token + 1, "bad", 3));
 	EXPECT_EQ(ENOENT, errno);
-	EXPECT_EQ(-1, sa_reply(self->fd, 0, "bad", 3));
+	EXPECT_EQ(-1, kt_reply(self->fd, 0, "bad", 3));
 	EXPECT_EQ(ENOENT, errno);
-	EXPECT_EQ(-1, sa_reply(self->fd, ~0ULL, "bad", 3));
+	EXPECT_EQ(-1, kt_reply(self->fd, ~0ULL, "bad", 3));
 	EXPECT_EQ(ENOENT, errno);
 	/* The argument unreadable. */
 	EXPECT_EQ(-1, ioctl(self->fd, KMBOX_IOC_REPLY, sa_hole()));
 	EXPECT_EQ(EFAULT, errno);
 	EXPECT_EQ(0, sa_wait_sleeping(pid, 10000));
-	EXPECT_EQ(0, sa_reply(self->fd, token, "good", 4));
+	EXPECT_EQ(0, kt_reply(self->fd, token, "good", 4));
 	EXPECT_EQ(0, kt_wait(pid));
-	EXPECT_EQ(-1, sa_reply(self->fd, token, "good", 4));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, "good", 4));
 	EXPECT_EQ(ENOENT, errno);
 	EXPECT_EQ(0, sa_stats_back(2000));
 }
@@ -499,13 +467,13 @@ TEST_F(mb, a_call_with_no_reply_room_takes_only_an_empty_reply)
 	pid = kt_fork(30);
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
-		CHILD_ASSERT(sa_call(self->fd, "", 0, NULL, 0, 0, 0, NULL) == 0);
+		CHILD_ASSERT(kt_call(self->fd, "", 0, NULL, 0, 0, 0, NULL) == 0);
 		_exit(0);
 	}
-	ASSERT_EQ(0, sa_take(self->fd, req, sizeof(req), 0, &token));
-	EXPECT_EQ(-1, sa_reply(self->fd, token, "x", 1));
+	ASSERT_EQ(0, kt_take(self->fd, req, sizeof(req), 0, &token));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, "x", 1));
 	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(0, sa_reply(self->fd, token, NULL, 0));
+	EXPECT_EQ(0, kt_reply(self->fd, token, NULL, 0));
 	EXPECT_EQ(0, kt_wait(pid));
 }
 
@@ -545,8 +513,8 @@ TEST_F(mb, batch_receive_whose_tokens_cannot_be_written_puts_every_request_back)
 	EXPECT_NE(0, tokens[1]);
 	EXPECT_NE(tokens[0], tokens[1]);
 	/* Answered in the other order. */
-	EXPECT_EQ(0, sa_reply(self->fd, tokens[1], "r-two", 5));
-	EXPECT_EQ(0, sa_reply(self->fd, tokens[0], "r-one", 5));
+	EXPECT_EQ(0, kt_reply(self->fd, tokens[1], "r-two", 5));
+	EXPECT_EQ(0, kt_reply(self->fd, tokens[0], "r-one", 5));
 	EXPECT_EQ(0, kt_wait(pid[0]));
 	EXPECT_EQ(0, kt_wait(pid[1]));
 	EXPECT_EQ(0, sa_stats_back(2000));
@@ -571,8 +539,8 @@ TEST_F(mb, receive_whose_result_cannot_be_written_puts_the_request_back)
 	EXPECT_EQ(EFAULT, errno);
 	EXPECT_EQ(1, kt_cur_msgs(self->fd));
 	EXPECT_EQ(0, waitpid(pid, NULL, WNOHANG));
-	ASSERT_EQ(2, sa_take(self->fd, req, sizeof(req), 0, &token));
-	EXPECT_EQ(0, sa_reply(self->fd, token, "ok", 2));
+	ASSERT_EQ(2, kt_take(self->fd, req, sizeof(req), 0, &token));
+	EXPECT_EQ(0, kt_reply(self->fd, token, "ok", 2));
 	EXPECT_EQ(0, kt_wait(pid));
 }
 
@@ -598,14 +566,14 @@ TEST_F(mb, a_reply_the_caller_cannot_store_fails_the_call_with_efault)
 				      round == 1 ? sa_hole() : (void *)(1ULL << 63);
 
 			CHILD_ASSERT(where != NULL);
-			CHILD_ASSERT(sa_call(self->fd, "f", 1, where, 64, 0, 0, NULL) == -1);
+			CHILD_ASSERT(kt_call(self->fd, "f", 1, where, 64, 0, 0, NULL) == -1);
 			CHILD_ASSERT(errno == EFAULT);
 			_exit(0);
 		}
-		ASSERT_EQ(1, sa_take(self->fd, req, sizeof(req), 0, &token));
-		EXPECT_EQ(0, sa_reply(self->fd, token, "lost?", 5)) TH_LOG("round %d", round);
+		ASSERT_EQ(1, kt_take(self->fd, req, sizeof(req), 0, &token));
+		EXPECT_EQ(0, kt_reply(self->fd, token, "lost?", 5)) TH_LOG("round %d", round);
 		EXPECT_EQ(0, kt_wait(pid)) TH_LOG("round %d", round);
-		EXPECT_EQ(-1, sa_reply(self->fd, token, "again", 5));
+		EXPECT_EQ(-1, kt_reply(self->fd, token, "again", 5));
 		EXPECT_EQ(ENOENT, errno);
 	}
 	EXPECT_EQ(0, sa_stats_back(2000));
@@ -633,8 +601,8 @@ TEST_F(mb, a_call_struct_that_cannot_be_written_back_is_efault_after_the_reply)
 		CHILD_ASSERT(!memcmp(rep, "stored", 6));
 		_exit(0);
 	}
-	ASSERT_EQ(1, sa_take(self->fd, req, sizeof(req), 0, &token));
-	EXPECT_EQ(0, sa_reply(self->fd, token, "stored", 6));
+	ASSERT_EQ(1, kt_take(self->fd, req, sizeof(req), 0, &token));
+	EXPECT_EQ(0, kt_reply(self->fd, token, "stored", 6));
 	EXPECT_EQ(0, kt_wait(pid));
 	EXPECT_EQ(0, sa_stats_back(2000));
 }
@@ -665,7 +633,7 @@ static void *sa_racer_main(void *arg)
 		if (seen < 0)
 			return NULL;
 		t = atomic_load(r->token);
-		if (!sa_reply(r->fd, t, "won", 3))
+		if (!kt_reply(r->fd, t, "won", 3))
 			r->wins++;
 		else if (errno == ENOENT)
 			r->enoent++;
@@ -693,7 +661,7 @@ TEST_F(mb, two_threads_answering_one_token_exactly_one_wins)
 		char rep[8];
 
 		for (i = 0; i < RACE_ROUNDS; i++) {
-			CHILD_ASSERT(sa_call(self->fd, "r", 1, rep, sizeof(rep), 0, 0, NULL) == 3);
+			CHILD_ASSERT(kt_call(self->fd, "r", 1, rep, sizeof(rep), 0, 0, NULL) == 3);
 			CHILD_ASSERT(!memcmp(rep, "won", 3));
 		}
 		_exit(0);
@@ -705,7 +673,7 @@ TEST_F(mb, two_threads_answering_one_token_exactly_one_wins)
 		int before = r[0].wins + r[1].wins + r[0].enoent + r[1].enoent + r[0].other +
 			     r[1].other;
 
-		ASSERT_EQ(1, sa_take(self->fd, req, sizeof(req), 0, &t));
+		ASSERT_EQ(1, kt_take(self->fd, req, sizeof(req), 0, &t));
 		atomic_store(&token, t);
 		atomic_store(&go, i + 1);
 		/* Both tried before the next round. */
@@ -740,19 +708,19 @@ TEST_F(mb, a_token_works_through_dup_and_fork_and_not_through_reopen)
 
 	/* dup(): the same file. */
 	pid = sa_caller(other, "via dup", 0, "dup", 0, 0, false);
-	ASSERT_EQ(7, sa_take(self->fd, req, sizeof(req), 0, &token));
-	EXPECT_EQ(-1, sa_reply(other, token, "reo", 3));
+	ASSERT_EQ(7, kt_take(self->fd, req, sizeof(req), 0, &token));
+	EXPECT_EQ(-1, kt_reply(other, token, "reo", 3));
 	EXPECT_EQ(ENOENT, errno);
-	EXPECT_EQ(0, sa_reply(dupfd, token, "dup", 3));
+	EXPECT_EQ(0, kt_reply(dupfd, token, "dup", 3));
 	EXPECT_EQ(0, kt_wait(pid));
 
 	/* A child sharing the file answers what the parent received. */
 	pid = sa_caller(other, "via fork", 0, "child", 0, 0, false);
-	ASSERT_EQ(8, sa_take(self->fd, req, sizeof(req), 0, &token));
+	ASSERT_EQ(8, kt_take(self->fd, req, sizeof(req), 0, &token));
 	helper = kt_fork(30);
 	ASSERT_GE(helper, 0);
 	if (helper == 0) {
-		CHILD_ASSERT(sa_reply(self->fd, token, "child", 5) == 0);
+		CHILD_ASSERT(kt_reply(self->fd, token, "child", 5) == 0);
 		_exit(0);
 	}
 	EXPECT_EQ(0, kt_wait(helper));
@@ -760,12 +728,12 @@ TEST_F(mb, a_token_works_through_dup_and_fork_and_not_through_reopen)
 
 	/* Received on the REOPENed file: only that file answers it. */
 	pid = sa_caller(self->fd, "via reopen", 0, "reopen", 0, 0, false);
-	ASSERT_EQ(10, sa_take(other, req, sizeof(req), 0, &token));
-	EXPECT_EQ(-1, sa_reply(self->fd, token, "nope", 4));
+	ASSERT_EQ(10, kt_take(other, req, sizeof(req), 0, &token));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, "nope", 4));
 	EXPECT_EQ(ENOENT, errno);
-	EXPECT_EQ(-1, sa_reply(dupfd, token, "nope", 4));
+	EXPECT_EQ(-1, kt_reply(dupfd, token, "nope", 4));
 	EXPECT_EQ(ENOENT, errno);
-	EXPECT_EQ(0, sa_reply(other, token, "reopen", 6));
+	EXPECT_EQ(0, kt_reply(other, token, "reopen", 6));
 	EXPECT_EQ(0, kt_wait(pid));
 	close(other);
 	close(dupfd);
@@ -792,7 +760,7 @@ TEST_F(mb, forked_servers_share_their_requests_until_the_last_one_closes)
 	child = kt_fork(30);
 	ASSERT_GE(child, 0);
 	if (child == 0) {
-		CHILD_ASSERT(sa_take(srv, req, sizeof(req), 0, &token) == 6);
+		CHILD_ASSERT(kt_take(srv, req, sizeof(req), 0, &token) == 6);
 		CHILD_ASSERT(write(pfd[1], &token, sizeof(token)) == sizeof(token));
 		_exit(0);	/* without answering */
 	}
@@ -801,7 +769,7 @@ TEST_F(mb, forked_servers_share_their_requests_until_the_last_one_closes)
 	/* The caller still waits: the file is open here. */
 	EXPECT_EQ(0, sa_wait_sleeping(caller, 10000));
 	EXPECT_EQ(0, waitpid(caller, NULL, WNOHANG));
-	EXPECT_EQ(0, sa_reply(srv, token, "sibling", 7));
+	EXPECT_EQ(0, kt_reply(srv, token, "sibling", 7));
 	EXPECT_EQ(0, kt_wait(caller));
 
 	/* Now nobody answers: the last close is EPIPE. */
@@ -809,7 +777,7 @@ TEST_F(mb, forked_servers_share_their_requests_until_the_last_one_closes)
 	child = kt_fork(30);
 	ASSERT_GE(child, 0);
 	if (child == 0) {
-		CHILD_ASSERT(sa_take(srv, req, sizeof(req), 0, &token) == 6);
+		CHILD_ASSERT(kt_take(srv, req, sizeof(req), 0, &token) == 6);
 		_exit(0);
 	}
 	EXPECT_EQ(0, kt_wait(child));
@@ -850,7 +818,7 @@ TEST_F(mb, caller_killed_while_its_request_is_being_received_leaves_an_enoent_to
 	/* The request was received (as an ordinary message now or not). */
 	EXPECT_EQ(6, t.ret) TH_LOG("receive: %s", strerror(t.err));
 	if (t.token) {
-		EXPECT_EQ(-1, sa_reply(self->fd, t.token, "late", 4));
+		EXPECT_EQ(-1, kt_reply(self->fd, t.token, "late", 4));
 		EXPECT_EQ(ENOENT, errno);
 	}
 	EXPECT_EQ(0, kt_cur_msgs(self->fd));
@@ -917,7 +885,7 @@ static void sa_give_up_while_taken(struct __test_metadata *_metadata, int fd, bo
 	rc = sa_wait_for(caller, 10000);
 	EXPECT_EQ(0, rc) TH_LOG("the caller %s", rc < 0 ? "still slept 10 s after the receive" :
 				 "ended another way");
-	EXPECT_EQ(-1, sa_reply(fd, t.token, "late", 4));
+	EXPECT_EQ(-1, kt_reply(fd, t.token, "late", 4));
 	EXPECT_EQ(ENOENT, errno);
 	sa_uffd_close(&u);
 	EXPECT_EQ(0, sa_stats_back(2000));
@@ -1029,7 +997,7 @@ TEST_F(mb, server_file_closed_by_another_thread_inside_the_window_is_epipe)
 	EXPECT_EQ(6, t.ret) TH_LOG("receive: %s", strerror(t.err));
 	EXPECT_NE(0, t.token);
 	EXPECT_EQ(0, sa_wait_for(caller, 10000));
-	EXPECT_EQ(-1, sa_reply(self->fd, t.token, "x", 1));
+	EXPECT_EQ(-1, kt_reply(self->fd, t.token, "x", 1));
 	EXPECT_EQ(ENOENT, errno);
 	sa_uffd_close(&u);
 	EXPECT_EQ(0, sa_stats_back(2000));
@@ -1057,7 +1025,7 @@ TEST(mailbox_unlinked_inside_the_window_still_answers_the_call)
 	ASSERT_EQ(0, sa_uffd_resolve(&u));
 	pthread_join(t.thread, NULL);
 	EXPECT_EQ(6, t.ret);
-	EXPECT_EQ(0, sa_reply(fd, t.token, "still here", 10));
+	EXPECT_EQ(0, kt_reply(fd, t.token, "still here", 10));
 	EXPECT_EQ(0, sa_wait_for(caller, 10000));
 	sa_uffd_close(&u);
 	close(fd);
@@ -1097,9 +1065,9 @@ TEST_F(mb, server_killed_inside_the_window_hands_the_request_to_the_next_server)
 	kill(server, SIGKILL);
 	EXPECT_EQ(128 + SIGKILL, kt_wait(server));
 	EXPECT_EQ(0, waitpid(caller, NULL, WNOHANG));
-	ASSERT_EQ(5, sa_take(self->fd, req, sizeof(req), 0, &token));
+	ASSERT_EQ(5, kt_take(self->fd, req, sizeof(req), 0, &token));
 	EXPECT_EQ(0, memcmp(req, "again", 5));
-	EXPECT_EQ(0, sa_reply(self->fd, token, "second server", 13));
+	EXPECT_EQ(0, kt_reply(self->fd, token, "second server", 13));
 	EXPECT_EQ(0, sa_wait_for(caller, 10000));
 	close(ready[0]);
 	close(ready[1]);
@@ -1117,7 +1085,7 @@ static void *sa_reply_caller_main(void *arg)
 {
 	struct sa_reply_caller *rc = arg;
 
-	rc->ret = sa_call(rc->fd, "copy", 4, rc->rep, MSGSIZE, 0, 0, NULL);
+	rc->ret = kt_call(rc->fd, "copy", 4, rc->rep, MSGSIZE, 0, 0, NULL);
 	return NULL;
 }
 
@@ -1147,12 +1115,12 @@ TEST_F(mb, caller_killed_while_copying_its_reply_out_leaks_nothing)
 		pause();
 		_exit(1);
 	}
-	ASSERT_EQ(4, sa_take(self->fd, req, sizeof(req), 0, &token));
-	EXPECT_EQ(0, sa_reply(self->fd, token, "the reply", 9));
+	ASSERT_EQ(4, kt_take(self->fd, req, sizeof(req), 0, &token));
+	EXPECT_EQ(0, kt_reply(self->fd, token, "the reply", 9));
 	ASSERT_EQ(1, read(ready[0], &c, 1)) TH_LOG("the caller could not hold its copy-out");
 	kill(caller, SIGKILL);
 	EXPECT_EQ(128 + SIGKILL, kt_wait(caller));
-	EXPECT_EQ(-1, sa_reply(self->fd, token, "again", 5));
+	EXPECT_EQ(-1, kt_reply(self->fd, token, "again", 5));
 	EXPECT_EQ(ENOENT, errno);
 	close(ready[0]);
 	close(ready[1]);
@@ -1254,7 +1222,7 @@ TEST(nonblocking_sync_send_goes_to_a_receiver_waiting_in_a_batch_receive)
 		pthread_join(th, NULL);
 		if (caller) {
 			EXPECT_NE(0, b.tokens[0]);
-			EXPECT_EQ(0, sa_reply(fd, b.tokens[0], "answer", 6));
+			EXPECT_EQ(0, kt_reply(fd, b.tokens[0], "answer", 6));
 			EXPECT_EQ(0, sa_wait_for(caller, 10000));
 		}
 		EXPECT_EQ(1, b.ret) TH_LOG("round %d: batch receive: %s", round, strerror(b.err));
@@ -1300,9 +1268,9 @@ TEST(rendezvous_epoll_edge_triggered_sees_receivers_and_callers_arrive)
 	ASSERT_EQ(1, epoll_wait(ep, &ev, 1, 10000));
 	EXPECT_TRUE(ev.events & EPOLLIN);
 	EXPECT_EQ(1, kt_cur_msgs(fd));
-	ASSERT_EQ(8, sa_take(fd, req, sizeof(req), KMBOX_F_NONBLOCK, &token));
+	ASSERT_EQ(8, kt_take(fd, req, sizeof(req), KMBOX_F_NONBLOCK, &token));
 	EXPECT_EQ(0, kt_cur_msgs(fd));
-	EXPECT_EQ(0, sa_reply(fd, token, "rdv reply", 9));
+	EXPECT_EQ(0, kt_reply(fd, token, "rdv reply", 9));
 	EXPECT_EQ(0, kt_wait(caller));
 	/* Nobody waits now: nothing to report, and nothing to take. */
 	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 0));
@@ -1387,13 +1355,13 @@ static int sa_kill_step(int step)
 		break;
 	case KS_PENDING:
 		caller = sa_caller(fd, "p", 0, "never", 0, 0, false);
-		if (sa_take(fd, req, sizeof(req), 0, &token) != 1 ||
+		if (kt_take(fd, req, sizeof(req), 0, &token) != 1 ||
 		    sa_wait_sleeping(caller, 10000))
 			return 13;
 		kill(caller, SIGKILL);
 		if (kt_wait(caller) != 128 + SIGKILL)
 			return 14;
-		if (sa_reply(fd, token, "late", 4) != -1 || errno != ENOENT)
+		if (kt_reply(fd, token, "late", 4) != -1 || errno != ENOENT)
 			return 15;
 		break;
 	case KS_SERVER_PENDING:
@@ -1403,7 +1371,7 @@ static int sa_kill_step(int step)
 		if (server == 0) {
 			srvfd = kt_open(name, O_RDONLY, 0, 0, 0, 0);
 			CHILD_ASSERT(srvfd >= 0);
-			CHILD_ASSERT(sa_take(srvfd, req, sizeof(req), 0, &token) == 1);
+			CHILD_ASSERT(kt_take(srvfd, req, sizeof(req), 0, &token) == 1);
 			CHILD_ASSERT(write(ready[1], "t", 1) == 1);
 			pause();
 			_exit(1);
@@ -1482,9 +1450,9 @@ TEST_F(mb, nonblocking_call_needs_a_waiting_receiver_and_then_waits_for_its_repl
 
 	nb = sa_reopen(self->fd, O_RDWR | O_NONBLOCK);
 	ASSERT_GE(nb, 0);
-	EXPECT_EQ(-1, sa_call(nb, "x", 1, rep, sizeof(rep), 0, 0, NULL));
+	EXPECT_EQ(-1, kt_call(nb, "x", 1, rep, sizeof(rep), 0, 0, NULL));
 	EXPECT_EQ(EAGAIN, errno);
-	EXPECT_EQ(-1, sa_call(self->fd, "x", 1, rep, sizeof(rep), KMBOX_F_NONBLOCK, 0, NULL));
+	EXPECT_EQ(-1, kt_call(self->fd, "x", 1, rep, sizeof(rep), KMBOX_F_NONBLOCK, 0, NULL));
 	EXPECT_EQ(EAGAIN, errno);
 	EXPECT_EQ(0, kt_cur_msgs(self->fd));
 	ASSERT_EQ(0, sa_taker_start(&t, self->fd, buf, sizeof(buf)));
@@ -1492,7 +1460,7 @@ TEST_F(mb, nonblocking_call_needs_a_waiting_receiver_and_then_waits_for_its_repl
 	pid = kt_fork(30);
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
-		CHILD_ASSERT(sa_call(nb, "nb", 2, rep, sizeof(rep), 0, 0, NULL) == 5);
+		CHILD_ASSERT(kt_call(nb, "nb", 2, rep, sizeof(rep), 0, 0, NULL) == 5);
 		CHILD_ASSERT(!memcmp(rep, "later", 5));
 		_exit(0);
 	}
@@ -1500,7 +1468,7 @@ TEST_F(mb, nonblocking_call_needs_a_waiting_receiver_and_then_waits_for_its_repl
 	ASSERT_EQ(2, t.ret);
 	EXPECT_EQ(0, sa_wait_sleeping(pid, 10000));
 	EXPECT_EQ(0, waitpid(pid, NULL, WNOHANG));
-	EXPECT_EQ(0, sa_reply(self->fd, t.token, "later", 5));
+	EXPECT_EQ(0, kt_reply(self->fd, t.token, "later", 5));
 	EXPECT_EQ(0, kt_wait(pid));
 	close(nb);
 }
@@ -1551,19 +1519,19 @@ TEST_F(mb, a_reply_racing_the_close_of_the_server_file_is_exactly_once)
 			char rep[8];
 
 			close(srv);
-			r = sa_call(self->fd, "race", 4, rep, sizeof(rep), 0, 0, NULL);
+			r = kt_call(self->fd, "race", 4, rep, sizeof(rep), 0, 0, NULL);
 			if (r == 4 && !memcmp(rep, "won!", 4))
 				_exit(10);
 			_exit(r == -1 && errno == EPIPE ? 11 : 12);
 		}
-		ASSERT_EQ(4, sa_take(srv, req, sizeof(req), 0, &token));
+		ASSERT_EQ(4, kt_take(srv, req, sizeof(req), 0, &token));
 		c.fd = srv;
 		ASSERT_EQ(0, pthread_create(&th, NULL, sa_closer_main, &c));
 		atomic_store(&go, 1);
 		/* A head start for the close, longer each round, so both win. */
 		for (spin = 0; spin < (unsigned int)i * 2000; spin++)
 			__asm__ __volatile__("" ::: "memory");
-		r = sa_reply(srv, token, "won!", 4);
+		r = kt_reply(srv, token, "won!", 4);
 		if (r)
 			EXPECT_TRUE(errno == EBADF || errno == ENOENT) TH_LOG("reply: %s",
 									    strerror(errno));
@@ -1685,7 +1653,7 @@ static void *sa_storm_caller(void *arg)
 			flags = KMBOX_F_NONBLOCK;
 			atomic_store(&storm->nonblock[id], 1);
 		}
-		ret = sa_call(t->fd, &req, sizeof(req), &rep, sizeof(rep), flags, dl, NULL);
+		ret = kt_call(t->fd, &req, sizeof(req), &rep, sizeof(rep), flags, dl, NULL);
 		if (ret >= 0) {
 			o = SO_REPLY;
 			if (ret != sizeof(rep) || rep.id != id || rep.inv != ~id)
@@ -1734,11 +1702,11 @@ static void sa_storm_answer(int fd, __u64 token, __u32 id)
 {
 	struct sa_storm_rep rep = { .id = id, .inv = ~id, .server = getpid() };
 
-	if (!sa_reply(fd, token, &rep, sizeof(rep))) {
+	if (!kt_reply(fd, token, &rep, sizeof(rep))) {
 		atomic_fetch_add(&storm->replied[id], 1);
 		atomic_fetch_add(&storm->replies_ok, 1);
 		/* Answered: a second answer is ENOENT. */
-		if (!sa_reply(fd, token, &rep, sizeof(rep)))
+		if (!kt_reply(fd, token, &rep, sizeof(rep)))
 			atomic_fetch_add(&storm->twice_ok, 1);
 		else if (errno != ENOENT)
 			atomic_fetch_add(&storm->bad_errno, 1);
@@ -1824,9 +1792,9 @@ static void sa_storm_server(int fd, unsigned int idx)
 				continue;
 			}
 			/* Forged: a token never issued, or answered on the other file. */
-			if (!sa_reply(use, tokens[i] ^ (1ULL << 62), "f", 1) ||
-			    (use != ro && !sa_reply(ro, tokens[i], "f", 1)) ||
-			    (use == ro && !sa_reply(fd, tokens[i], "f", 1)))
+			if (!kt_reply(use, tokens[i] ^ (1ULL << 62), "f", 1) ||
+			    (use != ro && !kt_reply(ro, tokens[i], "f", 1)) ||
+			    (use == ro && !kt_reply(fd, tokens[i], "f", 1)))
 				atomic_fetch_add(&storm->forged_ok, 1);
 			if (what < 2 && nheld < 4) {
 				/* Later, out of order. */

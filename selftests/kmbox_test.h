@@ -208,6 +208,39 @@ static inline int kt_recv(int fd, void *buf, __u32 len, __u32 flags,
 	return p->len;
 }
 
+/* KMBOX_IOC_CALL; the struct as the kernel left it in *@out, if not NULL. */
+static inline int kt_call(int fd, const void *req, __u32 len, void *reply, __u32 cap,
+			  __u32 flags, __u64 deadline, struct kmbox_call *out)
+{
+	struct kmbox_call c = {
+		.req = KT_PTR(req), .req_len = len, .reply = KT_PTR(reply), .reply_len = cap,
+		.flags = flags, .deadline_ns = deadline,
+	};
+	int ret = ioctl(fd, KMBOX_IOC_CALL, &c);
+
+	if (out)
+		*out = c;
+	return ret;
+}
+
+static inline int kt_reply(int fd, __u64 token, const void *buf, __u32 len)
+{
+	struct kmbox_reply r = { .token = token, .buf = KT_PTR(buf), .len = len };
+
+	return ioctl(fd, KMBOX_IOC_REPLY, &r);
+}
+
+/* Receive a call's request: returns its length, the token in *@token. */
+static inline int kt_take(int fd, void *buf, __u32 len, __u32 flags, __u64 *token)
+{
+	struct kmbox_recv r;
+	int ret = kt_recv(fd, buf, len, KMBOX_F_CALLS | flags, 0, &r);
+
+	if (ret >= 0)
+		*token = r.reply_token;
+	return ret;
+}
+
 static inline int kt_getattr(int fd, struct kmbox_attr *a)
 {
 	memset(a, 0xa5, sizeof(*a));	/* the kernel must fill every field */
