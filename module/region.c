@@ -86,6 +86,7 @@
 #include <linux/vmalloc.h>
 
 #include "kmbox.h"
+#include "trace.h"
 
 enum kmbox_slot_state {
 	KMBOX_SLOT_FREE,
@@ -95,6 +96,10 @@ enum kmbox_slot_state {
 	KMBOX_SLOT_HELD,
 	KMBOX_SLOT_NSTATES
 };
+
+/* trace.h names the states by these numbers (kmbox_zc_slot). */
+static_assert(KMBOX_SLOT_FREE == 0 && KMBOX_SLOT_RESERVED == 1 && KMBOX_SLOT_QUEUED == 2 &&
+	      KMBOX_SLOT_TAKEN == 3 && KMBOX_SLOT_HELD == 4);
 
 /**
  * struct kmbox_slot - kernel-side state of one slot
@@ -323,9 +328,12 @@ static struct kmbox_slot *kmbox_slot(struct kmbox *mb, u32 slot)
 }
 
 /* The one place a slot changes state (the counts follow). */
-static void kmbox_slot_move(struct kmbox_region *r, struct kmbox_slot *s,
+static void kmbox_slot_move(struct kmbox *mb, struct kmbox_slot *s,
 			    enum kmbox_slot_state to)
 {
+	struct kmbox_region *r = mb->region;
+
+	trace_kmbox_zc_slot(mb, s - r->slots, s->state, to);
 	/* count[FREE] is also read without the lock. */
 	WRITE_ONCE(r->count[s->state], r->count[s->state] - 1);
 	WRITE_ONCE(r->count[to], r->count[to] + 1);
@@ -345,7 +353,7 @@ static int kmbox_slot_free(struct kmbox *mb, u32 slot)
 		s->sender = NULL;
 	}
 	s->owner = NULL;
-	kmbox_slot_move(r, s, KMBOX_SLOT_FREE);
+	kmbox_slot_move(mb, s, KMBOX_SLOT_FREE);
 	return 0;
 }
 
@@ -387,7 +395,7 @@ int kmbox_zc_send_locked(struct kmbox_file *kf, u32 slot)
 
 	if (WARN_ON_ONCE(s->state != KMBOX_SLOT_RESERVED || s->owner != kf))
 		return -EINVAL;
-	kmbox_slot_move(kf->mb->region, s, KMBOX_SLOT_QUEUED);
+	kmbox_slot_move(kf->mb, s, KMBOX_SLOT_QUEUED);
 	s->owner = NULL;
 	s->sender = kf;
 	kf->zc_held--;
@@ -409,7 +417,7 @@ int kmbox_zc_unsend_locked(struct kmbox_file *kf, u32 slot)
 
 	if (WARN_ON_ONCE(s->state != KMBOX_SLOT_QUEUED || s->sender != kf))
 		return -EINVAL;
-	kmbox_slot_move(kf->mb->region, s, KMBOX_SLOT_RESERVED);
+	kmbox_slot_move(kf->mb, s, KMBOX_SLOT_RESERVED);
 	s->owner = kf;
 	s->sender = NULL;
 	kf->zc_held++;
@@ -435,7 +443,7 @@ int kmbox_zc_take_locked(struct kmbox *mb, u32 slot, struct kmbox_file *rkf)
 
 	if (WARN_ON_ONCE(s->state != KMBOX_SLOT_QUEUED))
 		return -EINVAL;
-	kmbox_slot_move(mb->region, s, KMBOX_SLOT_TAKEN);
+	kmbox_slot_move(mb, s, KMBOX_SLOT_TAKEN);
 	s->owner = rkf;
 	if (rkf)
 		rkf->zc_used = true;
@@ -455,7 +463,7 @@ int kmbox_zc_untake_locked(struct kmbox *mb, u32 slot)
 
 	if (WARN_ON_ONCE(s->state != KMBOX_SLOT_TAKEN))
 		return -EINVAL;
-	kmbox_slot_move(mb->region, s, KMBOX_SLOT_QUEUED);
+	kmbox_slot_move(mb, s, KMBOX_SLOT_QUEUED);
 	s->owner = NULL;
 	return 0;
 }
@@ -480,7 +488,7 @@ int kmbox_zc_deliver_locked(struct kmbox *mb, u32 slot)
 		return -EINVAL;
 	if (!rkf)
 		return kmbox_slot_free(mb, slot) ?: 1;
-	kmbox_slot_move(mb->region, s, KMBOX_SLOT_HELD);
+	kmbox_slot_move(mb, s, KMBOX_SLOT_HELD);
 	rkf->zc_held++;
 	kmbox_stat_add(mb, slots_held, 1);
 	return 0;
@@ -557,7 +565,7 @@ int kmbox_zc_reserve(struct kmbox_file *kf, u32 *slots, unsigned int n,
 			if (WARN_ON_ONCE(s->state != KMBOX_SLOT_FREE))
 				break;
 			__clear_bit(slot, r->free);
-			kmbox_slot_move(r, s, KMBOX_SLOT_RESERVED);
+			kmbox_slot_move(mb, s, KMBOX_SLOT_RESERVED);
 			s->owner = kf;
 			s->tag = *tag;
 			slots[got++] = slot;

@@ -17,6 +17,9 @@
  *                  (a synchronous send or call that gave up)
  *  kmbox_zc_reserve, kmbox_zc_queue, kmbox_zc_release
  *                  a zero-copy slot reserved, queued in a send, released
+ *  kmbox_zc_slot   every transition of region.c's slot state machine
+ *                  (from, to: FREE RESERVED QUEUED TAKEN HELD), in the
+ *                  task that made it: the whole life of each slot
  *  kmbox_call      a call returned: the request's length and priority,
  *                  ret the reply's length or a negative errno
  *  kmbox_reply     a reply to the call with @token (ret 0 or -errno)
@@ -173,6 +176,30 @@ DEFINE_EVENT(kmbox_zc_class, kmbox_zc_release,
 	     TP_PROTO(const struct kmbox *mb,
 		      u32 slot),
 	     TP_ARGS(mb, slot)
+);
+
+TRACE_EVENT(kmbox_zc_slot,
+	    TP_PROTO(const struct kmbox *mb,
+		     u32 slot,
+		     int from,
+		     int to),
+	    TP_ARGS(mb, slot, from, to),
+	    TP_STRUCT__entry(__field(u64, id)
+			     __field(u32, slot)
+			     __field(u8, from)
+			     __field(u8, to)),
+	    TP_fast_assign(__entry->id = mb->id;
+			   __entry->slot = slot;
+			   __entry->from = from;
+			   __entry->to = to;),
+	    TP_printk("mbox=%llu slot=%u %s->%s",
+		      __entry->id,
+		      __entry->slot,
+		      /* region.c's enum kmbox_slot_state (checked there) */
+		      __print_symbolic(__entry->from, { 0, "FREE" }, { 1, "RESERVED" },
+				       { 2, "QUEUED" }, { 3, "TAKEN" }, { 4, "HELD" }),
+		      __print_symbolic(__entry->to, { 0, "FREE" }, { 1, "RESERVED" },
+				       { 2, "QUEUED" }, { 3, "TAKEN" }, { 4, "HELD" }))
 );
 
 TRACE_EVENT(kmbox_call,

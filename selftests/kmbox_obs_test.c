@@ -881,8 +881,8 @@ TEST(every_event_has_a_format_with_its_fields)
 {
 	static const char *const ev[] = {
 		"kmbox_send", "kmbox_recv", "kmbox_handoff", "kmbox_requeue", "kmbox_drop",
-		"kmbox_zc_reserve", "kmbox_zc_queue", "kmbox_zc_release", "kmbox_call",
-		"kmbox_reply",
+		"kmbox_zc_reserve", "kmbox_zc_queue", "kmbox_zc_release", "kmbox_zc_slot",
+		"kmbox_call", "kmbox_reply",
 	};
 	const char *why = "", *tfs;
 	char path[320], *fmt;
