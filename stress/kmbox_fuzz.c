@@ -127,6 +127,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -361,6 +363,7 @@ struct thr {
 	struct rng rng_s;
 	char who[12];
 	int tidx;
+	pid_t tid;			/* as the kernel's trace names it */
 	unsigned long nops, budget;
 	uint64_t end;
 	const struct mix *mix;
@@ -646,6 +649,7 @@ static void release_holds(void)
 /* ---- the shared slot record ----------------------------------------------------------- */
 
 static void oracle_fail(const char *fmt, ...);
+static void slot_log_dump(int fd, uint32_t slot);
 
 static void fid_lock(uint32_t fid)
 {
@@ -739,6 +743,7 @@ static void take_end(const struct ffile *f, uint32_t g0, const __u32 *slots, int
 				    slots[i], mbid, how_name[how], fid, old >> 2, how_name[old & 3],
 				    shm->w[(was.who >> 8) % NWORKERS].name[0], was.who & 0xff,
 				    (unsigned long)was.op);
+			slot_log_dump(f->fd, slots[i]);
 			return;
 		}
 		h->who = (uint32_t)widx << 8 | T->tidx;
@@ -779,6 +784,7 @@ static void drop_all(uint32_t mbid, uint32_t fid)
  */
 struct giveback {
 	uint32_t mbid, fid;
+	int fd;
 	__u32 slot[KMBOX_BATCH_MAX];
 	int n;
 	bool locked;
@@ -799,6 +805,7 @@ static void giveback_begin(struct giveback *g, const struct ffile *f, const __u3
 
 	g->mbid = file_mbid(f);
 	g->fid = f->fid;
+	g->fd = f->fd;
 	g->n = 0;
 	g->locked = g->mbid != 0 && mode != GB_NONE;
 	if (!g->locked)
@@ -855,6 +862,7 @@ static void giveback_end(struct giveback *g, const __u32 *slots, int n, int from
 				g->locked = false;
 				oracle_fail("slot %u of mailbox #%u: file #%u's call failed, so it still holds it, but file #%u was handed it meanwhile",
 					    slots[i], g->mbid, g->fid, old >> 2);
+				slot_log_dump(g->fd, slots[i]);
 				return;
 			}
 			h->who = (uint32_t)widx << 8 | T->tidx;
@@ -894,6 +902,142 @@ static void fid_put(uint32_t fid)
 	ADD(&shm->gen[fid], 1);
 	drop_all(mbid, fid);
 	fid_unlock(fid);
+}
+
+/*
+ * ---- the kernel's own log of slots ------------------------------------------------
+ *
+ * When the slot record and the kernel disagree, the question is which was
+ * wrong, and the record cannot say.  So, as root, the supervisor turns on
+ * kmbox:kmbox_zc_slot (every transition of region.c's slot state machine)
+ * in a trace instance of its own, and a slot oracle report prints the
+ * kernel's last transitions of that slot, with the threads' ids to read
+ * them by.  Best effort: without tracefs the report says why.
+ */
+static int slot_log_dir = -1;
+static char slot_log_path[96];
+static char slot_log_why[96] = "not set up";
+
+static int write_at(int dir, const char *file, const char *val)
+{
+	int fd = openat(dir, file, O_WRONLY | O_CLOEXEC), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+static void slot_log_setup(void)
+{
+	static const char *const roots[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+	unsigned int i;
+	int dir;
+
+	if (geteuid()) {
+		snprintf(slot_log_why, sizeof(slot_log_why), "tracefs needs root");
+		return;
+	}
+	if (access("/sys/kernel/tracing/instances", F_OK))
+		mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL);
+	for (i = 0; i < ARRAY_SIZE(roots); i++) {
+		snprintf(slot_log_path, sizeof(slot_log_path), "%s/instances/kmbox-fuzz-%d",
+			 roots[i], (int)getpid());
+		if (!mkdir(slot_log_path, 0700))
+			break;
+	}
+	if (i == ARRAY_SIZE(roots)) {
+		snprintf(slot_log_why, sizeof(slot_log_why), "no trace instance: %s",
+			 strerror(errno));
+		slot_log_path[0] = 0;
+		return;
+	}
+	dir = open(slot_log_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0 || write_at(dir, "buffer_size_kb", "8192") ||
+	    write_at(dir, "events/kmbox/kmbox_zc_slot/enable", "1")) {
+		snprintf(slot_log_why, sizeof(slot_log_why), "kmbox:kmbox_zc_slot: %s",
+			 strerror(errno));
+		if (dir >= 0)
+			close(dir);
+		return;
+	}
+	slot_log_dir = dir;
+}
+
+static void slot_log_teardown(void)
+{
+	if (slot_log_dir >= 0) {
+		write_at(slot_log_dir, "events/kmbox/kmbox_zc_slot/enable", "0");
+		close(slot_log_dir);
+		slot_log_dir = -1;
+	}
+	if (slot_log_path[0])
+		rmdir(slot_log_path);
+}
+
+/* The kernel id of the mailbox @fd is bound to, from its fdinfo; 0 if none. */
+static unsigned long long fd_mailbox_id(int fd)
+{
+	char path[64], line[256];
+	unsigned long long id = 0;
+	FILE *in;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	in = fopen(path, "re");
+	if (!in)
+		return 0;
+	while (fgets(line, sizeof(line), in))
+		if (sscanf(line, "kmbox-id: %llu", &id) == 1)
+			break;
+	fclose(in);
+	return id;
+}
+
+#define SLOT_LOG_LINES	40
+
+/* The kernel's last transitions of @slot of @fd's mailbox. */
+static void slot_log_dump(int fd, uint32_t slot)
+{
+	static char ring[SLOT_LOG_LINES][200];
+	unsigned long long id = fd_mailbox_id(fd);
+	unsigned int n = 0, i;
+	char key[64], line[512];
+	FILE *in = NULL;
+	int tfd;
+
+	for (i = 0; i < MAXTHREADS; i++)
+		if (threads[i])
+			diag("fuzz %s   thread %s is tid %d", T->who, threads[i]->who,
+			     (int)threads[i]->tid);
+	if (slot_log_dir < 0 || !id) {
+		diag("fuzz %s   no kernel log of slot %u: %s", T->who, slot,
+		     id ? slot_log_why : "fd not bound");
+		return;
+	}
+	/* Reading the trace stops it: nothing after this report is logged. */
+	tfd = openat(slot_log_dir, "trace", O_RDONLY | O_CLOEXEC);
+	if (tfd >= 0)
+		in = fdopen(tfd, "r");
+	if (!in) {
+		diag("fuzz %s   no kernel log of slot %u: %s", T->who, slot, strerror(errno));
+		if (tfd >= 0)
+			close(tfd);
+		return;
+	}
+	snprintf(key, sizeof(key), "mbox=%llu slot=%u ", id, slot);
+	while (fgets(line, sizeof(line), in))
+		if (strstr(line, key))
+			snprintf(ring[n++ % SLOT_LOG_LINES], sizeof(ring[0]), "%s", line);
+	fclose(in);
+	diag("fuzz %s   the kernel's last %u transitions of slot %u of mailbox %llu (of %u logged):",
+	     T->who, n < SLOT_LOG_LINES ? n : SLOT_LOG_LINES, slot, id, n);
+	for (i = n > SLOT_LOG_LINES ? n - SLOT_LOG_LINES : 0; i < n; i++) {
+		char *l = ring[i % SLOT_LOG_LINES];
+
+		l[strcspn(l, "\n")] = 0;
+		diag("fuzz %s   kernel: %s", T->who, l + strspn(l, " "));
+	}
 }
 
 /* ---- the oracle -------------------------------------------------------------------- */
@@ -3705,6 +3849,7 @@ static int thr_setup(struct thr *t, const struct thr_arg *a)
 	if (t->rov_rw == MAP_FAILED || t->rov_ro == MAP_FAILED)
 		return -1;
 	mprotect(t->good_p + GOOD_LEN, PG, PROT_NONE);
+	t->tid = gettid();
 	sev._sigev_un._tid = gettid();
 	if (!timer_create(CLOCK_MONOTONIC, &sev, &t->timer)) {
 		t->has_timer = true;
@@ -4259,6 +4404,8 @@ int main(int argc, char **argv)
 	diag("kmbox_fuzz --seed %llu --ops %llu --duration %llu --mode %s --threads %llu --proc-every %llu%s",
 	     opt_seed, opt_ops, opt_duration, opt_mode, opt_threads, opt_proc_every,
 	     opt_faults ? " --faults" : "");
+	if (mode_has("zc"))
+		slot_log_setup();
 	/* Our names in a namespace of our own: nothing else is touched. */
 	if (unshare(CLONE_NEWIPC))
 		diag("unshare(CLONE_NEWIPC): %s (using the current namespace)", strerror(errno));
@@ -4399,6 +4546,7 @@ int main(int argc, char **argv)
 			    cs->out[CO_REPLY], cs->replies_ok);
 	}
 
+	slot_log_teardown();
 	for (i = 0; i < NNAMES; i++)
 		kb_unlink(fuzz_names[i]);
 	i = unlink_all_names();
