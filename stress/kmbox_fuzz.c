@@ -1356,6 +1356,16 @@ static bool ptr_in_ok(enum pkind k)
 	return ptr_ok(k) || k == P_ROV;
 }
 
+/*
+ * The kernel cannot read a byte there.  (A pointer that straddles into the
+ * PROT_NONE page is readable up to it: a short array there can be read
+ * whole.)
+ */
+static bool ptr_never_readable(enum pkind k)
+{
+	return k == P_NULL || k == P_UNMAPPED || k == P_KERNEL || k == P_NONCANON;
+}
+
 /* How a slot-returning call's argument of kind @k is judged. */
 static int gb_mode(enum pkind k)
 {
@@ -3004,7 +3014,7 @@ static void op_release(void)
 	else if (ptr_ok(sk) && s.count <= nk)
 		giveback_begin(&g, f, slots, (int)s.count, GB_EXACT);
 	else
-		giveback_begin(&g, f, NULL, 0, sk == P_REGION || ptr_ok(sk) ? GB_UNKNOWN : GB_NONE);
+		giveback_begin(&g, f, NULL, 0, ptr_never_readable(sk) ? GB_NONE : GB_UNKNOWN);
 	r = kb_ioctl(f->fd, KMBOX_IOC_ZC_RELEASE, up);
 	/* All or nothing: on failure every slot named is still where it was. */
 	giveback_end(&g, slots, g.n ? (int)s.count : 0, r == 0 ? (int)s.count : 0);
