@@ -324,11 +324,15 @@ static void kmbox_sync_detach_locked(struct kmbox_sync *s)
 }
 
 /*
- * Wait until @s is DONE, or give up at the deadline or a signal.
- * Return: 0 (DONE: see s->result), -ETIMEDOUT, -ERESTARTSYS (nothing was
- * received: the call may be restarted) or -EINTR (a request was received
- * and is given up: a restart would send it again).  *@withdrawn is the
- * message taken back, for the caller to free.
+ * Wait until @s is DONE, or give up at the deadline or a signal.  A
+ * non-blocking sender's message went straight to a waiting receiver; if
+ * that receive fails and puts it back (QUEUED again), nobody waits for it
+ * any more, and the sender gives up at once, as when no receiver waited.
+ * Return: 0 (DONE: see s->result), -EAGAIN (non-blocking, put back),
+ * -ETIMEDOUT, -ERESTARTSYS (nothing was received: the call may be
+ * restarted) or -EINTR (a request was received and is given up: a restart
+ * would send it again).  *@withdrawn is the message taken back, for the
+ * caller to free.
  */
 static int kmbox_sync_wait(struct kmbox *mb, struct kmbox_sync *s, const struct kmbox_wait *w,
 			   struct kmbox_msg **withdrawn)
@@ -350,6 +354,8 @@ static int kmbox_sync_wait(struct kmbox *mb, struct kmbox_sync *s, const struct 
 			__set_current_state(TASK_RUNNING);
 			return 0;
 		}
+		if (!ret && w->nonblock && state == KMBOX_SYNC_QUEUED)
+			ret = -EAGAIN;
 		if (!ret && signal_pending(current))
 			ret = -ERESTARTSYS;
 		if (ret && fatal_signal_pending(current) && state == KMBOX_SYNC_TAKEN)

@@ -1129,7 +1129,8 @@ TEST_F(mb, caller_killed_while_copying_its_reply_out_leaks_nothing)
 
 /* ---- rendezvous --------------------------------------------------------- */
 
-static int sa_rendezvous(int oflags, __u32 max_msgs, __u32 zc_slots)
+/* An anonymous mailbox, with a region of @zc_slots slots if not 0. */
+static int sa_anon(int oflags, __u32 max_msgs, __u32 zc_slots, __u32 attr_flags)
 {
 	struct kmbox_attr a;
 	int fd = kt_dev(oflags);
@@ -1137,7 +1138,7 @@ static int sa_rendezvous(int oflags, __u32 max_msgs, __u32 zc_slots)
 	if (fd < 0)
 		return -1;
 	kt_attr_init(&a, max_msgs, zc_slots ? 0 : MSGSIZE);
-	a.flags = KMBOX_ATTR_RENDEZVOUS;
+	a.flags = attr_flags;
 	if (zc_slots) {
 		a.zc_slots = zc_slots;
 		a.zc_slot_size = MSGSIZE;
@@ -1147,6 +1148,11 @@ static int sa_rendezvous(int oflags, __u32 max_msgs, __u32 zc_slots)
 		return -1;
 	}
 	return fd;
+}
+
+static int sa_rendezvous(int oflags, __u32 max_msgs, __u32 zc_slots)
+{
+	return sa_anon(oflags, max_msgs, zc_slots, KMBOX_ATTR_RENDEZVOUS);
 }
 
 struct sa_batcher {
@@ -1318,6 +1324,82 @@ TEST(rendezvous_zero_copy_sender_killed_while_waiting_gives_its_slot_back)
 	EXPECT_EQ(4, a.zc_free);
 	EXPECT_EQ(0, a.zc_held);
 	close(fd);
+	EXPECT_EQ(0, sa_stats_back(2000));
+}
+
+/*
+ * A non-blocking synchronous send goes only to a receiver that waits
+ * already.  If that receive then fails (its buffer cannot be written),
+ * the message is back in the queue and nobody waits for it: the send must
+ * not sleep on as if it had blocked, but withdraw the message and fail
+ * with EAGAIN, and a zero-copy one's slot is the sender's again.  On an
+ * ordinary and a rendezvous mailbox, copied and zero-copy.
+ */
+TEST(nonblocking_sync_send_whose_receiver_faults_is_eagain_and_withdrawn)
+{
+	static const char *const names[] = {
+		"copied", "copied, rendezvous", "zero-copy", "zero-copy, rendezvous",
+	};
+	void *ro;
+	int v;
+
+	KT_REQUIRE_MODULE();
+	alarm(120);
+	sa_page = sysconf(_SC_PAGESIZE);
+	/* Read-only, and kept mapped: a hole could get a thread's stack. */
+	ro = sa_page_with(PROT_READ);
+	ASSERT_NE(NULL, ro);
+	sa_stats_start();
+	for (v = 0; v < 4; v++) {
+		bool zc = v & 2;
+		struct sa_taker t;
+		char buf[MSGSIZE];
+		pid_t pid;
+		int fd;
+
+		fd = sa_anon(O_RDWR, 4, zc ? 2 : 0, v & 1 ? KMBOX_ATTR_RENDEZVOUS : 0);
+		ASSERT_GE(fd, 0) TH_LOG("%s: %s", names[v], strerror(errno));
+		ASSERT_EQ(0, sa_taker_start(&t, fd, ro, MSGSIZE));
+		ASSERT_EQ(0, kt_wait_waiters(fd, 1, 0, 10000));
+		pid = kt_fork(30);
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			struct kmbox_send snd = {
+				.buf = KT_PTR("abc"), .len = 3,
+				.flags = KMBOX_F_SYNC | KMBOX_F_NONBLOCK,
+			};
+			struct kmbox_attr a;
+			__u32 slot;
+
+			if (zc) {
+				struct kmbox_slots rs = { .slots = KT_PTR(&slot), .count = 1 };
+
+				CHILD_ASSERT(ioctl(fd, KMBOX_IOC_ZC_RESERVE, &rs) == 1);
+				snd.buf = 0;
+				snd.flags |= KMBOX_F_ZC;
+				snd.slot = slot;
+			}
+			CHILD_ASSERT(ioctl(fd, KMBOX_IOC_SEND, &snd) == -1 && errno == EAGAIN);
+			if (zc) {
+				struct kmbox_slots rel = { .slots = KT_PTR(&slot), .count = 1 };
+
+				CHILD_ASSERT(kt_getattr(fd, &a) == 0 && a.zc_held == 1);
+				CHILD_ASSERT(ioctl(fd, KMBOX_IOC_ZC_RELEASE, &rel) == 0);
+			}
+			_exit(0);
+		}
+		pthread_join(t.thread, NULL);
+		EXPECT_EQ(-1, t.ret) TH_LOG("%s", names[v]);
+		EXPECT_EQ(EFAULT, t.err) TH_LOG("%s", names[v]);
+		/* Still asleep after 5 s: it is killed, and that fails the test. */
+		EXPECT_EQ(0, sa_wait_for(pid, 5000))
+			TH_LOG("%s: the non-blocking sender did not return EAGAIN", names[v]);
+		EXPECT_EQ(0, kt_cur_msgs(fd)) TH_LOG("%s", names[v]);
+		EXPECT_EQ(-1, kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL));
+		EXPECT_EQ(EAGAIN, errno) TH_LOG("%s: the withdrawn message was delivered", names[v]);
+		close(fd);
+	}
+	munmap(ro, sa_page);
 	EXPECT_EQ(0, sa_stats_back(2000));
 }
 
