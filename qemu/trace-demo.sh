@@ -52,7 +52,11 @@ fi
 echo '$ kmboxctl list'
 kmboxctl list
 echo "\$ perf trace -e 'kmbox:*' -- <traffic>"
-perf trace -e 'kmbox:*' -- "$0" --traffic 2>&1 || exit 1
+perf --no-pager trace -e 'kmbox:*' -- "$0" --traffic 2>&1 || exit 1
+
+echo "\$ perf record -a -e 'kmbox:*' -o /tmp/perf.data -- <traffic>; perf script"
+perf record -q -a -B -N -e 'kmbox:*' -o /tmp/perf.data -- "$0" --traffic || exit 1
+perf --no-pager script -i /tmp/perf.data || exit 1
 
 echo '$ bpftrace /bin/kmbox-latency.bt 3 &   # and the same traffic'
 bpftrace -B none /bin/kmbox-latency.bt 3 >/tmp/bt.out 2>&1 &
