@@ -58,6 +58,10 @@ is() {
 	fi
 }
 
+# step WHAT: a diagnostic line with the guest's uptime, to see where the
+# test's time goes (bpftrace compiles its script with LLVM: slow in TCG).
+step() { echo "# $(cut -d' ' -f1 /proc/uptime) s: $1"; }
+
 echo "TAP version 13"
 echo "1..6"
 
@@ -193,6 +197,7 @@ else
 	perf --version | sed 's/^/# /'
 	# -a: every CPU, so events of the children count; no build-id
 	# processing (nothing here needs symbols).
+	step "perf record"
 	if perf record -q -a -B -N -e kmbox:kmbox_send -e kmbox:kmbox_recv \
 		-o "$T/perf.data" -- sh "$T/traffic.sh" >"$T/rec.out" 2>&1 &&
 	   perf script -i "$T/perf.data" -F pid,event,trace >"$T/script.out" 2>"$T/script.err"; then
@@ -209,6 +214,7 @@ else
 	fi
 
 	# --- perf trace --------------------------------------------------
+	step "perf trace"
 	if perf trace -e 'kmbox:*' -o "$T/trace.out" -- sh "$T/traffic.sh" >"$T/trace.err" 2>&1; then
 		echo "# perf trace, first lines:"
 		head -n 4 "$T/trace.out" | sed 's/^/#   /'
@@ -253,6 +259,7 @@ receiver_waits() { [ "$(empty_waits)" = 1 ]; }
 
 # An interval longer than the test: the histograms come out once, when
 # bpftrace stops (Ctrl-C: SIGINT), so none is split between two prints.
+step "bpftrace $BT 3600"
 bpftrace -B none "$BT" 3600 >"$T/bt.out" 2>"$T/bt.err" &
 btpid=$!
 # Loading the script compiles it with LLVM, slow under TCG.
@@ -262,6 +269,7 @@ if ! wait_for 120 bt_ready || ! alive; then
 	notok "kmbox-latency.bt prints each interval's histogram"
 	exit 1
 fi
+step "bpftrace ready"
 # The traffic: 4 messages queued to C, then received; then a receiver
 # waits on the empty mailbox and the next message is handed to it.
 i=0
@@ -304,6 +312,7 @@ is "kmbox-latency.bt counts the hand-off" \
 # Every second: once an interval without traffic has been printed, two
 # messages through C must show in a later interval's print, while
 # bpftrace runs (what it prints when it stops does not count).
+step "bpftrace $BT 1"
 bpftrace -B none "$BT" 1 >"$T/bt.out" 2>"$T/bt.err" &
 btpid=$!
 if wait_for 120 has 'no message received' "$T/bt.out" && alive; then
@@ -322,5 +331,6 @@ kill -INT "$btpid" 2>/dev/null
 wait_for 60 eval '! alive'
 wait "$btpid"
 btpid=
+step "done"
 
 [ $bad = 0 ]
