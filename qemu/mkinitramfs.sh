@@ -121,11 +121,12 @@ cp "$out/tests" "$root/etc/kmbox/tests"
 [ -f "$KMBOX_BENCH" ] && add "$KMBOX_BENCH" bin/kmbox-bench
 [ -f "$REPO/tools/demo.sh" ] && add "$REPO/tools/demo.sh" bin/kmbox-demo
 [ -f "$DEMO" ] && add "$DEMO" demo.sh
+printf '%s\n' "$BENCH_ARGS" >"$root/etc/kmbox/bench-args"
+
 # bpftrace's script and make run TRACE=1's demo (perf and bpftrace come
 # in the archive of qemu/trace-tools.sh).
 add "$REPO/tools/kmbox-latency.bt" bin/kmbox-latency.bt
 add "$REPO/qemu/trace-demo.sh" trace-demo.sh
-printf '%s\n' "$BENCH_ARGS" >"$root/etc/kmbox/bench-args"
 
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
 	cpio -o -H newc --owner=0:0 --quiet) | gzip -1 >"$out/initramfs.cpio.gz"
