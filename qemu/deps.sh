@@ -69,6 +69,12 @@ installed busybox-static || pkgs+=(busybox-static)
 # by default: see KDIR in the Makefile).
 ls -d /usr/src/linux-headers-6.1.*-cloud-amd64 >/dev/null 2>&1 || pkgs+=(linux-headers-cloud-amd64)
 [ -f /usr/src/linux-source-6.1.tar.xz ] || pkgs+=(linux-source-6.1)
+# perf and bpftrace for the guest (qemu/trace-tools.sh copies Debian's
+# binaries and their libraries into an archive run.sh appends to the
+# initramfs; selftests/kmbox_trace_test.sh uses them), lz4 to pack it.
+installed linux-perf || pkgs+=(linux-perf)
+installed bpftrace || pkgs+=(bpftrace)
+command -v lz4 >/dev/null 2>&1 || pkgs+=(lz4)
 
 if [ ${#pkgs[@]} -gt 0 ]; then
 	[ "$(id -u)" = 0 ] || die "missing packages: ${pkgs[*]} (run as root, or: sudo apt-get install ${pkgs[*]})"

@@ -123,6 +123,11 @@ cp "$out/tests" "$root/etc/kmbox/tests"
 [ -f "$DEMO" ] && add "$DEMO" demo.sh
 printf '%s\n' "$BENCH_ARGS" >"$root/etc/kmbox/bench-args"
 
+# bpftrace's script and make run TRACE=1's demo (perf and bpftrace come
+# in the archive of qemu/trace-tools.sh).
+add "$REPO/tools/kmbox-latency.bt" bin/kmbox-latency.bt
+add "$REPO/qemu/trace-demo.sh" trace-demo.sh
+
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
 	cpio -o -H newc --owner=0:0 --quiet) | gzip -1 >"$out/initramfs.cpio.gz"
 rm -rf "$root"
