@@ -74,8 +74,11 @@ static int kmbox_wait_init(struct kmbox_wait *w, struct file *file, u32 flags, u
 		return -EINVAL;
 	if (deadline_ns > KTIME_MAX)
 		return -EINVAL;
-	w->nonblock = (flags & KMBOX_F_NONBLOCK) || (file->f_flags & O_NONBLOCK);
-	w->timed = flags & KMBOX_F_TIMEOUT;
+	/* Every field: handoff_only and loss are read by mbox.c. */
+	*w = (struct kmbox_wait){
+		.nonblock = (flags & KMBOX_F_NONBLOCK) || (file->f_flags & O_NONBLOCK),
+		.timed = flags & KMBOX_F_TIMEOUT,
+	};
 	w->deadline = w->timed ? kmbox_time_to_host(deadline_ns) : 0;
 	return 0;
 }
