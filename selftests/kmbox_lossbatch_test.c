@@ -414,17 +414,25 @@ TEST(threads_sharing_a_file_hear_of_every_loss_once)
 	struct lb b;
 	unsigned long got = 0, lost = 0, queued;
 	unsigned int i, sent = 20000;
-	int fd;
+	int fd, wfd;
 
 	KT_REQUIRE_MODULE();
 	fd = lanon(O_RDWR | O_NONBLOCK, 6, 0);
 	ASSERT_GE(fd, 0);
+	/*
+	 * The sends go through a blocking file of their own: a batch of 8
+	 * can hold all 6 messages in flight, and then drop-oldest has
+	 * nothing to drop and the send waits (EAGAIN on fd, which is
+	 * non-blocking for the receivers).
+	 */
+	wfd = ioctl(fd, KMBOX_IOC_REOPEN, &(struct kmbox_reopen){ .flags = O_WRONLY });
+	ASSERT_GE(wfd, 0);
 	for (i = 0; i < 3; i++) {
 		rc[i] = (struct racer){ .fd = fd, .n = per[i] };
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, batchx_fn, &rc[i]));
 	}
 	for (i = 0; i < sent; i++)
-		ASSERT_EQ(0, kt_send(fd, "x", 1, i % 3, 0, 0));
+		ASSERT_EQ(0, kt_send(wfd, "x", 1, i % 3, 0, 0));
 	for (i = 0; i < 3; i++)
 		__atomic_store_n(&rc[i].stop, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < 3; i++) {
@@ -445,6 +453,7 @@ TEST(threads_sharing_a_file_hear_of_every_loss_once)
 	EXPECT_EQ(q.lost.dropped, lost);
 	TH_LOG("%lu received in %lu+%lu+%lu batches, %llu dropped", got, rc[0].calls,
 	       rc[1].calls, rc[2].calls, (unsigned long long)q.lost.dropped);
+	close(wfd);
 	close(fd);
 }
 
