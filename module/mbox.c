@@ -14,7 +14,8 @@
  * queued than with 10.  A message that has to go back (the receiver's
  * buffer faulted) keeps its arrival number and so returns to exactly
  * where it was: usually the head of its ring; from further in (a
- * filtered receive took it) its ring is walked from the tail.
+ * filtered receive took it) its ring is walked from the head or the
+ * tail, whichever its arrival number is nearer.
  *
  * Copies.  A sender allocates the message and copies the payload in
  * before taking kmbox->lock; a receiver unlinks the message under the
@@ -624,8 +625,15 @@ static void kmbox_ring_add_locked(struct kmbox *mb, struct kmbox_msg *first,
 		RB_CLEAR_NODE(&first->node);
 		return;
 	}
-	while (pos != first && pos->seq > msg->seq)
-		pos = list_prev_entry(pos, link);
+	if (pos->seq > msg->seq && msg->seq - first->seq < pos->seq - msg->seq) {
+		/* Nearer the head, by arrival numbers: walk from there. */
+		pos = first;
+		while (list_next_entry(pos, link)->seq < msg->seq)
+			pos = list_next_entry(pos, link);
+	} else {
+		while (pos != first && pos->seq > msg->seq)
+			pos = list_prev_entry(pos, link);
+	}
 	list_add(&msg->link, &pos->link);
 	RB_CLEAR_NODE(&msg->node);
 }
