@@ -2088,6 +2088,7 @@ static int cmd_info(const struct command *cmd, int argc, char **argv)
 		{ KMBOX_FEAT_URGENT, "urgent" },
 		{ KMBOX_FEAT_EXPIRY, "expiry" },
 		{ KMBOX_FEAT_URING, "uring" },
+		{ KMBOX_FEAT_BATCH_LOSS, "batch-loss" },
 	};
 	struct {
 		const char *name;
