@@ -145,6 +145,12 @@ bench: deps
 	@KDIR=$(QEMU_KDIR) qemu/run.sh bench
 	@bench/plot.sh $(or $(RESULTS_DIR),bench/results)
 
+# Module A against module B in one benchmark guest (qemu/bench-ab.sh):
+# make bench-ab A=rev|dir B=rev|dir [A_MAKE=...] [B_MAKE=...] [BENCH_ARGS=...]
+bench-ab: deps
+	@$(MAKE) --no-print-directory userlib bench-build KDIR=$(QEMU_KDIR)
+	@KDIR=$(QEMU_KDIR) qemu/bench-ab.sh
+
 # The debug kernel (KASAN, lockdep, kmemleak, UBSAN, failslab) is built
 # once from linux-source-6.1 (~16 min on 2 cores) and cached; see
 # qemu/debug/run-debug.sh for its knobs (QUICK=1 for a shorter run).
@@ -238,6 +244,8 @@ help:
 	@echo "make run        boot QEMU, load the module, show the demo, unload;"
 	@echo "                TRACE=1: then perf and bpftrace on kmbox's tracepoints"
 	@echo "make bench      run bench/kmbox-bench in QEMU (BENCH_ARGS=...); results in bench/results/"
+	@echo "make bench-ab   module A against module B in one guest, interleaved: A=rev|dir (HEAD)"
+	@echo "                B=rev|dir (.), A_MAKE=/B_MAKE= build variables, BENCH_ARGS=; bench/README.md"
 	@echo "make lint       checkpatch, W=1 C=2 sparse build, uapi C90 + 32/64-bit ABI, shellcheck,"
 	@echo "                man pages against the module, SPDX tags"
 	@echo "make dkms-check dkms add/build per kernel of the matrix in a throw-away tree, then"
@@ -250,4 +258,4 @@ help:
 
 .PHONY: all module userlib tools selftests stress examples bench-build deps check-host check \
 	check-kernels dkms-check deb \
-	check-debug coverage soak run bench install uninstall lint clean help
+	check-debug coverage soak run bench bench-ab install uninstall lint clean help

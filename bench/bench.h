@@ -171,6 +171,7 @@ void run_kill_children(void);
 /* a stored result */
 struct rec {
 	int round, place, wl, mech, size_i, pc_i;
+	int variant;		/* --ab: 0 = module A, 1 = module B */
 	double noise;		/* CPU-loop slowdown around its group */
 	double xnoise;		/* cross-CPU spin slowdown around it */
 	struct outcome o;
@@ -218,6 +219,11 @@ struct config {
 	double spin_base_rtt_us;	/* cross-CPU spin round trip, quiet */
 	bool spin_base_capped;		/* no quiet reading at start */
 	double quiet_wait, quiet_waited;	/* s allowed / used */
+	/* --ab A.ko,B.ko: the two modules measured against each other */
+	bool ab;
+	char ab_ko[2][256];
+	int ab_swaps;			/* module reloads done */
+	double ab_swap_s;		/* time they took */
 };
 
 unsigned int depth_for(const struct config *cfg, size_t size);
@@ -239,6 +245,17 @@ void sysinfo_print(FILE *f);
 int report_write(const struct config *cfg, const struct rec *recs, size_t n);
 /* after report_write(): why verdicts were refused and how to rerun, or "" */
 const char *report_inconclusive(void);
+
+/* report.c: why no verdict may be drawn on this system, or "" */
+const char *report_config_bad(void);
+
+/* ab.c: --ab, module A against module B in one run */
+int ab_parse(struct config *cfg, const char *arg);
+/* load module @variant (0 = A, 1 = B) in place of whatever is loaded */
+int ab_load(struct config *cfg, int variant);
+int ab_report_write(const struct config *cfg, const struct rec *recs, size_t n);
+/* after ab_report_write(): why readings were refused, or "" */
+const char *ab_inconclusive(void);
 
 /* mech_kmbox.c */
 void kmbox_describe(char *buf, size_t n);

@@ -115,7 +115,7 @@ static size_t nrecs, caprecs;
 
 struct saved_limit {
 	const char *path;
-	long old;
+	long old, want;
 	bool changed;
 };
 
@@ -157,6 +157,7 @@ static void raise_limit(int i, long want, char *note, size_t n)
 		return;
 	}
 	limits[i].old = old;
+	limits[i].want = want;
 	limits[i].changed = true;
 	snprintf(note + l, n - l, "%s%s %ld→%ld", l ? "; " : "",
 		 limits[i].path + (strncmp(limits[i].path, "/proc/sys/", 10) ? 5 : 10),
@@ -224,6 +225,20 @@ static void raise_limits(void)
 		snprintf(note + l, n - l, "%sRLIMIT_MSGQUEUE only %llu B (no CAP_SYS_RESOURCE?)",
 			 l ? "; " : "", (unsigned long long)rl.rlim_cur);
 	}
+}
+
+/* --ab: a module just loaded has its default cap: raise it again */
+static void reraise_kmbox_cap(void)
+{
+	char v[32];
+
+	if (!limits[4].changed)
+		return;
+	snprintf(v, sizeof(v), "%ld", limits[4].want);
+	if (read_long(limits[4].path) < limits[4].want &&
+	    write_file(limits[4].path, v) < 0)
+		fprintf(stderr, "kmbox-bench: cannot raise %s to %s: %s\n",
+			limits[4].path, v, strerror(errno));
 }
 
 static void on_signal(int sig)
@@ -440,6 +455,9 @@ static void usage(FILE *f)
 "  --out DIR          results directory (default /tmp/bench-results)\n"
 "  --no-raise         do not raise mqueue/SysV limits\n"
 "  --quiet-wait S     seconds in all to wait for a quiet host before groups\n"
+"  --ab A.ko,B.ko     measure module A against module B (make bench-ab):\n"
+"                     kmbox mechanisms only, both modules in every group,\n"
+"                     reloaded in between; ab.md and ab-raw.csv\n"
 "  --list             list mechanisms and whether they can run here\n"
 "  -v, --verbose      one line per measurement\n"
 "Environment/cmdline: KMBOX_QEMU or kmbox.qemu=, KMBOX_ACCEL or kmbox.accel=,\n"
@@ -474,6 +492,27 @@ static void pick_cpus(void)
 			cfg.cpu_a = cfg.cpu_b = c;
 		else
 			cfg.cpu_b = c;
+	}
+}
+
+/*
+ * Early in boot the clocksource is tsc-early, which the report takes for
+ * an unfit one; the kernel switches to tsc once it has refined the TSC's
+ * calibration, a second or two after boot under TCG.  A run started by
+ * the QEMU harness right after boot waits for that (10 s at most).
+ */
+static void wait_for_tsc(void)
+{
+	static const char path[] =
+		"/sys/devices/system/clocksource/clocksource0/current_clocksource";
+	char cs[64];
+
+	for (int i = 0; i < 100; i++) {
+		struct timespec ts = { 0, 100000000L };
+
+		if (read_file(path, cs, sizeof(cs)) < 0 || strcmp(cs, "tsc-early"))
+			return;
+		nanosleep(&ts, NULL);
 	}
 }
 
@@ -516,12 +555,12 @@ static uint64_t warm_msgs(size_t size)
 }
 
 static void measure(int round, int place, int wl, int pc, int mi, int si,
-		    size_t size, uint64_t t_end)
+		    size_t size, uint64_t t_end, int variant)
 {
 	const struct mech *m = mechs[mi];
 	struct rec r = {
 		.round = round, .place = place, .wl = wl, .mech = mi,
-		.size_i = si, .pc_i = pc,
+		.size_i = si, .pc_i = pc, .variant = variant,
 	};
 	struct job j = {
 		.m = m, .wl = wl, .place = place, .size = size,
@@ -565,17 +604,25 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 	if (hangs[mi] >= 2) {
 		snprintf(r.o.status, sizeof(r.o.status), "skipped");
 		snprintf(r.o.note, sizeof(r.o.note), "disabled after two timeouts");
+	} else if (cfg.ab && ab_load(&cfg, variant) < 0) {
+		snprintf(r.o.status, sizeof(r.o.status), "error");
+		snprintf(r.o.note, sizeof(r.o.note), "could not load module %c",
+			 'A' + variant);
 	} else if (m->max_msg && m->max_msg(&cc) && m->max_msg(&cc) < cc.max_size) {
 		snprintf(r.o.status, sizeof(r.o.status), "n/a");
 		snprintf(r.o.note, sizeof(r.o.note), "above the mechanism's limit (%zu B)",
 			 m->max_msg(&cc));
 	} else {
+		if (cfg.ab)
+			reraise_kmbox_cap();
 		run_job(&j, &r.o);
 		if (!strcmp(r.o.status, "timeout"))
 			hangs[mi]++;
 	}
 	add_rec(&r);
 	if (cfg.verbose) {
+		if (cfg.ab)
+			printf("  %c", 'A' + variant);
 		if (!strcmp(r.o.status, "ok") && wl == WL_DEPTH)
 			printf("  %-15s %-8zu send %6.2f us  receive %6.2f us  n %llu\n",
 			       m->name, size, r.o.send_us, r.o.recv_us,
@@ -826,8 +873,28 @@ static void run_config(int round, int place, int wl, int pc, int si,
 		return;
 	}
 	before = probe_wait_quiet();
-	for (int k = 0; k < nm; k++)
-		measure(round, place, wl, pc, ml[(k + round) % nm], si, size, t_end);
+	if (cfg.ab) {
+		/*
+		 * Module A then B, or B then A: alternating from one group
+		 * to the next and from one round to the next.
+		 */
+		static int last_round = -1, k_in_round;
+		int b_first;
+
+		if (round != last_round) {
+			last_round = round;
+			k_in_round = 0;
+		}
+		b_first = (k_in_round++ + round) % 2;
+		for (int v = 0; v < 2; v++)
+			for (int k = 0; k < nm; k++)
+				measure(round, place, wl, pc, ml[(k + round) % nm], si,
+					size, t_end, v ^ b_first);
+	} else {
+		for (int k = 0; k < nm; k++)
+			measure(round, place, wl, pc, ml[(k + round) % nm], si, size,
+				t_end, 0);
+	}
 	after = probe();
 	for (size_t i = first; i < nrecs; i++) {
 		recs[i].noise = before.loop > after.loop ? before.loop : after.loop;
@@ -848,6 +915,8 @@ static void run_config(int round, int place, int wl, int pc, int si,
 	for (size_t i = first; i < nrecs; i++) {
 		const struct rec *r = &recs[i];
 
+		if (cfg.ab)
+			printf(" %c:", 'A' + r->variant);
 		if (strcmp(r->o.status, "ok"))
 			printf(" %s=%s", mechs[r->mech]->name, r->o.status);
 		else if (wl == WL_DEPTH)
@@ -896,6 +965,7 @@ int main(int argc, char **argv)
 		{ "no-raise", no_argument, NULL, 'R' },
 		{ "quiet-wait", required_argument, NULL, 'Q' },
 		{ "list", no_argument, NULL, 'l' },
+		{ "ab", required_argument, NULL, 'A' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1012,6 +1082,10 @@ int main(int argc, char **argv)
 		case 'l':
 			do_list = true;
 			break;
+		case 'A':
+			if (ab_parse(&cfg, optarg) < 0)
+				goto bad;
+			break;
 		case 'v':
 			cfg.verbose = 1;
 			break;
@@ -1043,6 +1117,8 @@ int main(int argc, char **argv)
 		int mi = cfg.mech[k];
 		const struct mech *m = mechs[mi];
 
+		if (cfg.ab && !(m->flags & MF_KMBOX))
+			continue;	/* the modules are what is compared */
 		if (m->probe && m->probe(cfg.skip_why[mi], sizeof(cfg.skip_why[mi])) < 0) {
 			fprintf(stderr, "kmbox-bench: skipping %s: %s\n", m->name,
 				cfg.skip_why[mi]);
@@ -1058,6 +1134,7 @@ int main(int argc, char **argv)
 		if (m->flags & MF_MPMC)
 			mpmc_ml[nmpmc++] = mi;
 	}
+	wait_for_tsc();
 	sysinfo_collect();
 	atexit(restore_limits);
 	signal(SIGINT, on_signal);
@@ -1114,6 +1191,15 @@ int main(int argc, char **argv)
 	cfg.quiet_waited = quiet_waited;
 	restore_limits();
 	printf("\n");
+	if (cfg.ab) {
+		if (ab_report_write(&cfg, recs, nrecs) < 0)
+			return 1;
+		printf("\nkmbox-bench: A/B done in %.0f s; ab.md, ab-raw.csv in %s\n",
+		       cfg.elapsed, cfg.out);
+		if (ab_inconclusive()[0])
+			printf("kmbox-bench: %s\n", ab_inconclusive());
+		return 0;
+	}
 	if (report_write(&cfg, recs, nrecs) < 0)
 		return 1;
 	if (fanin) {

@@ -243,6 +243,11 @@ static void collect_warnings(const char *cmdline)
 		    "no: see Verdicts below the targets" : "yes (configuration)");
 }
 
+const char *report_config_bad(void)
+{
+	return config_bad;
+}
+
 void sysinfo_collect(void)
 {
 	char buf[4096], v[256], line[512];

@@ -124,3 +124,34 @@ const char *rerun_command(char *buf, size_t n, int argc, char *const *argv,
 		snprintf(buf + l, n - l, "\"");
 	return buf;
 }
+
+const char *ab_reading(const struct ab_in *in, char *buf, size_t n)
+{
+	struct verdict_in v = {
+		.rounds_ok = in->rounds_ok, .rounds_clean = in->rounds_clean,
+		.rounds = in->rounds, .med = in->med, .goal = 1,
+		.config_bad = in->config_bad,
+	};
+	/* how much better B is, as a fraction (negative: worse) */
+	double gain = in->lower_better ? 1 - in->med : in->med - 1;
+	bool all_better, all_worse;
+
+	verdict_of(&v, buf, n);
+	if (!strcmp(buf, "no data") || verdict_inconclusive(buf))
+		return buf;
+	if (in->lower_better) {
+		all_better = in->max < 1;
+		all_worse = in->min > 1;
+	} else {
+		all_better = in->min > 1;
+		all_worse = in->max < 1;
+	}
+	if (all_better)
+		snprintf(buf, n, "B better by %.1f %%", 100 * gain);
+	else if (all_worse)
+		snprintf(buf, n, "B worse by %.1f %%", -100 * gain);
+	else
+		snprintf(buf, n, "no clear difference (rounds disagree; median %s%.1f %%)",
+			 gain >= 0 ? "+" : "", 100 * gain);
+	return buf;
+}

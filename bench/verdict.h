@@ -56,4 +56,25 @@ const char *config_problems(char *buf, size_t n, bool slab_debug,
 const char *rerun_command(char *buf, size_t n, int argc, char *const *argv,
 			  bool harness);
 
+/*
+ * A/B runs (--ab): how module B compares with module A on one metric,
+ * from the per-round ratios B/A over the rounds where both succeeded.
+ */
+struct ab_in {
+	int rounds_ok;		/* rounds where A and B both succeeded */
+	int rounds_clean;	/* of those, rounds where neither was disturbed */
+	int rounds;		/* rounds the run was asked for */
+	double med, min, max;	/* median and spread of B/A, clean rounds */
+	bool lower_better;	/* a time (µs) rather than a rate */
+	const char *config_bad;	/* why the system is unfit to judge, or NULL */
+};
+
+/*
+ * "no data"; "inconclusive: <reason>" under the same rules as
+ * verdict_of(); else "B better by X %" or "B worse by X %" when every
+ * clean round's ratio is on that side of 1, "no clear difference (...)"
+ * when they disagree.  Return: @buf.
+ */
+const char *ab_reading(const struct ab_in *in, char *buf, size_t n);
+
 #endif

@@ -92,6 +92,30 @@ int main(void)
 		expect("native rerun", rerun_command(buf, sizeof(buf), 4, nat, 0),
 		       "bench/kmbox-bench --quick --out /tmp/r");
 	}
+	/* A/B readings: B/A per round, a time (lower better) or a rate */
+	{
+		struct ab_in t = { 5, 5, 5, 0.95, 0.93, 0.97, true, NULL };
+
+		expect("A/B time, every round faster", ab_reading(&t, buf, sizeof(buf)),
+		       "B better by 5.0 %");
+		t.lower_better = false;
+		expect("A/B rate, every round lower", ab_reading(&t, buf, sizeof(buf)),
+		       "B worse by 5.0 %");
+		t.min = 0.9;
+		t.max = 1.02;
+		expect("A/B rounds on both sides of 1", ab_reading(&t, buf, sizeof(buf)),
+		       "no clear difference (rounds disagree; median -5.0 %)");
+		t.rounds_clean = 2;
+		expect("A/B, 2 clean of 5", ab_reading(&t, buf, sizeof(buf)),
+		       "inconclusive: host busy (2 of 5 rounds clean)");
+		t.rounds_clean = 5;
+		t.config_bad = "check-mode guest";
+		expect("A/B in a check-mode guest", ab_reading(&t, buf, sizeof(buf)),
+		       "inconclusive: check-mode guest");
+		t.config_bad = NULL;
+		t.rounds_ok = 0;
+		expect("A/B, no round ok", ab_reading(&t, buf, sizeof(buf)), "no data");
+	}
 	printf("verdict_test: %d of %d checks passed\n", checks - fails, checks);
 	return fails ? 1 : 0;
 }

@@ -211,8 +211,12 @@ struct kmbox_chain {
 
 /**
  * struct kmbox_msg - one queued message
- * @node: in kmbox->queue, ordered by (prio desc, seq asc)
+ * @node: in kmbox->queue while it is the first queued of its priority
+ *	(the tree is ordered by priority, highest first); RB_EMPTY_NODE()
+ *	while it is queued behind another of its priority
  * @pool_node: in kmbox->pool while the buffer is free (pooled ones only)
+ * @link: while queued: in the ring of its priority's messages, in
+ *	arrival order from the first (the one in kmbox->queue)
  * @seq: arrival number in the mailbox; a message put back after a failed
  *	copy keeps it and so returns to its exact place
  * @chain: charged for this message, NULL for pooled ones
@@ -249,6 +253,7 @@ struct kmbox_msg {
 		struct rb_node node;
 		struct llist_node pool_node;
 	};
+	struct list_head link;
 	u64 seq;
 	struct kmbox_chain *chain;
 	struct pid *pid;
@@ -288,7 +293,7 @@ struct kmbox_msg {
 
 /*
  * Message pool.  Each mailbox keeps the 1 KiB buffers of its small
- * messages (payload up to KMBOX_POOL_DATA, 888 bytes today, and every
+ * messages (payload up to KMBOX_POOL_DATA, 872 bytes today, and every
  * zero-copy message) for reuse, so that the steady state of a
  * small-message exchange allocates nothing.  A pool grows on demand to
  * max_msgs + KMBOX_POOL_EXTRA buffers (spares and batches being built),
@@ -348,9 +353,11 @@ struct kmbox_mbstats {
  * struct kmbox - one mailbox
  * @ref: one per bound file, one for the name table while named and linked
  * @lock: see the top of this file
- * @queue: queued messages, leftmost = next to receive
- * @last: rightmost node of @queue (where a new message of the lowest
- *	priority queued goes), or NULL when empty
+ * @queue: the queue, as mqueue keeps it: an rbtree of priorities, highest
+ *	leftmost, and each priority's messages in arrival order: the first
+ *	of each is in the tree, the others in its ring (struct kmbox_msg
+ *	@node and @link).  Leftmost = next to receive.  A send costs one
+ *	descent of the priorities, a receive none, however deep the queue
  * @seq: next arrival number
  * @nr_msgs: messages in @queue
  * @used: messages queued or in flight (taken by a receiver, or handed to
@@ -417,7 +424,6 @@ struct kmbox {
 	struct kref ref;
 	spinlock_t lock;	/* see the top of this file */
 	struct rb_root_cached queue;
-	struct rb_node *last;
 	u64 seq;
 	u32 nr_msgs;
 	atomic_t used;
@@ -570,6 +576,36 @@ int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
 void kmbox_file_detach(struct kmbox_file *kf);
 void kmbox_unqueue_locked(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_dequeue_locked(struct kmbox *mb, struct kmbox_msg *msg);
+
+/* The queue in receive order (see struct kmbox @queue), under kmbox->lock. */
+static inline struct kmbox_msg *kmbox_queue_first(struct kmbox *mb)
+{
+	struct rb_node *node = rb_first_cached(&mb->queue);
+
+	return node ? rb_entry(node, struct kmbox_msg, node) : NULL;
+}
+
+/* The message after @msg, a queued one, in receive order, or NULL. */
+static inline struct kmbox_msg *kmbox_queue_next(struct kmbox_msg *msg)
+{
+	struct kmbox_msg *next = list_next_entry(msg, link);
+	struct rb_node *node;
+
+	/* Behind @msg in its priority's ring, unless that is its first. */
+	if (RB_EMPTY_NODE(&next->node))
+		return next;
+	node = rb_next(&next->node);
+	return node ? rb_entry(node, struct kmbox_msg, node) : NULL;
+}
+
+/* The oldest message of the lowest priority queued, or NULL. */
+static inline struct kmbox_msg *kmbox_queue_oldest_lowest(struct kmbox *mb)
+{
+	struct rb_node *node = rb_last(&mb->queue.rb_root);
+
+	return node ? rb_entry(node, struct kmbox_msg, node) : NULL;
+}
+
 void kmbox_wake_room(struct kmbox *mb);
 
 int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,

@@ -3,10 +3,19 @@
  * The mailbox object: creation and freeing, the priority queue, blocking
  * send and receive, poll.
  *
- * Queue.  Messages sit in one rbtree ordered by (priority descending,
- * arrival number ascending); the leftmost node, cached, is the next to
- * receive.  A message that has to go back (the receiver's buffer faulted)
- * keeps its arrival number and so returns to exactly where it was.
+ * Queue.  Messages are received by (priority descending, arrival number
+ * ascending).  As in ipc/mqueue.c, an rbtree holds the priorities, the
+ * highest leftmost (cached), and each priority keeps its messages in
+ * arrival order: its first message is the tree's node, the others wait
+ * in a ring behind it (kmbox_msg->link).  A send descends the tree of
+ * priorities (a few at most in common use) and joins the ring's tail; a
+ * receive takes the leftmost ring's first, whose successor, if any,
+ * takes its place in the tree: neither costs more with 65 536 messages
+ * queued than with 10.  A message that has to go back (the receiver's
+ * buffer faulted) keeps its arrival number and so returns to exactly
+ * where it was: usually the head of its ring; from further in (a
+ * filtered receive took it) its ring is walked from the head or the
+ * tail, whichever its arrival number is nearer.
  *
  * Copies.  A sender allocates the message and copies the payload in
  * before taking kmbox->lock; a receiver unlinks the message under the
@@ -81,16 +90,6 @@
 #include "trace.h"
 
 static atomic64_t kmbox_next_id = ATOMIC64_INIT(0);
-
-static bool kmbox_msg_less(struct rb_node *a, const struct rb_node *b)
-{
-	const struct kmbox_msg *x = rb_entry(a, struct kmbox_msg, node);
-	const struct kmbox_msg *y = rb_entry(b, struct kmbox_msg, node);
-
-	if (x->prio != y->prio)
-		return x->prio > y->prio;
-	return x->seq < y->seq;
-}
 
 static bool kmbox_has_msg(struct kmbox *mb)
 {
@@ -355,9 +354,16 @@ void kmbox_wake_room(struct kmbox *mb)
 /* Take @msg off the queue, wherever it is; it is in flight (or withdrawn). */
 void kmbox_dequeue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 {
-	if (mb->last == &msg->node)
-		mb->last = rb_prev(&msg->node);
-	rb_erase_cached(&msg->node, &mb->queue);
+	if (!RB_EMPTY_NODE(&msg->node)) {
+		/* The first of its priority: the next, if any, takes its place. */
+		if (list_empty(&msg->link))
+			rb_erase_cached(&msg->node, &mb->queue);
+		else
+			rb_replace_node_cached(&msg->node, &list_next_entry(msg, link)->node,
+					       &mb->queue);
+		RB_CLEAR_NODE(&msg->node);
+	}
+	list_del(&msg->link);
 	kmbox_tags_erase_locked(mb, msg);
 	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
 	mb->bytes -= msg->len;
@@ -558,10 +564,14 @@ static void kmbox_free(struct kmbox *mb)
 	struct rb_node *node;
 	unsigned long cost = kmbox_mbox_cost();
 
-	mb->last = NULL;
 	while ((node = rb_first_cached(&mb->queue))) {
+		struct kmbox_msg *first = rb_entry(node, struct kmbox_msg, node), *msg, *tmp;
+
 		rb_erase_cached(node, &mb->queue);
-		kmbox_msg_free(mb, rb_entry(node, struct kmbox_msg, node));
+		/* The ring behind it: first->link serves as the list head. */
+		list_for_each_entry_safe(msg, tmp, &first->link, link)
+			kmbox_msg_free(mb, msg);
+		kmbox_msg_free(mb, first);
 	}
 	cost += kmbox_pool_destroy(mb);
 	if (mb->region)
@@ -598,23 +608,65 @@ void kmbox_put(struct kmbox *mb)
 	kref_put(&mb->ref, kmbox_release);
 }
 
+/*
+ * @msg joins the ring of @first, the first queued of its priority, in
+ * arrival order: at the tail (a new message), or where its arrival number
+ * puts it (one put back, or taking a replaced message's place).
+ */
+static void kmbox_ring_add_locked(struct kmbox *mb, struct kmbox_msg *first,
+				  struct kmbox_msg *msg)
+{
+	struct kmbox_msg *pos = list_prev_entry(first, link);	/* the tail */
+
+	if (msg->seq < first->seq) {
+		/* Its new first: before the old one, which leaves the tree. */
+		list_add_tail(&msg->link, &first->link);
+		rb_replace_node_cached(&first->node, &msg->node, &mb->queue);
+		RB_CLEAR_NODE(&first->node);
+		return;
+	}
+	if (pos->seq > msg->seq && msg->seq - first->seq < pos->seq - msg->seq) {
+		/* Nearer the head, by arrival numbers: walk from there. */
+		pos = first;
+		while (list_next_entry(pos, link)->seq < msg->seq)
+			pos = list_next_entry(pos, link);
+	} else {
+		while (pos != first && pos->seq > msg->seq)
+			pos = list_prev_entry(pos, link);
+	}
+	list_add(&msg->link, &pos->link);
+	RB_CLEAR_NODE(&msg->node);
+}
+
 /* @tw: filtered sleepers to wake for @msg, after unlocking (tags.c) */
 static void kmbox_enqueue_locked(struct kmbox *mb, struct kmbox_msg *msg,
 				 struct kmbox_tagwake *tw)
 {
-	struct rb_node *last = mb->last;
+	struct rb_node **link = &mb->queue.rb_root.rb_node, *parent = NULL;
+	bool leftmost = true;
 
 	lockdep_assert_held(&mb->lock);
-	if (last && !kmbox_msg_less(&msg->node, last)) {
-		/* The common case, a new message at the back: no descent. */
-		rb_link_node(&msg->node, last, &last->rb_right);
-		rb_insert_color_cached(&msg->node, &mb->queue, false);
-		mb->last = &msg->node;
-	} else {
-		rb_add_cached(&msg->node, &mb->queue, kmbox_msg_less);
-		if (!last)
-			mb->last = &msg->node;
+	/* One descent of the priorities queued. */
+	while (*link) {
+		struct kmbox_msg *first = rb_entry(*link, struct kmbox_msg, node);
+
+		if (msg->prio == first->prio) {
+			kmbox_ring_add_locked(mb, first, msg);
+			goto queued;
+		}
+		parent = *link;
+		if (msg->prio > first->prio) {
+			link = &parent->rb_left;
+		} else {
+			link = &parent->rb_right;
+			leftmost = false;
+		}
 	}
+	/* The first of its priority, alone in its ring. */
+	INIT_LIST_HEAD(&msg->link);
+	rb_link_node(&msg->node, parent, link);
+	rb_insert_color_cached(&msg->node, &mb->queue, leftmost);
+queued:
 	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs + 1);
 	mb->bytes += msg->len;
 	if (mb->nr_msgs > mb->st.max_depth)

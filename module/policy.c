@@ -138,9 +138,9 @@ void kmbox_qos_read(struct kmbox *mb, struct kmbox_qos *q)
  */
 bool kmbox_has_urgent_locked(struct kmbox *mb)
 {
-	struct rb_node *first = rb_first_cached(&mb->queue);
+	struct kmbox_msg *first = kmbox_queue_first(mb);
 
-	return first && rb_entry(first, struct kmbox_msg, node)->prio >= mb->urgent_prio;
+	return first && first->prio >= mb->urgent_prio;
 }
 
 /**
@@ -183,27 +183,10 @@ void kmbox_discard_locked(struct kmbox *mb, struct kmbox_msg *msg, struct kmbox_
 	v->head = &msg->pool_node;
 }
 
-/* The oldest message of the lowest priority queued (one descent). */
+/* The oldest message of the lowest priority queued: its ring's first. */
 static struct kmbox_msg *kmbox_oldest_lowest_locked(struct kmbox *mb)
 {
-	struct rb_node *node = mb->queue.rb_root.rb_node;
-	struct kmbox_msg *found = NULL;
-	u32 low;
-
-	if (!mb->last)
-		return NULL;
-	low = rb_entry(mb->last, struct kmbox_msg, node)->prio;
-	while (node) {
-		struct kmbox_msg *msg = rb_entry(node, struct kmbox_msg, node);
-
-		if (msg->prio > low) {
-			node = node->rb_right;
-		} else {
-			found = msg;
-			node = node->rb_left;
-		}
-	}
-	return found;
+	return kmbox_queue_oldest_lowest(mb);
 }
 
 /**
@@ -334,16 +317,15 @@ bool kmbox_expired_locked(struct kmbox *mb, struct kmbox_msg *msg, u64 *now,
  */
 bool kmbox_expire_purge_locked(struct kmbox *mb, u64 now, struct kmbox_victims *v)
 {
-	struct rb_node *node, *next;
+	struct kmbox_msg *msg, *next;
 	bool any = false;
 
 	lockdep_assert_held(&mb->lock);
 	if (!mb->may_expire)
 		return false;
-	for (node = rb_first_cached(&mb->queue); node; node = next) {
-		struct kmbox_msg *msg = rb_entry(node, struct kmbox_msg, node);
-
-		next = rb_next(node);
+	for (msg = kmbox_queue_first(mb); msg; msg = next) {
+		/* Found before @msg goes: taking it out leaves the rest as is. */
+		next = kmbox_queue_next(msg);
 		if (msg->expires && msg->expires <= now) {
 			mb->loss.expired++;
 			kmbox_discard_locked(mb, msg, v, true, -ETIMEDOUT);

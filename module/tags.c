@@ -142,11 +142,10 @@ void kmbox_tags_erase_locked(struct kmbox *mb, struct kmbox_msg *msg)
 /* The first receive by exact tag: index what is queued, from now on. */
 static void kmbox_tags_index_locked(struct kmbox *mb)
 {
-	struct rb_node *node;
+	struct kmbox_msg *msg;
 
-	for (node = rb_first_cached(&mb->queue); node; node = rb_next(node))
-		rb_add(&rb_entry(node, struct kmbox_msg, node)->tag_node, &mb->tags,
-		       kmbox_tag_less);
+	for (msg = kmbox_queue_first(mb); msg; msg = kmbox_queue_next(msg))
+		rb_add(&msg->tag_node, &mb->tags, kmbox_tag_less);
 	mb->tags_indexed = true;
 }
 
@@ -164,10 +163,8 @@ struct kmbox_msg *kmbox_tags_first_locked(struct kmbox *mb, const struct kmbox_m
 	struct rb_node *node;
 
 	lockdep_assert_held(&mb->lock);
-	if (!m->mask) {
-		node = rb_first_cached(&mb->queue);
-		return node ? rb_entry(node, struct kmbox_msg, node) : NULL;
-	}
+	if (!m->mask)
+		return kmbox_queue_first(mb);
 	if (m->mask == U64_MAX) {
 		if (unlikely(!mb->tags_indexed))
 			kmbox_tags_index_locked(mb);
@@ -184,11 +181,9 @@ struct kmbox_msg *kmbox_tags_first_locked(struct kmbox *mb, const struct kmbox_m
 		}
 		return found;
 	}
-	for (node = rb_first_cached(&mb->queue); node; node = rb_next(node)) {
-		msg = rb_entry(node, struct kmbox_msg, node);
+	for (msg = kmbox_queue_first(mb); msg; msg = kmbox_queue_next(msg))
 		if (kmbox_match(m, msg->tag))
 			return msg;
-	}
 	return NULL;
 }
 

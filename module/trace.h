@@ -27,6 +27,38 @@
  * With tracing off each is one static branch not taken.  Included by
  * the module's .c files after kmbox.h; stats.c defines CREATE_TRACE_POINTS.
  */
+#ifdef KMBOX_NO_TRACE
+/*
+ * Built with KMBOX_TRACE=0 (module/Kbuild): no events at all, every call
+ * an empty inline.  Only for measuring what the tracepoints cost with
+ * tracing off (make bench-ab, bench/README.md); the module's tests of the
+ * events fail on such a build.
+ */
+#ifndef _KMBOX_TRACE_H
+#define _KMBOX_TRACE_H
+
+#include "kmbox.h"
+
+#define KMBOX_NO_EVENT(name, ...)					\
+	static inline void trace_##name(__VA_ARGS__) { }		\
+	static inline bool trace_##name##_enabled(void) { return false; }
+
+KMBOX_NO_EVENT(kmbox_requeue, const struct kmbox *mb, const struct kmbox_msg *msg)
+KMBOX_NO_EVENT(kmbox_drop, const struct kmbox *mb, const struct kmbox_msg *msg)
+KMBOX_NO_EVENT(kmbox_send, const struct kmbox *mb, const struct kmbox_msg *msg)
+KMBOX_NO_EVENT(kmbox_handoff, const struct kmbox *mb, const struct kmbox_msg *msg,
+	       const struct task_struct *receiver)
+KMBOX_NO_EVENT(kmbox_recv, const struct kmbox *mb, const struct kmbox_msg *msg,
+	       u64 qtime_ns)
+KMBOX_NO_EVENT(kmbox_zc_reserve, const struct kmbox *mb, u32 slot)
+KMBOX_NO_EVENT(kmbox_zc_queue, const struct kmbox *mb, u32 slot)
+KMBOX_NO_EVENT(kmbox_zc_release, const struct kmbox *mb, u32 slot)
+KMBOX_NO_EVENT(kmbox_call, const struct kmbox *mb, u32 req_len, u32 prio, int ret)
+KMBOX_NO_EVENT(kmbox_reply, const struct kmbox *mb, u64 token, u32 len, int ret)
+
+#endif /* _KMBOX_TRACE_H */
+#else /* !KMBOX_NO_TRACE */
+
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM kmbox
 
@@ -252,3 +284,5 @@ TRACE_EVENT(kmbox_reply,
 #undef TRACE_INCLUDE_FILE
 #define TRACE_INCLUDE_FILE trace
 #include <trace/define_trace.h>
+
+#endif /* KMBOX_NO_TRACE */

@@ -17,6 +17,7 @@ KMBOX_BENCH=${KMBOX_BENCH:-$REPO/bench/kmbox-bench}
 BENCH_ARGS=${BENCH_ARGS:-}
 EXTRA_TESTS=${EXTRA_TESTS:-}
 EXTRA_MODULES=${EXTRA_MODULES:-}
+BENCH_FILES=${BENCH_FILES:-}
 
 usage() {
 	cat <<EOT
@@ -38,6 +39,8 @@ Knobs (environment):
   EXTRA_TESTS="/p/a /p/b"    more test programs (static binaries or
                              #!/bin/sh scripts), run after the selftests
   EXTRA_MODULES="/p/x.ko"    modules loaded after kmbox.ko
+  BENCH_FILES="/p/a.ko ..."  files for kmbox-bench, put in /bench/ (not
+                             loaded: make bench-ab's two modules)
 EOT
 }
 
@@ -121,6 +124,9 @@ cp "$out/tests" "$root/etc/kmbox/tests"
 [ -f "$KMBOX_BENCH" ] && add "$KMBOX_BENCH" bin/kmbox-bench
 [ -f "$REPO/tools/demo.sh" ] && add "$REPO/tools/demo.sh" bin/kmbox-demo
 [ -f "$DEMO" ] && add "$DEMO" demo.sh
+for f in $BENCH_FILES; do
+	add "$f" "bench/${f##*/}" 0644
+done
 printf '%s\n' "$BENCH_ARGS" >"$root/etc/kmbox/bench-args"
 
 # bpftrace's script and make run TRACE=1's demo (perf and bpftrace come

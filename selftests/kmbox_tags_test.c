@@ -1236,6 +1236,52 @@ TEST_F(mb, faulting_pages_leave_messages_where_they_were)
 	munmap(none, 4096);
 }
 
+/*
+ * The queue keeps each priority's messages in a ring behind the first of
+ * them (mbox.c): a message put back after its copy faulted returns to
+ * its place whether it was the first, in the middle or the last of its
+ * priority, or alone in it; taken by exact tag (the tag index), by mask
+ * (a walk of the queue) or unfiltered (the head).
+ */
+TEST_F(mb, faulting_receives_put_messages_back_in_place_across_priorities)
+{
+	static const __u32 prio[] = { 3, 3, 3, 7, 0, 3, 7, 9, 0, 0, 3, 5,
+				      7, 3, 0, 9, 1, 3, 3, 7, 0, 2, 3, 3 };
+	const unsigned int n = ARRAY_SIZE(prio);
+	char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned int i, k, order[ARRAY_SIZE(prio)], got;
+	struct kmbox_recv r;
+
+	ASSERT_NE(MAP_FAILED, ro);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, tsend(self->fd, &i, sizeof(i), prio[i], i, 0));
+	/* Every tag in a scrambled order (7 is prime to 24), then masks. */
+	for (k = 0; k < n; k++) {
+		i = (k * 7) % n;
+		EXPECT_EQ(-1, trecv(self->fd, ro, 16, KMBOX_F_MATCH, i, ALL, 0, NULL));
+		EXPECT_EQ(EFAULT, errno) TH_LOG("tag %u", i);
+		EXPECT_EQ(-1, trecv(self->fd, ro, 16, KMBOX_F_MATCH, i & 7, 7, 0, NULL));
+		EXPECT_EQ(EFAULT, errno) TH_LOG("tag %u & 7", i);
+		EXPECT_EQ(-1, trecv(self->fd, ro, 16, 0, 0, 0, 0, NULL));
+		EXPECT_EQ(EFAULT, errno);
+		EXPECT_EQ((long)n, kt_cur_msgs(self->fd));
+	}
+	/* The expected order: priority descending, then arrival. */
+	for (i = 0, k = 0; k < 10; k++)
+		for (got = 0; got < n; got++)
+			if (prio[got] == 9 - k)
+				order[i++] = got;
+	ASSERT_EQ(n, i);
+	for (k = 0; k < n; k++) {
+		ASSERT_EQ((int)sizeof(got), trecv(self->fd, &got, sizeof(got), 0, 0, 0, 0, &r));
+		EXPECT_EQ(order[k], got) TH_LOG("message %u", k);
+		EXPECT_EQ(order[k], r.tag);
+		EXPECT_EQ(prio[order[k]], r.prio);
+	}
+	EXPECT_EQ(0, kt_cur_msgs(self->fd));
+	munmap(ro, 4096);
+}
+
 TEST_F(mb, unprivileged_caller_gets_the_same_answers)
 {
 	pid_t pid;
