@@ -28,6 +28,7 @@ enum { ROLE_TX, ROLE_RX };
 #define MF_DUPLEX	(1U << 3)	/* one connection carries both directions */
 #define MF_EXTRA	(1U << 4)	/* not in the default set */
 #define MF_CALL		(1U << 5)	/* request/reply only: the call workload */
+#define MF_SELECT	(1U << 6)	/* selective receive only: tagdepth.c */
 
 /* What a channel is created for; fixed before fork. */
 struct chan_cfg {
@@ -127,7 +128,7 @@ extern volatile int bench_cancel;
 
 /* ------------------------------------------------------- measurements */
 
-enum { WL_LAT, WL_STREAM, WL_MPMC, WL_CALL, WL_DEPTH, NWL };
+enum { WL_LAT, WL_STREAM, WL_MPMC, WL_CALL, WL_DEPTH, WL_TAGDEPTH, NWL };
 enum { PL_CROSS, PL_SAME, NPL };
 
 /* one measurement to run */
@@ -196,7 +197,9 @@ struct config {
 	int ncall_sizes;
 	size_t depths[MAX_SIZES];	/* depth workload: messages queued */
 	int ndepths;
-	size_t depth_size;		/* depth workload: message size */
+	size_t depth_size;		/* depth workloads: message size */
+	size_t tagdepths[MAX_SIZES];	/* tagdepth workload: others queued */
+	int ntagdepths;
 	unsigned int pcs[MAX_PCS][2];	/* producers, consumers */
 	int npcs;
 	bool wl_on[NWL], pl_on[NPL];
@@ -264,9 +267,14 @@ int kmbox_depth_open(const char *name, unsigned int max_msgs, size_t msgsize);
 int kmbox_depth_send(int fd, const void *buf, size_t len, unsigned int prio);
 ssize_t kmbox_depth_recv(int fd, void *buf, size_t len);
 unsigned int kmbox_max_msgs_cap(void);	/* 0 if not known */
+/* 0 if the module is there with every bit of @feat, else a reason in @why */
+int kmbox_probe_features(char *why, size_t n, uint64_t feat);
 
 /* depth.c */
 int run_depth_job(const struct job *j, struct outcome *o);
+
+/* tagdepth.c: selective receive against queue depth */
+int run_tagdepth_job(const struct job *j, struct outcome *o);
 
 /* run.c: the payload pattern (word 0 = seed) */
 void bench_fill(void *p, size_t len, uint64_t seed);

@@ -73,6 +73,8 @@ extern const struct mech mech_kmbox, mech_kmbox_ioctl, mech_kmbox_batch,
 	mech_kmbox_call;
 /* mech_uring.c: io_uring mechanisms, run only when named (MF_EXTRA) */
 extern const struct mech mech_kmbox_uring, mech_kmbox_ucmd, mech_seqpacket_uring;
+/* tagdepth.c: the ways to receive by tag, run only by that workload */
+extern const struct mech mech_td_tag, mech_td_tagmask, mech_td_sysv;
 
 /* order of the tables */
 const struct mech *const mechs[] = {
@@ -81,6 +83,7 @@ const struct mech *const mechs[] = {
 	&mech_sysv, &mech_uds_stream, &mech_uds_dgram, &mech_uds_seqpacket,
 	&mech_tcp, &mech_eventfd_shm, &mech_futex_shm,
 	&mech_kmbox_uring, &mech_kmbox_ucmd, &mech_seqpacket_uring,
+	&mech_td_tag, &mech_td_tagmask, &mech_td_sysv,
 };
 const unsigned int nmechs = sizeof(mechs) / sizeof(mechs[0]);
 
@@ -209,7 +212,11 @@ static void raise_limits(void)
 			maxdepth = (unsigned int)cfg.depths[i];
 	if (cfg.wl_on[WL_DEPTH] && cfg.depth_size > maxsize)
 		maxsize = cfg.depth_size;
-	if (cfg.wl_on[WL_DEPTH] && kmbox_present)
+	/* the tagdepth workload: its others + the one wanted */
+	for (int i = 0; cfg.wl_on[WL_TAGDEPTH] && i < cfg.ntagdepths; i++)
+		if (cfg.tagdepths[i] + 1 > maxdepth)
+			maxdepth = (unsigned int)cfg.tagdepths[i] + 1;
+	if ((cfg.wl_on[WL_DEPTH] || cfg.wl_on[WL_TAGDEPTH]) && kmbox_present)
 		raise_limit(4, (long)maxdepth, note, n);
 	raise_limit(0, (long)maxdepth, note, n);
 	raise_limit(1, (long)maxsize + 64, note, n);
@@ -379,6 +386,8 @@ static void set_mode(bool quick)
 	static const size_t all_sizes[] = { 0, 64, 512, 4 * KiB, 16 * KiB, 64 * KiB, MiB };
 	static const size_t quick_sizes[] = { 64, 4 * KiB, 64 * KiB, MiB };
 	static const size_t depths[] = { 10, 1000, 65536 };
+	/* others queued: a mailbox holds at most 65536 messages */
+	static const size_t tagdepths[] = { 10, 1000, 65535 };
 
 	cfg.quick = quick;
 	if (quick) {
@@ -420,10 +429,14 @@ static void set_mode(bool quick)
 	cfg.ndepths = 3;
 	memcpy(cfg.depths, depths, sizeof(depths));
 	cfg.depth_size = 64;
+	cfg.ntagdepths = 3;
+	memcpy(cfg.tagdepths, tagdepths, sizeof(tagdepths));
 	for (int i = 0; i < NWL; i++)
 		cfg.wl_on[i] = true;
 	/* filling 65536-message queues takes a while under TCG: not quick */
 	cfg.wl_on[WL_DEPTH] = !quick;
+	/* about 11 s under TCG: quick runs (make run) show it too */
+	cfg.wl_on[WL_TAGDEPTH] = true;
 }
 
 static void usage(FILE *f)
@@ -439,13 +452,16 @@ static void usage(FILE *f)
 "  --min-stream N     at least N streamed messages (capped by time)\n"
 "  --sizes LIST       e.g. 0,64,512,4k,16k,64k,1m\n"
 "  --mech LIST        mechanisms (default: all; see --list)\n"
-"  --workloads LIST   latency,stream,call,mpmc,depth (quick: all but depth)\n"
+"  --workloads LIST   latency,stream,call,mpmc,depth,tagdepth\n"
+"                     (quick: all but depth)\n"
 "  --fanin N          then fan-in: one consumer, N queues, epoll vs io_uring\n"
 "                     (fanin.c; e.g. 64; appended to report.md)\n"
 "  --call-sizes LIST  request (= reply) sizes of the call workload, >= 8 B\n"
 "                     (default 64 and 4k; quick 64)\n"
 "  --depths LIST      depth workload: messages queued (default 10,1000,65536)\n"
-"  --depth-size N     depth workload: message size (default 64)\n"
+"  --depth-size N     depth and tagdepth workloads: message size (default 64)\n"
+"  --tag-depths LIST  tagdepth workload: other messages queued ahead of the\n"
+"                     one received by tag, 1..65535 (default 10,1000,65535)\n"
 "  --placement LIST   cross,same\n"
 "  --mpmc LIST        producer x consumer sets, e.g. 1x1,2x2,4x4\n"
 "  --mpmc-sizes LIST  message sizes for the N x M runs\n"
@@ -573,7 +589,7 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 		.warm_ns = cfg.warm_ms * 1000000ULL,
 		.run_ns = cfg.run_ms * 1000000ULL,
 		.warm_min = wl == WL_LAT || wl == WL_CALL ? (size >= 256 * KiB ? 2 : 5) :
-			    wl == WL_DEPTH ? 20 : warm_msgs(size),
+			    wl == WL_DEPTH || wl == WL_TAGDEPTH ? 20 : warm_msgs(size),
 		.min_msgs = min_msgs_for(wl == WL_LAT || wl == WL_CALL || wl == WL_DEPTH ?
 					 cfg.lat_min : cfg.stream_min, size),
 	};
@@ -583,6 +599,23 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 	};
 	char b[32];
 
+	if (wl == WL_TAGDEPTH) {
+		/*
+		 * @size is the number of other messages queued.  A receive
+		 * that walks them costs in proportion: ask for fewer at
+		 * depth (at least 5), so that walking 65535 messages under
+		 * TCG (10 to 40 ms each) is measured for --time, not
+		 * stopped at the cap and flagged as starved.
+		 */
+		j.depth = (unsigned int)size;
+		j.size = cfg.depth_size;
+		j.poison_len = 0;
+		j.min_msgs = cfg.lat_min * 1000 / (size > 1000 ? size : 1000);
+		if (j.min_msgs < 5)
+			j.min_msgs = 5;
+		cc.msg_size = cc.max_size = j.size;
+		cc.depth = j.depth + 1;
+	}
 	if (wl == WL_DEPTH) {
 		/* @size is the number of messages queued */
 		j.depth = (unsigned int)size;
@@ -623,7 +656,7 @@ static void measure(int round, int place, int wl, int pc, int mi, int si,
 	if (cfg.verbose) {
 		if (cfg.ab)
 			printf("  %c", 'A' + variant);
-		if (!strcmp(r.o.status, "ok") && wl == WL_DEPTH)
+		if (!strcmp(r.o.status, "ok") && (wl == WL_DEPTH || wl == WL_TAGDEPTH))
 			printf("  %-15s %-8zu send %6.2f us  receive %6.2f us  n %llu\n",
 			       m->name, size, r.o.send_us, r.o.recv_us,
 			       (unsigned long long)r.o.n);
@@ -863,7 +896,8 @@ static void run_config(int round, int place, int wl, int pc, int si,
 		       size_t size, const int *ml, int nm, uint64_t t_end)
 {
 	static const char *const wn[NWL] = { "latency", "stream", "mpmc", "call",
-					     "depth" };
+					     "depth", "tagdepth" };
+	bool one = wl == WL_DEPTH || wl == WL_TAGDEPTH;
 	char b[32];
 	size_t first = nrecs;
 	struct probe_res before, after;
@@ -904,10 +938,10 @@ static void run_config(int round, int place, int wl, int pc, int si,
 		return;
 	/* progress: one line per configuration */
 	printf("round %d/%d %-5s %-7s", round + 1, cfg.rounds,
-	       wl == WL_DEPTH ? "one" : place == PL_CROSS ? "cross" : "same", wn[wl]);
+	       one ? "one" : place == PL_CROSS ? "cross" : "same", wn[wl]);
 	if (wl == WL_MPMC)
 		printf(" %ux%u", cfg.pcs[pc][0], cfg.pcs[pc][1]);
-	if (wl == WL_DEPTH)
+	if (one)
 		snprintf(b, sizeof(b), "%zu q'd", size);
 	else
 		size_label(size, b, sizeof(b));
@@ -919,7 +953,7 @@ static void run_config(int round, int place, int wl, int pc, int si,
 			printf(" %c:", 'A' + r->variant);
 		if (strcmp(r->o.status, "ok"))
 			printf(" %s=%s", mechs[r->mech]->name, r->o.status);
-		else if (wl == WL_DEPTH)
+		else if (one)
 			printf(" %s=%.2f/%.2fus", mechs[r->mech]->name, r->o.send_us,
 			       r->o.recv_us);
 		else if (wl == WL_LAT || wl == WL_CALL)
@@ -938,7 +972,7 @@ static void run_config(int round, int place, int wl, int pc, int si,
 int main(int argc, char **argv)
 {
 	static const char *const wl_names[NWL] = { "latency", "stream", "mpmc",
-						   "call", "depth" };
+						   "call", "depth", "tagdepth" };
 	static const char *const pl_names[NPL] = { "cross", "same" };
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, 'q' },
@@ -958,6 +992,7 @@ int main(int argc, char **argv)
 		{ "call-sizes", required_argument, NULL, 'C' },
 		{ "depths", required_argument, NULL, 'D' },
 		{ "depth-size", required_argument, NULL, 'Z' },
+		{ "tag-depths", required_argument, NULL, 'G' },
 		{ "depth", required_argument, NULL, 'd' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "max-time", required_argument, NULL, 'T' },
@@ -974,6 +1009,7 @@ int main(int argc, char **argv)
 	int fanin = 0;
 	int o, ml[MAX_MECHS], nml, mpmc_ml[MAX_MECHS], nmpmc;
 	int call_ml[MAX_MECHS], ncall, depth_ml[MAX_MECHS], ndepth;
+	int td_ml[MAX_MECHS], ntd;
 	bool do_list = false, cpus_given = false;
 	uint64_t t0, t_end;
 	size_t used = 0;
@@ -1052,6 +1088,13 @@ int main(int argc, char **argv)
 				if (cfg.depths[i] < 1 || cfg.depths[i] > 65536)
 					goto bad;
 			break;
+		case 'G':
+			if (parse_sizes(optarg, cfg.tagdepths, &cfg.ntagdepths) < 0)
+				goto bad;
+			for (int i = 0; i < cfg.ntagdepths; i++)
+				if (cfg.tagdepths[i] < 1 || cfg.tagdepths[i] > 65535)
+					goto bad;
+			break;
 		case 'Z':
 			if (parse_size(optarg, &cfg.depth_size) < 0 ||
 			    cfg.depth_size > 64 * KiB)
@@ -1112,7 +1155,7 @@ int main(int argc, char **argv)
 	}
 
 	snprintf(bench_tag, sizeof(bench_tag), "%d", (int)getpid());
-	nml = nmpmc = ncall = ndepth = 0;
+	nml = nmpmc = ncall = ndepth = ntd = 0;
 	for (int k = 0; k < cfg.nmech; k++) {
 		int mi = cfg.mech[k];
 		const struct mech *m = mechs[mi];
@@ -1128,8 +1171,10 @@ int main(int argc, char **argv)
 			call_ml[ncall++] = mi;
 		if (in_set(m->name, depth_set, sizeof(depth_set) / sizeof(depth_set[0])))
 			depth_ml[ndepth++] = mi;
-		if (m->flags & MF_CALL)
-			continue;	/* request/reply only */
+		if (m->flags & MF_SELECT)
+			td_ml[ntd++] = mi;
+		if (m->flags & (MF_CALL | MF_SELECT))
+			continue;	/* request/reply, selective receive only */
 		ml[nml++] = mi;
 		if (m->flags & MF_MPMC)
 			mpmc_ml[nmpmc++] = mi;
@@ -1186,6 +1231,9 @@ int main(int argc, char **argv)
 		for (int di = 0; cfg.wl_on[WL_DEPTH] && di < cfg.ndepths; di++)
 			run_config(round, PL_CROSS, WL_DEPTH, 0, di,
 				   cfg.depths[di], depth_ml, ndepth, t_end);
+		for (int di = 0; cfg.wl_on[WL_TAGDEPTH] && di < cfg.ntagdepths; di++)
+			run_config(round, PL_CROSS, WL_TAGDEPTH, 0, di,
+				   cfg.tagdepths[di], td_ml, ntd, t_end);
 	}
 	cfg.elapsed = (double)(now_ns() - t0) / 1e9;
 	cfg.quiet_waited = quiet_waited;

@@ -1098,6 +1098,11 @@ ssize_t kmbox_depth_recv(int fd, void *buf, size_t len)
 	return kb_recv(fd, buf, len);
 }
 
+int kmbox_probe_features(char *why, size_t n, uint64_t feat)
+{
+	return kb_probe_common(why, n, feat);
+}
+
 unsigned int kmbox_max_msgs_cap(void)
 {
 	return kinfo_ok ? kinfo.max_msgs_cap : 0;

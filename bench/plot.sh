@@ -25,6 +25,12 @@ dir=${1:-$(dirname "$0")/results}
 dir=$(cd "$dir" && pwd)
 csv=$dir/summary.csv
 [ -f "$csv" ] || die "$csv not found: run kmbox-bench (make bench) first"
+# a run of other workloads only (call, depth, tagdepth: tables in
+# report.md) has nothing to plot, and that is no error
+if ! cut -d, -f2 "$csv" | grep -qxE 'latency|stream'; then
+	echo "${0##*/}: no latency or stream workload in $csv: nothing to plot"
+	exit 0
+fi
 
 if ! command -v gnuplot >/dev/null 2>&1; then
 	[ "$(id -u)" = 0 ] || die "gnuplot missing: apt-get install gnuplot-nox (as root)"

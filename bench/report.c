@@ -344,7 +344,7 @@ void sysinfo_print(FILE *f)
 /* -------------------------------------------------------- aggregation */
 
 static const char *const wl_name[NWL] = { "latency", "stream", "mpmc", "call",
-					  "depth" };
+					  "depth", "tagdepth" };
 static const char *const pl_name[NPL] = { "cross", "same" };
 
 static const struct config *C;
@@ -418,6 +418,12 @@ static bool clean(const struct rec *r)
 static bool use_clean(int n_clean, int n_all)
 {
 	return n_clean > 0 && 2 * n_clean >= n_all;
+}
+
+/* one process, no placement: run once per round, filed under cross */
+static bool one_proc(int wl)
+{
+	return wl == WL_DEPTH || wl == WL_TAGDEPTH;
 }
 
 /* round trips timed one by one (ping-pong, call) */
@@ -542,13 +548,17 @@ static const size_t *sizes_of(int wl, int *n)
 		*n = C->ndepths;
 		return C->depths;
 	}
+	if (wl == WL_TAGDEPTH) {
+		*n = C->ntagdepths;
+		return C->tagdepths;
+	}
 	*n = C->nsizes;
 	return C->sizes;
 }
 
 static int ref_of(int wl)
 {
-	if (wl == WL_DEPTH)
+	if (one_proc(wl))
 		return -1;	/* a mechanism against itself at depth 10 */
 	return mech_index(wl == WL_MPMC ? "posix-mq" : "pipe");
 }
@@ -559,7 +569,7 @@ static size_t rec_size(const struct rec *r)
 	int n;
 	const size_t *sz = sizes_of(r->wl, &n);
 
-	return r->wl == WL_DEPTH ? C->depth_size : sz[r->size_i];
+	return one_proc(r->wl) ? C->depth_size : sz[r->size_i];
 }
 
 /* a short word for a configuration where no round succeeded */
@@ -727,6 +737,7 @@ struct target {
 
 #define I11 "issue 11 item 6"
 #define I15 "issue 15"
+#define I13 "issue 13"
 
 static const struct target targets[] = {
 	{ "copy path 64 B round trip vs pipe", WL_LAT, 64, "kmbox", "pipe", 1, 0.95, "issue", F_METRIC },
@@ -755,6 +766,10 @@ static const struct target targets[] = {
 	{ "kmbox receive at 65536 queued vs at 10", WL_DEPTH, 65536, "kmbox-ioctl", "kmbox-ioctl", 1, 1.1, I15, F_RECV },
 	{ "POSIX mq send at 65536 queued vs at 10", WL_DEPTH, 65536, "posix-mq", "posix-mq", 1, 0, "info", F_SEND },
 	{ "POSIX mq receive at 65536 queued vs at 10", WL_DEPTH, 65536, "posix-mq", "posix-mq", 1, 0, "info", F_RECV },
+	{ "kmbox receive by exact tag, 65535 others queued vs 10", WL_TAGDEPTH, 65535, "kmbox-tag", "kmbox-tag", 1, 1.1, I13, F_RECV },
+	{ "kmbox send with a tag (indexed), 65535 others queued vs 10", WL_TAGDEPTH, 65535, "kmbox-tag", "kmbox-tag", 1, 0, "info", F_SEND },
+	{ "kmbox receive by tag with a wildcard bit, 65535 others vs 10", WL_TAGDEPTH, 65535, "kmbox-tagmask", "kmbox-tagmask", 1, 0, "info: walks the queue", F_RECV },
+	{ "SysV msgrcv(msgtyp), 65535 others queued vs 10", WL_TAGDEPTH, 65535, "sysv-msgtyp", "sysv-msgtyp", 1, 0, "info: walks the queue", F_RECV },
 };
 
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
@@ -777,12 +792,12 @@ static struct tres target_eval(const struct target *t, int place)
 	int f = t->f;
 
 	si = size_index(sz, ns, t->size);
-	ref_si = t->wl == WL_DEPTH ? size_index(sz, ns, DEPTH_BASE) : si;
-	/* the depth workload runs once per round, filed under cross */
-	if (t->wl == WL_DEPTH && place != PL_CROSS)
+	ref_si = one_proc(t->wl) ? size_index(sz, ns, DEPTH_BASE) : si;
+	/* the depth workloads run once per round, filed under cross */
+	if (one_proc(t->wl) && place != PL_CROSS)
 		return r;
 	if (m < 0 || ref < 0 || si < 0 || ref_si < 0 ||
-	    (t->wl != WL_DEPTH && !C->pl_on[place]) || !C->wl_on[t->wl])
+	    (!one_proc(t->wl) && !C->pl_on[place]) || !C->wl_on[t->wl])
 		return r;
 	r.s = ratio_stats_f(place, t->wl, 0, m, si, ref, ref_si, f, &r.clean);
 	vi = (struct verdict_in){
@@ -813,7 +828,9 @@ static void md_targets(FILE *f)
 		"median [min–max] over rounds is compared with the goal. Latency: "
 		"p50 round trip, lower is better. Streaming: msgs/s, higher is "
 		"better. Depth: median cost of one send or receive at that depth "
-		"over the same at 10 queued, same mechanism, same round. "
+		"over the same at 10 queued, same mechanism, same round; "
+		"selective receive (tagdepth): the same, with that many other "
+		"messages queued ahead of the one taken by its tag. "
 		"Measured and reported, never asserted. At 64 KiB a framed "
 		"stream message (64 KiB + 8 B header) no longer fits the default "
 		"pipe's 64 KiB buffer, which costs pipe a second hand-off; the "
@@ -843,8 +860,8 @@ static void md_targets(FILE *f)
 		if (t->goal > 0)
 			snprintf(goal, sizeof(goal), "%s %.2f×", t->le ? "≤" : "≥", t->goal);
 		fprintf(f, "| %s | %s | %s | %s | %s | %s | %s |\n", t->what,
-			goal, ca, a.verdict, t->wl == WL_DEPTH ? "(one process)" : cb,
-			t->wl == WL_DEPTH ? "—" : b.verdict, t->src);
+			goal, ca, a.verdict, one_proc(t->wl) ? "(one process)" : cb,
+			one_proc(t->wl) ? "—" : b.verdict, t->src);
 		for (int k = 0; k < 2; k++) {
 			const char *v = k ? b.verdict : a.verdict;
 
@@ -916,6 +933,67 @@ static void md_depth(FILE *f)
 				fmt_num(v.med, a, sizeof(a));
 				if (r.n)
 					snprintf(b, sizeof(b), " (%.2f×%s)", r.med,
+						 r.tainted ? "†" : "");
+				else
+					b[0] = 0;
+				fprintf(f, " %s%s%s |", a, v.tainted ? "†" : "", b);
+			}
+		}
+		fprintf(f, "\n");
+	}
+	fprintf(f, "\n");
+}
+
+/* --------------------------------------------- tagdepth workload */
+
+static void md_tagdepth(FILE *f)
+{
+	int ns, base;
+	const size_t *sz = sizes_of(WL_TAGDEPTH, &ns);
+	char a[32], b[32], c[32];
+
+	base = size_index(sz, ns, DEPTH_BASE);
+	fprintf(f, "## Selective receive against queue depth (one process, CPU %d)\n\n"
+		"One %zu B message sent with tag T and received by its tag, with "
+		"that many messages of other tags (priorities 0..31 at random) "
+		"queued ahead of it; it is sent at priority 0, so it is always the "
+		"last in receive order. Median µs of the receive by tag, then of "
+		"the send; each call timed on its own (one clock read in every "
+		"figure). In brackets: the ratio to the same mechanism with %d "
+		"others queued in the same round, median over rounds. kmbox-tag: "
+		"an exact tag (mask ~0), served by the tag index; goal: flat, "
+		"≤ 1.1× at every depth. kmbox-tagmask: a mask with one wildcard "
+		"bit (~1), which walks the queue; sysv-msgtyp: msgrcv(msgtyp), "
+		"which walks its list: for comparison. A mailbox holds at most "
+		"65536 messages, so the deepest row is 65535 others + T.\n\n"
+		"| mechanism |", C->cpu_a, C->depth_size, DEPTH_BASE);
+	for (int i = 0; i < ns; i++)
+		fprintf(f, " receive @%zu | send @%zu |", sz[i], sz[i]);
+	fprintf(f, "\n|---|");
+	for (int i = 0; i < ns; i++)
+		fprintf(f, "---:|---:|");
+	fprintf(f, "\n");
+	for (int k = 0; k < C->nmech; k++) {
+		int m = C->mech[k];
+
+		if (!mech_ran(m, WL_TAGDEPTH))
+			continue;
+		fprintf(f, "| %s |", mechs[m]->name);
+		for (int si = 0; si < ns; si++) {
+			for (int fi = F_RECV; fi >= F_SEND; fi--) {
+				struct stat3 v = abs_stats(PL_CROSS, WL_TAGDEPTH, 0, m, si, fi);
+				struct stat3 r = { 0 };
+
+				if (!v.n) {
+					fprintf(f, " %s |", fail_word(PL_CROSS, WL_TAGDEPTH, 0, m, si));
+					continue;
+				}
+				if (base >= 0 && base != si)
+					r = ratio_stats_f(PL_CROSS, WL_TAGDEPTH, 0, m, si, m, base,
+							  fi, NULL);
+				fmt_num(v.med, a, sizeof(a));
+				if (r.n)
+					snprintf(b, sizeof(b), " (%s×%s)", fmt_num(r.med, c, sizeof(c)),
 						 r.tainted ? "†" : "");
 				else
 					b[0] = 0;
@@ -1097,6 +1175,8 @@ static void md_report(FILE *f)
 	}
 	if (C->wl_on[WL_DEPTH])
 		md_depth(f);
+	if (C->wl_on[WL_TAGDEPTH])
+		md_tagdepth(f);
 	md_notes(f);
 }
 
@@ -1140,6 +1220,8 @@ static void raw_csv(FILE *f)
 		const struct rec *r = &R[i];
 		size_t size = rec_size(r);
 		unsigned int depth = r->wl == WL_DEPTH ? (unsigned int)C->depths[r->size_i] :
+				     r->wl == WL_TAGDEPTH ?
+				     (unsigned int)C->tagdepths[r->size_i] + 1 :
 				     depth_for(C, size);
 
 		fprintf(f, "%d,%s,%s,%u,%u,%s,%zu,%u,%s,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.2f,%.2f,%.3f,%.3f,",
@@ -1192,12 +1274,14 @@ static void json_cfg(FILE *f, int p, int wl, int pc, int m, int si,
 		"\"consumers\": %u, \"mechanism\": \"%s\", \"size\": %zu, \"rounds_ok\": %d",
 		first ? "" : ",", pl_name[p], wl_name[wl],
 		wl == WL_MPMC ? C->pcs[pc][0] : 1, wl == WL_MPMC ? C->pcs[pc][1] : 1,
-		mechs[m]->name, wl == WL_DEPTH ? C->depth_size : size,
+		mechs[m]->name, one_proc(wl) ? C->depth_size : size,
 		s[0].n ? s[0].n : s[2].n);
 	if (wl == WL_DEPTH)
 		fprintf(f, ", \"queued\": %zu", size);
+	if (wl == WL_TAGDEPTH)
+		fprintf(f, ", \"others_queued\": %zu", size);
 	for (int k = 0; k < 9; k++)
-		if (s[k].n && (wl == WL_DEPTH || k < 7))
+		if (s[k].n && (one_proc(wl) || k < 7))
 			fprintf(f, ", \"%s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}",
 				names[k], jnum(s[k].med), jnum(s[k].min), jnum(s[k].max));
 	if (ref >= 0 && rt.n)

@@ -729,6 +729,8 @@ int run_job(const struct job *j, struct outcome *o)
 	memset(sh, 0, sizeof(*sh));
 	if (j->wl == WL_DEPTH)
 		return run_depth_job(j, o);
+	if (j->wl == WL_TAGDEPTH)
+		return run_tagdepth_job(j, o);
 	nproc = j->wl == WL_LAT || j->wl == WL_CALL ? 2 : j->nprod + j->ncons;
 	if (nproc > MAX_PROCS) {
 		set_status(o, "error", "too many processes");

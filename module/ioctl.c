@@ -74,8 +74,11 @@ static int kmbox_wait_init(struct kmbox_wait *w, struct file *file, u32 flags, u
 		return -EINVAL;
 	if (deadline_ns > KTIME_MAX)
 		return -EINVAL;
-	w->nonblock = (flags & KMBOX_F_NONBLOCK) || (file->f_flags & O_NONBLOCK);
-	w->timed = flags & KMBOX_F_TIMEOUT;
+	/* Every field: handoff_only and loss are read by mbox.c. */
+	*w = (struct kmbox_wait){
+		.nonblock = (flags & KMBOX_F_NONBLOCK) || (file->f_flags & O_NONBLOCK),
+		.timed = flags & KMBOX_F_TIMEOUT,
+	};
 	w->deadline = w->timed ? kmbox_time_to_host(deadline_ns) : 0;
 	return 0;
 }
@@ -88,7 +91,7 @@ static long kmbox_ioctl_info(void __user *uarg)
 		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
 			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS |
 			    KMBOX_FEAT_TAGS | KMBOX_FEAT_POLICY | KMBOX_FEAT_URGENT |
-			    KMBOX_FEAT_EXPIRY |
+			    KMBOX_FEAT_EXPIRY | KMBOX_FEAT_BATCH_LOSS |
 			    (IS_ENABLED(CONFIG_IO_URING) ? KMBOX_FEAT_URING : 0),
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
@@ -378,16 +381,16 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 	return kmbox_recv_do(file, kf, x.r, uarg, &x, false);
 }
 
-/* Copy in a batch argument and its entries; return the entries or an error. */
-static struct kmbox_mmsg *kmbox_batch_in(struct file *file, void __user *uarg,
-					 struct kmbox_batch *b, struct kmbox_wait *w,
-					 u32 allowed)
+/*
+ * Check a batch argument copied in (@b) and copy in its entries; return
+ * the entries or an error.
+ */
+static struct kmbox_mmsg *kmbox_batch_ents(struct file *file, const struct kmbox_batch *b,
+					   struct kmbox_wait *w, u32 allowed)
 {
 	struct kmbox_mmsg *ents;
 	int ret;
 
-	if (copy_from_user(b, uarg, sizeof(*b)))
-		return ERR_PTR(-EFAULT);
 	/* A receiver of calls must be told their tokens, or they fail. */
 	if (b->flags & ~allowed || !b->count || b->count > KMBOX_BATCH_MAX ||
 	    !b->tokens != !(b->flags & KMBOX_F_CALLS) ||
@@ -398,6 +401,16 @@ static struct kmbox_mmsg *kmbox_batch_in(struct file *file, void __user *uarg,
 		return ERR_PTR(ret);
 	ents = memdup_user(u64_to_user_ptr(b->msgs), array_size(b->count, sizeof(*ents)));
 	return ents;
+}
+
+/* Copy in a batch argument and its entries; return the entries or an error. */
+static struct kmbox_mmsg *kmbox_batch_in(struct file *file, void __user *uarg,
+					 struct kmbox_batch *b, struct kmbox_wait *w,
+					 u32 allowed)
+{
+	if (copy_from_user(b, uarg, sizeof(*b)))
+		return ERR_PTR(-EFAULT);
+	return kmbox_batch_ents(file, b, w, allowed);
 }
 
 static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, void __user *uarg)
@@ -460,11 +473,25 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 	return ret;
 }
 
-static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, void __user *uarg)
+static_assert(sizeof(struct kmbox_batchx) == 88);
+
+/*
+ * KMBOX_IOC_RECV_BATCH, and KMBOX_IOC_RECV_BATCHX (@ext), whose argument
+ * is the same followed by the losses: its b is the whole argument of
+ * RECV_BATCH.  The losses are taken with the messages (mbox.c, through
+ * w.loss) and written to the argument last, after the entries, tokens
+ * and tags: a fault anywhere puts the messages back, and with them the
+ * losses (kmbox_loss_untake()), so a read-only or unmapped argument
+ * consumes nothing.
+ */
+static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, void __user *uarg,
+				   bool ext)
 {
+	struct kmbox_batchx __user *ux = uarg;
 	struct kmbox_mmsg __user *uents;
 	struct kmbox_msg **msgs = NULL;
 	struct kmbox_mmsg *ents;
+	struct kmbox_batchx x;
 	struct kmbox_batch b;
 	struct kmbox_wait w;
 	u32 *bufsz = NULL;
@@ -473,13 +500,25 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 	u32 need = 0;
 	bool zc, calls;
 	int ret;
+	const u32 allowed = KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_TAG;
 
 	if (!(file->f_mode & FMODE_READ))
 		return -EBADF;
-	ents = kmbox_batch_in(file, uarg, &b, &w,
-			      KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_TAG);
+	if (ext) {
+		if (copy_from_user(&x, ux, sizeof(x)))
+			return -EFAULT;
+		if (memchr_inv(x.__reserved, 0, sizeof(x.__reserved)))
+			return -EINVAL;
+		b = x.b;
+		ents = kmbox_batch_ents(file, &b, &w, allowed);
+	} else {
+		ents = kmbox_batch_in(file, uarg, &b, &w, allowed);
+	}
 	if (IS_ERR(ents))
 		return PTR_ERR(ents);
+	memset(&x.lost, 0, sizeof(x.lost));
+	if (ext)
+		w.loss = &x.lost;
 	uents = u64_to_user_ptr(b.msgs);
 	zc = b.flags & KMBOX_F_ZC;
 	calls = b.flags & KMBOX_F_CALLS;
@@ -524,7 +563,11 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 	if (i && tags &&
 	    copy_to_user(u64_to_user_ptr(b.tags), tags, array_size(i, sizeof(*tags))))
 		i = 0;
+	if (i && ext && copy_to_user(&ux->lost, &x.lost, sizeof(x.lost)))
+		i = 0;
 	kmbox_requeue(kf, msgs + i, ret - i);
+	if (!i && ext)
+		kmbox_loss_untake(kf, &x.lost);
 	kmbox_consume(kf, msgs, i, calls);
 	ret = i ? i : -EFAULT;
 
@@ -840,6 +883,7 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_FILTER:
 	case KMBOX_IOC_QOS:
 	case KMBOX_IOC_RECVX:
+	case KMBOX_IOC_RECV_BATCHX:
 		break;
 	default:
 		return -ENOTTY;
@@ -862,7 +906,9 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_SEND_BATCH:
 		return kmbox_ioctl_send_batch(file, kf, uarg);
 	case KMBOX_IOC_RECV_BATCH:
-		return kmbox_ioctl_recv_batch(file, kf, uarg);
+		return kmbox_ioctl_recv_batch(file, kf, uarg, false);
+	case KMBOX_IOC_RECV_BATCHX:
+		return kmbox_ioctl_recv_batch(file, kf, uarg, true);
 	case KMBOX_IOC_ZC_RESERVE:
 		return kmbox_ioctl_zc_reserve(file, kf, uarg);
 	case KMBOX_IOC_CALL:

@@ -5,7 +5,8 @@
  * band); the urgent lane (urgent room, EPOLLPRI, SIGURG).
  *
  * The differential test runs seeded random mixes of sends (plain, tagged,
- * batched), receives, receives by tag, peeks and loss-reporting receives
+ * batched), receives, receives by tag, peeks, batch receives and
+ * loss-reporting receives (single and batch)
  * against a reference model of each policy written here, and wants the
  * same answers and the same counters from both at every step.  The rest are
  * the edges: zero-copy slots and synchronous senders and callers whose
@@ -980,6 +981,49 @@ static void run_model(struct __test_metadata *_metadata, unsigned int policy, un
 			ASSERT_EQ(want, got) TH_LOG("seed %llu step %u send prio %u tag %llu",
 						    (unsigned long long)seed, step, prio,
 						    (unsigned long long)tag);
+		} else if (op >= 70 && op < 80) {
+			/* a batch of 1..3, RECV_BATCHX (losses in band) or RECV_BATCH */
+			unsigned int k = 1 + prio % 3, j, take = m.n < k ? m.n : k;
+			struct kmbox_mmsg me[3];
+			struct kmbox_batchx bx;
+			char bb[3][16];
+			int ext = op % 2;
+
+			memset(&bx, 0, sizeof(bx));
+			memset(bb, 0, sizeof(bb));
+			for (j = 0; j < k; j++)
+				kmbox_mmsg_prep(&me[j], bb[j], sizeof(bb[j]), 0);
+			bx.b.msgs = KT_PTR(me);
+			bx.b.count = k;
+			got = ioctl(fd, ext ? KMBOX_IOC_RECV_BATCHX : KMBOX_IOC_RECV_BATCH,
+				    ext ? (void *)&bx : (void *)&bx.b);
+			if (!take) {
+				ASSERT_EQ(-1, got) TH_LOG("seed %llu step %u: a batch where the model has none",
+							  (unsigned long long)seed, step);
+				ASSERT_EQ(EAGAIN, errno);
+				continue;
+			}
+			ASSERT_EQ((int)take, got) TH_LOG("seed %llu step %u batch of %u: %s",
+							 (unsigned long long)seed, step, k,
+							 strerror(errno));
+			for (j = 0; j < take; j++) {
+				ASSERT_EQ(m.q[0].id, (unsigned int)strtoul(bb[j], NULL, 10))
+					TH_LOG("seed %llu step %u entry %u", (unsigned long long)seed,
+					       step, j);
+				ASSERT_EQ(m.q[0].prio, me[j].prio);
+				m_remove(&m, 0);
+			}
+			if (ext) {
+				ASSERT_EQ(m.dropped - m.seen_dropped, bx.lost.dropped)
+					TH_LOG("seed %llu step %u", (unsigned long long)seed, step);
+				ASSERT_EQ(m.rejected - m.seen_rejected, bx.lost.rejected);
+				ASSERT_EQ(m.replaced - m.seen_replaced, bx.lost.replaced);
+				ASSERT_EQ(m.expired - m.seen_expired, bx.lost.expired);
+				m.seen_dropped = m.dropped;
+				m.seen_rejected = m.rejected;
+				m.seen_replaced = m.replaced;
+				m.seen_expired = m.expired;
+			}
 		} else {
 			int match = op >= 80, peek = op >= 90, ext = op % 2;
 			__u32 flags = (match ? KMBOX_F_MATCH : 0) | (peek ? KMBOX_F_PEEK : 0);

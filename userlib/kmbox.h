@@ -481,6 +481,32 @@ int kmbox_receive_batch(int fd, struct kmbox_mmsg *msgs, unsigned int n,
 			int flags, const struct timespec *abs_timeout);
 
 /**
+ * kmbox_receive_batch_lost() - take several messages, and learn what the
+ * mailbox lost before them
+ * @fd: mailbox file opened for reading
+ * @msgs: entries, as kmbox_receive_batch()
+ * @n: entries; more than KMBOX_BATCH_MAX are not looked at
+ * @flags: as kmbox_receive_batch(): KMBOX_F_NONBLOCK, KMBOX_F_ZC, or 0
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline; NULL: none
+ * @lost: out, when the call returns a count: the messages the mailbox
+ *	dropped, refused, replaced or let expire since the previous
+ *	loss-reporting receive on this descriptor (this call, or one that
+ *	fills a kmbox_msginfo), by cause
+ *
+ * kmbox_receive_batch() with the losses in band (KMBOX_IOC_RECV_BATCHX).
+ * Each loss is reported once, to whichever loss-reporting receive on the
+ * descriptor takes a message first; a call that fails reports none and
+ * consumes none.  Since 1.1.
+ *
+ * Return: entries filled (1..@n), or -1 and errno as kmbox_receive_batch();
+ * EINVAL also for @lost NULL; ENOTTY from a module without
+ * KMBOX_FEAT_BATCH_LOSS (nothing taken).
+ */
+int kmbox_receive_batch_lost(int fd, struct kmbox_mmsg *msgs, unsigned int n,
+			     int flags, const struct timespec *abs_timeout,
+			     struct kmbox_loss *lost);
+
+/**
  * kmbox_mmsg_prep() - fill one batch entry
  * @m: entry
  * @buf: payload (send) or buffer (receive)

@@ -58,6 +58,8 @@
 #define KMBOX_FEAT_EXPIRY	_BITULL(8)
 /* io_uring commands: KMBOX_URING_SEND, KMBOX_URING_RECV */
 #define KMBOX_FEAT_URING	_BITULL(9)
+/* losses in band on batch receives: KMBOX_IOC_RECV_BATCHX */
+#define KMBOX_FEAT_BATCH_LOSS	_BITULL(10)
 
 /**
  * struct kmbox_info - answer to KMBOX_IOC_INFO (any /dev/kmbox file)
@@ -662,13 +664,41 @@ struct kmbox_qos {
  * KMBOX_IOC_RECV's argument has no room left, and old binaries must see
  * no change, so losses come with this larger argument under a new number.
  * A receive that cannot report them (read(), KMBOX_IOC_RECV, RECV_BATCH)
- * leaves them for the next one that can: none is forgotten.  Threads that
+ * leaves them for the next one that can (RECVX or RECV_BATCHX): none is
+ * forgotten.  Threads that
  * share a file share its count: each loss is reported once, to whichever
  * of them took a message first.  A receive that fails after taking its
  * message (a fault) puts the losses back with the message.
  */
 struct kmbox_recvx {
 	struct kmbox_recv r;
+	struct kmbox_loss lost;
+	__u64	__reserved[2];
+};
+
+/**
+ * struct kmbox_batchx - KMBOX_IOC_RECV_BATCHX argument: a receive batch,
+ * copied or zero-copy, that reports losses
+ * @b: as the argument of KMBOX_IOC_RECV_BATCH, with the same flags
+ *	(KMBOX_F_ZC included) and results; the kernel writes only through
+ *	its pointers, never into @b
+ * @lost: out: what the mailbox lost since this file's previous receive
+ *	that reported losses (a KMBOX_IOC_RECVX or RECV_BATCHX that
+ *	returned at least one message), taken when this batch took its
+ *	messages; written only when the call returns a count
+ * @__reserved: zero
+ *
+ * KMBOX_IOC_RECV_BATCH's argument has no room left (its last reserved
+ * field became @tags) and it is _IOW, so losses come with this larger
+ * argument under a new number, as RECVX extends RECV; RECV_BATCH is
+ * unchanged.  Losses are counted as for RECVX: shared by the threads of
+ * one file, each reported once, to whichever receive took a message
+ * first; a batch that fails after taking its messages (a fault writing
+ * the entries, tokens, tags or @lost) puts back the messages and the
+ * losses, and the next loss-reporting receive reports them.
+ */
+struct kmbox_batchx {
+	struct kmbox_batch b;
 	struct kmbox_loss lost;
 	__u64	__reserved[2];
 };
@@ -702,6 +732,7 @@ struct kmbox_recvx {
 #define KMBOX_IOC_FILTER	_IOWR(KMBOX_IOC_MAGIC, 0x0E, struct kmbox_filter)
 #define KMBOX_IOC_QOS		_IOR(KMBOX_IOC_MAGIC, 0x0F, struct kmbox_qos)
 #define KMBOX_IOC_RECVX		_IOWR(KMBOX_IOC_MAGIC, 0x10, struct kmbox_recvx)
+#define KMBOX_IOC_RECV_BATCHX	_IOWR(KMBOX_IOC_MAGIC, 0x11, struct kmbox_batchx)
 
 /*
  * mmap(2) offset of the zero-copy region: zc_slots * zc_slot_size bytes

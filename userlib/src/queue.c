@@ -359,6 +359,29 @@ int kmbox_receive_batch(int fd, struct kmbox_mmsg *msgs, unsigned int n,
 	return do_batch(fd, KMBOX_IOC_RECV_BATCH, msgs, n, flags, abs_timeout);
 }
 
+int kmbox_receive_batch_lost(int fd, struct kmbox_mmsg *msgs, unsigned int n,
+			     int flags, const struct timespec *abs_timeout,
+			     struct kmbox_loss *lost)
+{
+	struct kmbox_batchx x = {
+		.b.msgs = (__u64)(uintptr_t)msgs,
+	};
+	int ret;
+
+	if (!lost) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (prep_many(n, flags, abs_timeout, &x.b.count, &x.b.flags,
+		      &x.b.deadline_ns))
+		return -1;
+	ret = sys_ioctl(fd, KMBOX_IOC_RECV_BATCHX, &x);
+	if (ret < 0)
+		return -1;
+	*lost = x.lost;
+	return ret;
+}
+
 int kmbox_zc_reserve(int fd, uint32_t *slots, unsigned int n, int flags,
 		     const struct timespec *abs_timeout)
 {
