@@ -70,14 +70,12 @@ static char *ro_page(void)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* Kept mapped PROT_NONE: an munmap()ed page would be handed out again. */
 static char *hole(void)
 {
 	void *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (p == MAP_FAILED)
-		return NULL;
-	munmap(p, 4096);
-	return p;
+	return p == MAP_FAILED ? NULL : p;
 }
 
 /* ---- the reference model ----------------------------------------------- */
