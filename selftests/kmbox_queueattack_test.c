@@ -900,8 +900,19 @@ TEST_F_TIMEOUT(pages, threads_of_two_processes_share_a_file_each_message_once, 1
 				ASSERT_EQ(EAGAIN, errno);
 		}
 		/* until every plain message was received and the sync sender is done */
-		for (;;) {
+		for (unsigned int waited = 0;; waited++) {
 			unsigned int total = 0;
+
+			if (waited == 3000) {
+				__atomic_store_n(stop, 1, __ATOMIC_RELEASE);
+				for (i = 0; i < 4; i++)
+					pthread_join(t[i], NULL);
+				kt_wait(pid);
+				for (i = 0; i < RACE_N; i++)
+					ASSERT_NE(0, seen[i]) TH_LOG("message %u never received in 60 s",
+								     i);
+				ASSERT_TRUE(false) TH_LOG("the queue did not drain in 60 s");
+			}
 
 			for (i = 0; i < RACE_N; i++)
 				total += __atomic_load_n(&seen[i], __ATOMIC_RELAXED) != 0;
@@ -1044,6 +1055,137 @@ TEST(batchx_unprivileged_in_fresh_user_and_ipc_namespaces)
 	default:
 		ASSERT_TRUE(false) TH_LOG("the child failed");
 	}
+}
+
+/* ---- withdrawals from the middle of a ring, and freeing rings ------------ */
+
+/* A child's synchronous send of "s" (prio @prio, tag 9), SIGKILLed later. */
+static pid_t sync_child(int fd, unsigned int prio)
+{
+	pid_t pid = kt_fork(30);
+
+	if (pid == 0) {
+		struct kmbox_send s = { .buf = KT_PTR("s"), .len = 1, .prio = prio,
+					.flags = KMBOX_F_SYNC | KMBOX_F_TAG, .tag = 9 };
+
+		fcntl(fd, F_SETFL, 0);
+		ioctl(fd, KMBOX_IOC_SEND, &s);
+		_exit(1);
+	}
+	return pid;
+}
+
+/*
+ * Where the killed sender's message sat: 0 first of its ring (the tree
+ * node, with messages behind it), 1 its middle, 2 its tail, 3 alone.
+ * Then every receive path must see the ring as if it was never there.
+ */
+TEST(sigkill_withdraws_a_sync_message_from_any_place_of_its_ring)
+{
+	int where;
+
+	KT_REQUIRE_MODULE();
+	for (where = 0; where < 4; where++) {
+		int fd = qanon(O_RDWR | O_NONBLOCK, 16, 16, KMBOX_POLICY_BLOCK);
+		char buf[16], want[8][4];
+		unsigned int nw = 0, k;
+		struct kmbox_recvx x;
+		long depth;
+		pid_t pid;
+
+		ASSERT_GE(fd, 0);
+		ASSERT_EQ(0, kt_send(fd, "h", 1, 9, 0, 0));	/* a higher priority */
+		if (where == 1 || where == 2) {
+			ASSERT_EQ(0, kt_send(fd, "a", 1, 5, 0, 0));
+			if (where == 1)
+				ASSERT_EQ(0, kt_send(fd, "b", 1, 5, 0, 0));
+		}
+		depth = kt_cur_msgs(fd);
+		pid = sync_child(fd, 5);
+		ASSERT_GE(pid, 0);
+		while (kt_cur_msgs(fd) == depth)
+			kt_sleep_ms(2);
+		if (where == 0 || where == 1)
+			ASSERT_EQ(0, kt_send(fd, "c", 1, 5, 0, 0));
+		if (where == 0)
+			ASSERT_EQ(0, kt_send(fd, "d", 1, 5, 0, 0));
+		ASSERT_EQ(0, kt_send(fd, "l", 1, 1, 0, 0));	/* a lower one */
+		/* index the tags while "s" is queued: the index must drop it too */
+		ASSERT_EQ(-1, do_recvx(fd, buf, sizeof(buf), 0, 7, ~0ULL, &x));
+		ASSERT_EQ(EAGAIN, errno);
+		kill(pid, SIGKILL);
+		ASSERT_EQ(128 + SIGKILL, kt_wait(pid));
+		depth = kt_cur_msgs(fd);
+		strcpy(want[nw++], "h");
+		if (where == 1 || where == 2)
+			strcpy(want[nw++], "a");
+		if (where == 1)
+			strcpy(want[nw++], "b");
+		if (where == 0 || where == 1)
+			strcpy(want[nw++], "c");
+		if (where == 0)
+			strcpy(want[nw++], "d");
+		strcpy(want[nw++], "l");
+		ASSERT_EQ((long)nw, depth) TH_LOG("where %d", where);
+		/* by exact tag (the index), by mask, peek: none finds "s" */
+		ASSERT_EQ(-1, do_recvx(fd, buf, sizeof(buf), 0, 9, ~0ULL, &x));
+		ASSERT_EQ(EAGAIN, errno);
+		ASSERT_EQ(-1, do_recvx(fd, buf, sizeof(buf), 0, 8, 8, &x));
+		ASSERT_EQ(EAGAIN, errno);
+		/* a faulting receive of each, then the order */
+		for (k = 0; k < nw; k++) {
+			ASSERT_EQ(-1, do_recvx(fd, hole(), 16, 0, 0, 0, &x));
+			ASSERT_EQ(EFAULT, errno);
+			memset(buf, 0, sizeof(buf));
+			ASSERT_EQ(1, do_recvx(fd, buf, sizeof(buf), KMBOX_F_PEEK, 0, 0, &x));
+			ASSERT_STREQ(want[k], buf) TH_LOG("where %d peek %u", where, k);
+			memset(buf, 0, sizeof(buf));
+			ASSERT_EQ(1, do_recvx(fd, buf, sizeof(buf), 0, 0, 0, &x));
+			ASSERT_STREQ(want[k], buf) TH_LOG("where %d message %u", where, k);
+		}
+		ASSERT_EQ(0, kt_cur_msgs(fd));
+		close(fd);
+	}
+}
+
+/* A mailbox closed with many rings queued frees every message. */
+TEST(closing_a_mailbox_with_deep_rings_frees_every_message)
+{
+	struct kt_stats before, after;
+	uint64_t x = 5;
+	unsigned int i, r;
+
+	KT_REQUIRE_MODULE();
+	ASSERT_EQ(0, kt_read_stats(&before));
+	for (r = 0; r < 4; r++) {
+		int fd = qanon(O_RDWR | O_NONBLOCK, 2000, 600, KMBOX_POLICY_DROP_OLDEST);
+		char buf[600];
+
+		ASSERT_GE(fd, 0);
+		for (i = 0; i < 2500; i++) {
+			/* pooled and allocated payloads, some put back on the way */
+			__u32 len = 1 + rnd(&x) % 600;
+
+			ASSERT_EQ(0, kt_send(fd, buf, len, rnd(&x) % 7, 0, 0));
+			if (i % 50 == 0) {
+				struct kmbox_recvx rx;
+
+				ASSERT_EQ(-1, do_recvx(fd, hole(), 600, 0, 0, 0, &rx));
+			}
+		}
+		ASSERT_EQ(2000, kt_cur_msgs(fd));
+		close(fd);
+	}
+	/* a mailbox may be freed after the last close returns: a grace period */
+	for (i = 0; i < 200; i++) {
+		ASSERT_EQ(0, kt_read_stats(&after));
+		if (after.messages == before.messages && after.mailboxes == before.mailboxes)
+			break;
+		kt_sleep_ms(10);
+	}
+	ASSERT_EQ(before.messages, after.messages);
+	ASSERT_EQ(before.bytes, after.bytes);
+	ASSERT_EQ(before.mailboxes, after.mailboxes);
 }
 
 TEST_HARNESS_MAIN
