@@ -758,7 +758,7 @@ static void *race_fn(void *p)
 				mask = 2;
 				tag = rnd(&x) & 2;
 			}
-			got = do_recvx(r->fd, &id, sizeof(id), 0, tag, mask, &rx);
+			got = do_recvx(r->fd, &id, sizeof(id), KMBOX_F_NONBLOCK, tag, mask, &rx);
 			if (got == sizeof(id)) {
 				note(r, id);
 				idle = 0;
@@ -778,6 +778,7 @@ static void *race_fn(void *p)
 				kmbox_mmsg_prep(&me[j], &ids[j], sizeof(ids[j]), 0);
 			bx.b.msgs = KT_PTR(me);
 			bx.b.count = 1 + rnd(&x) % 8;
+			bx.b.flags = KMBOX_F_NONBLOCK;
 			got = ioctl(r->fd, KMBOX_IOC_RECV_BATCHX, &bx);
 			for (j = 0; j < got; j++)
 				note(r, ids[j]);
@@ -796,7 +797,7 @@ static void *race_fn(void *p)
 				mask = 1;
 				tag = rnd(&x) & 1;
 			}
-			got = do_recvx(r->fd, r->ro, 4, 0, tag, mask, &rx);
+			got = do_recvx(r->fd, r->ro, 4, KMBOX_F_NONBLOCK, tag, mask, &rx);
 			if (got >= 0)
 				note(r, RACE_N);	/* must not happen */
 			sched_yield();
@@ -860,7 +861,8 @@ TEST_F_TIMEOUT(pages, threads_of_two_processes_share_a_file_each_message_once, 1
 	pid_t pid;
 
 	KT_REQUIRE_MODULE();
-	fd = qanon(O_RDWR | O_NONBLOCK, 8192, 16, KMBOX_POLICY_BLOCK);
+	/* blocking: the synchronous sender waits; the receivers ask not to */
+	fd = qanon(O_RDWR, 8192, 16, KMBOX_POLICY_BLOCK);
 	ASSERT_GE(fd, 0) TH_LOG("%s", strerror(errno));
 	seen = mmap(NULL, (RACE_N + 1 + 2000) * sizeof(*seen) + 4096, PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -870,7 +872,7 @@ TEST_F_TIMEOUT(pages, threads_of_two_processes_share_a_file_each_message_once, 1
 	/* a queue before anyone receives, then more while they do */
 	for (i = 0; i < RACE_N / 2; i++) {
 		struct kmbox_send s = { .buf = KT_PTR(&i), .len = sizeof(i),
-					.prio = rnd(&x) % 16, .flags = KMBOX_F_TAG,
+					.prio = rnd(&x) % 16, .flags = KMBOX_F_TAG | KMBOX_F_NONBLOCK,
 					.tag = rnd(&x) % 4 };
 
 		ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_SEND, &s));
@@ -893,7 +895,8 @@ TEST_F_TIMEOUT(pages, threads_of_two_processes_share_a_file_each_message_once, 1
 		}
 		for (i = RACE_N / 2; i < RACE_N; i++) {
 			struct kmbox_send s = { .buf = KT_PTR(&i), .len = sizeof(i),
-						.prio = rnd(&x) % 16, .flags = KMBOX_F_TAG,
+						.prio = rnd(&x) % 16,
+						.flags = KMBOX_F_TAG | KMBOX_F_NONBLOCK,
 						.tag = rnd(&x) % 4 };
 
 			while (ioctl(fd, KMBOX_IOC_SEND, &s))
@@ -1068,7 +1071,6 @@ static pid_t sync_child(int fd, unsigned int prio)
 		struct kmbox_send s = { .buf = KT_PTR("s"), .len = 1, .prio = prio,
 					.flags = KMBOX_F_SYNC | KMBOX_F_TAG, .tag = 9 };
 
-		fcntl(fd, F_SETFL, 0);
 		ioctl(fd, KMBOX_IOC_SEND, &s);
 		_exit(1);
 	}
@@ -1082,11 +1084,12 @@ static pid_t sync_child(int fd, unsigned int prio)
  */
 TEST(sigkill_withdraws_a_sync_message_from_any_place_of_its_ring)
 {
+	const __u32 NB = KMBOX_F_NONBLOCK;	/* the child's file is the same: blocking */
 	int where;
 
 	KT_REQUIRE_MODULE();
 	for (where = 0; where < 4; where++) {
-		int fd = qanon(O_RDWR | O_NONBLOCK, 16, 16, KMBOX_POLICY_BLOCK);
+		int fd = qanon(O_RDWR, 16, 16, KMBOX_POLICY_BLOCK);
 		char buf[16], want[8][4];
 		unsigned int nw = 0, k;
 		struct kmbox_recvx x;
@@ -1111,7 +1114,7 @@ TEST(sigkill_withdraws_a_sync_message_from_any_place_of_its_ring)
 			ASSERT_EQ(0, kt_send(fd, "d", 1, 5, 0, 0));
 		ASSERT_EQ(0, kt_send(fd, "l", 1, 1, 0, 0));	/* a lower one */
 		/* index the tags while "s" is queued: the index must drop it too */
-		ASSERT_EQ(-1, do_recvx(fd, buf, sizeof(buf), 0, 7, ~0ULL, &x));
+		ASSERT_EQ(-1, do_recvx(fd, buf, sizeof(buf), NB, 7, ~0ULL, &x));
 		ASSERT_EQ(EAGAIN, errno);
 		kill(pid, SIGKILL);
 		ASSERT_EQ(128 + SIGKILL, kt_wait(pid));
@@ -1128,19 +1131,19 @@ TEST(sigkill_withdraws_a_sync_message_from_any_place_of_its_ring)
 		strcpy(want[nw++], "l");
 		ASSERT_EQ((long)nw, depth) TH_LOG("where %d", where);
 		/* by exact tag (the index), by mask, peek: none finds "s" */
-		ASSERT_EQ(-1, do_recvx(fd, buf, sizeof(buf), 0, 9, ~0ULL, &x));
+		ASSERT_EQ(-1, do_recvx(fd, buf, sizeof(buf), NB, 9, ~0ULL, &x));
 		ASSERT_EQ(EAGAIN, errno);
-		ASSERT_EQ(-1, do_recvx(fd, buf, sizeof(buf), 0, 8, 8, &x));
+		ASSERT_EQ(-1, do_recvx(fd, buf, sizeof(buf), NB, 8, 8, &x));
 		ASSERT_EQ(EAGAIN, errno);
 		/* a faulting receive of each, then the order */
 		for (k = 0; k < nw; k++) {
-			ASSERT_EQ(-1, do_recvx(fd, hole(), 16, 0, 0, 0, &x));
+			ASSERT_EQ(-1, do_recvx(fd, hole(), 16, NB, 0, 0, &x));
 			ASSERT_EQ(EFAULT, errno);
 			memset(buf, 0, sizeof(buf));
-			ASSERT_EQ(1, do_recvx(fd, buf, sizeof(buf), KMBOX_F_PEEK, 0, 0, &x));
+			ASSERT_EQ(1, do_recvx(fd, buf, sizeof(buf), KMBOX_F_PEEK | NB, 0, 0, &x));
 			ASSERT_STREQ(want[k], buf) TH_LOG("where %d peek %u", where, k);
 			memset(buf, 0, sizeof(buf));
-			ASSERT_EQ(1, do_recvx(fd, buf, sizeof(buf), 0, 0, 0, &x));
+			ASSERT_EQ(1, do_recvx(fd, buf, sizeof(buf), NB, 0, 0, &x));
 			ASSERT_STREQ(want[k], buf) TH_LOG("where %d message %u", where, k);
 		}
 		ASSERT_EQ(0, kt_cur_msgs(fd));
