@@ -289,6 +289,74 @@ static void row(FILE *f, const struct rec *like, const struct metric *m)
 		use_clean ? "" : "†", in.min, in.max, best, nc, n, r);
 }
 
+/* a depth-workload record of @mech, @variant, @round at depths[@di] */
+static const struct rec *find_depth(int mech, int variant, int round, int di)
+{
+	for (size_t i = 0; i < NR; i++)
+		if (R[i].wl == WL_DEPTH && R[i].mech == mech && R[i].variant == variant &&
+		    R[i].round == round && R[i].size_i == di)
+			return &R[i];
+	return NULL;
+}
+
+/*
+ * The depth workload's own target (issue 15): each module's cost at
+ * every depth over its cost at the first (smallest) one, per round, as
+ * the main report's depth table does; median [min-max] over the rounds
+ * where neither measurement was disturbed.
+ */
+static void md_depth(FILE *f)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < NR && !any; i++)
+		any = R[i].wl == WL_DEPTH;
+	if (!any || C->ndepths < 2)
+		return;
+	fprintf(f, "\nCost at depth over the cost at %zu queued, each module against itself "
+		"(per round, clean rounds; the issue's goal is ≤ 1.1× at 65 536):\n\n",
+		C->depths[0]);
+	fprintf(f, "| mechanism | module | metric |");
+	for (int di = 1; di < C->ndepths; di++)
+		fprintf(f, " @%zu |", C->depths[di]);
+	fprintf(f, "\n|---|---|---|");
+	for (int di = 1; di < C->ndepths; di++)
+		fprintf(f, "---|");
+	fprintf(f, "\n");
+	for (unsigned int mi = 0; mi < nmechs; mi++) {
+		if (!find_depth((int)mi, 0, 0, 0) && !find_depth((int)mi, 1, 0, 0))
+			continue;
+		for (int v = 0; v < 2; v++)
+			for (int k = 0; k < 2; k++) {
+				const struct metric *m = &m_depth[k];
+
+				fprintf(f, "| %s | %c | %s |", mechs[mi]->name, 'A' + v, m->name);
+				for (int di = 1; di < C->ndepths; di++) {
+					double q[64];
+					int n = 0;
+
+					for (int round = 0; round < C->rounds && n < 64; round++) {
+						const struct rec *lo = find_depth((int)mi, v, round, 0);
+						const struct rec *hi = find_depth((int)mi, v, round, di);
+
+						if (ok(lo) && ok(hi) && clean(lo) && clean(hi) &&
+						    m->get(lo) > 0)
+							q[n++] = m->get(hi) / m->get(lo);
+					}
+					if (n) {
+						/* median() sorts: min and max after it */
+						double med = median(q, n);
+
+						fprintf(f, " %.2f× [%.2f–%.2f] (%d) |", med, q[0],
+							q[n - 1], n);
+					} else
+						fprintf(f, " – |");
+				}
+				fprintf(f, "\n");
+			}
+	}
+}
+
 static void md(FILE *f)
 {
 	bool *done = calloc(NR ? NR : 1, sizeof(*done));
@@ -333,6 +401,7 @@ static void md(FILE *f)
 		row(f, &R[i], &ms[1]);
 	}
 	free(done);
+	md_depth(f);
 	fprintf(f, "\nReadings: \"B better/worse by X %%\" when every clean round's ratio is on "
 		"that side of 1 (X from the median); \"no clear difference\" when the rounds "
 		"disagree; \"inconclusive\" under the rules of the targets' verdicts "
