@@ -1191,4 +1191,97 @@ TEST(closing_a_mailbox_with_deep_rings_frees_every_message)
 	ASSERT_EQ(before.mailboxes, after.mailboxes);
 }
 
+/*
+ * Zero-copy messages in the rings: dropped (drop-oldest, from the tail of
+ * the lowest ring or the newcomer itself), expired queued, taken by
+ * faulting receives and put back, received copied: every slot comes back
+ * free, and sent = received + dropped + expired.
+ */
+TEST_F(pages, zero_copy_slots_of_ring_messages_come_back)
+{
+	struct kmbox_qos q = { .policy = KMBOX_POLICY_DROP_OLDEST };
+	unsigned long sent = 0, received = 0, i;
+	struct kmbox_attr a;
+	struct kmbox_open op;
+	uint64_t x = 4242;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	kt_attr_init(&a, 12, 64);
+	a.zc_slots = 32;
+	a.zc_slot_size = 64;
+	fd = kt_dev(O_RDWR | O_NONBLOCK);
+	ASSERT_GE(fd, 0);
+	memset(&op, 0, sizeof(op));
+	op.attr = KT_PTR(&a);
+	op.flags = KMBOX_OPEN_ANON;
+	op.qos = KT_PTR(&q);
+	ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_OPEN, &op));
+	for (i = 0; i < 3000; i++) {
+		unsigned int op_ = rnd(&x) % 10;
+		struct kmbox_send s;
+		struct kmbox_recvx rx;
+		char buf[64];
+		__u32 slot;
+
+		memset(&s, 0, sizeof(s));
+		s.prio = rnd(&x) % 5;
+		s.flags = KMBOX_F_TAG;
+		s.tag = rnd(&x) % 4;
+		if (rnd(&x) % 4 == 0) {
+			s.flags |= KMBOX_F_EXPIRE;
+			s.expire_ns = kt_now_ns() + rnd(&x) % 3000000;
+		}
+		if (op_ < 4) {
+			ASSERT_EQ(1, kmbox_zc_reserve(fd, &slot, 1, 0, NULL))
+				TH_LOG("step %lu: no free slot: %s", i, strerror(errno));
+			s.flags |= KMBOX_F_ZC;
+			s.slot = slot;
+			s.len = 4;
+			ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_SEND, &s)) TH_LOG("step %lu: %s", i,
+									    strerror(errno));
+			sent++;
+		} else if (op_ < 6) {
+			s.buf = KT_PTR("abcd");
+			s.len = 4;
+			ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_SEND, &s));
+			sent++;
+		} else if (op_ < 8) {
+			/* faulting, plain or by mask: puts back */
+			uint64_t mask = rnd(&x) % 2 ? 1 : 0;
+
+			ASSERT_EQ(-1, do_recvx(fd, rnd(&x) % 2 ? self->c.ro : self->c.hole, 64, 0,
+					       mask ? rnd(&x) & 1 : 0, mask, &rx));
+			ASSERT_TRUE(errno == EFAULT || errno == EAGAIN) TH_LOG("%s", strerror(errno));
+		} else {
+			uint64_t mask = rnd(&x) % 2 ? 3 : 0;
+
+			if (do_recvx(fd, buf, sizeof(buf), 0, mask ? rnd(&x) & 3 : 0, mask,
+				     &rx) >= 0)
+				received++;
+			else
+				ASSERT_EQ(EAGAIN, errno);
+		}
+	}
+	kt_sleep_ms(5);	/* every deadline passed */
+	for (;;) {
+		struct kmbox_recvx rx;
+		char buf[64];
+
+		if (do_recvx(fd, buf, sizeof(buf), 0, 0, 0, &rx) < 0)
+			break;
+		received++;
+	}
+	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	ASSERT_EQ(0, kt_getattr(fd, &a));
+	ASSERT_EQ(32, a.zc_free);
+	memset(&q, 0, sizeof(q));
+	ASSERT_EQ(0, ioctl(fd, KMBOX_IOC_QOS, &q));
+	ASSERT_EQ(sent, received + q.lost.dropped + q.lost.expired)
+		TH_LOG("sent %lu received %lu dropped %llu expired %llu", sent, received,
+		       (unsigned long long)q.lost.dropped, (unsigned long long)q.lost.expired);
+	close(fd);
+}
+
 TEST_HARNESS_MAIN
