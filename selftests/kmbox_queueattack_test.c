@@ -1284,4 +1284,81 @@ TEST_F(pages, zero_copy_slots_of_ring_messages_come_back)
 	close(fd);
 }
 
+struct handoff {
+	int fd;
+	char *bad;
+	int batch, ret, err;
+};
+
+static void *handoff_fn(void *p)
+{
+	struct handoff *h = p;
+	struct kmbox_recvx rx;
+
+	if (h->batch) {
+		struct kmbox_mmsg me[2];
+		struct kmbox_batchx bx;
+
+		memset(&bx, 0, sizeof(bx));
+		kmbox_mmsg_prep(&me[0], h->bad, 16, 0);
+		kmbox_mmsg_prep(&me[1], h->bad, 16, 0);
+		bx.b.msgs = KT_PTR(me);
+		bx.b.count = 2;
+		h->ret = ioctl(h->fd, KMBOX_IOC_RECV_BATCHX, &bx);
+	} else {
+		h->ret = do_recvx(h->fd, h->bad, 16, 0, 0, 0, &rx);
+	}
+	h->err = errno;
+	return NULL;
+}
+
+/*
+ * Rendezvous: a sleeping receiver is handed the message, its copy-out
+ * faults, and the message goes back to the queue where its arrival puts
+ * it: before the ones of its priority sent after it, which may be queued
+ * already, after a higher one, and with the losses given back.
+ */
+TEST_F(pages, a_handed_over_message_that_faults_goes_back_before_later_ones)
+{
+	int round;
+
+	KT_REQUIRE_MODULE();
+	for (round = 0; round < 40; round++) {
+		int fd = qanon(O_RDWR, 4, 16, KMBOX_POLICY_DROP_OLDEST);
+		struct handoff h = { .fd = fd, .bad = round % 2 ? self->c.ro : self->c.hole,
+				     .batch = round % 4 >= 2 };
+		static const char *const want[] = { "h", "x", "y", "z" };
+		struct kmbox_recvx rx;
+		pthread_t t;
+		char buf[16];
+		unsigned int k;
+
+		ASSERT_GE(fd, 0);
+		/* one loss to report, taken by nobody: the fault gives it back */
+		for (k = 0; k < 5; k++)
+			ASSERT_EQ(0, kt_send(fd, "d", 1, 0, KMBOX_F_NONBLOCK, 0));
+		/* plain receives leave the loss to a loss-reporting one */
+		for (k = 0; k < 4; k++)
+			ASSERT_EQ(1, kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL));
+		ASSERT_EQ(0, pthread_create(&t, NULL, handoff_fn, &h));
+		ASSERT_EQ(0, kt_wait_waiters(fd, 1, 0, 10000));
+		ASSERT_EQ(0, kt_send(fd, "x", 1, 3, KMBOX_F_NONBLOCK, 0));
+		ASSERT_EQ(0, kt_send(fd, "y", 1, 3, KMBOX_F_NONBLOCK, 0));
+		ASSERT_EQ(0, kt_send(fd, "z", 1, 3, KMBOX_F_NONBLOCK, 0));
+		ASSERT_EQ(0, kt_send(fd, "h", 1, 4, KMBOX_F_NONBLOCK, 0));
+		pthread_join(t, NULL);
+		ASSERT_EQ(-1, h.ret) TH_LOG("round %d", round);
+		ASSERT_EQ(EFAULT, h.err);
+		ASSERT_EQ(4, kt_cur_msgs(fd));
+		for (k = 0; k < 4; k++) {
+			memset(buf, 0, sizeof(buf));
+			ASSERT_EQ(1, do_recvx(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, 0, &rx));
+			ASSERT_STREQ(want[k], buf) TH_LOG("round %d message %u", round, k);
+			/* the loss the faulting receive took came back, once */
+			ASSERT_EQ(k == 0 ? 1 : 0, rx.lost.dropped) TH_LOG("round %d", round);
+		}
+		close(fd);
+	}
+}
+
 TEST_HARNESS_MAIN
