@@ -25,25 +25,13 @@ static int lanon(int oflags, __u32 max_msgs, __u32 slots)
 {
 	struct kmbox_qos q = { .policy = KMBOX_POLICY_DROP_OLDEST };
 	struct kmbox_attr a;
-	struct kmbox_open op;
-	int fd = kt_dev(oflags);
 
-	if (fd < 0)
-		return -1;
 	kt_attr_init(&a, max_msgs, 64);
 	if (slots) {
 		a.zc_slots = slots;
 		a.zc_slot_size = 64;
 	}
-	memset(&op, 0, sizeof(op));
-	op.attr = KT_PTR(&a);
-	op.flags = KMBOX_OPEN_ANON;
-	op.qos = KT_PTR(&q);
-	if (ioctl(fd, KMBOX_IOC_OPEN, &op)) {
-		kt_close_keep_errno(fd);
-		return -1;
-	}
-	return fd;
+	return kt_anon_qos(oflags, &a, &q);
 }
 
 /* Send "m<n>" for n in [from, to], priority 0, never blocking. */

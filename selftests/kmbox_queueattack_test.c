@@ -37,21 +37,9 @@ static int qanon(int oflags, __u32 max_msgs, __u32 msgsize, __u32 policy)
 {
 	struct kmbox_qos q = { .policy = policy };
 	struct kmbox_attr a;
-	struct kmbox_open op;
-	int fd = kt_dev(oflags);
 
-	if (fd < 0)
-		return -1;
 	kt_attr_init(&a, max_msgs, msgsize);
-	memset(&op, 0, sizeof(op));
-	op.attr = KT_PTR(&a);
-	op.flags = KMBOX_OPEN_ANON;
-	op.qos = KT_PTR(&q);
-	if (ioctl(fd, KMBOX_IOC_OPEN, &op)) {
-		kt_close_keep_errno(fd);
-		return -1;
-	}
-	return fd;
+	return kt_anon_qos(oflags, &a, &q);
 }
 
 static uint64_t rnd(uint64_t *x)

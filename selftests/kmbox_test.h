@@ -157,6 +157,24 @@ static inline int kt_anon(int oflags, __u32 max_msgs, __u32 max_msgsize)
 		       max_msgsize);
 }
 
+/* An anonymous mailbox with @a and quality of service @q: a file, or -1. */
+static inline int kt_anon_qos(int oflags, const struct kmbox_attr *a,
+			      const struct kmbox_qos *q)
+{
+	struct kmbox_open op = {
+		.attr = KT_PTR(a), .flags = KMBOX_OPEN_ANON, .qos = KT_PTR(q),
+	};
+	int fd = kt_dev(oflags);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, KMBOX_IOC_OPEN, &op)) {
+		kt_close_keep_errno(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static inline int kt_unlink(const char *name)
 {
 	struct kmbox_unlink ul = { .name = KT_PTR(name) };
