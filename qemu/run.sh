@@ -212,15 +212,20 @@ qemu_cmd+=(-m "$QEMU_MEM" -smp "$SMP" -nographic -no-reboot -nic none
 
 # A benchmark VM runs alone on the host: it takes the VM lock exclusively
 # and waits for other VMs of this user to end; every other VM takes it
-# shared, so many checks run at once but none during a benchmark.
+# shared, so many checks run at once but none during a benchmark.  Every
+# VM passes through a turnstile (vm.turn) to take the VM lock, and a
+# benchmark holds it while it waits: checks started after a waiting
+# benchmark queue behind it rather than keep it waiting for ever.
 mkdir -p "$KMBOX_CACHE"
-exec 9>"$KMBOX_CACHE/vm.lock"
+exec 8>"$KMBOX_CACHE/vm.turn" 9>"$KMBOX_CACHE/vm.lock"
 lock=-s
 [ "$mode" != bench ] || lock=-x
-if ! flock -n "$lock" 9; then
+if ! flock -n 8 || ! flock -n "$lock" 9; then
 	echo "kmbox: waiting for $([ "$mode" = bench ] && echo "other VMs" || echo "a benchmark VM") to finish ($KMBOX_CACHE/vm.lock)"
+	flock 8
 	flock "$lock" 9
 fi
+exec 8>&-
 
 mkdir -p "$LOG_DIR"
 log=$LOG_DIR/$mode-$(date +%Y%m%d-%H%M%S)-$$.log
