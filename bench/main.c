@@ -415,9 +415,10 @@ static void set_mode(bool quick)
 		cfg.stream_min = 1000;
 		cfg.nsizes = 7;
 		memcpy(cfg.sizes, all_sizes, sizeof(all_sizes));
-		cfg.nmpmc_sizes = 2;
+		cfg.nmpmc_sizes = 3;
 		cfg.mpmc_sizes[0] = 64;
 		cfg.mpmc_sizes[1] = 4 * KiB;
+		cfg.mpmc_sizes[2] = 64 * KiB;
 		parse_pcs("1x1,2x2,4x4");
 		cfg.pl_on[PL_CROSS] = cfg.pl_on[PL_SAME] = true;
 		cfg.max_time = 1680;
