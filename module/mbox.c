@@ -1024,7 +1024,14 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 	int ret = 0;
 
 	for (;;) {
-		u64 now = 0;
+		/*
+		 * The time a message spent queued, for the statistics: read
+		 * the clock before locking when a message is likely there, so
+		 * that the lock is not held across it (a sender waits for
+		 * it).  One that finds the queue empty sleeps without
+		 * reading it: a message handed to it spent no time queued.
+		 */
+		u64 now = kmbox_has_msg(mb) ? ktime_get_ns() : 0;
 
 		spin_lock(&mb->lock);
 		if (first) {
