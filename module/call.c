@@ -43,11 +43,16 @@
  * out of TAKEN wakes a waiter that has given up (->giving_up): to DONE as
  * always, back to QUEUED to withdraw, and to PENDING to abandon the call.
  *
- * Waking.  A waiter sleeps without the lock and takes it to read its
- * state; whoever changes the state to one the waiter acts on wakes it
- * while holding the lock.  So a waker never touches a waiter that has
- * left: the waiter leaves only after seeing its final state, or unlinking
- * itself, under the lock.
+ * Waking.  A waiter sleeps without the lock and reads its state without
+ * it too; it takes the lock only to give up.  Whoever changes the state to
+ * one the waiter acts on wakes it, and every change but the last is made
+ * under the lock, which the waiter needs to act on it: so a waker never
+ * touches a waiter that has left.  The last change, to DONE, lets the
+ * waiter leave without the lock (its struct is on its stack, and a call
+ * returns at once, without a lock round against the replier who still
+ * holds it): everything the waiter reads afterwards is written before the
+ * state, which is stored with release (kmbox_sync_finish()), and the waker
+ * touches only the task, which it holds, afterwards.
  *
  * Tokens.  A request carries a reply token, from a per-mailbox counter
  * (never 0, never repeated).  A receive that reports tokens enters the
@@ -123,18 +128,37 @@ static int kmbox_sync_cmp(const void *key, const struct rb_node *n)
  */
 static struct kmbox_sync kmbox_sync_orphan = { .state = KMBOX_SYNC_ABANDONED };
 
-/* The one place a waiter's state changes. */
+/* The one place a waiter's state changes, but for DONE (read locklessly). */
 static void kmbox_sync_move(struct kmbox_sync *s, enum kmbox_sync_state to)
 {
-	s->state = to;
+	WRITE_ONCE(s->state, to);
 }
 
-/* -> DONE, and wake the waiter (under the lock: see "Waking" above). */
+/*
+ * -> DONE, under the lock.  The waiter may see it and leave at once: @s
+ * must not be touched afterwards (see "Waking" above).  Return: the
+ * waiter's task, held, for kmbox_sync_wake().
+ */
+static struct task_struct *kmbox_sync_finish(struct kmbox_sync *s, int result)
+{
+	struct task_struct *task = get_task_struct(s->task);
+
+	s->result = result;
+	/* Pairs with smp_load_acquire() in kmbox_sync_wait(). */
+	smp_store_release(&s->state, KMBOX_SYNC_DONE);
+	return task;
+}
+
+static void kmbox_sync_wake(struct task_struct *task)
+{
+	wake_up_process(task);
+	put_task_struct(task);
+}
+
+/* -> DONE, and wake the waiter. */
 static void kmbox_sync_done(struct kmbox_sync *s, int result)
 {
-	s->result = result;
-	kmbox_sync_move(s, KMBOX_SYNC_DONE);
-	wake_up_process(s->task);
+	kmbox_sync_wake(kmbox_sync_finish(s, result));
 }
 
 /**
@@ -347,6 +371,20 @@ static int kmbox_sync_wait(struct kmbox *mb, struct kmbox_sync *s, const struct 
 
 		/* Until the error is decided, only a fatal signal counts. */
 		set_current_state(ret ? TASK_KILLABLE : TASK_INTERRUPTIBLE);
+		/*
+		 * Pairs with smp_store_release() in kmbox_sync_finish(); the
+		 * barrier of set_current_state() orders it after our state, and
+		 * whoever changes it wakes us after: see "Waking" above.
+		 */
+		state = smp_load_acquire(&s->state);
+		if (state == KMBOX_SYNC_DONE) {
+			__set_current_state(TASK_RUNNING);
+			return 0;
+		}
+		/* Nothing to give up: sleep on, without the lock. */
+		if (!ret && !(w->nonblock && state == KMBOX_SYNC_QUEUED) &&
+		    !signal_pending(current))
+			goto sleep;
 		spin_lock(&mb->lock);
 		state = s->state;
 		if (state == KMBOX_SYNC_DONE) {
@@ -374,6 +412,7 @@ static int kmbox_sync_wait(struct kmbox *mb, struct kmbox_sync *s, const struct 
 			s->giving_up = true;
 		}
 		spin_unlock(&mb->lock);
+sleep:
 		if (!timed || ret) {
 			schedule();
 		} else if (!schedule_hrtimeout_range(&expires, current->timer_slack_ns,
@@ -521,6 +560,8 @@ int kmbox_call_wait(struct kmbox_file *kf, struct kmbox_msg *msg, u32 reply_cap,
  */
 int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply)
 {
+	struct task_struct *caller = NULL;
+	u64 now = ktime_get_ns();
 	struct kmbox *mb = kf->mb;
 	struct kmbox_sync *s;
 	struct rb_node *node;
@@ -539,10 +580,13 @@ int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply)
 	}
 	rb_erase(node, &kf->calls);
 	s->server = NULL;
-	reply->send_ns = ktime_get_ns();
+	reply->send_ns = now;
 	s->reply = reply;
-	kmbox_sync_done(s, 0);
+	caller = kmbox_sync_finish(s, 0);
 out_unlock:
 	spin_unlock(&mb->lock);
+	/* After unlocking: the caller need not wait for our lock round. */
+	if (caller)
+		kmbox_sync_wake(caller);
 	return ret;
 }

@@ -315,6 +315,71 @@ static ssize_t kmbox_write_iter(struct kiocb *iocb, struct iov_iter *from)
 }
 
 /*
+ * read() and write(): as kmbox_read_iter() and kmbox_write_iter() for one
+ * plain buffer, without a kiocb and an iov_iter on the way (the VFS calls
+ * ->read and ->write first when a file has them; readv(), writev(),
+ * preadv2() flags and io_uring still take the _iter ones).  The payload of
+ * a message that fits a page is inline ("Message layouts" in kmbox.h):
+ * copied straight from the user's buffer.
+ */
+static ssize_t kmbox_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
+{
+	struct kmbox_file *kf = file->private_data;
+	struct kmbox_wait w = { .nonblock = file->f_flags & O_NONBLOCK };
+	u32 bufsz = min_t(size_t, count, U32_MAX);
+	struct kmbox_msg *msg;
+	u32 need, len;
+	int ret;
+
+	if (!kmbox_file_mb(kf))
+		return -EBADFD;
+	ret = kmbox_recv_many(kf, &msg, &bufsz, 1, false, &w, &need);
+	if (ret < 0)
+		return ret;
+	if (kmbox_copy_out(kf->mb, buf, msg)) {
+		kmbox_requeue(kf, &msg, 1);
+		return -EFAULT;
+	}
+	len = msg->len;
+	/* A call's request read this way fails its caller: no token here. */
+	kmbox_consume(kf, &msg, 1, false);
+	return len;
+}
+
+static ssize_t kmbox_write(struct file *file, const char __user *buf, size_t count,
+			   loff_t *ppos)
+{
+	struct kmbox_file *kf = file->private_data;
+	struct kmbox_wait w = { .nonblock = file->f_flags & O_NONBLOCK };
+	struct kmbox_msg *msg;
+	int ret;
+
+	if (!kmbox_file_mb(kf))
+		return -EBADFD;
+	if (count > kf->mb->max_msgsize)
+		return -EMSGSIZE;
+	/* The opener's credentials, not those of whoever writes. */
+	msg = kmbox_msg_alloc(kf, count, KMBOX_NO_SLOT, NULL, KMBOX_CREDS_OPENER);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
+	if (count <= KMBOX_INLINE_MAX) {
+		ret = copy_from_user(msg->data, buf, count) ? -EFAULT : 0;
+	} else {
+		struct iov_iter from;
+
+		iov_iter_ubuf(&from, ITER_SOURCE, (char __user *)buf, count);
+		ret = kmbox_msg_fill(msg, &from);
+	}
+	if (ret) {
+		kmbox_msg_free(kf->mb, msg);
+		return ret;
+	}
+	/* Synchronous on a rendezvous mailbox. */
+	ret = kmbox_send_one(kf, msg, &w, false);
+	return ret ?: count;
+}
+
+/*
  * A relay forwards a wake-up of a mailbox queue, with its key, to the
  * queue the file was polled on before it was bound.
  */
@@ -430,6 +495,8 @@ static const struct file_operations kmbox_fops = {
 	.owner		= THIS_MODULE,
 	.open		= kmbox_open,
 	.release	= kmbox_release_file,
+	.read		= kmbox_read,
+	.write		= kmbox_write,
 	.read_iter	= kmbox_read_iter,
 	.write_iter	= kmbox_write_iter,
 	.poll		= kmbox_poll,

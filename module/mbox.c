@@ -351,6 +351,25 @@ void kmbox_wake_room(struct kmbox *mb)
 	__kmbox_wake_writers(mb);
 }
 
+/*
+ * The tag index and the filtered sleepers (tags.c), on the way of every
+ * message: tags.c is called only when a mailbox has them, so that one
+ * without costs a test, not a call.
+ */
+static inline void kmbox_tags_queued_locked(struct kmbox *mb, struct kmbox_msg *msg,
+					    struct kmbox_tagwake *tw)
+{
+	if (unlikely(mb->tags_indexed || atomic_read(&mb->flt_sleepers) ||
+		     atomic_read(&mb->flt_pollers)))
+		kmbox_tags_insert_locked(mb, msg, tw);
+}
+
+static inline void kmbox_tags_wake_noted(struct kmbox *mb, struct kmbox_tagwake *tw)
+{
+	if (unlikely(tw->n || tw->all))
+		kmbox_tags_wake(mb, tw);
+}
+
 /* Take @msg off the queue, wherever it is; it is in flight (or withdrawn). */
 void kmbox_dequeue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 {
@@ -364,7 +383,8 @@ void kmbox_dequeue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 		RB_CLEAR_NODE(&msg->node);
 	}
 	list_del(&msg->link);
-	kmbox_tags_erase_locked(mb, msg);
+	if (unlikely(mb->tags_indexed))
+		kmbox_tags_erase_locked(mb, msg);
 	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
 	mb->bytes -= msg->len;
 }
@@ -671,7 +691,7 @@ queued:
 	mb->bytes += msg->len;
 	if (mb->nr_msgs > mb->st.max_depth)
 		mb->st.max_depth = mb->nr_msgs;
-	kmbox_tags_insert_locked(mb, msg, tw);
+	kmbox_tags_queued_locked(mb, msg, tw);
 }
 
 /*
@@ -857,7 +877,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 	struct kmbox_victims v = { .head = NULL };
 	struct kmbox *mb = kf->mb;
 	unsigned int done = 0;
-	bool queued = false, urgent = false;
+	bool queued = false, urgent = false, waited = false;
 	int ret = 0;
 
 	for (;;) {
@@ -944,6 +964,7 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 				       kmbox_has_urgent_room : kmbox_has_room, mb, w);
 		if (ret)
 			break;
+		waited = true;
 	}
 	if (unlikely(v.head || v.slots_freed))
 		kmbox_victims_free(mb, &v);
@@ -959,10 +980,14 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 	}
 
 	kmbox_wake_chosen(&wk);
-	kmbox_tags_wake(mb, &tw);
+	kmbox_tags_wake_noted(mb, &tw);
 	kmbox_wake_readers(mb, queued, urgent);
-	/* Room left: the next sender's turn. */
-	if (kmbox_has_room(mb) && wq_has_sleeper(&mb->wr_wait))
+	/*
+	 * Room left: the next sender's turn, if we took a wake-up that made
+	 * room for more than us (a batch received).  A sender that did not
+	 * wait took none: whoever made the room woke a sleeper for it.
+	 */
+	if (waited && kmbox_has_room(mb) && wq_has_sleeper(&mb->wr_wait))
 		wake_up_interruptible_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
 	return done;
 }
@@ -1024,7 +1049,14 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 	int ret = 0;
 
 	for (;;) {
-		u64 now = 0;
+		/*
+		 * The time a message spent queued, for the statistics: read
+		 * the clock before locking when a message is likely there, so
+		 * that the lock is not held across it (a sender waits for
+		 * it).  One that finds the queue empty sleeps without
+		 * reading it: a message handed to it spent no time queued.
+		 */
+		u64 now = kmbox_has_msg(mb) ? ktime_get_ns() : 0;
 
 		spin_lock(&mb->lock);
 		if (first) {
@@ -1033,7 +1065,8 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 			first = false;
 		}
 		while (got < n) {
-			struct kmbox_msg *msg = kmbox_tags_first_locked(mb, &f);
+			struct kmbox_msg *msg = likely(!f.mask) ? kmbox_queue_first(mb) :
+						kmbox_tags_first_locked(mb, &f);
 			bool as_slot;
 			u64 qtime;
 
@@ -1162,7 +1195,7 @@ void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int 
 	kmbox_wake_receiver_locked(mb, &wk);
 	spin_unlock(&mb->lock);
 	kmbox_wake_chosen(&wk);
-	kmbox_tags_wake(mb, &tw);
+	kmbox_tags_wake_noted(mb, &tw);
 	if (wq_has_sleeper(&mb->rd_wait))
 		wake_up_interruptible_poll(&mb->rd_wait, EPOLLIN | EPOLLRDNORM);
 	if (lost) {

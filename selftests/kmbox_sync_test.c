@@ -679,6 +679,124 @@ TEST_F(mb, replies_reach_the_right_callers_when_answered_out_of_order)
 		EXPECT_EQ(0, kt_wait(pid[i]));
 }
 
+/*
+ * Lost wake-ups on the call path.  Callers (threads sharing one file) make
+ * many short calls, each with a deadline far longer than a call takes, to
+ * two servers sharing the file: one blocks in its receive, the other
+ * polls and receives without blocking.  A handled signal (SA_RESTART)
+ * keeps hitting half of the callers, so that their waits are cut short
+ * and resumed at every point; the other half is never signalled (a
+ * signal would wake a caller whose wake-up was lost).  A caller whose
+ * wake-up is lost sleeps for good (the calls have no deadline, which would
+ * wake it too): the harness's timeout ends the test, failed.  EINTR (a
+ * signal after the request was received) is allowed and the call made
+ * again.
+ */
+#define WK_CALLERS	4
+#define WK_CALLS	2500
+
+struct wk {
+	int fd;
+	volatile int stop;
+	unsigned int bad, eintr, done;
+};
+
+static void *wk_caller(void *arg)
+{
+	struct wk *wk = arg;
+	unsigned int i, req, back;
+
+	for (i = 0; i < WK_CALLS; i++) {
+		ssize_t r;
+
+		/* One caller failed: the others stop too, the test has failed. */
+		if (__atomic_load_n(&wk->bad, __ATOMIC_RELAXED))
+			break;
+		req = (unsigned int)(uintptr_t)pthread_self() ^ (i * 2654435761u);
+		back = 0;
+		r = kmbox_call(wk->fd, &req, sizeof(req), 0, &back, sizeof(back), NULL, NULL);
+		if (r < 0 && errno == EINTR) {
+			__atomic_add_fetch(&wk->eintr, 1, __ATOMIC_RELAXED);
+			i--;
+			continue;
+		}
+		if (r != sizeof(back) || back != req * 3 + 1) {
+			__atomic_add_fetch(&wk->bad, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		__atomic_add_fetch(&wk->done, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void *wk_server(void *arg)
+{
+	struct wk *wk = arg;
+
+	while (!__atomic_load_n(&wk->stop, __ATOMIC_ACQUIRE)) {
+		unsigned int req, back;
+		struct kmbox_recv r;
+
+		/* Blocking, with a deadline so that it sees @stop. */
+		if (kt_recv(wk->fd, &req, sizeof(req), KMBOX_F_CALLS | KMBOX_F_TIMEOUT,
+			    kt_deadline_ms(50), &r) != sizeof(req))
+			continue;
+		back = req * 3 + 1;
+		kt_reply(wk->fd, r.reply_token, &back, sizeof(back));
+	}
+	return NULL;
+}
+
+static void *wk_poll_server(void *arg)
+{
+	struct wk *wk = arg;
+	struct pollfd p = { .fd = wk->fd, .events = POLLIN };
+
+	while (!__atomic_load_n(&wk->stop, __ATOMIC_ACQUIRE)) {
+		unsigned int req, back;
+		__u64 token;
+
+		if (poll(&p, 1, 20) <= 0)
+			continue;
+		if (kt_take(wk->fd, &req, sizeof(req), KMBOX_F_NONBLOCK, &token) < 0)
+			continue;
+		back = req * 3 + 1;
+		kt_reply(wk->fd, token, &back, sizeof(back));
+	}
+	return NULL;
+}
+
+TEST_F(mb, calls_from_threads_sharing_a_file_never_lose_their_wake_up)
+{
+	struct wk wk = { .fd = self->fd };
+	pthread_t caller[WK_CALLERS], server[2];
+	unsigned int i, n = 0;
+
+	ASSERT_EQ(0, kt_sigaction(SIGUSR1, st_nop, SA_RESTART));
+	ASSERT_EQ(0, pthread_create(&server[0], NULL, wk_server, &wk));
+	ASSERT_EQ(0, pthread_create(&server[1], NULL, wk_poll_server, &wk));
+	for (i = 0; i < WK_CALLERS; i++)
+		ASSERT_EQ(0, pthread_create(&caller[i], NULL, wk_caller, &wk));
+	/* Signals at the callers until they are done. */
+	while (__atomic_load_n(&wk.done, __ATOMIC_RELAXED) < WK_CALLERS * WK_CALLS &&
+	       !__atomic_load_n(&wk.bad, __ATOMIC_RELAXED) && n < 200000) {
+		for (i = 0; i < WK_CALLERS / 2; i++)
+			pthread_kill(caller[i], SIGUSR1);
+		usleep(200);
+		n++;
+	}
+	for (i = 0; i < WK_CALLERS; i++)
+		pthread_join(caller[i], NULL);
+	__atomic_store_n(&wk.stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 2; i++)
+		pthread_join(server[i], NULL);
+	TH_LOG("%u calls, %u cut short by a signal after their request was taken, %u signal rounds",
+	       wk.done, wk.eintr, n);
+	EXPECT_EQ(0, wk.bad);
+	EXPECT_EQ(WK_CALLERS * WK_CALLS, wk.done);
+	EXPECT_EQ(0, kt_cur_msgs(self->fd));
+}
+
 FIXTURE(named) {
 	char name[64];
 	int fd;		/* the callers' file, O_RDWR */
