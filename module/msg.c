@@ -73,7 +73,8 @@ static void kmbox_pool_free_chain(struct kmbox *mb, struct llist_node *chain, lo
 /*
  * Free @mb's free pooled buffers down to @keep pooled buffers (not below
  * KMBOX_POOL_KEEP), @max at most; the pool list's mutex held.  The
- * mailbox's lock is taken for a few buffers at a time.  Return: how many.
+ * mailbox's lock is taken for 32 buffers at a time.  May sleep.
+ * Return: how many.
  */
 static unsigned long kmbox_pool_trim(struct kmbox *mb, int keep, unsigned long max)
 {
@@ -101,6 +102,8 @@ static unsigned long kmbox_pool_trim(struct kmbox *mb, int keep, unsigned long m
 		atomic_long_sub(surplus, &kmbox_pool_surplus);
 		kmbox_pool_free_chain(mb, chain, n);
 		freed += n;
+		/* 65 536 buffers are a lot of batches (shrinkers may sleep). */
+		cond_resched();
 	}
 	return freed;
 }
