@@ -18,6 +18,8 @@
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
 #include <linux/mm.h>
+#include <linux/shrinker.h>
+#include <linux/slab.h>
 
 /*
  * no_llseek: NULL since 868941b14441 ("fs: remove no_llseek", v6.0), then
@@ -115,5 +117,63 @@ static inline void kmbox_uring_cmd_done(struct io_uring_cmd *ioucmd, int ret,
 	io_uring_cmd_done(ioucmd, ret, 0);
 #endif
 }
+
+/*
+ * Shrinkers.  Until 6.7 a shrinker is a struct of the caller's, given to
+ * register_shrinker(shrinker, fmt, ...) (which takes a name since "mm:
+ * shrinkers: provide shrinkers with names", v6.0; its commit id was not
+ * at hand when this was written) and
+ * unregister_shrinker().  c42d50aefd17 ("mm: shrinker: add infrastructure
+ * for dynamically allocating shrinker", v6.7) added shrinker_alloc(),
+ * shrinker_register() and shrinker_free(), and the same series removed
+ * the old calls.  module/Kbuild looks for
+ * shrinker_alloc() in <linux/shrinker.h> (KMBOX_HAVE_SHRINKER_ALLOC).
+ * Either way kmbox gets a registered shrinker, or NULL when out of memory.
+ */
+typedef unsigned long (*kmbox_shrink_fn)(struct shrinker *, struct shrink_control *);
+
+#ifdef KMBOX_HAVE_SHRINKER_ALLOC
+static inline struct shrinker *kmbox_shrinker_register(kmbox_shrink_fn count,
+						       kmbox_shrink_fn scan, const char *name)
+{
+	struct shrinker *s = shrinker_alloc(0, "%s", name);
+
+	if (!s)
+		return NULL;
+	s->count_objects = count;
+	s->scan_objects = scan;
+	s->seeks = DEFAULT_SEEKS;
+	shrinker_register(s);
+	return s;
+}
+
+static inline void kmbox_shrinker_unregister(struct shrinker *s)
+{
+	shrinker_free(s);
+}
+#else
+static inline struct shrinker *kmbox_shrinker_register(kmbox_shrink_fn count,
+						       kmbox_shrink_fn scan, const char *name)
+{
+	struct shrinker *s = kzalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return NULL;
+	s->count_objects = count;
+	s->scan_objects = scan;
+	s->seeks = DEFAULT_SEEKS;
+	if (register_shrinker(s, "%s", name)) {
+		kfree(s);
+		return NULL;
+	}
+	return s;
+}
+
+static inline void kmbox_shrinker_unregister(struct shrinker *s)
+{
+	unregister_shrinker(s);
+	kfree(s);
+}
+#endif
 
 #endif /* _KMBOX_COMPAT_H */

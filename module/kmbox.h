@@ -86,6 +86,7 @@ extern struct kmbox_params kmbox_params;
  * struct kmbox_totals - module-wide counts, checked at unload
  * @mailboxes: mailboxes allocated and not yet freed
  * @region_pages: pages of all zero-copy regions
+ * @pool_buffers: buffers of all message pools
  * @users: per-user accounting records
  * @messages: what freed namespaces left of their per-message counts
  *	(struct kmbox_pcpu_stats), which must be 0
@@ -101,6 +102,7 @@ extern struct kmbox_params kmbox_params;
 struct kmbox_totals {
 	atomic_long_t mailboxes;
 	atomic_long_t region_pages;
+	atomic_long_t pool_buffers;
 	atomic_long_t users;
 	atomic_long_t messages;
 	atomic_long_t bytes;
@@ -142,6 +144,7 @@ struct kmbox_pcpu_stats {
  * @mailboxes: every published mailbox created here (kmbox->all); RCU
  * @nr_mailboxes: mailboxes created here and alive, for max_mailboxes
  * @region_pages: pages of their zero-copy regions
+ * @pool_buffers: buffers of their message pools
  * @pcpu: per-message counts of their messages and slots
  * @initial: this is the initial IPC namespace
  * @dead: taken off the list: the namespace ended (or the module is going);
@@ -156,6 +159,7 @@ struct kmbox_ns {
 	struct list_head mailboxes;
 	atomic_t nr_mailboxes;
 	atomic_long_t region_pages;
+	atomic_long_t pool_buffers;
 	struct kmbox_pcpu_stats __percpu *pcpu;
 	bool initial;
 	bool dead;
@@ -295,17 +299,41 @@ struct kmbox_msg {
  * Message pool.  Each mailbox keeps the 1 KiB buffers of its small
  * messages (payload up to KMBOX_POOL_DATA, 872 bytes today, and every
  * zero-copy message) for reuse, so that the steady state of a
- * small-message exchange allocates nothing.  A pool grows on demand to
- * max_msgs + KMBOX_POOL_EXTRA buffers (spares and batches being built),
- * KMBOX_POOL_MAX at most, each charged to the mailbox's creator, and is
- * freed with the mailbox.  Plain kmalloc(): no cache of our own, whose
- * creation could half-fail at insmod (6.1's sysfs_slab_add() leaks the
- * name when fault injection fails it).
+ * small-message exchange allocates nothing, at any depth: no kmalloc(),
+ * no memory cgroup charge and no init_on_alloc zeroing per message, each
+ * of which a buffer pays once, when the pool grows.
+ *
+ * Size.  A pool grows on demand with its queue, to max_msgs +
+ * KMBOX_POOL_EXTRA buffers (spares and batches being built), each charged
+ * to the mailbox's creator (user_quota) and, by __GFP_ACCOUNT, to the
+ * memory cgroup of the sender that made it grow; a buffer the creator's
+ * quota or the cgroup cannot cover is not pooled, and the message is
+ * allocated for its size and charged to its sender instead.  So the pool
+ * never pins more than its creator's quota allows.  Everything is freed
+ * with the mailbox.
+ *
+ * Surplus.  KMBOX_POOL_KEEP buffers a pool keeps for good; those beyond
+ * (the surplus) it gives back (msg.c):
+ *  - under memory pressure: a shrinker frees every surplus buffer that is
+ *    free (not holding a message) at once;
+ *  - when idle: every KMBOX_POOL_TRIM_MS, a pool that did not grow since
+ *    the last pass is trimmed of the free buffers beyond the mailbox's
+ *    messages of the moment (queued and in flight) + KMBOX_POOL_EXTRA,
+ *    KMBOX_POOL_KEEP at least.  A queue that stays deep keeps its pool; a
+ *    drained one gives its surplus back within two passes.
+ * A pool with a surplus is on a list of the module's (msg.c), which the
+ * shrinker and the trim pass walk under a mutex; kmbox_pool_destroy()
+ * takes it off under the same mutex.
+ *
+ * Plain kmalloc(): no cache of our own, whose creation could half-fail at
+ * insmod (6.1's sysfs_slab_add() leaks the name when fault injection fails
+ * it), and which would save only the zeroing of a buffer's first use.
  */
 #define KMBOX_POOL_COST		1024	/* a kmalloc size class: nothing wasted */
 #define KMBOX_POOL_DATA		(KMBOX_POOL_COST - KMBOX_MSG_HDR)
 #define KMBOX_POOL_EXTRA	8
-#define KMBOX_POOL_MAX		256
+#define KMBOX_POOL_KEEP		256
+#define KMBOX_POOL_TRIM_MS	1000
 
 /*
  * Every message allocation: charged to the memory cgroup, and when the
@@ -392,7 +420,10 @@ struct kmbox_mbstats {
  * @creator: charged for the mailbox, its region and its pool
  * @pool: free pooled buffers; anyone adds, takers hold @lock
  * @pool_size: pooled buffers allocated (free or in use)
- * @pool_max: most pooled buffers
+ * @pool_max: most pooled buffers (fixed)
+ * @pool_grew: the pool grew past KMBOX_POOL_KEEP since the last trim pass
+ * @pool_link: on the list of pools with a surplus (msg.c), or empty;
+ *	under that list's mutex
  * @rendezvous: created with KMBOX_ATTR_RENDEZVOUS: every send is
  *	synchronous
  * @tags: the queued messages again, by (tag, priority desc, arrival), once
@@ -451,6 +482,8 @@ struct kmbox {
 	struct llist_head pool;
 	atomic_t pool_size;
 	u32 pool_max;
+	bool pool_grew;
+	struct list_head pool_link;
 	bool rendezvous;
 	struct rb_root tags;
 	bool tags_indexed;
@@ -752,6 +785,8 @@ struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
 void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);
 void kmbox_pool_refill_locked(struct kmbox_file *kf);
 unsigned long kmbox_pool_destroy(struct kmbox *mb);
+int kmbox_pool_init(void);
+void kmbox_pool_exit(void);
 
 /* user.c */
 struct kmbox_chain *kmbox_chain_get(const struct cred *cred, bool exempt);

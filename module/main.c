@@ -563,9 +563,14 @@ static int __init kmbox_init(void)
 	ret = kmbox_params_init();
 	if (ret)
 		return ret;
+	ret = kmbox_pool_init();
+	if (ret)
+		return ret;
 	kmbox_proc_dir = proc_mkdir("kmbox", NULL);
-	if (!kmbox_proc_dir)
-		return -ENOMEM;
+	if (!kmbox_proc_dir) {
+		ret = -ENOMEM;
+		goto out_pool;
+	}
 	if (!proc_create_single("mailboxes", 0444, kmbox_proc_dir, kmbox_proc_mailboxes) ||
 	    !proc_create_single("stats", 0444, kmbox_proc_dir, kmbox_proc_stats) ||
 	    !proc_create_single("mailbox_stats", 0444, kmbox_proc_dir, kmbox_proc_mbstats)) {
@@ -579,6 +584,8 @@ static int __init kmbox_init(void)
 
 out_proc:
 	proc_remove(kmbox_proc_dir);
+out_pool:
+	kmbox_pool_exit();
 	return ret;
 }
 
@@ -588,7 +595,9 @@ static void __exit kmbox_exit(void)
 	proc_remove(kmbox_proc_dir);
 	kmbox_names_exit();
 	kmbox_users_exit();
+	kmbox_pool_exit();
 	WARN_ON(atomic_long_read(&kmbox_stats.mailboxes) ||
+		atomic_long_read(&kmbox_stats.pool_buffers) ||
 		atomic_long_read(&kmbox_stats.messages) ||
 		atomic_long_read(&kmbox_stats.bytes) ||
 		atomic_long_read(&kmbox_stats.slots_held) ||

@@ -551,7 +551,8 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, const struct kmbox_qos *q
 	mb->creator = kmbox_chain_hold(creator);
 	init_llist_head(&mb->pool);
 	atomic_set(&mb->pool_size, 0);
-	mb->pool_max = min_t(u32, attr.max_msgs + KMBOX_POOL_EXTRA, KMBOX_POOL_MAX);
+	mb->pool_max = attr.max_msgs + KMBOX_POOL_EXTRA;
+	INIT_LIST_HEAD(&mb->pool_link);
 	mb->rendezvous = attr.flags & KMBOX_ATTR_RENDEZVOUS;
 	kmbox_qos_init(mb, qos);
 	atomic64_set(&mb->next_token, 0);

@@ -10,8 +10,9 @@
  * for the same reason).
  *
  * Buffers.  Small messages (and all zero-copy ones, which carry no
- * payload) live in buffers from the mailbox's pool (KMBOX_POOL_MAX at
- * most, charged to the creator).  A receiver gives a delivered buffer
+ * payload) live in buffers from the mailbox's pool (max_msgs +
+ * KMBOX_POOL_EXTRA at most, charged to the creator; the policy, and how
+ * the surplus over KMBOX_POOL_KEEP goes back, is in kmbox.h).  A receiver gives a delivered buffer
  * back with llist_add(), lock-free; a sender takes one from its file's
  * spare, and refills the spare from the pool while it holds kmbox->lock to
  * queue, so taking costs no lock round of its own and llist_del_first()
@@ -23,12 +24,183 @@
 #include <linux/cred.h>
 #include <linux/llist.h>
 #include <linux/mm.h>
+#include <linux/mutex.h>
 #include <linux/pid.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
 
 #include "kmbox.h"
+
+/*
+ * Pools with a surplus (more than KMBOX_POOL_KEEP buffers), for the
+ * shrinker and the trim pass.  A mailbox is put on the list by the send
+ * that grows its pool past KMBOX_POOL_KEEP, taken off by a trim that
+ * brings it back, or by kmbox_pool_destroy(); both hold the mutex, so a
+ * mailbox found on the list under it is alive.  Nothing allocates under
+ * it, and the shrinker only tries it: reclaim entered under it, or under
+ * a mailbox's lock, cannot wait for it.
+ */
+static DEFINE_MUTEX(kmbox_pools_lock);
+static LIST_HEAD(kmbox_pools);
+/* Buffers beyond KMBOX_POOL_KEEP over every pool, free or in use. */
+static atomic_long_t kmbox_pool_surplus = ATOMIC_LONG_INIT(0);
+static struct shrinker *kmbox_pool_shrinker;
+static void kmbox_pool_trim_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(kmbox_pool_trim_work, kmbox_pool_trim_fn);
+
+/* @n more buffers in @mb's pool (< 0: freed), for /proc/kmbox/stats. */
+static void kmbox_pool_count(struct kmbox *mb, long n)
+{
+	atomic_long_add(n, &mb->ns->pool_buffers);
+	atomic_long_add(n, &kmbox_stats.pool_buffers);
+}
+
+/* Free a chain of @n pooled buffers taken off @mb's pool. */
+static void kmbox_pool_free_chain(struct kmbox *mb, struct llist_node *chain, long n)
+{
+	struct kmbox_msg *msg, *next;
+
+	llist_for_each_entry_safe(msg, next, chain, pool_node) {
+		put_pid(msg->pid);
+		kfree(msg);
+	}
+	kmbox_uncharge(mb->creator, n * KMBOX_POOL_COST);
+	kmbox_pool_count(mb, -n);
+}
+
+/*
+ * Free @mb's free pooled buffers down to @keep pooled buffers (not below
+ * KMBOX_POOL_KEEP), @max at most; the pool list's mutex held.  The
+ * mailbox's lock is taken for 32 buffers at a time.  May sleep.
+ * Return: how many.
+ */
+static unsigned long kmbox_pool_trim(struct kmbox *mb, int keep, unsigned long max)
+{
+	unsigned long freed = 0;
+
+	lockdep_assert_held(&kmbox_pools_lock);
+	keep = max(keep, KMBOX_POOL_KEEP);
+	while (freed < max) {
+		struct llist_node *chain = NULL, *node;
+		long n = 0, surplus = 0;
+
+		spin_lock(&mb->lock);
+		while (n < 32 && freed + n < max && atomic_read(&mb->pool_size) > keep &&
+		       (node = llist_del_first(&mb->pool))) {
+			/* As in kmbox_pool_grow(): by the value it had. */
+			if (atomic_dec_return(&mb->pool_size) >= KMBOX_POOL_KEEP)
+				surplus++;
+			node->next = chain;
+			chain = node;
+			n++;
+		}
+		spin_unlock(&mb->lock);
+		if (!n)
+			break;
+		atomic_long_sub(surplus, &kmbox_pool_surplus);
+		kmbox_pool_free_chain(mb, chain, n);
+		freed += n;
+		/* 65 536 buffers are a lot of batches (shrinkers may sleep). */
+		cond_resched();
+	}
+	return freed;
+}
+
+/* Take @mb off the list if its pool has no surplus left; mutex held. */
+static void kmbox_pool_unlist_idle(struct kmbox *mb)
+{
+	lockdep_assert_held(&kmbox_pools_lock);
+	if (atomic_read(&mb->pool_size) > KMBOX_POOL_KEEP)
+		return;
+	list_del_init(&mb->pool_link);
+	/*
+	 * A send growing the pool past KMBOX_POOL_KEEP meanwhile either sees
+	 * it off the list and lists it, or is seen here.  Pairs with
+	 * atomic_inc_return() before list_empty_careful() in
+	 * kmbox_pool_grow() and kmbox_pool_list().
+	 */
+	smp_mb();
+	if (atomic_read(&mb->pool_size) > KMBOX_POOL_KEEP)
+		list_add_tail(&mb->pool_link, &kmbox_pools);
+}
+
+/*
+ * The trim pass: a pool that grew since the last pass is left alone (its
+ * queue is filling); any other gives back the free buffers beyond what
+ * its mailbox's messages of the moment need.  Runs while pools have a
+ * surplus.
+ */
+static void kmbox_pool_trim_fn(struct work_struct *work)
+{
+	struct kmbox *mb, *tmp;
+
+	mutex_lock(&kmbox_pools_lock);
+	list_for_each_entry_safe(mb, tmp, &kmbox_pools, pool_link) {
+		if (READ_ONCE(mb->pool_grew)) {
+			WRITE_ONCE(mb->pool_grew, false);
+			continue;
+		}
+		kmbox_pool_trim(mb, atomic_read(&mb->used) + KMBOX_POOL_EXTRA, ULONG_MAX);
+		kmbox_pool_unlist_idle(mb);
+		cond_resched();
+	}
+	if (!list_empty(&kmbox_pools))
+		queue_delayed_work(system_unbound_wq, &kmbox_pool_trim_work,
+				   msecs_to_jiffies(KMBOX_POOL_TRIM_MS));
+	mutex_unlock(&kmbox_pools_lock);
+}
+
+static unsigned long kmbox_pool_shrink_count(struct shrinker *s, struct shrink_control *sc)
+{
+	return atomic_long_read(&kmbox_pool_surplus) ?: SHRINK_EMPTY;
+}
+
+static unsigned long kmbox_pool_shrink_scan(struct shrinker *s, struct shrink_control *sc)
+{
+	unsigned long freed = 0;
+	struct kmbox *mb, *tmp;
+
+	if (!mutex_trylock(&kmbox_pools_lock))
+		return SHRINK_STOP;
+	list_for_each_entry_safe(mb, tmp, &kmbox_pools, pool_link) {
+		freed += kmbox_pool_trim(mb, KMBOX_POOL_KEEP, sc->nr_to_scan - freed);
+		kmbox_pool_unlist_idle(mb);
+		if (freed >= sc->nr_to_scan)
+			break;
+	}
+	/* Start with the next one next time. */
+	if (!list_empty(&kmbox_pools))
+		list_rotate_left(&kmbox_pools);
+	mutex_unlock(&kmbox_pools_lock);
+	return freed ?: SHRINK_STOP;
+}
+
+/**
+ * kmbox_pool_init() - register the pools' shrinker, at module load
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int kmbox_pool_init(void)
+{
+	kmbox_pool_shrinker = kmbox_shrinker_register(kmbox_pool_shrink_count,
+						      kmbox_pool_shrink_scan, "kmbox-pool");
+	return kmbox_pool_shrinker ? 0 : -ENOMEM;
+}
+
+/**
+ * kmbox_pool_exit() - unregister the shrinker, at module unload
+ *
+ * Every mailbox is gone, so no pool is listed and the trim pass, if still
+ * queued, finds nothing.
+ */
+void kmbox_pool_exit(void)
+{
+	kmbox_shrinker_unregister(kmbox_pool_shrinker);
+	cancel_delayed_work_sync(&kmbox_pool_trim_work);
+	WARN_ON(!list_empty(&kmbox_pools) || atomic_long_read(&kmbox_pool_surplus));
+}
 
 /**
  * kmbox_pool_destroy() - free @mb's pooled buffers for good
@@ -36,6 +208,7 @@
  *
  * Every file has given its spare back: all buffers are in the pool.
  *
+ * Context: may sleep (the pool list's mutex).
  * Return: the bytes they were charged.
  */
 unsigned long kmbox_pool_destroy(struct kmbox *mb)
@@ -43,24 +216,58 @@ unsigned long kmbox_pool_destroy(struct kmbox *mb)
 	struct kmbox_msg *msg, *next;
 	int pooled = 0;
 
+	/* Only a pool that may grow past KMBOX_POOL_KEEP is ever listed. */
+	if (mb->pool_max > KMBOX_POOL_KEEP) {
+		mutex_lock(&kmbox_pools_lock);
+		list_del_init(&mb->pool_link);
+		mutex_unlock(&kmbox_pools_lock);
+	}
 	llist_for_each_entry_safe(msg, next, llist_del_all(&mb->pool), pool_node) {
 		put_pid(msg->pid);
 		kfree(msg);
 		pooled++;
 	}
 	WARN_ON(pooled != atomic_read(&mb->pool_size));
+	if (pooled > KMBOX_POOL_KEEP)
+		atomic_long_sub(pooled - KMBOX_POOL_KEEP, &kmbox_pool_surplus);
+	kmbox_pool_count(mb, -pooled);
 	return pooled * KMBOX_POOL_COST;
+}
+
+/* @mb's pool grew past KMBOX_POOL_KEEP: list it for the trim pass. */
+static void kmbox_pool_list(struct kmbox *mb)
+{
+	WRITE_ONCE(mb->pool_grew, true);
+	/* Lockless peek: see kmbox_pool_unlist_idle(). */
+	if (!list_empty_careful(&mb->pool_link))
+		return;
+	mutex_lock(&kmbox_pools_lock);
+	if (list_empty(&mb->pool_link)) {
+		list_add_tail(&mb->pool_link, &kmbox_pools);
+		queue_delayed_work(system_unbound_wq, &kmbox_pool_trim_work,
+				   msecs_to_jiffies(KMBOX_POOL_TRIM_MS));
+	}
+	mutex_unlock(&kmbox_pools_lock);
 }
 
 /* A new pooled buffer for @mb, or NULL when the pool is full or over quota. */
 static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
 {
 	struct kmbox_msg *msg;
+	int size;
 
 	BUILD_BUG_ON(KMBOX_POOL_DATA < 512);
 	if (atomic_read(&mb->pool_size) >= mb->pool_max)
 		return NULL;
-	if (atomic_inc_return(&mb->pool_size) > mb->pool_max)
+	/*
+	 * kmbox_pool_surplus follows every change of a pool's size across
+	 * KMBOX_POOL_KEEP by the value it changed from, so it is exact once
+	 * the pool is quiet, whatever the order of grows and trims.
+	 */
+	size = atomic_inc_return(&mb->pool_size);
+	if (size > KMBOX_POOL_KEEP)
+		atomic_long_inc(&kmbox_pool_surplus);
+	if (size > mb->pool_max)
 		goto out_dec;
 	if (kmbox_charge(mb->creator, KMBOX_POOL_COST))
 		goto out_dec;
@@ -69,12 +276,16 @@ static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
 		goto out_uncharge;
 	msg->pooled = true;
 	msg->pid = NULL;
+	kmbox_pool_count(mb, 1);
+	if (size > KMBOX_POOL_KEEP)
+		kmbox_pool_list(mb);
 	return msg;
 
 out_uncharge:
 	kmbox_uncharge(mb->creator, KMBOX_POOL_COST);
 out_dec:
-	atomic_dec(&mb->pool_size);
+	if (atomic_dec_return(&mb->pool_size) >= KMBOX_POOL_KEEP)
+		atomic_long_dec(&kmbox_pool_surplus);
 	return NULL;
 }
 

@@ -128,6 +128,7 @@ static struct kmbox_ns *kmbox_ns_alloc(struct ipc_namespace *ipc)
 	INIT_LIST_HEAD(&ns->mailboxes);
 	atomic_set(&ns->nr_mailboxes, 0);
 	atomic_long_set(&ns->region_pages, 0);
+	atomic_long_set(&ns->pool_buffers, 0);
 	ns->initial = ipc->ns.inum == PROC_IPC_INIT_INO;
 	if (!ns->initial)
 		atomic_inc(&kmbox_ns_count);
@@ -760,17 +761,18 @@ void kmbox_stats_show(struct seq_file *m)
 {
 	struct kmbox_ns *ns = kmbox_ns_current(false);
 	struct kmbox_pcpu_stats sum = {};
-	long mailboxes = 0, pages = 0;
+	long mailboxes = 0, pages = 0, pooled = 0;
 
 	if (!IS_ERR_OR_NULL(ns)) {
 		mailboxes = atomic_read(&ns->nr_mailboxes);
 		kmbox_ns_stat_sum(ns, &sum);
 		pages = atomic_long_read(&ns->region_pages);
+		pooled = atomic_long_read(&ns->pool_buffers);
 		kmbox_ns_put(ns);
 	}
 	seq_printf(m, "mailboxes %ld\nmessages %ld\nbytes %ld\nzc_slots_held %ld\n"
-		   "region_pages %ld\nusers %ld\n", mailboxes, sum.messages, sum.bytes,
-		   sum.slots_held, pages, kmbox_users_visible(seq_user_ns(m)));
+		   "region_pages %ld\nusers %ld\npool_buffers %ld\n", mailboxes, sum.messages,
+		   sum.bytes, sum.slots_held, pages, kmbox_users_visible(seq_user_ns(m)), pooled);
 	if (kmbox_cur_ipc_ns()->ns.inum == PROC_IPC_INIT_INO)
 		seq_printf(m, "namespaces %d\nnamespaces_dead %d\n",
 			   atomic_read(&kmbox_ns_count), atomic_read(&kmbox_ns_dead_count));
@@ -822,6 +824,6 @@ void kmbox_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "kmbox-uid:\t%u\nkmbox-gid:\t%u\nkmbox-mode:\t%04o\n",
 		   from_kuid_munged(uns, mb->uid), from_kgid_munged(uns, mb->gid), mb->mode);
 	seq_printf(m, "kmbox-max-msgs:\t%u\nkmbox-max-msgsize:\t%u\nkmbox-rendezvous:\t%d\n"
-		   "kmbox-zc-slots:\t%u\n", mb->max_msgs, mb->max_msgsize, mb->rendezvous,
-		   c.slots);
+		   "kmbox-zc-slots:\t%u\nkmbox-pool-buffers:\t%d\n", mb->max_msgs,
+		   mb->max_msgsize, mb->rendezvous, c.slots, atomic_read(&mb->pool_size));
 }

@@ -580,6 +580,69 @@ TEST_F(memcg, memory_cgroup_limit_stops_a_sender_with_enomem)
 	EXPECT_EQ(0, self->res->sent);
 }
 
+/* kmbox-pool-buffers of @fd's mailbox (/proc/self/fdinfo), or -1. */
+static long pool_buffers(int fd)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "kmbox-pool-buffers: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+#define CG_POOL_MAX	(8 << 20)
+
+/*
+ * A deep mailbox of small messages grows its pool with the queue; each
+ * buffer is charged to the memory cgroup of the sender that made it grow,
+ * whose limit stops the growth, and the sends, with ENOMEM (no OOM kill).
+ */
+TEST_F(memcg, pool_growth_is_charged_to_the_senders_cgroup_and_stops_at_its_limit)
+{
+	long long before = 0, after = 0, delta;
+	long pool;
+	char buf[64];
+
+	if (!self->have_cg)
+		return;
+	self->fd = kt_create(self->name, O_RDWR | O_NONBLOCK, 0666, 65536, 64);
+	ASSERT_GE(self->fd, 0);
+	ASSERT_EQ(0, kt_param_set("user_quota", 1ULL << 30));
+	ASSERT_EQ(0, cg_write(self->cg, "memory.max", "8388608"));
+	EXPECT_EQ(0, cg_run_fill(self->cg, self->name, 64, 65536, self->res, &before, &after))
+		TH_LOG("the sender was killed, not refused");
+	EXPECT_EQ(0, cg_read_key(self->cg, "memory.events", "oom_kill"));
+	pool = pool_buffers(self->fd);
+	delta = after - before;
+	TH_LOG("%d messages of 64 B under memory.max %d: pool of %ld buffers, "
+	       "memory.current +%lld, errno %d", self->res->sent, CG_POOL_MAX, pool, delta,
+	       self->res->err);
+	TH_LOG("memory.stat: slab %lld, kernel %lld, percpu %lld, anon %lld",
+	       cg_read_key(self->cg, "memory.stat", "slab"),
+	       cg_read_key(self->cg, "memory.stat", "kernel"),
+	       cg_read_key(self->cg, "memory.stat", "percpu"),
+	       cg_read_key(self->cg, "memory.stat", "anon"));
+	EXPECT_EQ(ENOMEM, self->res->err);
+	/* the pool grew past the 256 buffers it keeps, as far as the cgroup let it */
+	EXPECT_GT(pool, 256);
+	EXPECT_LE(pool * 1024, CG_POOL_MAX);
+	/* and the cgroup paid for it (the first 256 too: the mailbox is new) */
+	EXPECT_GE(delta, pool * 1024 - (1 << 19));
+	EXPECT_LE(delta, CG_POOL_MAX);
+	/* everything queued is intact and can be received */
+	while (read(self->fd, buf, sizeof(buf)) == sizeof(buf))
+		self->res->sent--;
+	EXPECT_EQ(0, self->res->sent);
+}
+
 /* ---- large messages ----------------------------------------------------- */
 
 #define BIG	(4 << 20)

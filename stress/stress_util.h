@@ -278,7 +278,7 @@ static inline long kb_send(int fd, const void *buf, __u32 len, __u32 prio, __u32
 /* ---- /proc/kmbox/stats and module parameters ------------------------------------ */
 
 struct kb_stats {
-	long mailboxes, messages, bytes, zc_slots_held, region_pages, users;
+	long mailboxes, messages, bytes, zc_slots_held, region_pages, users, pool_buffers;
 };
 
 static inline int kb_read_stats(struct kb_stats *st)
@@ -303,6 +303,8 @@ static inline int kb_read_stats(struct kb_stats *st)
 			st->region_pages = v;
 		else if (!strcmp(key, "users"))
 			st->users = v;
+		else if (!strcmp(key, "pool_buffers"))
+			st->pool_buffers = v;
 	}
 	fclose(f);
 	return 0;
@@ -311,7 +313,7 @@ static inline int kb_read_stats(struct kb_stats *st)
 static inline bool kb_stats_zero(const struct kb_stats *s)
 {
 	return !s->mailboxes && !s->messages && !s->bytes && !s->zc_slots_held &&
-	       !s->region_pages && !s->users;
+	       !s->region_pages && !s->users && !s->pool_buffers;
 }
 
 /*
@@ -333,9 +335,9 @@ static inline bool kb_wait_stats_zero(struct kb_stats *st, int ms)
 
 static inline void kb_stats_diag(const char *what, const struct kb_stats *s)
 {
-	diag("%s: mailboxes %ld messages %ld bytes %ld zc_slots_held %ld region_pages %ld users %ld",
-	     what, s->mailboxes, s->messages, s->bytes, s->zc_slots_held, s->region_pages,
-	     s->users);
+	diag("%s: mailboxes %ld messages %ld bytes %ld zc_slots_held %ld region_pages %ld users %ld "
+	     "pool_buffers %ld", what, s->mailboxes, s->messages, s->bytes, s->zc_slots_held,
+	     s->region_pages, s->users, s->pool_buffers);
 }
 
 /* ---- /proc/kmbox/mailboxes, by column name ---------------------------------------- */
