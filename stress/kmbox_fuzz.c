@@ -1028,7 +1028,8 @@ static void slot_log_dump(int fd, uint32_t slot)
 	snprintf(key, sizeof(key), "mbox=%llu slot=%u ", id, slot);
 	while (fgets(line, sizeof(line), in))
 		if (strstr(line, key))
-			snprintf(ring[n++ % SLOT_LOG_LINES], sizeof(ring[0]), "%s", line);
+			snprintf(ring[n++ % SLOT_LOG_LINES], sizeof(ring[0]), "%.*s",
+				 (int)sizeof(ring[0]) - 1, line);
 	fclose(in);
 	diag("fuzz %s   the kernel's last %u transitions of slot %u of mailbox %llu (of %u logged):",
 	     T->who, n < SLOT_LOG_LINES ? n : SLOT_LOG_LINES, slot, id, n);
