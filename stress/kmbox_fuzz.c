@@ -115,6 +115,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -2334,10 +2335,26 @@ static uint64_t fd_info_u64(int fd, const char *key, uint64_t dflt)
 	return ret;
 }
 
+/* A key of /proc/kmbox/stats, or LONG_MIN if absent or unreadable. */
+static long proc_stat_long(const char *key)
+{
+	char k[64];
+	long v, ret = LONG_MIN;
+	FILE *fp = fopen("/proc/kmbox/stats", "re");
+
+	if (!fp)
+		return LONG_MIN;
+	while (fscanf(fp, "%63s %ld", k, &v) == 2)
+		if (!strcmp(k, key))
+			ret = v;
+	fclose(fp);
+	return ret;
+}
+
 static void stats_check(struct ffile *f, const struct kmbox_stats *st, bool reset)
 {
 	struct statsnap *p = &stat_last[f - files];
-	uint64_t sum = 0, max_msgs, max_size;
+	uint64_t sum = 0, max_msgs, max_size, pool;
 	bool zc;
 	unsigned int b;
 
@@ -2361,6 +2378,22 @@ static void stats_check(struct ffile *f, const struct kmbox_stats *st, bool rese
 	max_msgs = fd_info_u64(f->fd, "kmbox-max-msgs", 0);
 	max_size = fd_info_u64(f->fd, "kmbox-max-msgsize", 0);
 	zc = fd_info_u64(f->fd, "kmbox-zc-slots", 1) != 0;
+	/*
+	 * The message pool, where the module shows it (kmbox-pool-buffers,
+	 * /proc/kmbox/stats pool_buffers): it grows with the queue to
+	 * max_msgs + 8 buffers (KMBOX_POOL_EXTRA), never more, and no count
+	 * of it goes negative (which %llu reads as a huge number).
+	 */
+	pool = fd_info_u64(f->fd, "kmbox-pool-buffers", UINT64_MAX);
+	if (max_msgs && pool != UINT64_MAX && pool > max_msgs + 8)
+		oracle_fail("STATS on file #%u: a pool of %lld buffers, max_msgs %llu", f->fid,
+			    (long long)pool, (unsigned long long)max_msgs);
+	{
+		long pb = proc_stat_long("pool_buffers");
+
+		if (pb < 0 && pb != LONG_MIN)
+			oracle_fail("/proc/kmbox/stats: pool_buffers %ld", pb);
+	}
 	if (max_msgs) {
 		/*
 		 * Messages out since the last reset were sent since, or were
