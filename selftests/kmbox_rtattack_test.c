@@ -198,4 +198,94 @@ TEST(messages_that_were_queued_never_count_as_handed_over)
 	close(q.fd);
 }
 
+/* ---- senders' wake-ups: room for many made at once ---- */
+
+#define WK_MAX		8
+#define WK_SENDERS	12
+#define WK_ROUNDS	60
+
+struct wk {
+	int fd;
+	volatile int stop;
+	unsigned long fast;
+	int timedout, bad;
+};
+
+/* Blocking sends, each with a 10 s deadline, until told to stop. */
+static void *wk_sender(void *arg)
+{
+	struct wk *k = arg;
+	char buf[16] = { 0 };
+
+	while (!k->stop) {
+		if (!kt_send(k->fd, buf, sizeof(buf), 0, KMBOX_F_TIMEOUT, kt_deadline_ms(10000)))
+			continue;
+		if (errno == ETIMEDOUT)
+			__atomic_add_fetch(&k->timedout, 1, __ATOMIC_RELAXED);
+		else
+			__atomic_add_fetch(&k->bad, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
+ * A full mailbox and more senders asleep than it holds; a batch receive
+ * empties it at once, waking one sender, and then nobody receives: the
+ * senders must fill it again by themselves (each one that was woken and
+ * sent passes the wake-up on while room is left), a sender that did not
+ * wait taking some of the room on the way.  A mailbox that stays short
+ * for 3 s while senders sleep lost a wake-up.
+ */
+TEST(room_made_for_many_at_once_is_filled_by_the_sleeping_senders)
+{
+	pthread_t s[WK_SENDERS];
+	struct kmbox_mmsg mm[WK_MAX];
+	char buf[WK_MAX][16];
+	struct wk k = { 0 };
+	int i, round, stuck = -1;
+	long cur = -1;
+
+	KT_REQUIRE_MODULE();
+	k.fd = kt_anon(O_RDWR, WK_MAX, 16);
+	ASSERT_GE(k.fd, 0);
+	for (i = 0; i < WK_SENDERS; i++)
+		ASSERT_EQ(0, pthread_create(&s[i], NULL, wk_sender, &k));
+	for (round = 0; round < WK_ROUNDS && stuck < 0; round++) {
+		struct kmbox_batch b = { .msgs = KT_PTR(mm), .count = WK_MAX,
+					 .flags = KMBOX_F_NONBLOCK };
+		uint64_t end = kt_deadline_ms(3000);
+
+		while ((cur = kt_cur_msgs(k.fd)) < WK_MAX && kt_now_ns() < end)
+			kt_sleep_ms(1);
+		if (cur < WK_MAX) {
+			stuck = round;
+			break;
+		}
+		for (i = 0; i < WK_MAX; i++)
+			mm[i] = (struct kmbox_mmsg){ .buf = KT_PTR(buf[i]), .len = 16 };
+		EXPECT_EQ(WK_MAX, ioctl(k.fd, KMBOX_IOC_RECV_BATCH, &b));
+		/* A sender that did not wait takes some of the room first. */
+		if (round % 2 && !kt_send(k.fd, buf[0], 16, 0, KMBOX_F_NONBLOCK, 0))
+			k.fast++;
+	}
+	if (stuck >= 0) {
+		struct kmbox_attr a;
+
+		kt_getattr(k.fd, &a);
+		TH_LOG("round %d: %ld queued of %d for 3 s, %u senders asleep", stuck, cur, WK_MAX,
+		       a.wr_waiters);
+	}
+	k.stop = 1;
+	/* Let every sender out: receive until they have all stopped. */
+	for (i = 0; i < 2000 && kt_recv(k.fd, buf[0], 16, KMBOX_F_TIMEOUT,
+					kt_deadline_ms(200), NULL) >= 0; i++)
+		;
+	for (i = 0; i < WK_SENDERS; i++)
+		pthread_join(s[i], NULL);
+	TH_LOG("%d rounds, %lu sends that did not wait", round, k.fast);
+	EXPECT_EQ(-1, stuck) TH_LOG("senders slept while the mailbox had room: a lost wake-up");
+	EXPECT_EQ(0, k.bad);
+	close(k.fd);
+}
+
 TEST_HARNESS_MAIN
