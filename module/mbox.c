@@ -1101,7 +1101,12 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 			/* One clock read per lock round, only if one is taken. */
 			if (!now)
 				now = ktime_get_ns();
-			qtime = now > msg->send_ns ? now - msg->send_ns : 0;
+			/*
+			 * The clock may have been read before this message was
+			 * stamped and queued: it was queued all the same, so it
+			 * waited 1 ns at least (0 is a hand-off's).
+			 */
+			qtime = now > msg->send_ns ? now - msg->send_ns : 1;
 			kmbox_stat_out_locked(mb, msg, qtime);
 			trace_kmbox_recv(mb, msg, qtime);
 			msgs[got++] = msg;
