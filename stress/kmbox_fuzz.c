@@ -2525,8 +2525,6 @@ static void op_send(void)
 	/* a deadline a few ms ahead, past, 0, or anything */
 	if (s.flags & KMBOX_F_EXPIRE)
 		s.expire_ns = rand_deadline();
-	if (s.expire_ns > (__u64)INT64_MAX)
-		nonsense = true;
 	if ((s.flags & KMBOX_F_TAG) && rng_pct(&R, 80))
 		s.tag = rng_pct(&R, 80) ? rng_below(&R, 4) : rand_u64();
 	zc = s.flags & KMBOX_F_ZC;
@@ -2558,6 +2556,9 @@ static void op_send(void)
 		if (!(s.flags & (i ? KMBOX_F_EXPIRE : KMBOX_F_TAG)))
 			nonsense = true;
 	}
+	/* After the line above, which may have replaced it with 1. */
+	if (s.expire_ns > (__u64)INT64_MAX)
+		nonsense = true;
 	s.buf = U64(rand_ptr(s.len < GOOD_LEN ? s.len : GOOD_LEN, &bk));
 	if (!zc && s.len && !ptr_ok(bk) && bk != P_RO && bk != P_REGION)
 		nonsense = true;
