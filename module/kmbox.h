@@ -309,7 +309,11 @@ struct kmbox_msg {
  * memory cgroup of the sender that made it grow; a buffer the creator's
  * quota or the cgroup cannot cover is not pooled, and the message is
  * allocated for its size and charged to its sender instead.  So the pool
- * never pins more than its creator's quota allows.  Everything is freed
+ * never pins more than its creator's quota allows.  Beyond
+ * KMBOX_POOL_KEEP buffers only a send charged to the creator's own users
+ * (kmbox_chain_same()) grows the pool: another user's traffic must not
+ * spend the creator's quota past what the creator always accepted, and
+ * its messages are allocated and charged to it as before.  Everything is freed
  * with the mailbox.
  *
  * Surplus.  KMBOX_POOL_KEEP buffers a pool keeps for good; those beyond
@@ -791,6 +795,7 @@ void kmbox_pool_exit(void);
 /* user.c */
 struct kmbox_chain *kmbox_chain_get(const struct cred *cred, bool exempt);
 void kmbox_chain_put(struct kmbox_chain *c);
+bool kmbox_chain_same(const struct kmbox_chain *a, const struct kmbox_chain *b);
 int kmbox_charge(struct kmbox_chain *c, unsigned long bytes);
 void kmbox_uncharge(struct kmbox_chain *c, unsigned long bytes);
 int kmbox_charge_mailbox(struct kmbox_chain *c);

@@ -250,14 +250,29 @@ static void kmbox_pool_list(struct kmbox *mb)
 	mutex_unlock(&kmbox_pools_lock);
 }
 
-/* A new pooled buffer for @mb, or NULL when the pool is full or over quota. */
-static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
+/*
+ * May a send through @kf grow @mb's pool to @size buffers?  Up to
+ * KMBOX_POOL_KEEP, any send may: the creator accepted that charge by
+ * creating the mailbox.  Beyond, only a send charged to the creator's own
+ * users: another user's messages must not spend the creator's quota, so
+ * theirs are allocated and charged to them as before (kmbox.h, "Message
+ * pool").
+ */
+static bool kmbox_pool_may_grow(const struct kmbox_file *kf, const struct kmbox *mb, int size)
 {
+	return size <= KMBOX_POOL_KEEP || kmbox_chain_same(kf->chain, mb->creator);
+}
+
+/* A new pooled buffer for @kf's mailbox, or NULL when the pool is full or over quota. */
+static struct kmbox_msg *kmbox_pool_grow(struct kmbox_file *kf)
+{
+	struct kmbox *mb = kf->mb;
 	struct kmbox_msg *msg;
 	int size;
 
 	BUILD_BUG_ON(KMBOX_POOL_DATA < 512);
-	if (atomic_read(&mb->pool_size) >= mb->pool_max)
+	if (atomic_read(&mb->pool_size) >= mb->pool_max ||
+	    !kmbox_pool_may_grow(kf, mb, atomic_read(&mb->pool_size) + 1))
 		return NULL;
 	/*
 	 * kmbox_pool_surplus follows every change of a pool's size across
@@ -267,7 +282,7 @@ static struct kmbox_msg *kmbox_pool_grow(struct kmbox *mb)
 	size = atomic_inc_return(&mb->pool_size);
 	if (size > KMBOX_POOL_KEEP)
 		atomic_long_inc(&kmbox_pool_surplus);
-	if (size > mb->pool_max)
+	if (size > mb->pool_max || !kmbox_pool_may_grow(kf, mb, size))
 		goto out_dec;
 	if (kmbox_charge(mb->creator, KMBOX_POOL_COST))
 		goto out_dec;
@@ -348,7 +363,7 @@ static struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, struct llist_node
 	node = kmbox_pool_take(mb, 1);
 	if (node)
 		return llist_entry(node, struct kmbox_msg, pool_node);
-	return kmbox_pool_grow(mb);
+	return kmbox_pool_grow(kf);
 }
 
 /**

@@ -146,6 +146,28 @@ struct kmbox_chain *kmbox_chain_get(const struct cred *cred, bool exempt)
 }
 
 /**
+ * kmbox_chain_same() - do two charge chains charge the same users alike?
+ * @a: a chain
+ * @b: another
+ *
+ * Return: true when they list the same users, in the same order, and are
+ * both exempt from the limits or both held to them.
+ */
+bool kmbox_chain_same(const struct kmbox_chain *a, const struct kmbox_chain *b)
+{
+	unsigned int i;
+
+	if (a == b)
+		return true;
+	if (a->n != b->n || a->exempt != b->exempt)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (a->users[i] != b->users[i])
+			return false;
+	return true;
+}
+
+/**
  * kmbox_chain_put() - drop a reference to a charge chain
  * @c: the chain, or NULL
  *
