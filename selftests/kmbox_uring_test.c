@@ -1236,6 +1236,101 @@ TEST(cmd_batch_on_many_mailboxes)
 	io_uring_queue_exit(&ring);
 }
 
+/*
+ * Submit what is queued and wait (a bound, never a measurement) for @n
+ * CQEs: linked commands are issued one after the other as each completes.
+ */
+static int c_wait(struct io_uring *ring, int n, int *res, __u64 *ud)
+{
+	int i;
+
+	if (io_uring_submit(ring) != n)
+		return -1;
+	for (i = 0; i < n; i++) {
+		__u64 u;
+
+		if (reap(ring, 10000, &u, &res[i]))
+			return -2;
+		if (ud)
+			ud[i] = u;
+	}
+	return 0;
+}
+
+/*
+ * A chain of linked commands runs link after link for as long as they
+ * succeed, a receive's positive length included, and stops at the first
+ * that fails (-EAGAIN), the rest -ECANCELED.  (A length returned to
+ * io_uring as the issue's result broke the chain after the first receive
+ * of a non-empty message on 6.1: the next link said -ECANCELED.)
+ */
+TEST(cmd_linked_chain_runs_every_link)
+{
+	enum { N = 6 };
+	struct kmbox_recv res[N + 2];
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	char bufs[N + 2][16], out[N + 1][16], msg[16];
+	int fd, r[N + 2], i;
+	__u64 ud[N + 2];
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 4 * N);
+	fd = kt_anon(O_RDWR, N, 16);
+	ASSERT_LE(0, fd);
+
+	/*
+	 * N linked sends of 9-byte messages, then one more on a full mailbox;
+	 * each buffer stays as it is until its link is issued.
+	 */
+	for (i = 0; i < N + 1; i++) {
+		snprintf(out[i], sizeof(out[i]), "message%d", i);
+		io_uring_sqe_set_flags(c_send(&ring, fd, out[i], 9, 0, 0, 0, i),
+				       i < N ? IOSQE_IO_LINK : 0);
+	}
+	ASSERT_EQ(0, c_wait(&ring, N + 1, r, ud));
+	for (i = 0; i < N + 1; i++) {
+		ASSERT_EQ(i, ud[i]);
+		ASSERT_EQ(i < N ? 0 : -EAGAIN, r[i]);
+	}
+	ASSERT_EQ(N, kt_cur_msgs(fd));
+
+	/* N + 2 linked receives: N messages, -EAGAIN, -ECANCELED */
+	memset(bufs, 0, sizeof(bufs));
+	for (i = 0; i < N + 2; i++)
+		io_uring_sqe_set_flags(c_recv(&ring, fd, bufs[i], sizeof(bufs[i]), 0, &res[i], i),
+				       i < N + 1 ? IOSQE_IO_LINK : 0);
+	ASSERT_EQ(0, c_wait(&ring, N + 2, r, ud));
+	for (i = 0; i < N + 2; i++) {
+		ASSERT_EQ(i, ud[i]);
+		if (i < N) {
+			snprintf(msg, sizeof(msg), "message%d", i);
+			ASSERT_EQ(9, r[i]);
+			ASSERT_EQ(0, memcmp(bufs[i], msg, 9));
+			ASSERT_EQ(9, res[i].len);
+		} else {
+			ASSERT_EQ(i == N ? -EAGAIN : -ECANCELED, r[i]);
+		}
+	}
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+
+	/* a receive linked to a NOP: the NOP runs after it */
+	ASSERT_EQ(0, kt_send(fd, "abc", 3, 0, 0, 0));
+	io_uring_sqe_set_flags(c_recv(&ring, fd, bufs[0], sizeof(bufs[0]), 0, &res[0], 1),
+			       IOSQE_IO_LINK);
+	sqe = get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, 2);
+	ASSERT_EQ(0, c_wait(&ring, 2, r, ud));
+	ASSERT_EQ(1, ud[0]);
+	ASSERT_EQ(3, r[0]);
+	ASSERT_EQ(2, ud[1]);
+	ASSERT_EQ(0, r[1]);
+	ASSERT_EQ(0, iou_workers());
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
 TEST(cmd_bad_input)
 {
 	long pg = sysconf(_SC_PAGESIZE);
