@@ -738,6 +738,7 @@ struct target {
 #define I11 "issue 11 item 6"
 #define I15 "issue 15"
 #define I13 "issue 13"
+#define I14 "issue 14"
 
 static const struct target targets[] = {
 	{ "copy path 64 B round trip vs pipe", WL_LAT, 64, "kmbox", "pipe", 1, 0.95, "issue", F_METRIC },
@@ -748,6 +749,9 @@ static const struct target targets[] = {
 	{ "copy streaming 64 KiB vs pipe", WL_STREAM, 64 * KiB, "kmbox", "pipe", 0, 1.0, "issue", F_METRIC },
 	{ "batched streaming 64 B vs pipe", WL_STREAM, 64, "kmbox-batch", "pipe", 0, 2.5, "issue", F_METRIC },
 	{ "copy streaming 64 KiB vs pipe-1m", WL_STREAM, 64 * KiB, "kmbox", "pipe-1m", 0, 0, "info: no header spill (README)", F_METRIC },
+	{ "uring_cmd streaming 64 B vs pipe through io_uring", WL_STREAM, 64, "kmbox-ucmd", "pipe-uring", 0, 1.5, I14, F_METRIC },
+	{ "uring_cmd streaming 64 B vs UDS seqpacket through io_uring", WL_STREAM, 64, "kmbox-ucmd", "seqpacket-uring", 0, 0, "info", F_METRIC },
+	{ "uring_cmd streaming 64 B vs pipe", WL_STREAM, 64, "kmbox-ucmd", "pipe", 0, 0, "info: pipe read()/write()", F_METRIC },
 	{ "zero-copy streaming 64 KiB vs pipe", WL_STREAM, 64 * KiB, "kmbox-zc", "pipe", 0, 3.0, "issue", F_METRIC },
 	{ "zero-copy streaming 64 KiB vs pipe-1m", WL_STREAM, 64 * KiB, "kmbox-zc", "pipe-1m", 0, 0, "info: no header spill (README)", F_METRIC },
 	{ "zero-copy streaming 64 KiB vs kmbox copy", WL_STREAM, 64 * KiB, "kmbox-zc", "kmbox", 0, 2.0, "issue", F_METRIC },
