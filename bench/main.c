@@ -72,7 +72,8 @@ extern const struct mech mech_kmbox, mech_kmbox_ioctl, mech_kmbox_batch,
 	mech_uds_seqpacket, mech_tcp, mech_eventfd_shm, mech_futex_shm,
 	mech_kmbox_call;
 /* mech_uring.c: io_uring mechanisms, run only when named (MF_EXTRA) */
-extern const struct mech mech_kmbox_uring, mech_kmbox_ucmd, mech_seqpacket_uring;
+extern const struct mech mech_kmbox_uring, mech_kmbox_ucmd, mech_seqpacket_uring,
+	mech_pipe_uring;
 /* tagdepth.c: the ways to receive by tag, run only by that workload */
 extern const struct mech mech_td_tag, mech_td_tagmask, mech_td_sysv;
 
@@ -82,7 +83,7 @@ const struct mech *const mechs[] = {
 	&mech_kmbox_zc_batch, &mech_kmbox_call, &mech_pipe, &mech_pipe1m, &mech_fifo, &mech_mq,
 	&mech_sysv, &mech_uds_stream, &mech_uds_dgram, &mech_uds_seqpacket,
 	&mech_tcp, &mech_eventfd_shm, &mech_futex_shm,
-	&mech_kmbox_uring, &mech_kmbox_ucmd, &mech_seqpacket_uring,
+	&mech_kmbox_uring, &mech_kmbox_ucmd, &mech_seqpacket_uring, &mech_pipe_uring,
 	&mech_td_tag, &mech_td_tagmask, &mech_td_sysv,
 };
 const unsigned int nmechs = sizeof(mechs) / sizeof(mechs[0]);

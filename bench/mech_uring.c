@@ -6,6 +6,10 @@
  *  kmbox-ucmd     kmbox through its io_uring commands KMBOX_URING_SEND/RECV
  *  seqpacket-uring  an AF_UNIX SOCK_SEQPACKET socketpair through
  *                 IORING_OP_WRITE/READ, the message-keeping peer
+ *  pipe-uring     pipe(2) through IORING_OP_WRITE/READ, framed as the
+ *                 pipe mechanism is (mech_posix.c: an 8-byte header, one
+ *                 write per message); the receiver reads as much as the
+ *                 pipe holds into one buffer, one READ at a time
  *
  * Both sides batch: up to nb operations go in one io_uring_enter()
  * (nb = 1 for ping-pong, else at most half the depth and 32).  Order is
@@ -44,7 +48,11 @@
 #define KU_DEVICE	"/dev/kmbox"
 #define KU_MAXB		32
 
-enum ku_kind { KU_RW, KU_CMD, KU_SEQ };
+enum ku_kind { KU_RW, KU_CMD, KU_SEQ, KU_PIPE };
+
+/* pipe-uring framing, as mech_posix.c's streams: length, magic */
+#define KU_HDR		8
+#define KU_MAGIC	0x6b6d6278U
 
 static unsigned int ku_seq;
 
@@ -118,6 +126,7 @@ static int ku_probe_cmd(char *why, size_t n)
 	return ku_probe_feat(why, n, KMBOX_FEAT_URING);
 }
 
+/* pipes and sockets: any ring will do */
 static int ku_probe_seq(char *why, size_t n)
 {
 	struct io_uring ring;
@@ -187,9 +196,21 @@ static int ku_create_seq(struct chan *c)
 	return 0;
 }
 
+static int ku_create_pipe(struct chan *c)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	c->fd[0] = p[1];	/* send */
+	c->fd[1] = p[0];	/* receive */
+	c->priv = KU_PIPE;
+	return 0;
+}
+
 static void ku_destroy(struct chan *c)
 {
-	if (c->priv == KU_SEQ) {
+	if (c->priv == KU_SEQ || c->priv == KU_PIPE) {
 		close(c->fd[0]);
 		close(c->fd[1]);
 		return;
@@ -208,15 +229,16 @@ static void ku_destroy(struct chan *c)
 /* ------------------------------------------------------------ endpoints */
 
 struct ku_st {
+	const char *name;		/* the mechanism's */
 	enum ku_kind kind;
 	int role, fd;
 	struct io_uring ring;
 	size_t max, stride;
 	char *buf;			/* nb buffers of stride bytes */
 	unsigned int nb;
-	/* tx: buffers filled and not yet sent: [sent, n) */
+	/* tx: buffers filled and not yet sent: [sent, n); off: bytes written */
 	unsigned int n, sent;
-	size_t len[KU_MAXB];
+	size_t len[KU_MAXB], off[KU_MAXB];
 	/* rx */
 	struct kmbox_recv res[KU_MAXB];
 	unsigned int ready[KU_MAXB];	/* buffer index of each message, in order */
@@ -224,6 +246,9 @@ struct ku_st {
 	unsigned int nready, k;
 	unsigned int outstanding;	/* kmbox-uring, seqpacket: reads in flight */
 	unsigned int resubmit[KU_MAXB], nresubmit;
+	/* pipe-uring rx: one stream buffer, [pos, fill) read, cur handed out */
+	char *sbuf;
+	size_t cap, pos, fill, cur;
 	bool latency;
 };
 
@@ -273,11 +298,12 @@ static int ku_attach(struct chan *c, struct ep *e, int role)
 	unsigned int flags = c->priv == KU_CMD ? IORING_SETUP_SQE128 : 0;
 	int r;
 
+	s->name = c->m->name;
 	s->kind = (enum ku_kind)c->priv;
 	s->role = role;
 	s->latency = cfg->latency;
 	s->max = cfg->max_size ? cfg->max_size : 1;
-	s->stride = (s->max + 63) & ~(size_t)63;
+	s->stride = (s->max + (s->kind == KU_PIPE ? KU_HDR : 0) + 63) & ~(size_t)63;
 	s->nb = 1;
 	if (!cfg->latency) {
 		s->nb = cfg->depth / 2;
@@ -295,7 +321,7 @@ static int ku_attach(struct chan *c, struct ep *e, int role)
 		free(s);
 		return -1;
 	}
-	if (s->kind == KU_SEQ)
+	if (s->kind == KU_SEQ || s->kind == KU_PIPE)
 		s->fd = dup(c->fd[role == ROLE_TX ? 0 : 1]);
 	else
 		s->fd = ku_open(c->name, role == ROLE_TX ? O_WRONLY : O_RDONLY, NULL, 0);
@@ -308,6 +334,15 @@ static int ku_attach(struct chan *c, struct ep *e, int role)
 		return -1;
 	}
 	s->buf = xaligned((size_t)s->nb * s->stride);
+	if (s->kind == KU_PIPE && role == ROLE_RX) {
+		/* as mech_posix.c: a whole number of messages, >= 64 KiB */
+		size_t unit = KU_HDR + cfg->msg_size, k = (64 * KiB + unit - 1) / unit;
+
+		s->cap = (k < 2 ? 2 : k) * unit;
+		if (s->cap < KU_HDR + s->max)
+			s->cap = KU_HDR + s->max;
+		s->sbuf = xaligned(s->cap);
+	}
 	e->st = s;
 	return 0;
 }
@@ -322,10 +357,11 @@ static void ku_detach(struct ep *e)
 	w = iou_workers();
 	if (w)
 		fprintf(stderr, "kmbox-bench: %s %s: %d io-wq worker thread(s)\n",
-			e->ch->m->name, s->role == ROLE_TX ? "sender" : "receiver", w);
+			s->name, s->role == ROLE_TX ? "sender" : "receiver", w);
 	io_uring_queue_exit(&s->ring);
 	close(s->fd);
 	free(s->buf);
+	free(s->sbuf);
 	free(s);
 	e->st = NULL;
 }
@@ -354,7 +390,7 @@ static void *ku_tx_begin(struct ep *e, size_t len)
 		errno = EMSGSIZE;
 		return NULL;
 	}
-	return ku_buf(s, s->n);
+	return ku_buf(s, s->n) + (s->kind == KU_PIPE ? KU_HDR : 0);
 }
 
 /*
@@ -367,9 +403,9 @@ static int ku_flush(struct ep *e)
 	struct ku_st *s = e->st;
 
 	while (s->sent < s->n) {
-		unsigned int i, cnt = s->n - s->sent, ok = 0;
+		unsigned int i, cnt = s->n - s->sent;
+		int res[KU_MAXB], r, again = 0;
 		struct io_uring_cqe *cqe;
-		int r, again = 0;
 
 		for (i = s->sent; i < s->n; i++) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
@@ -382,8 +418,9 @@ static int ku_flush(struct ep *e)
 
 				kmbox_uring_prep_send(sqe, s->fd, &ks);
 			} else {
-				io_uring_prep_write(sqe, s->fd, ku_buf(s, i),
-						    (unsigned int)s->len[i], -1);
+				/* a pipe may have taken part of a big message */
+				io_uring_prep_write(sqe, s->fd, ku_buf(s, i) + s->off[i],
+						    (unsigned int)(s->len[i] - s->off[i]), -1);
 			}
 			io_uring_sqe_set_data64(sqe, i);
 			if (i + 1 < s->n)
@@ -404,20 +441,32 @@ static int ku_flush(struct ep *e)
 				errno = -r;
 				return -1;
 			}
-			if (cqe->res >= 0)
-				ok++;
-			else if (cqe->res == -EAGAIN)
-				again = 1;
-			else if (cqe->res != -ECANCELED) {
-				errno = -cqe->res;
-				io_uring_cqe_seen(&s->ring, cqe);
-				return -1;
-			}
+			res[cqe->user_data - s->sent] = cqe->res;
 			io_uring_cqe_seen(&s->ring, cqe);
 		}
-		/* the chain completes in order: the first ok ones were sent */
-		s->sent += ok;
-		if (again && s->sent < s->n && ku_wait(s, POLLOUT) < 0)
+		/*
+		 * The chain ran in order and stopped at the first failure (or
+		 * short write: io_uring fails the links behind it too).
+		 */
+		for (i = 0; i < cnt; i++) {
+			unsigned int k = s->sent;
+
+			if (res[i] == -EAGAIN) {
+				again = 1;
+				break;
+			}
+			if (res[i] < 0) {
+				errno = -res[i];
+				return -1;
+			}
+			/* a command's 0 sent it all; a write says how much */
+			s->off[k] += s->kind == KU_CMD ? s->len[k] : (size_t)res[i];
+			if (s->off[k] < s->len[k])
+				break;
+			s->off[k] = 0;
+			s->sent++;
+		}
+		if (again && ku_wait(s, POLLOUT) < 0)
 			return -1;
 	}
 	s->n = s->sent = 0;
@@ -428,6 +477,12 @@ static int ku_tx_commit(struct ep *e, size_t len)
 {
 	struct ku_st *s = e->st;
 
+	if (s->kind == KU_PIPE) {
+		uint32_t h[2] = { (uint32_t)len, KU_MAGIC };
+
+		memcpy(ku_buf(s, s->n), h, sizeof(h));
+		len += KU_HDR;
+	}
 	s->len[s->n++] = len;
 	if (s->n == s->nb || s->latency)
 		return ku_flush(e);
@@ -531,11 +586,78 @@ static int ku_fill_rw(struct ku_st *s)
 	return 0;
 }
 
+/*
+ * pipe-uring: the next framed message in the stream buffer, read with
+ * IORING_OP_READ (one at a time, as much as the pipe holds) until whole.
+ */
+static const void *ku_pipe_rx_begin(struct ku_st *s, size_t *len)
+{
+	for (;;) {
+		size_t avail = s->fill - s->pos, need = KU_HDR;
+		struct io_uring_cqe *cqe;
+		int r;
+
+		if (avail >= KU_HDR) {
+			uint32_t h[2];
+
+			memcpy(h, s->sbuf + s->pos, sizeof(h));
+			if (h[1] != KU_MAGIC || h[0] > s->max) {
+				errno = EPROTO;
+				return NULL;
+			}
+			need = KU_HDR + h[0];
+			if (avail >= need) {
+				s->cur = need;
+				*len = h[0];
+				return s->sbuf + s->pos + KU_HDR;
+			}
+		}
+		if (s->pos + need > s->cap) {
+			memmove(s->sbuf, s->sbuf + s->pos, avail);
+			s->pos = 0;
+			s->fill = avail;
+		}
+		if (!s->outstanding) {
+			io_uring_prep_read(io_uring_get_sqe(&s->ring), s->fd, s->sbuf + s->fill,
+					   (unsigned int)(s->cap - s->fill), -1);
+			s->outstanding = 1;
+		}
+		do {
+			r = io_uring_submit_and_wait(&s->ring, 1);
+			if (r == -EINTR && bench_cancel) {
+				errno = ECANCELED;
+				return NULL;
+			}
+		} while (r == -EINTR);
+		if (r < 0) {
+			errno = -r;
+			return NULL;
+		}
+		r = io_uring_peek_cqe(&s->ring, &cqe);
+		if (r < 0)
+			continue;
+		s->outstanding = 0;
+		r = cqe->res;
+		io_uring_cqe_seen(&s->ring, cqe);
+		if (r < 0) {
+			errno = -r;
+			return NULL;
+		}
+		if (r == 0) {
+			errno = EPIPE;
+			return NULL;
+		}
+		s->fill += (size_t)r;
+	}
+}
+
 static const void *ku_rx_begin(struct ep *e, size_t *len)
 {
 	struct ku_st *s = e->st;
 	int r;
 
+	if (s->kind == KU_PIPE)
+		return ku_pipe_rx_begin(s, len);
 	while (s->k == s->nready) {
 		r = s->kind == KU_CMD ? ku_fill_cmd(s) : ku_fill_rw(s);
 		if (r < 0)
@@ -549,6 +671,12 @@ static int ku_rx_end(struct ep *e)
 {
 	struct ku_st *s = e->st;
 
+	if (s->kind == KU_PIPE) {
+		s->pos += s->cur;
+		if (s->pos == s->fill)
+			s->pos = s->fill = 0;
+		return 0;
+	}
 	/* a read's buffer is free again: read into it at the next fill */
 	if (s->kind != KU_CMD)
 		s->resubmit[s->nresubmit++] = s->ready[s->k];
@@ -591,4 +719,14 @@ const struct mech mech_seqpacket_uring = {
 	.attach = ku_attach, .detach = ku_detach,
 	.tx_begin = ku_tx_begin, .tx_commit = ku_tx_commit, .tx_flush = ku_flush,
 	.rx_begin = ku_rx_begin, .rx_end = ku_rx_end, .rx_pending = ku_rx_pending,
+};
+
+const struct mech mech_pipe_uring = {
+	.name = "pipe-uring", .desc = "pipe(2) through io_uring READ/WRITE (batched writes), framed",
+	.flags = MF_STREAM | MF_EXTRA,
+	.probe = ku_probe_seq,
+	.create = ku_create_pipe, .destroy = ku_destroy,
+	.attach = ku_attach, .detach = ku_detach,
+	.tx_begin = ku_tx_begin, .tx_commit = ku_tx_commit, .tx_flush = ku_flush,
+	.rx_begin = ku_rx_begin, .rx_end = ku_rx_end,
 };

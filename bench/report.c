@@ -741,6 +741,7 @@ struct target {
 #define I15 "issue 15"
 #define I13 "issue 13"
 #define R1 "round 1"
+#define I14 "issue 14"
 
 /*
  * Issue 15's table first (the second round's goals, per placement where
@@ -767,6 +768,9 @@ static const struct target targets[] = {
 	T("call 64 B vs kmbox 2-mailbox round trip (copy path)", WL_CALL, 64, "kmbox-call", "kmbox", 1, 1.0, I11, F_METRIC),
 	T("call 64 B vs pipe pair", WL_CALL, 64, "kmbox-call", "pipe", 1, 0.95, I11, F_METRIC),
 	T("kmbox receive by exact tag, 65535 others queued vs 10", WL_TAGDEPTH, 65535, "kmbox-tag", "kmbox-tag", 1, 1.1, I13, F_RECV),
+	T("uring_cmd streaming 64 B vs pipe through io_uring", WL_STREAM, 64, "kmbox-ucmd", "pipe-uring", 0, 1.5, I14, F_METRIC),
+	T("uring_cmd streaming 64 B vs UDS seqpacket through io_uring", WL_STREAM, 64, "kmbox-ucmd", "seqpacket-uring", 0, 0, "info", F_METRIC),
+	T("uring_cmd streaming 64 B vs pipe", WL_STREAM, 64, "kmbox-ucmd", "pipe", 0, 0, "info: pipe read()/write()", F_METRIC),
 	T("copy path 64 B round trip vs UDS stream", WL_LAT, 64, "kmbox", "uds-stream", 1, 0.45, R1, F_METRIC),
 	T("copy path (ioctl) 64 B round trip vs pipe", WL_LAT, 64, "kmbox-ioctl", "pipe", 1, 0.95, R1 ", ioctl variant", F_METRIC),
 	T("copy streaming 64 KiB vs pipe", WL_STREAM, 64 * KiB, "kmbox", "pipe", 0, 1.0, R1, F_METRIC),

@@ -6,10 +6,15 @@
  * io_uring_enter().
  *
  * A command never sleeps and never stays pending (uapi/linux/kmbox.h says
- * why): it runs the ioctl's code with "never wait" forced, and where that
- * gives -EAGAIN it completes the request with -EAGAIN itself.  Returning
+ * why): it runs the ioctl's code with "never wait" forced, and completes
+ * the request itself with whatever that gave, -EAGAIN included.  Returning
  * -EAGAIN from ->uring_cmd would instead make io_uring retry the command
- * in an io-wq worker, blocking.  The argument is copied out of the SQE,
+ * in an io-wq worker, blocking; and a positive result (a receive's length)
+ * returned from ->uring_cmd is taken by the io_uring of 6.1 for a failure
+ * to issue (io_queue_async(), io_wq_submit_work() in io_uring/io_uring.c;
+ * later kernels return IOU_OK for it): the CQE still says the length, but
+ * the commands linked behind it are cancelled and the completion takes
+ * the slow path.  The argument is copied out of the SQE,
  * which user space can rewrite at any moment, once, and only the copy is
  * looked at; the checks are the ioctls' own (kmbox_send_args(),
  * kmbox_recv_args() in ioctl.c).
@@ -21,12 +26,16 @@
 #include "kmbox.h"
 #include "compat.h"
 
-/* Complete @ioucmd with @ret now; never hand -EAGAIN back to io_uring. */
+/*
+ * Complete @ioucmd with @ret now, and tell io_uring it is done: never hand
+ * it -EAGAIN (a retry in a worker) nor a length (a failed issue, above).
+ * With IO_URING_F_COMPLETE_DEFER in @issue_flags (issued from the
+ * submitting task, the ring locked) the CQE joins the batch io_uring posts
+ * at the end of the submission.
+ */
 static int kmbox_uring_ret(struct io_uring_cmd *ioucmd, long ret, unsigned int issue_flags)
 {
-	if (ret != -EAGAIN)
-		return ret;
-	kmbox_uring_cmd_done(ioucmd, -EAGAIN, issue_flags);
+	kmbox_uring_cmd_done(ioucmd, (int)ret, issue_flags);
 	return -EIOCBQUEUED;
 }
 
