@@ -53,6 +53,7 @@ KMBOX_NO_EVENT(kmbox_recv, const struct kmbox *mb, const struct kmbox_msg *msg,
 KMBOX_NO_EVENT(kmbox_zc_reserve, const struct kmbox *mb, u32 slot)
 KMBOX_NO_EVENT(kmbox_zc_queue, const struct kmbox *mb, u32 slot)
 KMBOX_NO_EVENT(kmbox_zc_release, const struct kmbox *mb, u32 slot)
+KMBOX_NO_EVENT(kmbox_zc_slot, const struct kmbox *mb, u32 slot, int from, int to)
 KMBOX_NO_EVENT(kmbox_call, const struct kmbox *mb, u32 req_len, u32 prio, int ret)
 KMBOX_NO_EVENT(kmbox_reply, const struct kmbox *mb, u64 token, u32 len, int ret)
 
