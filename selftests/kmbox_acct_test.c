@@ -580,24 +580,6 @@ TEST_F(memcg, memory_cgroup_limit_stops_a_sender_with_enomem)
 	EXPECT_EQ(0, self->res->sent);
 }
 
-/* kmbox-pool-buffers of @fd's mailbox (/proc/self/fdinfo), or -1. */
-static long pool_buffers(int fd)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "kmbox-pool-buffers: %ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 #define CG_POOL_MAX	(8 << 20)
 
 /*
@@ -633,7 +615,7 @@ TEST_F(memcg, pool_growth_is_charged_to_the_senders_cgroup_and_stops_at_its_limi
 	EXPECT_EQ(0, cg_run_fill(self->cg, self->name, 64, 65536, self->res, &before, &after))
 		TH_LOG("the sender was killed, not refused");
 	EXPECT_EQ(0, cg_read_key(self->cg, "memory.events", "oom_kill"));
-	pool = pool_buffers(self->fd);
+	pool = kt_fdinfo_long(self->fd, "kmbox-pool-buffers");
 	delta = after - before;
 	TH_LOG("%d messages of 64 B under memory.max %d: pool of %ld buffers, "
 	       "memory.current +%lld, errno %d", self->res->sent, CG_POOL_MAX, pool, delta,

@@ -20,43 +20,10 @@
 
 #define KEEP		256	/* KMBOX_POOL_KEEP */
 #define EXTRA		8	/* KMBOX_POOL_EXTRA */
+#define POOL		"kmbox-pool-buffers"
 #define DEPTH		1000
 #define MSG		64
 #define KT_USER		1000
-
-/* kmbox-pool-buffers of @fd's mailbox, or -1. */
-static long pool_of(int fd)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "kmbox-pool-buffers: %ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
-/* A key of /proc/kmbox/stats, or -1. */
-static long stat_of(const char *key)
-{
-	char k[64];
-	long v, ret = -1;
-	FILE *f = fopen("/proc/kmbox/stats", "re");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", k, &v) == 2)
-		if (!strcmp(k, key))
-			ret = v;
-	fclose(f);
-	return ret;
-}
 
 /* Run the shrinkers: 0, or -1. */
 static int drop_caches(void)
@@ -109,7 +76,7 @@ FIXTURE_SETUP(pool)
 	self->have_quota = kt_param_get("user_quota", &self->quota) == 0;
 	self->fd = kt_anon(O_RDWR | O_NONBLOCK, DEPTH, MSG);
 	ASSERT_GE(self->fd, 0) TH_LOG("anon mailbox: %s", strerror(errno));
-	ASSERT_LE(0, pool_of(self->fd)) TH_LOG("no kmbox-pool-buffers in fdinfo");
+	ASSERT_LE(0, kt_fdinfo_long(self->fd, POOL)) TH_LOG("no kmbox-pool-buffers in fdinfo");
 }
 
 FIXTURE_TEARDOWN(pool)
@@ -123,12 +90,12 @@ FIXTURE_TEARDOWN(pool)
 /* Every queued small message has a pooled buffer, past the 256 kept for good. */
 TEST_F(pool, grows_with_its_queue_past_256)
 {
-	long before = stat_of("pool_buffers");
+	long before = kt_stat_long("pool_buffers");
 
 	ASSERT_EQ(DEPTH, fill(self->fd, DEPTH, 1));
-	EXPECT_GE(pool_of(self->fd), DEPTH);
-	EXPECT_LE(pool_of(self->fd), DEPTH + EXTRA);
-	EXPECT_GE(stat_of("pool_buffers") - before, DEPTH);
+	EXPECT_GE(kt_fdinfo_long(self->fd, POOL), DEPTH);
+	EXPECT_LE(kt_fdinfo_long(self->fd, POOL), DEPTH + EXTRA);
+	EXPECT_GE(kt_stat_long("pool_buffers") - before, DEPTH);
 	EXPECT_EQ(DEPTH, drain(self->fd, DEPTH, 1));
 }
 
@@ -146,14 +113,14 @@ TEST_F(pool, drop_caches_gives_a_drained_pools_surplus_back)
 	do {
 		ASSERT_EQ(0, drop_caches()) TH_LOG("drop_caches: %s", strerror(errno));
 		rounds++;
-		if (pool_of(self->fd) > KEEP)
+		if (kt_fdinfo_long(self->fd, POOL) > KEEP)
 			kt_sleep_ms(20);
-	} while (pool_of(self->fd) > KEEP && rounds < 10);
-	TH_LOG("pool of %ld after %d rounds of drop_caches", pool_of(self->fd), rounds);
-	EXPECT_EQ(KEEP, pool_of(self->fd));
+	} while (kt_fdinfo_long(self->fd, POOL) > KEEP && rounds < 10);
+	TH_LOG("pool of %ld after %d rounds of drop_caches", kt_fdinfo_long(self->fd, POOL), rounds);
+	EXPECT_EQ(KEEP, kt_fdinfo_long(self->fd, POOL));
 	/* and the mailbox works on, growing again */
 	ASSERT_EQ(DEPTH, fill(self->fd, DEPTH, 7));
-	EXPECT_GE(pool_of(self->fd), DEPTH);
+	EXPECT_GE(kt_fdinfo_long(self->fd, POOL), DEPTH);
 	EXPECT_EQ(DEPTH, drain(self->fd, DEPTH, 7));
 }
 
@@ -165,7 +132,7 @@ TEST_F(pool, drop_caches_keeps_the_buffers_of_queued_messages)
 	ASSERT_EQ(DEPTH, fill(self->fd, DEPTH, 1));
 	ASSERT_EQ(DEPTH / 4, drain(self->fd, DEPTH / 4, 1));
 	ASSERT_EQ(0, drop_caches());
-	pool = pool_of(self->fd);
+	pool = kt_fdinfo_long(self->fd, POOL);
 	EXPECT_GE(pool, DEPTH - DEPTH / 4);
 	EXPECT_LE(pool, DEPTH - DEPTH / 4 + 1);	/* + the file's spare */
 	EXPECT_EQ(DEPTH - DEPTH / 4, drain(self->fd, DEPTH, 1 + DEPTH / 4));
@@ -181,7 +148,7 @@ TEST_F(pool, idle_pool_gives_its_surplus_back_within_seconds)
 	ASSERT_EQ(DEPTH, drain(self->fd, DEPTH, 1));
 	/* two trim passes of a second each; allow for a slow guest */
 	for (i = 0; i < 300; i++) {
-		pool = pool_of(self->fd);
+		pool = kt_fdinfo_long(self->fd, POOL);
 		if (pool <= KEEP)
 			break;
 		kt_sleep_ms(100);
@@ -207,11 +174,11 @@ TEST_F(pool, queue_kept_deep_keeps_its_pool)
 		kt_fill(buf, sizeof(buf), in++);
 		ASSERT_EQ(0, kt_send(self->fd, buf, sizeof(buf), 0, KMBOX_F_NONBLOCK, 0));
 		if (!(in % 64)) {
-			ASSERT_GE(pool_of(self->fd), DEPTH);
+			ASSERT_GE(kt_fdinfo_long(self->fd, POOL), DEPTH);
 			kt_sleep_ms(5);
 		}
 	}
-	EXPECT_GE(pool_of(self->fd), DEPTH);
+	EXPECT_GE(kt_fdinfo_long(self->fd, POOL), DEPTH);
 	EXPECT_EQ(DEPTH, drain(self->fd, DEPTH, out));
 }
 
@@ -242,7 +209,7 @@ TEST_F(pool, growth_stops_at_the_creators_quota)
 		CHILD_ASSERT(fd >= 0);
 		r->sent = fill(fd, 2000, 1);
 		r->err = errno;
-		r->pool = pool_of(fd);
+		r->pool = kt_fdinfo_long(fd, POOL);
 		r->right = drain(fd, r->sent, 1);
 		_exit(0);
 	}
@@ -273,7 +240,7 @@ TEST(another_users_sends_do_not_grow_the_creators_pool_past_256)
 	umask(0);
 	fd = kt_create(name, O_RDWR | O_NONBLOCK, 0666, DEPTH, MSG);
 	ASSERT_GE(fd, 0) TH_LOG("create %s: %s", name, strerror(errno));
-	ASSERT_LE(0, pool_of(fd)) TH_LOG("no kmbox-pool-buffers in fdinfo");
+	ASSERT_LE(0, kt_fdinfo_long(fd, POOL)) TH_LOG("no kmbox-pool-buffers in fdinfo");
 	r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, r);
 	pid = kt_fork(60);
@@ -286,7 +253,7 @@ TEST(another_users_sends_do_not_grow_the_creators_pool_past_256)
 		CHILD_ASSERT(ofd >= 0);
 		r->sent = fill(ofd, DEPTH, 1);
 		r->err = errno;
-		r->pool = pool_of(ofd);
+		r->pool = kt_fdinfo_long(ofd, POOL);
 		_exit(0);
 	}
 	ASSERT_EQ(0, kt_wait(pid));
@@ -298,7 +265,7 @@ TEST(another_users_sends_do_not_grow_the_creators_pool_past_256)
 
 	/* The creator's own messages grow it past 256. */
 	ASSERT_EQ(DEPTH, fill(fd, DEPTH, 5000));
-	EXPECT_GE(pool_of(fd), DEPTH);
+	EXPECT_GE(kt_fdinfo_long(fd, POOL), DEPTH);
 	EXPECT_EQ(DEPTH, drain(fd, DEPTH, 5000));
 	EXPECT_EQ(0, kt_unlink(name));
 	close(fd);
@@ -369,8 +336,8 @@ TEST(mailboxes_die_under_the_shrinker_and_leave_nothing)
 	int bad = 0;
 
 	KT_REQUIRE_MODULE();
-	mb0 = stat_of("mailboxes");
-	pool0 = stat_of("pool_buffers");
+	mb0 = kt_stat_long("mailboxes");
+	pool0 = kt_stat_long("pool_buffers");
 	if (pool0 < 0)
 		SKIP(return, "no pool_buffers in /proc/kmbox/stats");
 	shrinker = kt_fork(60);
@@ -401,8 +368,8 @@ TEST(mailboxes_die_under_the_shrinker_and_leave_nothing)
 	EXPECT_EQ(0, bad) TH_LOG("%d children saw a corrupted or misordered message", bad);
 	/* mailboxes are freed when the last file goes: wait a little for exits */
 	for (i = 0; i < 100; i++) {
-		mb1 = stat_of("mailboxes");
-		pool1 = stat_of("pool_buffers");
+		mb1 = kt_stat_long("mailboxes");
+		pool1 = kt_stat_long("pool_buffers");
 		if (mb1 == mb0 && pool1 == pool0)
 			break;
 		kt_sleep_ms(50);

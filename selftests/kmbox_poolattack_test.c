@@ -37,42 +37,9 @@
 
 #define KEEP		256	/* KMBOX_POOL_KEEP */
 #define EXTRA		8	/* KMBOX_POOL_EXTRA */
+#define POOL		"kmbox-pool-buffers"
 #define MSG		64
 #define NS_UID		1000
-
-/* kmbox-pool-buffers of @fd's mailbox, or -1. */
-static long pool_of(int fd)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "kmbox-pool-buffers: %ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
-/* A key of /proc/kmbox/stats (reading it reaps dead namespaces), or -1. */
-static long stat_of(const char *key)
-{
-	char k[64];
-	long v, ret = -1;
-	FILE *f = fopen("/proc/kmbox/stats", "re");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", k, &v) == 2)
-		if (!strcmp(k, key))
-			ret = v;
-	fclose(f);
-	return ret;
-}
 
 static int write_file(const char *path, const char *text)
 {
@@ -158,11 +125,11 @@ static int recv_fd(int sock)
 /* The pool is observable here, or the test skips. */
 #define REQUIRE_POOL_INFO() do {						\
 	int fd_ = kt_anon(O_RDWR, 4, MSG);					\
-	long p_ = fd_ >= 0 ? pool_of(fd_) : -1;					\
+	long p_ = fd_ >= 0 ? kt_fdinfo_long(fd_, POOL) : -1;					\
 									\
 	if (fd_ >= 0)							\
 		close(fd_);						\
-	if (p_ < 0 || stat_of("pool_buffers") < 0)			\
+	if (p_ < 0 || kt_stat_long("pool_buffers") < 0)			\
 		SKIP(return, "no kmbox-pool-buffers in fdinfo or no pool_buffers in /proc/kmbox/stats: a module without the growing pool"); \
 } while (0)
 
@@ -188,7 +155,7 @@ static void ns_child(int sock)
 	CHILD_ASSERT(named >= 0);
 	CHILD_ASSERT(fill(anon, NS_DEPTH, 1) == NS_DEPTH);
 	CHILD_ASSERT(fill(named, NS_DEPTH, 1) == NS_DEPTH);
-	CHILD_ASSERT(pool_of(anon) >= NS_DEPTH);
+	CHILD_ASSERT(kt_fdinfo_long(anon, POOL) >= NS_DEPTH);
 	CHILD_ASSERT(drain(anon, NS_DEPTH - NS_LEFT, 1) == NS_DEPTH - NS_LEFT);
 	CHILD_ASSERT(send_fd(sock, anon) == 0);
 	/* the named mailbox dies with the namespace, still full */
@@ -203,9 +170,9 @@ TEST(ns_exits_leaving_its_deep_pool_to_an_outsider)
 
 	KT_REQUIRE_MODULE();
 	REQUIRE_POOL_INFO();
-	users0 = stat_of("users");
-	live0 = stat_of("namespaces");
-	dead0 = stat_of("namespaces_dead");
+	users0 = kt_stat_long("users");
+	live0 = kt_stat_long("namespaces");
+	dead0 = kt_stat_long("namespaces_dead");
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	pid = kt_fork(60);
 	ASSERT_GE(pid, 0);
@@ -220,12 +187,12 @@ TEST(ns_exits_leaving_its_deep_pool_to_an_outsider)
 		SKIP(return, "uid %d cannot unshare(CLONE_NEWUSER|CLONE_NEWIPC)", NS_UID);
 	ASSERT_GE(fd, 0);
 	/* The namespace is gone; its named mailbox is reaped on the next read. */
-	stat_of("namespaces");
+	kt_stat_long("namespaces");
 
 	/* The shrinker on a pool whose namespaces are gone: the free surplus goes. */
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, drop_caches());
-	pool = pool_of(fd);
+	pool = kt_fdinfo_long(fd, POOL);
 	EXPECT_GE(pool, NS_LEFT);
 	EXPECT_LE(pool, NS_LEFT + EXTRA) TH_LOG("drop_caches left %ld buffers for %d messages",
 						pool, NS_LEFT);
@@ -234,16 +201,16 @@ TEST(ns_exits_leaving_its_deep_pool_to_an_outsider)
 	EXPECT_EQ(NS_LEFT, right);
 	EXPECT_EQ(0, kt_cur_msgs(fd));
 	ASSERT_EQ(0, drop_caches());
-	EXPECT_LE(pool_of(fd), KEEP);
+	EXPECT_LE(kt_fdinfo_long(fd, POOL), KEEP);
 	/* A send after all that: the pool still works. */
 	EXPECT_EQ(1, fill(fd, 1, 7));
 	EXPECT_EQ(1, drain(fd, 1, 7));
 	close(fd);
 
 	for (i = 0; i < 100; i++) {
-		users1 = stat_of("users");
-		live1 = stat_of("namespaces");
-		dead1 = stat_of("namespaces_dead");
+		users1 = kt_stat_long("users");
+		live1 = kt_stat_long("namespaces");
+		dead1 = kt_stat_long("namespaces_dead");
 		if (users1 == users0 && live1 == live0 && dead1 == dead0)
 			break;
 		kt_sleep_ms(50);
@@ -384,7 +351,7 @@ TEST(memcg_at_its_limit_grows_no_pool_beyond_it)
 	r->peak = cg_read(dir, "memory.peak");
 	TH_LOG("sender: exit %d, %d sent, then %s; cgroup at %lld before, %lld now, peak %lld; pool %ld",
 	       st, r->sent, strerror(r->err), r->before, cg_read(dir, "memory.current"),
-	       r->peak, pool_of(fd));
+	       r->peak, kt_fdinfo_long(fd, POOL));
 	EXPECT_EQ(0, st) TH_LOG("the sender died (the OOM killer?) instead of getting an error");
 	EXPECT_EQ(1, r->in);
 	EXPECT_LT(r->sent, CG_DEPTH) TH_LOG("the cgroup's limit stopped nothing: pool not charged");
@@ -512,12 +479,12 @@ static void *share_watch(void *arg)
 	struct share *s = arg;
 
 	while (!s->stop) {
-		long p = pool_of(s->fd);
+		long p = kt_fdinfo_long(s->fd, POOL);
 
 		drop_caches();
 		if (p > s->pool_max)
 			s->pool_max = p;
-		if (p < 0 || p > TH_DEPTH + EXTRA || stat_of("pool_buffers") < 0)
+		if (p < 0 || p > TH_DEPTH + EXTRA || kt_stat_long("pool_buffers") < 0)
 			s->over++;
 	}
 	return NULL;
@@ -533,7 +500,7 @@ TEST(threads_share_a_deep_file_under_the_shrinker)
 
 	KT_REQUIRE_MODULE();
 	REQUIRE_POOL_INFO();
-	pool0 = stat_of("pool_buffers");
+	pool0 = kt_stat_long("pool_buffers");
 	s.fd = kt_anon(O_RDWR | O_NONBLOCK, TH_DEPTH, MSG);
 	ASSERT_GE(s.fd, 0);
 	/* Deep first, so that the pool has a surplus to lose while in use. */
@@ -556,7 +523,7 @@ TEST(threads_share_a_deep_file_under_the_shrinker)
 	EXPECT_EQ(0, kt_cur_msgs(s.fd));
 	close(s.fd);
 	for (i = 0; i < 100; i++) {
-		pool1 = stat_of("pool_buffers");
+		pool1 = kt_stat_long("pool_buffers");
 		if (pool1 == pool0)
 			break;
 		kt_sleep_ms(50);

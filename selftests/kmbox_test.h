@@ -363,6 +363,42 @@ static inline int kt_read_stats(struct kt_stats *s)
 	return 0;
 }
 
+/* A "KEY: N" line of /proc/self/fdinfo/@fd (e.g. "kmbox-pool-buffers"), or -1. */
+static inline long kt_fdinfo_long(int fd, const char *key)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':' &&
+		    sscanf(line + klen + 1, "%ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* One key of /proc/kmbox/stats (the last line of that name), or -1. */
+static inline long kt_stat_long(const char *key)
+{
+	char k[64];
+	long v, ret = -1;
+	FILE *f = fopen("/proc/kmbox/stats", "re");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", k, &v) == 2)
+		if (!strcmp(k, key))
+			ret = v;
+	fclose(f);
+	return ret;
+}
+
 /* One line of /proc/kmbox/mailboxes. */
 struct kt_mbline {
 	unsigned long id;
