@@ -1002,7 +1002,9 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			/* A run of the batch that can go in at once. */
 			if (n - done > 1 && !w->handoff_only && kmbox_plain_queue_locked(mb) &&
 			    !kmbox_handoff_target_locked(mb, msg, &wk, false)) {
-				unsigned int k = kmbox_link_run_locked(mb, msgs + done, n - done, now);
+				unsigned int k;
+
+				k = kmbox_link_run_locked(mb, msgs + done, n - done, now);
 
 				if (k) {
 					done += k;
