@@ -787,6 +787,13 @@ static long kmbox_ioctl_reply_recv(struct file *file, struct kmbox_file *kf,
 		ret = kmbox_reply_do(kf, &rr.reply, &ua->reply.token);
 		if (ret)
 			return ret;
+		/*
+		 * The caller just woken may be due this CPU: let it run now,
+		 * as it would on our way back to user space between a REPLY
+		 * and a RECV, so that its next request is usually queued by
+		 * the time we look, and we need not sleep for it.
+		 */
+		cond_resched();
 	}
 	return kmbox_recv_run(file, kf, x.r, ux, &x, m, &w);
 }
