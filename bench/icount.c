@@ -323,7 +323,7 @@ static void depth(const char *label, const char *only, unsigned int d)
 
 /* ---- two threads on CPU 0: a round trip per iteration ----------------------------- */
 
-enum rtt_mode { RTT_RW2, RTT_CALL, RTT_PIPE2 };
+enum rtt_mode { RTT_RW2, RTT_CALL, RTT_CALL1, RTT_PIPE2 };
 
 struct rtt {
 	enum rtt_mode mode;
@@ -336,6 +336,18 @@ static void *server(void *arg)
 	char buf[SMALL];
 
 	pin0();
+	if (p->mode == RTT_CALL1) {
+		/* Each answer goes with the receive of the next; the last alone. */
+		uint64_t token = 0;
+
+		for (int i = 0; i < n_ops; i++)
+			if (kmbox_reply_recv(p->req, &token, buf, i ? SMALL : 0, buf, SMALL, NULL,
+					     NULL) != SMALL || !token)
+				die("server kmbox_reply_recv");
+		if (kmbox_reply(p->req, token, buf, SMALL) < 0)
+			die("server kmbox_reply");
+		return NULL;
+	}
 	for (int i = 0; i < n_ops; i++) {
 		struct kmbox_msginfo info;
 
@@ -348,6 +360,8 @@ static void *server(void *arg)
 			if (kmbox_receive_info(p->req, buf, SMALL, &info, NULL) != SMALL ||
 			    kmbox_reply(p->req, info.reply_token, buf, SMALL) < 0)
 				die("server kmbox_receive_info/kmbox_reply");
+			break;
+		case RTT_CALL1:		/* above */
 			break;
 		case RTT_PIPE2:
 			if (read(p->a[0], buf, SMALL) != SMALL || write(p->b[1], buf, SMALL) != SMALL)
@@ -380,6 +394,7 @@ static double rtt_once(enum rtt_mode mode)
 				die("client write/read");
 			break;
 		case RTT_CALL:
+		case RTT_CALL1:
 			if (kmbox_call(p.req, buf, SMALL, 0, rb, SMALL, NULL, NULL) != SMALL)
 				die("kmbox_call");
 			break;
@@ -408,6 +423,7 @@ static void rtts(const char *label, const char *only)
 	} m[] = {
 		{ RTT_RW2, "rtt-rw2", "64 B round trip, two mailboxes, write()/read(), one CPU" },
 		{ RTT_CALL, "rtt-call", "64 B kmbox_call(), server kmbox_receive_info()+kmbox_reply()" },
+		{ RTT_CALL1, "rtt-call1", "64 B kmbox_call(), server kmbox_reply_recv(): one call per request" },
 		{ RTT_PIPE2, "rtt-pipe2", "64 B round trip over a pair of pipes, one CPU" },
 	};
 
@@ -431,7 +447,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: kmbox-icount [-n OPS] [-r REPS] [-o OP,OP...] LABEL\n"
 		"ops: rw ioctl batch16 zc pipe mq rw4096 rw65536 depth10 depth65536\n"
-		"     rtt-rw2 rtt-call rtt-pipe2 (default: all)\n");
+		"     rtt-rw2 rtt-call rtt-call1 rtt-pipe2 (default: all)\n");
 	exit(2);
 }
 

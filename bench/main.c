@@ -70,7 +70,7 @@ extern const struct mech mech_kmbox, mech_kmbox_ioctl, mech_kmbox_batch,
 	mech_kmbox_zc, mech_kmbox_zc_batch, mech_pipe, mech_pipe1m, mech_fifo,
 	mech_mq, mech_sysv, mech_uds_stream, mech_uds_dgram,
 	mech_uds_seqpacket, mech_tcp, mech_eventfd_shm, mech_futex_shm,
-	mech_kmbox_call;
+	mech_kmbox_call, mech_kmbox_call2;
 /* mech_uring.c: io_uring mechanisms, run only when named (MF_EXTRA) */
 extern const struct mech mech_kmbox_uring, mech_kmbox_ucmd, mech_seqpacket_uring,
 	mech_pipe_uring;
@@ -80,7 +80,7 @@ extern const struct mech mech_td_tag, mech_td_tagmask, mech_td_sysv;
 /* order of the tables */
 const struct mech *const mechs[] = {
 	&mech_kmbox, &mech_kmbox_ioctl, &mech_kmbox_batch, &mech_kmbox_zc,
-	&mech_kmbox_zc_batch, &mech_kmbox_call, &mech_pipe, &mech_pipe1m, &mech_fifo, &mech_mq,
+	&mech_kmbox_zc_batch, &mech_kmbox_call, &mech_kmbox_call2, &mech_pipe, &mech_pipe1m, &mech_fifo, &mech_mq,
 	&mech_sysv, &mech_uds_stream, &mech_uds_dgram, &mech_uds_seqpacket,
 	&mech_tcp, &mech_eventfd_shm, &mech_futex_shm,
 	&mech_kmbox_uring, &mech_kmbox_ucmd, &mech_seqpacket_uring, &mech_pipe_uring,
@@ -96,7 +96,7 @@ const unsigned int nmechs = sizeof(mechs) / sizeof(mechs[0]);
  * reference the issue sets.
  */
 static const char *const call_set[] = {
-	"kmbox-call", "kmbox", "kmbox-ioctl", "pipe", "posix-mq",
+	"kmbox-call", "kmbox-call2", "kmbox", "kmbox-ioctl", "pipe", "posix-mq",
 	"uds-seqpacket", "futex-shm",
 };
 

@@ -145,6 +145,13 @@ static int kb_reply(int fd, uint64_t token, const void *buf, size_t len)
 	return kmbox_reply(fd, token, buf, len);
 }
 
+/* answer *@token (0: none) and receive the next request, in one call */
+static ssize_t kb_reply_recv(int fd, uint64_t *token, const void *rep, size_t rlen,
+			     void *buf, size_t len)
+{
+	return kmbox_reply_recv(fd, token, rep, rlen, buf, len, NULL, NULL);
+}
+
 #else /* raw ioctls */
 
 static int kb_get_info(struct kmbox_info *i)
@@ -289,6 +296,33 @@ static int kb_reply(int fd, uint64_t token, const void *buf, size_t len)
 	return ioctl(fd, KMBOX_IOC_REPLY, &r);
 }
 
+static ssize_t kb_reply_recv(int fd, uint64_t *token, const void *rep, size_t rlen,
+			     void *buf, size_t len)
+{
+	struct kmbox_recvx x = {
+		.r = {
+			.buf = (__u64)(uintptr_t)buf,
+			.len = (__u32)len,
+			.flags = KMBOX_F_CALLS,
+		},
+	};
+	struct kmbox_reply_recv a = {
+		.reply = {
+			.token = *token,
+			.buf = (__u64)(uintptr_t)rep,
+			.len = (__u32)rlen,
+		},
+		.recv = (__u64)(uintptr_t)&x,
+	};
+	int r = ioctl(fd, KMBOX_IOC_REPLY_RECV, &a);
+
+	*token = a.reply.token;
+	if (r < 0)
+		return -1;
+	*token = x.r.reply_token;
+	return x.r.len;
+}
+
 static int kb_send_batch(int fd, struct kmbox_mmsg *m, unsigned int n)
 {
 	struct kmbox_batch b = {
@@ -403,9 +437,15 @@ static int kb_probe_zc_batch(char *why, size_t n)
 	return kb_probe_common(why, n, KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH);
 }
 
-static int kb_probe_call(char *why, size_t n)
+static int kb_probe_call2(char *why, size_t n)
 {
 	return kb_probe_common(why, n, KMBOX_FEAT_SYNC);
+}
+
+/* never the library's two-call stand-in for an older module */
+static int kb_probe_call(char *why, size_t n)
+{
+	return kb_probe_common(why, n, KMBOX_FEAT_SYNC | KMBOX_FEAT_REPLY_RECV);
 }
 
 static size_t kb_max_msg(const struct chan_cfg *cfg)
@@ -517,6 +557,9 @@ struct kb_st {
 	/* call: the client's reply buffer, the server's reply payload */
 	char *rbuf;
 	uint64_t token;			/* server: request being answered */
+	/* kmbox-call server: a reply made, sent with the next receive */
+	bool deferred;
+	size_t rlen;
 };
 
 static unsigned int clampu(unsigned int v, unsigned int lo, unsigned int hi)
@@ -942,10 +985,12 @@ static int kb_rx_end_zc_batch(struct ep *e)
 /* ------------------------------------------------------- call / reply */
 
 /*
- * kmbox-call: one mailbox.  The client (O_WRONLY) fills s->buf and calls
- * kmbox_call(), the reply lands in s->rbuf; the server (O_RDONLY)
- * receives with KMBOX_F_CALLS (kmbox_receive_info()) and answers with
- * kmbox_reply() on the same descriptor.
+ * kmbox-call, kmbox-call2: one mailbox.  The client (O_WRONLY) fills
+ * s->buf and calls kmbox_call(), the reply lands in s->rbuf.  The server
+ * (O_RDONLY) of kmbox-call answers each request with the receive of the
+ * next (kmbox_reply_recv(): one system call per request); that of
+ * kmbox-call2 receives with KMBOX_F_CALLS (kmbox_receive_info()) and
+ * answers with kmbox_reply() on the same descriptor: two.
  */
 static void *kb_tx_begin_call(struct ep *e, size_t len)
 {
@@ -970,7 +1015,7 @@ static const void *kb_call_call(struct ep *e, size_t len, size_t *rlen)
 	return s->rbuf;
 }
 
-static int kb_tx_commit_call(struct ep *e, size_t len)
+static int kb_tx_commit_call2(struct ep *e, size_t len)
 {
 	struct kb_st *s = e->st;
 
@@ -984,7 +1029,7 @@ static int kb_tx_commit_call(struct ep *e, size_t len)
 	return 0;
 }
 
-static const void *kb_rx_begin_call(struct ep *e, size_t *len)
+static const void *kb_rx_begin_call2(struct ep *e, size_t *len)
 {
 	struct kb_st *s = e->st;
 	ssize_t r;
@@ -1000,6 +1045,57 @@ static const void *kb_rx_begin_call(struct ep *e, size_t *len)
 	}
 	*len = (size_t)r;
 	return s->buf;
+}
+
+/* The reply waits for the next receive, or for the end (kb_detach_call). */
+static int kb_tx_commit_call(struct ep *e, size_t len)
+{
+	struct kb_st *s = e->st;
+
+	if (s->role != ROLE_RX || !s->token || s->deferred) {
+		errno = EPROTO;		/* a reply without a request */
+		return -1;
+	}
+	s->deferred = true;
+	s->rlen = len;
+	return 0;
+}
+
+static const void *kb_rx_begin_call(struct ep *e, size_t *len)
+{
+	struct kb_st *s = e->st;
+	uint64_t tok;
+	ssize_t r;
+
+	for (;;) {
+		tok = s->deferred ? s->token : 0;
+		r = kb_reply_recv(s->fd, &tok, s->rbuf, s->rlen, s->buf, s->max);
+		if (r >= 0 || !tok)
+			s->deferred = false;	/* the reply went */
+		if (r >= 0)
+			break;
+		if (tok)
+			return NULL;		/* the reply failed: errno */
+		if (errno != EINTR || bench_cancel)
+			return kb_rx_fail();
+	}
+	s->token = tok;
+	if (!s->token) {
+		errno = EPROTO;		/* an ordinary message, not a call */
+		return NULL;
+	}
+	*len = (size_t)r;
+	return s->buf;
+}
+
+/* The last reply, made after the end marker, goes alone. */
+static void kb_detach_call(struct ep *e)
+{
+	struct kb_st *s = e->st;
+
+	if (s && s->deferred)
+		kb_reply(s->fd, s->token, s->rbuf, s->rlen);
+	kb_detach(e);
 }
 
 /* ----------------------------------------------------------- the table */
@@ -1059,13 +1155,24 @@ const struct mech mech_kmbox_zc_batch = {
 };
 
 const struct mech mech_kmbox_call = {
-	.name = "kmbox-call", .desc = "kmbox call/reply: kmbox_call(); server: receive with KMBOX_F_CALLS, kmbox_reply() (call workload only)",
+	.name = "kmbox-call", .desc = "kmbox call/reply: kmbox_call(); server: kmbox_reply_recv(), one call per request (call workload only)",
 	.flags = MF_KMBOX | MF_CALL,
 	.probe = kb_probe_call, .max_msg = kb_max_msg,
 	.create = kb_create_call, .destroy = kb_destroy,
-	.attach = kb_attach, .detach = kb_detach,
+	.attach = kb_attach, .detach = kb_detach_call,
 	.tx_begin = kb_tx_begin_call, .tx_commit = kb_tx_commit_call,
 	.rx_begin = kb_rx_begin_call, .rx_end = kb_rx_end_nop,
+	.call = kb_call_call,
+};
+
+const struct mech mech_kmbox_call2 = {
+	.name = "kmbox-call2", .desc = "kmbox call/reply: kmbox_call(); server: receive with KMBOX_F_CALLS, then kmbox_reply(): two calls per request (call workload only)",
+	.flags = MF_KMBOX | MF_CALL,
+	.probe = kb_probe_call2, .max_msg = kb_max_msg,
+	.create = kb_create_call, .destroy = kb_destroy,
+	.attach = kb_attach, .detach = kb_detach,
+	.tx_begin = kb_tx_begin_call, .tx_commit = kb_tx_commit_call2,
+	.rx_begin = kb_rx_begin_call2, .rx_end = kb_rx_end_nop,
 	.call = kb_call_call,
 };
 

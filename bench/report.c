@@ -784,6 +784,7 @@ static const struct target targets[] = {
 	T("call 64 B vs POSIX mq pair", WL_CALL, 64, "kmbox-call", "posix-mq", 1, 0, "info", F_METRIC),
 	T("call 64 B vs UDS seqpacket", WL_CALL, 64, "kmbox-call", "uds-seqpacket", 1, 0, "info", F_METRIC),
 	T("call 64 B vs futex+shm pair", WL_CALL, 64, "kmbox-call", "futex-shm", 1, 0, "info", F_METRIC),
+	T("call 64 B, one-call server vs two-call server", WL_CALL, 64, "kmbox-call", "kmbox-call2", 1, 0, "info: kmbox_reply_recv() vs receive + kmbox_reply()", F_METRIC),
 	T("4×4 aggregate vs 1×1, 64 B, POSIX mq", WL_MPMC, 64, "posix-mq", "posix-mq", 0, 0, "info", F_METRIC, .pc = "4x4", .ref_pc = "1x1"),
 	T("POSIX mq send at 65536 queued vs at 10", WL_DEPTH, 65536, "posix-mq", "posix-mq", 1, 0, "info", F_SEND),
 	T("POSIX mq receive at 65536 queued vs at 10", WL_DEPTH, 65536, "posix-mq", "posix-mq", 1, 0, "info", F_RECV),
@@ -1195,7 +1196,7 @@ static void md_report(FILE *f)
 		if (C->wl_on[WL_CALL]) {
 			fprintf(f, "## Request/reply (call), %s\n\n", pn);
 			fprintf(f, "One request and its reply of the same size, closed loop; the reply carries the request's correlation id (word 0), checked by the caller. "
-				"kmbox-call: kmbox_call() / receive with KMBOX_F_CALLS + kmbox_reply() on one mailbox; kmbox, kmbox-ioctl: a request mailbox and a reply mailbox "
+				"kmbox-call: kmbox_call() / kmbox_reply_recv() (the reply and the next receive in one call) on one mailbox; kmbox-call2: the same with a receive with KMBOX_F_CALLS and a kmbox_reply(); kmbox, kmbox-ioctl: a request mailbox and a reply mailbox "
 				"(write/read, KMBOX_IOC_SEND/RECV); pipe: a pair of pipes; posix-mq: a pair of queues; uds-seqpacket: one socketpair; futex-shm: a pair of shared-memory rings with futex wake-ups.\n\n");
 			fprintf(f, "p50 ratio to the pipe pair in the same round, median [min–max] over rounds; lower is better.\n\n");
 			md_ratio_table(f, p, WL_CALL, 0);

@@ -63,9 +63,11 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/hrtimer.h>
+#include <linux/pagemap.h>
 #include <linux/poll.h>
 #include <linux/rbtree.h>
 #include <linux/sched/signal.h>
+#include <linux/uaccess.h>
 
 #include "kmbox.h"
 
@@ -554,12 +556,19 @@ int kmbox_call_wait(struct kmbox_file *kf, struct kmbox_msg *msg, u32 reply_cap,
  * @kf: the file the request was received on
  * @token: its token
  * @reply: the reply, prepared; consumed on success only
+ * @done: NULL, or a user word set to 0 in the same locked step that
+ *	delivers the reply, and only then (KMBOX_IOC_REPLY_RECV: its
+ *	reply.token), so that user space can always tell whether the reply
+ *	went
  *
- * Return: 0, -ENOENT (no unanswered request of @kf has @token), or
- * -EMSGSIZE (longer than the caller's buffer: the caller keeps waiting).
+ * Return: 0, -ENOENT (no unanswered request of @kf has @token),
+ * -EMSGSIZE (longer than the caller's buffer: the caller keeps waiting),
+ * or -EFAULT (@done cannot be written: nothing was delivered).
  */
-int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply)
+int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply,
+		   u64 __user *done)
 {
+	static const u64 zero;
 	struct task_struct *caller = NULL;
 	u64 now = ktime_get_ns();
 	struct kmbox *mb = kf->mb;
@@ -567,6 +576,7 @@ int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply)
 	struct rb_node *node;
 	int ret = 0;
 
+again:
 	spin_lock(&mb->lock);
 	node = rb_find(&token, &kf->calls, kmbox_sync_cmp);
 	if (!node) {
@@ -577,6 +587,22 @@ int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply)
 	if (reply->len > s->reply_cap) {
 		ret = -EMSGSIZE;
 		goto out_unlock;
+	}
+	/*
+	 * The word is written with page faults disabled, since we hold the
+	 * lock: if its page is not there or not writable, fault it in
+	 * without the lock and look the token up again (its caller may have
+	 * given up meanwhile).  A word that cannot be written is EFAULT,
+	 * and the caller keeps waiting.
+	 */
+	if (done && copy_to_user_nofault(done, &zero, sizeof(zero))) {
+		spin_unlock(&mb->lock);
+		if (fault_in_writeable((char __user *)done, sizeof(*done)))
+			return -EFAULT;
+		/* Another thread may unmap it again each time: not for ever. */
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		goto again;
 	}
 	rb_erase(node, &kf->calls);
 	s->server = NULL;

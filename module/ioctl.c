@@ -91,7 +91,7 @@ static long kmbox_ioctl_info(void __user *uarg)
 		.features = KMBOX_FEAT_ZEROCOPY | KMBOX_FEAT_BATCH | KMBOX_FEAT_CREDS |
 			    KMBOX_FEAT_SYNC | KMBOX_FEAT_STATS |
 			    KMBOX_FEAT_TAGS | KMBOX_FEAT_POLICY | KMBOX_FEAT_URGENT |
-			    KMBOX_FEAT_EXPIRY | KMBOX_FEAT_BATCH_LOSS |
+			    KMBOX_FEAT_EXPIRY | KMBOX_FEAT_BATCH_LOSS | KMBOX_FEAT_REPLY_RECV |
 			    (IS_ENABLED(CONFIG_IO_URING) ? KMBOX_FEAT_URING : 0),
 		.max_msgs_cap = READ_ONCE(kmbox_params.max_msgs_cap),
 		.max_msgsize_cap = READ_ONCE(kmbox_params.max_msgsize_cap),
@@ -277,55 +277,64 @@ out_free:
 }
 
 /*
- * The work of KMBOX_IOC_RECV on an argument copied in (@r), and of
- * KMBOX_IOC_RECVX when @x is not NULL: @x is then the whole argument,
- * copied in and checked, whose r is @r, and the losses go in @x->lost.
- * The result is written at @uarg (RECV's struct, or RECVX's whole).
+ * The checks of a receive argument copied in (@r), made before anything
+ * is done: its flags, match and deadline, into *@w and *@m (NULL, or
+ * @match filled in).
  */
-static long kmbox_recv_do(struct file *file, struct kmbox_file *kf, struct kmbox_recv r,
-			  void __user *uarg, struct kmbox_recvx *x, bool nowait)
+static int kmbox_recv_check(struct file *file, const struct kmbox_recv *r,
+			    struct kmbox_match *match, struct kmbox_match **m,
+			    struct kmbox_wait *w)
+{
+	*m = NULL;
+	if (r->flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_MATCH |
+			 KMBOX_F_PEEK))
+		return -EINVAL;
+	if (r->flags & KMBOX_F_MATCH) {
+		match->tag = r->tag;
+		match->mask = r->match_mask;
+		if (kmbox_match_check(match))
+			return -EINVAL;
+		*m = match;
+	} else if (r->match_mask || r->tag) {
+		return -EINVAL;
+	}
+	if ((r->flags & KMBOX_F_PEEK) && (r->flags & (KMBOX_F_ZC | KMBOX_F_CALLS)))
+		return -EINVAL;
+	return kmbox_wait_init(w, file, r->flags, r->deadline_ns);
+}
+
+/*
+ * The work of KMBOX_IOC_RECV on an argument copied in (@r) and checked
+ * (kmbox_recv_check() gave @m and @w), and of KMBOX_IOC_RECVX when @x is
+ * not NULL: @x is then the whole argument, copied in and checked, whose r
+ * is @r, and the losses go in @x->lost.  The result is written at @uarg
+ * (RECV's struct, or RECVX's whole).
+ */
+static long kmbox_recv_run(struct file *file, struct kmbox_file *kf, struct kmbox_recv r,
+			   void __user *uarg, struct kmbox_recvx *x,
+			   const struct kmbox_match *m, struct kmbox_wait *w)
 {
 	struct kmbox_recv __user *ur = uarg;
-	struct kmbox_match match, *m = NULL;
 	size_t size = x ? sizeof(*x) : sizeof(r);
 	struct kmbox_msg *msg;
-	struct kmbox_wait w;
 	bool as_slot;
 	u32 need = 0;
 	int ret;
 
-	if (r.flags & ~(KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_MATCH |
-			KMBOX_F_PEEK))
-		return -EINVAL;
-	if (r.flags & KMBOX_F_MATCH) {
-		match.tag = r.tag;
-		match.mask = r.match_mask;
-		if (kmbox_match_check(&match))
-			return -EINVAL;
-		m = &match;
-	} else if (r.match_mask || r.tag) {
-		return -EINVAL;
-	}
-	if ((r.flags & KMBOX_F_PEEK) && (r.flags & (KMBOX_F_ZC | KMBOX_F_CALLS)))
-		return -EINVAL;
-	ret = kmbox_wait_init(&w, file, r.flags, r.deadline_ns);
-	if (ret)
-		return ret;
-	w.nonblock |= nowait;
 	if (r.flags & KMBOX_F_PEEK) {
 		if (!x)
-			return kmbox_ioctl_peek(file, kf, &r, uarg, size, m, &w);
+			return kmbox_ioctl_peek(file, kf, &r, uarg, size, m, w);
 		/*
 		 * A peek has lost nothing: x->lost stays zero.  x->r comes
 		 * first in *x, so copying @size bytes from it copies all of *x.
 		 */
 		x->r = r;
-		return kmbox_ioctl_peek(file, kf, &x->r, uarg, size, m, &w);
+		return kmbox_ioctl_peek(file, kf, &x->r, uarg, size, m, w);
 	}
 	if (x)
-		w.loss = &x->lost;
+		w->loss = &x->lost;
 
-	ret = kmbox_recv_match(kf, &msg, &r.len, 1, r.flags & KMBOX_F_ZC, &w, &need, m);
+	ret = kmbox_recv_match(kf, &msg, &r.len, 1, r.flags & KMBOX_F_ZC, w, &need, m);
 	if (ret == -EMSGSIZE)
 		return put_user(need, &ur->len) ? -EFAULT : -EMSGSIZE;
 	if (ret < 0)
@@ -352,6 +361,21 @@ out_requeue:
 	if (x)
 		kmbox_loss_untake(kf, &x->lost);
 	return -EFAULT;
+}
+
+/* kmbox_recv_check(), then kmbox_recv_run(); @nowait: never wait. */
+static long kmbox_recv_do(struct file *file, struct kmbox_file *kf, struct kmbox_recv r,
+			  void __user *uarg, struct kmbox_recvx *x, bool nowait)
+{
+	struct kmbox_match match, *m;
+	struct kmbox_wait w;
+	int ret;
+
+	ret = kmbox_recv_check(file, &r, &match, &m, &w);
+	if (ret)
+		return ret;
+	w.nonblock |= nowait;
+	return kmbox_recv_run(file, kf, r, uarg, x, m, &w);
 }
 
 /**
@@ -692,11 +716,31 @@ static long kmbox_ioctl_call(struct file *file, struct kmbox_file *kf, void __us
 	return ret;
 }
 
+/*
+ * The reply half of KMBOX_IOC_REPLY and KMBOX_IOC_REPLY_RECV, on an
+ * argument copied in and checked; @done as kmbox_reply_to().
+ */
+static long kmbox_reply_do(struct kmbox_file *kf, const struct kmbox_reply *r,
+			   u64 __user *done)
+{
+	struct kmbox_msg *msg;
+	int ret;
+
+	if (!r->token)
+		return -ENOENT;
+	msg = kmbox_prepare(kf, u64_to_user_ptr(r->buf), r->len, 0, false, 0, NULL);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
+	ret = kmbox_reply_to(kf, r->token, msg, done);
+	trace_kmbox_reply(kf->mb, r->token, r->len, ret);
+	if (ret)
+		kmbox_msg_free(kf->mb, msg);
+	return ret;
+}
+
 static long kmbox_ioctl_reply(struct kmbox_file *kf, void __user *uarg)
 {
 	struct kmbox_reply r;
-	struct kmbox_msg *msg;
-	int ret;
 
 	if (copy_from_user(&r, uarg, sizeof(r)))
 		return -EFAULT;
@@ -704,16 +748,63 @@ static long kmbox_ioctl_reply(struct kmbox_file *kf, void __user *uarg)
 	BUILD_BUG_ON(sizeof(r.__reserved) != 2 * sizeof(r.__reserved[0]));
 	if (r.flags || r.__reserved[0] || r.__reserved[1])
 		return -EINVAL;
-	if (!r.token)
-		return -ENOENT;
-	msg = kmbox_prepare(kf, u64_to_user_ptr(r.buf), r.len, 0, false, 0, NULL);
-	if (IS_ERR(msg))
-		return PTR_ERR(msg);
-	ret = kmbox_reply_to(kf, r.token, msg);
-	trace_kmbox_reply(kf->mb, r.token, r.len, ret);
+	return kmbox_reply_do(kf, &r, NULL);
+}
+
+/*
+ * KMBOX_IOC_REPLY_RECV: KMBOX_IOC_REPLY, then KMBOX_IOC_RECVX.  Both
+ * arguments are copied in and checked before anything is done, so bad
+ * input changes nothing; reply.token is zeroed in the user's argument in
+ * the step that delivers the reply (kmbox_reply_to()), and a reply that
+ * fails returns at once, receiving nothing.  So after any error, a
+ * non-zero reply.token means nothing was done, and a zero one that the
+ * reply went (or there was none) and the error is the receive's.  A
+ * restart after a signal in the receive sees the token zeroed and only
+ * receives.
+ */
+static_assert(sizeof(struct kmbox_reply_recv) == 56);
+
+static long kmbox_ioctl_reply_recv(struct file *file, struct kmbox_file *kf,
+				   void __user *uarg)
+{
+	struct kmbox_reply_recv __user *ua = uarg;
+	struct kmbox_match match, *m;
+	struct kmbox_reply_recv rr;
+	struct kmbox_recvx x;
+	void __user *ux;
+	struct kmbox_wait w;
+	long ret;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (copy_from_user(&rr, uarg, sizeof(rr)))
+		return -EFAULT;
+	if (rr.reply.flags || rr.reply.__reserved[0] || rr.reply.__reserved[1] ||
+	    rr.__reserved)
+		return -EINVAL;
+	ux = u64_to_user_ptr(rr.recv);
+	if (copy_from_user(&x, ux, sizeof(x)))
+		return -EFAULT;
+	if (x.__reserved[0] || x.__reserved[1])
+		return -EINVAL;
+	ret = kmbox_recv_check(file, &x.r, &match, &m, &w);
 	if (ret)
-		kmbox_msg_free(kf->mb, msg);
-	return ret;
+		return ret;
+	memset(&x.lost, 0, sizeof(x.lost));
+	/* Token 0: nothing to answer (buf and len are not looked at). */
+	if (rr.reply.token) {
+		ret = kmbox_reply_do(kf, &rr.reply, &ua->reply.token);
+		if (ret)
+			return ret;
+		/*
+		 * The caller just woken may be due this CPU: let it run now,
+		 * as it would on our way back to user space between a REPLY
+		 * and a RECV, so that its next request is usually queued by
+		 * the time we look, and we need not sleep for it.
+		 */
+		cond_resched();
+	}
+	return kmbox_recv_run(file, kf, x.r, ux, &x, m, &w);
 }
 
 static long kmbox_ioctl_zc_release(struct file *file, struct kmbox_file *kf, void __user *uarg)
@@ -911,6 +1002,7 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_QOS:
 	case KMBOX_IOC_RECVX:
 	case KMBOX_IOC_RECV_BATCHX:
+	case KMBOX_IOC_REPLY_RECV:
 		break;
 	default:
 		return -ENOTTY;
@@ -942,6 +1034,8 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return kmbox_ioctl_call(file, kf, uarg);
 	case KMBOX_IOC_REPLY:
 		return kmbox_ioctl_reply(kf, uarg);
+	case KMBOX_IOC_REPLY_RECV:
+		return kmbox_ioctl_reply_recv(file, kf, uarg);
 	case KMBOX_IOC_REOPEN:
 		return kmbox_ioctl_reopen(file, kf, uarg);
 	case KMBOX_IOC_STATS:

@@ -773,7 +773,8 @@ int kmbox_send_sync_batch(struct kmbox_file *kf, struct kmbox_msg **msgs, unsign
 			  const struct kmbox_wait *w);
 int kmbox_call_wait(struct kmbox_file *kf, struct kmbox_msg *msg, u32 reply_cap,
 		    const struct kmbox_wait *w, struct kmbox_msg **reply);
-int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply);
+int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply,
+		   u64 __user *done);
 
 /* msg.c */
 struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,

@@ -36,7 +36,7 @@ changes).
   A=$A  B=$B
   OPS          kmbox-icount's operations (default: all of
                rw ioctl batch16 zc pipe mq rw4096 rw65536 depth10 depth65536
-               rtt-rw2 rtt-call rtt-pipe2)
+               rtt-rw2 rtt-call rtt-call1 rtt-pipe2)
   ICOUNT_N=$ICOUNT_N  ICOUNT_REPS=$ICOUNT_REPS   iterations per op, and repeats (least kept)
   RESULTS_DIR  default bench/results/icount-DATE (icount.md, console.log)
   and qemu/run.sh's knobs (TIMEOUT, ...).
@@ -93,7 +93,7 @@ tr -d '\r' <"$work/run.log" | awk -v a="A-${AB_LABELS[0]}" -v b="B-${AB_LABELS[1
 		for (i = 0; i < n; i++) {
 			o = ops[i]; x = v[a, o]; y = v[b, o]
 			printf "| %s | %s | %s | %s | %s | %s |\n", o, x, y, r(y, x),
-			       (o ~ /^(rw|ioctl)$/) ? r(y, v[b, "pipe"]) : (o == "rtt-rw2" || o == "rtt-call") ? r(y, v[b, "rtt-pipe2"]) : "",
+			       (o ~ /^(rw|ioctl)$/) ? r(y, v[b, "pipe"]) : (o ~ /^rtt-(rw2|call|call1)$/) ? r(y, v[b, "rtt-pipe2"]) : "",
 			       (o ~ /^(rw|ioctl)$/) ? r(y, v[b, "mq"]) : ""
 		}
 	}' >"$RESULTS_DIR/icount.md"

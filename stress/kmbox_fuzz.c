@@ -226,6 +226,8 @@ struct callstat {
 	unsigned long started, ended, out[CO_N];
 	unsigned long replies_ok, replies_enoent, replies_emsgsize, replies_err;
 	unsigned long forged_enoent, tokens, tok_full, sync_ok, sync_err, rdv_bound;
+	/* op_reply_recv(): calls, replies that went, requests it received */
+	unsigned long rr_calls, rr_went, rr_received;
 };
 
 struct shm {
@@ -4300,6 +4302,145 @@ static void op_reply(void)
 	CHECK_ERRNO("REPLY", r, EBADFD, EFAULT, EINVAL, EMSGSIZE, ENOENT, ENOBUFS, ENOMEM);
 }
 
+/*
+ * KMBOX_IOC_REPLY_RECV: op_reply()'s answer (a token this file received,
+ * one never issued, or none), then a server's receive.  Oracle: the token
+ * word of the argument says which half ended the call, whatever it
+ * returned: kept, nothing was done (no message received, and a reply
+ * that went would show as a call with no REPLY to give it its reply);
+ * zeroed, the reply went once (tok_answered()), and no reply-half error
+ * may follow.  A request received is recorded and served as op_recv()
+ * does.  The argument is where the kernel can be judged: in our pages
+ * (writable, or the read-only view: the token cannot be zeroed, so no
+ * reply may go), or where nothing can be read.
+ */
+static void reply_recv_once(struct ffile *f, __u64 token, int depth)
+{
+	struct kmbox_reply_recv a = { 0 }, *up;
+	struct kmbox_recvx x = { 0 }, *ux;
+	bool nonsense = false, rnonsense = false, went;
+	enum pkind bk, rbk, ak, xk;
+	__u64 tz;
+	long r;
+
+	a.reply.token = token;
+	a.reply.len = rng_pct(&R, 90) ? rng_below(&R, 64) : rand_u32();
+	a.reply.buf = U64(rand_ptr(a.reply.len < GOOD_LEN ? a.reply.len : GOOD_LEN, &bk));
+	if ((f->max_msgsize && a.reply.len > f->max_msgsize && f->own) ||
+	    (a.reply.len && !ptr_ok(bk) && bk != P_RO && bk != P_REGION) ||
+	    (a.reply.len > GOOD_LEN && bk != P_REGION))
+		rnonsense = true;	/* only if there is a reply to make */
+	/* The receive: mostly a server's, waiting a few ms or not at all. */
+	x.r.flags = KMBOX_F_CALLS | (rng_pct(&R, 60) ? KMBOX_F_TIMEOUT : KMBOX_F_NONBLOCK);
+	if (x.r.flags & KMBOX_F_TIMEOUT)
+		x.r.deadline_ns = now_ns() + rng_below(&R, 8000000);
+	x.r.len = 64 + rng_below(&R, 256);
+	x.r.buf = U64(rand_ptr(x.r.len, &rbk));
+	if (rng_pct(&R, 5)) {
+		switch (rng_below(&R, 5)) {
+		case 0: a.reply.flags = 1u << rng_below(&R, 32); break;
+		case 1: a.reply.__reserved[rng_below(&R, 2)] = 1; break;
+		case 2: a.__reserved = 1; break;
+		case 3: x.__reserved[rng_below(&R, 2)] = 1; break;
+		default: x.r.flags |= 1u << (9 + rng_below(&R, 23)); break;
+		}
+		nonsense = true;
+	}
+	arg_half = 1;
+	T->rov_next = rng_pct(&R, T->mix->rov_pct);
+	ux = place_arg(&x, sizeof(x), &xk);
+	arg_half = 0;
+	a.recv = U64(ux);
+	T->rov_next = rng_pct(&R, T->mix->rov_pct);
+	up = place_arg(&a, sizeof(a), &ak);
+	if (!ptr_in_ok(ak) && !ptr_never_readable(ak)) {
+		/* Readable but not ours to judge (the region, the zero page): ours. */
+		T->rov_next = false;
+		up = (void *)(args + rng_below(&R, (PG / 2 - sizeof(a)) / 8) * 8);
+		memcpy(up, &a, sizeof(a));
+		ak = P_GOOD;
+	}
+	if (!ptr_in_ok(xk))
+		nonsense = false;	/* the kernel read whatever was there */
+	ADD(&shm->cs.rr_calls, 1);
+	r = kb_ioctl(f->fd, KMBOX_IOC_REPLY_RECV, up);
+	if (r > 0x7fffffff)
+		bad("REPLY_RECV returned %ld", r);
+	if (ptr_never_readable(ak)) {
+		/* (EBADF, EBADFD: the file is judged before the argument is read) */
+		if (r != -EFAULT && r != -EBADF && r != -EBADFD)
+			bad("REPLY_RECV with an unreadable argument (kind %d) returned %ld", ak, r);
+		return;
+	}
+	tz = up->reply.token;
+	went = token && !tz;
+	if (tz && tz != token)
+		bad("REPLY_RECV left token %#llx for %#llx", (unsigned long long)tz,
+		    (unsigned long long)token);
+	if (went) {
+		ADD(&shm->cs.replies_ok, 1);
+		ADD(&shm->cs.rr_went, 1);
+		tok_answered(f, token, "REPLY_RECV");
+		if (ak == P_ROV)
+			bad("REPLY_RECV zeroed the token of a read-only argument");
+		if (rnonsense || nonsense)
+			bad("REPLY_RECV delivered a reply with nonsense (len %u buf kind %d)",
+			    a.reply.len, bk);
+		if (r == -ENOENT || r == -EBADF || r == -EINVAL)
+			bad("REPLY_RECV failed with %ld after its reply went", r);
+	}
+	if (token && !went && r >= 0)
+		bad("REPLY_RECV received a message although its reply did not go");
+	if (r >= 0 && nonsense)
+		bad("REPLY_RECV succeeded with nonsense");
+	if (r >= 0 && !acc_rd(f))
+		bad("REPLY_RECV succeeded on a file opened with access mode %d", f->acc);
+	if (r >= 0 && xk == P_ROV)
+		bad("REPLY_RECV received into a read-only receive argument");
+	if (r >= 0 && ptr_ok(xk)) {
+		ADD(&shm->cs.rr_received, 1);
+		if ((__u32)r != ux->r.len || ux->r.len > x.r.len || ux->r.slot != KMBOX_NO_SLOT ||
+		    ux->r.msg_flags)
+			bad("REPLY_RECV result: ret %ld len %u flags %#x slot %u", r, ux->r.len,
+			    ux->r.msg_flags, ux->r.slot);
+		if (r > 0 && (ptr_never_writable(rbk) ||
+			      (size_t)r > ptr_room((void *)(uintptr_t)x.r.buf, rbk)))
+			bad("REPLY_RECV stored %ld bytes in unwritable memory (kind %d)", r, rbk);
+		tok_received(f, ux->r.reply_token, "REPLY_RECV");
+		/* A server's loop: answer it with the next receive, or as op_recv(). */
+		if (ux->r.reply_token && depth < 4 && rng_pct(&R, 60)) {
+			reply_recv_once(f, ux->r.reply_token, depth + 1);
+			return;
+		}
+		serve(f, ux->r.reply_token);
+	}
+	CHECK_ERRNO("REPLY_RECV", r, EBADF, EBADFD, EFAULT, EINVAL, EMSGSIZE, ENOENT, ENOBUFS,
+		    ENOMEM, EAGAIN, ETIMEDOUT, EINTR);
+}
+
+/* A token this file received (mostly), one never issued, or none. */
+static void op_reply_recv(void)
+{
+	struct ffile *f = call_file(true);
+	unsigned int i, start;
+	__u64 token = 0;
+
+	if (!f)
+		return;
+	start = rng_below(&R, NRING);
+	for (i = 0; f->fid && rng_pct(&R, 80) && i < NRING; i++) {
+		uint64_t k = LD(&shm->ring[(start + i) % NRING]);
+
+		if (k && (uint32_t)(k >> 44) == f->fid) {
+			token = k & ((1ULL << 44) - 1);
+			break;
+		}
+	}
+	if (!token && rng_pct(&R, 30))
+		token = (1ULL << 63) | rand_u64();	/* never issued: ENOENT */
+	reply_recv_once(f, token, 0);
+}
+
 /* Drop CAP_SYS_RESOURCE (all: everything) so the user quota bounds what we pin. */
 static void drop_caps(bool all)
 {
@@ -4350,7 +4491,7 @@ static void do_op(enum op op)
 	case OP_FORK: op_fork(); break;
 	case OP_SCHED: op_sched(); break;
 	case OP_CALL: op_call(); break;
-	case OP_REPLY: op_reply(); break;
+	case OP_REPLY: rng_pct(&R, 40) ? op_reply_recv() : op_reply(); break;
 	case OP_FILTER: op_filter(); break;
 	case OP_STATS: op_stats(); break;
 	default: sleep_us(rng_below(&R, 200)); break;
@@ -5091,6 +5232,8 @@ int main(int argc, char **argv)
 		     cs->replies_err, cs->tokens, cs->tok_full ? " (token table full: some not checked)" : "");
 		diag("fuzz synchronous sends: %lu received, %lu failed; %lu binds to rendezvous mailboxes",
 		     cs->sync_ok, cs->sync_err, cs->rdv_bound);
+		diag("fuzz REPLY_RECV: %lu made, %lu replies went, %lu requests received",
+		     cs->rr_calls, cs->rr_went, cs->rr_received);
 		/* A call returns a reply only if a REPLY gave it one; a REPLY that
 		 * succeeded reached a call, which returned it or could not store it. */
 		agree = cs->out[CO_REPLY] <= cs->replies_ok &&

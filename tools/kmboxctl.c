@@ -920,8 +920,9 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	struct kmbox_attr attr;
 	uint32_t count = 0, done = 0;
 	int c, fd, status, ret = EXIT_OK;
+	uint64_t token = 0;
 	const char *name;
-	ssize_t n, m;
+	ssize_t n, m = 0;
 
 	/* The command's own options come after "--", where getopt stops. */
 	while ((c = next_opt(cmd, argc, argv, ":c:h", longopts)) != -1) {
@@ -959,15 +960,41 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	while (!serve_stop && (!count || done < count)) {
-		n = kmbox_receive_info(fd, req, attr.max_msgsize, &info, NULL);
+	/*
+	 * Each answer goes with the receive of the next request, in one
+	 * call (kmbox_reply_recv()); the last answer, after --count
+	 * requests or a signal, goes alone.
+	 */
+	for (;;) {
+		if (serve_stop || (count && done >= count)) {
+			if (token && kmbox_reply(fd, token, out, m) && errno == EMSGSIZE) {
+				fprintf(stderr, "kmboxctl: serve %s: a %zd-byte reply is too long for the caller\n",
+					name, m);
+				kmbox_reply(fd, token, out, 0);
+			}
+			break;
+		}
+		n = kmbox_reply_recv(fd, &token, out, m, req, attr.max_msgsize, &info, NULL);
+		if (n < 0 && token) {
+			/* The reply failed and nothing was received. */
+			if (errno == EMSGSIZE && m) {
+				/* Longer than the caller can take: it gets an empty reply. */
+				fprintf(stderr, "kmboxctl: serve %s: a %zd-byte reply is too long for the caller\n",
+					name, m);
+				m = 0;
+			} else {
+				token = 0;	/* its caller gave up */
+			}
+			continue;
+		}
+		m = 0;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = fail(cmd->name, name);
 			break;
 		}
-		if (!info.reply_token) {
+		if (!token) {
 			fprintf(stderr, "kmboxctl: serve %s: a message that is not a call (%zd bytes) skipped\n",
 				name, n);
 			continue;
@@ -979,12 +1006,6 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 		} else if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 			fprintf(stderr, "kmboxctl: serve %s: %s failed; its output is the reply\n",
 				name, argv[0]);
-		}
-		/* Longer than the caller can take: it gets an empty reply. */
-		if (kmbox_reply(fd, info.reply_token, out, m) && errno == EMSGSIZE) {
-			fprintf(stderr, "kmboxctl: serve %s: a %zd-byte reply is too long for the caller\n",
-				name, m);
-			kmbox_reply(fd, info.reply_token, out, 0);
 		}
 		done++;
 	}
@@ -2089,6 +2110,7 @@ static int cmd_info(const struct command *cmd, int argc, char **argv)
 		{ KMBOX_FEAT_EXPIRY, "expiry" },
 		{ KMBOX_FEAT_URING, "uring" },
 		{ KMBOX_FEAT_BATCH_LOSS, "batch-loss" },
+		{ KMBOX_FEAT_REPLY_RECV, "reply-recv" },
 	};
 	struct {
 		const char *name;

@@ -358,12 +358,12 @@ is "info --json: prio_max" 32768 "$(jv .prio_max)"
 # __x64_sys_io_uring_setup: without io_uring it is sys_ni_syscall's stub
 # (COND_SYSCALL), in kallsyms all the same.
 if grep -qE ' (__)?io_uring_cmd_done$' /proc/kallsyms 2>/dev/null; then
-	is "info --json: features" 11 "$(jv '.features#')"
+	is "info --json: features" 12 "$(jv '.features#')"
 	is "info --json: uring" uring "$(jv '.features[9]')"
-	is "info --json: the last feature" batch-loss "$(jv '.features[10]')"
+	is "info --json: the last feature" reply-recv "$(jv '.features[11]')"
 else
-	is "info --json: features (no io_uring in this kernel)" 10 "$(jv '.features#')"
-	is "info --json: the last feature" batch-loss "$(jv '.features[9]')"
+	is "info --json: features (no io_uring in this kernel)" 11 "$(jv '.features#')"
+	is "info --json: the last feature" reply-recv "$(jv '.features[10]')"
 fi
 is "info --json: max_mailboxes" "$(cat /sys/module/kmbox/parameters/max_mailboxes)" "$(jv .max_mailboxes)"
 

@@ -661,6 +661,34 @@ ssize_t kmbox_call(int fd, const void *req, size_t reqlen, unsigned int prio,
 int kmbox_reply(int fd, uint64_t token, const void *msg, size_t len);
 
 /**
+ * kmbox_reply_recv() - answer a call and receive the next message, in one
+ * system call
+ * @fd: the descriptor the request was received on, open for reading
+ * @token: in: the token to answer (kmbox_msginfo.reply_token), or 0 for
+ *	no reply; out: see below
+ * @reply: the reply's payload (not looked at when *@token is 0)
+ * @replylen: its length
+ * @buf: buffer for the next message
+ * @len: size of @buf
+ * @info: NULL, or filled in as by kmbox_receive_info()
+ * @abs_timeout: absolute CLOCK_MONOTONIC deadline for the receive, or NULL
+ *
+ * kmbox_reply(), then, only if the reply was delivered,
+ * kmbox_receive_info(): a server's loop in one call per request.
+ *
+ * Return: the next message's length, with *@token set to its token (0 for
+ * an ordinary message); or -1 and errno, with *@token left as it was if
+ * the reply was not delivered (errno is the reply's, as kmbox_reply(), and
+ * nothing was received), or set to 0 if the reply went or there was none
+ * (errno is the receive's, as kmbox_receive_info(): the message stays
+ * queued).
+ */
+ssize_t kmbox_reply_recv(int fd, uint64_t *token, const void *reply,
+			 size_t replylen, void *buf, size_t len,
+			 struct kmbox_msginfo *info,
+			 const struct timespec *abs_timeout);
+
+/**
  * kmbox_send_tagged() - kmbox_timedsend() with a tag
  * @fd: a mailbox open for writing
  * @msg: payload

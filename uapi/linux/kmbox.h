@@ -60,6 +60,8 @@
 #define KMBOX_FEAT_URING	_BITULL(9)
 /* losses in band on batch receives: KMBOX_IOC_RECV_BATCHX */
 #define KMBOX_FEAT_BATCH_LOSS	_BITULL(10)
+/* answer a call and wait for the next message at once: KMBOX_IOC_REPLY_RECV */
+#define KMBOX_FEAT_REPLY_RECV	_BITULL(11)
 
 /**
  * struct kmbox_info - answer to KMBOX_IOC_INFO (any /dev/kmbox file)
@@ -677,6 +679,36 @@ struct kmbox_recvx {
 };
 
 /**
+ * struct kmbox_reply_recv - KMBOX_IOC_REPLY_RECV argument: answer a call,
+ * then receive the next message, in one system call
+ * @reply: in: as the argument of KMBOX_IOC_REPLY, with the same checks and
+ *	errors; @reply.token 0: nothing to answer (@reply.buf and @reply.len
+ *	are then not looked at).  out: the kernel sets @reply.token to 0 in
+ *	the same step that delivers the reply, and writes nothing else here
+ * @recv: user pointer to a struct kmbox_recvx: the receive, as
+ *	KMBOX_IOC_RECVX with the same flags (KMBOX_F_CALLS to be given the
+ *	next request's token), deadline, results and errors
+ * @__reserved: zero
+ *
+ * The reply first, then the receive, and the receive only if the reply
+ * was delivered.  Both arguments are read and checked before anything is
+ * done (EFAULT, EINVAL, EBADF: nothing done).  After any error, a
+ * non-zero @reply.token says the reply was not delivered (the error is
+ * the reply's: ENOENT, EMSGSIZE, EFAULT, ...; its caller keeps waiting
+ * or has given up as with KMBOX_IOC_REPLY) and nothing was received; a
+ * zero one says the reply went, or there was none, and the error is the
+ * receive's (EAGAIN, ETIMEDOUT, EINTR, EMSGSIZE, EFAULT, ...: as
+ * KMBOX_IOC_RECVX, the message stays queued).  A delivered reply is never
+ * taken back.  A restart after a signal in the receive finds the token
+ * zeroed and only receives.
+ */
+struct kmbox_reply_recv {
+	struct kmbox_reply	reply;
+	__u64			recv;
+	__u64			__reserved;
+};
+
+/**
  * struct kmbox_batchx - KMBOX_IOC_RECV_BATCHX argument: a receive batch,
  * copied or zero-copy, that reports losses
  * @b: as the argument of KMBOX_IOC_RECV_BATCH, with the same flags
@@ -733,6 +765,7 @@ struct kmbox_batchx {
 #define KMBOX_IOC_QOS		_IOR(KMBOX_IOC_MAGIC, 0x0F, struct kmbox_qos)
 #define KMBOX_IOC_RECVX		_IOWR(KMBOX_IOC_MAGIC, 0x10, struct kmbox_recvx)
 #define KMBOX_IOC_RECV_BATCHX	_IOWR(KMBOX_IOC_MAGIC, 0x11, struct kmbox_batchx)
+#define KMBOX_IOC_REPLY_RECV	_IOWR(KMBOX_IOC_MAGIC, 0x12, struct kmbox_reply_recv)
 
 /*
  * mmap(2) offset of the zero-copy region: zc_slots * zc_slot_size bytes

@@ -160,6 +160,64 @@ int kmbox_reply(int fd, uint64_t token, const void *msg, size_t len)
 	return sys_ioctl(fd, KMBOX_IOC_REPLY, &r) < 0 ? -1 : 0;
 }
 
+ssize_t kmbox_reply_recv(int fd, uint64_t *token, const void *reply,
+			 size_t replylen, void *buf, size_t len,
+			 struct kmbox_msginfo *info,
+			 const struct timespec *abs_timeout)
+{
+	struct kmbox_recvx x = {
+		.r = {
+			.buf = (__u64)(uintptr_t)buf,
+			.len = kmbox_clamp_len(len),
+		},
+	};
+	struct kmbox_reply_recv rr = { .recv = (__u64)(uintptr_t)&x };
+	struct kmbox_msginfo mine;
+	ssize_t ret;
+
+	if (!token) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (kmbox_deadline(abs_timeout, &x.r.flags, &x.r.deadline_ns))
+		return -1;
+	if (*token) {
+		if (kmbox_len_too_big(replylen)) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		rr.reply.token = *token;
+		rr.reply.buf = (__u64)(uintptr_t)reply;
+		rr.reply.len = (__u32)replylen;
+	}
+	if (!info)
+		info = &mine;
+	x.r.flags |= KMBOX_F_CALLS;
+	ret = sys_ioctl(fd, KMBOX_IOC_REPLY_RECV, &rr);
+	if (ret < 0 && errno == ENOTTY) {
+		/* A module without it: the same, in two calls. */
+		if (*token && kmbox_reply(fd, *token, reply, replylen) < 0)
+			return -1;
+		*token = 0;
+		x.r.flags &= ~(__u32)KMBOX_F_CALLS;
+		ret = do_receive(fd, &x.r, info);
+		if (ret >= 0)
+			*token = info->reply_token;
+		return ret;
+	}
+	*token = rr.reply.token;
+	if (ret < 0) {
+		/* The receive's EMSGSIZE: the length needed, as receive_info. */
+		if (!*token && errno == EMSGSIZE)
+			*info = (struct kmbox_msginfo){ .len = x.r.len };
+		return -1;
+	}
+	fill_info(info, &x.r);
+	info->lost = x.lost.dropped + x.lost.replaced + x.lost.expired;
+	*token = x.r.reply_token;
+	return x.r.len;
+}
+
 /* A receive that takes call requests only if @info can report the token. */
 static ssize_t receive(int fd, void *buf, size_t len, struct kmbox_msginfo *info,
 		       const struct timespec *abs_timeout)

@@ -346,6 +346,35 @@ static void test_newcomer(void)
 		    ns == (__u64)INT64_MAX);
 }
 
+/*
+ * kmbox_reply_recv(): what the library refuses leaves *token as it was
+ * (nothing done); a reply not looked at (token 0) is not checked.
+ */
+static void test_reply_recv(void)
+{
+	const struct timespec bad = { .tv_sec = 0, .tv_nsec = -1 };
+	uint64_t token = 7;
+	char buf[8] = "";
+
+	EXPECT_ERR(EINVAL, kmbox_reply_recv(-1, NULL, "x", 1, buf, 8, NULL, NULL));
+	EXPECT_ERR(EINVAL, kmbox_reply_recv(-1, &token, "x", 1, buf, 8, NULL, &bad));
+	EXPECT_TRUE(token == 7);
+	if (SIZE_MAX > UINT32_MAX) {
+		size_t big = (size_t)UINT32_MAX + 1;
+
+		EXPECT_ERR(EMSGSIZE, kmbox_reply_recv(-1, &token, buf, big, buf, 8,
+						      NULL, NULL));
+		EXPECT_TRUE(token == 7);
+		token = 0;
+		EXPECT_ERR(EBADF, kmbox_reply_recv(-1, &token, buf, big, buf, big,
+						   NULL, NULL));
+		token = 7;
+	}
+	/* The kernel's EBADF, before anything: the token stays. */
+	EXPECT_ERR(EBADF, kmbox_reply_recv(-1, &token, "x", 1, buf, 8, NULL, NULL));
+	EXPECT_TRUE(token == 7);
+}
+
 int main(void)
 {
 	int fds_before, fds_after;
@@ -361,6 +390,7 @@ int main(void)
 	test_inlines();
 	test_deadline_conversion();
 	test_newcomer();
+	test_reply_recv();
 
 	/* Failed opens must not leave a descriptor behind. */
 	fds_after = count_fds();
