@@ -602,6 +602,23 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /*
+ * $KMBOX_FANIN_BACKENDS, a comma-separated list of backend names, runs
+ * only those (to profile one at a time); unset or empty, all of them.
+ */
+static bool fanin_wanted(const char *name)
+{
+	const char *l = getenv("KMBOX_FANIN_BACKENDS");
+	size_t n = strlen(name);
+
+	if (!l || !*l)
+		return true;
+	for (const char *p = l; (p = strstr(p, name)); p += n)
+		if ((p == l || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
+/*
  * Run the fan-in workload over @n queues for @rounds rounds (backends
  * interleaved, starting at another one each round) and append its table
  * to @report (report.md), also printed on stdout.  Return 0.
@@ -631,6 +648,10 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 			unsigned int b = (k + (unsigned int)round) % NBE;
 			const struct fanin_be *be = &fanin_bes[b];
 
+			if (!fanin_wanted(be->name)) {
+				snprintf(why[b], sizeof(why[b]), "not in $KMBOX_FANIN_BACKENDS");
+				continue;
+			}
 			if (be->q == FQ_KMBOX && access("/dev/kmbox", R_OK | W_OK)) {
 				snprintf(why[b], sizeof(why[b]), "/dev/kmbox missing");
 				continue;
