@@ -154,6 +154,12 @@ bench-ab: deps
 # The debug kernel (KASAN, lockdep, kmemleak, UBSAN, failslab) is built
 # once from linux-source-6.1 (~16 min on 2 cores) and cached; see
 # qemu/debug/run-debug.sh for its knobs (QUICK=1 for a shorter run).
+# Path length of module A against module B, in instructions, under QEMU
+# -icount (qemu/bench-icount.sh): make bench-icount A=rev|dir B=rev|dir [OPS=...]
+bench-icount: deps
+	@$(MAKE) --no-print-directory userlib bench-build KDIR=$(QEMU_KDIR)
+	@KDIR=$(QEMU_KDIR) qemu/bench-icount.sh
+
 check-debug: deps
 	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
 	@qemu/debug/run-debug.sh $(if $(QUICK),--quick)
@@ -246,6 +252,8 @@ help:
 	@echo "make bench      run bench/kmbox-bench in QEMU (BENCH_ARGS=...); results in bench/results/"
 	@echo "make bench-ab   module A against module B in one guest, interleaved: A=rev|dir (HEAD)"
 	@echo "                B=rev|dir (.), A_MAKE=/B_MAKE= build variables, BENCH_ARGS=; bench/README.md"
+	@echo "make bench-icount  instructions per operation of module A and B under QEMU -icount,"
+	@echo "                repeatable on a busy host: A=rev|dir B=rev|dir OPS=op,op; bench/README.md"
 	@echo "make lint       checkpatch, W=1 C=2 sparse build, uapi C90 + 32/64-bit ABI, shellcheck,"
 	@echo "                man pages against the module, SPDX tags"
 	@echo "make dkms-check dkms add/build per kernel of the matrix in a throw-away tree, then"
@@ -258,4 +266,4 @@ help:
 
 .PHONY: all module userlib tools selftests stress examples bench-build deps check-host check \
 	check-kernels dkms-check deb \
-	check-debug coverage soak run bench bench-ab install uninstall lint clean help
+	check-debug coverage soak run bench bench-ab bench-icount install uninstall lint clean help

@@ -398,70 +398,89 @@ static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __us
 }
 
 /*
- * Check a batch argument copied in (@b) and copy in its entries; return
- * the entries or an error.
+ * The work arrays of one batch call, in one allocation: @ents first (a
+ * copy of the user's entries), then @msgs, then the optional @tokens and
+ * @tags, then @bufsz.  One kvmalloc() and one kvfree() per call instead
+ * of one pair per array.
  */
-static struct kmbox_mmsg *kmbox_batch_ents(struct file *file, const struct kmbox_batch *b,
-					   struct kmbox_wait *w, u32 allowed)
-{
+struct kmbox_batch_bufs {
 	struct kmbox_mmsg *ents;
+	struct kmbox_msg **msgs;
+	u64 *tokens;
+	u64 *tags;
+	u32 *bufsz;
+};
+
+/*
+ * Check a batch argument copied in (@b), allocate the work arrays (@tokens,
+ * @tags: wanted) and copy in the entries.  Return: 0 or an error; on
+ * success kvfree(bb->ents) frees everything.
+ */
+static int kmbox_batch_ents(struct file *file, const struct kmbox_batch *b,
+			    struct kmbox_wait *w, u32 allowed, bool tokens, bool tags,
+			    struct kmbox_batch_bufs *bb)
+{
+	size_t per = sizeof(*bb->ents) + sizeof(*bb->msgs) + sizeof(*bb->bufsz) +
+		     (tokens ? sizeof(u64) : 0) + (tags ? sizeof(u64) : 0);
+	unsigned int n = b->count;
+	void *p;
 	int ret;
 
 	/* A receiver of calls must be told their tokens, or they fail. */
 	if (b->flags & ~allowed || !b->count || b->count > KMBOX_BATCH_MAX ||
 	    !b->tokens != !(b->flags & KMBOX_F_CALLS) ||
 	    !b->tags != !(b->flags & KMBOX_F_TAG))
-		return ERR_PTR(-EINVAL);
+		return -EINVAL;
 	ret = kmbox_wait_init(w, file, b->flags, b->deadline_ns);
 	if (ret)
-		return ERR_PTR(ret);
-	ents = memdup_user(u64_to_user_ptr(b->msgs), array_size(b->count, sizeof(*ents)));
-	return ents;
-}
-
-/* Copy in a batch argument and its entries; return the entries or an error. */
-static struct kmbox_mmsg *kmbox_batch_in(struct file *file, void __user *uarg,
-					 struct kmbox_batch *b, struct kmbox_wait *w,
-					 u32 allowed)
-{
-	if (copy_from_user(b, uarg, sizeof(*b)))
-		return ERR_PTR(-EFAULT);
-	return kmbox_batch_ents(file, b, w, allowed);
+		return ret;
+	/* At most KMBOX_BATCH_MAX entries: no overflow. */
+	p = kvmalloc(n * per, GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	bb->ents = p;
+	bb->msgs = (struct kmbox_msg **)(bb->ents + n);
+	p = bb->msgs + n;
+	bb->tokens = tokens ? p : NULL;
+	p += tokens ? n * sizeof(u64) : 0;
+	bb->tags = tags ? p : NULL;
+	p += tags ? n * sizeof(u64) : 0;
+	bb->bufsz = p;
+	if (copy_from_user(bb->ents, u64_to_user_ptr(b->msgs), n * sizeof(*bb->ents))) {
+		kvfree(bb->ents);
+		return -EFAULT;
+	}
+	return 0;
 }
 
 static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, void __user *uarg)
 {
+	struct kmbox_batch_bufs bb;
 	struct llist_node *pool;
 	struct kmbox_msg **msgs;
-	struct kmbox_mmsg *ents;
 	struct kmbox_batch b;
 	struct kmbox_wait w;
-	u64 *tags = NULL;
 	unsigned int i, n;
 	int ret = 0;
 
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
-	ents = kmbox_batch_in(file, uarg, &b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_SYNC | KMBOX_F_TAG);
-	if (IS_ERR(ents))
-		return PTR_ERR(ents);
-	if (b.flags & KMBOX_F_TAG) {
-		tags = memdup_user(u64_to_user_ptr(b.tags), array_size(b.count, sizeof(*tags)));
-		if (IS_ERR(tags)) {
-			kfree(ents);
-			return PTR_ERR(tags);
-		}
+	if (copy_from_user(&b, uarg, sizeof(b)))
+		return -EFAULT;
+	ret = kmbox_batch_ents(file, &b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_SYNC | KMBOX_F_TAG,
+			       false, b.flags & KMBOX_F_TAG, &bb);
+	if (ret)
+		return ret;
+	if (bb.tags &&
+	    copy_from_user(bb.tags, u64_to_user_ptr(b.tags), array_size(b.count, sizeof(u64)))) {
+		kvfree(bb.ents);
+		return -EFAULT;
 	}
-	msgs = kmalloc_array(b.count, sizeof(*msgs), GFP_KERNEL);
-	if (!msgs) {
-		kfree(tags);
-		kfree(ents);
-		return -ENOMEM;
-	}
+	msgs = bb.msgs;
 
 	pool = b.count > 1 ? kmbox_pool_take(kf->mb, b.count) : NULL;
 	for (n = 0; n < b.count; n++) {
-		struct kmbox_mmsg *e = &ents[n];
+		struct kmbox_mmsg *e = &bb.ents[n];
 
 		if (e->flags & ~KMBOX_MSG_ZC) {
 			ret = -EINVAL;
@@ -473,7 +492,7 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 			ret = PTR_ERR(msgs[n]);
 			break;
 		}
-		msgs[n]->tag = tags ? tags[n] : 0;
+		msgs[n]->tag = bb.tags ? bb.tags[n] : 0;
 	}
 	if (n && ((b.flags & KMBOX_F_SYNC) || kf->mb->rendezvous)) {
 		ret = kmbox_send_sync_batch(kf, msgs, n, &w);
@@ -483,9 +502,7 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 			kmbox_msg_free(kf->mb, msgs[i]);
 	}
 	kmbox_pool_give(kf->mb, pool);
-	kfree(msgs);
-	kfree(tags);
-	kfree(ents);
+	kvfree(bb.ents);
 	return ret;
 }
 
@@ -514,40 +531,36 @@ long kmbox_recv_batch_args(struct file *file, struct kmbox_file *kf, const struc
 			   struct kmbox_loss __user *ulost, bool nowait)
 {
 	struct kmbox_mmsg __user *uents;
-	struct kmbox_msg **msgs = NULL;
 	struct kmbox_loss lost = {};
+	struct kmbox_batch_bufs bb;
+	struct kmbox_msg **msgs;
 	struct kmbox_mmsg *ents;
 	struct kmbox_wait w;
-	u32 *bufsz = NULL;
-	u64 *tokens = NULL, *tags = NULL;
+	u64 *tokens, *tags;
 	unsigned int i;
 	u32 need = 0;
 	bool zc, calls;
 	int ret;
 	const u32 allowed = KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_TAG;
 
-	ents = kmbox_batch_ents(file, b, &w, allowed);
-	if (IS_ERR(ents))
-		return PTR_ERR(ents);
+	ret = kmbox_batch_ents(file, b, &w, allowed, b->flags & KMBOX_F_CALLS,
+			       b->flags & KMBOX_F_TAG, &bb);
+	if (ret)
+		return ret;
 	w.nonblock |= nowait;
 	if (ulost)
 		w.loss = &lost;
 	uents = u64_to_user_ptr(b->msgs);
 	zc = b->flags & KMBOX_F_ZC;
 	calls = b->flags & KMBOX_F_CALLS;
-
-	msgs = kmalloc_array(b->count, sizeof(*msgs), GFP_KERNEL);
-	bufsz = kmalloc_array(b->count, sizeof(*bufsz), GFP_KERNEL);
-	tokens = calls ? kcalloc(b->count, sizeof(*tokens), GFP_KERNEL) : NULL;
-	if (b->flags & KMBOX_F_TAG)
-		tags = kcalloc(b->count, sizeof(*tags), GFP_KERNEL);
-	ret = -ENOMEM;
-	if (!msgs || !bufsz || (calls && !tokens) || ((b->flags & KMBOX_F_TAG) && !tags))
-		goto out_free;
+	ents = bb.ents;
+	msgs = bb.msgs;
+	tokens = bb.tokens;
+	tags = bb.tags;
 	for (i = 0; i < b->count; i++)
-		bufsz[i] = ents[i].len;
+		bb.bufsz[i] = ents[i].len;
 
-	ret = kmbox_recv_many(kf, msgs, bufsz, b->count, zc, &w, &need);
+	ret = kmbox_recv_many(kf, msgs, bb.bufsz, b->count, zc, &w, &need);
 	if (ret == -EMSGSIZE && put_user(need, &uents[0].len))
 		ret = -EFAULT;
 	if (ret < 0)
@@ -585,11 +598,7 @@ long kmbox_recv_batch_args(struct file *file, struct kmbox_file *kf, const struc
 	ret = i ? i : -EFAULT;
 
 out_free:
-	kfree(tags);
-	kfree(tokens);
-	kfree(bufsz);
-	kfree(msgs);
-	kfree(ents);
+	kvfree(bb.ents);
 	return ret;
 }
 

@@ -857,6 +857,114 @@ static noinline int kmbox_send_hooks_locked(struct kmbox_file *kf, struct kmbox_
 	return 2;
 }
 
+/*
+ * Under kmbox->lock: link a run of a batch into the queue at once, in
+ * constant work under the lock for the queue itself (one descent of the
+ * priorities, one splice), so that a receiver on another CPU waits less
+ * for the lock.  The run is @msgs' longest prefix of copied messages
+ * (no slot), not synchronous and without a deadline, of the first's
+ * priority, that fits in the room: each would have been linked at its
+ * ring's tail by kmbox_enqueue_locked() one after the other (a new
+ * arrival number is the largest), stamped and counted the same way, and
+ * the caller has ruled out what would have made one of them go another
+ * way (a hand-off, the send hooks, the tag index, filtered sleepers).
+ *
+ * Return: how many were linked; 0 (nothing done) for a run shorter than
+ * two, which the caller sends one by one.
+ */
+static unsigned int kmbox_link_run_locked(struct kmbox *mb, struct kmbox_msg **msgs,
+					  unsigned int n, u64 now)
+{
+	struct rb_node **link = &mb->queue.rb_root.rb_node, *parent = NULL;
+	u32 prio = msgs[0]->prio, used = atomic_read(&mb->used);
+	u32 limit = kmbox_room_limit(mb, msgs[0]);
+	struct kmbox_msg *first = NULL, *head, *tail;
+	bool leftmost = true;
+	unsigned int i, k;
+	u64 bytes = 0;
+
+	lockdep_assert_held(&mb->lock);
+	if (used >= limit)
+		return 0;
+	n = min(n, limit - used);
+	for (k = 0; k < n; k++) {
+		struct kmbox_msg *m = msgs[k];
+
+		if (m->prio != prio || m->slot != KMBOX_NO_SLOT || m->expires || m->sync)
+			break;
+	}
+	if (k < 2)
+		return 0;
+
+	/*
+	 * Stamp, number and chain them: msgs[0] .. msgs[k - 1] through
+	 * ->link, open at both ends until spliced below (plain stores: the
+	 * messages are still the sender's own).
+	 */
+	for (i = 0; i < k; i++) {
+		struct kmbox_msg *m = msgs[i];
+
+		m->send_ns = now;
+		m->seq = mb->seq++;
+		bytes += m->len;
+		RB_CLEAR_NODE(&m->node);
+		if (i) {
+			m->link.prev = &msgs[i - 1]->link;
+			msgs[i - 1]->link.next = &m->link;
+		}
+		trace_kmbox_send(mb, m);
+	}
+	head = msgs[0];
+	tail = msgs[k - 1];
+	mb->st.msgs_in += k;
+	mb->st.bytes_in += bytes;
+	atomic_add(k, &mb->used);
+
+	/* One descent of the priorities queued. */
+	while (*link) {
+		struct kmbox_msg *f = rb_entry(*link, struct kmbox_msg, node);
+
+		if (prio == f->prio) {
+			first = f;
+			break;
+		}
+		parent = *link;
+		if (prio > f->prio) {
+			link = &parent->rb_left;
+		} else {
+			link = &parent->rb_right;
+			leftmost = false;
+		}
+	}
+	if (first) {
+		/* Behind the ring's tail: first->link.prev. */
+		struct list_head *last = first->link.prev;
+
+		last->next = &head->link;
+		head->link.prev = last;
+		tail->link.next = &first->link;
+		first->link.prev = &tail->link;
+	} else {
+		/* The first of its priority; the rest is its ring. */
+		head->link.prev = &tail->link;
+		tail->link.next = &head->link;
+		rb_link_node(&head->node, parent, link);
+		rb_insert_color_cached(&head->node, &mb->queue, leftmost);
+	}
+	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs + k);
+	mb->bytes += bytes;
+	if (mb->nr_msgs > mb->st.max_depth)
+		mb->st.max_depth = mb->nr_msgs;
+	return k;
+}
+
+/* Under kmbox->lock: nothing but the queue itself sees a message queued. */
+static bool kmbox_plain_queue_locked(struct kmbox *mb)
+{
+	return !mb->send_hooks && !mb->tags_indexed && !atomic_read(&mb->flt_sleepers) &&
+	       !atomic_read(&mb->flt_pollers);
+}
+
 /**
  * kmbox_send_many() - queue up to @n prepared messages, in order
  * @kf: the sending file (bound)
@@ -891,6 +999,20 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 			u32 limit = kmbox_room_limit(mb, msg);
 			struct kmbox_rwaiter *rw;
 
+			/* A run of the batch that can go in at once. */
+			if (n - done > 1 && !w->handoff_only && kmbox_plain_queue_locked(mb) &&
+			    !kmbox_handoff_target_locked(mb, msg, &wk, false)) {
+				unsigned int k;
+
+				k = kmbox_link_run_locked(mb, msgs + done, n - done, now);
+
+				if (k) {
+					done += k;
+					queued = true;
+					urgent |= msg->prio >= mb->urgent_prio;
+					continue;
+				}
+			}
 			if (msg->slot != KMBOX_NO_SLOT) {
 				ret = kmbox_zc_check_send_locked(kf, msg->slot);
 				if (ret)
@@ -993,6 +1115,69 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 	return done;
 }
 
+/*
+ * Under kmbox->lock: take a run of messages off the queue at once, from
+ * @first, the first queued, along its priority's ring: constant work
+ * under the lock for the queue itself (one cut of the ring, one change to
+ * the tree), however long the run.  The run is the longest of copied
+ * messages (no slot), not synchronous, without a deadline, each fitting
+ * its buffer in @bufsz, at most @n: each would have been taken by
+ * kmbox_dequeue_locked() one after the other, and is counted and traced
+ * the same way.  The caller has ruled out the tag index.
+ *
+ * Return: how many were taken into @msgs; 0 (nothing done) for a run
+ * shorter than two, which the caller takes one by one.
+ */
+static unsigned int kmbox_take_run_locked(struct kmbox *mb, struct kmbox_msg *first,
+					  struct kmbox_msg **msgs, const u32 *bufsz,
+					  unsigned int n, u64 *now)
+{
+	struct kmbox_msg *m = first, *next;
+	unsigned int i, k = 0;
+	u64 bytes = 0;
+
+	lockdep_assert_held(&mb->lock);
+	do {
+		if (m->expires || m->slot != KMBOX_NO_SLOT || m->sync || m->len > bufsz[k])
+			break;
+		msgs[k++] = m;
+		m = list_next_entry(m, link);
+	} while (k < n && m != first);
+	if (k < 2)
+		return 0;
+
+	/* Cut msgs[0 .. k - 1] out of the ring; next takes first's place. */
+	next = list_next_entry(msgs[k - 1], link);
+	if (next == first) {
+		rb_erase_cached(&first->node, &mb->queue);
+	} else {
+		struct list_head *last = first->link.prev;
+
+		next->link.prev = last;
+		last->next = &next->link;
+		rb_replace_node_cached(&first->node, &next->node, &mb->queue);
+	}
+	RB_CLEAR_NODE(&first->node);
+
+	if (!*now)
+		*now = ktime_get_ns();
+	for (i = 0; i < k; i++) {
+		/* As kmbox_recv_match() counts one taken alone. */
+		u64 qtime = *now > msgs[i]->send_ns ? *now - msgs[i]->send_ns : 1;
+
+		m = msgs[i];
+		/* Off the queue, as list_del() leaves it. */
+		m->link.next = LIST_POISON1;
+		m->link.prev = LIST_POISON2;
+		bytes += m->len;
+		kmbox_stat_out_locked(mb, m, qtime);
+		trace_kmbox_recv(mb, m, qtime);
+	}
+	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - k);
+	mb->bytes -= bytes;
+	return k;
+}
+
 /**
  * kmbox_recv_many() - take up to @n messages off the queue
  * @kf: the receiving file (bound)
@@ -1073,6 +1258,16 @@ int kmbox_recv_match(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *
 
 			if (!msg)
 				break;
+			/* A run that can be taken at once (see there). */
+			if (likely(!f.mask) && n - got > 1 && !mb->tags_indexed) {
+				unsigned int k = kmbox_take_run_locked(mb, msg, msgs + got,
+								       bufsz + got, n - got, &now);
+
+				if (k) {
+					got += k;
+					continue;
+				}
+			}
 			/* Never delivered once expired: freed, look again. */
 			if (unlikely(msg->expires) && kmbox_expired_locked(mb, msg, &now, &v))
 				continue;

@@ -15,6 +15,7 @@ QEMU_ACCEL=${QEMU_ACCEL:-auto}
 QEMU_MEM=${QEMU_MEM:-1G}
 QEMU_CPU=${QEMU_CPU:-}
 QEMU_APPEND=${QEMU_APPEND:-}
+QEMU_OPTS=${QEMU_OPTS:-}
 SMP=${SMP:-2}
 TIMEOUT=${TIMEOUT:-}
 TEST_TIMEOUT=${TEST_TIMEOUT:-}
@@ -49,6 +50,8 @@ Knobs (environment), with their defaults:
   QEMU_MEM=$QEMU_MEM  SMP=$SMP  QEMU_CPU=  (default: host with KVM, QEMU's
                            default model with TCG)
   QEMU_APPEND="..."        more kernel command line
+  QEMU_OPTS="..."          more QEMU arguments, split at spaces (make
+                           bench-icount: -icount shift=0,align=off,sleep=off)
   KERNEL_IMAGE=            vmlinuz to boot (default: qemu/fetch-kernel.sh,
                            the Debian image matching KDIR)
   KDIR=                    headers the module was built against
@@ -209,6 +212,8 @@ qemu_cmd=(timeout -k 10 "$TIMEOUT" "$QEMU" -accel "$accel")
 [ -z "$cpu" ] || qemu_cmd+=(-cpu "$cpu")
 qemu_cmd+=(-m "$QEMU_MEM" -smp "$SMP" -nographic -no-reboot -nic none
 	-kernel "$KERNEL_IMAGE" -initrd "$initrd" -append "$append")
+# shellcheck disable=SC2206 # QEMU arguments, one per word
+[ -z "$QEMU_OPTS" ] || qemu_cmd+=($QEMU_OPTS)
 
 # A benchmark VM runs alone on the host: it takes the VM lock exclusively
 # and waits for other VMs of this user to end; every other VM takes it
