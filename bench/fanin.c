@@ -15,13 +15,23 @@
  *   kmbox/epoll          level-triggered epoll, read() on each ready file
  *   kmbox/uring-read     one IORING_OP_READ outstanding per mailbox, polled
  *                        by io_uring, resubmitted as it completes
+ *   kmbox/epoll-batch    the same, with a KMBOX_IOC_RECV_BATCH of up to
+ *                        64 messages instead of each read()
  *   kmbox/ucmd           one multishot IORING_OP_POLL_ADD per mailbox, and
  *                        a KMBOX_URING_RECV command for each one that
  *                        polled readable, all in one io_uring_enter()
+ *   kmbox/ucmd-batch     per mailbox a one-shot IORING_OP_POLL_ADD linked
+ *                        to a KMBOX_URING_RECV_BATCH of up to 64 messages
+ *                        (the poll's own CQE skipped), submitted again as
+ *                        the batch completes
  *   pipe/epoll, pipe/uring-read   the same with pipes (reads of up to
  *                        4 KiB: 64 messages per read at most)
  *   uds/epoll, uds/uring-read     the same with AF_UNIX SOCK_SEQPACKET
  *                        socketpairs (one message per read)
+ *
+ * The batch opportunity: a pipe read of 4 KiB takes up to 64 messages in
+ * one call, as the two -batch backends do; the other kmbox backends and
+ * UDS take one message per call.  Compare like with like.
  *
  * No verdict is given: the issue's target (fan-in with io_uring >= 1.2x
  * the best peer) is shown as the ratio, with the interference probe's
@@ -59,7 +69,7 @@
 #define FANIN_ROUNDS_MAX	16
 
 enum fq { FQ_KMBOX, FQ_PIPE, FQ_UDS };
-enum fw { FW_EPOLL, FW_READ, FW_UCMD };
+enum fw { FW_EPOLL, FW_READ, FW_UCMD, FW_EPOLL_BATCH, FW_UCMD_BATCH };
 
 struct fanin_be {
 	const char *name;
@@ -69,8 +79,10 @@ struct fanin_be {
 
 static const struct fanin_be fanin_bes[] = {
 	{ "kmbox/epoll", FQ_KMBOX, FW_EPOLL },
+	{ "kmbox/epoll-batch", FQ_KMBOX, FW_EPOLL_BATCH },
 	{ "kmbox/uring-read", FQ_KMBOX, FW_READ },
 	{ "kmbox/ucmd", FQ_KMBOX, FW_UCMD },
+	{ "kmbox/ucmd-batch", FQ_KMBOX, FW_UCMD_BATCH },
 	{ "pipe/epoll", FQ_PIPE, FW_EPOLL },
 	{ "pipe/uring-read", FQ_PIPE, FW_READ },
 	{ "uds/epoll", FQ_UDS, FW_EPOLL },
@@ -222,6 +234,8 @@ static uint64_t fanin_count(enum fq q, ssize_t r)
 }
 
 #define FANIN_BUF	4096
+/* messages per batch receive: what one pipe read of FANIN_BUF can take */
+#define FANIN_BATCH	(FANIN_BUF / FANIN_MSG)
 
 static int fanin_consume_epoll(const struct fanin_be *be, const int *rx, int n,
 			       uint64_t *msgs)
@@ -247,6 +261,45 @@ static int fanin_consume_epoll(const struct fanin_be *be, const int *rx, int n,
 			ssize_t r = read(fd, buf, be->q == FQ_PIPE ? FANIN_BUF : FANIN_MSG);
 
 			*msgs += fanin_count(be->q, r);
+		}
+	}
+	close(ep);
+	return 0;
+}
+
+/* epoll, and a batch receive of up to FANIN_BATCH from each ready mailbox */
+static int fanin_consume_epoll_batch(const int *rx, int n, uint64_t *msgs)
+{
+	static struct kmbox_mmsg ents[FANIN_BATCH];
+	static char buf[FANIN_BATCH][FANIN_MSG];
+	struct epoll_event ev[64];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		struct epoll_event e = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+
+		fcntl(rx[i], F_SETFL, O_NONBLOCK);
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, rx[i], &e) < 0)
+			return -1;
+	}
+	for (int j = 0; j < FANIN_BATCH; j++)
+		ents[j].buf = (__u64)(uintptr_t)buf[j];
+	while (!fanin_stop) {
+		int k = epoll_wait(ep, ev, 64, 100);
+
+		for (int j = 0; j < k; j++) {
+			struct kmbox_batch b = {
+				.msgs = (__u64)(uintptr_t)ents, .count = FANIN_BATCH,
+			};
+			int r;
+
+			for (int e = 0; e < FANIN_BATCH; e++)
+				ents[e].len = FANIN_MSG;
+			r = ioctl(rx[ev[j].data.u32], KMBOX_IOC_RECV_BATCH, &b);
+			if (r > 0)
+				*msgs += (uint64_t)r;
 		}
 	}
 	close(ep);
@@ -370,6 +423,101 @@ static int fanin_consume_ucmd(const int *rx, int n, uint64_t *msgs)
 	return 0;
 }
 
+/*
+ * Mailbox @i's chain: a one-shot poll for POLLIN, whose CQE is skipped
+ * when it fires, linked to a batch receive of up to FANIN_BATCH into the
+ * mailbox's own entries.  A poll that finds the mailbox readable
+ * completes at once, so a busy mailbox costs no wait.
+ */
+static int fanin_ucmd_batch_arm(struct io_uring *ring, int fd, int i, struct kmbox_mmsg *ents)
+{
+	struct kmbox_batch b = { .msgs = (__u64)(uintptr_t)ents, .count = FANIN_BATCH };
+	struct io_uring_sqe *sqe;
+
+	if (io_uring_sq_space_left(ring) < 2)
+		io_uring_submit(ring);
+	sqe = io_uring_get_sqe(ring);
+	if (!sqe)
+		return -1;
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS);
+	io_uring_sqe_set_data64(sqe, (uint64_t)i | 1ULL << 32);
+	sqe = io_uring_get_sqe(ring);
+	if (!sqe)
+		return -1;
+	kmbox_uring_prep_recv_batch(sqe, fd, &b, NULL);
+	io_uring_sqe_set_data64(sqe, (uint64_t)i);
+	return 0;
+}
+
+/* kmbox batch commands: up to FANIN_BATCH messages of a mailbox per CQE */
+static int fanin_consume_ucmd_batch(const int *rx, int n, uint64_t *msgs)
+{
+	struct kmbox_mmsg *ents = xcalloc((size_t)n * FANIN_BATCH, sizeof(*ents));
+	char *bufs = xaligned((size_t)n * FANIN_BATCH * FANIN_MSG);
+	struct io_uring ring;
+	int r = io_uring_queue_init(4 * (unsigned int)n, &ring, IORING_SETUP_SQE128);
+
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	for (size_t e = 0; e < (size_t)n * FANIN_BATCH; e++) {
+		ents[e].buf = (__u64)(uintptr_t)(bufs + e * FANIN_MSG);
+		ents[e].len = FANIN_MSG;
+	}
+	for (int i = 0; i < n; i++)
+		if (fanin_ucmd_batch_arm(&ring, rx[i], i, ents + (size_t)i * FANIN_BATCH) < 0)
+			return -1;
+	while (!fanin_stop) {
+		struct io_uring_cqe *cqe;
+		unsigned int head, seen = 0;
+
+		r = io_uring_submit_and_wait(&ring, 1);
+		if (r < 0 && r != -EINTR)
+			break;
+		io_uring_for_each_cqe(&ring, head, cqe) {
+			uint64_t ud = cqe->user_data;
+			int i = (int)(ud & 0xffffffff);
+			struct kmbox_mmsg *e = ents + (size_t)i * FANIN_BATCH;
+
+			seen++;
+			/* a poll's CQE comes only if it failed: its batch was cancelled */
+			if (ud >> 32)
+				continue;
+			if (cqe->res > 0) {
+				*msgs += (uint64_t)cqe->res;
+				for (int j = 0; j < cqe->res; j++)
+					e[j].len = FANIN_MSG;
+			}
+			if (fanin_ucmd_batch_arm(&ring, rx[i], i, e) < 0)
+				break;
+		}
+		io_uring_cq_advance(&ring, seen);
+	}
+	io_uring_queue_exit(&ring);
+	free(bufs);
+	free(ents);
+	return 0;
+}
+
+/* The consumer of @be: the messages it received go to *@msgs. */
+static int fanin_consume(const struct fanin_be *be, const int *rx, int n, uint64_t *msgs)
+{
+	switch (be->w) {
+	case FW_EPOLL:
+		return fanin_consume_epoll(be, rx, n, msgs);
+	case FW_EPOLL_BATCH:
+		return fanin_consume_epoll_batch(rx, n, msgs);
+	case FW_READ:
+		return fanin_consume_read(be, rx, n, msgs);
+	case FW_UCMD:
+		return fanin_consume_ucmd(rx, n, msgs);
+	default:
+		return fanin_consume_ucmd_batch(rx, n, msgs);
+	}
+}
+
 /* One measurement of @be with @n queues; the consumer runs in a child. */
 static int fanin_measure(const struct config *cfg, const struct fanin_be *be, int n,
 			 struct fanin_out *out)
@@ -407,9 +555,7 @@ static int fanin_measure(const struct config *cfg, const struct fanin_be *be, in
 		/* warm-up, then the measured part */
 		fanin_stop = 0;
 		fanin_timer(cfg->warm_ms ? cfg->warm_ms : 10);
-		r = be->w == FW_EPOLL ? fanin_consume_epoll(be, rx, n, &msgs) :
-		    be->w == FW_READ ? fanin_consume_read(be, rx, n, &msgs) :
-		    fanin_consume_ucmd(rx, n, &msgs);
+		r = fanin_consume(be, rx, n, &msgs);
 		if (r < 0)
 			goto fail;
 		msgs = 0;
@@ -417,9 +563,7 @@ static int fanin_measure(const struct config *cfg, const struct fanin_be *be, in
 		c0 = cpu_us_self();
 		t0 = now_ns();
 		fanin_timer(cfg->run_ms);
-		r = be->w == FW_EPOLL ? fanin_consume_epoll(be, rx, n, &msgs) :
-		    be->w == FW_READ ? fanin_consume_read(be, rx, n, &msgs) :
-		    fanin_consume_ucmd(rx, n, &msgs);
+		r = fanin_consume(be, rx, n, &msgs);
 		if (r < 0)
 			goto fail;
 		out->secs = (double)(now_ns() - t0) / 1e9;
@@ -458,6 +602,23 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /*
+ * $KMBOX_FANIN_BACKENDS, a comma-separated list of backend names, runs
+ * only those (to profile one at a time); unset or empty, all of them.
+ */
+static bool fanin_wanted(const char *name)
+{
+	const char *l = getenv("KMBOX_FANIN_BACKENDS");
+	size_t n = strlen(name);
+
+	if (!l || !*l)
+		return true;
+	for (const char *p = l; (p = strstr(p, name)); p += n)
+		if ((p == l || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
+/*
  * Run the fan-in workload over @n queues for @rounds rounds (backends
  * interleaved, starting at another one each round) and append its table
  * to @report (report.md), also printed on stdout.  Return 0.
@@ -487,6 +648,10 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 			unsigned int b = (k + (unsigned int)round) % NBE;
 			const struct fanin_be *be = &fanin_bes[b];
 
+			if (!fanin_wanted(be->name)) {
+				snprintf(why[b], sizeof(why[b]), "not in $KMBOX_FANIN_BACKENDS");
+				continue;
+			}
 			if (be->q == FQ_KMBOX && access("/dev/kmbox", R_OK | W_OK)) {
 				snprintf(why[b], sizeof(why[b]), "/dev/kmbox missing");
 				continue;
@@ -521,9 +686,11 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 		fprintf(o, "%d producers on CPU %d write 64 B messages round-robin into their\n"
 			"queues; one consumer on CPU %d serves all of them. Median over %d\n"
 			"rounds (min-max), consumer CPU per message, io-wq worker threads of\n"
-			"the consumer at the end. No verdict: compare only within one quiet\n"
-			"run (see the interference probe above).\n\n",
-			FANIN_PRODUCERS, cfg->cpu_a, cfg->cpu_b, rounds);
+			"the consumer at the end. A pipe read (4 KiB) and the -batch\n"
+			"backends take up to %d messages per call, the others one. No\n"
+			"verdict: compare only within one quiet run (see the interference\n"
+			"probe above).\n\n",
+			FANIN_PRODUCERS, cfg->cpu_a, cfg->cpu_b, rounds, FANIN_BATCH);
 		fprintf(o, "| backend | msgs/s | CPU µs/msg | io-wq workers |\n|---|---|---|---|\n");
 		for (unsigned int b = 0; b < NBE; b++) {
 			double med;
@@ -538,7 +705,8 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 			fprintf(o, "| %s | %.0f [%.0f–%.0f] | %.2f | %d |\n", fanin_bes[b].name,
 				med, rate[b][0], rate[b][nok[b] - 1],
 				ncpu[b] ? cpu[b] / ncpu[b] : 0.0, workers[b]);
-			if (fanin_bes[b].q == FQ_KMBOX && fanin_bes[b].w != FW_EPOLL) {
+			if (fanin_bes[b].q == FQ_KMBOX && fanin_bes[b].w != FW_EPOLL &&
+			    fanin_bes[b].w != FW_EPOLL_BATCH) {
 				if (med > best_uring)
 					best_uring = med;
 			} else if (fanin_bes[b].q != FQ_KMBOX && med > best_peer) {
@@ -546,7 +714,7 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 			}
 		}
 		if (best_peer > 0 && best_uring > 0)
-			fprintf(o, "\nkmbox with io_uring (best of uring-read, ucmd) vs the best "
+			fprintf(o, "\nkmbox with io_uring (best of uring-read, ucmd, ucmd-batch) vs the best "
 				"pipe or UDS backend: %.2fx (the issue's target: >= 1.2x, from a "
 				"quiet run only)\n", best_uring / best_peer);
 	}

@@ -532,25 +532,33 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 
 static_assert(sizeof(struct kmbox_batchx) == 88);
 
-/*
- * KMBOX_IOC_RECV_BATCH, and KMBOX_IOC_RECV_BATCHX (@ext), whose argument
- * is the same followed by the losses: its b is the whole argument of
- * RECV_BATCH.  The losses are taken with the messages (mbox.c, through
- * w.loss) and written to the argument last, after the entries, tokens
- * and tags: a fault anywhere puts the messages back, and with them the
- * losses (kmbox_loss_untake()), so a read-only or unmapped argument
- * consumes nothing.
+/**
+ * kmbox_recv_batch_args() - the work of KMBOX_IOC_RECV_BATCH(X), on an
+ * argument copied in
+ * @file: the file, open for reading (the caller checked)
+ * @kf: its private data, bound
+ * @b: the argument, in kernel memory; nothing in it is trusted
+ * @ulost: NULL (RECV_BATCH: losses stay for the next receive that can
+ *	report them), or where RECV_BATCHX's losses go
+ * @nowait: never wait, whatever @b and the file say (io_uring, uring.c)
+ *
+ * The losses are taken with the messages (mbox.c, through w.loss) and
+ * written to @ulost last, after the entries, tokens and tags: a fault
+ * anywhere puts the messages back, and with them the losses
+ * (kmbox_loss_untake()), so a read-only or unmapped argument consumes
+ * nothing.
+ *
+ * Return: how many messages were received, or a negative errno, as
+ * KMBOX_IOC_RECV_BATCH.
  */
-static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, void __user *uarg,
-				   bool ext)
+long kmbox_recv_batch_args(struct file *file, struct kmbox_file *kf, const struct kmbox_batch *b,
+			   struct kmbox_loss __user *ulost, bool nowait)
 {
-	struct kmbox_batchx __user *ux = uarg;
 	struct kmbox_mmsg __user *uents;
+	struct kmbox_loss lost = {};
 	struct kmbox_batch_bufs bb;
 	struct kmbox_msg **msgs;
 	struct kmbox_mmsg *ents;
-	struct kmbox_batchx x;
-	struct kmbox_batch b;
 	struct kmbox_wait w;
 	u64 *tokens, *tags;
 	unsigned int i;
@@ -559,35 +567,24 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 	int ret;
 	const u32 allowed = KMBOX_WAIT_FLAGS | KMBOX_F_ZC | KMBOX_F_CALLS | KMBOX_F_TAG;
 
-	if (!(file->f_mode & FMODE_READ))
-		return -EBADF;
-	if (ext) {
-		if (copy_from_user(&x, ux, sizeof(x)))
-			return -EFAULT;
-		if (memchr_inv(x.__reserved, 0, sizeof(x.__reserved)))
-			return -EINVAL;
-		b = x.b;
-	} else if (copy_from_user(&b, uarg, sizeof(b))) {
-		return -EFAULT;
-	}
-	ret = kmbox_batch_ents(file, &b, &w, allowed, b.flags & KMBOX_F_CALLS,
-			       b.flags & KMBOX_F_TAG, &bb);
+	ret = kmbox_batch_ents(file, b, &w, allowed, b->flags & KMBOX_F_CALLS,
+			       b->flags & KMBOX_F_TAG, &bb);
 	if (ret)
 		return ret;
-	memset(&x.lost, 0, sizeof(x.lost));
-	if (ext)
-		w.loss = &x.lost;
-	uents = u64_to_user_ptr(b.msgs);
-	zc = b.flags & KMBOX_F_ZC;
-	calls = b.flags & KMBOX_F_CALLS;
+	w.nonblock |= nowait;
+	if (ulost)
+		w.loss = &lost;
+	uents = u64_to_user_ptr(b->msgs);
+	zc = b->flags & KMBOX_F_ZC;
+	calls = b->flags & KMBOX_F_CALLS;
 	ents = bb.ents;
 	msgs = bb.msgs;
 	tokens = bb.tokens;
 	tags = bb.tags;
-	for (i = 0; i < b.count; i++)
+	for (i = 0; i < b->count; i++)
 		bb.bufsz[i] = ents[i].len;
 
-	ret = kmbox_recv_many(kf, msgs, bb.bufsz, b.count, zc, &w, &need);
+	ret = kmbox_recv_many(kf, msgs, bb.bufsz, b->count, zc, &w, &need);
 	if (ret == -EMSGSIZE && put_user(need, &uents[0].len))
 		ret = -EFAULT;
 	if (ret < 0)
@@ -611,22 +608,42 @@ static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, voi
 	if (i && copy_to_user(uents, ents, array_size(i, sizeof(*ents))))
 		i = 0;
 	if (i && calls &&
-	    copy_to_user(u64_to_user_ptr(b.tokens), tokens, array_size(i, sizeof(*tokens))))
+	    copy_to_user(u64_to_user_ptr(b->tokens), tokens, array_size(i, sizeof(*tokens))))
 		i = 0;
 	if (i && tags &&
-	    copy_to_user(u64_to_user_ptr(b.tags), tags, array_size(i, sizeof(*tags))))
+	    copy_to_user(u64_to_user_ptr(b->tags), tags, array_size(i, sizeof(*tags))))
 		i = 0;
-	if (i && ext && copy_to_user(&ux->lost, &x.lost, sizeof(x.lost)))
+	if (i && ulost && copy_to_user(ulost, &lost, sizeof(lost)))
 		i = 0;
 	kmbox_requeue(kf, msgs + i, ret - i);
-	if (!i && ext)
-		kmbox_loss_untake(kf, &x.lost);
+	if (!i && ulost)
+		kmbox_loss_untake(kf, &lost);
 	kmbox_consume(kf, msgs, i, calls);
 	ret = i ? i : -EFAULT;
 
 out_free:
 	kvfree(bb.ents);
 	return ret;
+}
+
+/*
+ * KMBOX_IOC_RECV_BATCH, and KMBOX_IOC_RECV_BATCHX (@ext), whose argument
+ * is the same followed by the losses: its b is the whole argument of
+ * RECV_BATCH.
+ */
+static long kmbox_ioctl_recv_batch(struct file *file, struct kmbox_file *kf, void __user *uarg,
+				   bool ext)
+{
+	struct kmbox_batchx __user *ux = uarg;
+	struct kmbox_batchx x;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (copy_from_user(&x, uarg, ext ? sizeof(x) : sizeof(x.b)))
+		return -EFAULT;
+	if (ext && memchr_inv(x.__reserved, 0, sizeof(x.__reserved)))
+		return -EINVAL;
+	return kmbox_recv_batch_args(file, kf, &x.b, ext ? &ux->lost : NULL, false);
 }
 
 /* Copy in a slots argument; return the slot array or an error. */

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * io_uring commands (file_operations.uring_cmd): KMBOX_URING_SEND and
- * KMBOX_URING_RECV, the ioctls of the same name with their argument in
- * the SQE, so that a batch of sends and receives on many mailboxes is one
- * io_uring_enter().
+ * io_uring commands (file_operations.uring_cmd): KMBOX_URING_SEND,
+ * KMBOX_URING_RECV and KMBOX_URING_RECV_BATCH, the ioctls of the same
+ * name with their argument in the SQE, so that a batch of sends and
+ * receives on many mailboxes is one io_uring_enter().
  *
  * A command never sleeps and never stays pending (uapi/linux/kmbox.h says
  * why): it runs the ioctl's code with "never wait" forced, and completes
@@ -17,7 +17,7 @@
  * the slow path.  The argument is copied out of the SQE,
  * which user space can rewrite at any moment, once, and only the copy is
  * looked at; the checks are the ioctls' own (kmbox_send_args(),
- * kmbox_recv_args() in ioctl.c).
+ * kmbox_recv_args(), kmbox_recv_batch_args() in ioctl.c).
  */
 #include <linux/fs.h>
 #include <linux/string.h>
@@ -66,6 +66,23 @@ static long kmbox_uring_recv(struct file *file, struct kmbox_file *kf, const voi
 	return kmbox_recv_args(file, kf, &r.recv, u64_to_user_ptr(r.result), true);
 }
 
+/*
+ * RECV_BATCH's argument with a pointer for the losses (RECV_BATCHX's,
+ * which would not fit whole in the SQE), and run by the same code.
+ */
+static long kmbox_uring_recv_batch(struct file *file, struct kmbox_file *kf,
+				   const void *payload)
+{
+	struct kmbox_uring_recv_batch a;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	memcpy(&a, payload, sizeof(a));
+	if ((a.b.flags & KMBOX_F_TIMEOUT) || a.__reserved[0] || a.__reserved[1])
+		return -EINVAL;
+	return kmbox_recv_batch_args(file, kf, &a.b, u64_to_user_ptr(a.lost), true);
+}
+
 /**
  * kmbox_uring_cmd() - file_operations.uring_cmd of /dev/kmbox files
  * @ioucmd: the command
@@ -82,10 +99,12 @@ int kmbox_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 
 	BUILD_BUG_ON(sizeof(struct kmbox_send) > KMBOX_URING_CMD_MAX);
 	BUILD_BUG_ON(sizeof(struct kmbox_uring_recv) > KMBOX_URING_CMD_MAX);
+	BUILD_BUG_ON(sizeof(struct kmbox_uring_recv_batch) > KMBOX_URING_CMD_MAX);
 
 	switch (ioucmd->cmd_op) {
 	case KMBOX_URING_SEND:
 	case KMBOX_URING_RECV:
+	case KMBOX_URING_RECV_BATCH:
 		break;
 	default:
 		return -ENOTTY;
@@ -98,7 +117,9 @@ int kmbox_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	payload = kmbox_uring_cmd_payload(ioucmd);
 	if (ioucmd->cmd_op == KMBOX_URING_SEND)
 		ret = kmbox_uring_send(file, kf, payload);
-	else
+	else if (ioucmd->cmd_op == KMBOX_URING_RECV)
 		ret = kmbox_uring_recv(file, kf, payload);
+	else
+		ret = kmbox_uring_recv_batch(file, kf, payload);
 	return kmbox_uring_ret(ioucmd, ret, issue_flags);
 }

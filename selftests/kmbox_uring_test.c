@@ -28,7 +28,12 @@
  *    submitted on is closed, still completes with the next message sent
  *    through another file;
  *  - a process killed with reads and writes pending leaves nothing;
- *  - all of it as uid 1000 in fresh user and IPC namespaces.
+ *  - all of it as uid 1000 in fresh user and IPC namespaces;
+ *  - KMBOX_URING_RECV_BATCH: exact messages and count, -EAGAIN at once on
+ *    an empty mailbox, a fault in any pointer consuming nothing (losses
+ *    included), bad arguments, EBADF and EBADFD, links, the SQE
+ *    rewritten while issued, two rings racing on one file, and uid 1000
+ *    in fresh namespaces.
  *
  * Skipped, saying why, where io_uring is not available (ENOSYS, EPERM).
  */
@@ -1522,7 +1527,7 @@ TEST(cmd_bad_input)
 	struct kmbox_send ks = { .buf = KT_PTR("x"), .len = 1, .slot = 3 };
 	char *none, *ro;
 	int fd, rfd, wfd, ufd, rdv, i, want;
-	static const __u32 bad_ops[] = { 0, 1, 0x0f, 0x12, 0x100, 0xffffffff, KMBOX_IOC_SEND,
+	static const __u32 bad_ops[] = { 0, 1, 0x0f, 0x13, 0x100, 0xffffffff, KMBOX_IOC_SEND,
 					 KMBOX_IOC_RECV };
 
 	KT_REQUIRE_MODULE();
@@ -2030,6 +2035,714 @@ TEST(unprivileged_in_fresh_namespaces)
 			c_recv(&ring, fd, buf, sizeof(buf), 0, &res, 9);
 			CHILD_ASSERT(c_one(&ring) == -EAGAIN);
 		}
+		io_uring_queue_exit(&ring);
+		_exit(0);
+	}
+	st = kt_wait(pid);
+	if (st == 200)
+		SKIP(return, "no user namespaces (unshare(CLONE_NEWUSER | CLONE_NEWIPC) failed)");
+	if (st == 201)
+		SKIP(return, "io_uring refused to uid %d", OTHER_UID);
+	ASSERT_EQ(0, st);
+	ASSERT_TRUE(stats_back(&s0, &s1))
+		TH_LOG("stats: mailboxes %ld -> %ld, messages %ld -> %ld",
+		       s0.mailboxes, s1.mailboxes, s0.messages, s1.messages);
+}
+
+/* ---- KMBOX_URING_RECV_BATCH ------------------------------------------ */
+
+enum { RB_SIZE = 16 };
+
+/* Entries @ents[0..n) over the buffers @bufs[0..n), RB_SIZE bytes each. */
+static void rb_ents(struct kmbox_mmsg *ents, char (*bufs)[RB_SIZE], int n)
+{
+	int i;
+
+	memset(bufs, 0, (size_t)n * RB_SIZE);
+	for (i = 0; i < n; i++)
+		ents[i] = (struct kmbox_mmsg){ .buf = KT_PTR(bufs[i]), .len = RB_SIZE };
+}
+
+static struct io_uring_sqe *c_rbatch(struct io_uring *ring, int fd, const void *ents,
+				     __u32 count, __u32 flags, __u64 *tokens, __u64 *tags,
+				     struct kmbox_loss *lost, __u64 ud)
+{
+	struct kmbox_batch b = {
+		.msgs = KT_PTR(ents), .count = count, .flags = flags,
+		.tokens = KT_PTR(tokens), .tags = KT_PTR(tags),
+	};
+	struct io_uring_sqe *sqe = get_sqe(ring);
+
+	kmbox_uring_prep_recv_batch(sqe, fd, &b, lost);
+	sqe->user_data = ud;
+	return sqe;
+}
+
+/* The argument in @sqe, to spoil one field of it. */
+static struct kmbox_uring_recv_batch *rb_arg(struct io_uring_sqe *sqe)
+{
+	return (struct kmbox_uring_recv_batch *)sqe->cmd;
+}
+
+static int send_pt(int fd, const char *s, __u32 prio, __u64 tag)
+{
+	struct kmbox_send m = {
+		.buf = KT_PTR(s), .len = (__u32)strlen(s), .prio = prio,
+		.flags = tag ? KMBOX_F_TAG : 0, .tag = tag,
+	};
+
+	return ioctl(fd, KMBOX_IOC_SEND, &m);
+}
+
+/*
+ * A batch receive takes exactly the queued messages, up to its count, in
+ * priority then arrival order, with lengths, priorities and tags, and
+ * says -EAGAIN at once on an empty mailbox of a blocking file.
+ */
+TEST(cmd_recv_batch_exact_messages)
+{
+	enum { N = 10 };
+	static const int order[N] = { 0, 3, 6, 9, 1, 2, 4, 5, 7, 8 };
+	static struct kmbox_mmsg big[KMBOX_BATCH_MAX];
+	static char bb[KMBOX_BATCH_MAX][RB_SIZE];
+	struct kmbox_mmsg ents[16];
+	char bufs[16][RB_SIZE], msg[RB_SIZE];
+	__u64 tags[16];
+	struct io_uring ring;
+	int fd, i, k;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	fd = kt_anon(O_RDWR, 32, RB_SIZE);
+	ASSERT_LE(0, fd);
+	/* an empty mailbox: -EAGAIN now (c_one fails if the command pends) */
+	rb_ents(ents, bufs, 16);
+	c_rbatch(&ring, fd, ents, 16, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EAGAIN, c_one(&ring));
+
+	for (i = 0; i < N; i++) {
+		snprintf(msg, sizeof(msg), "msg-%d%s", i, i & 1 ? "-odd" : "");
+		ASSERT_EQ(0, send_pt(fd, msg, i % 3 == 0 ? 2 : 0, 100 + i));
+	}
+	/* a first entry too short: EMSGSIZE, the length needed, nothing taken */
+	rb_ents(ents, bufs, 16);
+	ents[0].len = 3;
+	c_rbatch(&ring, fd, ents, 16, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EMSGSIZE, c_one(&ring));
+	ASSERT_EQ(5, ents[0].len);
+	ASSERT_EQ(N, kt_cur_msgs(fd));
+
+	/* 4 of them, the priority-2 ones, with their tags */
+	rb_ents(ents, bufs, 16);
+	memset(tags, 0xff, sizeof(tags));
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_TAG, NULL, tags, NULL, 1);
+	ASSERT_EQ(4, c_one(&ring));
+	/* then the rest, asking for more than there are */
+	c_rbatch(&ring, fd, ents + 4, 12, KMBOX_F_TAG, NULL, tags + 4, NULL, 2);
+	ASSERT_EQ(N - 4, c_one(&ring));
+	for (k = 0; k < N; k++) {
+		i = order[k];
+		snprintf(msg, sizeof(msg), "msg-%d%s", i, i & 1 ? "-odd" : "");
+		ASSERT_EQ(strlen(msg), ents[k].len);
+		ASSERT_EQ(0, memcmp(bufs[k], msg, strlen(msg)));
+		ASSERT_EQ(i % 3 == 0 ? 2 : 0, ents[k].prio);
+		ASSERT_EQ(KMBOX_NO_SLOT, ents[k].slot);
+		ASSERT_EQ(0, ents[k].flags);
+		ASSERT_EQ(100 + i, tags[k]);
+	}
+	/* entries past the count are not written */
+	ASSERT_EQ(RB_SIZE, ents[N].len);
+	ASSERT_EQ(~0ULL, tags[N]);
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	c_rbatch(&ring, fd, ents, 16, KMBOX_F_NONBLOCK, NULL, NULL, NULL, 3);
+	ASSERT_EQ(-EAGAIN, c_one(&ring));
+
+	/* a zero-length message and the batch's maximum count */
+	ASSERT_EQ(0, kt_send(fd, "", 0, 0, 0, 0));
+	ASSERT_EQ(0, kt_send(fd, "z", 1, 0, 0, 0));
+	rb_ents(big, bb, KMBOX_BATCH_MAX);
+	c_rbatch(&ring, fd, big, KMBOX_BATCH_MAX, 0, NULL, NULL, NULL, 4);
+	ASSERT_EQ(2, c_one(&ring));
+	ASSERT_EQ(0, big[0].len);
+	ASSERT_EQ(1, big[1].len);
+	ASSERT_EQ('z', bb[1][0]);
+	ASSERT_EQ(RB_SIZE, big[2].len);
+	ASSERT_EQ(0, iou_workers());
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * A fault in any pointer of the argument (the entries, a first buffer,
+ * the tokens, the tags, the losses) consumes nothing: every message and
+ * every loss stays for the next receive.  A fault in a later entry's
+ * buffer ends the batch before it.
+ */
+TEST(cmd_recv_batch_fault_consumes_nothing)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct kmbox_mmsg ents[8], *ro_ents;
+	char bufs[8][RB_SIZE], msg[RB_SIZE];
+	__u64 tokens[8], tags[8];
+	struct kmbox_loss lost;
+	struct kmbox_attr a;
+	struct kmbox_qos q;
+	struct io_uring ring;
+	char *none, *ro;
+	int fd, qfd, i;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	none = mmap(NULL, pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ro = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, none);
+	ASSERT_NE(MAP_FAILED, ro);
+	fd = kt_anon(O_RDWR, 8, RB_SIZE);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < 4; i++) {
+		snprintf(msg, sizeof(msg), "m%d", i);
+		ASSERT_EQ(0, send_pt(fd, msg, 0, 7));
+	}
+	/* entries that can be read but not written */
+	ro_ents = (struct kmbox_mmsg *)ro;
+	rb_ents(ro_ents, bufs, 8);
+	ASSERT_EQ(0, mprotect(ro, pg, PROT_READ));
+
+	c_rbatch(&ring, fd, none, 4, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_rbatch(&ring, fd, ro_ents, 4, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_rbatch(&ring, fd, ro + pg - sizeof(*ents), 2, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));		/* the second entry unmapped */
+	rb_ents(ents, bufs, 8);
+	ents[0].buf = KT_PTR(none);
+	c_rbatch(&ring, fd, ents, 4, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	ents[0].buf = KT_PTR(ro);
+	c_rbatch(&ring, fd, ents, 4, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	rb_ents(ents, bufs, 8);
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_CALLS, (__u64 *)ro, NULL, NULL, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_CALLS, (__u64 *)none, NULL, NULL, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_TAG, NULL, (__u64 *)ro, NULL, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_TAG, NULL, (__u64 *)(ro + pg - 8), NULL, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));		/* the tags run off the page */
+	c_rbatch(&ring, fd, ents, 4, 0, NULL, NULL, (struct kmbox_loss *)ro, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, 0, NULL, NULL, (struct kmbox_loss *)none, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	ASSERT_EQ(4, kt_cur_msgs(fd));
+
+	/* the third entry's buffer unmapped: two messages, two left in order */
+	rb_ents(ents, bufs, 8);
+	ents[2].buf = KT_PTR(none);
+	memset(tokens, 0xff, sizeof(tokens));
+	memset(tags, 0, sizeof(tags));
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_CALLS | KMBOX_F_TAG, tokens, tags, NULL, 1);
+	ASSERT_EQ(2, c_one(&ring));
+	ASSERT_EQ(0, memcmp(bufs[0], "m0", 3));
+	ASSERT_EQ(0, memcmp(bufs[1], "m1", 3));
+	ASSERT_EQ(0, tokens[0]);		/* ordinary messages: token 0 */
+	ASSERT_EQ(0, tokens[1]);
+	ASSERT_EQ(~0ULL, tokens[2]);
+	ASSERT_EQ(7, tags[0]);
+	ASSERT_EQ(7, tags[1]);
+	ASSERT_EQ(2, kt_cur_msgs(fd));
+	rb_ents(ents, bufs, 8);
+	c_rbatch(&ring, fd, ents, 8, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(2, c_one(&ring));
+	ASSERT_EQ(0, memcmp(bufs[0], "m2", 3));
+	ASSERT_EQ(0, memcmp(bufs[1], "m3", 3));
+
+	/* losses: a fault in @lost keeps them and the messages */
+	kt_attr_init(&a, 2, RB_SIZE);
+	memset(&q, 0, sizeof(q));
+	q.policy = KMBOX_POLICY_REJECT;
+	qfd = kt_anon_qos(O_RDWR, &a, &q);
+	ASSERT_LE(0, qfd);
+	ASSERT_EQ(0, kt_send(qfd, "a", 1, 0, 0, 0));
+	ASSERT_EQ(0, kt_send(qfd, "b", 1, 0, 0, 0));
+	ASSERT_EQ(-1, kt_send(qfd, "c", 1, 0, 0, 0));
+	ASSERT_EQ(EAGAIN, errno);
+	c_rbatch(&ring, qfd, ents, 8, 0, NULL, NULL, (struct kmbox_loss *)ro, 1);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	ASSERT_EQ(2, kt_cur_msgs(qfd));
+	/* without @lost: the messages, and the loss waits */
+	c_rbatch(&ring, qfd, ents, 1, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(1, c_one(&ring));
+	memset(&lost, 0xff, sizeof(lost));
+	rb_ents(ents, bufs, 8);
+	c_rbatch(&ring, qfd, ents, 8, 0, NULL, NULL, &lost, 1);
+	ASSERT_EQ(1, c_one(&ring));
+	ASSERT_EQ(0, memcmp(bufs[0], "b", 1));
+	ASSERT_EQ(0, lost.dropped);
+	ASSERT_EQ(1, lost.rejected);
+	ASSERT_EQ(0, lost.replaced);
+	ASSERT_EQ(0, lost.expired);
+	/* reported once; nothing written when nothing is received */
+	memset(&lost, 0xff, sizeof(lost));
+	c_rbatch(&ring, qfd, ents, 8, 0, NULL, NULL, &lost, 1);
+	ASSERT_EQ(-EAGAIN, c_one(&ring));
+	ASSERT_EQ(~0ULL, lost.rejected);
+	ASSERT_EQ(0, kt_send(qfd, "d", 1, 0, 0, 0));
+	c_rbatch(&ring, qfd, ents, 8, 0, NULL, NULL, &lost, 1);
+	ASSERT_EQ(1, c_one(&ring));
+	ASSERT_EQ(0, lost.rejected);
+
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	ASSERT_EQ(0, iou_workers());
+	close(qfd);
+	close(fd);
+	munmap(none, pg);
+	munmap(ro, pg);
+	io_uring_queue_exit(&ring);
+}
+
+/* Bad arguments, access modes, files: EINVAL, EBADF, EBADFD; nothing taken. */
+TEST(cmd_recv_batch_bad_input)
+{
+	struct kmbox_mmsg ents[4];
+	char bufs[4][RB_SIZE], name[64];
+	__u64 tokens[4], tags[4];
+	struct io_uring_sqe *sqe;
+	struct io_uring ring, ring64;
+	int fd, wfd, rfd, ufd;
+	struct kmbox_batch b;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	ASSERT_EQ(0, io_uring_queue_init(4, &ring64, 0));
+	fd = kt_anon(O_RDWR, 4, RB_SIZE);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_send(fd, "keep", 4, 0, 0, 0));
+	rb_ents(ents, bufs, 4);
+
+	c_rbatch(&ring, fd, ents, 0, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_rbatch(&ring, fd, ents, KMBOX_BATCH_MAX + 1, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 0xffffffff, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, 1U << 20, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, 1U << 31, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_SYNC, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_PEEK, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	/* a deadline would wait: refused, with and without a time */
+	sqe = c_rbatch(&ring, fd, ents, 4, KMBOX_F_TIMEOUT, NULL, NULL, NULL, 1);
+	rb_arg(sqe)->b.deadline_ns = kt_deadline_ms(1000);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_TIMEOUT, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	sqe = c_rbatch(&ring, fd, ents, 4, 0, NULL, NULL, NULL, 1);
+	rb_arg(sqe)->b.deadline_ns = 1;
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	/* tokens and F_CALLS, tags and F_TAG: both or neither */
+	c_rbatch(&ring, fd, ents, 4, 0, tokens, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_CALLS, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, 0, NULL, tags, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_rbatch(&ring, fd, ents, 4, KMBOX_F_TAG, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	/* the reserved words */
+	sqe = c_rbatch(&ring, fd, ents, 4, 0, NULL, NULL, NULL, 1);
+	rb_arg(sqe)->__reserved[0] = 1;
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	sqe = c_rbatch(&ring, fd, ents, 4, 0, NULL, NULL, NULL, 1);
+	rb_arg(sqe)->__reserved[1] = 1ULL << 63;
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	ASSERT_EQ(1, kt_cur_msgs(fd));
+	ASSERT_EQ(4, ents[0].len == RB_SIZE ? 4 : -1);	/* never written */
+
+	/* a 64-byte SQE has no room for the argument */
+	sqe = get_sqe(&ring64);
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = KMBOX_URING_RECV_BATCH;
+	ASSERT_EQ(-EINVAL, c_one(&ring64));
+	ASSERT_EQ(1, kt_cur_msgs(fd));
+
+	/* a file not open for reading; an unbound file; not a kmbox file */
+	kt_name(name, sizeof(name), "rbacc");
+	wfd = kt_create(name, O_WRONLY, 0600, 4, RB_SIZE);
+	ASSERT_LE(0, wfd);
+	rfd = kt_open(name, O_RDONLY, 0, 0, 0, 0);
+	ASSERT_LE(0, rfd);
+	ASSERT_EQ(0, kt_unlink(name));
+	ASSERT_EQ(0, kt_send(wfd, "w", 1, 0, 0, 0));
+	c_rbatch(&ring, wfd, ents, 4, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EBADF, c_one(&ring));
+	ASSERT_EQ(1, kt_cur_msgs(rfd));
+	ufd = kt_dev(O_RDWR);
+	ASSERT_LE(0, ufd);
+	c_rbatch(&ring, ufd, ents, 4, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(-EBADFD, c_one(&ring));
+	c_rbatch(&ring, ring.ring_fd, ents, 4, 0, NULL, NULL, NULL, 1);
+	ASSERT_GT(0, c_one(&ring));
+	/* and the ioctl agrees on the same argument */
+	memset(&b, 0, sizeof(b));
+	b.msgs = KT_PTR(ents);
+	b.count = 4;
+	ASSERT_EQ(-1, ioctl(wfd, KMBOX_IOC_RECV_BATCH, &b));
+	ASSERT_EQ(EBADF, errno);
+	ASSERT_EQ(-1, ioctl(ufd, KMBOX_IOC_RECV_BATCH, &b));
+	ASSERT_EQ(EBADFD, errno);
+
+	/* the read-only file takes it */
+	c_rbatch(&ring, rfd, ents, 4, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(1, c_one(&ring));
+	ASSERT_EQ('w', bufs[0][0]);
+	rb_ents(ents, bufs, 4);
+	c_rbatch(&ring, fd, ents, 4, 0, NULL, NULL, NULL, 1);
+	ASSERT_EQ(1, c_one(&ring));
+	ASSERT_EQ(0, memcmp(bufs[0], "keep", 4));
+	ASSERT_EQ(0, iou_workers());
+	close(ufd);
+	close(rfd);
+	close(wfd);
+	close(fd);
+	io_uring_queue_exit(&ring64);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * Linked batch receives run one after the other, a count being a
+ * success; the first that finds nothing (-EAGAIN) cancels the links
+ * behind it.  A batch forced into an io-wq worker completes the same.
+ */
+TEST(cmd_recv_batch_linked)
+{
+	struct kmbox_mmsg ents[3][4];
+	char bufs[3][4][RB_SIZE], msg[RB_SIZE];
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	int fd, i, r[4];
+	__u64 ud[4];
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	fd = kt_anon(O_RDWR, 16, RB_SIZE);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < 9; i++) {
+		snprintf(msg, sizeof(msg), "L%d", i);
+		ASSERT_EQ(0, kt_send(fd, msg, 3, 0, 0, 0));
+	}
+	for (i = 0; i < 3; i++) {
+		rb_ents(ents[i], bufs[i], 4);
+		io_uring_sqe_set_flags(c_rbatch(&ring, fd, ents[i], 4, 0, NULL, NULL, NULL, i),
+				       IOSQE_IO_LINK);
+	}
+	sqe = get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, 3);
+	ASSERT_EQ(0, c_wait(&ring, 4, r, ud));
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(i, ud[i]);
+		ASSERT_EQ(i < 2 ? 4 : i == 2 ? 1 : 0, r[i]);
+	}
+	for (i = 0; i < 9; i++) {
+		snprintf(msg, sizeof(msg), "L%d", i);
+		ASSERT_EQ(0, memcmp(bufs[i / 4][i % 4], msg, 3));
+	}
+	/* empty: -EAGAIN, and the NOP behind it is cancelled */
+	io_uring_sqe_set_flags(c_rbatch(&ring, fd, ents[0], 4, 0, NULL, NULL, NULL, 1),
+			       IOSQE_IO_LINK);
+	sqe = get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, 2);
+	ASSERT_EQ(0, c_wait(&ring, 2, r, ud));
+	ASSERT_EQ(-EAGAIN, r[0]);
+	ASSERT_EQ(-ECANCELED, r[1]);
+	/* in a worker: the count, and the link goes on */
+	ASSERT_EQ(0, kt_send(fd, "w1", 2, 0, 0, 0));
+	ASSERT_EQ(0, kt_send(fd, "w2", 2, 0, 0, 0));
+	rb_ents(ents[0], bufs[0], 4);
+	io_uring_sqe_set_flags(c_rbatch(&ring, fd, ents[0], 4, 0, NULL, NULL, NULL, 1),
+			       IOSQE_IO_LINK | IOSQE_ASYNC);
+	sqe = get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, 2);
+	ASSERT_EQ(0, c_wait(&ring, 2, r, ud));
+	ASSERT_EQ(2, r[0]);
+	ASSERT_EQ(0, r[1]);
+	ASSERT_EQ(0, memcmp(bufs[0][1], "w2", 2));
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * The SQE rewritten by another thread while the command is issued (a
+ * good argument and one with count 0 and entries in unmapped memory, in
+ * turn): the kernel reads it once, so each command either takes every
+ * queued message whole into the good entries or is refused having taken
+ * nothing.
+ */
+struct rb_flipper {
+	struct io_uring_sqe *sqe;
+	struct kmbox_uring_recv_batch good, bad;
+	volatile int stop;
+	volatile unsigned long flips;
+};
+
+static void *rb_flip(void *arg)
+{
+	struct rb_flipper *f = arg;
+	unsigned int k = 0;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		pin_to(1);
+	while (!f->stop) {
+		const void *a = (k & 1) ? (const void *)&f->bad : (const void *)&f->good;
+		volatile unsigned int spin;
+
+		memcpy(f->sqe->cmd, a, sizeof(f->good));
+		for (spin = 0; spin < 4 * (k % 13) && !f->stop; spin++)
+			;
+		f->flips = ++k;
+	}
+	return NULL;
+}
+
+TEST(cmd_recv_batch_sqe_rewritten_while_issued)
+{
+	enum { ROUNDS = 300, Q = 3 };
+	long pg = sysconf(_SC_PAGESIZE);
+	static struct rb_flipper f;
+	struct kmbox_mmsg ents[4];
+	char bufs[4][RB_SIZE];
+	struct io_uring ring;
+	int fd, i, j, got = 0, other = 0;
+	void *none;
+	pthread_t th;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 1);
+	ASSERT_EQ(1, ring.sq.ring_entries);
+	none = mmap(NULL, pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, none);
+	fd = kt_anon(O_RDWR, 8, RB_SIZE);
+	ASSERT_LE(0, fd);
+	alarm(60);
+	memset(&f, 0, sizeof(f));
+	f.good.b.msgs = KT_PTR(ents);
+	f.good.b.count = 4;
+	f.bad.b.msgs = KT_PTR(none);
+	f.bad.b.count = 0;
+	f.bad.lost = KT_PTR(none);
+	f.sqe = &ring.sq.sqes[0];
+	memcpy(f.sqe->cmd, &f.good, sizeof(f.good));
+	pin_to(0);
+	for (i = 0; i < ROUNDS; i++) {
+		struct io_uring_sqe *sqe;
+		__u64 ud;
+		int r;
+
+		while (kt_cur_msgs(fd) < Q)
+			ASSERT_EQ(0, kt_send(fd, "abcdefghi", 9, 0, 0, 0));
+		rb_ents(ents, bufs, 4);
+		if (i == 1)
+			ASSERT_EQ(0, pthread_create(&th, NULL, rb_flip, &f));
+		while (i && f.flips < (unsigned long)i)
+			sched_yield();
+		sqe = get_sqe(&ring);
+		ASSERT_EQ(f.sqe, sqe);
+		sqe->opcode = IORING_OP_URING_CMD;
+		sqe->flags = 0;
+		sqe->ioprio = 0;
+		sqe->fd = fd;
+		sqe->cmd_op = KMBOX_URING_RECV_BATCH;
+		sqe->__pad1 = 0;
+		sqe->addr = 0;
+		sqe->len = 0;
+		sqe->uring_cmd_flags = 0;
+		sqe->buf_index = 0;
+		sqe->personality = 0;
+		sqe->splice_fd_in = 0;
+		sqe->user_data = i;
+		ASSERT_EQ(1, submit(&ring));
+		ASSERT_EQ(0, reap(&ring, 10000, &ud, &r));
+		if (r == Q) {
+			for (j = 0; j < Q; j++) {
+				ASSERT_EQ(9, ents[j].len);
+				ASSERT_EQ(0, memcmp(bufs[j], "abcdefghi", 9));
+			}
+			ASSERT_EQ(RB_SIZE, ents[Q].len);
+			ASSERT_EQ(0, kt_cur_msgs(fd));
+			got++;
+		} else {
+			if (r != -EINVAL && r != -EFAULT)
+				TH_LOG("round %d: %d", i, r);
+			ASSERT_TRUE(r == -EINVAL || r == -EFAULT);
+			/*
+			 * (The entries may have been written: a torn copy
+			 * with the good entries and the bad @lost fails
+			 * last, and puts the messages back.)
+			 */
+			ASSERT_EQ(Q, kt_cur_msgs(fd));
+			other++;
+		}
+	}
+	f.stop = 1;
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	TH_LOG("%d batches received, %d refused, %lu rewrites", got, other, f.flips);
+	ASSERT_EQ(ROUNDS, got + other);
+	ASSERT_LE(ROUNDS - 1, f.flips);
+	close(fd);
+	munmap(none, pg);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * Two threads, each with a ring of its own, batch-receive from one file
+ * while a third sends: every message is received exactly once, and each
+ * thread sees its messages in the order they were sent.
+ */
+enum { RR_MSGS = 3000, RR_THREADS = 2 };
+
+struct rb_racer {
+	int fd, err, got;
+	int *total;
+	unsigned char *seen;		/* RR_MSGS counters, shared */
+};
+
+static void *rb_race(void *arg)
+{
+	struct rb_racer *t = arg;
+	struct kmbox_mmsg ents[8];
+	char bufs[8][RB_SIZE];
+	struct io_uring ring;
+	int last = -1, i;
+
+	if (io_uring_queue_init(4, &ring, IORING_SETUP_SQE128)) {
+		t->err = 1;
+		return NULL;
+	}
+	while (__atomic_load_n(t->total, __ATOMIC_SEQ_CST) < RR_MSGS && !t->err) {
+		int r;
+
+		rb_ents(ents, bufs, 8);
+		c_rbatch(&ring, t->fd, ents, 8, 0, NULL, NULL, NULL, 1);
+		r = c_one(&ring);
+		if (r == -EAGAIN) {
+			sched_yield();
+			continue;
+		}
+		if (r < 1 || r > 8) {
+			t->err = 2;
+			break;
+		}
+		for (i = 0; i < r; i++) {
+			int seq;
+
+			if (ents[i].len != sizeof(seq)) {
+				t->err = 3;
+				break;
+			}
+			memcpy(&seq, bufs[i], sizeof(seq));
+			if (seq < 0 || seq >= RR_MSGS || seq <= last) {
+				t->err = 4;
+				break;
+			}
+			last = seq;
+			__atomic_add_fetch(&t->seen[seq], 1, __ATOMIC_SEQ_CST);
+		}
+		t->got += r;
+		__atomic_add_fetch(t->total, r, __ATOMIC_SEQ_CST);
+	}
+	io_uring_queue_exit(&ring);
+	return NULL;
+}
+
+TEST(cmd_recv_batch_two_rings_race)
+{
+	static unsigned char seen[RR_MSGS];
+	struct rb_racer t[RR_THREADS];
+	pthread_t th[RR_THREADS];
+	int fd, i, total = 0;
+
+	KT_REQUIRE_MODULE();
+	REQUIRE_URING();
+	fd = kt_anon(O_RDWR, 64, RB_SIZE);
+	ASSERT_LE(0, fd);
+	alarm(120);
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < RR_THREADS; i++) {
+		t[i] = (struct rb_racer){ .fd = fd, .total = &total, .seen = seen };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, rb_race, &t[i]));
+	}
+	/* blocking sends: the receivers make the room */
+	for (i = 0; i < RR_MSGS; i++)
+		ASSERT_EQ(0, kt_send(fd, &i, sizeof(i), 0, 0, 0));
+	for (i = 0; i < RR_THREADS; i++) {
+		ASSERT_EQ(0, pthread_join(th[i], NULL));
+		ASSERT_EQ(0, t[i].err);
+	}
+	TH_LOG("thread 0 took %d, thread 1 took %d", t[0].got, t[1].got);
+	ASSERT_EQ(RR_MSGS, total);
+	for (i = 0; i < RR_MSGS; i++) {
+		unsigned int n = seen[i];
+
+		ASSERT_EQ(1, n) TH_LOG("message %d received %u times", i, n);
+	}
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	close(fd);
+}
+
+/* uid 1000 in fresh user and IPC namespaces: the batch command works. */
+TEST(cmd_recv_batch_unprivileged_in_fresh_namespaces)
+{
+	struct kt_stats s0, s1;
+	pid_t pid;
+	int st;
+
+	KT_REQUIRE_MODULE();
+	ASSERT_EQ(0, kt_read_stats(&s0));
+	pid = kt_fork(60);
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct kmbox_mmsg ents[8];
+		char bufs[8][RB_SIZE], name[64];
+		struct io_uring ring;
+		int rfd, wfd, ret, i;
+
+		CHILD_ASSERT(kt_become(OTHER_UID, OTHER_UID) == 0);
+		CHILD_ASSERT(prctl(PR_SET_DUMPABLE, 1) == 0);
+		if (unshare(CLONE_NEWUSER | CLONE_NEWIPC))
+			_exit(200);
+		CHILD_ASSERT(write_file("/proc/self/setgroups", "deny") == 0);
+		CHILD_ASSERT(write_file("/proc/self/uid_map", "1000 1000 1\n") == 0);
+		CHILD_ASSERT(write_file("/proc/self/gid_map", "1000 1000 1\n") == 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		ret = io_uring_queue_init(8, &ring, IORING_SETUP_SQE128);
+		if (ret == -EPERM || ret == -ENOSYS)
+			_exit(201);
+		CHILD_ASSERT(ret == 0);
+		kt_name(name, sizeof(name), "rbns");
+		rfd = kt_create(name, O_RDONLY, 0600, 8, RB_SIZE);
+		CHILD_ASSERT(rfd >= 0);
+		wfd = kt_open(name, O_WRONLY, 0, 0, 0, 0);
+		CHILD_ASSERT(wfd >= 0);
+		for (i = 0; i < 5; i++)
+			CHILD_ASSERT(kt_send(wfd, &i, sizeof(i), 0, 0, 0) == 0);
+		rb_ents(ents, bufs, 8);
+		c_rbatch(&ring, wfd, ents, 8, 0, NULL, NULL, NULL, 1);
+		CHILD_ASSERT(c_one(&ring) == -EBADF);
+		c_rbatch(&ring, rfd, ents, 8, 0, NULL, NULL, NULL, 1);
+		CHILD_ASSERT(c_one(&ring) == 5);
+		for (i = 0; i < 5; i++)
+			CHILD_ASSERT(ents[i].len == sizeof(i) && !memcmp(bufs[i], &i, sizeof(i)));
+		c_rbatch(&ring, rfd, ents, 8, 0, NULL, NULL, NULL, 1);
+		CHILD_ASSERT(c_one(&ring) == -EAGAIN);
+		CHILD_ASSERT(iou_workers() == 0);
+		CHILD_ASSERT(kt_unlink(name) == 0);
 		io_uring_queue_exit(&ring);
 		_exit(0);
 	}

@@ -139,7 +139,10 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
+#include <liburing.h>
+
 #include "kmbox.h"
+#include "kmbox_uring.h"
 #include "stress_util.h"
 
 #define NFD		16
@@ -244,6 +247,8 @@ struct shm {
 	unsigned long flt_ops, flt_checks, stat_ops, stat_checks;
 	/* op_policy() runs (exact: against the model), RECV_BATCHX calls */
 	unsigned long pol_runs, pol_exact, bx_calls, bx_msgs, bx_faults, bx_general;
+	/* KMBOX_URING_RECV_BATCH: on policy mailboxes (of bx_calls), elsewhere */
+	unsigned long bx_uring, ur_general;
 	uint32_t mb_nslots[MBID_MAX];
 	struct holder holder[MBID_MAX][TSLOTS];
 	struct callstat cs;
@@ -2744,9 +2749,76 @@ static void op_recv(void)
 		    ENOMEM);
 }
 
+/* ---- KMBOX_URING_RECV_BATCH: a receive batch through io_uring ---------------------- */
+
+/* This thread's ring (SQE128), made again in a forked child; or -errno. */
+static __thread struct io_uring fz_ring;
+static __thread pid_t fz_ring_pid;
+static __thread int fz_ring_err;
+
+static bool fz_uring_ok(void)
+{
+	if (fz_ring_pid != getpid()) {
+		fz_ring_pid = getpid();
+		fz_ring_err = io_uring_queue_init(2, &fz_ring, IORING_SETUP_SQE128);
+	}
+	return !fz_ring_err;
+}
+
+/*
+ * Run the receive batch at @arg (a struct kmbox_batch, or with @ext a
+ * struct kmbox_batchx whose losses and reserved words go into the
+ * command) as KMBOX_URING_RECV_BATCH on @fd: the CQE's res (a count or
+ * -errno).  The command never waits, so it is done when the submission
+ * returns; the wait is for io_uring's posting alone.
+ */
+static long fz_uring_recv_batch(int fd, void *arg, bool ext)
+{
+	struct kmbox_batchx *x = arg;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&fz_ring);
+	struct io_uring_cqe *cqe;
+	long r;
+
+	kmbox_uring_prep_recv_batch(sqe, fd, &x->b, ext ? &x->lost : NULL);
+	if (ext)
+		memcpy(((struct kmbox_uring_recv_batch *)sqe->cmd)->__reserved, x->__reserved,
+		       sizeof(x->__reserved));
+	do
+		r = io_uring_submit(&fz_ring);
+	while (r == -EINTR);
+	do
+		r = io_uring_wait_cqe(&fz_ring, &cqe);
+	while (r == -EINTR);
+	if (r)
+		bad("uring RECV_BATCH: no completion (%ld)", r);
+	r = cqe->res;
+	io_uring_cqe_seen(&fz_ring, cqe);
+	tr("uring fd %d%s RECV_BATCH%s count %u flags %#x -> %ld", fd, fid_of(fd),
+	   ext ? " lost" : "", x->b.count, x->b.flags, r);
+	return r;
+}
+
+/*
+ * The argument of a command in the SQE: a copy of @tmpl in @buf, always
+ * readable and writable (kind P_GOOD), so that the losses written through
+ * its pointer land where the ioctl's would.
+ */
+static void *fz_uring_arg(struct kmbox_batchx *buf, const void *tmpl, size_t size,
+			  enum pkind *kind)
+{
+	memset(buf, 0, sizeof(*buf));
+	memcpy(buf, tmpl, size);
+	T->rov_next = false;
+	*kind = P_GOOD;
+	return buf;
+}
+
 static void op_batch(bool send)
 {
 	bool calls = !send && rng_pct(&R, 35), bx = !send && rng_pct(&R, 30);
+	/* the receive as an io_uring command: its argument is in the SQE */
+	bool ur = !send && rng_pct(&R, 25) && fz_uring_ok();
+	static __thread struct kmbox_batchx urarg;
 	struct ffile *f = calls ? call_file(true) : rand_file();
 	struct kmbox_batchx bxa;
 	void *bxup = NULL;
@@ -2864,7 +2936,9 @@ static void op_batch(bool send)
 		T->rov_next = rng_pct(&R, T->mix->rov_pct / 2);
 	}
 	{
-		void *up = bx ? place_arg(&bxa, sizeof(bxa), &bk) : place_arg(&b, sizeof(b), &bk);
+		void *up = ur ? fz_uring_arg(&urarg, bx ? (void *)&bxa : (void *)&b,
+					     bx ? sizeof(bxa) : sizeof(b), &bk) :
+			   bx ? place_arg(&bxa, sizeof(bxa), &bk) : place_arg(&b, sizeof(b), &bk);
 
 		bxup = up;
 
@@ -2875,7 +2949,10 @@ static void op_batch(bool send)
 		g0 = take_begin(f);
 		flt_begin(f, &fs);
 		idle = !send && idle_begin();
-		r = kb_ioctl(f->fd, send ? KMBOX_IOC_SEND_BATCH :
+		if (ur)
+			ADD(&shm->ur_general, 1);
+		r = ur ? fz_uring_recv_batch(f->fd, up, bx) :
+		    kb_ioctl(f->fd, send ? KMBOX_IOC_SEND_BATCH :
 				    bx ? KMBOX_IOC_RECV_BATCHX : KMBOX_IOC_RECV_BATCH, up);
 		idle_end(idle);
 		if (g.locked) {
@@ -3474,6 +3551,12 @@ static void policy_recv_batch(int fd, struct pmodel *m, struct kmbox_loss *seen,
 	struct kmbox_mmsg *mm, *mmw;
 	bool ents_ro = rng_pct(&R, 8), tags_ro = false, arg_ro = rng_pct(&R, 8);
 	bool resv = rng_pct(&R, 3), tagged = rng_pct(&R, 60);
+	/*
+	 * Or as KMBOX_URING_RECV_BATCH: the same argument, copied into the
+	 * SQE, its losses written through a pointer to @ux->lost, so that a
+	 * read-only @ux faults there as the ioctl does, with the same model.
+	 */
+	bool ur = rng_pct(&R, 30) && fz_uring_ok();
 	uint32_t c = 1 + rng_below(&R, rng_pct(&R, 80) ? 4 : 12), i;
 	uint32_t take = 0, deliver;
 	long r, want;
@@ -3539,7 +3622,9 @@ static void policy_recv_batch(int fd, struct pmodel *m, struct kmbox_loss *seen,
 	}
 
 	ADD(&shm->bx_calls, 1);
-	r = kb_ioctl(fd, KMBOX_IOC_RECV_BATCHX, ux);
+	r = ur ? fz_uring_recv_batch(fd, ux, true) : kb_ioctl(fd, KMBOX_IOC_RECV_BATCHX, ux);
+	if (ur)
+		ADD(&shm->bx_uring, 1);
 	if (r > (long)c || r == 0) {
 		bad("policy RECV_BATCHX of %u returned %ld", c, r);
 		pm_loose(m);
@@ -5215,6 +5300,8 @@ int main(int argc, char **argv)
 	diag("fuzz policies: %lu runs (%lu against the exact model), %lu RECV_BATCHX on them (%lu messages, %lu EFAULT), %lu on shared files",
 	     LD(&shm->pol_runs), LD(&shm->pol_exact), LD(&shm->bx_calls), LD(&shm->bx_msgs),
 	     LD(&shm->bx_faults), LD(&shm->bx_general));
+	diag("fuzz io_uring: %lu KMBOX_URING_RECV_BATCH on policy mailboxes, %lu elsewhere",
+	     LD(&shm->bx_uring), LD(&shm->ur_general));
 	ktap_result(!LD(&shm->oracle_fail), "fuzz invariant oracle held (%lu failures)",
 		    LD(&shm->oracle_fail));
 	ktap_result(!crashed && !hung, "fuzz no crash or hang of the fuzzer");

@@ -61,4 +61,25 @@ static inline void kmbox_uring_prep_recv(struct io_uring_sqe *sqe, int fd,
 	kmbox__uring_prep(sqe, fd, KMBOX_URING_RECV, &a, sizeof(a));
 }
 
+/*
+ * Receive up to @b->count messages of one mailbox as KMBOX_IOC_RECV_BATCH
+ * with @b (entries, flags, tokens, tags: KMBOX_F_TIMEOUT is refused).
+ * The CQE's res is how many were received, or -EAGAIN if none was
+ * queued.  The entries and the tokens and tags arrays @b points to are
+ * written when the command completes and must stay valid until then; @b
+ * itself is copied.  @lost: NULL, or where the losses go as with
+ * KMBOX_IOC_RECV_BATCHX (written only with a count).
+ */
+static inline void kmbox_uring_prep_recv_batch(struct io_uring_sqe *sqe, int fd,
+					       const struct kmbox_batch *b,
+					       struct kmbox_loss *lost)
+{
+	struct kmbox_uring_recv_batch a;
+
+	memset(&a, 0, sizeof(a));
+	a.b = *b;
+	a.lost = (uint64_t)(uintptr_t)lost;
+	kmbox__uring_prep(sqe, fd, KMBOX_URING_RECV_BATCH, &a, sizeof(a));
+}
+
 #endif /* LIBKMBOX_URING_H */

@@ -803,6 +803,8 @@ struct kmbox_batchx {
  */
 #define KMBOX_URING_SEND	0x10	/* struct kmbox_send; CQE res: 0 */
 #define KMBOX_URING_RECV	0x11	/* struct kmbox_uring_recv; CQE res: length */
+/* struct kmbox_uring_recv_batch; CQE res: messages received */
+#define KMBOX_URING_RECV_BATCH	0x12
 
 /**
  * struct kmbox_uring_recv - KMBOX_URING_RECV argument, in the SQE
@@ -817,6 +819,31 @@ struct kmbox_batchx {
 struct kmbox_uring_recv {
 	struct kmbox_recv	recv;
 	__u64			result;
+};
+
+/**
+ * struct kmbox_uring_recv_batch - KMBOX_URING_RECV_BATCH argument, in the
+ *	SQE: up to @b.count messages of one mailbox in one command
+ * @b: as the argument of KMBOX_IOC_RECV_BATCH, with the same flags (but
+ *	for KMBOX_F_TIMEOUT) and the same results, written through its
+ *	pointers (the entries, @b.tokens, @b.tags): the kernel writes
+ *	nothing into the SQE
+ * @lost: 0: the losses stay for the next receive that can report them,
+ *	as with RECV_BATCH; else a user pointer to a struct kmbox_loss
+ *	that receives them as RECV_BATCHX's @lost does, written only when
+ *	the command receives at least one message
+ * @__reserved: zero
+ *
+ * Takes the messages the file's filter lets through, in order, as many
+ * as are queued up to @b.count; the CQE's res is how many (1..count), or
+ * -EAGAIN at once if there is none.  It runs the ioctl's own code: a
+ * fault writing the entries, tokens, tags or @lost puts every message
+ * (and the losses) back and the CQE says -EFAULT.
+ */
+struct kmbox_uring_recv_batch {
+	struct kmbox_batch	b;
+	__u64			lost;
+	__u64			__reserved[2];
 };
 
 #endif /* _UAPI_LINUX_KMBOX_H */

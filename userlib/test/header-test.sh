@@ -24,14 +24,18 @@ usrc='#include <string.h>
 #include <kmbox_uring.h>
 int main(void)
 {
-	struct io_uring_sqe sqe[2];
+	struct io_uring_sqe sqe[3];
 	struct kmbox_send s;
 	struct kmbox_recv r;
+	struct kmbox_batch b;
+	struct kmbox_loss l;
 
 	memset(&s, 0, sizeof(s));
 	memset(&r, 0, sizeof(r));
+	memset(&b, 0, sizeof(b));
 	kmbox_uring_prep_send(&sqe[0], 3, &s);
 	kmbox_uring_prep_recv(&sqe[1], 3, &r, &r);
+	kmbox_uring_prep_recv_batch(&sqe[2], 3, &b, &l);
 	return 0;
 }'
 if printf '#include <liburing.h>\n' | $cc -fsyntax-only -x c - 2>/dev/null; then
