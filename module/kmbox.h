@@ -783,6 +783,7 @@ struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n);
 int kmbox_msg_fill(struct kmbox_msg *msg, struct iov_iter *from);
+int kmbox_msg_fill_user(struct kmbox_msg *msg, const void __user *buf);
 int kmbox_msg_copy_to_iter(struct kmbox *mb, const struct kmbox_msg *msg, struct iov_iter *to);
 int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg);
 struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
