@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include "kselftest_harness.h"
@@ -21,6 +22,10 @@
 #define BIG		(64 * 1024)
 #define OLD		0xa5	/* the bytes of the earlier, longer message */
 #define UNTOUCHED	0x5a	/* what the receive buffer held before */
+#define RECYCLED	"kmbox-recycled-pages"
+#define RECYCLE_MAX	64	/* KMBOX_RECYCLE_MAX */
+#define BIG_PAGES	(BIG / 4096)
+#define KT_USER		1000
 
 enum path { P_RW, P_VEC, P_IOCTL, P_NPATHS };
 static const char *const path_name[P_NPATHS] = { "read/write", "readv/writev", "ioctl" };
@@ -254,6 +259,146 @@ TEST_F(fault, receive_faulting_halfway_keeps_the_message)
 	}
 	free(good);
 	free(in);
+}
+
+/* Run the shrinkers: 0, or -1. */
+static int drop_caches(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, "2", 1) == 1 ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
+/* Send @n messages of @len through @fd, then receive them: how many came back intact. */
+static int round_trips(int fd, int n, size_t len)
+{
+	unsigned char *buf = malloc(len);
+	int i, ok = 0;
+
+	if (!buf)
+		return -1;
+	for (i = 0; i < n; i++) {
+		kt_fill(buf, len, i);
+		if (kt_send(fd, buf, len, 0, KMBOX_F_NONBLOCK, 0))
+			break;
+	}
+	n = i;
+	for (i = 0; i < n; i++)
+		if (kt_recv(fd, buf, len, KMBOX_F_NONBLOCK, 0, NULL) == (int)len &&
+		    kt_check_fill(buf, len, i))
+			ok++;
+	free(buf);
+	return ok;
+}
+
+/*
+ * Freed messages over a page are kept for the next ones, 64 pages at
+ * most; memory pressure takes them all back, and so does an idle pass
+ * within a few seconds.
+ */
+TEST(freed_large_messages_are_kept_up_to_64_pages_and_given_back)
+{
+	int fd, i;
+	long kept = -1;
+
+	KT_REQUIRE_MODULE();
+	fd = kt_anon(O_RDWR | O_NONBLOCK, 16, BIG);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kt_fdinfo_long(fd, RECYCLED)) TH_LOG("no " RECYCLED " in fdinfo");
+	/* 8 queued at once: the first 4 freed are kept, the rest freed. */
+	ASSERT_EQ(8, round_trips(fd, 8, BIG));
+	EXPECT_EQ(RECYCLE_MAX, kt_fdinfo_long(fd, RECYCLED));
+	/* A message of 3 pages reuses 16 of them and frees 13. */
+	ASSERT_EQ(1, round_trips(fd, 1, 3 * 4096));
+	EXPECT_EQ(RECYCLE_MAX - BIG_PAGES + 3, kt_fdinfo_long(fd, RECYCLED));
+	/* The shrinker may skip a round (it only trylocks the list). */
+	for (i = 0; i < 50; i++) {
+		ASSERT_EQ(0, drop_caches());
+		kept = kt_fdinfo_long(fd, RECYCLED);
+		if (!kept)
+			break;
+		kt_sleep_ms(20);
+	}
+	EXPECT_EQ(0, kept) TH_LOG("drop_caches left %ld recycled pages", kept);
+	/* Idle: the trim pass (every second) gives them back. */
+	ASSERT_EQ(2, round_trips(fd, 2, BIG));
+	EXPECT_EQ(2 * BIG_PAGES, kt_fdinfo_long(fd, RECYCLED));
+	for (i = 0; i < 100; i++) {
+		kept = kt_fdinfo_long(fd, RECYCLED);
+		if (!kept)
+			break;
+		kt_sleep_ms(50);
+	}
+	EXPECT_EQ(0, kept) TH_LOG("idle for 5 s, still %ld recycled pages", kept);
+	close(fd);
+}
+
+/*
+ * Kept pages are charged to the mailbox's creator: while its quota is
+ * spent, another user's freed messages are not kept; once it has room,
+ * they are.
+ */
+TEST(kept_pages_are_charged_to_the_creator_within_its_quota)
+{
+	unsigned long long quota;
+	char name[64], c;
+	int ready[2], go[2], fd, have_quota;
+	pid_t pid;
+
+	KT_REQUIRE_MODULE();
+	have_quota = kt_param_get("user_quota", &quota) == 0;
+	if (!have_quota)
+		SKIP(return, "no user_quota parameter");
+	ASSERT_EQ(0, kt_param_set("user_quota", 4 << 20));
+	kt_name(name, sizeof(name), "recycle");
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(go));
+	pid = kt_fork(60);
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		unsigned char *buf = malloc(BIG);
+		int mine, n = 0;
+
+		close(ready[0]);
+		close(go[1]);
+		CHILD_ASSERT(buf);
+		memset(buf, 1, BIG);
+		umask(0);
+		CHILD_ASSERT(kt_become(KT_USER, KT_USER) == 0);
+		CHILD_ASSERT(kt_create(name, O_RDWR, 0666, 16, BIG) >= 0);
+		/* Spend the quota on messages queued in a mailbox of its own. */
+		mine = kt_anon(O_RDWR | O_NONBLOCK, 1024, BIG);
+		CHILD_ASSERT(mine >= 0);
+		while (!kt_send(mine, buf, BIG, 0, KMBOX_F_NONBLOCK, 0))
+			n++;
+		CHILD_ASSERT(errno == ENOBUFS && n > 0);
+		close(ready[1]);
+		/* Until told: then give it all back. */
+		CHILD_ASSERT(read(go[0], &c, 1) == 1);
+		close(mine);
+		close(ready[0]);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(go[0]);
+	ASSERT_EQ(0, read(ready[0], &c, 1));
+	fd = kt_open(name, O_RDWR | O_NONBLOCK, 0, 0, 0, 0);
+	ASSERT_GE(fd, 0);
+	/* We are exempt from the quota; the creator is not. */
+	EXPECT_EQ(4, round_trips(fd, 4, BIG));
+	EXPECT_EQ(0, kt_fdinfo_long(fd, RECYCLED)) TH_LOG("kept on a spent quota");
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	close(go[1]);
+	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(4, round_trips(fd, 4, BIG));
+	EXPECT_EQ(RECYCLE_MAX, kt_fdinfo_long(fd, RECYCLED)) TH_LOG("the creator has room now");
+	close(fd);
+	kt_unlink(name);
+	kt_param_set("user_quota", quota);
 }
 
 TEST_HARNESS_MAIN
