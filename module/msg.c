@@ -17,7 +17,9 @@
  * spare, and refills the spare from the pool while it holds kmbox->lock to
  * queue, so taking costs no lock round of its own and llist_del_first()
  * always runs under the lock, as it must.  Larger messages, and small ones
- * once the pool is all in use, are allocated and charged to the sender.
+ * once the pool is all in use, are allocated and charged to the sender;
+ * a freed paged message is kept whole for the mailbox's next one, a few
+ * at most ("Recycled pages" in kmbox.h).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
