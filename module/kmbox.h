@@ -448,7 +448,8 @@ struct kmbox_mbstats {
  * @pool_link: on the list of pools with a surplus or recycled pages
  *	(msg.c), or empty; under that list's mutex
  * @recycled: freed paged messages kept whole for reuse (see "Recycled
- *	pages"), chained through pool_node; anyone adds, takers hold @lock
+ *	pages"), chained through pool_node; added to and emptied whole only
+ *	(llist_add(), llist_del_all()), without a lock
  * @recycled_pages: the pages they hold
  * @rendezvous: created with KMBOX_ATTR_RENDEZVOUS: every send is
  *	synchronous

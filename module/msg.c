@@ -106,19 +106,20 @@ static unsigned long kmbox_recycled_free_chain(struct kmbox *mb, struct llist_no
 	return pages;
 }
 
-/* Free every recycled message of @mb; may sleep.  Return: the pages. */
+/*
+ * Free every recycled message of @mb; may sleep.  Return: the pages.
+ *
+ * The recycled list is only ever added to and emptied whole (llist_add(),
+ * llist_del_all()), which need no lock: no llist_del_first(), so a taker
+ * never holds @mb->lock, which its queue's senders and receivers contend.
+ */
 static unsigned long kmbox_recycled_trim(struct kmbox *mb)
 {
-	struct llist_node *chain;
 	unsigned long cost, pages;
 
 	if (llist_empty(&mb->recycled))
 		return 0;
-	/* llist_del_all() against the takers' llist_del_first(): the lock. */
-	spin_lock(&mb->lock);
-	chain = llist_del_all(&mb->recycled);
-	spin_unlock(&mb->lock);
-	pages = kmbox_recycled_free_chain(mb, chain, &cost);
+	pages = kmbox_recycled_free_chain(mb, llist_del_all(&mb->recycled), &cost);
 	kmbox_uncharge(mb->creator, cost);
 	return pages;
 }
@@ -154,11 +155,17 @@ static struct kmbox_msg *kmbox_recycled_get(struct kmbox *mb)
 
 	if (llist_empty(&mb->recycled))
 		return NULL;
-	spin_lock(&mb->lock);
-	node = llist_del_first(&mb->recycled);
-	spin_unlock(&mb->lock);
+	/* Take them all, keep one, give the rest back (see above). */
+	node = llist_del_all(&mb->recycled);
 	if (!node)
 		return NULL;
+	if (node->next) {
+		struct llist_node *last = node->next;
+
+		while (last->next)
+			last = last->next;
+		llist_add_batch(node->next, last, &mb->recycled);
+	}
 	msg = llist_entry(node, struct kmbox_msg, pool_node);
 	n = DIV_ROUND_UP(msg->len, PAGE_SIZE);
 	atomic_sub(n, &mb->recycled_pages);
