@@ -340,6 +340,25 @@ struct kmbox_msg {
 #define KMBOX_POOL_TRIM_MS	1000
 
 /*
+ * Recycled pages.  A paged message, once freed, is kept whole (header and
+ * pages) on its mailbox's recycled list, up to KMBOX_RECYCLE_MAX pages
+ * per mailbox, and the next paged message of the mailbox takes it: no
+ * page allocation, memory cgroup charge or init_on_alloc zeroing of
+ * memory its copy is about to overwrite (every byte of the payload is;
+ * the rest of its last page is never copied out, and a send whose copy
+ * faults fails, so a receiver never sees a byte of an earlier message).
+ * While kept, it is charged to the mailbox's creator (as its pool is) if
+ * the creator's quota covers it, else freed; its pages stay charged to
+ * the memory cgroup that allocated them.  The sender that takes it is
+ * charged for it as for a new one.  The shrinker and the idle trim pass
+ * free them as they do a pool's surplus (the mailbox is on the same
+ * list); a mailbox that recycles after a trim took it off the list keeps
+ * at most KMBOX_RECYCLE_MAX pages until its next paged send lists it
+ * again, or it goes.
+ */
+#define KMBOX_RECYCLE_MAX	64
+
+/*
  * Every message allocation: charged to the memory cgroup, and when the
  * cgroup (or the system) is out of memory the send fails with ENOMEM
  * rather than calling the OOM killer.
@@ -426,8 +445,12 @@ struct kmbox_mbstats {
  * @pool_size: pooled buffers allocated (free or in use)
  * @pool_max: most pooled buffers (fixed)
  * @pool_grew: the pool grew past KMBOX_POOL_KEEP since the last trim pass
- * @pool_link: on the list of pools with a surplus (msg.c), or empty;
- *	under that list's mutex
+ * @pool_link: on the list of pools with a surplus or recycled pages
+ *	(msg.c), or empty; under that list's mutex
+ * @recycled: freed paged messages kept whole for reuse (see "Recycled
+ *	pages"), chained through pool_node; added to and emptied whole only
+ *	(llist_add(), llist_del_all()), without a lock
+ * @recycled_pages: the pages they hold
  * @rendezvous: created with KMBOX_ATTR_RENDEZVOUS: every send is
  *	synchronous
  * @tags: the queued messages again, by (tag, priority desc, arrival), once
@@ -488,6 +511,8 @@ struct kmbox {
 	u32 pool_max;
 	bool pool_grew;
 	struct list_head pool_link;
+	struct llist_head recycled;
+	atomic_t recycled_pages;
 	bool rendezvous;
 	struct rb_root tags;
 	bool tags_indexed;
@@ -786,6 +811,7 @@ struct kmbox_msg *kmbox_prepare(struct kmbox_file *kf, const void __user *buf, u
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg);
 void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n);
 int kmbox_msg_fill(struct kmbox_msg *msg, struct iov_iter *from);
+int kmbox_msg_fill_user(struct kmbox_msg *msg, const void __user *buf);
 int kmbox_msg_copy_to_iter(struct kmbox *mb, const struct kmbox_msg *msg, struct iov_iter *to);
 int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *msg);
 struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);

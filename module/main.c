@@ -362,14 +362,7 @@ static ssize_t kmbox_write(struct file *file, const char __user *buf, size_t cou
 	msg = kmbox_msg_alloc(kf, count, KMBOX_NO_SLOT, NULL, KMBOX_CREDS_OPENER);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
-	if (count <= KMBOX_INLINE_MAX) {
-		ret = copy_from_user(msg->data, buf, count) ? -EFAULT : 0;
-	} else {
-		struct iov_iter from;
-
-		iov_iter_ubuf(&from, ITER_SOURCE, (char __user *)buf, count);
-		ret = kmbox_msg_fill(msg, &from);
-	}
+	ret = kmbox_msg_fill_user(msg, buf);
 	if (ret) {
 		kmbox_msg_free(kf->mb, msg);
 		return ret;

@@ -580,6 +580,52 @@ TEST_F(memcg, memory_cgroup_limit_stops_a_sender_with_enomem)
 	EXPECT_EQ(0, self->res->sent);
 }
 
+/*
+ * Pages of freed messages are kept for the mailbox's next ones (64 at
+ * most), still charged to the cgroup that allocated them: a sender that
+ * reuses them is not charged again, so its cgroup's limit lets it queue
+ * at most those 64 pages more, and stops it with ENOMEM as before.
+ */
+TEST_F(memcg, recycled_pages_let_a_sender_past_its_cgroup_limit_by_64_pages_at_most)
+{
+	long long before = 0, after = 0, delta, payload;
+	const long long recycled = 64 * 4096;
+	char buf[65536];
+	int i, n;
+
+	if (!self->have_cg)
+		return;
+	self->fd = kt_create(self->name, O_RDWR | O_NONBLOCK, 0666, 4096, 65536);
+	ASSERT_GE(self->fd, 0);
+	ASSERT_EQ(0, kt_param_set("user_quota", 1ULL << 30));
+	/* Fill the mailbox's recycled pages from outside the cgroup. */
+	memset(buf, 0x33, sizeof(buf));
+	for (n = 0; n < 8 && write(self->fd, buf, sizeof(buf)) == sizeof(buf); n++)
+		;
+	ASSERT_EQ(8, n);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(sizeof(buf), read(self->fd, buf, sizeof(buf)));
+	ASSERT_EQ(64, kt_fdinfo_long(self->fd, "kmbox-recycled-pages"));
+	ASSERT_EQ(0, cg_write(self->cg, "memory.max", "33554432"));
+	EXPECT_EQ(0, cg_run_fill(self->cg, self->name, 65536, 4096, self->res, &before, &after))
+		TH_LOG("the sender was killed, not refused");
+	EXPECT_EQ(0, cg_read_key(self->cg, "memory.events", "oom_kill"));
+	payload = (long long)self->res->sent * 65536;
+	delta = after - before;
+	TH_LOG("%d messages of 64 KiB under memory.max %d after 64 pages recycled; "
+	       "memory.current +%lld, errno %d", self->res->sent, CG_MAX, delta, self->res->err);
+	EXPECT_TRUE(self->res->err == ENOMEM || self->res->err == ENOBUFS);
+	EXPECT_EQ(0, kt_fdinfo_long(self->fd, "kmbox-recycled-pages"));
+	EXPECT_LE(payload, CG_MAX + recycled);
+	EXPECT_GE(payload, CG_MAX / 2);
+	/* the cgroup paid for all but the recycled pages */
+	EXPECT_GE(delta, payload - recycled - (1 << 19));
+	EXPECT_LE(delta, payload + payload / 16 + (1 << 20));
+	while (read(self->fd, buf, sizeof(buf)) == sizeof(buf))
+		self->res->sent--;
+	EXPECT_EQ(0, self->res->sent);
+}
+
 #define CG_POOL_MAX	(8 << 20)
 
 /*
