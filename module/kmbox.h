@@ -349,8 +349,10 @@ struct kmbox_msg {
  * faults fails, so a receiver never sees a byte of an earlier message).
  * While kept, it is charged to the mailbox's creator (as its pool is) if
  * the creator's quota covers it, else freed; its pages stay charged to
- * the memory cgroup that allocated them.  The sender that takes it is
- * charged for it as for a new one.  The shrinker and the idle trim pass
+ * the memory cgroup that allocated them, so only a sender of that cgroup
+ * takes it (one of another cgroup allocates anew: it would otherwise
+ * queue its data in memory charged to someone else).  The sender that
+ * takes it is charged for it as for a new one.  The shrinker and the idle trim pass
  * free them as they do a pool's surplus (the mailbox is on the same
  * list); a mailbox that recycles after a trim took it off the list keeps
  * at most KMBOX_RECYCLE_MAX pages until its next paged send lists it

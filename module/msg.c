@@ -25,6 +25,7 @@
 
 #include <linux/cred.h>
 #include <linux/llist.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/pid.h>
@@ -146,27 +147,69 @@ out:
 	return false;
 }
 
-/* A recycled message of @mb, no longer charged to anyone, or NULL. */
+/*
+ * Are @msg's pages charged to the current task's memory cgroup?  Recycled
+ * pages keep the charge of whoever allocated them: handed to a sender of
+ * another cgroup, they would carry its messages uncharged.  A page
+ * charged to no cgroup (allocated in the root cgroup, or with kmem
+ * accounting off) goes to the root cgroup's tasks only.  A cgroup that
+ * died since hands its charges to its parent: its pages then match
+ * nobody's, and the shrinker or the idle trim frees them.
+ */
+static bool kmbox_recycled_ours(struct kmbox_msg *msg)
+{
+#ifdef CONFIG_MEMCG
+	struct mem_cgroup *mine, *theirs;
+	struct page *page;
+	bool same;
+
+	if (list_empty(&msg->pages))
+		return true;
+	page = list_first_entry(&msg->pages, struct page, lru);
+	rcu_read_lock();
+	theirs = folio_memcg(page_folio(page));
+	mine = mem_cgroup_from_task(current);
+	same = theirs ? theirs == mine : !mine || !mine->css.parent;
+	rcu_read_unlock();
+	return same;
+#else
+	return true;
+#endif
+}
+
+/*
+ * A recycled message of @mb whose pages are charged to the current task's
+ * memory cgroup, no longer charged to anyone's quota; or NULL.
+ */
 static struct kmbox_msg *kmbox_recycled_get(struct kmbox *mb)
 {
-	struct llist_node *node;
-	struct kmbox_msg *msg;
+	struct llist_node *node, *prev = NULL, *chain;
+	struct kmbox_msg *msg = NULL;
 	unsigned int n;
 
 	if (llist_empty(&mb->recycled))
 		return NULL;
-	/* Take them all, keep one, give the rest back (see above). */
-	node = llist_del_all(&mb->recycled);
-	if (!node)
-		return NULL;
-	if (node->next) {
-		struct llist_node *last = node->next;
+	/* Take them all, keep one of ours, give the rest back (see above). */
+	chain = llist_del_all(&mb->recycled);
+	for (node = chain; node; prev = node, node = node->next) {
+		if (kmbox_recycled_ours(llist_entry(node, struct kmbox_msg, pool_node))) {
+			msg = llist_entry(node, struct kmbox_msg, pool_node);
+			if (prev)
+				prev->next = node->next;
+			else
+				chain = node->next;
+			break;
+		}
+	}
+	if (chain) {
+		struct llist_node *last = chain;
 
 		while (last->next)
 			last = last->next;
-		llist_add_batch(node->next, last, &mb->recycled);
+		llist_add_batch(chain, last, &mb->recycled);
 	}
-	msg = llist_entry(node, struct kmbox_msg, pool_node);
+	if (!msg)
+		return NULL;
 	n = DIV_ROUND_UP(msg->len, PAGE_SIZE);
 	atomic_sub(n, &mb->recycled_pages);
 	atomic_long_sub(n, &kmbox_recycled_total);
