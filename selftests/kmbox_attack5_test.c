@@ -39,56 +39,14 @@
 
 #include "kselftest_harness.h"
 #include "kmbox_test.h"
+#include "kmbox_attack5.h"
 
-#define A5_UID		1000
 #define A5_BIG		(256 << 10)	/* max_msgsize of the reuse mailboxes */
 #define A5_PAD		4096		/* bytes checked past a message's end */
 #define A5_CANARY	0x5a
 #define A5_SECRET	0xa5
 
 static long a5_page;
-
-/* ---- who runs the test ------------------------------------------------- */
-
-enum { A5_ROOT, A5_USER, A5_USERNS };
-
-static int a5_write(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	kt_close_keep_errno(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-/* Become @who: 0, 1 if user namespaces are missing (skip), -1 on failure. */
-static int a5_become(int who)
-{
-	char map[64];
-
-	if (who == A5_ROOT)
-		return 0;
-	if (kt_become(A5_UID, A5_UID))
-		return -1;
-	/* Dumpable again after setresuid(): /proc/self/uid_map is ours then. */
-	if (prctl(PR_SET_DUMPABLE, 1))
-		return -1;
-	if (who == A5_USER)
-		return 0;
-	if (unshare(CLONE_NEWUSER | CLONE_NEWIPC))
-		return 1;
-	if (prctl(PR_SET_DUMPABLE, 1))
-		return -1;
-	snprintf(map, sizeof(map), "%d %d 1\n", A5_UID, A5_UID);
-	if (a5_write("/proc/self/setgroups", "deny") ||
-	    a5_write("/proc/self/uid_map", map) || a5_write("/proc/self/gid_map", map))
-		return -1;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return 0;
-}
 
 FIXTURE(a5) {
 	struct kt_stats before;
@@ -119,35 +77,6 @@ FIXTURE_SETUP(a5)
 FIXTURE_TEARDOWN(a5)
 {
 }
-
-/*
- * /proc/kmbox/stats back to what it was: messages and bytes (every file
- * of the test closed).  Freed memory may go back a little later than
- * the close (RCU, a work item): allow a second.
- */
-static int a5_stats_back(const struct kt_stats *before, struct kt_stats *now)
-{
-	int i;
-
-	for (i = 0; i < 100; i++) {
-		if (kt_read_stats(now))
-			return 0;
-		if (now->messages == before->messages && now->bytes == before->bytes &&
-		    now->mailboxes == before->mailboxes)
-			return 1;
-		kt_sleep_ms(10);
-	}
-	return 0;
-}
-
-#define A5_STATS_BACK() do {						\
-	struct kt_stats _now;						\
-	EXPECT_TRUE(a5_stats_back(&self->before, &_now))		\
-		TH_LOG("/proc/kmbox/stats: mailboxes %ld messages %ld bytes %ld, "\
-		       "was %ld %ld %ld", _now.mailboxes, _now.messages,	\
-		       _now.bytes, self->before.mailboxes,		\
-		       self->before.messages, self->before.bytes);	\
-} while (0)
 
 /* ---- buffers with a hole ------------------------------------------------ */
 
