@@ -63,7 +63,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/hrtimer.h>
-#include <linux/pagemap.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
 #include <linux/poll.h>
 #include <linux/rbtree.h>
 #include <linux/sched/signal.h>
@@ -551,19 +552,40 @@ int kmbox_call_wait(struct kmbox_file *kf, struct kmbox_msg *msg, u32 reply_cap,
 	return 0;
 }
 
+/* Rounds of kmbox_reply_to() against a @done word whose page keeps going. */
+#define KMBOX_DONE_TRIES	4
+
+/*
+ * Make the user word @p present and writable, as a write fault would,
+ * but without writing it (fault_in_writeable() would store a zero byte,
+ * which the word's reader takes for "done").
+ */
+static int kmbox_fault_in_word(u64 __user *p)
+{
+	struct mm_struct *mm = current->mm;
+	int ret;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	ret = fixup_user_fault(mm, (unsigned long)p, FAULT_FLAG_WRITE, NULL);
+	mmap_read_unlock(mm);
+	return ret ? -EFAULT : 0;
+}
+
 /**
  * kmbox_reply_to() - answer the request @token that @kf received
  * @kf: the file the request was received on
  * @token: its token
  * @reply: the reply, prepared; consumed on success only
- * @done: NULL, or a user word set to 0 in the same locked step that
- *	delivers the reply, and only then (KMBOX_IOC_REPLY_RECV: its
+ * @done: NULL, or an aligned user word set to 0 in the same locked step
+ *	that delivers the reply, and only then (KMBOX_IOC_REPLY_RECV: its
  *	reply.token), so that user space can always tell whether the reply
  *	went
  *
  * Return: 0, -ENOENT (no unanswered request of @kf has @token),
  * -EMSGSIZE (longer than the caller's buffer: the caller keeps waiting),
- * or -EFAULT (@done cannot be written: nothing was delivered).
+ * -EFAULT (@done cannot be written: nothing was delivered, @done is as
+ * it was) or -EINTR (killed while faulting @done in: likewise).
  */
 int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply,
 		   u64 __user *done)
@@ -574,9 +596,11 @@ int kmbox_reply_to(struct kmbox_file *kf, u64 token, struct kmbox_msg *reply,
 	struct kmbox *mb = kf->mb;
 	struct kmbox_sync *s;
 	struct rb_node *node;
-	int ret = 0;
+	int tries = 0;
+	int ret;
 
 again:
+	ret = 0;
 	spin_lock(&mb->lock);
 	node = rb_find(&token, &kf->calls, kmbox_sync_cmp);
 	if (!node) {
@@ -590,18 +614,21 @@ again:
 	}
 	/*
 	 * The word is written with page faults disabled, since we hold the
-	 * lock: if its page is not there or not writable, fault it in
-	 * without the lock and look the token up again (its caller may have
-	 * given up meanwhile).  A word that cannot be written is EFAULT,
-	 * and the caller keeps waiting.
+	 * lock.  It is aligned (the ioctl checks), so that write is all or
+	 * nothing.  If its page is not there or not writable, fault it in
+	 * for writing without the lock, writing nothing, and look the token
+	 * up again (its caller may have given up meanwhile).  Another thread
+	 * may take the page away again each time, so only a few rounds: a
+	 * word that cannot be written is EFAULT, the word is left as it
+	 * was, and the caller keeps waiting.
 	 */
 	if (done && copy_to_user_nofault(done, &zero, sizeof(zero))) {
 		spin_unlock(&mb->lock);
-		if (fault_in_writeable((char __user *)done, sizeof(*done)))
+		if (++tries > KMBOX_DONE_TRIES)
 			return -EFAULT;
-		/* Another thread may unmap it again each time: not for ever. */
-		if (fatal_signal_pending(current))
-			return -EINTR;
+		ret = kmbox_fault_in_word(done);
+		if (ret)
+			return ret;
 		goto again;
 	}
 	rb_erase(node, &kf->calls);

@@ -771,7 +771,8 @@ static long kmbox_ioctl_reply(struct kmbox_file *kf, void __user *uarg)
 /*
  * KMBOX_IOC_REPLY_RECV: KMBOX_IOC_REPLY, then KMBOX_IOC_RECVX.  Both
  * arguments are copied in and checked before anything is done, so bad
- * input changes nothing; reply.token is zeroed in the user's argument in
+ * input changes nothing; the argument is 8-byte aligned (EINVAL), so
+ * reply.token lies in one page and is zeroed in the user's argument in
  * the step that delivers the reply (kmbox_reply_to()), and a reply that
  * fails returns at once, receiving nothing.  So after any error, a
  * non-zero reply.token means nothing was done, and a zero one that the
@@ -796,6 +797,10 @@ static long kmbox_ioctl_reply_recv(struct file *file, struct kmbox_file *kf,
 		return -EBADF;
 	if (copy_from_user(&rr, uarg, sizeof(rr)))
 		return -EFAULT;
+	/* reply.token must not straddle two pages: its clearing is one store. */
+	BUILD_BUG_ON(offsetof(struct kmbox_reply_recv, reply.token) % sizeof(u64));
+	if (!IS_ALIGNED((unsigned long)uarg, sizeof(u64)))
+		return -EINVAL;
 	if (rr.reply.flags || rr.reply.__reserved[0] || rr.reply.__reserved[1] ||
 	    rr.__reserved)
 		return -EINVAL;

@@ -145,7 +145,7 @@ TEST_F(rr, bad_input_and_failed_replies_change_nothing)
 	struct a5_rep p;
 	__u64 token, token2;
 	pid_t c1, c2;
-	char *ro, *hole;
+	char *ro, *hole, *edge;
 	long pg = self->page;
 	int fd, step;
 
@@ -166,7 +166,9 @@ TEST_F(rr, bad_input_and_failed_replies_change_nothing)
 	ASSERT_EQ(0, munmap(hole, pg));
 	p = (struct a5_rep){ 1, 0, ~0U };
 
-	for (step = 0; step < 13; step++) {
+	edge = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, edge);
+	for (step = 0; step < 15; step++) {
 		int want = EINVAL;
 		long ret;
 
@@ -218,19 +220,30 @@ TEST_F(rr, bad_input_and_failed_replies_change_nothing)
 			ro_rr = (void *)ro;
 			want = EFAULT;
 			break;
-		default:	/* the argument unmapped right after the token */
+		case 12:	/* the argument unmapped right after the token */
 			ASSERT_EQ(0, mprotect(ro, pg, PROT_READ | PROT_WRITE));
 			ro_rr = (void *)(hole - sizeof(rr.reply.token));
 			memcpy(ro_rr, &rr, sizeof(rr.reply.token));
 			want = EFAULT;
 			break;
+		case 13:	/* the token straddling a writable and a read-only page */
+			ro_rr = (void *)(edge + pg - sizeof(rr.reply.token) / 2);
+			ASSERT_EQ(0, mprotect(edge + pg, pg, PROT_READ | PROT_WRITE));
+			memcpy(ro_rr, &rr, sizeof(rr));
+			ASSERT_EQ(0, mprotect(edge + pg, pg, PROT_READ));
+			break;
+		default:	/* misaligned, all of it writable */
+			ro_rr = (void *)(edge + 4);
+			memcpy(ro_rr, &rr, sizeof(rr));
+			break;
 		}
 		errno = 0;
 		ret = ioctl(fd, KMBOX_IOC_REPLY_RECV, ro_rr);
 		ASSERT_EQ(-1, ret) TH_LOG("step %d: gave %ld", step, ret);
-		ASSERT_EQ(want, errno) TH_LOG("step %d: %s", step, strerror(errno));
 		ASSERT_EQ(step == 8 ? token + 1000 : token, ro_rr->reply.token)
-			TH_LOG("step %d: the token was cleared, yet nothing was done", step);
+			TH_LOG("step %d: the token was changed to %#llx, yet nothing was done",
+			       step, (unsigned long long)ro_rr->reply.token);
+		ASSERT_EQ(want, errno) TH_LOG("step %d: %s", step, strerror(errno));
 		ASSERT_EQ(0, x.r.len == sizeof(q) && x.r.reply_token) TH_LOG("step %d: received", step);
 		ASSERT_EQ(1, kt_cur_msgs(fd)) TH_LOG("step %d: the next request was consumed", step);
 		ASSERT_EQ(0, waitpid(c1, NULL, WNOHANG)) TH_LOG("step %d: caller 1 ended", step);
@@ -270,6 +283,7 @@ TEST_F(rr, bad_input_and_failed_replies_change_nothing)
 	ASSERT_EQ(-1, kt_reply(fd, token2, &p, sizeof(p)));
 	ASSERT_EQ(ENOENT, errno);
 	munmap(ro, 3 * pg);
+	munmap(edge, 2 * pg);
 	close(fd);
 	A5_STATS_BACK();
 }
@@ -607,11 +621,13 @@ TEST_F(rr, token_page_flipping_read_only)
 		left = rr->reply.token;
 		ASSERT_EQ(-1, ret);
 		if (!left) {
-			ASSERT_EQ(EAGAIN, errno) TH_LOG("round %d: %s", round, strerror(errno));
+			ASSERT_EQ(EAGAIN, errno) TH_LOG("round %d: token %#llx read 0 after %s", round,
+							 (unsigned long long)token, strerror(errno));
 			went++;
 		} else {
 			ASSERT_EQ(EFAULT, errno) TH_LOG("round %d: %s", round, strerror(errno));
-			ASSERT_EQ(token, left);
+			ASSERT_EQ(token, left) TH_LOG("round %d: token %#llx read %#llx", round,
+						      (unsigned long long)token, (unsigned long long)left);
 			ASSERT_EQ(0, waitpid(c1, NULL, WNOHANG)) TH_LOG("round %d: the token "
 									"says no reply, the caller ended", round);
 			ASSERT_EQ(0, kt_reply(fd, token, &p, sizeof(p)));
