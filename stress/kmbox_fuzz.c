@@ -248,7 +248,7 @@ struct shm {
 	/* op_policy() runs (exact: against the model), RECV_BATCHX calls */
 	unsigned long pol_runs, pol_exact, bx_calls, bx_msgs, bx_faults, bx_general;
 	/* KMBOX_URING_RECV_BATCH: on policy mailboxes (of bx_calls), elsewhere */
-	unsigned long bx_uring, ur_general;
+	unsigned long bx_uring, ur_general, ur_retired;
 	uint32_t mb_nslots[MBID_MAX];
 	struct holder holder[MBID_MAX][TSLOTS];
 	struct callstat cs;
@@ -2771,14 +2771,24 @@ static bool fz_uring_ok(void)
  * command) as KMBOX_URING_RECV_BATCH on @fd: the CQE's res (a count or
  * -errno).  The command never waits, so it is done when the submission
  * returns; the wait is for io_uring's posting alone.
+ *
+ * Another thread sharing our file table may close a stale descriptor
+ * number that is now the ring's, or reuse it: then the submission fails
+ * before the command is read, the SQE stays queued and the ring soon has
+ * no free one.  Such a ring is retired for good (not closed: its number
+ * may be someone else's file by now), and the batch goes as the ioctl of
+ * the same meaning instead, on the same argument (fz_uring_arg() puts it
+ * in plain memory), so that every caller's oracle stays valid.
  */
 static long fz_uring_recv_batch(int fd, void *arg, bool ext)
 {
 	struct kmbox_batchx *x = arg;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&fz_ring);
+	struct io_uring_sqe *sqe = fz_ring_err ? NULL : io_uring_get_sqe(&fz_ring);
 	struct io_uring_cqe *cqe;
 	long r;
 
+	if (!sqe)
+		goto retire;
 	kmbox_uring_prep_recv_batch(sqe, fd, &x->b, ext ? &x->lost : NULL);
 	if (ext)
 		memcpy(((struct kmbox_uring_recv_batch *)sqe->cmd)->__reserved, x->__reserved,
@@ -2786,23 +2796,32 @@ static long fz_uring_recv_batch(int fd, void *arg, bool ext)
 	do
 		r = io_uring_submit(&fz_ring);
 	while (r == -EINTR);
+	if (r != 1) {
+		tr("uring submit -> %ld: the ring is retired", r);
+		goto retire;
+	}
 	do
 		r = io_uring_wait_cqe(&fz_ring, &cqe);
 	while (r == -EINTR);
-	if (r)
+	if (r || !cqe) {
+		/* Submitted, so posted already: the CQ ring needs no fd to read. */
 		bad("uring RECV_BATCH: no completion (%ld)", r);
+		fz_ring_err = -EIO;
+		return r ? r : -EIO;
+	}
 	r = cqe->res;
 	io_uring_cqe_seen(&fz_ring, cqe);
 	tr("uring fd %d%s RECV_BATCH%s count %u flags %#x -> %ld", fd, fid_of(fd),
 	   ext ? " lost" : "", x->b.count, x->b.flags, r);
 	return r;
+
+retire:
+	if (!fz_ring_err)
+		ADD(&shm->ur_retired, 1);
+	fz_ring_err = -EBADF;
+	return kb_ioctl(fd, ext ? KMBOX_IOC_RECV_BATCHX : KMBOX_IOC_RECV_BATCH, arg);
 }
 
-/*
- * The argument of a command in the SQE: a copy of @tmpl in @buf, always
- * readable and writable (kind P_GOOD), so that the losses written through
- * its pointer land where the ioctl's would.
- */
 static void *fz_uring_arg(struct kmbox_batchx *buf, const void *tmpl, size_t size,
 			  enum pkind *kind)
 {
@@ -4445,12 +4464,25 @@ static void reply_recv_once(struct ffile *f, __u64 token, int depth)
 		memcpy(up, &a, sizeof(a));
 		ak = P_GOOD;
 	}
+	if (ak == P_GOOD && rng_pct(&R, 3)) {
+		/* Misaligned (room for 7 bytes is left): EINVAL, nothing done. */
+		up = memmove((char *)up + 1 + rng_below(&R, 7), up, sizeof(a));
+		ak = P_ODD;
+	}
 	if (!ptr_in_ok(xk))
 		nonsense = false;	/* the kernel read whatever was there */
 	ADD(&shm->cs.rr_calls, 1);
 	r = kb_ioctl(f->fd, KMBOX_IOC_REPLY_RECV, up);
 	if (r > 0x7fffffff)
 		bad("REPLY_RECV returned %ld", r);
+	if (ak == P_ODD) {
+		if (r != -EINVAL && r != -EBADF && r != -EBADFD)
+			bad("REPLY_RECV with a misaligned argument returned %ld", r);
+		if (up->reply.token != token)
+			bad("REPLY_RECV changed the token of a misaligned argument to %#llx",
+			    (unsigned long long)up->reply.token);
+		return;
+	}
 	if (ptr_never_readable(ak)) {
 		/* (EBADF, EBADFD: the file is judged before the argument is read) */
 		if (r != -EFAULT && r != -EBADF && r != -EBADFD)
@@ -5300,8 +5332,8 @@ int main(int argc, char **argv)
 	diag("fuzz policies: %lu runs (%lu against the exact model), %lu RECV_BATCHX on them (%lu messages, %lu EFAULT), %lu on shared files",
 	     LD(&shm->pol_runs), LD(&shm->pol_exact), LD(&shm->bx_calls), LD(&shm->bx_msgs),
 	     LD(&shm->bx_faults), LD(&shm->bx_general));
-	diag("fuzz io_uring: %lu KMBOX_URING_RECV_BATCH on policy mailboxes, %lu elsewhere",
-	     LD(&shm->bx_uring), LD(&shm->ur_general));
+	diag("fuzz io_uring: %lu KMBOX_URING_RECV_BATCH on policy mailboxes, %lu elsewhere; %lu rings retired (their fd closed by another thread)",
+	     LD(&shm->bx_uring), LD(&shm->ur_general), LD(&shm->ur_retired));
 	ktap_result(!LD(&shm->oracle_fail), "fuzz invariant oracle held (%lu failures)",
 		    LD(&shm->oracle_fail));
 	ktap_result(!crashed && !hung, "fuzz no crash or hang of the fuzzer");
