@@ -35,7 +35,7 @@ directory with a kmbox tree ("." is this tree with its uncommitted
 changes).
   A=$A  B=$B
   OPS          kmbox-icount's operations (default: all of
-               rw ioctl batch16 zc pipe mq rw4096 rw65536 depth10 depth65536
+               rw ioctl batch16 zc pipe mq rw4096 rw65536 burst4096 depth10 depth65536
                rtt-rw2 rtt-call rtt-call1 rtt-pipe2)
   ICOUNT_N=$ICOUNT_N  ICOUNT_REPS=$ICOUNT_REPS   iterations per op, and repeats (least kept)
   RESULTS_DIR  default bench/results/icount-DATE (icount.md, console.log)
