@@ -28,6 +28,9 @@ n=0
 bad=0
 mkdir -p "$T" || exit 1
 trap 'cleanup' EXIT
+# Stopped by the guest's time limit (SIGTERM): clean up all the same, or
+# its named mailboxes outlive it and fail every leak check after it.
+trap 'exit 143' TERM INT
 cleanup() {
 	[ -n "${btpid:-}" ] && kill -KILL "$btpid" 2>/dev/null
 	for m in $made; do kmboxctl unlink -f "$m" >/dev/null 2>&1; done
