@@ -374,15 +374,33 @@ static inline void kmbox_tags_wake_noted(struct kmbox *mb, struct kmbox_tagwake 
 void kmbox_dequeue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 {
 	if (!RB_EMPTY_NODE(&msg->node)) {
+		bool alone = list_empty(&msg->link);
+
 		/* The first of its priority: the next, if any, takes its place. */
-		if (list_empty(&msg->link))
-			rb_erase_cached(&msg->node, &mb->queue);
-		else
+		if (!alone) {
 			rb_replace_node_cached(&msg->node, &list_next_entry(msg, link)->node,
 					       &mb->queue);
+		} else if (mb->queue.rb_root.rb_node == &msg->node && !msg->node.rb_left &&
+			   !msg->node.rb_right) {
+			/*
+			 * The only message queued (a queue drained as it
+			 * fills): the tree is empty, without a walk for the
+			 * next leftmost or a rebalancing.
+			 */
+			mb->queue = RB_ROOT_CACHED;
+		} else {
+			rb_erase_cached(&msg->node, &mb->queue);
+		}
 		RB_CLEAR_NODE(&msg->node);
+		if (alone) {
+			/* Alone in its ring: off the queue, as list_del() leaves it. */
+			msg->link.next = LIST_POISON1;
+			msg->link.prev = LIST_POISON2;
+			goto unlinked;
+		}
 	}
 	list_del(&msg->link);
+unlinked:
 	if (unlikely(mb->tags_indexed))
 		kmbox_tags_erase_locked(mb, msg);
 	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
