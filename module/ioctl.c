@@ -172,7 +172,7 @@ long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbo
 	/* 0 is "never" inside: a time before the host's boot is 1 ns. */
 	if (s->flags & KMBOX_F_EXPIRE)
 		msg->expires = max_t(u64, kmbox_time_to_host(s->expire_ns), 1);
-	return kmbox_send_one(kf, msg, &w, s->flags & KMBOX_F_SYNC);
+	return kmbox_send_msg(kf, msg, &w, s->flags & KMBOX_F_SYNC);
 }
 
 static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __user *uarg)

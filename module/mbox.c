@@ -1133,6 +1133,33 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 	return done;
 }
 
+/**
+ * kmbox_send_msg() - send one prepared message: kmbox_send_one()
+ * @kf: the sending file (bound)
+ * @msg: the message; consumed (queued, delivered, or freed) in every case
+ * @w: how to wait
+ * @sync: wait until a receiver's receive has returned it
+ *
+ * A send that is neither synchronous nor to a rendezvous mailbox (the
+ * common one) goes straight to kmbox_send_many(): no synchronous waiter
+ * is built on the stack for it.
+ *
+ * Return: as kmbox_send_one().
+ */
+int kmbox_send_msg(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w,
+		   bool sync)
+{
+	int ret;
+
+	if (sync || kf->mb->rendezvous)
+		return kmbox_send_one(kf, msg, w, sync);
+	ret = kmbox_send_many(kf, &msg, 1, w);
+	if (ret >= 0)
+		return 0;
+	kmbox_msg_free(kf->mb, msg);
+	return ret;
+}
+
 /*
  * Under kmbox->lock: take a run of messages off the queue at once, from
  * @first, the first queued, along its priority's ring: constant work
