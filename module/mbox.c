@@ -212,7 +212,7 @@ static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_rwaiter *rw,
 	return true;
 }
 
-static void kmbox_wake_chosen(struct kmbox_wakeups *wk)
+static noinline void __kmbox_wake_chosen(struct kmbox_wakeups *wk)
 {
 	unsigned int i;
 
@@ -220,6 +220,13 @@ static void kmbox_wake_chosen(struct kmbox_wakeups *wk)
 		wake_up_process(wk->task[i]);
 		put_task_struct(wk->task[i]);
 	}
+}
+
+/* Most lock rounds chose nobody: a test, not a call. */
+static __always_inline void kmbox_wake_chosen(struct kmbox_wakeups *wk)
+{
+	if (wk->n)
+		__kmbox_wake_chosen(wk);
 }
 
 /*
@@ -814,7 +821,8 @@ int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
  * is queued; it is stamped and counted as sent.  Return: 0, or the slot
  * state machine's error (the message is not sent).
  */
-static int kmbox_send_commit_locked(struct kmbox_file *kf, struct kmbox_msg *msg, u64 now)
+static __always_inline int kmbox_send_commit_locked(struct kmbox_file *kf,
+						    struct kmbox_msg *msg, u64 now)
 {
 	struct kmbox *mb = kf->mb;
 
