@@ -177,7 +177,8 @@ long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbo
 
 static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __user *uarg)
 {
-	struct kmbox_send s;
+	/* Written whole by the copy in before any use: see kmbox_ioctl_recv(). */
+	struct kmbox_send s __uninitialized;
 
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
@@ -412,7 +413,11 @@ long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbo
 /* KMBOX_IOC_RECV. */
 static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg)
 {
-	struct kmbox_recv r;
+	/*
+	 * Not zeroed on entry (CONFIG_INIT_STACK_ALL_ZERO): copy_from_user()
+	 * writes all of it, or the call fails before it is used.
+	 */
+	struct kmbox_recv r __uninitialized;
 
 	if (!(file->f_mode & FMODE_READ))
 		return -EBADF;
