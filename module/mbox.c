@@ -320,8 +320,7 @@ static void kmbox_wake_readers(struct kmbox *mb, bool queued, bool urgent)
 	}
 }
 
-/* After an atomic RMW that made room (hence smp_mb__after_atomic()). */
-static void __kmbox_wake_writers(struct kmbox *mb)
+static noinline void kmbox_wake_writers_now(struct kmbox *mb)
 {
 	/* waitqueue_active() is safe: the callers' barrier orders it */
 	if (!waitqueue_active(&mb->wr_wait))
@@ -333,6 +332,17 @@ static void __kmbox_wake_writers(struct kmbox *mb)
 			  poll_to_key(EPOLLOUT | EPOLLWRNORM));
 	if (unlikely(READ_ONCE(mb->fasync)))
 		kill_fasync(&mb->fasync, SIGIO, POLL_OUT);
+}
+
+/*
+ * After an atomic RMW that made room (hence smp_mb__after_atomic()).
+ * Nobody to wake is the common case: two tests inline, no call.
+ */
+static __always_inline void __kmbox_wake_writers(struct kmbox *mb)
+{
+	/* waitqueue_active() is safe: the callers' barrier orders it */
+	if (waitqueue_active(&mb->wr_wait) || unlikely(READ_ONCE(mb->fasync)))
+		kmbox_wake_writers_now(mb);
 }
 
 static void kmbox_wake_writers(struct kmbox *mb)
