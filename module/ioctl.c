@@ -172,12 +172,13 @@ long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbo
 	/* 0 is "never" inside: a time before the host's boot is 1 ns. */
 	if (s->flags & KMBOX_F_EXPIRE)
 		msg->expires = max_t(u64, kmbox_time_to_host(s->expire_ns), 1);
-	return kmbox_send_one(kf, msg, &w, s->flags & KMBOX_F_SYNC);
+	return kmbox_send_msg(kf, msg, &w, s->flags & KMBOX_F_SYNC);
 }
 
 static long kmbox_ioctl_send(struct file *file, struct kmbox_file *kf, void __user *uarg)
 {
-	struct kmbox_send s;
+	/* Written whole by the copy in before any use: see kmbox_ioctl_recv(). */
+	struct kmbox_send s __uninitialized;
 
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
@@ -304,57 +305,56 @@ static int kmbox_recv_check(struct file *file, const struct kmbox_recv *r,
 }
 
 /*
- * The work of KMBOX_IOC_RECV on an argument copied in (@r) and checked
- * (kmbox_recv_check() gave @m and @w), and of KMBOX_IOC_RECVX when @x is
- * not NULL: @x is then the whole argument, copied in and checked, whose r
- * is @r, and the losses go in @x->lost.  The result is written at @uarg
- * (RECV's struct, or RECVX's whole).
+ * The work of KMBOX_IOC_RECV on an argument copied in (@r, which is
+ * written over with the result) and checked (kmbox_recv_check() gave @m
+ * and @w), and of KMBOX_IOC_RECVX when @x is not NULL: @x is then the
+ * whole argument, copied in and checked, and @r is &@x->r; the losses go
+ * in @x->lost.  The result is written at @uarg (RECV's struct, or
+ * RECVX's whole).  @r is taken by reference: a struct kmbox_recv passed
+ * by value is copied at each call.
  */
-static long kmbox_recv_run(struct file *file, struct kmbox_file *kf, struct kmbox_recv r,
-			   void __user *uarg, struct kmbox_recvx *x,
-			   const struct kmbox_match *m, struct kmbox_wait *w)
+static long kmbox_recv_run_at(struct file *file, struct kmbox_file *kf, struct kmbox_recv *r,
+			      void __user *uarg, struct kmbox_recvx *x,
+			      const struct kmbox_match *m, struct kmbox_wait *w)
 {
 	struct kmbox_recv __user *ur = uarg;
-	size_t size = x ? sizeof(*x) : sizeof(r);
 	struct kmbox_msg *msg;
 	bool as_slot;
 	u32 need = 0;
 	int ret;
 
-	if (r.flags & KMBOX_F_PEEK) {
-		if (!x)
-			return kmbox_ioctl_peek(file, kf, &r, uarg, size, m, w);
+	BUILD_BUG_ON(offsetof(struct kmbox_recvx, r));
+	if (r->flags & KMBOX_F_PEEK) {
 		/*
 		 * A peek has lost nothing: x->lost stays zero.  x->r comes
-		 * first in *x, so copying @size bytes from it copies all of *x.
+		 * first in *x, so copying sizeof(*x) bytes from @r copies
+		 * all of *x.
 		 */
-		x->r = r;
-		return kmbox_ioctl_peek(file, kf, &x->r, uarg, size, m, w);
+		return kmbox_ioctl_peek(file, kf, r, uarg, x ? sizeof(*x) : sizeof(*r), m, w);
 	}
 	if (x)
 		w->loss = &x->lost;
 
-	ret = kmbox_recv_match(kf, &msg, &r.len, 1, r.flags & KMBOX_F_ZC, w, &need, m);
+	ret = kmbox_recv_match(kf, &msg, &r->len, 1, r->flags & KMBOX_F_ZC, w, &need, m);
 	if (ret == -EMSGSIZE)
 		return put_user(need, &ur->len) ? -EFAULT : -EMSGSIZE;
 	if (ret < 0)
 		return ret;
 
-	as_slot = (r.flags & KMBOX_F_ZC) && msg->slot != KMBOX_NO_SLOT;
-	if (!as_slot && kmbox_copy_out(kf->mb, u64_to_user_ptr(r.buf), msg))
+	as_slot = (r->flags & KMBOX_F_ZC) && msg->slot != KMBOX_NO_SLOT;
+	if (!as_slot && kmbox_copy_out(kf->mb, u64_to_user_ptr(r->buf), msg))
 		goto out_requeue;
-	kmbox_msg_creds(msg, &r);
-	r.len = msg->len;
-	r.slot = as_slot ? msg->slot : KMBOX_NO_SLOT;
-	r.msg_flags = as_slot ? KMBOX_MSG_ZC : 0;
+	kmbox_msg_creds(msg, r);
+	r->len = msg->len;
+	r->slot = as_slot ? msg->slot : KMBOX_NO_SLOT;
+	r->msg_flags = as_slot ? KMBOX_MSG_ZC : 0;
 	/* @match_mask is @reply_token: a receive reports the token or 0. */
-	r.reply_token = r.flags & KMBOX_F_CALLS ? msg->token : 0;
-	if (x)
-		x->r = r;
-	if (copy_to_user(uarg, x ? (void *)x : (void *)&r, size))
+	r->reply_token = r->flags & KMBOX_F_CALLS ? msg->token : 0;
+	/* Sizes known at compile time: no run-time object check for them. */
+	if (x ? copy_to_user(uarg, x, sizeof(*x)) : copy_to_user(uarg, r, sizeof(*r)))
 		goto out_requeue;
-	kmbox_consume(kf, &msg, 1, r.flags & KMBOX_F_CALLS);
-	return r.len;
+	kmbox_consume(kf, &msg, 1, r->flags & KMBOX_F_CALLS);
+	return r->len;
 
 out_requeue:
 	kmbox_requeue(kf, &msg, 1);
@@ -363,19 +363,31 @@ out_requeue:
 	return -EFAULT;
 }
 
-/* kmbox_recv_check(), then kmbox_recv_run(); @nowait: never wait. */
-static long kmbox_recv_do(struct file *file, struct kmbox_file *kf, struct kmbox_recv r,
+/* kmbox_recv_run_at() for an @r given by value (KMBOX_IOC_REPLY_RECV's). */
+static long kmbox_recv_run(struct file *file, struct kmbox_file *kf, struct kmbox_recv r,
+			   void __user *uarg, struct kmbox_recvx *x,
+			   const struct kmbox_match *m, struct kmbox_wait *w)
+{
+	if (x) {
+		x->r = r;
+		return kmbox_recv_run_at(file, kf, &x->r, uarg, x, m, w);
+	}
+	return kmbox_recv_run_at(file, kf, &r, uarg, NULL, m, w);
+}
+
+/* kmbox_recv_check(), then kmbox_recv_run_at(); @nowait: never wait. */
+static long kmbox_recv_do(struct file *file, struct kmbox_file *kf, struct kmbox_recv *r,
 			  void __user *uarg, struct kmbox_recvx *x, bool nowait)
 {
 	struct kmbox_match match, *m;
 	struct kmbox_wait w;
 	int ret;
 
-	ret = kmbox_recv_check(file, &r, &match, &m, &w);
+	ret = kmbox_recv_check(file, r, &match, &m, &w);
 	if (ret)
 		return ret;
 	w.nonblock |= nowait;
-	return kmbox_recv_run(file, kf, r, uarg, x, m, &w);
+	return kmbox_recv_run_at(file, kf, r, uarg, x, m, &w);
 }
 
 /**
@@ -393,32 +405,45 @@ static long kmbox_recv_do(struct file *file, struct kmbox_file *kf, struct kmbox
 long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbox_recv *rp,
 		     struct kmbox_recv __user *ur, bool nowait)
 {
-	return kmbox_recv_do(file, kf, *rp, ur, NULL, nowait);
+	struct kmbox_recv r = *rp;
+
+	return kmbox_recv_do(file, kf, &r, ur, NULL, nowait);
 }
 
-/*
- * KMBOX_IOC_RECV, and KMBOX_IOC_RECVX (@ext), whose argument is the same
- * followed by the losses: its r is the whole argument of RECV.
- */
-static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg,
-			     bool ext)
+/* KMBOX_IOC_RECV. */
+static long kmbox_ioctl_recv(struct file *file, struct kmbox_file *kf, void __user *uarg)
 {
-	struct kmbox_recvx x;
-	struct kmbox_recv r;
+	/*
+	 * Not zeroed on entry (CONFIG_INIT_STACK_ALL_ZERO): copy_from_user()
+	 * writes all of it, or the call fails before it is used.
+	 */
+	struct kmbox_recv r __uninitialized;
 
 	if (!(file->f_mode & FMODE_READ))
 		return -EBADF;
-	if (!ext) {
-		if (copy_from_user(&r, uarg, sizeof(r)))
-			return -EFAULT;
-		return kmbox_recv_do(file, kf, r, uarg, NULL, false);
-	}
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	return kmbox_recv_do(file, kf, &r, uarg, NULL, false);
+}
+
+/*
+ * KMBOX_IOC_RECVX, whose argument is RECV's followed by the losses: its r
+ * is the whole argument of RECV.  Out of line: its larger argument is not
+ * on (and zeroed in) the frame of every RECV.
+ */
+static noinline long kmbox_ioctl_recvx(struct file *file, struct kmbox_file *kf,
+				       void __user *uarg)
+{
+	struct kmbox_recvx x;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
 	if (copy_from_user(&x, uarg, sizeof(x)))
 		return -EFAULT;
 	if (memchr_inv(x.__reserved, 0, sizeof(x.__reserved)))
 		return -EINVAL;
 	memset(&x.lost, 0, sizeof(x.lost));
-	return kmbox_recv_do(file, kf, x.r, uarg, &x, false);
+	return kmbox_recv_do(file, kf, &x.r, uarg, &x, false);
 }
 
 /*
@@ -1039,9 +1064,9 @@ long kmbox_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KMBOX_IOC_SEND:
 		return kmbox_ioctl_send(file, kf, uarg);
 	case KMBOX_IOC_RECV:
-		return kmbox_ioctl_recv(file, kf, uarg, false);
+		return kmbox_ioctl_recv(file, kf, uarg);
 	case KMBOX_IOC_RECVX:
-		return kmbox_ioctl_recv(file, kf, uarg, true);
+		return kmbox_ioctl_recvx(file, kf, uarg);
 	case KMBOX_IOC_QOS:
 		return kmbox_ioctl_qos(kf, uarg);
 	case KMBOX_IOC_SEND_BATCH:

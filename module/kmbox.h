@@ -629,6 +629,8 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *attr, const struct kmbox_qos 
 void kmbox_put(struct kmbox *mb);
 int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n,
 		    const struct kmbox_wait *w);
+int kmbox_send_msg(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w,
+		   bool sync);
 int kmbox_recv_many(struct kmbox_file *kf, struct kmbox_msg **msgs, const u32 *bufsz,
 		    unsigned int n, bool zc, const struct kmbox_wait *w, u32 *need);
 void kmbox_requeue(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int n);

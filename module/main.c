@@ -310,7 +310,7 @@ static ssize_t kmbox_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		return ret;
 	}
 	/* Synchronous on a rendezvous mailbox. */
-	ret = kmbox_send_one(kf, msg, &w, false);
+	ret = kmbox_send_msg(kf, msg, &w, false);
 	return ret ?: count;
 }
 
@@ -368,7 +368,7 @@ static ssize_t kmbox_write(struct file *file, const char __user *buf, size_t cou
 		return ret;
 	}
 	/* Synchronous on a rendezvous mailbox. */
-	ret = kmbox_send_one(kf, msg, &w, false);
+	ret = kmbox_send_msg(kf, msg, &w, false);
 	return ret ?: count;
 }
 

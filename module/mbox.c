@@ -212,7 +212,7 @@ static bool kmbox_handoff_locked(struct kmbox *mb, struct kmbox_rwaiter *rw,
 	return true;
 }
 
-static void kmbox_wake_chosen(struct kmbox_wakeups *wk)
+static noinline void __kmbox_wake_chosen(struct kmbox_wakeups *wk)
 {
 	unsigned int i;
 
@@ -220,6 +220,13 @@ static void kmbox_wake_chosen(struct kmbox_wakeups *wk)
 		wake_up_process(wk->task[i]);
 		put_task_struct(wk->task[i]);
 	}
+}
+
+/* Most lock rounds chose nobody: a test, not a call. */
+static __always_inline void kmbox_wake_chosen(struct kmbox_wakeups *wk)
+{
+	if (wk->n)
+		__kmbox_wake_chosen(wk);
 }
 
 /*
@@ -313,8 +320,7 @@ static void kmbox_wake_readers(struct kmbox *mb, bool queued, bool urgent)
 	}
 }
 
-/* After an atomic RMW that made room (hence smp_mb__after_atomic()). */
-static void __kmbox_wake_writers(struct kmbox *mb)
+static noinline void kmbox_wake_writers_now(struct kmbox *mb)
 {
 	/* waitqueue_active() is safe: the callers' barrier orders it */
 	if (!waitqueue_active(&mb->wr_wait))
@@ -326,6 +332,17 @@ static void __kmbox_wake_writers(struct kmbox *mb)
 			  poll_to_key(EPOLLOUT | EPOLLWRNORM));
 	if (unlikely(READ_ONCE(mb->fasync)))
 		kill_fasync(&mb->fasync, SIGIO, POLL_OUT);
+}
+
+/*
+ * After an atomic RMW that made room (hence smp_mb__after_atomic()).
+ * Nobody to wake is the common case: two tests inline, no call.
+ */
+static __always_inline void __kmbox_wake_writers(struct kmbox *mb)
+{
+	/* waitqueue_active() is safe: the callers' barrier orders it */
+	if (waitqueue_active(&mb->wr_wait) || unlikely(READ_ONCE(mb->fasync)))
+		kmbox_wake_writers_now(mb);
 }
 
 static void kmbox_wake_writers(struct kmbox *mb)
@@ -374,15 +391,33 @@ static inline void kmbox_tags_wake_noted(struct kmbox *mb, struct kmbox_tagwake 
 void kmbox_dequeue_locked(struct kmbox *mb, struct kmbox_msg *msg)
 {
 	if (!RB_EMPTY_NODE(&msg->node)) {
+		bool alone = list_empty(&msg->link);
+
 		/* The first of its priority: the next, if any, takes its place. */
-		if (list_empty(&msg->link))
-			rb_erase_cached(&msg->node, &mb->queue);
-		else
+		if (!alone) {
 			rb_replace_node_cached(&msg->node, &list_next_entry(msg, link)->node,
 					       &mb->queue);
+		} else if (mb->queue.rb_root.rb_node == &msg->node && !msg->node.rb_left &&
+			   !msg->node.rb_right) {
+			/*
+			 * The only message queued (a queue drained as it
+			 * fills): the tree is empty, without a walk for the
+			 * next leftmost or a rebalancing.
+			 */
+			mb->queue = RB_ROOT_CACHED;
+		} else {
+			rb_erase_cached(&msg->node, &mb->queue);
+		}
 		RB_CLEAR_NODE(&msg->node);
+		if (alone) {
+			/* Alone in its ring: off the queue, as list_del() leaves it. */
+			msg->link.next = LIST_POISON1;
+			msg->link.prev = LIST_POISON2;
+			goto unlinked;
+		}
 	}
 	list_del(&msg->link);
+unlinked:
 	if (unlikely(mb->tags_indexed))
 		kmbox_tags_erase_locked(mb, msg);
 	WRITE_ONCE(mb->nr_msgs, mb->nr_msgs - 1);
@@ -796,7 +831,8 @@ int kmbox_wait_event(wait_queue_head_t *wq, __poll_t key, atomic_t *waiters,
  * is queued; it is stamped and counted as sent.  Return: 0, or the slot
  * state machine's error (the message is not sent).
  */
-static int kmbox_send_commit_locked(struct kmbox_file *kf, struct kmbox_msg *msg, u64 now)
+static __always_inline int kmbox_send_commit_locked(struct kmbox_file *kf,
+						    struct kmbox_msg *msg, u64 now)
 {
 	struct kmbox *mb = kf->mb;
 
@@ -1113,6 +1149,33 @@ int kmbox_send_many(struct kmbox_file *kf, struct kmbox_msg **msgs, unsigned int
 	if (waited && kmbox_has_room(mb) && wq_has_sleeper(&mb->wr_wait))
 		wake_up_interruptible_poll(&mb->wr_wait, EPOLLOUT | EPOLLWRNORM);
 	return done;
+}
+
+/**
+ * kmbox_send_msg() - send one prepared message: kmbox_send_one()
+ * @kf: the sending file (bound)
+ * @msg: the message; consumed (queued, delivered, or freed) in every case
+ * @w: how to wait
+ * @sync: wait until a receiver's receive has returned it
+ *
+ * A send that is neither synchronous nor to a rendezvous mailbox (the
+ * common one) goes straight to kmbox_send_many(): no synchronous waiter
+ * is built on the stack for it.
+ *
+ * Return: as kmbox_send_one().
+ */
+int kmbox_send_msg(struct kmbox_file *kf, struct kmbox_msg *msg, const struct kmbox_wait *w,
+		   bool sync)
+{
+	int ret;
+
+	if (sync || kf->mb->rendezvous)
+		return kmbox_send_one(kf, msg, w, sync);
+	ret = kmbox_send_many(kf, &msg, 1, w);
+	if (ret >= 0)
+		return 0;
+	kmbox_msg_free(kf->mb, msg);
+	return ret;
 }
 
 /*

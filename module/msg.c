@@ -746,14 +746,17 @@ void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int
  * buffer's slab object (__check_heap_object()) and the kernel text:
  * 107 fewer instructions per 64 B write()+read() pair under QEMU -icount,
  * net of the two memcpy().  The copy into or out of the message is
- * bounded by the length it was allocated for, as before.
+ * bounded by the length it was allocated for, as before.  The buffer is
+ * __uninitialized: CONFIG_INIT_STACK_ALL_ZERO would zero its 128 bytes
+ * on every call, and no byte of it is ever read that the call did not
+ * write first (a copy in that faults fails the send and is not used).
  */
 #define KMBOX_BOUNCE_MAX	128
 
 static int kmbox_copy_from_user(void *dst, const void __user *src, size_t len)
 {
 	if (len <= KMBOX_BOUNCE_MAX) {
-		char b[KMBOX_BOUNCE_MAX];
+		char b[KMBOX_BOUNCE_MAX] __uninitialized;
 
 		if (copy_from_user(b, src, len))
 			return -EFAULT;
@@ -766,7 +769,7 @@ static int kmbox_copy_from_user(void *dst, const void __user *src, size_t len)
 static int kmbox_copy_to_user(void __user *dst, const void *src, size_t len)
 {
 	if (len <= KMBOX_BOUNCE_MAX) {
-		char b[KMBOX_BOUNCE_MAX];
+		char b[KMBOX_BOUNCE_MAX] __uninitialized;
 
 		memcpy(b, src, len);
 		return copy_to_user(dst, b, len) ? -EFAULT : 0;
@@ -787,7 +790,7 @@ int kmbox_msg_fill(struct kmbox_msg *msg, struct iov_iter *from)
 	struct page *page;
 
 	if (left <= KMBOX_BOUNCE_MAX) {
-		char b[KMBOX_BOUNCE_MAX];
+		char b[KMBOX_BOUNCE_MAX] __uninitialized;
 
 		if (!copy_from_iter_full(b, left, from))
 			return -EFAULT;
@@ -843,7 +846,7 @@ int kmbox_msg_copy_to_iter(struct kmbox *mb, const struct kmbox_msg *msg, struct
 	struct page *page;
 
 	if (left <= KMBOX_BOUNCE_MAX) {
-		char b[KMBOX_BOUNCE_MAX];
+		char b[KMBOX_BOUNCE_MAX] __uninitialized;
 
 		memcpy(b, kmbox_msg_payload(mb, msg), left);
 		return copy_to_iter(b, left, to) == left ? 0 : -EFAULT;
