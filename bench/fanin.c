@@ -27,6 +27,9 @@
  *                        to a KMBOX_URING_RECV_BATCH of up to 64 messages
  *                        (the poll's own CQE skipped), submitted again as
  *                        the batch completes
+ *   kmbox/ucmd-mbatch    as kmbox/ucmd, with a KMBOX_URING_RECV_BATCH of
+ *                        up to 64 messages for each mailbox that polled
+ *                        readable (again at once if it filled the batch)
  *   pipe/epoll, pipe/uring-read   the same with pipes (reads of up to
  *                        4 KiB: 64 messages per read at most)
  *   uds/epoll, uds/uring-read     the same with AF_UNIX SOCK_SEQPACKET
@@ -72,7 +75,7 @@
 #define FANIN_ROUNDS_MAX	16
 
 enum fq { FQ_KMBOX, FQ_PIPE, FQ_UDS };
-enum fw { FW_EPOLL, FW_READ, FW_UCMD, FW_EPOLL_BATCH, FW_UCMD_BATCH };
+enum fw { FW_EPOLL, FW_READ, FW_UCMD, FW_EPOLL_BATCH, FW_UCMD_BATCH, FW_UCMD_MBATCH };
 
 struct fanin_be {
 	const char *name;
@@ -86,6 +89,7 @@ static const struct fanin_be fanin_bes[] = {
 	{ "kmbox/uring-read", FQ_KMBOX, FW_READ },
 	{ "kmbox/ucmd", FQ_KMBOX, FW_UCMD },
 	{ "kmbox/ucmd-batch", FQ_KMBOX, FW_UCMD_BATCH },
+	{ "kmbox/ucmd-mbatch", FQ_KMBOX, FW_UCMD_MBATCH },
 	{ "pipe/epoll", FQ_PIPE, FW_EPOLL },
 	{ "pipe/uring-read", FQ_PIPE, FW_READ },
 	{ "uds/epoll", FQ_UDS, FW_EPOLL },
@@ -429,10 +433,15 @@ static int fanin_consume_read(const struct fanin_be *be, const int *rx, int n,
 	return 0;
 }
 
-/* kmbox commands: readiness from multishot polls, receives in one enter */
-static int fanin_consume_ucmd(const int *rx, int n, struct fanin_stats *st)
+/*
+ * kmbox commands: readiness from multishot polls, receives in one enter;
+ * with @batch, a batch receive of up to FANIN_BATCH per ready mailbox.
+ */
+static int fanin_consume_ucmd(const int *rx, int n, bool batch, struct fanin_stats *st)
 {
-	char *bufs = xaligned((size_t)n * FANIN_MSG);
+	size_t per = batch ? FANIN_BATCH : 1;
+	char *bufs = xaligned((size_t)n * per * FANIN_MSG);
+	struct kmbox_mmsg *ents = xcalloc((size_t)n * per, sizeof(*ents));
 	struct kmbox_recv *res = xcalloc((size_t)n, sizeof(*res));
 	bool *ready = xcalloc((size_t)n, sizeof(*ready));
 	struct io_uring ring;
@@ -441,6 +450,10 @@ static int fanin_consume_ucmd(const int *rx, int n, struct fanin_stats *st)
 	if (r < 0) {
 		errno = -r;
 		return -1;
+	}
+	for (size_t e = 0; e < (size_t)n * per; e++) {
+		ents[e].buf = (__u64)(uintptr_t)(bufs + e * FANIN_MSG);
+		ents[e].len = FANIN_MSG;
 	}
 	for (int i = 0; i < n; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
@@ -471,9 +484,17 @@ static int fanin_consume_ucmd(const int *rx, int n, struct fanin_stats *st)
 					}
 				}
 				ready[i] = true;
-			} else if (st->recvs++, cqe->res >= 0) {
+			} else if (st->recvs++, cqe->res >= 0 && !batch) {
 				st->msgs += 1;
 				ready[i] = true;	/* maybe more: try again */
+			} else if (cqe->res > 0) {
+				struct kmbox_mmsg *e = ents + (size_t)i * per;
+
+				st->msgs += (uint64_t)cqe->res;
+				for (int j = 0; j < cqe->res; j++)
+					e[j].len = FANIN_MSG;
+				/* a full batch may have left more: again */
+				ready[i] = cqe->res == FANIN_BATCH;
 			}
 		}
 		io_uring_cq_advance(&ring, seen);
@@ -490,12 +511,22 @@ static int fanin_consume_ucmd(const int *rx, int n, struct fanin_stats *st)
 			if (!sqe)
 				break;
 			ready[i] = false;
-			kmbox_uring_prep_recv(sqe, rx[i], &kr, &res[i]);
+			if (batch) {
+				struct kmbox_batch b = {
+					.msgs = (__u64)(uintptr_t)(ents + (size_t)i * per),
+					.count = FANIN_BATCH,
+				};
+
+				kmbox_uring_prep_recv_batch(sqe, rx[i], &b, NULL);
+			} else {
+				kmbox_uring_prep_recv(sqe, rx[i], &kr, &res[i]);
+			}
 			io_uring_sqe_set_data64(sqe, (uint64_t)i);
 		}
 	}
 	io_uring_queue_exit(&ring);
 	free(bufs);
+	free(ents);
 	free(res);
 	free(ready);
 	return 0;
@@ -591,7 +622,8 @@ static int fanin_consume(const struct fanin_be *be, const int *rx, int n, struct
 	case FW_READ:
 		return fanin_consume_read(be, rx, n, st);
 	case FW_UCMD:
-		return fanin_consume_ucmd(rx, n, st);
+	case FW_UCMD_MBATCH:
+		return fanin_consume_ucmd(rx, n, be->w == FW_UCMD_MBATCH, st);
 	default:
 		return fanin_consume_ucmd_batch(rx, n, st);
 	}
@@ -831,7 +863,7 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 			}
 		}
 		if (best_peer > 0 && best_uring > 0)
-			fprintf(o, "\nkmbox with io_uring (best of uring-read, ucmd, ucmd-batch) vs the best "
+			fprintf(o, "\nkmbox with io_uring (best of uring-read, ucmd, ucmd-batch, ucmd-mbatch) vs the best "
 				"pipe or UDS backend: %.2fx (the issue's target: >= 1.2x, from a "
 				"quiet run only)\n", best_uring / best_peer);
 	}
