@@ -402,6 +402,14 @@ static int fanin_consume_read(const struct fanin_be *be, const int *rx, int n,
 	for (int i = 0; i < n; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 
+		/*
+		 * 6.1's io_uring tries a read without blocking, and polls when
+		 * it finds nothing, only on a file that says it can (a socket,
+		 * FMODE_NOWAIT as kmbox's) or has O_NONBLOCK: a blocking pipe's
+		 * reads would all go to io-wq workers (__io_file_supports_nowait()
+		 * in io_uring/io_uring.c).  Give every queue the fast path.
+		 */
+		fcntl(rx[i], F_SETFL, O_NONBLOCK);
 		io_uring_prep_read(sqe, rx[i], bufs + (size_t)i * bsz, (unsigned int)bsz, -1);
 		io_uring_sqe_set_data64(sqe, (uint64_t)i);
 	}
