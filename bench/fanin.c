@@ -8,8 +8,11 @@
  * --time ms after a --warm ms warm-up; reported: messages per second at
  * the consumer (median over rounds, min-max), the consumer's CPU time
  * per message, and the io-wq worker threads (iou-wrk-*) its process had
- * at the end (the issue wants 0 for kmbox).  Payloads are not checked
- * here (the other workloads do): this measures dispatch over many queues.
+ * at the end (the issue wants 0 for kmbox); and, to tell which side
+ * limits the rate, the producers' CPU time per message, messages per
+ * receive call, and the consumer's sleeps and waits per 1000 messages.
+ * Payloads are not checked here (the other workloads do): this measures
+ * dispatch over many queues.
  *
  * Backends (queue / how the consumer waits):
  *   kmbox/epoll          level-triggered epoll, read() on each ready file
@@ -24,6 +27,9 @@
  *                        to a KMBOX_URING_RECV_BATCH of up to 64 messages
  *                        (the poll's own CQE skipped), submitted again as
  *                        the batch completes
+ *   kmbox/ucmd-mbatch    as kmbox/ucmd, with a KMBOX_URING_RECV_BATCH of
+ *                        up to 64 messages for each mailbox that polled
+ *                        readable (again at once if it filled the batch)
  *   pipe/epoll, pipe/uring-read   the same with pipes (reads of up to
  *                        4 KiB: 64 messages per read at most)
  *   uds/epoll, uds/uring-read     the same with AF_UNIX SOCK_SEQPACKET
@@ -69,7 +75,7 @@
 #define FANIN_ROUNDS_MAX	16
 
 enum fq { FQ_KMBOX, FQ_PIPE, FQ_UDS };
-enum fw { FW_EPOLL, FW_READ, FW_UCMD, FW_EPOLL_BATCH, FW_UCMD_BATCH };
+enum fw { FW_EPOLL, FW_READ, FW_UCMD, FW_EPOLL_BATCH, FW_UCMD_BATCH, FW_UCMD_MBATCH };
 
 struct fanin_be {
 	const char *name;
@@ -83,6 +89,7 @@ static const struct fanin_be fanin_bes[] = {
 	{ "kmbox/uring-read", FQ_KMBOX, FW_READ },
 	{ "kmbox/ucmd", FQ_KMBOX, FW_UCMD },
 	{ "kmbox/ucmd-batch", FQ_KMBOX, FW_UCMD_BATCH },
+	{ "kmbox/ucmd-mbatch", FQ_KMBOX, FW_UCMD_MBATCH },
 	{ "pipe/epoll", FQ_PIPE, FW_EPOLL },
 	{ "pipe/uring-read", FQ_PIPE, FW_READ },
 	{ "uds/epoll", FQ_UDS, FW_EPOLL },
@@ -97,6 +104,16 @@ struct fanin_out {
 	uint64_t msgs;
 	double secs, cpu_us;
 	int workers;
+	/* what limits it: see fanin_stats */
+	double prod_us;		/* the producers' CPU time, µs */
+	uint64_t recvs;		/* receive calls (read(), ioctl, receive CQE) */
+	uint64_t waits;		/* epoll_wait() or io_uring_enter() calls */
+	uint64_t sleeps;	/* the consumer's voluntary context switches */
+};
+
+/* Counters of the consumer's loop, reported in struct fanin_out. */
+struct fanin_stats {
+	uint64_t msgs, recvs, waits;
 };
 
 static void fanin_pin(int cpu)
@@ -216,13 +233,40 @@ static void fanin_producer(const int *tx, int n, int cpu)
 	}
 }
 
-static double cpu_us_self(void)
+static double cpu_us_self(uint64_t *nvcsw)
 {
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
+	*nvcsw = (uint64_t)ru.ru_nvcsw;
 	return (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
 	       (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
+}
+
+/*
+ * CPU time of the producers @prod so far, µs, from /proc/PID/schedstat
+ * (nanoseconds on the CPU); negative if unreadable.
+ */
+static double fanin_prod_us(const pid_t *prod, int n)
+{
+	unsigned long long ns, sum = 0;
+	char path[64];
+
+	for (int p = 0; p < n; p++) {
+		FILE *f;
+		int ok;
+
+		snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)prod[p]);
+		f = fopen(path, "re");
+		if (!f)
+			return -1;
+		ok = fscanf(f, "%llu", &ns) == 1;
+		fclose(f);
+		if (!ok)
+			return -1;
+		sum += ns;
+	}
+	return (double)sum / 1e3;
 }
 
 /* messages in @r bytes read from queue @q */
@@ -238,7 +282,7 @@ static uint64_t fanin_count(enum fq q, ssize_t r)
 #define FANIN_BATCH	(FANIN_BUF / FANIN_MSG)
 
 static int fanin_consume_epoll(const struct fanin_be *be, const int *rx, int n,
-			       uint64_t *msgs)
+			       struct fanin_stats *st)
 {
 	struct epoll_event ev[64];
 	static char buf[FANIN_BUF];
@@ -256,11 +300,13 @@ static int fanin_consume_epoll(const struct fanin_be *be, const int *rx, int n,
 	while (!fanin_stop) {
 		int k = epoll_wait(ep, ev, 64, 100);
 
+		st->waits++;
 		for (int j = 0; j < k; j++) {
 			int fd = rx[ev[j].data.u32];
 			ssize_t r = read(fd, buf, be->q == FQ_PIPE ? FANIN_BUF : FANIN_MSG);
 
-			*msgs += fanin_count(be->q, r);
+			st->msgs += fanin_count(be->q, r);
+			st->recvs++;
 		}
 	}
 	close(ep);
@@ -268,7 +314,7 @@ static int fanin_consume_epoll(const struct fanin_be *be, const int *rx, int n,
 }
 
 /* epoll, and a batch receive of up to FANIN_BATCH from each ready mailbox */
-static int fanin_consume_epoll_batch(const int *rx, int n, uint64_t *msgs)
+static int fanin_consume_epoll_batch(const int *rx, int n, struct fanin_stats *st)
 {
 	static struct kmbox_mmsg ents[FANIN_BATCH];
 	static char buf[FANIN_BATCH][FANIN_MSG];
@@ -289,6 +335,7 @@ static int fanin_consume_epoll_batch(const int *rx, int n, uint64_t *msgs)
 	while (!fanin_stop) {
 		int k = epoll_wait(ep, ev, 64, 100);
 
+		st->waits++;
 		for (int j = 0; j < k; j++) {
 			struct kmbox_batch b = {
 				.msgs = (__u64)(uintptr_t)ents, .count = FANIN_BATCH,
@@ -298,21 +345,55 @@ static int fanin_consume_epoll_batch(const int *rx, int n, uint64_t *msgs)
 			for (int e = 0; e < FANIN_BATCH; e++)
 				ents[e].len = FANIN_MSG;
 			r = ioctl(rx[ev[j].data.u32], KMBOX_IOC_RECV_BATCH, &b);
+			st->recvs++;
 			if (r > 0)
-				*msgs += (uint64_t)r;
+				st->msgs += (uint64_t)r;
 		}
 	}
 	close(ep);
 	return 0;
 }
 
+/*
+ * The ring of every io_uring backend, kmbox's and its peers' alike.
+ * $KMBOX_FANIN_RING (to measure what the ring's setup does): unset or
+ * "plain", none of the flags below; "coop", IORING_SETUP_COOP_TASKRUN (a
+ * completion does not interrupt the consumer with an IPI, its work runs
+ * at its next system call); "defer", IORING_SETUP_SINGLE_ISSUER |
+ * DEFER_TASKRUN (6.1: completions wait as task work of the ring until
+ * the consumer's next io_uring_enter()).  A kernel that refuses the flags
+ * gets the plain ring.
+ */
+static int fanin_ring_init(unsigned int entries, struct io_uring *ring, unsigned int flags)
+{
+	const char *how = getenv("KMBOX_FANIN_RING");
+	unsigned int more = 0;
+	int r;
+
+	if (how && !strcmp(how, "defer"))
+		more = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	else if (how && !strcmp(how, "coop"))
+		more = IORING_SETUP_COOP_TASKRUN;
+	r = io_uring_queue_init(entries, ring, flags | more);
+	if (r == -EINVAL && more)
+		r = io_uring_queue_init(entries, ring, flags);
+	return r;
+}
+
+/* Submit what is queued and wait for a completion. */
+static int fanin_ring_wait(struct io_uring *ring, struct fanin_stats *st)
+{
+	st->waits++;
+	return io_uring_submit_and_wait(ring, 1);
+}
+
 static int fanin_consume_read(const struct fanin_be *be, const int *rx, int n,
-			      uint64_t *msgs)
+			      struct fanin_stats *st)
 {
 	size_t bsz = be->q == FQ_PIPE ? FANIN_BUF : FANIN_MSG;
 	char *bufs = xaligned((size_t)n * bsz);
 	struct io_uring ring;
-	int r = io_uring_queue_init(2 * (unsigned int)n, &ring, 0);
+	int r = fanin_ring_init(2 * (unsigned int)n, &ring, 0);
 
 	if (r < 0) {
 		errno = -r;
@@ -321,6 +402,14 @@ static int fanin_consume_read(const struct fanin_be *be, const int *rx, int n,
 	for (int i = 0; i < n; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 
+		/*
+		 * 6.1's io_uring tries a read without blocking, and polls when
+		 * it finds nothing, only on a file that says it can (a socket,
+		 * FMODE_NOWAIT as kmbox's) or has O_NONBLOCK: a blocking pipe's
+		 * reads would all go to io-wq workers (__io_file_supports_nowait()
+		 * in io_uring/io_uring.c).  Give every queue the fast path.
+		 */
+		fcntl(rx[i], F_SETFL, O_NONBLOCK);
 		io_uring_prep_read(sqe, rx[i], bufs + (size_t)i * bsz, (unsigned int)bsz, -1);
 		io_uring_sqe_set_data64(sqe, (uint64_t)i);
 	}
@@ -328,14 +417,15 @@ static int fanin_consume_read(const struct fanin_be *be, const int *rx, int n,
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
 
-		r = io_uring_submit_and_wait(&ring, 1);
+		r = fanin_ring_wait(&ring, st);
 		if (r < 0 && r != -EINTR)
 			break;
 		io_uring_for_each_cqe(&ring, head, cqe) {
 			int i = (int)cqe->user_data;
 			struct io_uring_sqe *sqe;
 
-			*msgs += fanin_count(be->q, cqe->res);
+			st->msgs += fanin_count(be->q, cqe->res);
+			st->recvs++;
 			seen++;
 			sqe = io_uring_get_sqe(&ring);
 			if (!sqe)
@@ -351,18 +441,27 @@ static int fanin_consume_read(const struct fanin_be *be, const int *rx, int n,
 	return 0;
 }
 
-/* kmbox commands: readiness from multishot polls, receives in one enter */
-static int fanin_consume_ucmd(const int *rx, int n, uint64_t *msgs)
+/*
+ * kmbox commands: readiness from multishot polls, receives in one enter;
+ * with @batch, a batch receive of up to FANIN_BATCH per ready mailbox.
+ */
+static int fanin_consume_ucmd(const int *rx, int n, bool batch, struct fanin_stats *st)
 {
-	char *bufs = xaligned((size_t)n * FANIN_MSG);
+	size_t per = batch ? FANIN_BATCH : 1;
+	char *bufs = xaligned((size_t)n * per * FANIN_MSG);
+	struct kmbox_mmsg *ents = xcalloc((size_t)n * per, sizeof(*ents));
 	struct kmbox_recv *res = xcalloc((size_t)n, sizeof(*res));
 	bool *ready = xcalloc((size_t)n, sizeof(*ready));
 	struct io_uring ring;
-	int r = io_uring_queue_init(4 * (unsigned int)n, &ring, IORING_SETUP_SQE128);
+	int r = fanin_ring_init(4 * (unsigned int)n, &ring, IORING_SETUP_SQE128);
 
 	if (r < 0) {
 		errno = -r;
 		return -1;
+	}
+	for (size_t e = 0; e < (size_t)n * per; e++) {
+		ents[e].buf = (__u64)(uintptr_t)(bufs + e * FANIN_MSG);
+		ents[e].len = FANIN_MSG;
 	}
 	for (int i = 0; i < n; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
@@ -374,7 +473,7 @@ static int fanin_consume_ucmd(const int *rx, int n, uint64_t *msgs)
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
 
-		r = io_uring_submit_and_wait(&ring, 1);
+		r = fanin_ring_wait(&ring, st);
 		if (r < 0 && r != -EINTR)
 			break;
 		io_uring_for_each_cqe(&ring, head, cqe) {
@@ -393,9 +492,17 @@ static int fanin_consume_ucmd(const int *rx, int n, uint64_t *msgs)
 					}
 				}
 				ready[i] = true;
-			} else if (cqe->res >= 0) {
-				*msgs += 1;
+			} else if (st->recvs++, cqe->res >= 0 && !batch) {
+				st->msgs += 1;
 				ready[i] = true;	/* maybe more: try again */
+			} else if (cqe->res > 0) {
+				struct kmbox_mmsg *e = ents + (size_t)i * per;
+
+				st->msgs += (uint64_t)cqe->res;
+				for (int j = 0; j < cqe->res; j++)
+					e[j].len = FANIN_MSG;
+				/* a full batch may have left more: again */
+				ready[i] = cqe->res == FANIN_BATCH;
 			}
 		}
 		io_uring_cq_advance(&ring, seen);
@@ -412,12 +519,22 @@ static int fanin_consume_ucmd(const int *rx, int n, uint64_t *msgs)
 			if (!sqe)
 				break;
 			ready[i] = false;
-			kmbox_uring_prep_recv(sqe, rx[i], &kr, &res[i]);
+			if (batch) {
+				struct kmbox_batch b = {
+					.msgs = (__u64)(uintptr_t)(ents + (size_t)i * per),
+					.count = FANIN_BATCH,
+				};
+
+				kmbox_uring_prep_recv_batch(sqe, rx[i], &b, NULL);
+			} else {
+				kmbox_uring_prep_recv(sqe, rx[i], &kr, &res[i]);
+			}
 			io_uring_sqe_set_data64(sqe, (uint64_t)i);
 		}
 	}
 	io_uring_queue_exit(&ring);
 	free(bufs);
+	free(ents);
 	free(res);
 	free(ready);
 	return 0;
@@ -451,12 +568,12 @@ static int fanin_ucmd_batch_arm(struct io_uring *ring, int fd, int i, struct kmb
 }
 
 /* kmbox batch commands: up to FANIN_BATCH messages of a mailbox per CQE */
-static int fanin_consume_ucmd_batch(const int *rx, int n, uint64_t *msgs)
+static int fanin_consume_ucmd_batch(const int *rx, int n, struct fanin_stats *st)
 {
 	struct kmbox_mmsg *ents = xcalloc((size_t)n * FANIN_BATCH, sizeof(*ents));
 	char *bufs = xaligned((size_t)n * FANIN_BATCH * FANIN_MSG);
 	struct io_uring ring;
-	int r = io_uring_queue_init(4 * (unsigned int)n, &ring, IORING_SETUP_SQE128);
+	int r = fanin_ring_init(4 * (unsigned int)n, &ring, IORING_SETUP_SQE128);
 
 	if (r < 0) {
 		errno = -r;
@@ -473,7 +590,7 @@ static int fanin_consume_ucmd_batch(const int *rx, int n, uint64_t *msgs)
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
 
-		r = io_uring_submit_and_wait(&ring, 1);
+		r = fanin_ring_wait(&ring, st);
 		if (r < 0 && r != -EINTR)
 			break;
 		io_uring_for_each_cqe(&ring, head, cqe) {
@@ -485,8 +602,9 @@ static int fanin_consume_ucmd_batch(const int *rx, int n, uint64_t *msgs)
 			/* a poll's CQE comes only if it failed: its batch was cancelled */
 			if (ud >> 32)
 				continue;
+			st->recvs++;
 			if (cqe->res > 0) {
-				*msgs += (uint64_t)cqe->res;
+				st->msgs += (uint64_t)cqe->res;
 				for (int j = 0; j < cqe->res; j++)
 					e[j].len = FANIN_MSG;
 			}
@@ -501,20 +619,21 @@ static int fanin_consume_ucmd_batch(const int *rx, int n, uint64_t *msgs)
 	return 0;
 }
 
-/* The consumer of @be: the messages it received go to *@msgs. */
-static int fanin_consume(const struct fanin_be *be, const int *rx, int n, uint64_t *msgs)
+/* The consumer of @be: what it did goes to *@st. */
+static int fanin_consume(const struct fanin_be *be, const int *rx, int n, struct fanin_stats *st)
 {
 	switch (be->w) {
 	case FW_EPOLL:
-		return fanin_consume_epoll(be, rx, n, msgs);
+		return fanin_consume_epoll(be, rx, n, st);
 	case FW_EPOLL_BATCH:
-		return fanin_consume_epoll_batch(rx, n, msgs);
+		return fanin_consume_epoll_batch(rx, n, st);
 	case FW_READ:
-		return fanin_consume_read(be, rx, n, msgs);
+		return fanin_consume_read(be, rx, n, st);
 	case FW_UCMD:
-		return fanin_consume_ucmd(rx, n, msgs);
+	case FW_UCMD_MBATCH:
+		return fanin_consume_ucmd(rx, n, be->w == FW_UCMD_MBATCH, st);
 	default:
-		return fanin_consume_ucmd_batch(rx, n, msgs);
+		return fanin_consume_ucmd_batch(rx, n, st);
 	}
 }
 
@@ -546,8 +665,9 @@ static int fanin_measure(const struct config *cfg, const struct fanin_be *be, in
 	cons = fork();
 	if (cons == 0) {
 		struct sigaction sa = { .sa_handler = fanin_on_alarm };
-		uint64_t msgs = 0, t0;
-		double c0;
+		struct fanin_stats fst = { 0 };
+		uint64_t t0, sw0, sw1;
+		double c0, p0;
 		int r;
 
 		fanin_pin(cfg->cpu_b);
@@ -555,20 +675,26 @@ static int fanin_measure(const struct config *cfg, const struct fanin_be *be, in
 		/* warm-up, then the measured part */
 		fanin_stop = 0;
 		fanin_timer(cfg->warm_ms ? cfg->warm_ms : 10);
-		r = fanin_consume(be, rx, n, &msgs);
+		r = fanin_consume(be, rx, n, &fst);
 		if (r < 0)
 			goto fail;
-		msgs = 0;
+		memset(&fst, 0, sizeof(fst));
 		fanin_stop = 0;
-		c0 = cpu_us_self();
+		p0 = fanin_prod_us(prod, FANIN_PRODUCERS);
+		c0 = cpu_us_self(&sw0);
 		t0 = now_ns();
 		fanin_timer(cfg->run_ms);
-		r = fanin_consume(be, rx, n, &msgs);
+		r = fanin_consume(be, rx, n, &fst);
 		if (r < 0)
 			goto fail;
 		out->secs = (double)(now_ns() - t0) / 1e9;
-		out->cpu_us = cpu_us_self() - c0;
-		out->msgs = msgs;
+		out->cpu_us = cpu_us_self(&sw1) - c0;
+		out->prod_us = fanin_prod_us(prod, FANIN_PRODUCERS);
+		out->prod_us = p0 < 0 || out->prod_us < 0 ? -1 : out->prod_us - p0;
+		out->msgs = fst.msgs;
+		out->recvs = fst.recvs;
+		out->waits = fst.waits;
+		out->sleeps = sw1 - sw0;
 		out->workers = fanin_workers();
 		_exit(0);
 fail:
@@ -630,8 +756,9 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 	struct fanin_out *out;
 	int rounds = cfg->rounds < FANIN_ROUNDS_MAX ? cfg->rounds : FANIN_ROUNDS_MAX;
 	int nok[NBE] = { 0 }, workers[NBE] = { 0 };
-	double cpu[NBE] = { 0 };
-	int ncpu[NBE] = { 0 };
+	double cpu[NBE] = { 0 }, pcpu[NBE] = { 0 }, per_recv[NBE] = { 0 };
+	double sleeps[NBE] = { 0 }, waits[NBE] = { 0 };
+	int ncpu[NBE] = { 0 }, npcpu[NBE] = { 0 };
 	FILE *f;
 
 	if (n < FANIN_PRODUCERS || n > FANIN_MAX) {
@@ -663,13 +790,29 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 			rate[b][nok[b]++] = (double)out->msgs / out->secs;
 			/* CPU per message: over the rounds that received any */
 			if (out->msgs) {
-				cpu[b] += out->cpu_us / (double)out->msgs;
+				double m = (double)out->msgs;
+
+				cpu[b] += out->cpu_us / m;
+				per_recv[b] += m / (double)(out->recvs ? out->recvs : 1);
+				sleeps[b] += 1000.0 * (double)out->sleeps / m;
+				waits[b] += 1000.0 * (double)out->waits / m;
 				ncpu[b]++;
+				if (out->prod_us >= 0) {
+					pcpu[b] += out->prod_us / m;
+					npcpu[b]++;
+				}
 			}
 			if (out->workers > workers[b])
 				workers[b] = out->workers;
-			printf("fan-in round %d/%d %-18s %d queues: %.0f msgs/s, %d io-wq workers\n",
+			printf("fan-in round %d/%d %-18s %d queues: %.0f msgs/s, CPU µs/msg "
+			       "consumer %.2f producers %.2f, %.1f msgs/receive, per 1k msgs "
+			       "%.1f sleeps %.1f waits, %d io-wq workers\n",
 			       round + 1, rounds, be->name, n, (double)out->msgs / out->secs,
+			       out->msgs ? out->cpu_us / (double)out->msgs : 0,
+			       out->msgs && out->prod_us >= 0 ? out->prod_us / (double)out->msgs : 0,
+			       out->recvs ? (double)out->msgs / (double)out->recvs : 0,
+			       out->msgs ? 1000.0 * (double)out->sleeps / (double)out->msgs : 0,
+			       out->msgs ? 1000.0 * (double)out->waits / (double)out->msgs : 0,
 			       out->workers);
 		}
 	}
@@ -685,26 +828,40 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 		fprintf(o, "\n## Fan-in: one consumer, %d queues (--fanin)\n\n", n);
 		fprintf(o, "%d producers on CPU %d write 64 B messages round-robin into their\n"
 			"queues; one consumer on CPU %d serves all of them. Median over %d\n"
-			"rounds (min-max), consumer CPU per message, io-wq worker threads of\n"
-			"the consumer at the end. A pipe read (4 KiB) and the -batch\n"
-			"backends take up to %d messages per call, the others one. No\n"
-			"verdict: compare only within one quiet run (see the interference\n"
-			"probe above).\n\n",
+			"rounds (min-max); CPU time per message of the consumer and of\n"
+			"the producers (whichever side is near its CPU's whole time\n"
+			"limits the rate); messages per receive call (read, ioctl or\n"
+			"CQE); the consumer's sleeps (voluntary context switches) and\n"
+			"waits (epoll_wait or io_uring_enter calls) per 1000 messages;\n"
+			"io-wq worker threads of the consumer at the end. A pipe read\n"
+			"(4 KiB) and the -batch backends take up to %d messages per\n"
+			"call, the others one. No verdict: compare only within one quiet\n"
+			"run (see the interference probe above).\n\n",
 			FANIN_PRODUCERS, cfg->cpu_a, cfg->cpu_b, rounds, FANIN_BATCH);
-		fprintf(o, "| backend | msgs/s | CPU µs/msg | io-wq workers |\n|---|---|---|---|\n");
+		fprintf(o, "| backend | msgs/s | CPU µs/msg | producers' CPU µs/msg | msgs/receive "
+			"| sleeps/1k msgs | waits/1k msgs | io-wq workers |\n"
+			"|---|---|---|---|---|---|---|---|\n");
 		for (unsigned int b = 0; b < NBE; b++) {
 			double med;
 
 			if (!nok[b]) {
-				fprintf(o, "| %s | n/a (%s) | | |\n", fanin_bes[b].name,
+				fprintf(o, "| %s | n/a (%s) | | | | | | |\n", fanin_bes[b].name,
 					why[b][0] ? why[b] : "not run");
 				continue;
 			}
 			qsort(rate[b], (size_t)nok[b], sizeof(double), cmp_double);
 			med = rate[b][nok[b] / 2];
-			fprintf(o, "| %s | %.0f [%.0f–%.0f] | %.2f | %d |\n", fanin_bes[b].name,
+			fprintf(o, "| %s | %.0f [%.0f–%.0f] | %.2f | ", fanin_bes[b].name,
 				med, rate[b][0], rate[b][nok[b] - 1],
-				ncpu[b] ? cpu[b] / ncpu[b] : 0.0, workers[b]);
+				ncpu[b] ? cpu[b] / ncpu[b] : 0.0);
+			if (npcpu[b])
+				fprintf(o, "%.2f", pcpu[b] / npcpu[b]);
+			else
+				fprintf(o, "n/a");
+			fprintf(o, " | %.1f | %.1f | %.1f | %d |\n",
+				ncpu[b] ? per_recv[b] / ncpu[b] : 0.0,
+				ncpu[b] ? sleeps[b] / ncpu[b] : 0.0,
+				ncpu[b] ? waits[b] / ncpu[b] : 0.0, workers[b]);
 			if (fanin_bes[b].q == FQ_KMBOX && fanin_bes[b].w != FW_EPOLL &&
 			    fanin_bes[b].w != FW_EPOLL_BATCH) {
 				if (med > best_uring)
@@ -714,7 +871,7 @@ int fanin_run(const struct config *cfg, int n, const char *report)
 			}
 		}
 		if (best_peer > 0 && best_uring > 0)
-			fprintf(o, "\nkmbox with io_uring (best of uring-read, ucmd, ucmd-batch) vs the best "
+			fprintf(o, "\nkmbox with io_uring (best of uring-read, ucmd, ucmd-batch, ucmd-mbatch) vs the best "
 				"pipe or UDS backend: %.2fx (the issue's target: >= 1.2x, from a "
 				"quiet run only)\n", best_uring / best_peer);
 	}
