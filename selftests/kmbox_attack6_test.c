@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The attacker's tests of round six's send and receive fast paths
+ * (write() and KMBOX_IOC_SEND without a synchronous waiter, a queue of
+ * one emptied without a tree walk, a receive argument worked on in
+ * place, wake-ups skipped when nobody was chosen): threads sharing one
+ * file send and receive with priorities and tag matches through a small
+ * queue, so that senders and receivers both sleep and wake each other
+ * all the time.
+ *
+ * No message may be lost, duplicated or reordered within its sender and
+ * priority, and no sleeper may be left asleep while what it waits for is
+ * there: a receiver that has waited a long time looks (a non-blocking
+ * receive of the same kind) and fails if it finds its message queued.
+ *
+ * Each test runs as root, as uid 1000, and as uid 1000 in fresh user and
+ * IPC namespaces.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+
+#include "kselftest_harness.h"
+#include "kmbox_test.h"
+#include "kmbox_attack5.h"
+
+FIXTURE(fp6) {
+	struct kt_stats before;
+};
+
+FIXTURE_VARIANT(fp6) {
+	int who;
+};
+
+FIXTURE_VARIANT_ADD(fp6, root) { .who = A5_ROOT };
+FIXTURE_VARIANT_ADD(fp6, uid1000) { .who = A5_USER };
+FIXTURE_VARIANT_ADD(fp6, userns) { .who = A5_USERNS };
+
+FIXTURE_SETUP(fp6)
+{
+	int r;
+
+	KT_REQUIRE_MODULE();
+	ASSERT_EQ(0, kt_read_stats(&self->before));
+	r = a5_become(variant->who);
+	if (r > 0)
+		SKIP(_exit(255), "uid %d cannot unshare(CLONE_NEWUSER|CLONE_NEWIPC): %s",
+		     A5_UID, strerror(errno));
+	ASSERT_EQ(0, r) TH_LOG("becoming the variant's user: %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(fp6)
+{
+}
+
+#define A6_SENDERS	3
+#define A6_TAGS		4
+#define A6_PRIOS	4
+#define A6_EACH		300	/* messages per sender and tag */
+
+struct a6_msg {
+	uint32_t sender, tag, prio, seq;
+};
+
+struct a6_shared {
+	int fd;
+	int use_rw;			/* write()/read(), no tags */
+	atomic_int failed;
+	char why[200];
+	pthread_mutex_t why_lock;
+	/* per receiver (tag): last seq seen from each sender at each prio */
+	int64_t last[A6_TAGS][A6_SENDERS][A6_PRIOS];
+	unsigned char seen[A6_SENDERS][A6_TAGS * A6_EACH];
+	atomic_long got;
+};
+
+#define A6_STOP		0xffffU	/* sender of the message that ends a reader */
+
+static void a6_fail(struct a6_shared *sh, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&sh->why_lock);
+	if (!atomic_load(&sh->failed)) {
+		va_start(ap, fmt);
+		vsnprintf(sh->why, sizeof(sh->why), fmt, ap);
+		va_end(ap);
+	}
+	atomic_store(&sh->failed, 1);
+	pthread_mutex_unlock(&sh->why_lock);
+}
+
+struct a6_sender {
+	struct a6_shared *sh;
+	uint32_t id;
+};
+
+/* Each tag A6_EACH times, in a shuffled order, at random priorities. */
+static void *a6_send_run(void *arg)
+{
+	struct a6_sender *s = arg;
+	struct a6_shared *sh = s->sh;
+	uint32_t seq[A6_TAGS][A6_PRIOS] = { { 0 } };
+	int left[A6_TAGS], n = A6_TAGS * A6_EACH, i;
+	unsigned int rnd = s->id * 7919 + 1;
+
+	for (i = 0; i < A6_TAGS; i++)
+		left[i] = A6_EACH;
+	while (n && !atomic_load(&sh->failed)) {
+		struct a6_msg m;
+		int t = rand_r(&rnd) % A6_TAGS;
+
+		while (!left[t])
+			t = (t + 1) % A6_TAGS;
+		m.sender = s->id;
+		m.tag = t;
+		m.prio = sh->use_rw ? 0 : rand_r(&rnd) % A6_PRIOS;
+		m.seq = seq[t][m.prio]++;
+		if (sh->use_rw) {
+			if (write(sh->fd, &m, sizeof(m)) != sizeof(m)) {
+				a6_fail(sh, "sender %u: write: %s", s->id, strerror(errno));
+				break;
+			}
+		} else {
+			struct kmbox_send sd = {
+				.buf = KT_PTR(&m), .len = sizeof(m), .prio = m.prio,
+				.flags = KMBOX_F_TAG, .tag = t,
+			};
+
+			if (ioctl(sh->fd, KMBOX_IOC_SEND, &sd)) {
+				a6_fail(sh, "sender %u: SEND: %s", s->id, strerror(errno));
+				break;
+			}
+		}
+		left[t]--;
+		n--;
+	}
+	return NULL;
+}
+
+struct a6_receiver {
+	struct a6_shared *sh;
+	uint32_t tag;
+	long want;
+};
+
+/* One receive of @r's kind; @nonblock: a look, not a wait. */
+static int a6_recv_one(struct a6_receiver *r, struct a6_msg *m, int nonblock, int *err)
+{
+	struct a6_shared *sh = r->sh;
+	struct kmbox_recv rv;
+	int ret;
+
+	memset(&rv, 0, sizeof(rv));
+	rv.buf = KT_PTR(m);
+	rv.len = sizeof(*m);
+	if (sh->use_rw) {
+		if (nonblock)
+			rv.flags = KMBOX_F_NONBLOCK;
+		else
+			return (ret = read(sh->fd, m, sizeof(*m))) < 0 ? (*err = errno, -1) : ret;
+	} else {
+		rv.flags = KMBOX_F_MATCH | (nonblock ? KMBOX_F_NONBLOCK : KMBOX_F_TIMEOUT);
+		rv.match_mask = ~0ULL;
+		rv.tag = r->tag;
+		rv.deadline_ns = nonblock ? 0 : kt_deadline_ms(3000);
+	}
+	ret = ioctl(sh->fd, KMBOX_IOC_RECV, &rv);
+	if (ret < 0) {
+		*err = errno;
+		return -1;
+	}
+	if (!sh->use_rw && rv.tag != r->tag)
+		return *err = EPROTO, -1;
+	return rv.len;
+}
+
+static int a6_check(struct a6_receiver *r, const struct a6_msg *m, int len)
+{
+	struct a6_shared *sh = r->sh;
+	int64_t *last;
+
+	if (len != sizeof(*m) || m->sender >= A6_SENDERS || m->tag >= A6_TAGS ||
+	    m->prio >= A6_PRIOS || (!sh->use_rw && m->tag != r->tag)) {
+		a6_fail(sh, "receiver %u: a bad message (len %d, sender %u, tag %u, prio %u)",
+			r->tag, len, m->sender, m->tag, m->prio);
+		return -1;
+	}
+	/* With read(), receivers share the per-tag records: guard them. */
+	pthread_mutex_lock(&sh->why_lock);
+	last = &sh->last[m->tag][m->sender][m->prio];
+	if ((int64_t)m->seq <= *last && sh->use_rw == 0) {
+		pthread_mutex_unlock(&sh->why_lock);
+		a6_fail(sh, "receiver %u: sender %u prio %u: seq %u after %lld (lost order or "
+			"a duplicate)", r->tag, m->sender, m->prio, m->seq, (long long)*last);
+		return -1;
+	}
+	if (sh->use_rw) {
+		unsigned char *seen = &sh->seen[m->sender][m->tag * A6_EACH + m->seq];
+
+		if (m->seq >= A6_EACH || *seen) {
+			pthread_mutex_unlock(&sh->why_lock);
+			a6_fail(sh, "sender %u tag %u seq %u read twice", m->sender, m->tag,
+				m->seq);
+			return -1;
+		}
+		*seen = 1;
+	}
+	if ((int64_t)m->seq > *last)
+		*last = m->seq;
+	pthread_mutex_unlock(&sh->why_lock);
+	atomic_fetch_add(&sh->got, 1);
+	return 0;
+}
+
+static void *a6_recv_run(void *arg)
+{
+	struct a6_receiver *r = arg;
+	struct a6_shared *sh = r->sh;
+	long got = 0;
+
+	while (got < r->want && !atomic_load(&sh->failed)) {
+		struct a6_msg m;
+		int err = 0, len;
+
+		len = a6_recv_one(r, &m, 0, &err);
+		if (len < 0 && err == ETIMEDOUT) {
+			/* Long asleep: is our message there meanwhile? */
+			len = a6_recv_one(r, &m, 1, &err);
+			if (len < 0 && err == EAGAIN)
+				continue;
+			if (len >= 0) {
+				a6_fail(sh, "receiver %u slept %d ms with a matching message "
+					"queued (sender %u, prio %u, seq %u): a lost wake-up",
+					r->tag, 3000, m.sender, m.prio, m.seq);
+				break;
+			}
+		}
+		if (len < 0) {
+			a6_fail(sh, "receiver %u: %s", r->tag, strerror(err));
+			break;
+		}
+		if (len == sizeof(m) && m.sender == A6_STOP)
+			break;
+		if (a6_check(r, &m, len))
+			break;
+		got++;
+	}
+	return NULL;
+}
+
+static void a6_run(struct __test_metadata *_metadata, int fd, int use_rw, int receivers)
+{
+	struct a6_shared *sh = calloc(1, sizeof(*sh));
+	struct a6_sender s[A6_SENDERS];
+	struct a6_receiver r[8];
+	pthread_t st[A6_SENDERS], rt[8];
+	long total = (long)A6_SENDERS * A6_TAGS * A6_EACH;
+	int i, j, k;
+
+	ASSERT_NE(NULL, sh);
+	sh->fd = fd;
+	sh->use_rw = use_rw;
+	pthread_mutex_init(&sh->why_lock, NULL);
+	for (i = 0; i < A6_TAGS; i++)
+		for (j = 0; j < A6_SENDERS; j++)
+			for (k = 0; k < A6_PRIOS; k++)
+				sh->last[i][j][k] = -1;
+	for (i = 0; i < receivers; i++) {
+		r[i].sh = sh;
+		r[i].tag = i;
+		r[i].want = use_rw ? total + 1 : (long)A6_SENDERS * A6_EACH;
+		ASSERT_EQ(0, pthread_create(&rt[i], NULL, a6_recv_run, &r[i]));
+	}
+	for (i = 0; i < A6_SENDERS; i++) {
+		s[i].sh = sh;
+		s[i].id = i;
+		ASSERT_EQ(0, pthread_create(&st[i], NULL, a6_send_run, &s[i]));
+	}
+	for (i = 0; i < A6_SENDERS; i++)
+		pthread_join(st[i], NULL);
+	/*
+	 * Until everything is received: no progress for 5 s with messages
+	 * queued is a receiver left asleep (read() has no deadline to look).
+	 */
+	for (j = 0, k = -1; atomic_load(&sh->got) < total && !atomic_load(&sh->failed); ) {
+		long got = atomic_load(&sh->got);
+
+		kt_sleep_ms(100);
+		if (atomic_load(&sh->got) != got || kt_cur_msgs(fd) <= 0) {
+			j = 0;
+			continue;
+		}
+		if (++j == 50)
+			a6_fail(sh, "%ld messages queued for 5 s, %ld of %ld received: "
+				"receivers left asleep", kt_cur_msgs(fd), got, total);
+	}
+	/* Each receiver still running ends at a stop message of its kind. */
+	for (i = 0; i < receivers; i++) {
+		struct a6_msg m = { .sender = A6_STOP };
+		struct kmbox_send sd = {
+			.buf = KT_PTR(&m), .len = sizeof(m), .flags = KMBOX_F_TAG,
+			.tag = use_rw ? 0 : (uint64_t)i,
+		};
+
+		/* After a failure the queue may be full for good: do not wait. */
+		if (atomic_load(&sh->failed))
+			sd.flags |= KMBOX_F_NONBLOCK;
+
+		if (use_rw || atomic_load(&sh->failed))
+			ioctl(fd, KMBOX_IOC_SEND, &sd);
+	}
+	for (i = 0; i < receivers; i++)
+		pthread_join(rt[i], NULL);
+	EXPECT_EQ(0, atomic_load(&sh->failed)) TH_LOG("%s", sh->why);
+	EXPECT_EQ(total, atomic_load(&sh->got));
+	if (!atomic_load(&sh->failed))
+		EXPECT_EQ(0, kt_cur_msgs(fd));
+	pthread_mutex_destroy(&sh->why_lock);
+	free(sh);
+}
+
+/*
+ * Three senders and one receiver per tag, all threads of one process on
+ * one file, through a queue of four: each receiver takes only its tag
+ * (KMBOX_F_MATCH), at four priorities.  Each gets every message of its
+ * tag, each sender's in order within a priority, and is never asleep
+ * while one of its tag is queued.
+ */
+TEST_F_TIMEOUT(fp6, shared_file_matchers_lose_nothing, 120)
+{
+	int fd = kt_anon(O_RDWR, 4, 64);
+
+	ASSERT_LE(0, fd);
+	a6_run(_metadata, fd, 0, A6_TAGS);
+	close(fd);
+	A5_STATS_BACK();
+}
+
+/*
+ * The same with write() and read() (the path that skips the synchronous
+ * waiter), three senders and four readers on one file, a queue of two:
+ * every message read exactly once.
+ */
+TEST_F_TIMEOUT(fp6, shared_file_write_read_lose_nothing, 120)
+{
+	int fd = kt_anon(O_RDWR, 2, 64);
+
+	ASSERT_LE(0, fd);
+	a6_run(_metadata, fd, 1, 4);
+	close(fd);
+	A5_STATS_BACK();
+}
+
+TEST_HARNESS_MAIN
