@@ -263,9 +263,10 @@ static _Atomic uint32_t *a6_shared_word(void)
 
 /* ---- userfaultfd -------------------------------------------------------- */
 
+/* Non-blocking: poll() of a blocking userfaultfd is always EPOLLERR. */
 static int a6_userfaultfd(int flags)
 {
-	return syscall(__NR_userfaultfd, O_CLOEXEC | flags);
+	return syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | flags);
 }
 
 /* 1 if this process may take kernel-mode faults with a userfaultfd. */
