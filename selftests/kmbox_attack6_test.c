@@ -369,7 +369,8 @@ static const uint32_t a6m_sizes[] = {
 
 struct a6m_shared {
 	int fd;
-	atomic_int failed;
+	atomic_int failed, stop, drops;
+	int each;		/* messages per sender */
 	atomic_long got;
 	char why[200];
 	pthread_mutex_t lock;
@@ -437,14 +438,14 @@ static void *a6m_send_run(void *arg)
 		a6m_fail(sh, "malloc");
 		return NULL;
 	}
-	while (seq < A6M_EACH && !atomic_load(&sh->failed)) {
+	while (seq < (uint32_t)sh->each && !atomic_load(&sh->failed)) {
 		struct kmbox_mmsg e[6];
 		int n = 1 + rand_r(&rnd) % 6, how = rand_r(&rnd) % 3, i, done = 0;
 
 		if (how != 2)
 			n = 1;
-		if (n > A6M_EACH - (int)seq)
-			n = A6M_EACH - seq;
+		if (n > sh->each - (int)seq)
+			n = sh->each - seq;
 		for (i = 0; i < n; i++) {
 			uint32_t len = a6m_sizes[rand_r(&rnd) % nsizes];
 
@@ -545,28 +546,36 @@ static void *a6m_recv_run(void *arg)
 	return NULL;
 }
 
-/*
- * Three senders (single sends, write()s, batches) and three receivers
- * (single and batch receives), all threads on one file, through a queue
- * of eight, with payloads around the stack bounce, both pool buffer sizes
- * and paged messages, mixed within batches: every message comes out
- * exactly as sent, no byte past its length is written, every one
- * arrives, and when the mailbox is gone the module's message, byte and
- * pool-buffer counts are back where they were.
- */
-TEST_F_TIMEOUT(fp6, shared_file_mixed_sizes_come_out_as_sent, 120)
+/* Memory pressure on the pools: the shrinker, as often as it will run. */
+static void *a6m_drop_run(void *arg)
+{
+	struct a6m_shared *sh = arg;
+
+	while (!atomic_load(&sh->stop)) {
+		if (a5_write("/proc/sys/vm/drop_caches", "2"))
+			break;
+		atomic_fetch_add(&sh->drops, 1);
+		kt_sleep_ms(2);
+	}
+	return NULL;
+}
+
+static void a6m_run(struct __test_metadata *_metadata, uint32_t max_msgs, int each, int drop)
 {
 	struct a6m_shared *sh = calloc(1, sizeof(*sh));
 	struct a6m_sender s[A6M_SENDERS];
-	pthread_t st[A6M_SENDERS], rt[A6M_RECEIVERS];
-	long total = (long)A6M_SENDERS * A6M_EACH, pool_before;
+	pthread_t st[A6M_SENDERS], rt[A6M_RECEIVERS], dt;
+	long total = (long)A6M_SENDERS * each, pool_before, peak = 0;
 	int i, idle = 0;
 
 	ASSERT_NE(NULL, sh);
+	sh->each = each;
 	pool_before = kt_stat_long("pool_buffers");
 	pthread_mutex_init(&sh->lock, NULL);
-	sh->fd = kt_anon(O_RDWR, 8, A6M_BUF);
+	sh->fd = kt_anon(O_RDWR, max_msgs, A6M_BUF);
 	ASSERT_LE(0, sh->fd);
+	if (drop)
+		ASSERT_EQ(0, pthread_create(&dt, NULL, a6m_drop_run, sh));
 	for (i = 0; i < A6M_RECEIVERS; i++)
 		ASSERT_EQ(0, pthread_create(&rt[i], NULL, a6m_recv_run, sh));
 	for (i = 0; i < A6M_SENDERS; i++) {
@@ -576,9 +585,11 @@ TEST_F_TIMEOUT(fp6, shared_file_mixed_sizes_come_out_as_sent, 120)
 	for (i = 0; i < A6M_SENDERS; i++)
 		pthread_join(st[i], NULL);
 	while (atomic_load(&sh->got) < total && !atomic_load(&sh->failed)) {
-		long got = atomic_load(&sh->got);
+		long got = atomic_load(&sh->got), pb;
 
 		kt_sleep_ms(100);
+		pb = kt_fdinfo_long(sh->fd, "kmbox-pool-buffers");
+		peak = pb > peak ? pb : peak;
 		if (atomic_load(&sh->got) != got || kt_cur_msgs(sh->fd) <= 0) {
 			idle = 0;
 			continue;
@@ -594,16 +605,47 @@ TEST_F_TIMEOUT(fp6, shared_file_mixed_sizes_come_out_as_sent, 120)
 	}
 	for (i = 0; i < A6M_RECEIVERS; i++)
 		pthread_join(rt[i], NULL);
+	atomic_store(&sh->stop, 1);
+	if (drop)
+		pthread_join(dt, NULL);
 	EXPECT_EQ(0, atomic_load(&sh->failed)) TH_LOG("%s", sh->why);
 	EXPECT_EQ(total, atomic_load(&sh->got));
+	TH_LOG("%ld messages, pools at %ld buffers at most, %d shrinker runs", total, peak,
+	       atomic_load(&sh->drops));
 	close(sh->fd);
-	A5_STATS_BACK();
 	/* The pools go with the mailbox (the count may lag its last close). */
 	for (i = 0; i < 100 && kt_stat_long("pool_buffers") != pool_before; i++)
 		kt_sleep_ms(10);
 	EXPECT_EQ(pool_before, kt_stat_long("pool_buffers"));
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);
+}
+
+/*
+ * Three senders (single sends, write()s, batches) and three receivers
+ * (single and batch receives), all threads on one file, through a queue
+ * of eight, with payloads around the stack bounce, both pool buffer sizes
+ * and paged messages, mixed within batches: every message comes out
+ * exactly as sent, no byte past its length is written, every one
+ * arrives, and when the mailbox is gone the module's message, byte and
+ * pool-buffer counts are back where they were.
+ */
+TEST_F_TIMEOUT(fp6, shared_file_mixed_sizes_come_out_as_sent, 120)
+{
+	a6m_run(_metadata, 8, A6M_EACH, 0);
+	A5_STATS_BACK();
+}
+
+/*
+ * The same through a queue of 1024, so that both pools grow past the 256
+ * buffers they keep and give their surplus back while the queue fills
+ * and drains; as root, another thread runs the shrinker all along
+ * (drop_caches).  Nothing is lost or changed, and the counts go back.
+ */
+TEST_F_TIMEOUT(fp6, pools_shrunk_while_they_fill_and_drain, 150)
+{
+	a6m_run(_metadata, 1024, 600, variant->who == A5_ROOT);
+	A5_STATS_BACK();
 }
 
 TEST_HARNESS_MAIN
