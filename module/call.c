@@ -558,17 +558,25 @@ int kmbox_call_wait(struct kmbox_file *kf, struct kmbox_msg *msg, u32 reply_cap,
 /*
  * Make the user word @p present and writable, as a write fault would,
  * but without writing it (fault_in_writeable() would store a zero byte,
- * which the word's reader takes for "done").
+ * which the word's reader takes for "done").  The fault may drop
+ * mmap_lock and wait, killably, as a store's fault from user space or
+ * from copy_to_user() would: for a userfaultfd's handler (a page it
+ * write-protects, or one it has yet to supply), for I/O.  Without
+ * @unlocked such a fault cannot wait and fails, and a word that any
+ * system call could write would be EFAULT here.
  */
 static int kmbox_fault_in_word(u64 __user *p)
 {
 	struct mm_struct *mm = current->mm;
+	bool unlocked = false;
 	int ret;
 
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
-	ret = fixup_user_fault(mm, (unsigned long)p, FAULT_FLAG_WRITE, NULL);
+	ret = fixup_user_fault(mm, (unsigned long)p, FAULT_FLAG_WRITE, &unlocked);
 	mmap_read_unlock(mm);
+	if (ret == -EINTR)
+		return ret;
 	return ret ? -EFAULT : 0;
 }
 
