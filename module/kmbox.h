@@ -866,16 +866,11 @@ int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *m
 struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
 void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);
 void kmbox_pool_refill_locked(struct kmbox_file *kf);
+void kmbox_pool_put(struct kmbox *mb, struct kmbox_msg *msg);
 int kmbox_pool_buffers(struct kmbox *mb);
 unsigned long kmbox_pool_bytes(struct kmbox *mb);
 void kmbox_pool_init_mbox(struct kmbox *mb, u32 max_msgs);
 unsigned long kmbox_pool_destroy(struct kmbox *mb);
-
-/* Give @msg, a free pooled buffer of @mb, back to its pool; lock-free. */
-static inline void kmbox_pool_put(struct kmbox *mb, struct kmbox_msg *msg)
-{
-	llist_add(&msg->pool_node, &mb->pool[msg->pool_class].free);
-}
 int kmbox_pool_init(void);
 void kmbox_pool_exit(void);
 

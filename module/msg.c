@@ -467,6 +467,17 @@ unsigned long kmbox_pool_bytes(struct kmbox *mb)
 	       (unsigned long)atomic_read(&mb->pool[KMBOX_POOL_LARGE].size) * KMBOX_POOL_COST;
 }
 
+/**
+ * kmbox_pool_put() - give a free pooled buffer back to its pool
+ * @mb: its mailbox
+ * @msg: the buffer (holding no message)
+ *
+ * Lock-free.
+ */
+void kmbox_pool_put(struct kmbox *mb, struct kmbox_msg *msg)
+{
+	llist_add(&msg->pool_node, &mb->pool[msg->pool_class].free);
+}
 
 /*
  * A pool of @mb grew past KMBOX_POOL_KEEP, or it sends a paged message:
@@ -550,7 +561,7 @@ out_dec:
 }
 
 /* Take up to @n free buffers off @mb's pool of @class: a chain, maybe empty. */
-static noinline struct llist_node *kmbox_pool_take_class(struct kmbox *mb, unsigned int class,
+static struct llist_node *kmbox_pool_take_class(struct kmbox *mb, unsigned int class,
 						unsigned int n)
 {
 	struct llist_node *chain = NULL, **tail = &chain, *node;
@@ -606,25 +617,12 @@ void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain)
 }
 
 /*
- * A send through @kf takes a buffer of @class, and the file's spare, or
- * the mailbox's batch hint, was of the other class: from now on they are
- * of @class.
- */
-static noinline void kmbox_pool_switch(struct kmbox_file *kf, unsigned int class)
-{
-	WRITE_ONCE(kf->spare_class, class);
-	WRITE_ONCE(kf->mb->pool_hint, class);
-}
-
-/*
  * A free pooled buffer of @class for a send through @kf: from @chain
  * (kmbox_pool_take()) if it is of that class, the file's spare, the pool,
- * or new; or NULL.  The spare was refilled from the class of the file's
- * last send, so a file whose sends keep to one class finds the spare of
- * its class, or none.
+ * or new; or NULL.
  */
-static __always_inline struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, unsigned int class,
-							struct llist_node **chain)
+static struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, unsigned int class,
+					struct llist_node **chain)
 {
 	struct kmbox *mb = kf->mb;
 	struct llist_node *node;
@@ -638,15 +636,17 @@ static __always_inline struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, u
 			return msg;
 		}
 	}
+	if (READ_ONCE(kf->spare_class) != class)
+		WRITE_ONCE(kf->spare_class, class);
+	if (READ_ONCE(mb->pool_hint) != class)
+		WRITE_ONCE(mb->pool_hint, class);
 	msg = xchg(&kf->spare, NULL);
-	if (likely(msg)) {
-		if (likely(msg->pool_class == class))
+	if (msg) {
+		if (msg->pool_class == class)
 			return msg;
 		/* Of the other class: it goes back, for another send. */
 		kmbox_pool_put(mb, msg);
 	}
-	if (unlikely(READ_ONCE(kf->spare_class) != class || READ_ONCE(mb->pool_hint) != class))
-		kmbox_pool_switch(kf, class);
 	node = kmbox_pool_take_class(mb, class, 1);
 	if (node)
 		return llist_entry(node, struct kmbox_msg, pool_node);
@@ -800,7 +800,7 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 }
 
 /* A message is freed: the statistics forget it. */
-static __always_inline void kmbox_msg_uncount(struct kmbox *mb, const struct kmbox_msg *msg)
+static void kmbox_msg_uncount(struct kmbox *mb, const struct kmbox_msg *msg)
 {
 	if (msg->slot == KMBOX_NO_SLOT)
 		kmbox_stat_add(mb, bytes, -(s64)msg->len);
@@ -838,13 +838,12 @@ void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
  * @msgs: the messages
  * @n: how many
  *
- * The pooled buffers among them go back in one llist_add_batch() per run
- * of one class (one in all, most often).
+ * The pooled buffers among them go back in one llist_add_batch() per pool.
  */
 void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n)
 {
-	struct llist_node *first = NULL, *last = NULL;
-	unsigned int i, class = 0;
+	struct llist_node *first[KMBOX_POOL_CLASSES] = {}, *last[KMBOX_POOL_CLASSES] = {};
+	unsigned int i, class;
 
 	for (i = 0; i < n; i++) {
 		struct kmbox_msg *msg = msgs[i];
@@ -854,19 +853,15 @@ void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int
 			continue;
 		}
 		kmbox_msg_uncount(mb, msg);
-		if (first && msg->pool_class != class) {
-			llist_add_batch(first, last, &mb->pool[class].free);
-			first = NULL;
-			last = NULL;
-		}
 		class = msg->pool_class;
-		msg->pool_node.next = first;
-		first = &msg->pool_node;
-		if (!last)
-			last = first;
+		msg->pool_node.next = first[class];
+		first[class] = &msg->pool_node;
+		if (!last[class])
+			last[class] = first[class];
 	}
-	if (first)
-		llist_add_batch(first, last, &mb->pool[class].free);
+	for (class = 0; class < KMBOX_POOL_CLASSES; class++)
+		if (first[class])
+			llist_add_batch(first[class], last[class], &mb->pool[class].free);
 }
 
 /*
