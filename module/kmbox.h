@@ -236,8 +236,6 @@ struct kmbox_chain {
  * @prio: priority
  * @slot: region slot holding the payload, or KMBOX_NO_SLOT
  * @pooled: the buffer belongs to the mailbox's pool
- * @pool_class: which of its pools (KMBOX_POOL_SMALL, KMBOX_POOL_LARGE;
- *	pooled ones only, fixed from the buffer's allocation)
  * @qbucket: while in flight to a receiver: the qtime_hist bucket it was
  *	counted in (stats.c), so that a requeue takes it out again
  * @qgen: the mailbox's stats generation then (a reset in between means
@@ -272,7 +270,6 @@ struct kmbox_msg {
 	bool pooled;
 	u8 qbucket;
 	u8 qgen;
-	u8 pool_class;
 	struct kmbox_sync *sync;
 	u64 token;
 	u64 tag;
@@ -286,10 +283,8 @@ struct kmbox_msg {
 
 /*
  * Message layouts (msg.c).  A message is one of:
- *  - pooled: a buffer of one of its mailbox's pools, with the payload
- *    inline: a KMBOX_POOL_SMALL_COST one for up to KMBOX_POOL_SMALL_DATA
- *    bytes (and for zero-copy, which has none), a KMBOX_POOL_COST one for
- *    up to KMBOX_POOL_DATA;
+ *  - pooled: a KMBOX_POOL_COST buffer of its mailbox's pool, with the
+ *    payload (up to KMBOX_POOL_DATA bytes; none for zero-copy) inline;
  *  - zero-copy, not pooled: the header alone (KMBOX_MSG_HDR bytes);
  *  - inline: header and payload in one kmalloc() of at most PAGE_SIZE;
  *  - paged: a header, and the payload in order-0 pages on ->pages, so
@@ -301,21 +296,12 @@ struct kmbox_msg {
 #define KMBOX_INLINE_MAX	(PAGE_SIZE - KMBOX_MSG_HDR)
 
 /*
- * Message pool.  Each mailbox keeps the buffers of its small messages
- * for reuse, so that the steady state of a small-message exchange
- * allocates nothing, at any depth: no kmalloc(), no memory cgroup charge
- * and no init_on_alloc zeroing per message, each of which a buffer pays
- * once, when the pool grows.
- *
- * Classes.  A mailbox has two pools, one per buffer size, each a kmalloc
- * size class so that nothing is wasted: KMBOX_POOL_SMALL holds 256-byte
- * buffers, for payloads up to KMBOX_POOL_SMALL_DATA (104 bytes today) and
- * every zero-copy message; KMBOX_POOL_LARGE 1 KiB ones, for payloads up
- * to KMBOX_POOL_DATA (872 bytes).  A message takes a buffer of its own
- * class only: a deep queue of small messages takes a quarter of the
- * memory (and of the pages, cache and TLB entries a receive in priority
- * order walks through) that 1 KiB buffers would.  Everything below holds
- * for each pool on its own, a buffer charged what its class costs.
+ * Message pool.  Each mailbox keeps the 1 KiB buffers of its small
+ * messages (payload up to KMBOX_POOL_DATA, 872 bytes today, and every
+ * zero-copy message) for reuse, so that the steady state of a
+ * small-message exchange allocates nothing, at any depth: no kmalloc(),
+ * no memory cgroup charge and no init_on_alloc zeroing per message, each
+ * of which a buffer pays once, when the pool grows.
  *
  * Size.  A pool grows on demand with its queue, to max_msgs +
  * KMBOX_POOL_EXTRA buffers (spares and batches being built), each charged
@@ -326,58 +312,32 @@ struct kmbox_msg {
  * never pins more than its creator's quota allows.  Beyond
  * KMBOX_POOL_KEEP buffers only a send charged to the creator's own users
  * (kmbox_chain_same()) grows the pool: another user's traffic must not
- * spend the creator's quota past what the creator always accepted
- * (KMBOX_POOL_KEEP buffers of each class, 320 KiB), and its messages are
- * allocated and charged to it as before.  Everything is freed with the
- * mailbox.
+ * spend the creator's quota past what the creator always accepted, and
+ * its messages are allocated and charged to it as before.  Everything is freed
+ * with the mailbox.
  *
  * Surplus.  KMBOX_POOL_KEEP buffers a pool keeps for good; those beyond
  * (the surplus) it gives back (msg.c):
  *  - under memory pressure: a shrinker frees every surplus buffer that is
  *    free (not holding a message) at once;
- *  - when idle: every KMBOX_POOL_TRIM_MS, a mailbox whose pools did not
- *    grow since the last pass has each pool trimmed of the free buffers
- *    beyond the mailbox's messages of the moment (queued and in flight,
- *    of both classes) + KMBOX_POOL_EXTRA, KMBOX_POOL_KEEP at least.  A
- *    queue that stays deep keeps its pool; a drained one gives its
- *    surplus back within two passes.
- * A mailbox with a surplus is on a list of the module's (msg.c), which
- * the shrinker and the trim pass walk under a mutex; kmbox_pool_destroy()
+ *  - when idle: every KMBOX_POOL_TRIM_MS, a pool that did not grow since
+ *    the last pass is trimmed of the free buffers beyond the mailbox's
+ *    messages of the moment (queued and in flight) + KMBOX_POOL_EXTRA,
+ *    KMBOX_POOL_KEEP at least.  A queue that stays deep keeps its pool; a
+ *    drained one gives its surplus back within two passes.
+ * A pool with a surplus is on a list of the module's (msg.c), which the
+ * shrinker and the trim pass walk under a mutex; kmbox_pool_destroy()
  * takes it off under the same mutex.
  *
  * Plain kmalloc(): no cache of our own, whose creation could half-fail at
  * insmod (6.1's sysfs_slab_add() leaks the name when fault injection fails
  * it), and which would save only the zeroing of a buffer's first use.
  */
-enum kmbox_pool_class {
-	KMBOX_POOL_SMALL,
-	KMBOX_POOL_LARGE,
-	KMBOX_POOL_CLASSES
-};
-
-#define KMBOX_POOL_SMALL_COST	256	/* kmalloc size classes: nothing wasted */
-#define KMBOX_POOL_COST		1024
-#define KMBOX_POOL_SMALL_DATA	(KMBOX_POOL_SMALL_COST - KMBOX_MSG_HDR)
+#define KMBOX_POOL_COST		1024	/* a kmalloc size class: nothing wasted */
 #define KMBOX_POOL_DATA		(KMBOX_POOL_COST - KMBOX_MSG_HDR)
 #define KMBOX_POOL_EXTRA	8
 #define KMBOX_POOL_KEEP		256
 #define KMBOX_POOL_TRIM_MS	1000
-
-/* What a buffer of pool @class costs: its size, and its charge. */
-static inline size_t kmbox_pool_cost(unsigned int class)
-{
-	return class == KMBOX_POOL_SMALL ? KMBOX_POOL_SMALL_COST : KMBOX_POOL_COST;
-}
-
-/**
- * struct kmbox_pool - one of a mailbox's pools of message buffers
- * @free: its free buffers; anyone adds, takers hold kmbox->lock
- * @size: its buffers (free or in use)
- */
-struct kmbox_pool {
-	struct llist_head free;
-	atomic_t size;
-};
 
 /*
  * Recycled pages.  A paged message, once freed, is kept whole (header and
@@ -483,13 +443,11 @@ struct kmbox_mbstats {
  * @dead: the last reference is gone and the mailbox is being freed; /proc
  *	readers who still find it skip it (under @lock)
  * @creator: charged for the mailbox, its region and its pool
- * @pool: its pools of message buffers, one per class (see "Message
- *	pool")
- * @pool_hint: the class a pooled buffer was last taken from: what a
- *	batch takes ahead (kmbox_pool_take())
- * @pool_max: most buffers of each pool (fixed)
- * @pool_grew: a pool grew past KMBOX_POOL_KEEP since the last trim pass
- * @pool_link: on the list of mailboxes with a pool surplus or recycled pages
+ * @pool: free pooled buffers; anyone adds, takers hold @lock
+ * @pool_size: pooled buffers allocated (free or in use)
+ * @pool_max: most pooled buffers (fixed)
+ * @pool_grew: the pool grew past KMBOX_POOL_KEEP since the last trim pass
+ * @pool_link: on the list of pools with a surplus or recycled pages
  *	(msg.c), or empty; under that list's mutex
  * @recycled: freed paged messages kept whole for reuse (see "Recycled
  *	pages"), chained through pool_node; added to and emptied whole only
@@ -550,8 +508,8 @@ struct kmbox {
 	bool unlinked;
 	bool dead;
 	struct kmbox_chain *creator;
-	struct kmbox_pool pool[KMBOX_POOL_CLASSES];
-	u8 pool_hint;
+	struct llist_head pool;
+	atomic_t pool_size;
 	u32 pool_max;
 	bool pool_grew;
 	struct list_head pool_link;
@@ -596,8 +554,6 @@ struct kmbox_relay {
  * @opener: thread group that opened the file: the sender of its write()s
  * @cred: the file's f_cred (the opener's): euid/egid of its write()s
  * @spare: a pooled buffer set aside for this file's next send (xchg())
- * @spare_class: the class of the file's last pooled send, which its spare
- *	is refilled from
  * @zc_used: the file has reserved or received a slot, so slots may
  *	name it as owner or sender (under @mb->lock)
  * @zc_held: slots this file holds, reserved or delivered to it (under
@@ -624,7 +580,6 @@ struct kmbox_file {
 	struct pid *opener;
 	const struct cred *cred;
 	struct kmbox_msg *spare;
-	u8 spare_class;
 	bool zc_used;
 	u32 zc_held;
 	u64 zc_completed;
@@ -866,10 +821,6 @@ int kmbox_copy_out(struct kmbox *mb, void __user *buf, const struct kmbox_msg *m
 struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n);
 void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain);
 void kmbox_pool_refill_locked(struct kmbox_file *kf);
-void kmbox_pool_put(struct kmbox *mb, struct kmbox_msg *msg);
-int kmbox_pool_buffers(struct kmbox *mb);
-unsigned long kmbox_pool_bytes(struct kmbox *mb);
-void kmbox_pool_init_mbox(struct kmbox *mb, u32 max_msgs);
 unsigned long kmbox_pool_destroy(struct kmbox *mb);
 int kmbox_pool_init(void);
 void kmbox_pool_exit(void);

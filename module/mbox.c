@@ -584,7 +584,10 @@ struct kmbox *kmbox_alloc(const struct kmbox_attr *in, const struct kmbox_qos *q
 			goto out_free;
 	}
 	mb->creator = kmbox_chain_hold(creator);
-	kmbox_pool_init_mbox(mb, attr.max_msgs);
+	init_llist_head(&mb->pool);
+	atomic_set(&mb->pool_size, 0);
+	mb->pool_max = attr.max_msgs + KMBOX_POOL_EXTRA;
+	INIT_LIST_HEAD(&mb->pool_link);
 	mb->rendezvous = attr.flags & KMBOX_ATTR_RENDEZVOUS;
 	kmbox_qos_init(mb, qos);
 	atomic64_set(&mb->next_token, 0);
@@ -1598,7 +1601,7 @@ void kmbox_file_detach(struct kmbox_file *kf)
 	bool freed;
 
 	if (spare)
-		kmbox_pool_put(mb, spare);
+		llist_add(&spare->pool_node, &mb->pool);
 	/* Nothing else uses the file now: its table can be read unlocked. */
 	if (!RB_EMPTY_ROOT(&kf->calls)) {
 		spin_lock(&mb->lock);

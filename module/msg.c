@@ -10,17 +10,16 @@
  * for the same reason).
  *
  * Buffers.  Small messages (and all zero-copy ones, which carry no
- * payload) live in buffers from the mailbox's pools, one per buffer size
- * (max_msgs + KMBOX_POOL_EXTRA each at most, charged to the creator; the
- * policy, and how the surplus over KMBOX_POOL_KEEP goes back, is in
- * kmbox.h).  A receiver gives a delivered buffer back to its pool with
- * llist_add(), lock-free; a sender takes one from its file's spare, and
- * refills the spare from the pool of its last send's class while it holds
- * kmbox->lock to queue, so taking costs no lock round of its own and
- * llist_del_first() always runs under the lock, as it must.  Larger
- * messages, and small ones once their pool is all in use, are allocated
- * and charged to the sender; a freed paged message is kept whole for the
- * mailbox's next one, a few at most ("Recycled pages" in kmbox.h).
+ * payload) live in buffers from the mailbox's pool (max_msgs +
+ * KMBOX_POOL_EXTRA at most, charged to the creator; the policy, and how
+ * the surplus over KMBOX_POOL_KEEP goes back, is in kmbox.h).  A receiver gives a delivered buffer
+ * back with llist_add(), lock-free; a sender takes one from its file's
+ * spare, and refills the spare from the pool while it holds kmbox->lock to
+ * queue, so taking costs no lock round of its own and llist_del_first()
+ * always runs under the lock, as it must.  Larger messages, and small ones
+ * once the pool is all in use, are allocated and charged to the sender;
+ * a freed paged message is kept whole for the mailbox's next one, a few
+ * at most ("Recycled pages" in kmbox.h).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -38,13 +37,13 @@
 #include "kmbox.h"
 
 /*
- * Mailboxes with a pool surplus (a pool of more than KMBOX_POOL_KEEP
- * buffers), for the shrinker and the trim pass.  A mailbox is put on the
- * list by the send that grows a pool of it past KMBOX_POOL_KEEP, taken
- * off by a trim that brings it back, or by kmbox_pool_destroy(); both
- * hold the mutex, so a mailbox found on the list under it is alive.
- * Nothing allocates under it, and the shrinker only tries it: reclaim
- * entered under it, or under a mailbox's lock, cannot wait for it.
+ * Pools with a surplus (more than KMBOX_POOL_KEEP buffers), for the
+ * shrinker and the trim pass.  A mailbox is put on the list by the send
+ * that grows its pool past KMBOX_POOL_KEEP, taken off by a trim that
+ * brings it back, or by kmbox_pool_destroy(); both hold the mutex, so a
+ * mailbox found on the list under it is alive.  Nothing allocates under
+ * it, and the shrinker only tries it: reclaim entered under it, or under
+ * a mailbox's lock, cannot wait for it.
  */
 static DEFINE_MUTEX(kmbox_pools_lock);
 static LIST_HEAD(kmbox_pools);
@@ -63,9 +62,8 @@ static void kmbox_pool_count(struct kmbox *mb, long n)
 	atomic_long_add(n, &kmbox_stats.pool_buffers);
 }
 
-/* Free a chain of @n pooled buffers taken off @mb's pool of @class. */
-static void kmbox_pool_free_chain(struct kmbox *mb, unsigned int class,
-				  struct llist_node *chain, long n)
+/* Free a chain of @n pooled buffers taken off @mb's pool. */
+static void kmbox_pool_free_chain(struct kmbox *mb, struct llist_node *chain, long n)
 {
 	struct kmbox_msg *msg, *next;
 
@@ -73,7 +71,7 @@ static void kmbox_pool_free_chain(struct kmbox *mb, unsigned int class,
 		put_pid(msg->pid);
 		kfree(msg);
 	}
-	kmbox_uncharge(mb->creator, n * kmbox_pool_cost(class));
+	kmbox_uncharge(mb->creator, n * KMBOX_POOL_COST);
 	kmbox_pool_count(mb, -n);
 }
 
@@ -220,15 +218,13 @@ static struct kmbox_msg *kmbox_recycled_get(struct kmbox *mb)
 }
 
 /*
- * Free the free buffers of @mb's pool of @class down to @keep buffers
- * (not below KMBOX_POOL_KEEP), @max at most; the pool list's mutex held.
- * The mailbox's lock is taken for 32 buffers at a time.  May sleep.
+ * Free @mb's free pooled buffers down to @keep pooled buffers (not below
+ * KMBOX_POOL_KEEP), @max at most; the pool list's mutex held.  The
+ * mailbox's lock is taken for 32 buffers at a time.  May sleep.
  * Return: how many.
  */
-static unsigned long kmbox_pool_trim_class(struct kmbox *mb, unsigned int class, int keep,
-					   unsigned long max)
+static unsigned long kmbox_pool_trim(struct kmbox *mb, int keep, unsigned long max)
 {
-	struct kmbox_pool *pool = &mb->pool[class];
 	unsigned long freed = 0;
 
 	lockdep_assert_held(&kmbox_pools_lock);
@@ -238,10 +234,10 @@ static unsigned long kmbox_pool_trim_class(struct kmbox *mb, unsigned int class,
 		long n = 0, surplus = 0;
 
 		spin_lock(&mb->lock);
-		while (n < 32 && freed + n < max && atomic_read(&pool->size) > keep &&
-		       (node = llist_del_first(&pool->free))) {
+		while (n < 32 && freed + n < max && atomic_read(&mb->pool_size) > keep &&
+		       (node = llist_del_first(&mb->pool))) {
 			/* As in kmbox_pool_grow(): by the value it had. */
-			if (atomic_dec_return(&pool->size) >= KMBOX_POOL_KEEP)
+			if (atomic_dec_return(&mb->pool_size) >= KMBOX_POOL_KEEP)
 				surplus++;
 			node->next = chain;
 			chain = node;
@@ -251,7 +247,7 @@ static unsigned long kmbox_pool_trim_class(struct kmbox *mb, unsigned int class,
 		if (!n)
 			break;
 		atomic_long_sub(surplus, &kmbox_pool_surplus);
-		kmbox_pool_free_chain(mb, class, chain, n);
+		kmbox_pool_free_chain(mb, chain, n);
 		freed += n;
 		/* 65 536 buffers are a lot of batches (shrinkers may sleep). */
 		cond_resched();
@@ -259,26 +255,11 @@ static unsigned long kmbox_pool_trim_class(struct kmbox *mb, unsigned int class,
 	return freed;
 }
 
-/* kmbox_pool_trim_class() for each of @mb's pools, @max buffers at most in all. */
-static unsigned long kmbox_pool_trim(struct kmbox *mb, int keep, unsigned long max)
-{
-	unsigned long freed = 0;
-	unsigned int class;
-
-	for (class = 0; class < KMBOX_POOL_CLASSES && freed < max; class++)
-		freed += kmbox_pool_trim_class(mb, class, keep, max - freed);
-	return freed;
-}
-
 /* Has @mb something for the shrinker: a pool surplus, recycled pages? */
 static bool kmbox_pool_listable(struct kmbox *mb)
 {
-	unsigned int class;
-
-	for (class = 0; class < KMBOX_POOL_CLASSES; class++)
-		if (atomic_read(&mb->pool[class].size) > KMBOX_POOL_KEEP)
-			return true;
-	return atomic_read(&mb->recycled_pages);
+	return atomic_read(&mb->pool_size) > KMBOX_POOL_KEEP ||
+	       atomic_read(&mb->recycled_pages);
 }
 
 /* Take @mb off the list if it has nothing for the shrinker left; mutex held. */
@@ -390,9 +371,9 @@ void kmbox_pool_exit(void)
  */
 unsigned long kmbox_pool_destroy(struct kmbox *mb)
 {
-	unsigned long recycled, cost = 0;
 	struct kmbox_msg *msg, *next;
-	unsigned int class;
+	unsigned long recycled;
+	int pooled = 0;
 
 	/*
 	 * Only a pool that may grow past KMBOX_POOL_KEEP, or a mailbox of
@@ -403,84 +384,22 @@ unsigned long kmbox_pool_destroy(struct kmbox *mb)
 		list_del_init(&mb->pool_link);
 		mutex_unlock(&kmbox_pools_lock);
 	}
-	for (class = 0; class < KMBOX_POOL_CLASSES; class++) {
-		struct kmbox_pool *pool = &mb->pool[class];
-		int pooled = 0;
-
-		llist_for_each_entry_safe(msg, next, llist_del_all(&pool->free), pool_node) {
-			WARN_ON_ONCE(msg->pool_class != class);
-			put_pid(msg->pid);
-			kfree(msg);
-			pooled++;
-		}
-		WARN_ON(pooled != atomic_read(&pool->size));
-		if (pooled > KMBOX_POOL_KEEP)
-			atomic_long_sub(pooled - KMBOX_POOL_KEEP, &kmbox_pool_surplus);
-		kmbox_pool_count(mb, -pooled);
-		cost += pooled * kmbox_pool_cost(class);
+	llist_for_each_entry_safe(msg, next, llist_del_all(&mb->pool), pool_node) {
+		put_pid(msg->pid);
+		kfree(msg);
+		pooled++;
 	}
+	WARN_ON(pooled != atomic_read(&mb->pool_size));
+	if (pooled > KMBOX_POOL_KEEP)
+		atomic_long_sub(pooled - KMBOX_POOL_KEEP, &kmbox_pool_surplus);
+	kmbox_pool_count(mb, -pooled);
 	kmbox_recycled_free_chain(mb, llist_del_all(&mb->recycled), &recycled);
 	WARN_ON(atomic_read(&mb->recycled_pages));
-	return cost + recycled;
-}
-
-/**
- * kmbox_pool_init_mbox() - set up the pools of a new mailbox
- * @mb: the mailbox
- * @max_msgs: its max_msgs
- */
-void kmbox_pool_init_mbox(struct kmbox *mb, u32 max_msgs)
-{
-	unsigned int class;
-
-	for (class = 0; class < KMBOX_POOL_CLASSES; class++) {
-		init_llist_head(&mb->pool[class].free);
-		atomic_set(&mb->pool[class].size, 0);
-	}
-	mb->pool_hint = KMBOX_POOL_SMALL;
-	mb->pool_max = max_msgs + KMBOX_POOL_EXTRA;
-	INIT_LIST_HEAD(&mb->pool_link);
-}
-
-/**
- * kmbox_pool_buffers() - how many buffers @mb's pools have, free or in use
- * @mb: the mailbox
- *
- * Return: the count, for fdinfo.
- */
-int kmbox_pool_buffers(struct kmbox *mb)
-{
-	return atomic_read(&mb->pool[KMBOX_POOL_SMALL].size) +
-	       atomic_read(&mb->pool[KMBOX_POOL_LARGE].size);
-}
-
-/**
- * kmbox_pool_bytes() - what @mb's pools' buffers take, free or in use
- * @mb: the mailbox
- *
- * Return: the bytes, which is what they are charged to the creator.
- */
-unsigned long kmbox_pool_bytes(struct kmbox *mb)
-{
-	return (unsigned long)atomic_read(&mb->pool[KMBOX_POOL_SMALL].size) *
-	       KMBOX_POOL_SMALL_COST +
-	       (unsigned long)atomic_read(&mb->pool[KMBOX_POOL_LARGE].size) * KMBOX_POOL_COST;
-}
-
-/**
- * kmbox_pool_put() - give a free pooled buffer back to its pool
- * @mb: its mailbox
- * @msg: the buffer (holding no message)
- *
- * Lock-free.
- */
-void kmbox_pool_put(struct kmbox *mb, struct kmbox_msg *msg)
-{
-	llist_add(&msg->pool_node, &mb->pool[msg->pool_class].free);
+	return pooled * KMBOX_POOL_COST + recycled;
 }
 
 /*
- * A pool of @mb grew past KMBOX_POOL_KEEP, or it sends a paged message:
+ * @mb's pool grew past KMBOX_POOL_KEEP, or it sends a paged message:
  * list it for the trim pass and the shrinker.
  */
 static void kmbox_pool_list(struct kmbox *mb)
@@ -511,41 +430,33 @@ static bool kmbox_pool_may_grow(const struct kmbox_file *kf, const struct kmbox 
 	return size <= KMBOX_POOL_KEEP || kmbox_chain_same(kf->chain, mb->creator);
 }
 
-/*
- * A new buffer of @class for the pool of @kf's mailbox, or NULL when that
- * pool is full or over quota.
- */
-static struct kmbox_msg *kmbox_pool_grow(struct kmbox_file *kf, unsigned int class)
+/* A new pooled buffer for @kf's mailbox, or NULL when the pool is full or over quota. */
+static struct kmbox_msg *kmbox_pool_grow(struct kmbox_file *kf)
 {
 	struct kmbox *mb = kf->mb;
-	struct kmbox_pool *pool = &mb->pool[class];
-	size_t cost = kmbox_pool_cost(class);
 	struct kmbox_msg *msg;
 	int size;
 
 	BUILD_BUG_ON(KMBOX_POOL_DATA < 512);
-	/* 64 B messages (and zero-copy ones) fit the small class. */
-	BUILD_BUG_ON(KMBOX_POOL_SMALL_DATA < 64);
-	if (atomic_read(&pool->size) >= mb->pool_max ||
-	    !kmbox_pool_may_grow(kf, mb, atomic_read(&pool->size) + 1))
+	if (atomic_read(&mb->pool_size) >= mb->pool_max ||
+	    !kmbox_pool_may_grow(kf, mb, atomic_read(&mb->pool_size) + 1))
 		return NULL;
 	/*
 	 * kmbox_pool_surplus follows every change of a pool's size across
 	 * KMBOX_POOL_KEEP by the value it changed from, so it is exact once
 	 * the pool is quiet, whatever the order of grows and trims.
 	 */
-	size = atomic_inc_return(&pool->size);
+	size = atomic_inc_return(&mb->pool_size);
 	if (size > KMBOX_POOL_KEEP)
 		atomic_long_inc(&kmbox_pool_surplus);
 	if (size > mb->pool_max || !kmbox_pool_may_grow(kf, mb, size))
 		goto out_dec;
-	if (kmbox_charge(mb->creator, cost))
+	if (kmbox_charge(mb->creator, KMBOX_POOL_COST))
 		goto out_dec;
-	msg = kmalloc(cost, KMBOX_MSG_GFP);
+	msg = kmalloc(KMBOX_POOL_COST, KMBOX_MSG_GFP);
 	if (!msg)
 		goto out_uncharge;
 	msg->pooled = true;
-	msg->pool_class = class;
 	msg->pid = NULL;
 	kmbox_pool_count(mb, 1);
 	if (size > KMBOX_POOL_KEEP)
@@ -553,30 +464,11 @@ static struct kmbox_msg *kmbox_pool_grow(struct kmbox_file *kf, unsigned int cla
 	return msg;
 
 out_uncharge:
-	kmbox_uncharge(mb->creator, cost);
+	kmbox_uncharge(mb->creator, KMBOX_POOL_COST);
 out_dec:
-	if (atomic_dec_return(&pool->size) >= KMBOX_POOL_KEEP)
+	if (atomic_dec_return(&mb->pool_size) >= KMBOX_POOL_KEEP)
 		atomic_long_dec(&kmbox_pool_surplus);
 	return NULL;
-}
-
-/* Take up to @n free buffers off @mb's pool of @class: a chain, maybe empty. */
-static struct llist_node *kmbox_pool_take_class(struct kmbox *mb, unsigned int class,
-						unsigned int n)
-{
-	struct llist_node *chain = NULL, **tail = &chain, *node;
-	struct llist_head *free = &mb->pool[class].free;
-
-	if (llist_empty(free))
-		return NULL;
-	spin_lock(&mb->lock);
-	while (n-- && (node = llist_del_first(free))) {
-		*tail = node;
-		tail = &node->next;
-	}
-	*tail = NULL;
-	spin_unlock(&mb->lock);
-	return chain;
 }
 
 /**
@@ -584,17 +476,24 @@ static struct llist_node *kmbox_pool_take_class(struct kmbox *mb, unsigned int c
  * @mb: the mailbox
  * @n: how many at most
  *
- * For a batch of sends: one lock round instead of one per message.  The
- * buffers are of the class the mailbox's last pooled send took (a batch
- * is most often of one size, and like the last): a message of another
- * class leaves them to the next one (kmbox_msg_alloc()).
+ * For a batch of sends: one lock round instead of one per message.
  *
- * Return: a NULL-terminated chain of buffers (pool_node) of one class,
- * maybe empty.
+ * Return: a NULL-terminated chain of buffers (pool_node), maybe empty.
  */
 struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n)
 {
-	return kmbox_pool_take_class(mb, READ_ONCE(mb->pool_hint), n);
+	struct llist_node *chain = NULL, **tail = &chain, *node;
+
+	if (llist_empty(&mb->pool))
+		return NULL;
+	spin_lock(&mb->lock);
+	while (n-- && (node = llist_del_first(&mb->pool))) {
+		*tail = node;
+		tail = &node->next;
+	}
+	*tail = NULL;
+	spin_unlock(&mb->lock);
+	return chain;
 }
 
 /**
@@ -605,24 +504,16 @@ struct llist_node *kmbox_pool_take(struct kmbox *mb, unsigned int n)
 void kmbox_pool_give(struct kmbox *mb, struct llist_node *chain)
 {
 	struct llist_node *last = chain;
-	unsigned int class;
 
 	if (!chain)
 		return;
-	/* kmbox_pool_take() took them from one pool. */
-	class = llist_entry(chain, struct kmbox_msg, pool_node)->pool_class;
 	while (last->next)
 		last = last->next;
-	llist_add_batch(chain, last, &mb->pool[class].free);
+	llist_add_batch(chain, last, &mb->pool);
 }
 
-/*
- * A free pooled buffer of @class for a send through @kf: from @chain
- * (kmbox_pool_take()) if it is of that class, the file's spare, the pool,
- * or new; or NULL.
- */
-static struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, unsigned int class,
-					struct llist_node **chain)
+/* A free pooled buffer for a send through @kf, or NULL. */
+static struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, struct llist_node **chain)
 {
 	struct kmbox *mb = kf->mb;
 	struct llist_node *node;
@@ -630,27 +521,16 @@ static struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, unsigned int clas
 
 	if (chain && *chain) {
 		node = *chain;
-		msg = llist_entry(node, struct kmbox_msg, pool_node);
-		if (msg->pool_class == class) {
-			*chain = node->next;
-			return msg;
-		}
+		*chain = node->next;
+		return llist_entry(node, struct kmbox_msg, pool_node);
 	}
-	if (READ_ONCE(kf->spare_class) != class)
-		WRITE_ONCE(kf->spare_class, class);
-	if (READ_ONCE(mb->pool_hint) != class)
-		WRITE_ONCE(mb->pool_hint, class);
 	msg = xchg(&kf->spare, NULL);
-	if (msg) {
-		if (msg->pool_class == class)
-			return msg;
-		/* Of the other class: it goes back, for another send. */
-		kmbox_pool_put(mb, msg);
-	}
-	node = kmbox_pool_take_class(mb, class, 1);
+	if (msg)
+		return msg;
+	node = kmbox_pool_take(mb, 1);
 	if (node)
 		return llist_entry(node, struct kmbox_msg, pool_node);
-	return kmbox_pool_grow(kf, class);
+	return kmbox_pool_grow(kf);
 }
 
 /**
@@ -662,16 +542,15 @@ static struct kmbox_msg *kmbox_pool_get(struct kmbox_file *kf, unsigned int clas
 void kmbox_pool_refill_locked(struct kmbox_file *kf)
 {
 	struct kmbox *mb = kf->mb;
-	struct llist_head *free = &mb->pool[READ_ONCE(kf->spare_class)].free;
 	struct llist_node *node;
 
 	lockdep_assert_held(&mb->lock);
-	if (READ_ONCE(kf->spare) || llist_empty(free))
+	if (READ_ONCE(kf->spare) || llist_empty(&mb->pool))
 		return;
-	node = llist_del_first(free);
+	node = llist_del_first(&mb->pool);
 	if (node && cmpxchg(&kf->spare, NULL,
 			    llist_entry(node, struct kmbox_msg, pool_node)))
-		llist_add(node, free);
+		llist_add(node, &mb->pool);
 }
 
 /* A copied message whose payload is kept in pages. */
@@ -760,10 +639,8 @@ struct kmbox_msg *kmbox_msg_alloc(struct kmbox_file *kf, u32 len, u32 slot,
 	bool copied = slot == KMBOX_NO_SLOT;
 	struct kmbox_msg *msg = NULL;
 
-	if (!copied || len <= KMBOX_POOL_SMALL_DATA)
-		msg = kmbox_pool_get(kf, KMBOX_POOL_SMALL, pool);
-	else if (len <= KMBOX_POOL_DATA)
-		msg = kmbox_pool_get(kf, KMBOX_POOL_LARGE, pool);
+	if (!copied || len <= KMBOX_POOL_DATA)
+		msg = kmbox_pool_get(kf, pool);
 	if (msg) {
 		if (msg->pid != pid) {
 			put_pid(msg->pid);
@@ -812,13 +689,13 @@ static void kmbox_msg_uncount(struct kmbox *mb, const struct kmbox_msg *msg)
  * @mb: the mailbox it was allocated for
  * @msg: the message
  *
- * A pooled buffer goes back to its pool (lock-free).
+ * A pooled buffer goes back to @mb's pool (lock-free).
  */
 void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
 {
 	kmbox_msg_uncount(mb, msg);
 	if (msg->pooled) {
-		kmbox_pool_put(mb, msg);
+		llist_add(&msg->pool_node, &mb->pool);
 		return;
 	}
 	kmbox_uncharge(msg->chain, kmbox_msg_cost(msg->len, msg->slot));
@@ -838,12 +715,12 @@ void kmbox_msg_free(struct kmbox *mb, struct kmbox_msg *msg)
  * @msgs: the messages
  * @n: how many
  *
- * The pooled buffers among them go back in one llist_add_batch() per pool.
+ * The pooled buffers among them go back in one llist_add_batch().
  */
 void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int n)
 {
-	struct llist_node *first[KMBOX_POOL_CLASSES] = {}, *last[KMBOX_POOL_CLASSES] = {};
-	unsigned int i, class;
+	struct llist_node *first = NULL, *last = NULL;
+	unsigned int i;
 
 	for (i = 0; i < n; i++) {
 		struct kmbox_msg *msg = msgs[i];
@@ -853,15 +730,13 @@ void kmbox_msg_free_many(struct kmbox *mb, struct kmbox_msg **msgs, unsigned int
 			continue;
 		}
 		kmbox_msg_uncount(mb, msg);
-		class = msg->pool_class;
-		msg->pool_node.next = first[class];
-		first[class] = &msg->pool_node;
-		if (!last[class])
-			last[class] = first[class];
+		msg->pool_node.next = first;
+		first = &msg->pool_node;
+		if (!last)
+			last = first;
 	}
-	for (class = 0; class < KMBOX_POOL_CLASSES; class++)
-		if (first[class])
-			llist_add_batch(first[class], last[class], &mb->pool[class].free);
+	if (first)
+		llist_add_batch(first, last, &mb->pool);
 }
 
 /*

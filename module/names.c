@@ -824,8 +824,7 @@ void kmbox_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "kmbox-uid:\t%u\nkmbox-gid:\t%u\nkmbox-mode:\t%04o\n",
 		   from_kuid_munged(uns, mb->uid), from_kgid_munged(uns, mb->gid), mb->mode);
 	seq_printf(m, "kmbox-max-msgs:\t%u\nkmbox-max-msgsize:\t%u\nkmbox-rendezvous:\t%d\n"
-		   "kmbox-zc-slots:\t%u\nkmbox-pool-buffers:\t%d\nkmbox-pool-bytes:\t%lu\n"
-		   "kmbox-recycled-pages:\t%d\n",
+		   "kmbox-zc-slots:\t%u\nkmbox-pool-buffers:\t%d\nkmbox-recycled-pages:\t%d\n",
 		   mb->max_msgs, mb->max_msgsize, mb->rendezvous, c.slots,
-		   kmbox_pool_buffers(mb), kmbox_pool_bytes(mb), atomic_read(&mb->recycled_pages));
+		   atomic_read(&mb->pool_size), atomic_read(&mb->recycled_pages));
 }

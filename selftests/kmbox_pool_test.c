@@ -6,11 +6,8 @@
  * mailbox is idle; it is charged to its creator's quota, which it never
  * goes past; and nothing is left when its mailbox goes, however it goes.
  *
- * A message takes a buffer of its size class: 256 bytes for up to 104
- * bytes of payload, 1 KiB for up to 872; each class is a pool of its own.
- *
- * Observed through the mailbox's fdinfo (kmbox-pool-buffers,
- * kmbox-pool-bytes) and /proc/kmbox/stats (pool_buffers).  Every test that changes a module
+ * Observed through the mailbox's fdinfo (kmbox-pool-buffers) and
+ * /proc/kmbox/stats (pool_buffers).  Every test that changes a module
  * parameter puts it back in its teardown.
  */
 #define _GNU_SOURCE
@@ -24,10 +21,6 @@
 #define KEEP		256	/* KMBOX_POOL_KEEP */
 #define EXTRA		8	/* KMBOX_POOL_EXTRA */
 #define POOL		"kmbox-pool-buffers"
-#define POOL_BYTES	"kmbox-pool-bytes"
-#define SMALL_BUF	256	/* KMBOX_POOL_SMALL_COST */
-#define SMALL_DATA	104	/* KMBOX_POOL_SMALL_DATA: SMALL_BUF less the 152-byte header */
-#define LARGE_BUF	1024	/* KMBOX_POOL_COST */
 #define DEPTH		1000
 #define MSG		64
 #define KT_USER		1000
@@ -191,88 +184,14 @@ TEST_F(pool, queue_kept_deep_keeps_its_pool)
 
 #define QUOTA	(512 << 10)
 
-/* Send @n messages of @len numbered from @seed, priority @seed % 4 up; how many went. */
-static int fill_len(int fd, int n, size_t len, uint32_t seed)
-{
-	char buf[1024];
-	int i;
-
-	for (i = 0; i < n; i++) {
-		kt_fill(buf, len, seed + i);
-		if (kt_send(fd, buf, len, (seed + i) % 4, KMBOX_F_NONBLOCK, 0))
-			break;
-	}
-	return i;
-}
-
-/*
- * A mailbox for messages up to 1 KiB: each message takes a buffer of its
- * own size class, 256 bytes up to 104 bytes of payload, 1 KiB from 105
- * (fdinfo shows what the pool takes, which is its charge), and queued
- * side by side they come out intact, by priority and then in order.
- */
-TEST(each_message_takes_a_buffer_of_its_size_class)
-{
-	static const size_t len[] = { 0, 1, 64, SMALL_DATA, SMALL_DATA + 1, 872 };
-	long b0, b1, n0, n1;
-	char buf[1024];
-	int fd, sent = 0, got = 0, bad = 0;
-	size_t i;
-
-	KT_REQUIRE_MODULE();
-	fd = kt_anon(O_RDWR | O_NONBLOCK, 6 * DEPTH, 1024);
-	ASSERT_GE(fd, 0) TH_LOG("anon mailbox: %s", strerror(errno));
-	if (kt_fdinfo_long(fd, POOL_BYTES) < 0)
-		SKIP(return, "no kmbox-pool-bytes in fdinfo: a module with one buffer size");
-	for (i = 0; i < sizeof(len) / sizeof(len[0]); i++) {
-		n0 = kt_fdinfo_long(fd, POOL);
-		b0 = kt_fdinfo_long(fd, POOL_BYTES);
-		ASSERT_EQ(DEPTH, fill_len(fd, DEPTH, len[i], 1000 * i));
-		sent += DEPTH;
-		n1 = kt_fdinfo_long(fd, POOL);
-		b1 = kt_fdinfo_long(fd, POOL_BYTES);
-		TH_LOG("%zu B: pool %ld -> %ld buffers, %ld -> %ld bytes", len[i], n0, n1, b0, b1);
-		/* A thousand more queued: most take new buffers, all of their class. */
-		EXPECT_GE(n1 - n0, DEPTH - 2 * 8);
-		EXPECT_EQ((n1 - n0) * (len[i] <= SMALL_DATA ? SMALL_BUF : LARGE_BUF), b1 - b0);
-	}
-	/* Priority 3 first, then 2, 1, 0; each in the order sent. */
-	for (int prio = 3; prio >= 0; prio--) {
-		for (i = 0; i < sizeof(len) / sizeof(len[0]); i++) {
-			for (uint32_t k = 0; k < DEPTH; k++) {
-				uint32_t seed = 1000 * i + k;
-				struct kmbox_recv r;
-				int n;
-
-				if (seed % 4 != (uint32_t)prio)
-					continue;
-				memset(buf, 0x5a, sizeof(buf));
-				n = kt_recv(fd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, &r);
-				got += n >= 0;
-				if (n != (int)len[i] || r.prio != (unsigned int)prio ||
-				    !kt_check_fill(buf, len[i], seed) ||
-				    (len[i] < sizeof(buf) && (unsigned char)buf[len[i]] != 0x5a)) {
-					if (bad++ < 5)
-						TH_LOG("message %u of %zu B: got %d B, priority %u", seed,
-						       len[i], n, r.prio);
-				}
-			}
-		}
-	}
-	EXPECT_EQ(sent, got);
-	EXPECT_EQ(0, bad);
-	close(fd);
-}
-
 /*
  * A user at its quota cannot go past it through its pool: the pool grows
  * only as far as the creator's quota covers it (past 256 here), and the
- * sends then end with ENOBUFS.  Each 64 B message's buffer is charged
- * 256 bytes: the quota holds more of them than it would of 1 KiB ones.
+ * sends then end with ENOBUFS.
  */
 TEST_F(pool, growth_stops_at_the_creators_quota)
 {
-	struct { long pool, bytes; int sent, err, right; } *r;
+	struct { long pool; int sent, err, right; } *r;
 	pid_t pid;
 
 	if (!self->have_quota)
@@ -286,22 +205,19 @@ TEST_F(pool, growth_stops_at_the_creators_quota)
 		int fd;
 
 		CHILD_ASSERT(kt_become(KT_USER, KT_USER) == 0);
-		fd = kt_anon(O_RDWR | O_NONBLOCK, 4000, MSG);
+		fd = kt_anon(O_RDWR | O_NONBLOCK, 2000, MSG);
 		CHILD_ASSERT(fd >= 0);
-		r->sent = fill(fd, 4000, 1);
+		r->sent = fill(fd, 2000, 1);
 		r->err = errno;
 		r->pool = kt_fdinfo_long(fd, POOL);
-		r->bytes = kt_fdinfo_long(fd, POOL_BYTES);
 		r->right = drain(fd, r->sent, 1);
 		_exit(0);
 	}
 	ASSERT_EQ(0, kt_wait(pid));
-	TH_LOG("quota %d: %d sent, pool of %ld buffers, %ld bytes, then %s", QUOTA, r->sent,
-	       r->pool, r->bytes, strerror(r->err));
+	TH_LOG("quota %d: %d sent, pool of %ld buffers, then %s", QUOTA, r->sent, r->pool,
+	       strerror(r->err));
 	EXPECT_EQ(ENOBUFS, r->err);
-	EXPECT_EQ(r->pool * SMALL_BUF, r->bytes);
-	EXPECT_LE(r->bytes, QUOTA);
-	EXPECT_GT(r->pool, QUOTA / LARGE_BUF);
+	EXPECT_LE(r->pool * 1024, QUOTA);
 	EXPECT_GT(r->pool, KEEP);
 	EXPECT_GE(r->sent, r->pool - 1);
 	EXPECT_EQ(r->sent, r->right);

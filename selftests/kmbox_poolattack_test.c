@@ -356,9 +356,8 @@ TEST(memcg_at_its_limit_grows_no_pool_beyond_it)
 	EXPECT_EQ(1, r->in);
 	EXPECT_LT(r->sent, CG_DEPTH) TH_LOG("the cgroup's limit stopped nothing: pool not charged");
 	/*
-	 * Each message takes a pooled 256-byte buffer or, past what the
-	 * cgroup could grow, a kmalloc() of its own (256 bytes too), charged
-	 * to it as well.
+	 * Each message takes a pooled KiB or, past what the cgroup could
+	 * grow, a kmalloc() of its own (256 bytes here), charged to it too.
 	 * Allow a per-cpu stock and the child's own pages on top.
 	 */
 	EXPECT_LE((long long)r->sent * 256, CG_ROOM + (1 << 20));
