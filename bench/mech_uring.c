@@ -6,10 +6,12 @@
  *  kmbox-ucmd     kmbox through its io_uring commands KMBOX_URING_SEND/RECV
  *  seqpacket-uring  an AF_UNIX SOCK_SEQPACKET socketpair through
  *                 IORING_OP_WRITE/READ, the message-keeping peer
- *  pipe-uring     pipe(2) through IORING_OP_WRITE/READ, framed as the
- *                 pipe mechanism is (mech_posix.c: an 8-byte header, one
- *                 write per message); the receiver reads as much as the
- *                 pipe holds into one buffer, one READ at a time
+ *  pipe-uring     pipe(2) (O_NONBLOCK, so that io_uring polls it rather
+ *                 than blocking an io-wq worker) through
+ *                 IORING_OP_WRITE/READ, framed as the pipe mechanism is
+ *                 (mech_posix.c: an 8-byte header, one write per
+ *                 message); the receiver reads as much as the pipe holds
+ *                 into one buffer, one READ at a time
  *
  * Both sides batch: up to nb operations go in one io_uring_enter()
  * (nb = 1 for ping-pong, else at most half the depth and 32).  Order is
@@ -200,7 +202,13 @@ static int ku_create_pipe(struct chan *c)
 {
 	int p[2];
 
-	if (pipe2(p, O_CLOEXEC) < 0)
+	/*
+	 * Non-blocking, as kmbox's files are FMODE_NOWAIT: 6.1's io_uring
+	 * tries a read or write without blocking, and polls when it would
+	 * block, only on a file that can say so; a blocking pipe's every
+	 * READ and every WRITE to a full pipe went to an io-wq worker.
+	 */
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -1;
 	c->fd[0] = p[1];	/* send */
 	c->fd[1] = p[0];	/* receive */
