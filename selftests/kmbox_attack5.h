@@ -63,6 +63,19 @@ static inline int a5_become(int who)
 }
 
 /*
+ * In a harness fixture's setup: become @who, or skip the test when
+ * uid A5_UID cannot have user namespaces.
+ */
+#define A5_BECOME(who) do {							\
+	int a5_r = a5_become(who);						\
+										\
+	if (a5_r > 0)								\
+		SKIP(_exit(255), "uid %d cannot unshare(CLONE_NEWUSER|CLONE_NEWIPC): %s", \
+		     A5_UID, strerror(errno));					\
+	ASSERT_EQ(0, a5_r) TH_LOG("becoming the variant's user: %s", strerror(errno)); \
+} while (0)
+
+/*
  * /proc/kmbox/stats back to what it was: messages and bytes (every file
  * of the test closed).  Freed memory may go back a little later than
  * the close (RCU, a work item): allow a second.
