@@ -502,33 +502,41 @@ static int kmbox_batch_ents(struct file *file, const struct kmbox_batch *b,
 	return 0;
 }
 
-static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, void __user *uarg)
+/**
+ * kmbox_send_batch_args() - the work of KMBOX_IOC_SEND_BATCH, on an
+ * argument copied in
+ * @file: the file, open for writing (the caller checked)
+ * @kf: its private data, bound
+ * @b: the argument, in kernel memory; nothing in it is trusted
+ * @nowait: never wait, whatever @b and the file say (io_uring, uring.c)
+ *
+ * Return: how many messages were sent, or a negative errno, as
+ * KMBOX_IOC_SEND_BATCH.
+ */
+long kmbox_send_batch_args(struct file *file, struct kmbox_file *kf, const struct kmbox_batch *b,
+			   bool nowait)
 {
 	struct kmbox_batch_bufs bb;
 	struct llist_node *pool;
 	struct kmbox_msg **msgs;
-	struct kmbox_batch b;
 	struct kmbox_wait w;
 	unsigned int i, n;
 	int ret = 0;
 
-	if (!(file->f_mode & FMODE_WRITE))
-		return -EBADF;
-	if (copy_from_user(&b, uarg, sizeof(b)))
-		return -EFAULT;
-	ret = kmbox_batch_ents(file, &b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_SYNC | KMBOX_F_TAG,
-			       false, b.flags & KMBOX_F_TAG, &bb);
+	ret = kmbox_batch_ents(file, b, &w, KMBOX_WAIT_FLAGS | KMBOX_F_SYNC | KMBOX_F_TAG,
+			       false, b->flags & KMBOX_F_TAG, &bb);
 	if (ret)
 		return ret;
+	w.nonblock |= nowait;
 	if (bb.tags &&
-	    copy_from_user(bb.tags, u64_to_user_ptr(b.tags), array_size(b.count, sizeof(u64)))) {
+	    copy_from_user(bb.tags, u64_to_user_ptr(b->tags), array_size(b->count, sizeof(u64)))) {
 		kvfree(bb.ents);
 		return -EFAULT;
 	}
 	msgs = bb.msgs;
 
-	pool = b.count > 1 ? kmbox_pool_take(kf->mb, b.count) : NULL;
-	for (n = 0; n < b.count; n++) {
+	pool = b->count > 1 ? kmbox_pool_take(kf->mb, b->count) : NULL;
+	for (n = 0; n < b->count; n++) {
 		struct kmbox_mmsg *e = &bb.ents[n];
 
 		if (e->flags & ~KMBOX_MSG_ZC) {
@@ -543,7 +551,7 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 		}
 		msgs[n]->tag = bb.tags ? bb.tags[n] : 0;
 	}
-	if (n && ((b.flags & KMBOX_F_SYNC) || kf->mb->rendezvous)) {
+	if (n && ((b->flags & KMBOX_F_SYNC) || kf->mb->rendezvous)) {
 		ret = kmbox_send_sync_batch(kf, msgs, n, &w);
 	} else if (n) {
 		ret = kmbox_send_many(kf, msgs, n, &w);
@@ -553,6 +561,17 @@ static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, voi
 	kmbox_pool_give(kf->mb, pool);
 	kvfree(bb.ents);
 	return ret;
+}
+
+static long kmbox_ioctl_send_batch(struct file *file, struct kmbox_file *kf, void __user *uarg)
+{
+	struct kmbox_batch b;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (copy_from_user(&b, uarg, sizeof(b)))
+		return -EFAULT;
+	return kmbox_send_batch_args(file, kf, &b, false);
 }
 
 static_assert(sizeof(struct kmbox_batchx) == 88);

@@ -776,11 +776,13 @@ __poll_t kmbox_tags_poll(struct kmbox_file *kf, __poll_t mask);
 wait_queue_head_t *kmbox_tags_poll_queue(struct kmbox_file *kf);
 void kmbox_tags_file_init(struct kmbox_file *kf);
 
-/* ioctl.c: the work of SEND, RECV and RECV_BATCH on an argument in kernel memory */
+/* ioctl.c: the work of SEND, RECV and the batches on an argument in kernel memory */
 long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbox_send *s,
 		     bool nowait);
 long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbox_recv *rp,
 		     struct kmbox_recv __user *ur, bool nowait);
+long kmbox_send_batch_args(struct file *file, struct kmbox_file *kf, const struct kmbox_batch *b,
+			   bool nowait);
 long kmbox_recv_batch_args(struct file *file, struct kmbox_file *kf, const struct kmbox_batch *b,
 			   struct kmbox_loss __user *ulost, bool nowait);
 

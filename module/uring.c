@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * io_uring commands (file_operations.uring_cmd): KMBOX_URING_SEND,
- * KMBOX_URING_RECV and KMBOX_URING_RECV_BATCH, the ioctls of the same
+ * KMBOX_URING_RECV, KMBOX_URING_SEND_BATCH and KMBOX_URING_RECV_BATCH,
+ * the ioctls of the same
  * name with their argument in the SQE, so that a batch of sends and
  * receives on many mailboxes is one io_uring_enter().
  *
@@ -83,6 +84,23 @@ static long kmbox_uring_recv_batch(struct file *file, struct kmbox_file *kf,
 	return kmbox_recv_batch_args(file, kf, &a.b, u64_to_user_ptr(a.lost), true);
 }
 
+/* SEND_BATCH's argument, with room to grow, and run by the same code. */
+static long kmbox_uring_send_batch(struct file *file, struct kmbox_file *kf,
+				   const void *payload)
+{
+	struct kmbox_uring_send_batch a;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	memcpy(&a, payload, sizeof(a));
+	if ((a.b.flags & (KMBOX_F_TIMEOUT | KMBOX_F_SYNC)) ||
+	    memchr_inv(a.__reserved, 0, sizeof(a.__reserved)))
+		return -EINVAL;
+	if (kf->mb->rendezvous)
+		return -EOPNOTSUPP;
+	return kmbox_send_batch_args(file, kf, &a.b, true);
+}
+
 /**
  * kmbox_uring_cmd() - file_operations.uring_cmd of /dev/kmbox files
  * @ioucmd: the command
@@ -100,11 +118,13 @@ int kmbox_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	BUILD_BUG_ON(sizeof(struct kmbox_send) > KMBOX_URING_CMD_MAX);
 	BUILD_BUG_ON(sizeof(struct kmbox_uring_recv) > KMBOX_URING_CMD_MAX);
 	BUILD_BUG_ON(sizeof(struct kmbox_uring_recv_batch) > KMBOX_URING_CMD_MAX);
+	BUILD_BUG_ON(sizeof(struct kmbox_uring_send_batch) > KMBOX_URING_CMD_MAX);
 
 	switch (ioucmd->cmd_op) {
 	case KMBOX_URING_SEND:
 	case KMBOX_URING_RECV:
 	case KMBOX_URING_RECV_BATCH:
+	case KMBOX_URING_SEND_BATCH:
 		break;
 	default:
 		return -ENOTTY;
@@ -119,6 +139,8 @@ int kmbox_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 		ret = kmbox_uring_send(file, kf, payload);
 	else if (ioucmd->cmd_op == KMBOX_URING_RECV)
 		ret = kmbox_uring_recv(file, kf, payload);
+	else if (ioucmd->cmd_op == KMBOX_URING_SEND_BATCH)
+		ret = kmbox_uring_send_batch(file, kf, payload);
 	else
 		ret = kmbox_uring_recv_batch(file, kf, payload);
 	return kmbox_uring_ret(ioucmd, ret, issue_flags);

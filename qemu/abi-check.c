@@ -185,8 +185,13 @@ SIZE(kmbox_uring_recv_batch, 64);
 OFF(kmbox_uring_recv_batch, b, 0);
 OFF(kmbox_uring_recv_batch, lost, 40);
 OFF(kmbox_uring_recv_batch, __reserved, 48);
+SIZE(kmbox_uring_send_batch, 64);
+OFF(kmbox_uring_send_batch, b, 0);
+OFF(kmbox_uring_send_batch, __reserved, 40);
 IOC(KMBOX_URING_SEND, 0x10);
 IOC(KMBOX_URING_RECV, 0x11);
+IOC(KMBOX_URING_RECV_BATCH, 0x12);
+IOC(KMBOX_URING_SEND_BATCH, 0x13);
 IOC(KMBOX_FEAT_URING, 0x200);
 
 IOC(KMBOX_IOC_INFO, 0x8040d400);

@@ -56,7 +56,7 @@
 #define KMBOX_FEAT_URGENT	_BITULL(7)
 /* message expiry: KMBOX_F_EXPIRE, kmbox_qos.ttl_ns, kmbox_loss.expired */
 #define KMBOX_FEAT_EXPIRY	_BITULL(8)
-/* io_uring commands: KMBOX_URING_SEND, KMBOX_URING_RECV */
+/* io_uring commands: KMBOX_URING_SEND, KMBOX_URING_RECV and their batches */
 #define KMBOX_FEAT_URING	_BITULL(9)
 /* losses in band on batch receives: KMBOX_IOC_RECV_BATCHX */
 #define KMBOX_FEAT_BATCH_LOSS	_BITULL(10)
@@ -805,6 +805,8 @@ struct kmbox_batchx {
 #define KMBOX_URING_RECV	0x11	/* struct kmbox_uring_recv; CQE res: length */
 /* struct kmbox_uring_recv_batch; CQE res: messages received */
 #define KMBOX_URING_RECV_BATCH	0x12
+/* struct kmbox_uring_send_batch; CQE res: messages sent */
+#define KMBOX_URING_SEND_BATCH	0x13
 
 /**
  * struct kmbox_uring_recv - KMBOX_URING_RECV argument, in the SQE
@@ -844,6 +846,28 @@ struct kmbox_uring_recv_batch {
 	struct kmbox_batch	b;
 	__u64			lost;
 	__u64			__reserved[2];
+};
+
+/**
+ * struct kmbox_uring_send_batch - KMBOX_URING_SEND_BATCH argument, in the
+ *	SQE: up to @b.count messages to one mailbox in one command
+ * @b: as the argument of KMBOX_IOC_SEND_BATCH, with the same flags but
+ *	for KMBOX_F_TIMEOUT and KMBOX_F_SYNC (EINVAL), and not to a
+ *	rendezvous mailbox (EOPNOTSUPP): those would wait
+ * @__reserved: zero
+ *
+ * Sends the entries in order, as many as there is room for; the CQE's
+ * res is how many (1..count), or -EAGAIN at once if the mailbox has no
+ * room for the first.  The entries are read as the ioctl reads them: an
+ * error on entry 0 is the CQE's res and sends nothing; an error on a
+ * later entry (a fault in its buffer, a bad slot, a message too long)
+ * ends the batch there, with the entries before it sent.  So a sender
+ * that must keep its order submits the unsent rest again, and links
+ * nothing behind a batch it has not seen complete whole.
+ */
+struct kmbox_uring_send_batch {
+	struct kmbox_batch	b;
+	__u64			__reserved[3];
 };
 
 #endif /* _UAPI_LINUX_KMBOX_H */
