@@ -62,6 +62,24 @@ static inline void kmbox_uring_prep_recv(struct io_uring_sqe *sqe, int fd,
 }
 
 /*
+ * Send up to @b->count messages to one mailbox as KMBOX_IOC_SEND_BATCH
+ * with @b (entries, flags, tags: KMBOX_F_TIMEOUT and KMBOX_F_SYNC are
+ * refused).  The CQE's res is how many were sent, in order (fewer when
+ * the mailbox filled up, or a later entry was bad), or -EAGAIN if there
+ * was no room for the first.  The entries, their buffers and the tags
+ * array must stay valid until the command completes; @b itself is copied.
+ */
+static inline void kmbox_uring_prep_send_batch(struct io_uring_sqe *sqe, int fd,
+					       const struct kmbox_batch *b)
+{
+	struct kmbox_uring_send_batch a;
+
+	memset(&a, 0, sizeof(a));
+	a.b = *b;
+	kmbox__uring_prep(sqe, fd, KMBOX_URING_SEND_BATCH, &a, sizeof(a));
+}
+
+/*
  * Receive up to @b->count messages of one mailbox as KMBOX_IOC_RECV_BATCH
  * with @b (entries, flags, tokens, tags: KMBOX_F_TIMEOUT is refused).
  * The CQE's res is how many were received, or -EAGAIN if none was

@@ -24,7 +24,7 @@ usrc='#include <string.h>
 #include <kmbox_uring.h>
 int main(void)
 {
-	struct io_uring_sqe sqe[3];
+	struct io_uring_sqe sqe[4];
 	struct kmbox_send s;
 	struct kmbox_recv r;
 	struct kmbox_batch b;
@@ -36,6 +36,7 @@ int main(void)
 	kmbox_uring_prep_send(&sqe[0], 3, &s);
 	kmbox_uring_prep_recv(&sqe[1], 3, &r, &r);
 	kmbox_uring_prep_recv_batch(&sqe[2], 3, &b, &l);
+	kmbox_uring_prep_send_batch(&sqe[3], 3, &b);
 	return 0;
 }'
 if printf '#include <liburing.h>\n' | $cc -fsyntax-only -x c - 2>/dev/null; then
