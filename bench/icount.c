@@ -30,7 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <liburing.h>
+
 #include "kmbox.h"
+#include "kmbox_uring.h"
 
 #define SMALL	64
 #define BATCH	16
@@ -72,6 +75,7 @@ static int mbox(unsigned int max_msgs, unsigned int max_msgsize)
 
 struct loop {
 	int fd, p[2];
+	struct io_uring ring;
 	mqd_t mq;
 	size_t size;
 	char *buf, *rb;
@@ -181,6 +185,90 @@ static void zc_once(struct loop *l)
 	}
 }
 
+/*
+ * io_uring, as the benchmark's kmbox-ucmd and pipe-uring stream: BATCH
+ * messages sent in one io_uring_enter (one SEND_BATCH command, or BATCH
+ * linked framed writes of 8 + 64 B to an O_NONBLOCK pipe), then received
+ * in one (a RECV_BATCH command, or one READ of what the pipe holds); per
+ * message.
+ */
+static void ucmd_once(struct loop *l)
+{
+	struct kmbox_mmsg m[BATCH];
+	struct kmbox_batch b = { .msgs = (__u64)(uintptr_t)m, .count = BATCH };
+	struct io_uring_cqe *cqe;
+	int i;
+
+	for (i = 0; i < BATCH; i++)
+		kmbox_mmsg_prep(&m[i], l->buf, SMALL, 0);
+	kmbox_uring_prep_send_batch(io_uring_get_sqe(&l->ring), l->fd, &b);
+	if (io_uring_submit_and_wait(&l->ring, 1) != 1 || io_uring_wait_cqe(&l->ring, &cqe) < 0 ||
+	    cqe->res != BATCH) {
+		errno = EPROTO;
+		die("kmbox uring send batch");
+	}
+	io_uring_cqe_seen(&l->ring, cqe);
+	for (i = 0; i < BATCH; i++)
+		kmbox_mmsg_prep(&m[i], l->rb + i * SMALL, SMALL, 0);
+	kmbox_uring_prep_recv_batch(io_uring_get_sqe(&l->ring), l->fd, &b, NULL);
+	if (io_uring_submit_and_wait(&l->ring, 1) != 1 || io_uring_wait_cqe(&l->ring, &cqe) < 0 ||
+	    cqe->res != BATCH) {
+		errno = EPROTO;
+		die("kmbox uring recv batch");
+	}
+	io_uring_cqe_seen(&l->ring, cqe);
+}
+
+/* A module before KMBOX_URING_SEND_BATCH says ENOTTY: the op is skipped. */
+static int ucmd_probe(struct loop *l)
+{
+	struct kmbox_mmsg m;
+	struct kmbox_batch b = { .msgs = (__u64)(uintptr_t)&m, .count = 1 };
+	struct io_uring_cqe *cqe;
+	int r;
+
+	kmbox_mmsg_prep(&m, l->buf, SMALL, 0);
+	kmbox_uring_prep_send_batch(io_uring_get_sqe(&l->ring), l->fd, &b);
+	if (io_uring_submit_and_wait(&l->ring, 1) != 1 || io_uring_wait_cqe(&l->ring, &cqe) < 0)
+		die("io_uring_submit_and_wait");
+	r = cqe->res;
+	io_uring_cqe_seen(&l->ring, cqe);
+	if (r == 1 && kmbox_receive(l->fd, l->rb, SMALL, NULL) != SMALL)
+		die("kmbox_receive after the probe");
+	return r == 1 ? 0 : r < 0 ? r : -EPROTO;
+}
+
+static void pipe_uring_once(struct loop *l)
+{
+	static char frames[BATCH][8 + SMALL];
+	struct io_uring_cqe *cqe;
+	int i;
+
+	for (i = 0; i < BATCH; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+
+		io_uring_prep_write(sqe, l->p[1], frames[i], sizeof(frames[i]), -1);
+		if (i + 1 < BATCH)
+			sqe->flags |= IOSQE_IO_LINK;
+	}
+	if (io_uring_submit_and_wait(&l->ring, BATCH) != BATCH)
+		die("pipe uring write");
+	for (i = 0; i < BATCH; i++) {
+		if (io_uring_wait_cqe(&l->ring, &cqe) < 0 || cqe->res != (int)sizeof(frames[i])) {
+			errno = EPROTO;
+			die("pipe uring write");
+		}
+		io_uring_cqe_seen(&l->ring, cqe);
+	}
+	io_uring_prep_read(io_uring_get_sqe(&l->ring), l->p[0], l->rb, BATCH * (8 + SMALL), -1);
+	if (io_uring_submit_and_wait(&l->ring, 1) != 1 || io_uring_wait_cqe(&l->ring, &cqe) < 0 ||
+	    cqe->res != BATCH * (8 + SMALL)) {
+		errno = EPROTO;
+		die("pipe uring read");
+	}
+	io_uring_cqe_seen(&l->ring, cqe);
+}
+
 static unsigned int xs = 2463534242u;
 
 static unsigned int rnd(void)
@@ -269,6 +357,36 @@ static void loops(const char *label, const char *only)
 		       "64 B zero-copy: reserve/8, send, receive, release/8, per message");
 		kmbox_region_unmap(&zcs.r);
 		close(zcs.fd);
+	}
+	if (wanted(only, "ucmd16")) {
+		int r = io_uring_queue_init(2 * BATCH, &l.ring, IORING_SETUP_SQE128);
+
+		if (r < 0) {
+			snprintf(why, sizeof(why), "io_uring_queue_init: %s", strerror(-r));
+			skip(label, "ucmd16", why);
+		} else if ((r = ucmd_probe(&l)) < 0) {
+			snprintf(why, sizeof(why), "KMBOX_URING_SEND_BATCH: %s", strerror(-r));
+			skip(label, "ucmd16", why);
+			io_uring_queue_exit(&l.ring);
+		} else {
+			report(label, "ucmd16", time_loop(ucmd_once, &l, BATCH),
+			       "64 B by 16: one KMBOX_URING_SEND_BATCH, one RECV_BATCH, per message");
+			io_uring_queue_exit(&l.ring);
+		}
+	}
+	if (wanted(only, "pipeuring16")) {
+		int r = io_uring_queue_init(2 * BATCH, &l.ring, 0);
+
+		if (r < 0 || fcntl(l.p[0], F_SETFL, O_NONBLOCK) || fcntl(l.p[1], F_SETFL, O_NONBLOCK)) {
+			snprintf(why, sizeof(why), "io_uring_queue_init: %s", strerror(r < 0 ? -r : errno));
+			skip(label, "pipeuring16", why);
+		} else {
+			report(label, "pipeuring16", time_loop(pipe_uring_once, &l, BATCH),
+			       "8+64 B by 16: linked pipe WRITEs, one READ, per message");
+			io_uring_queue_exit(&l.ring);
+			fcntl(l.p[0], F_SETFL, 0);
+			fcntl(l.p[1], F_SETFL, 0);
+		}
 	}
 	if (wanted(only, "pipe"))
 		report(label, "pipe", time_loop(pipe_once, &l, 1), "64 B pipe write()+read()");

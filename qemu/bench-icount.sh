@@ -35,7 +35,8 @@ directory with a kmbox tree ("." is this tree with its uncommitted
 changes).
   A=$A  B=$B
   OPS          kmbox-icount's operations (default: all of
-               rw ioctl batch16 zc pipe mq rw4096 rw65536 burst4096 depth10 depth65536
+               rw ioctl batch16 ucmd16 pipeuring16 zc pipe mq rw4096 rw65536 burst4096
+               depth10 depth65536
                rtt-rw2 rtt-call rtt-call1 rtt-pipe2)
   ICOUNT_N=$ICOUNT_N  ICOUNT_REPS=$ICOUNT_REPS   iterations per op, and repeats (least kept)
   RESULTS_DIR  default bench/results/icount-DATE (icount.md, console.log)
@@ -93,7 +94,7 @@ tr -d '\r' <"$work/run.log" | awk -v a="A-${AB_LABELS[0]}" -v b="B-${AB_LABELS[1
 		for (i = 0; i < n; i++) {
 			o = ops[i]; x = v[a, o]; y = v[b, o]
 			printf "| %s | %s | %s | %s | %s | %s |\n", o, x, y, r(y, x),
-			       (o ~ /^(rw|ioctl)$/) ? r(y, v[b, "pipe"]) : (o ~ /^rtt-(rw2|call|call1)$/) ? r(y, v[b, "rtt-pipe2"]) : "",
+			       (o ~ /^(rw|ioctl)$/) ? r(y, v[b, "pipe"]) : (o ~ /^rtt-(rw2|call|call1)$/) ? r(y, v[b, "rtt-pipe2"]) : (o == "ucmd16") ? r(y, v[b, "pipeuring16"]) : "",
 			       (o ~ /^(rw|ioctl)$/) ? r(y, v[b, "mq"]) : ""
 		}
 	}' >"$RESULTS_DIR/icount.md"
