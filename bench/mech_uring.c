@@ -3,7 +3,8 @@
  * io_uring mechanisms (liburing, linked statically):
  *
  *  kmbox-uring    kmbox through IORING_OP_WRITE/READ, one message per op
- *  kmbox-ucmd     kmbox through its io_uring commands KMBOX_URING_SEND/RECV
+ *  kmbox-ucmd     kmbox through its io_uring commands KMBOX_URING_SEND_BATCH
+ *                 and KMBOX_URING_RECV_BATCH
  *  seqpacket-uring  an AF_UNIX SOCK_SEQPACKET socketpair through
  *                 IORING_OP_WRITE/READ, the message-keeping peer
  *  pipe-uring     pipe(2) (O_NONBLOCK, so that io_uring polls it rather
@@ -21,10 +22,12 @@
  *  - reads of kmbox-uring and seqpacket-uring stay outstanding (nb of
  *    them, polled by io_uring); they complete in the order they take
  *    messages, and are handed out in completion order;
- *  - kmbox commands never wait: a linked chain of nb RECV (or SEND)
- *    commands stops at the first -EAGAIN (the rest are cancelled), and
- *    the side then waits for POLLIN (POLLOUT) with poll(2) and goes on
- *    from there.
+ *  - kmbox commands never wait: the sender's one SEND_BATCH command
+ *    sends as many of its nb messages as there is room for, in order,
+ *    and the receiver's one RECV_BATCH command takes up to nb, as a
+ *    pipe-uring READ takes what the pipe holds.  On -EAGAIN a side waits
+ *    for POLLIN (POLLOUT) with poll(2) and goes on from there; a sender
+ *    sends the rest.
  *
  * At detach each side counts the io-wq worker threads of its process
  * (iou-wrk-*) and prints the count to stderr when it is not 0: the issue
@@ -247,8 +250,8 @@ struct ku_st {
 	/* tx: buffers filled and not yet sent: [sent, n); off: bytes written */
 	unsigned int n, sent;
 	size_t len[KU_MAXB], off[KU_MAXB];
+	struct kmbox_mmsg ents[KU_MAXB];	/* kmbox-ucmd: a batch's entries */
 	/* rx */
-	struct kmbox_recv res[KU_MAXB];
 	unsigned int ready[KU_MAXB];	/* buffer index of each message, in order */
 	int rlen[KU_MAXB];
 	unsigned int nready, k;
@@ -401,35 +404,77 @@ static void *ku_tx_begin(struct ep *e, size_t len)
 	return ku_buf(s, s->n) + (s->kind == KU_PIPE ? KU_HDR : 0);
 }
 
+/* kmbox-ucmd: send buffers [sent, n) with SEND_BATCH commands, in order */
+static int ku_flush_cmd(struct ku_st *s)
+{
+	while (s->sent < s->n) {
+		struct kmbox_batch b = {
+			.msgs = (__u64)(uintptr_t)&s->ents[s->sent],
+			.count = s->n - s->sent,
+		};
+		struct io_uring_cqe *cqe;
+		unsigned int i;
+		int r;
+
+		for (i = s->sent; i < s->n; i++) {
+			s->ents[i].buf = (__u64)(uintptr_t)ku_buf(s, i);
+			s->ents[i].len = (__u32)s->len[i];
+			s->ents[i].prio = 0;
+			s->ents[i].slot = 0;
+			s->ents[i].flags = 0;
+		}
+		kmbox_uring_prep_send_batch(io_uring_get_sqe(&s->ring), s->fd, &b);
+		do
+			r = io_uring_submit_and_wait(&s->ring, 1);
+		while (r == -EINTR);
+		if (r < 0) {
+			errno = -r;
+			return -1;
+		}
+		do
+			r = io_uring_wait_cqe(&s->ring, &cqe);
+		while (r == -EINTR);
+		if (r < 0) {
+			errno = -r;
+			return -1;
+		}
+		r = cqe->res;
+		io_uring_cqe_seen(&s->ring, cqe);
+		if (r > 0) {
+			s->sent += (unsigned int)r;
+		} else if (r != -EAGAIN) {
+			errno = r < 0 ? -r : EPROTO;
+			return -1;
+		} else if (ku_wait(s, POLLOUT) < 0) {
+			return -1;
+		}
+	}
+	s->n = s->sent = 0;
+	return 0;
+}
+
 /*
- * Send buffers [sent, n) as one linked chain, in one io_uring_enter, and
- * wait for it.  A chain that stops short (a full mailbox: a command's
- * -EAGAIN; never for writes, which wait) goes on after POLLOUT.
+ * Send buffers [sent, n) as one linked chain of writes, in one
+ * io_uring_enter, and wait for it.  A short write (a pipe taking part of
+ * a big message) fails the links behind it; the rest goes again.
  */
 static int ku_flush(struct ep *e)
 {
 	struct ku_st *s = e->st;
 
+	if (s->kind == KU_CMD)
+		return ku_flush_cmd(s);
 	while (s->sent < s->n) {
 		unsigned int i, cnt = s->n - s->sent;
-		int res[KU_MAXB], r, again = 0;
+		int res[KU_MAXB], r;
 		struct io_uring_cqe *cqe;
 
 		for (i = s->sent; i < s->n; i++) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
 
-			if (s->kind == KU_CMD) {
-				struct kmbox_send ks = {
-					.buf = (__u64)(uintptr_t)ku_buf(s, i),
-					.len = (__u32)s->len[i],
-				};
-
-				kmbox_uring_prep_send(sqe, s->fd, &ks);
-			} else {
-				/* a pipe may have taken part of a big message */
-				io_uring_prep_write(sqe, s->fd, ku_buf(s, i) + s->off[i],
-						    (unsigned int)(s->len[i] - s->off[i]), -1);
-			}
+			/* a pipe may have taken part of a big message */
+			io_uring_prep_write(sqe, s->fd, ku_buf(s, i) + s->off[i],
+					    (unsigned int)(s->len[i] - s->off[i]), -1);
 			io_uring_sqe_set_data64(sqe, i);
 			if (i + 1 < s->n)
 				sqe->flags |= IOSQE_IO_LINK;
@@ -452,30 +497,20 @@ static int ku_flush(struct ep *e)
 			res[cqe->user_data - s->sent] = cqe->res;
 			io_uring_cqe_seen(&s->ring, cqe);
 		}
-		/*
-		 * The chain ran in order and stopped at the first failure (or
-		 * short write: io_uring fails the links behind it too).
-		 */
+		/* The chain ran in order and stopped at the first short write. */
 		for (i = 0; i < cnt; i++) {
 			unsigned int k = s->sent;
 
-			if (res[i] == -EAGAIN) {
-				again = 1;
-				break;
-			}
 			if (res[i] < 0) {
 				errno = -res[i];
 				return -1;
 			}
-			/* a command's 0 sent it all; a write says how much */
-			s->off[k] += s->kind == KU_CMD ? s->len[k] : (size_t)res[i];
+			s->off[k] += (size_t)res[i];
 			if (s->off[k] < s->len[k])
 				break;
 			s->off[k] = 0;
 			s->sent++;
 		}
-		if (again && ku_wait(s, POLLOUT) < 0)
-			return -1;
 	}
 	s->n = s->sent = 0;
 	return 0;
@@ -499,55 +534,54 @@ static int ku_tx_commit(struct ep *e, size_t len)
 
 /* ------------------------------------------------------------------ rx */
 
-/* kmbox-ucmd: a linked chain of nb RECV commands; until one message came */
+/*
+ * kmbox-ucmd: one RECV_BATCH command for up to nb messages (a pipe-uring
+ * READ takes as many as the pipe holds, too); until one message came.
+ */
 static int ku_fill_cmd(struct ku_st *s)
 {
 	for (;;) {
-		unsigned int i, got = 0;
+		struct kmbox_batch b = {
+			.msgs = (__u64)(uintptr_t)s->ents,
+			.count = s->nb,
+		};
 		struct io_uring_cqe *cqe;
+		unsigned int i;
 		int r;
 
 		for (i = 0; i < s->nb; i++) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-			struct kmbox_recv kr = {
-				.buf = (__u64)(uintptr_t)ku_buf(s, i),
-				.len = (__u32)s->max,
-			};
-
-			kmbox_uring_prep_recv(sqe, s->fd, &kr, &s->res[i]);
-			io_uring_sqe_set_data64(sqe, i);
-			if (i + 1 < s->nb)
-				sqe->flags |= IOSQE_IO_LINK;
+			s->ents[i].buf = (__u64)(uintptr_t)ku_buf(s, i);
+			s->ents[i].len = (__u32)s->max;
 		}
+		kmbox_uring_prep_recv_batch(io_uring_get_sqe(&s->ring), s->fd, &b, NULL);
 		do
-			r = io_uring_submit_and_wait(&s->ring, s->nb);
+			r = io_uring_submit_and_wait(&s->ring, 1);
 		while (r == -EINTR);
 		if (r < 0) {
 			errno = -r;
 			return -1;
 		}
-		for (i = 0; i < s->nb; i++) {
-			do
-				r = io_uring_wait_cqe(&s->ring, &cqe);
-			while (r == -EINTR);
-			if (r < 0) {
-				errno = -r;
-				return -1;
-			}
-			if (cqe->res >= 0) {
-				s->ready[got] = (unsigned int)cqe->user_data;
-				s->rlen[got++] = cqe->res;
-			} else if (cqe->res != -EAGAIN && cqe->res != -ECANCELED) {
-				errno = -cqe->res;
-				io_uring_cqe_seen(&s->ring, cqe);
-				return -1;
-			}
-			io_uring_cqe_seen(&s->ring, cqe);
+		do
+			r = io_uring_wait_cqe(&s->ring, &cqe);
+		while (r == -EINTR);
+		if (r < 0) {
+			errno = -r;
+			return -1;
 		}
-		if (got) {
-			s->nready = got;
+		r = cqe->res;
+		io_uring_cqe_seen(&s->ring, cqe);
+		if (r > 0) {
+			for (i = 0; i < (unsigned int)r; i++) {
+				s->ready[i] = i;
+				s->rlen[i] = (int)s->ents[i].len;
+			}
+			s->nready = (unsigned int)r;
 			s->k = 0;
 			return 0;
+		}
+		if (r != -EAGAIN) {
+			errno = r < 0 ? -r : EPROTO;
+			return -1;
 		}
 		if (ku_wait(s, POLLIN) < 0)
 			return -1;
@@ -710,7 +744,7 @@ const struct mech mech_kmbox_uring = {
 };
 
 const struct mech mech_kmbox_ucmd = {
-	.name = "kmbox-ucmd", .desc = "kmbox io_uring commands KMBOX_URING_SEND/RECV (batched)",
+	.name = "kmbox-ucmd", .desc = "kmbox io_uring commands KMBOX_URING_SEND_BATCH, RECV_BATCH",
 	.flags = MF_KMBOX | MF_EXTRA,
 	.probe = ku_probe_cmd, .max_msg = ku_max_msg,
 	.create = ku_create_cmd, .destroy = ku_destroy,
