@@ -1251,73 +1251,8 @@ TEST_F(a5, replies_show_only_themselves)
 
 /* ---- a memory cgroup with a tiny limit ----------------------------------- */
 
-#define CG_ROOT		"/sys/fs/cgroup"
 #define A5_CG_ROOM	(4 << 20)
 #define A5_CG_MSG	65536
-
-static long long a5_cg_read(const char *dir, const char *file)
-{
-	char path[256], buf[64];
-	long long v = -1;
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0) {
-		buf[n] = 0;
-		v = strtoll(buf, NULL, 10);
-	}
-	return v;
-}
-
-static int a5_cg_write(const char *dir, const char *file, const char *s)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	return a5_write(path, s);
-}
-
-/* A memory cgroup of our own in @dir (root only): NULL, or why not. */
-static const char *a5_cg_make(char *dir, size_t size)
-{
-	static char why[160];
-	char ctl[256];
-	int fd, n;
-
-	if (access(CG_ROOT "/cgroup.controllers", F_OK)) {
-		mkdir(CG_ROOT, 0755);
-		if (mount("none", CG_ROOT, "cgroup2", 0, NULL)) {
-			snprintf(why, sizeof(why), "cannot mount cgroup2: %s", strerror(errno));
-			return why;
-		}
-	}
-	fd = open(CG_ROOT "/cgroup.controllers", O_RDONLY | O_CLOEXEC);
-	n = fd < 0 ? -1 : read(fd, ctl, sizeof(ctl) - 1);
-	if (fd >= 0)
-		close(fd);
-	ctl[n > 0 ? n : 0] = 0;
-	if (!strstr(ctl, "memory")) {
-		snprintf(why, sizeof(why), "no memory controller in cgroup2 (%.100s)", ctl);
-		return why;
-	}
-	a5_cg_write(CG_ROOT, "cgroup.subtree_control", "+memory");
-	snprintf(dir, size, CG_ROOT "/kt-a5-%d", (int)getpid());
-	if (mkdir(dir, 0755) && errno != EEXIST) {
-		snprintf(why, sizeof(why), "mkdir %.100s: %s", dir, strerror(errno));
-		return why;
-	}
-	if (a5_cg_read(dir, "memory.current") < 0) {
-		rmdir(dir);
-		snprintf(why, sizeof(why), "no memory.current in %.100s", dir);
-		return why;
-	}
-	return NULL;
-}
 
 /*
  * A sender in a memory cgroup that may grow by 4 MiB queues 64 KiB

@@ -16,18 +16,38 @@
  *  - a file's receive filter: the command takes only what it lets
  *    through, in order.
  *
+ * And of KMBOX_URING_SEND_BATCH, up to count messages to one mailbox:
+ *
+ *  - the sender killed with SIGKILL with batches in flight (some in
+ *    io-wq workers) and its ring torn down: what arrived is an unbroken
+ *    prefix of what it sent, nothing twice, and the stats come back;
+ *  - entry 2's buffer page supplied by a userfaultfd while another
+ *    thread fills the mailbox (nothing of the batch is queued: -EAGAIN),
+ *    unmaps the page (the first two sent) or closes the descriptor (all
+ *    sent); the page flipped between PROT_READ and PROT_NONE by another
+ *    thread: all four or exactly the first two, each time;
+ *  - KMBOX_BATCH_MAX entries of the largest message size; a sender in
+ *    a memory cgroup with 4 MiB of room: cut short or refused, never
+ *    the OOM killer, exactly the counts returned queued;
+ *  - an SQPOLL ring: the messages carry the submitting process and its
+ *    uid, and a full mailbox is -EAGAIN at once.
+ *
  * Built against a uapi without KMBOX_URING_RECV_BATCH, the program has
  * one test, which skips saying so.
  */
 #define _GNU_SOURCE
+#include <linux/userfaultfd.h>
 #include <liburing.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "kmbox_test.h"
+#include "kmbox_attack5.h"
 
 #ifndef KMBOX_URING_RECV_BATCH
 
@@ -92,7 +112,8 @@ static void a5_require(struct __test_metadata *_metadata)
 		SKIP(_exit(255), "the module has no io_uring commands");
 }
 
-static void a5_stats_back(struct __test_metadata *_metadata, const struct kt_stats *before)
+static void a5_expect_stats_back(struct __test_metadata *_metadata,
+				 const struct kt_stats *before)
 {
 	struct kt_stats now;
 	int i;
@@ -191,7 +212,7 @@ TEST(cmd_batch_takes_calls_only_when_it_can_report_tokens)
 	munmap(ro, 4096);
 	close(fd);
 	io_uring_queue_exit(&ring);
-	a5_stats_back(_metadata, &before);
+	a5_expect_stats_back(_metadata, &before);
 }
 
 /* ---- one file, every kind of receiver ---------------------------------- */
@@ -375,7 +396,7 @@ TEST(cmd_batch_among_every_receiver_of_one_file)
 	}
 	close(sh->fd);
 	free(sh);
-	a5_stats_back(_metadata, &before);
+	a5_expect_stats_back(_metadata, &before);
 }
 
 /* ---- zero-copy slots put back while another thread releases ------------- */
@@ -485,7 +506,7 @@ TEST(cmd_zc_batch_put_back_while_another_thread_releases)
 	munmap(ro, 4096);
 	close(fd);
 	io_uring_queue_exit(&ring);
-	a5_stats_back(_metadata, &before);
+	a5_expect_stats_back(_metadata, &before);
 }
 
 /* ---- a filtered file ---------------------------------------------------- */
@@ -550,8 +571,593 @@ TEST(cmd_batch_follows_the_files_filter)
 	close(rfd);
 	close(fd);
 	io_uring_queue_exit(&ring);
-	a5_stats_back(_metadata, &before);
+	a5_expect_stats_back(_metadata, &before);
 }
+
+
+/* ---- KMBOX_URING_SEND_BATCH ----------------------------------------------- */
+
+#ifdef KMBOX_URING_SEND_BATCH
+
+static void a5_prep_sbatch(struct io_uring_sqe *sqe, int fd, const struct kmbox_batch *b)
+{
+	struct kmbox_uring_send_batch a;
+
+	memset(&a, 0, sizeof(a));
+	a.b = *b;
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = KMBOX_URING_SEND_BATCH;
+	memset(sqe->cmd, 0, 80);
+	memcpy(sqe->cmd, &a, sizeof(a));
+}
+
+/*
+ * Submit one SEND_BATCH of @count entries at @e (@flags: IOSQE_*) and
+ * wait up to 20 s for its CQE's res: a command that never completes is
+ * -ETIME, not a hung test.
+ */
+static int a5_scmd(struct io_uring *ring, int fd, const struct kmbox_mmsg *e, __u32 count,
+		   unsigned int flags)
+{
+	struct kmbox_batch b = { .msgs = KT_PTR(e), .count = count };
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct __kernel_timespec ts = { .tv_sec = 20 };
+	struct io_uring_cqe *cqe;
+	int res;
+
+	if (!sqe)
+		return -ENOSPC;
+	a5_prep_sbatch(sqe, fd, &b);
+	sqe->flags |= flags;
+	if (io_uring_submit(ring) != 1)
+		return -EIO;
+	res = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
+	if (res)
+		return res == -ETIME ? -ETIME : -EIO;
+	res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return res;
+}
+
+/* @n entries over @v[0..n), four bytes each, v[i] = @base + i. */
+static void a5_sents(struct kmbox_mmsg *e, uint32_t *v, int n, uint32_t base)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		v[i] = base + i;
+		e[i] = (struct kmbox_mmsg){ .buf = KT_PTR(&v[i]), .len = 4 };
+	}
+}
+
+/*
+ * Receive what @fd holds: the number of four-byte messages @first,
+ * @first + 1, ... in that order until it is empty, or -1 for anything
+ * else.
+ */
+static int a5_sdrain(int fd, uint32_t first)
+{
+	uint32_t v;
+	int n = 0, len;
+
+	while ((len = kt_recv(fd, &v, sizeof(v), KMBOX_F_NONBLOCK, 0, NULL)) >= 0) {
+		if (len != 4 || v != first + n)
+			return -1;
+		n++;
+	}
+	return errno == EAGAIN ? n : -1;
+}
+
+/*
+ * A sender killed with SIGKILL at any moment, with batch commands going
+ * (some forced into io-wq workers, several in flight at once on a second
+ * mailbox), and its ring torn down by the exit: what arrived on the
+ * ordered mailbox is an unbroken prefix of what it sent, nothing twice
+ * on the other, and /proc/kmbox/stats is back once the files close.
+ */
+TEST(cmd_send_batch_sigkill_in_flight)
+{
+	enum { ROUNDS = 12 };
+	struct kt_stats before;
+	int round;
+
+	KT_REQUIRE_MODULE();
+	a5_require(_metadata);
+	ASSERT_EQ(0, kt_read_stats(&before));
+	for (round = 0; round < ROUNDS; round++) {
+		static unsigned char seen[1 << 16];
+		int ofd = kt_anon(O_RDWR, 16, 8), sfd = kt_anon(O_RDWR, 64, 8);
+		int got, n, i;
+		uint32_t v;
+		pid_t kid;
+
+		ASSERT_LE(0, ofd);
+		ASSERT_LE(0, sfd);
+		kid = kt_fork(60);
+		ASSERT_LE(0, kid);
+		if (!kid) {
+			static uint32_t ov[1 << 16], sv[1 << 16];
+			static struct kmbox_mmsg oe[1 << 16], se[1 << 16];
+			struct io_uring ring;
+			uint32_t next = 0, snext = 0;
+			unsigned int k = 0;
+
+			CHILD_ASSERT(io_uring_queue_init(16, &ring, IORING_SETUP_SQE128) == 0);
+			a5_sents(oe, ov, 1 << 16, 0);
+			a5_sents(se, sv, 1 << 16, 0);
+			for (;;) {
+				struct kmbox_batch b = { .msgs = KT_PTR(&oe[next]), .count = 8 };
+				struct io_uring_sqe *sqe;
+				struct io_uring_cqe *cqe;
+				int j, r = 0;
+
+				/* several at once on the spray mailbox, some in workers */
+				for (j = 0; j < 4 && snext + 8 <= (1 << 16); j++, snext += 8) {
+					struct kmbox_batch sb = { .msgs = KT_PTR(&se[snext]),
+								  .count = 8 };
+
+					sqe = io_uring_get_sqe(&ring);
+					CHILD_ASSERT(sqe);
+					a5_prep_sbatch(sqe, sfd, &sb);
+					if ((k + j) & 1)
+						sqe->flags |= IOSQE_ASYNC;
+					sqe->user_data = 1;
+				}
+				/* one at a time on the ordered one, the rest again */
+				sqe = io_uring_get_sqe(&ring);
+				CHILD_ASSERT(sqe);
+				a5_prep_sbatch(sqe, ofd, &b);
+				if (k++ % 3 == 0)
+					sqe->flags |= IOSQE_ASYNC;
+				sqe->user_data = 2;
+				CHILD_ASSERT(io_uring_submit(&ring) >= 1);
+				for (;;) {
+					CHILD_ASSERT(io_uring_wait_cqe(&ring, &cqe) == 0);
+					j = cqe->user_data == 2;
+					r = cqe->res;
+					io_uring_cqe_seen(&ring, cqe);
+					if (j)
+						break;
+				}
+				CHILD_ASSERT(r > 0 || r == -EAGAIN);
+				if (r > 0)
+					next += r;
+				if (next + 8 > (1 << 16) || snext + 8 > (1 << 16))
+					pause();
+			}
+		}
+		/* take some, then kill it at a different moment each round */
+		for (i = 0; i < round * 3; i++) {
+			ASSERT_EQ(4, kt_recv(ofd, &v, 4, KMBOX_F_TIMEOUT, kt_deadline_ms(10000), NULL));
+			ASSERT_EQ(i, v);
+		}
+		kt_sleep_ms(round % 4);
+		kill(kid, SIGKILL);
+		ASSERT_EQ(128 + SIGKILL, kt_wait(kid));
+		got = a5_sdrain(ofd, round * 3);
+		ASSERT_LE(0, got) TH_LOG("round %d: the ordered mailbox has a gap or a duplicate",
+					 round);
+		memset(seen, 0, sizeof(seen));
+		n = 0;
+		while (kt_recv(sfd, &v, 4, KMBOX_F_NONBLOCK, 0, NULL) == 4) {
+			ASSERT_LT(v, 1 << 16);
+			ASSERT_EQ(0, seen[v]++) TH_LOG("round %d: %u twice", round, v);
+			n++;
+		}
+		ASSERT_EQ(0, kt_cur_msgs(sfd));
+		close(ofd);
+		close(sfd);
+	}
+	a5_expect_stats_back(_metadata, &before);
+}
+
+/* ---- a buffer page that changes while the batch copies ---------------------- */
+
+struct a5_uffd {
+	int uffd, fd, wfd, mode;
+	char *page;
+	long pg;
+	int filled, err;
+};
+
+/*
+ * The handler of one fault in @u->page, taken while the batch copies its
+ * entry 2: 0: fill the mailbox through another file first, then supply
+ * the page; 1: unmap the page (the copy then faults for good); 2: close
+ * the command's descriptor, then supply the page.
+ */
+static void *a5_uffd_handle(void *p)
+{
+	struct a5_uffd *u = p;
+	struct pollfd pfd = { u->uffd, POLLIN, 0 };
+	struct uffd_msg msg;
+	static char src[65536];
+
+	if (poll(&pfd, 1, 20000) != 1 || read(u->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT) {
+		u->err = 1;
+		return NULL;
+	}
+	if (u->mode == 0) {
+		/* the lock is not held across the copy, or this would never return */
+		while (kt_send(u->wfd, "fill", 4, 0, KMBOX_F_NONBLOCK, 0) == 0)
+			u->filled++;
+	} else if (u->mode == 1) {
+		struct uffdio_range w = { (unsigned long)u->page, u->pg };
+
+		/* the fault, woken, finds no page at all */
+		munmap(u->page, u->pg);
+		if (ioctl(u->uffd, UFFDIO_WAKE, &w))
+			u->err = 3;
+		return NULL;
+	} else {
+		close(u->fd);
+	}
+	memcpy(src, "uffd-page", 9);
+	{
+		struct uffdio_copy c = {
+			.dst = (unsigned long)u->page, .src = (unsigned long)src, .len = u->pg,
+		};
+
+		if (ioctl(u->uffd, UFFDIO_COPY, &c))
+			u->err = 2;
+	}
+	return NULL;
+}
+
+/*
+ * Entry 2's buffer is in a page a userfaultfd supplies, so the batch
+ * stops in its copy while another thread acts: it fills the mailbox
+ * (the batch, which queues nothing before every entry is copied, then
+ * says -EAGAIN and nothing of it is queued), unmaps the page (res 2, the
+ * first two sent), or closes the descriptor the command was submitted
+ * on (the command holds the file: all four sent).
+ */
+TEST(cmd_send_batch_page_changes_while_copying)
+{
+	struct kt_stats before;
+	int mode;
+
+	KT_REQUIRE_MODULE();
+	a5_require(_metadata);
+	ASSERT_EQ(0, kt_read_stats(&before));
+	for (mode = 0; mode < 3; mode++) {
+		struct uffdio_api api = { .api = UFFD_API };
+		struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+		struct a5_uffd u = { .mode = mode, .pg = sysconf(_SC_PAGESIZE) };
+		struct kmbox_reopen ro = { .flags = O_RDWR | O_CLOEXEC };
+		struct kmbox_mmsg e[4];
+		struct io_uring ring;
+		char buf[16];
+		uint32_t v[4];
+		pthread_t th;
+		int res, i;
+
+		u.uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		if (u.uffd < 0)
+			SKIP(return, "no userfaultfd for kernel-mode faults: %s", strerror(errno));
+		ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_API, &api));
+		u.page = mmap(NULL, u.pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			      -1, 0);
+		ASSERT_NE(MAP_FAILED, u.page);
+		reg.range.start = (unsigned long)u.page;
+		reg.range.len = u.pg;
+		ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_REGISTER, &reg));
+		A5_RING(&ring, 4);
+		u.fd = kt_anon(O_RDWR, 8, 16);
+		ASSERT_LE(0, u.fd);
+		u.wfd = ioctl(u.fd, KMBOX_IOC_REOPEN, &ro);
+		ASSERT_LE(0, u.wfd);
+		a5_sents(e, v, 4, 0);
+		e[2].buf = KT_PTR(u.page);
+		e[2].len = 9;
+		ASSERT_EQ(0, pthread_create(&th, NULL, a5_uffd_handle, &u));
+		res = a5_scmd(&ring, u.fd, e, 4, 0);
+		ASSERT_EQ(0, pthread_join(th, NULL));
+		ASSERT_EQ(0, u.err) TH_LOG("mode %d: the handler failed", mode);
+		if (mode == 0) {
+			ASSERT_EQ(-EAGAIN, res);
+			ASSERT_EQ(8, u.filled);
+			for (i = 0; i < 8; i++) {
+				ASSERT_EQ(4, kt_recv(u.wfd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL));
+				ASSERT_EQ(0, memcmp(buf, "fill", 4));
+			}
+			ASSERT_EQ(0, kt_cur_msgs(u.wfd));
+		} else if (mode == 1) {
+			ASSERT_EQ(2, res);
+			ASSERT_EQ(2, a5_sdrain(u.wfd, 0));
+		} else {
+			ASSERT_EQ(4, res);
+			for (i = 0; i < 4; i++) {
+				int len = kt_recv(u.wfd, buf, sizeof(buf), KMBOX_F_NONBLOCK, 0, NULL);
+
+				ASSERT_EQ(i == 2 ? 9 : 4, len);
+				ASSERT_EQ(0, memcmp(buf, i == 2 ? (void *)"uffd-page" : (void *)&v[i],
+						    len));
+			}
+		}
+		ASSERT_EQ(0, kt_cur_msgs(u.wfd));
+		if (mode != 2)
+			close(u.fd);
+		close(u.wfd);
+		if (mode != 1)
+			munmap(u.page, u.pg);
+		close(u.uffd);
+		io_uring_queue_exit(&ring);
+	}
+	a5_expect_stats_back(_metadata, &before);
+}
+
+/*
+ * Another thread flips entry 2's buffer page between PROT_READ and
+ * PROT_NONE while batches of four are submitted: each sends all four or
+ * exactly the first two, and what arrives is exactly that.
+ */
+struct a5_flip {
+	char *page;
+	long pg;
+	atomic_int stop;
+};
+
+static void *a5_mprotect_flip(void *p)
+{
+	struct a5_flip *f = p;
+	int k = 0;
+
+	while (!atomic_load(&f->stop))
+		mprotect(f->page, f->pg, k++ & 1 ? PROT_NONE : PROT_READ);
+	mprotect(f->page, f->pg, PROT_READ);
+	return NULL;
+}
+
+TEST(cmd_send_batch_page_mprotected_by_another_thread)
+{
+	enum { ROUNDS = 400 };
+	struct a5_flip f = { .pg = sysconf(_SC_PAGESIZE) };
+	struct kt_stats before;
+	struct io_uring ring;
+	struct kmbox_mmsg e[4];
+	uint32_t v[4];
+	int fd, i, res, all = 0, two = 0;
+	pthread_t th;
+
+	KT_REQUIRE_MODULE();
+	a5_require(_metadata);
+	ASSERT_EQ(0, kt_read_stats(&before));
+	A5_RING(&ring, 4);
+	fd = kt_anon(O_RDWR, 8, 16);
+	ASSERT_LE(0, fd);
+	f.page = mmap(NULL, f.pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, f.page);
+	a5_sents(e, v, 4, 0);
+	v[2] = 2;
+	memcpy(f.page, &v[2], 4);
+	e[2].buf = KT_PTR(f.page);
+	ASSERT_EQ(0, pthread_create(&th, NULL, a5_mprotect_flip, &f));
+	for (i = 0; i < ROUNDS; i++) {
+		res = a5_scmd(&ring, fd, e, 4, i % 5 == 0 ? IOSQE_ASYNC : 0);
+		ASSERT_TRUE(res == 4 || res == 2) TH_LOG("round %d: %d", i, res);
+		ASSERT_EQ(res, a5_sdrain(fd, 0)) TH_LOG("round %d", i);
+		all += res == 4;
+		two += res == 2;
+	}
+	atomic_store(&f.stop, 1);
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	TH_LOG("%d batches whole, %d cut at the page", all, two);
+	close(fd);
+	munmap(f.page, f.pg);
+	io_uring_queue_exit(&ring);
+	a5_expect_stats_back(_metadata, &before);
+}
+
+/* ---- the largest batch --------------------------------------------------- */
+
+/*
+ * KMBOX_BATCH_MAX entries of max_msgsize each, all from one buffer: the
+ * command sends them all, or as many as the module's limits allow (a
+ * count, or ENOBUFS / ENOMEM for the first), and exactly that many
+ * arrive whole.
+ */
+TEST(cmd_send_batch_max_entries_of_max_msgsize)
+{
+	static struct kmbox_mmsg e[KMBOX_BATCH_MAX];
+	struct kt_stats before;
+	struct kmbox_info info;
+	struct io_uring ring;
+	unsigned char *buf, *got;
+	__u32 size;
+	int fd, i, res;
+
+	KT_REQUIRE_MODULE();
+	a5_require(_metadata);
+	ASSERT_EQ(0, kt_read_stats(&before));
+	A5_RING(&ring, 4);
+	fd = kt_dev(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_info(fd, &info));
+	close(fd);
+	size = info.max_msgsize_cap < (1U << 20) ? info.max_msgsize_cap : 1U << 20;
+	fd = kt_anon(O_RDWR, KMBOX_BATCH_MAX, size);
+	ASSERT_LE(0, fd) TH_LOG("a mailbox of %u x %u bytes: %s", KMBOX_BATCH_MAX, size,
+				strerror(errno));
+	buf = malloc(size);
+	got = malloc(size);
+	ASSERT_TRUE(buf && got);
+	kt_fill(buf, size, 77);
+	for (i = 0; i < KMBOX_BATCH_MAX; i++)
+		e[i] = (struct kmbox_mmsg){ .buf = KT_PTR(buf), .len = size, .prio = i % 4 };
+	res = a5_scmd(&ring, fd, e, KMBOX_BATCH_MAX, 0);
+	TH_LOG("%d x %u bytes: %d", KMBOX_BATCH_MAX, size, res);
+	ASSERT_TRUE(res > 0 || res == -ENOBUFS || res == -ENOMEM) TH_LOG("%s", strerror(-res));
+	ASSERT_EQ(res > 0 ? res : 0, kt_cur_msgs(fd));
+	for (i = 0; i < res; i++) {
+		ASSERT_EQ((int)size, kt_recv(fd, got, size, KMBOX_F_NONBLOCK, 0, NULL));
+		if (i % 64 == 0)
+			ASSERT_TRUE(kt_check_fill(got, size, 77));
+	}
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	close(fd);
+	free(buf);
+	free(got);
+	io_uring_queue_exit(&ring);
+	a5_expect_stats_back(_metadata, &before);
+}
+
+/* ---- a memory cgroup --------------------------------------------------------- */
+
+/*
+ * A sender in a memory cgroup that may grow by 4 MiB submits batches of
+ * KMBOX_BATCH_MAX 64 KiB messages (16 MiB each) to its own mailbox,
+ * whose quota would allow more: the cgroup's limit cuts the first batch
+ * short (a count) or refuses it (ENOMEM, ENOBUFS), never the OOM killer;
+ * exactly the counts returned are queued, and once the mailbox is closed
+ * the cgroup is back where it started.
+ */
+TEST(cmd_send_batch_charged_to_the_senders_memcg)
+{
+	enum { ROOM = 4 << 20, MSG = 65536 };
+	struct { int res[4], n; long queued; long long before, after; } *res;
+	unsigned long long quota = 0;
+	char dir[128];
+	const char *why;
+	pid_t kid;
+	int st, i;
+	long sum = 0;
+
+	KT_REQUIRE_MODULE();
+	a5_require(_metadata);
+	if (geteuid())
+		SKIP(return, "needs root to make a cgroup");
+	if (kt_param_get("user_quota", &quota) == 0 && quota && quota < 4 * ROOM)
+		SKIP(return, "user_quota %llu would stop the sender before the cgroup does", quota);
+	why = a5_cg_make(dir, sizeof(dir));
+	if (why)
+		SKIP(return, "%s", why);
+	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, res);
+	memset(res, 0, sizeof(*res));
+	kid = kt_fork(120);
+	ASSERT_LE(0, kid);
+	if (!kid) {
+		static struct kmbox_mmsg e[KMBOX_BATCH_MAX];
+		static char buf[MSG];
+		struct io_uring ring;
+		cpu_set_t cpus;
+		char lim[32];
+		int fd;
+
+		CPU_ZERO(&cpus);
+		CPU_SET(0, &cpus);
+		sched_setaffinity(0, sizeof(cpus), &cpus);
+		memset(buf, 1, sizeof(buf));
+		for (i = 0; i < KMBOX_BATCH_MAX; i++)
+			e[i] = (struct kmbox_mmsg){ .buf = KT_PTR(buf), .len = MSG };
+		CHILD_ASSERT(a5_cg_write(dir, "cgroup.procs", "0") == 0);
+		CHILD_ASSERT(io_uring_queue_init(4, &ring, IORING_SETUP_SQE128) == 0);
+		fd = kt_anon(O_RDWR, 4096, MSG);
+		CHILD_ASSERT(fd >= 0);
+		res->before = a5_cg_read(dir, "memory.current");
+		snprintf(lim, sizeof(lim), "%lld", res->before + ROOM);
+		CHILD_ASSERT(a5_cg_write(dir, "memory.max", lim) == 0);
+		for (res->n = 0; res->n < 4; res->n++) {
+			res->res[res->n] = a5_scmd(&ring, fd, e, KMBOX_BATCH_MAX, 0);
+			if (res->res[res->n] <= 0) {
+				res->n++;
+				break;
+			}
+		}
+		res->queued = kt_cur_msgs(fd);
+		close(fd);
+		io_uring_queue_exit(&ring);
+		res->after = a5_cg_read(dir, "memory.current");
+		_exit(0);
+	}
+	st = kt_wait(kid);
+	if (res->after > res->before + (1 << 20))
+		kt_sleep_ms(200);
+	for (i = 0; i < res->n; i++) {
+		TH_LOG("batch %d: %d", i, res->res[i]);
+		if (res->res[i] > 0)
+			sum += res->res[i];
+	}
+	TH_LOG("child %d: %ld queued; cgroup %lld before, %lld after close", st, res->queued,
+	       res->before, res->after);
+	ASSERT_EQ(0, st) TH_LOG("the sender was killed (memcg OOM?) instead of getting an error");
+	ASSERT_LT(0, res->n);
+	ASSERT_GT(KMBOX_BATCH_MAX, res->res[0]) TH_LOG("the cgroup's limit stopped nothing");
+	EXPECT_EQ(sum, res->queued) TH_LOG("the counts returned are not what was queued");
+	EXPECT_LE(sum * MSG, ROOM + (1 << 20))
+		TH_LOG("%ld x 64 KiB queued past a 4 MiB limit: not charged to the cgroup", sum);
+	i = res->res[res->n - 1];
+	EXPECT_TRUE(i == -ENOMEM || i == -ENOBUFS) TH_LOG("the last batch: %d", i);
+	EXPECT_LE(res->after, res->before + (1 << 20))
+		TH_LOG("the cgroup still holds %lld bytes after the mailbox went",
+		       res->after - res->before);
+	rmdir(dir);
+	munmap(res, sizeof(*res));
+}
+
+/* ---- an SQPOLL ring -------------------------------------------------------- */
+
+/*
+ * On an IORING_SETUP_SQPOLL ring the command runs in the ring's SQ
+ * thread: the messages still carry the submitting process (its pid,
+ * uid 1000 and gid 1000, as KMBOX_URING_SEND's do), a full mailbox is
+ * -EAGAIN at once and the SQ thread goes on with the next command.
+ */
+TEST(cmd_send_batch_on_an_sqpoll_ring)
+{
+	struct kt_stats before;
+	pid_t kid;
+	int st;
+
+	KT_REQUIRE_MODULE();
+	a5_require(_metadata);
+	ASSERT_EQ(0, kt_read_stats(&before));
+	kid = kt_fork(60);
+	ASSERT_LE(0, kid);
+	if (!kid) {
+		struct io_uring_params p = { .flags = IORING_SETUP_SQPOLL | IORING_SETUP_SQE128,
+					     .sq_thread_idle = 1000 };
+		struct kmbox_mmsg e[8];
+		struct kmbox_recv r;
+		struct io_uring ring;
+		uint32_t v[8], m;
+		int fd, i;
+
+		CHILD_ASSERT(a5_become(A5_USER) == 0);
+		i = io_uring_queue_init_params(8, &ring, &p);
+		if (i)
+			_exit(i == -EPERM ? 200 : 201);
+		fd = kt_anon(O_RDWR, 6, 8);
+		CHILD_ASSERT(fd >= 0);
+		a5_sents(e, v, 8, 0);
+		CHILD_ASSERT(a5_scmd(&ring, fd, e, 4, 0) == 4);
+		CHILD_ASSERT(a5_scmd(&ring, fd, e + 4, 4, 0) == 2);
+		CHILD_ASSERT(a5_scmd(&ring, fd, e + 6, 2, 0) == -EAGAIN);
+		CHILD_ASSERT(a5_scmd(&ring, fd, e + 6, 2, IOSQE_ASYNC) == -EAGAIN);
+		for (i = 0; i < 6; i++) {
+			CHILD_ASSERT(kt_recv(fd, &m, 4, KMBOX_F_NONBLOCK, 0, &r) == 4);
+			CHILD_ASSERT(m == (uint32_t)i);
+			CHILD_ASSERT(r.pid == getpid());
+			CHILD_ASSERT(r.uid == A5_UID && r.gid == A5_UID);
+		}
+		CHILD_ASSERT(a5_scmd(&ring, fd, e + 6, 2, 0) == 2);
+		CHILD_ASSERT(a5_sdrain(fd, 6) == 2);
+		close(fd);
+		io_uring_queue_exit(&ring);
+		_exit(0);
+	}
+	st = kt_wait(kid);
+	if (st == 200)
+		SKIP(return, "uid %d may not make an SQPOLL ring", A5_UID);
+	if (st == 201)
+		SKIP(return, "no SQPOLL ring with 128-byte SQEs here");
+	ASSERT_EQ(0, st);
+	a5_expect_stats_back(_metadata, &before);
+}
+
+#endif /* KMBOX_URING_SEND_BATCH */
 
 #endif /* KMBOX_URING_RECV_BATCH */
 

@@ -33,7 +33,14 @@
  *    an empty mailbox, a fault in any pointer consuming nothing (losses
  *    included), bad arguments, EBADF and EBADFD, links, the SQE
  *    rewritten while issued, two rings racing on one file, and uid 1000
- *    in fresh namespaces.
+ *    in fresh namespaces;
+ *  - KMBOX_URING_SEND_BATCH: exact messages, priorities, tags and
+ *    zero-copy entries and the count, -EAGAIN at once on a full mailbox
+ *    of a blocking file, partial batches (exactly the first k sent), an
+ *    error on entry 0 sending nothing and on entry k sending k, faulting
+ *    entries and tags, bad arguments, EOPNOTSUPP, EBADF and EBADFD,
+ *    links and IOSQE_ASYNC, the SQE rewritten while issued, two rings
+ *    racing on one file, uid 1000 in fresh namespaces, the accounting.
  *
  * Skipped, saying why, where io_uring is not available (ENOSYS, EPERM).
  */
@@ -1402,6 +1409,27 @@ static void pin_to(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);	/* best effort */
 }
 
+/*
+ * Every field of @sqe but the command area (not with io_uring_prep_rw(),
+ * which clears the first 16 bytes of it): a command @op on @fd.
+ */
+static void raw_cmd(struct io_uring_sqe *sqe, int fd, __u32 op, __u64 ud)
+{
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->flags = 0;
+	sqe->ioprio = 0;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	sqe->__pad1 = 0;
+	sqe->addr = 0;
+	sqe->len = 0;
+	sqe->uring_cmd_flags = 0;
+	sqe->buf_index = 0;
+	sqe->personality = 0;
+	sqe->splice_fd_in = 0;
+	sqe->user_data = ud;
+}
+
 static void *sqe_flip(void *arg)
 {
 	struct sqe_flipper *f = arg;
@@ -1467,24 +1495,8 @@ TEST(cmd_sqe_rewritten_while_issued)
 			sched_yield();
 		sqe = get_sqe(&ring);
 		ASSERT_EQ(f.sqe, sqe);
-		/*
-		 * Every field but the command area, written here (not with
-		 * io_uring_prep_rw(), which clears the first 16 bytes of it);
-		 * the argument is the thread's.
-		 */
-		sqe->opcode = IORING_OP_URING_CMD;
-		sqe->flags = 0;
-		sqe->ioprio = 0;
-		sqe->fd = fd;
-		sqe->cmd_op = KMBOX_URING_RECV;
-		sqe->__pad1 = 0;
-		sqe->addr = 0;
-		sqe->len = 0;
-		sqe->uring_cmd_flags = 0;
-		sqe->buf_index = 0;
-		sqe->personality = 0;
-		sqe->splice_fd_in = 0;
-		sqe->user_data = i;
+		/* the argument is the thread's */
+		raw_cmd(sqe, fd, KMBOX_URING_RECV, i);
 		ASSERT_EQ(1, submit(&ring));
 		ASSERT_EQ(0, reap(&ring, 10000, &ud, &r));
 		if (r == 9) {
@@ -1527,7 +1539,7 @@ TEST(cmd_bad_input)
 	struct kmbox_send ks = { .buf = KT_PTR("x"), .len = 1, .slot = 3 };
 	char *none, *ro;
 	int fd, rfd, wfd, ufd, rdv, i, want;
-	static const __u32 bad_ops[] = { 0, 1, 0x0f, 0x13, 0x100, 0xffffffff, KMBOX_IOC_SEND,
+	static const __u32 bad_ops[] = { 0, 1, 0x0f, 0x14, 0x100, 0xffffffff, KMBOX_IOC_SEND,
 					 KMBOX_IOC_RECV };
 
 	KT_REQUIRE_MODULE();
@@ -1938,6 +1950,41 @@ static int write_file(const char *path, const char *s)
 }
 
 /*
+ * In a forked child: become uid 1000 in fresh user and IPC namespaces
+ * (the map: 1000 is 1000), or exit 200 if user namespaces are missing.
+ */
+static void become_other_in_fresh_ns(void)
+{
+	CHILD_ASSERT(kt_become(OTHER_UID, OTHER_UID) == 0);
+	/* setresuid made us non-dumpable: /proc/self would be root's */
+	CHILD_ASSERT(prctl(PR_SET_DUMPABLE, 1) == 0);
+	if (unshare(CLONE_NEWUSER | CLONE_NEWIPC))
+		_exit(200);
+	CHILD_ASSERT(write_file("/proc/self/setgroups", "deny") == 0);
+	CHILD_ASSERT(write_file("/proc/self/uid_map", "1000 1000 1\n") == 0);
+	CHILD_ASSERT(write_file("/proc/self/gid_map", "1000 1000 1\n") == 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/*
+ * The child @pid of a namespace test: skipped if it exited 200 (no user
+ * namespaces) or 201 (io_uring refused), else it must exit 0 and
+ * /proc/kmbox/stats come back to @s0.
+ */
+#define FRESH_NS_VERDICT(pid, s0, s1) do {					\
+	int __st = kt_wait(pid);						\
+										\
+	if (__st == 200)							\
+		SKIP(return, "no user namespaces (unshare(CLONE_NEWUSER | CLONE_NEWIPC) failed)"); \
+	if (__st == 201)							\
+		SKIP(return, "io_uring refused to uid %d", OTHER_UID);		\
+	ASSERT_EQ(0, __st);							\
+	ASSERT_TRUE(stats_back(s0, s1))						\
+		TH_LOG("stats: mailboxes %ld -> %ld, messages %ld -> %ld",	\
+		       (s0)->mailboxes, (s1)->mailboxes, (s0)->messages, (s1)->messages); \
+} while (0)
+
+/*
  * uid 1000 in fresh user and IPC namespaces: named mailboxes, reads
  * pending through poll, a cancel, a pending write, and the ring's exit.
  */
@@ -1945,7 +1992,7 @@ TEST(unprivileged_in_fresh_namespaces)
 {
 	struct kt_stats s0, s1;
 	pid_t pid;
-	int st, i;
+	int i;
 
 	KT_REQUIRE_MODULE();
 	ASSERT_EQ(0, kt_read_stats(&s0));
@@ -1958,15 +2005,7 @@ TEST(unprivileged_in_fresh_namespaces)
 		int rfd, wfd, res, ret;
 		__u64 ud;
 
-		CHILD_ASSERT(kt_become(OTHER_UID, OTHER_UID) == 0);
-		/* setresuid made us non-dumpable: /proc/self would be root's */
-		CHILD_ASSERT(prctl(PR_SET_DUMPABLE, 1) == 0);
-		if (unshare(CLONE_NEWUSER | CLONE_NEWIPC))
-			_exit(200);
-		CHILD_ASSERT(write_file("/proc/self/setgroups", "deny") == 0);
-		CHILD_ASSERT(write_file("/proc/self/uid_map", "1000 1000 1\n") == 0);
-		CHILD_ASSERT(write_file("/proc/self/gid_map", "1000 1000 1\n") == 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		become_other_in_fresh_ns();
 		ret = io_uring_queue_init(8, &ring, 0);
 		if (ret == -EPERM || ret == -ENOSYS)
 			_exit(201);
@@ -2038,15 +2077,7 @@ TEST(unprivileged_in_fresh_namespaces)
 		io_uring_queue_exit(&ring);
 		_exit(0);
 	}
-	st = kt_wait(pid);
-	if (st == 200)
-		SKIP(return, "no user namespaces (unshare(CLONE_NEWUSER | CLONE_NEWIPC) failed)");
-	if (st == 201)
-		SKIP(return, "io_uring refused to uid %d", OTHER_UID);
-	ASSERT_EQ(0, st);
-	ASSERT_TRUE(stats_back(&s0, &s1))
-		TH_LOG("stats: mailboxes %ld -> %ld, messages %ld -> %ld",
-		       s0.mailboxes, s1.mailboxes, s0.messages, s1.messages);
+	FRESH_NS_VERDICT(pid, &s0, &s1);
 }
 
 /* ---- KMBOX_URING_RECV_BATCH ------------------------------------------ */
@@ -2487,7 +2518,10 @@ TEST(cmd_recv_batch_linked)
  */
 struct rb_flipper {
 	struct io_uring_sqe *sqe;
-	struct kmbox_uring_recv_batch good, bad;
+	union {
+		struct kmbox_uring_recv_batch r;
+		struct kmbox_uring_send_batch s;	/* cmd_send_batch_sqe_rewritten_while_issued */
+	} good, bad;
 	volatile int stop;
 	volatile unsigned long flips;
 };
@@ -2532,11 +2566,11 @@ TEST(cmd_recv_batch_sqe_rewritten_while_issued)
 	ASSERT_LE(0, fd);
 	alarm(60);
 	memset(&f, 0, sizeof(f));
-	f.good.b.msgs = KT_PTR(ents);
-	f.good.b.count = 4;
-	f.bad.b.msgs = KT_PTR(none);
-	f.bad.b.count = 0;
-	f.bad.lost = KT_PTR(none);
+	f.good.r.b.msgs = KT_PTR(ents);
+	f.good.r.b.count = 4;
+	f.bad.r.b.msgs = KT_PTR(none);
+	f.bad.r.b.count = 0;
+	f.bad.r.lost = KT_PTR(none);
 	f.sqe = &ring.sq.sqes[0];
 	memcpy(f.sqe->cmd, &f.good, sizeof(f.good));
 	pin_to(0);
@@ -2554,19 +2588,7 @@ TEST(cmd_recv_batch_sqe_rewritten_while_issued)
 			sched_yield();
 		sqe = get_sqe(&ring);
 		ASSERT_EQ(f.sqe, sqe);
-		sqe->opcode = IORING_OP_URING_CMD;
-		sqe->flags = 0;
-		sqe->ioprio = 0;
-		sqe->fd = fd;
-		sqe->cmd_op = KMBOX_URING_RECV_BATCH;
-		sqe->__pad1 = 0;
-		sqe->addr = 0;
-		sqe->len = 0;
-		sqe->uring_cmd_flags = 0;
-		sqe->buf_index = 0;
-		sqe->personality = 0;
-		sqe->splice_fd_in = 0;
-		sqe->user_data = i;
+		raw_cmd(sqe, fd, KMBOX_URING_RECV_BATCH, i);
 		ASSERT_EQ(1, submit(&ring));
 		ASSERT_EQ(0, reap(&ring, 10000, &ud, &r));
 		if (r == Q) {
@@ -2701,7 +2723,6 @@ TEST(cmd_recv_batch_unprivileged_in_fresh_namespaces)
 {
 	struct kt_stats s0, s1;
 	pid_t pid;
-	int st;
 
 	KT_REQUIRE_MODULE();
 	ASSERT_EQ(0, kt_read_stats(&s0));
@@ -2713,14 +2734,7 @@ TEST(cmd_recv_batch_unprivileged_in_fresh_namespaces)
 		struct io_uring ring;
 		int rfd, wfd, ret, i;
 
-		CHILD_ASSERT(kt_become(OTHER_UID, OTHER_UID) == 0);
-		CHILD_ASSERT(prctl(PR_SET_DUMPABLE, 1) == 0);
-		if (unshare(CLONE_NEWUSER | CLONE_NEWIPC))
-			_exit(200);
-		CHILD_ASSERT(write_file("/proc/self/setgroups", "deny") == 0);
-		CHILD_ASSERT(write_file("/proc/self/uid_map", "1000 1000 1\n") == 0);
-		CHILD_ASSERT(write_file("/proc/self/gid_map", "1000 1000 1\n") == 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		become_other_in_fresh_ns();
 		ret = io_uring_queue_init(8, &ring, IORING_SETUP_SQE128);
 		if (ret == -EPERM || ret == -ENOSYS)
 			_exit(201);
@@ -2746,15 +2760,819 @@ TEST(cmd_recv_batch_unprivileged_in_fresh_namespaces)
 		io_uring_queue_exit(&ring);
 		_exit(0);
 	}
-	st = kt_wait(pid);
-	if (st == 200)
-		SKIP(return, "no user namespaces (unshare(CLONE_NEWUSER | CLONE_NEWIPC) failed)");
-	if (st == 201)
-		SKIP(return, "io_uring refused to uid %d", OTHER_UID);
-	ASSERT_EQ(0, st);
-	ASSERT_TRUE(stats_back(&s0, &s1))
-		TH_LOG("stats: mailboxes %ld -> %ld, messages %ld -> %ld",
-		       s0.mailboxes, s1.mailboxes, s0.messages, s1.messages);
+	FRESH_NS_VERDICT(pid, &s0, &s1);
+}
+
+/* ---- KMBOX_URING_SEND_BATCH ------------------------------------------ */
+
+/* Entries @ents[0..n) of "sb-<base + i>" in @bufs[i], priority 0. */
+static void sb_ents(struct kmbox_mmsg *ents, char (*bufs)[RB_SIZE], int n, int base)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(bufs[i], RB_SIZE, "sb-%d", base + i);
+		ents[i] = (struct kmbox_mmsg){ .buf = KT_PTR(bufs[i]), .len = strlen(bufs[i]) };
+	}
+}
+
+static struct io_uring_sqe *c_sbatch(struct io_uring *ring, int fd, const void *ents,
+				     __u32 count, __u32 flags, const __u64 *tags, __u64 ud)
+{
+	struct kmbox_batch b = {
+		.msgs = KT_PTR(ents), .count = count, .flags = flags, .tags = KT_PTR(tags),
+	};
+	struct io_uring_sqe *sqe = get_sqe(ring);
+
+	kmbox_uring_prep_send_batch(sqe, fd, &b);
+	sqe->user_data = ud;
+	return sqe;
+}
+
+/* The argument in @sqe, to spoil one field of it. */
+static struct kmbox_uring_send_batch *sb_arg(struct io_uring_sqe *sqe)
+{
+	return (struct kmbox_uring_send_batch *)sqe->cmd;
+}
+
+/*
+ * Receive what @fd's mailbox holds: how many of "sb-<first>",
+ * "sb-<first + 1>", ... came, in that order, before it was empty; -1 if
+ * anything else came.
+ */
+static int sb_drain(int fd, int first)
+{
+	char buf[RB_SIZE + 1], want[RB_SIZE];
+	int n = 0, len;
+
+	while ((len = kt_recv(fd, buf, RB_SIZE, KMBOX_F_NONBLOCK, 0, NULL)) >= 0) {
+		snprintf(want, sizeof(want), "sb-%d", first + n);
+		if (len != (int)strlen(want) || memcmp(buf, want, len))
+			return -1;
+		n++;
+	}
+	return errno == EAGAIN ? n : -1;
+}
+
+/*
+ * A batch sends exactly its entries, in order, with their lengths,
+ * priorities and tags and the sender's credentials, and its CQE says
+ * how many; the batch's maximum count; a zero-length message.
+ */
+TEST(cmd_send_batch_exact_messages)
+{
+	enum { N = 10 };
+	static const int order[N] = { 0, 3, 6, 9, 1, 2, 4, 5, 7, 8 };
+	static struct kmbox_mmsg big[KMBOX_BATCH_MAX];
+	static char bb[KMBOX_BATCH_MAX][RB_SIZE];
+	struct kmbox_mmsg ents[N];
+	char bufs[N][RB_SIZE], buf[RB_SIZE];
+	struct kmbox_recv r;
+	struct io_uring ring;
+	__u64 tags[N];
+	int fd, i, k;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	fd = kt_anon(O_RDWR, KMBOX_BATCH_MAX, RB_SIZE);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < N; i++) {
+		snprintf(bufs[i], RB_SIZE, "msg-%d%s", i, i & 1 ? "-odd" : "");
+		ents[i] = (struct kmbox_mmsg){
+			.buf = KT_PTR(bufs[i]), .len = strlen(bufs[i]), .prio = i % 3 == 0 ? 2 : 0,
+		};
+		tags[i] = 100 + i;
+	}
+	ents[5].len = 0;
+	c_sbatch(&ring, fd, ents, N, KMBOX_F_TAG, tags, 1);
+	ASSERT_EQ(N, c_one(&ring));
+	ASSERT_EQ(N, kt_cur_msgs(fd));
+	/* the kernel wrote nothing back */
+	ASSERT_EQ(0, ents[5].len);
+	ASSERT_EQ(100, tags[0]);
+	for (k = 0; k < N; k++) {
+		i = order[k];
+		memset(buf, 0, sizeof(buf));
+		ASSERT_EQ(ents[i].len, kt_recv(fd, buf, sizeof(buf), 0, 0, &r));
+		ASSERT_EQ(0, memcmp(buf, bufs[i], ents[i].len));
+		ASSERT_EQ(ents[i].prio, r.prio);
+		ASSERT_EQ(100 + i, r.tag);
+		ASSERT_EQ(0, r.msg_flags);
+		ASSERT_EQ(getpid(), r.pid);
+		ASSERT_EQ(geteuid(), r.uid);
+		ASSERT_EQ(getegid(), r.gid);
+	}
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+
+	/* without KMBOX_F_TAG the tags are 0 */
+	c_sbatch(&ring, fd, ents, 2, 0, NULL, 2);
+	ASSERT_EQ(2, c_one(&ring));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(ents[i].len, kt_recv(fd, buf, sizeof(buf), 0, 0, &r));
+		ASSERT_EQ(0, r.tag);
+	}
+
+	/* the batch's maximum count, all of it */
+	sb_ents(big, bb, KMBOX_BATCH_MAX, 0);
+	c_sbatch(&ring, fd, big, KMBOX_BATCH_MAX, 0, NULL, 3);
+	ASSERT_EQ(KMBOX_BATCH_MAX, c_one(&ring));
+	ASSERT_EQ(KMBOX_BATCH_MAX, sb_drain(fd, 0));
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	ASSERT_EQ(0, iou_workers());
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * Zero-copy entries among copied ones: each slot goes to the mailbox
+ * with its message.  The slot of an entry the batch did not send (the
+ * mailbox full) is still the sender's, and can be sent again.
+ */
+TEST(cmd_send_batch_zero_copy)
+{
+	struct kmbox_mmsg ents[4];
+	struct kmbox_region reg;
+	struct kmbox_recv r;
+	struct kmbox_attr a;
+	struct io_uring ring;
+	char buf[RB_SIZE];
+	uint32_t slot[2];
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	kt_attr_init(&a, 3, 0);
+	a.zc_slots = 4;
+	a.zc_slot_size = 256;
+	fd = kt_dev(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_bind(fd, NULL, KMBOX_OPEN_ANON, 0, &a));
+	ASSERT_EQ(0, kmbox_region_map(fd, &reg));
+	ASSERT_EQ(2, kmbox_zc_reserve(fd, slot, 2, 0, NULL));
+	memcpy(kmbox_slot_ptr(&reg, slot[0]), "zc-one", 6);
+	memcpy(kmbox_slot_ptr(&reg, slot[1]), "zc-two", 6);
+	ents[0] = (struct kmbox_mmsg){ .buf = KT_PTR("copied"), .len = 6 };
+	ents[1] = (struct kmbox_mmsg){ .len = 6, .prio = 1, .slot = slot[0],
+					.flags = KMBOX_MSG_ZC };
+	ents[2] = (struct kmbox_mmsg){ .buf = KT_PTR("copy-2"), .len = 6 };
+	ents[3] = (struct kmbox_mmsg){ .len = 6, .slot = slot[1], .flags = KMBOX_MSG_ZC };
+
+	/* room for 3 of the 4: the second slot stays ours */
+	c_sbatch(&ring, fd, ents, 4, 0, NULL, 1);
+	ASSERT_EQ(3, c_one(&ring));
+	ASSERT_EQ(3, kt_cur_msgs(fd));
+	memset(&r, 0, sizeof(r));
+	ASSERT_EQ(6, kt_recv(fd, NULL, 0, KMBOX_F_ZC, 0, &r));
+	ASSERT_EQ(KMBOX_MSG_ZC, r.msg_flags);
+	ASSERT_EQ(slot[0], r.slot);
+	ASSERT_EQ(1, r.prio);
+	ASSERT_EQ(0, memcmp(kmbox_slot_ptr(&reg, r.slot), "zc-one", 6));
+	ASSERT_EQ(0, kmbox_zc_release(fd, &slot[0], 1));
+	ASSERT_EQ(6, kt_recv(fd, buf, sizeof(buf), 0, 0, &r));
+	ASSERT_EQ(0, memcmp(buf, "copied", 6));
+	ASSERT_EQ(KMBOX_NO_SLOT, r.slot);
+	ASSERT_EQ(6, kt_recv(fd, buf, sizeof(buf), 0, 0, &r));
+	ASSERT_EQ(0, memcmp(buf, "copy-2", 6));
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+
+	/* the unsent one, alone, and a slot the mailbox holds now: EINVAL */
+	c_sbatch(&ring, fd, ents + 3, 1, 0, NULL, 2);
+	ASSERT_EQ(1, c_one(&ring));
+	c_sbatch(&ring, fd, ents + 3, 1, 0, NULL, 3);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	/* ... and after a good entry: the batch ends before it */
+	ents[0].buf = KT_PTR("after!");
+	ents[1] = ents[3];
+	c_sbatch(&ring, fd, ents, 2, 0, NULL, 4);
+	ASSERT_EQ(1, c_one(&ring));
+	ASSERT_EQ(2, kt_cur_msgs(fd));
+	memset(&r, 0, sizeof(r));
+	ASSERT_EQ(6, kt_recv(fd, NULL, 0, KMBOX_F_ZC, 0, &r));
+	ASSERT_EQ(slot[1], r.slot);
+	ASSERT_EQ(0, memcmp(kmbox_slot_ptr(&reg, r.slot), "zc-two", 6));
+	ASSERT_EQ(0, kmbox_zc_release(fd, &slot[1], 1));
+	ASSERT_EQ(6, kt_recv(fd, buf, sizeof(buf), 0, 0, &r));
+	ASSERT_EQ(0, memcmp(buf, "after!", 6));
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	ASSERT_EQ(0, kmbox_region_unmap(&reg));
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * A full mailbox: -EAGAIN at once, nothing sent, on a blocking file too
+ * (c_one() fails if the command pends, and a sleeping submitter is
+ * caught by the alarm).  Room for k < count: the CQE says k and exactly
+ * the first k are queued, in order.
+ */
+TEST(cmd_send_batch_full_and_partial)
+{
+	struct kmbox_mmsg ents[8];
+	char bufs[8][RB_SIZE], buf[RB_SIZE];
+	struct io_uring ring;
+	int fd, k;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	fd = kt_anon(O_RDWR, 4, RB_SIZE);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fcntl(fd, F_GETFL) & O_NONBLOCK);
+	alarm(30);
+	sb_ents(ents, bufs, 8, 0);
+	c_sbatch(&ring, fd, ents, 4, 0, NULL, 1);
+	ASSERT_EQ(4, c_one(&ring));
+	c_sbatch(&ring, fd, ents + 4, 3, 0, NULL, 2);
+	ASSERT_EQ(-EAGAIN, c_one(&ring));
+	c_sbatch(&ring, fd, ents + 4, 1, 0, NULL, 3);
+	ASSERT_EQ(-EAGAIN, c_one(&ring));
+	c_sbatch(&ring, fd, ents + 4, 3, KMBOX_F_NONBLOCK, NULL, 4);
+	ASSERT_EQ(-EAGAIN, c_one(&ring));
+	ASSERT_EQ(4, kt_cur_msgs(fd));
+	ASSERT_EQ(0, iou_workers());
+	ASSERT_EQ(4, sb_drain(fd, 0));
+
+	/* room for k of 8, k = 1..3: the first k */
+	for (k = 1; k < 4; k++) {
+		int i;
+
+		for (i = 0; i < 4 - k; i++)
+			ASSERT_EQ(0, kt_send(fd, "old", 3, 0, 0, 0));
+		sb_ents(ents, bufs, 8, 10 * k);
+		c_sbatch(&ring, fd, ents, 8, 0, NULL, 5);
+		ASSERT_EQ(k, c_one(&ring));
+		ASSERT_EQ(4, kt_cur_msgs(fd));
+		for (i = 0; i < 4 - k; i++)
+			ASSERT_EQ(3, kt_recv(fd, buf, sizeof(buf), 0, 0, NULL));
+		ASSERT_EQ(k, sb_drain(fd, 10 * k));
+	}
+
+	/* the same with O_NONBLOCK on the file */
+	ASSERT_EQ(0, fcntl(fd, F_SETFL, O_NONBLOCK));
+	sb_ents(ents, bufs, 8, 100);
+	c_sbatch(&ring, fd, ents, 8, 0, NULL, 6);
+	ASSERT_EQ(4, c_one(&ring));
+	c_sbatch(&ring, fd, ents + 4, 4, 0, NULL, 7);
+	ASSERT_EQ(-EAGAIN, c_one(&ring));
+	ASSERT_EQ(4, sb_drain(fd, 100));
+	ASSERT_EQ(0, iou_workers());
+	alarm(0);
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * An error on entry 0 (a buffer that faults, a message too long, a bad
+ * slot, a bad priority, unknown entry flags) is the CQE's res and sends
+ * nothing; the same error on entry k ends the batch there: res k, the
+ * first k sent.  The entries or the tags unreadable: EFAULT, nothing.
+ */
+TEST(cmd_send_batch_entry_errors)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct kmbox_mmsg ents[4], *edge;
+	char bufs[4][RB_SIZE], *none, *rw;
+	struct io_uring ring;
+	__u64 tags[4] = { 1, 2, 3, 4 }, *tedge;
+	int fd, bad, k;
+	struct {
+		const char *what;
+		int err;
+	} const cases[] = {
+		{ "buffer in a PROT_NONE page", -EFAULT },
+		{ "buffer running into a PROT_NONE page", -EFAULT },
+		{ "kernel address", -EFAULT },
+		{ "a message over max_msgsize", -EMSGSIZE },
+		{ "a zero-copy slot without a region", -EINVAL },
+		{ "a slot without KMBOX_MSG_ZC", -EINVAL },
+		{ "priority KMBOX_PRIO_MAX", -EINVAL },
+		{ "unknown entry flags", -EINVAL },
+		{ "entry flag bit 31", -EINVAL },
+	};
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	/* a read-write page, then a PROT_NONE one */
+	rw = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, rw);
+	none = rw + pg;
+	ASSERT_EQ(0, mprotect(none, pg, PROT_NONE));
+	fd = kt_anon(O_RDWR, 8, RB_SIZE);
+	ASSERT_LE(0, fd);
+
+	for (bad = 0; bad < (int)(sizeof(cases) / sizeof(cases[0])); bad++) {
+		for (k = 0; k < 4; k++) {
+			struct kmbox_mmsg *e = &ents[k];
+
+			sb_ents(ents, bufs, 4, 10 * k);
+			switch (bad) {
+			case 0:
+				e->buf = KT_PTR(none);
+				break;
+			case 1:
+				e->buf = KT_PTR(none - 4);
+				e->len = 8;
+				break;
+			case 2:
+				e->buf = 0xffff800000000000ULL;
+				break;
+			case 3:
+				e->len = RB_SIZE + 1;
+				break;
+			case 4:
+				e->flags = KMBOX_MSG_ZC;
+				e->slot = 0;
+				break;
+			case 5:
+				e->slot = 1;
+				break;
+			case 6:
+				e->prio = KMBOX_PRIO_MAX;
+				break;
+			case 7:
+				e->flags = 2;
+				break;
+			case 8:
+				e->flags = 1U << 31;
+				break;
+			}
+			c_sbatch(&ring, fd, ents, 4, 0, NULL, 1);
+			ASSERT_EQ(k ? k : cases[bad].err, c_one(&ring))
+				TH_LOG("%s in entry %d", cases[bad].what, k);
+			ASSERT_EQ(k, sb_drain(fd, 10 * k))
+				TH_LOG("%s in entry %d", cases[bad].what, k);
+		}
+	}
+
+	/* the entries unreadable, whole or in part: nothing */
+	sb_ents(ents, bufs, 4, 0);
+	c_sbatch(&ring, fd, none, 4, 0, NULL, 2);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	c_sbatch(&ring, fd, NULL, 4, 0, NULL, 2);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	edge = (struct kmbox_mmsg *)none - 2;
+	memcpy(edge, ents, 2 * sizeof(*edge));
+	c_sbatch(&ring, fd, edge, 2, 0, NULL, 2);
+	ASSERT_EQ(2, c_one(&ring));		/* the control: both readable */
+	ASSERT_EQ(2, sb_drain(fd, 0));
+	c_sbatch(&ring, fd, edge, 3, 0, NULL, 2);
+	ASSERT_EQ(-EFAULT, c_one(&ring));	/* the third entry unmapped */
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+
+	/* the tags unreadable, whole or in part: nothing */
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_TAG, (__u64 *)none, 3);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	tedge = (__u64 *)none - 3;
+	memcpy(tedge, tags, 3 * sizeof(*tedge));
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_TAG, tedge, 3);
+	ASSERT_EQ(-EFAULT, c_one(&ring));	/* the fourth tag unmapped */
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_TAG, (__u64 *)0xffff800000000000ULL, 3);
+	ASSERT_EQ(-EFAULT, c_one(&ring));
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	c_sbatch(&ring, fd, ents, 3, KMBOX_F_TAG, tedge, 3);
+	ASSERT_EQ(3, c_one(&ring));		/* the control: three tags readable */
+	ASSERT_EQ(3, sb_drain(fd, 0));
+	/* tags in a read-only page are fine: the kernel only reads them */
+	ASSERT_EQ(0, mprotect(rw, pg, PROT_READ));
+	c_sbatch(&ring, fd, ents, 3, KMBOX_F_TAG, tedge, 3);
+	ASSERT_EQ(3, c_one(&ring));
+	ASSERT_EQ(3, sb_drain(fd, 0));
+	ASSERT_EQ(0, iou_workers());
+	close(fd);
+	munmap(rw, 2 * pg);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * Bad arguments, access modes, files: EINVAL, EOPNOTSUPP, EBADF,
+ * EBADFD; nothing queued.
+ */
+TEST(cmd_send_batch_bad_input)
+{
+	struct kmbox_mmsg ents[4];
+	char bufs[4][RB_SIZE], name[64];
+	__u64 tags[4] = { 0 }, tokens[4];
+	struct io_uring_sqe *sqe;
+	struct io_uring ring, ring64;
+	struct kmbox_attr a;
+	struct kmbox_batch b;
+	int fd, wfd, rfd, ufd, rdv, i;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	ASSERT_EQ(0, io_uring_queue_init(4, &ring64, 0));
+	fd = kt_anon(O_RDWR, 8, RB_SIZE);
+	ASSERT_LE(0, fd);
+	sb_ents(ents, bufs, 4, 0);
+
+	c_sbatch(&ring, fd, ents, 0, 0, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, KMBOX_BATCH_MAX + 1, 0, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, 0xffffffff, 0, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, 4, 1U << 20, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, 4, 1U << 31, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	/* flags of other calls */
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_ZC, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_PEEK, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_MATCH, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_EXPIRE, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	/* what would wait: a deadline (with and without a time), a sync send */
+	sqe = c_sbatch(&ring, fd, ents, 4, KMBOX_F_TIMEOUT, NULL, 1);
+	sb_arg(sqe)->b.deadline_ns = kt_deadline_ms(1000);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_TIMEOUT, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	sqe = c_sbatch(&ring, fd, ents, 4, 0, NULL, 1);
+	sb_arg(sqe)->b.deadline_ns = 1;
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_SYNC, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_SYNC | KMBOX_F_NONBLOCK, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	/* calls and tokens are a receiver's */
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_CALLS, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	sqe = c_sbatch(&ring, fd, ents, 4, 0, NULL, 1);
+	sb_arg(sqe)->b.tokens = KT_PTR(tokens);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	sqe = c_sbatch(&ring, fd, ents, 4, KMBOX_F_CALLS, NULL, 1);
+	sb_arg(sqe)->b.tokens = KT_PTR(tokens);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	/* tags and F_TAG: both or neither */
+	c_sbatch(&ring, fd, ents, 4, 0, tags, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	c_sbatch(&ring, fd, ents, 4, KMBOX_F_TAG, NULL, 1);
+	ASSERT_EQ(-EINVAL, c_one(&ring));
+	/* each reserved word */
+	for (i = 0; i < 3; i++) {
+		sqe = c_sbatch(&ring, fd, ents, 4, 0, NULL, 1);
+		sb_arg(sqe)->__reserved[i] = 1ULL << (i * 31);
+		ASSERT_EQ(-EINVAL, c_one(&ring)) TH_LOG("__reserved[%d]", i);
+	}
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+
+	/* a 64-byte SQE has no room for the argument */
+	sqe = get_sqe(&ring64);
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = KMBOX_URING_SEND_BATCH;
+	ASSERT_EQ(-EINVAL, c_one(&ring64));
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+
+	/* a rendezvous mailbox would wait for its receiver */
+	kt_attr_init(&a, 1, RB_SIZE);
+	a.flags = KMBOX_ATTR_RENDEZVOUS;
+	rdv = kt_dev(O_RDWR);
+	ASSERT_LE(0, rdv);
+	ASSERT_EQ(0, kt_bind(rdv, NULL, KMBOX_OPEN_ANON, 0, &a));
+	c_sbatch(&ring, rdv, ents, 4, 0, NULL, 1);
+	ASSERT_EQ(-EOPNOTSUPP, c_one(&ring));
+	c_sbatch(&ring, rdv, ents, 1, KMBOX_F_NONBLOCK, NULL, 1);
+	ASSERT_EQ(-EOPNOTSUPP, c_one(&ring));
+
+	/* a file not open for writing; an unbound file; not a kmbox file */
+	kt_name(name, sizeof(name), "sbacc");
+	rfd = kt_create(name, O_RDONLY, 0600, 4, RB_SIZE);
+	ASSERT_LE(0, rfd);
+	wfd = kt_open(name, O_WRONLY, 0, 0, 0, 0);
+	ASSERT_LE(0, wfd);
+	ASSERT_EQ(0, kt_unlink(name));
+	c_sbatch(&ring, rfd, ents, 4, 0, NULL, 1);
+	ASSERT_EQ(-EBADF, c_one(&ring));
+	ASSERT_EQ(0, kt_cur_msgs(rfd));
+	ufd = kt_dev(O_RDWR);
+	ASSERT_LE(0, ufd);
+	c_sbatch(&ring, ufd, ents, 4, 0, NULL, 1);
+	ASSERT_EQ(-EBADFD, c_one(&ring));
+	c_sbatch(&ring, ring.ring_fd, ents, 4, 0, NULL, 1);
+	ASSERT_GT(0, c_one(&ring));
+	/* and the ioctl agrees on the same argument */
+	memset(&b, 0, sizeof(b));
+	b.msgs = KT_PTR(ents);
+	b.count = 4;
+	ASSERT_EQ(-1, ioctl(rfd, KMBOX_IOC_SEND_BATCH, &b));
+	ASSERT_EQ(EBADF, errno);
+	ASSERT_EQ(-1, ioctl(ufd, KMBOX_IOC_SEND_BATCH, &b));
+	ASSERT_EQ(EBADFD, errno);
+
+	/* the write-only file sends */
+	c_sbatch(&ring, wfd, ents, 4, 0, NULL, 1);
+	ASSERT_EQ(4, c_one(&ring));
+	ASSERT_EQ(4, sb_drain(rfd, 0));
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	ASSERT_EQ(0, iou_workers());
+	close(ufd);
+	close(rfd);
+	close(wfd);
+	close(rdv);
+	close(fd);
+	io_uring_queue_exit(&ring64);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * Linked batches go on while each sends at least one; the first -EAGAIN
+ * cancels the links behind it.  A batch forced into an io-wq worker
+ * (IOSQE_ASYNC) completes the same, and never waits there either.
+ */
+TEST(cmd_send_batch_linked_and_async)
+{
+	struct kmbox_mmsg ents[12];
+	char bufs[12][RB_SIZE];
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	int fd, i, r[4];
+	__u64 ud[4];
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 8);
+	fd = kt_anon(O_RDWR, 9, RB_SIZE);
+	ASSERT_LE(0, fd);
+	alarm(30);
+	sb_ents(ents, bufs, 12, 0);
+	for (i = 0; i < 3; i++)
+		io_uring_sqe_set_flags(c_sbatch(&ring, fd, ents + 4 * i, 4, 0, NULL, i),
+				       IOSQE_IO_LINK);
+	sqe = get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, 3);
+	ASSERT_EQ(0, c_wait(&ring, 4, r, ud));
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(i, ud[i]);
+		ASSERT_EQ(i < 2 ? 4 : i == 2 ? 1 : 0, r[i]);
+	}
+	/* full: -EAGAIN, and the NOP behind it is cancelled */
+	io_uring_sqe_set_flags(c_sbatch(&ring, fd, ents + 9, 3, 0, NULL, 1), IOSQE_IO_LINK);
+	sqe = get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, 2);
+	ASSERT_EQ(0, c_wait(&ring, 2, r, ud));
+	ASSERT_EQ(-EAGAIN, r[0]);
+	ASSERT_EQ(-ECANCELED, r[1]);
+	ASSERT_EQ(9, sb_drain(fd, 0));
+
+	/* in a worker: the count, and the link goes on */
+	io_uring_sqe_set_flags(c_sbatch(&ring, fd, ents, 12, 0, NULL, 1),
+			       IOSQE_IO_LINK | IOSQE_ASYNC);
+	sqe = get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, 2);
+	ASSERT_EQ(0, c_wait(&ring, 2, r, ud));
+	ASSERT_EQ(9, r[0]);
+	ASSERT_EQ(0, r[1]);
+	/* in a worker on a full mailbox: -EAGAIN, not a worker asleep */
+	io_uring_sqe_set_flags(c_sbatch(&ring, fd, ents + 9, 3, 0, NULL, 1), IOSQE_ASYNC);
+	ASSERT_EQ(0, c_wait(&ring, 1, r, ud));
+	ASSERT_EQ(-EAGAIN, r[0]);
+	ASSERT_EQ(9, sb_drain(fd, 0));
+	alarm(0);
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * The SQE rewritten by another thread while the command is issued (a
+ * good argument, and one with count 0, entries in unmapped memory and a
+ * reserved word set, in turn): the kernel reads it once, so each command
+ * either sends its three messages whole or is refused having sent
+ * nothing.
+ */
+TEST(cmd_send_batch_sqe_rewritten_while_issued)
+{
+	enum { ROUNDS = 300, Q = 3 };
+	long pg = sysconf(_SC_PAGESIZE);
+	static struct rb_flipper f;
+	struct kmbox_mmsg ents[Q];
+	char bufs[Q][RB_SIZE];
+	struct io_uring ring;
+	int fd, i, got = 0, other = 0;
+	void *none;
+	pthread_t th;
+
+	KT_REQUIRE_MODULE();
+	RING128_INIT(&ring, 1);
+	ASSERT_EQ(1, ring.sq.ring_entries);
+	none = mmap(NULL, pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, none);
+	fd = kt_anon(O_RDWR, 8, RB_SIZE);
+	ASSERT_LE(0, fd);
+	alarm(60);
+	sb_ents(ents, bufs, Q, 0);
+	memset(&f, 0, sizeof(f));
+	f.good.s.b.msgs = KT_PTR(ents);
+	f.good.s.b.count = Q;
+	f.bad.s.b.msgs = KT_PTR(none);
+	f.bad.s.b.count = 0;
+	f.bad.s.__reserved[2] = 1;
+	f.sqe = &ring.sq.sqes[0];
+	memcpy(f.sqe->cmd, &f.good, sizeof(f.good));
+	pin_to(0);
+	for (i = 0; i < ROUNDS; i++) {
+		struct io_uring_sqe *sqe;
+		__u64 ud;
+		int r;
+
+		if (i == 1)
+			ASSERT_EQ(0, pthread_create(&th, NULL, rb_flip, &f));
+		while (i && f.flips < (unsigned long)i)
+			sched_yield();
+		sqe = get_sqe(&ring);
+		ASSERT_EQ(f.sqe, sqe);
+		raw_cmd(sqe, fd, KMBOX_URING_SEND_BATCH, i);
+		ASSERT_EQ(1, submit(&ring));
+		ASSERT_EQ(0, reap(&ring, 10000, &ud, &r));
+		if (r == Q) {
+			ASSERT_EQ(Q, sb_drain(fd, 0));
+			got++;
+		} else {
+			if (r != -EINVAL && r != -EFAULT)
+				TH_LOG("round %d: %d", i, r);
+			ASSERT_TRUE(r == -EINVAL || r == -EFAULT);
+			ASSERT_EQ(0, kt_cur_msgs(fd));
+			other++;
+		}
+	}
+	f.stop = 1;
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	TH_LOG("%d batches sent, %d refused, %lu rewrites", got, other, f.flips);
+	ASSERT_EQ(ROUNDS, got + other);
+	ASSERT_LE(ROUNDS - 1, f.flips);
+	close(fd);
+	munmap(none, pg);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * Two threads, each with a ring of its own, batch-send to one file while
+ * the main thread receives: every message arrives exactly once, and each
+ * thread's in the order it sent them.  A thread submits the unsent rest
+ * of a batch again, as kmbox_uring_prep_send(3) says a sender that keeps
+ * its order does.
+ */
+enum { SR_MSGS = 2000, SR_THREADS = 2 };
+
+struct sb_racer {
+	int fd, id, err, partial;
+};
+
+static void *sb_race(void *arg)
+{
+	struct sb_racer *t = arg;
+	struct kmbox_mmsg ents[SR_MSGS];
+	static int pay[SR_THREADS][SR_MSGS];
+	struct io_uring ring;
+	int next = 0, i;
+
+	if (io_uring_queue_init(4, &ring, IORING_SETUP_SQE128)) {
+		t->err = 1;
+		return NULL;
+	}
+	for (i = 0; i < SR_MSGS; i++) {
+		pay[t->id][i] = t->id << 16 | i;
+		ents[i] = (struct kmbox_mmsg){ .buf = KT_PTR(&pay[t->id][i]), .len = sizeof(int) };
+	}
+	while (next < SR_MSGS && !t->err) {
+		__u32 count = SR_MSGS - next < 8 ? SR_MSGS - next : 8;
+		int r;
+
+		c_sbatch(&ring, t->fd, ents + next, count, 0, NULL, next);
+		r = c_one(&ring);
+		if (r == -EAGAIN) {
+			sched_yield();
+			continue;
+		}
+		if (r < 1 || r > (int)count) {
+			t->err = 2;
+			break;
+		}
+		t->partial += r < (int)count;
+		next += r;
+	}
+	io_uring_queue_exit(&ring);
+	return NULL;
+}
+
+TEST(cmd_send_batch_two_rings_race)
+{
+	static unsigned char seen[SR_THREADS][SR_MSGS];
+	struct sb_racer t[SR_THREADS];
+	pthread_t th[SR_THREADS];
+	int last[SR_THREADS] = { -1, -1 };
+	int fd, i;
+
+	KT_REQUIRE_MODULE();
+	REQUIRE_URING();
+	fd = kt_anon(O_RDWR, 16, RB_SIZE);
+	ASSERT_LE(0, fd);
+	alarm(120);
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < SR_THREADS; i++) {
+		t[i] = (struct sb_racer){ .fd = fd, .id = i };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, sb_race, &t[i]));
+	}
+	/* blocking receives: the senders wait for the room they make */
+	for (i = 0; i < SR_THREADS * SR_MSGS; i++) {
+		int v, id, seq;
+
+		ASSERT_EQ(sizeof(v), kt_recv(fd, &v, sizeof(v), 0, 0, NULL));
+		id = v >> 16;
+		seq = v & 0xffff;
+		ASSERT_TRUE(id >= 0 && id < SR_THREADS && seq < SR_MSGS) TH_LOG("got %#x", v);
+		ASSERT_EQ(last[id] + 1, seq) TH_LOG("thread %d: %d after %d", id, seq, last[id]);
+		last[id] = seq;
+		seen[id][seq]++;
+	}
+	for (i = 0; i < SR_THREADS; i++) {
+		ASSERT_EQ(0, pthread_join(th[i], NULL));
+		ASSERT_EQ(0, t[i].err);
+	}
+	TH_LOG("partial batches: thread 0 %d, thread 1 %d", t[0].partial, t[1].partial);
+	for (i = 0; i < SR_THREADS * SR_MSGS; i++)
+		ASSERT_EQ(1, seen[i / SR_MSGS][i % SR_MSGS]);
+	ASSERT_EQ(0, kt_cur_msgs(fd));
+	close(fd);
+}
+
+/*
+ * uid 1000 in fresh user and IPC namespaces: the batch command works,
+ * its messages carry the namespace's view of the sender, and the
+ * mailbox accounting (cur_msgs, /proc/kmbox/stats) follows each batch
+ * exactly and comes back once the files are closed.
+ */
+TEST(cmd_send_batch_unprivileged_in_fresh_namespaces)
+{
+	struct kt_stats s0, s1;
+	pid_t pid;
+
+	KT_REQUIRE_MODULE();
+	ASSERT_EQ(0, kt_read_stats(&s0));
+	pid = kt_fork(60);
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct kmbox_mmsg ents[8];
+		char bufs[8][RB_SIZE], name[64], buf[RB_SIZE];
+		struct kt_stats a0, a1;
+		struct kmbox_recv r;
+		struct io_uring ring;
+		int rfd, wfd, ret, i;
+		long bytes = 0;
+
+		become_other_in_fresh_ns();
+		ret = io_uring_queue_init(8, &ring, IORING_SETUP_SQE128);
+		if (ret == -EPERM || ret == -ENOSYS)
+			_exit(201);
+		CHILD_ASSERT(ret == 0);
+		kt_name(name, sizeof(name), "sbns");
+		rfd = kt_create(name, O_RDONLY, 0600, 6, RB_SIZE);
+		CHILD_ASSERT(rfd >= 0);
+		wfd = kt_open(name, O_WRONLY, 0, 0, 0, 0);
+		CHILD_ASSERT(wfd >= 0);
+		CHILD_ASSERT(kt_read_stats(&a0) == 0);
+		sb_ents(ents, bufs, 8, 0);
+		for (i = 0; i < 6; i++)
+			bytes += ents[i].len;
+		c_sbatch(&ring, rfd, ents, 8, 0, NULL, 1);
+		CHILD_ASSERT(c_one(&ring) == -EBADF);
+		/* an error on entry 0 counts nothing */
+		ents[0].len = RB_SIZE + 1;
+		c_sbatch(&ring, wfd, ents, 8, 0, NULL, 2);
+		CHILD_ASSERT(c_one(&ring) == -EMSGSIZE);
+		ents[0].len = strlen(bufs[0]);
+		CHILD_ASSERT(kt_read_stats(&a1) == 0);
+		CHILD_ASSERT(a1.messages == a0.messages && a1.bytes == a0.bytes);
+		/* 6 of 8: the mailbox holds 6 */
+		c_sbatch(&ring, wfd, ents, 8, 0, NULL, 3);
+		CHILD_ASSERT(c_one(&ring) == 6);
+		CHILD_ASSERT(kt_cur_msgs(wfd) == 6);
+		CHILD_ASSERT(kt_read_stats(&a1) == 0);
+		CHILD_ASSERT(a1.messages == a0.messages + 6);
+		CHILD_ASSERT(a1.bytes >= a0.bytes + bytes);
+		c_sbatch(&ring, wfd, ents + 6, 2, 0, NULL, 4);
+		CHILD_ASSERT(c_one(&ring) == -EAGAIN);
+		for (i = 0; i < 6; i++) {
+			CHILD_ASSERT(kt_recv(rfd, buf, sizeof(buf), 0, 0, &r) == (int)ents[i].len);
+			CHILD_ASSERT(!memcmp(buf, bufs[i], ents[i].len));
+			CHILD_ASSERT(r.uid == OTHER_UID && r.gid == OTHER_UID);
+			CHILD_ASSERT(r.pid == getpid());
+		}
+		CHILD_ASSERT(kt_cur_msgs(rfd) == 0);
+		CHILD_ASSERT(kt_read_stats(&a1) == 0);
+		CHILD_ASSERT(a1.messages == a0.messages && a1.bytes == a0.bytes);
+		/* two left queued when the files close */
+		c_sbatch(&ring, wfd, ents + 6, 2, 0, NULL, 5);
+		CHILD_ASSERT(c_one(&ring) == 2);
+		CHILD_ASSERT(iou_workers() == 0);
+		CHILD_ASSERT(kt_unlink(name) == 0);
+		io_uring_queue_exit(&ring);
+		_exit(0);
+	}
+	FRESH_NS_VERDICT(pid, &s0, &s1);
 }
 
 TEST_HARNESS_MAIN

@@ -249,6 +249,8 @@ struct shm {
 	unsigned long pol_runs, pol_exact, bx_calls, bx_msgs, bx_faults, bx_general;
 	/* KMBOX_URING_RECV_BATCH: on policy mailboxes (of bx_calls), elsewhere */
 	unsigned long bx_uring, ur_general, ur_retired;
+	/* KMBOX_URING_SEND_BATCH: on policy mailboxes (messages, cut by a bad entry), elsewhere */
+	unsigned long sb_uring, sb_msgs, sb_cut, sb_general;
 	uint32_t mb_nslots[MBID_MAX];
 	struct holder holder[MBID_MAX][TSLOTS];
 	struct callstat cs;
@@ -2780,46 +2782,107 @@ static bool fz_uring_ok(void)
  * the same meaning instead, on the same argument (fz_uring_arg() puts it
  * in plain memory), so that every caller's oracle stays valid.
  */
-static long fz_uring_recv_batch(int fd, void *arg, bool ext)
+/* How fz_uring_one() says the ring is retired: no errno is this. */
+#define FZ_RETIRED	LONG_MIN
+
+/*
+ * Submit the one SQE prepared on this thread's ring and wait for its
+ * CQE: its res, or FZ_RETIRED (and the ring is retired) if the
+ * submission failed.
+ */
+static long fz_uring_one(const char *what)
 {
-	struct kmbox_batchx *x = arg;
-	struct io_uring_sqe *sqe = fz_ring_err ? NULL : io_uring_get_sqe(&fz_ring);
 	struct io_uring_cqe *cqe;
 	long r;
 
-	if (!sqe)
-		goto retire;
-	kmbox_uring_prep_recv_batch(sqe, fd, &x->b, ext ? &x->lost : NULL);
-	if (ext)
-		memcpy(((struct kmbox_uring_recv_batch *)sqe->cmd)->__reserved, x->__reserved,
-		       sizeof(x->__reserved));
 	do
 		r = io_uring_submit(&fz_ring);
 	while (r == -EINTR);
 	if (r != 1) {
 		tr("uring submit -> %ld: the ring is retired", r);
-		goto retire;
+		if (!fz_ring_err)
+			ADD(&shm->ur_retired, 1);
+		fz_ring_err = -EBADF;
+		return FZ_RETIRED;
 	}
 	do
 		r = io_uring_wait_cqe(&fz_ring, &cqe);
 	while (r == -EINTR);
 	if (r || !cqe) {
 		/* Submitted, so posted already: the CQ ring needs no fd to read. */
-		bad("uring RECV_BATCH: no completion (%ld)", r);
+		bad("uring %s: no completion (%ld)", what, r);
 		fz_ring_err = -EIO;
 		return r ? r : -EIO;
 	}
 	r = cqe->res;
 	io_uring_cqe_seen(&fz_ring, cqe);
+	return r;
+}
+
+/* The next SQE of this thread's ring, or NULL if the ring is retired (now). */
+static struct io_uring_sqe *fz_uring_sqe(void)
+{
+	struct io_uring_sqe *sqe = fz_ring_err ? NULL : io_uring_get_sqe(&fz_ring);
+
+	if (!sqe) {
+		if (!fz_ring_err)
+			ADD(&shm->ur_retired, 1);
+		fz_ring_err = -EBADF;
+	}
+	return sqe;
+}
+
+static long fz_uring_recv_batch(int fd, void *arg, bool ext)
+{
+	struct kmbox_batchx *x = arg;
+	struct io_uring_sqe *sqe = fz_uring_sqe();
+	long r;
+
+	if (!sqe)
+		goto retired;
+	kmbox_uring_prep_recv_batch(sqe, fd, &x->b, ext ? &x->lost : NULL);
+	if (ext)
+		memcpy(((struct kmbox_uring_recv_batch *)sqe->cmd)->__reserved, x->__reserved,
+		       sizeof(x->__reserved));
+	r = fz_uring_one("RECV_BATCH");
+	if (r == FZ_RETIRED)
+		goto retired;
 	tr("uring fd %d%s RECV_BATCH%s count %u flags %#x -> %ld", fd, fid_of(fd),
 	   ext ? " lost" : "", x->b.count, x->b.flags, r);
 	return r;
 
-retire:
-	if (!fz_ring_err)
-		ADD(&shm->ur_retired, 1);
-	fz_ring_err = -EBADF;
+retired:
 	return kb_ioctl(fd, ext ? KMBOX_IOC_RECV_BATCHX : KMBOX_IOC_RECV_BATCH, arg);
+}
+
+/*
+ * The send batch at @arg (a struct kmbox_batch) as KMBOX_URING_SEND_BATCH
+ * on @fd: the CQE's res (a count or -errno).  A retired ring sends it as
+ * the ioctl does what the command would: KMBOX_F_TIMEOUT and KMBOX_F_SYNC
+ * refused, never waiting.
+ */
+static long fz_uring_send_batch(int fd, const struct kmbox_batch *arg)
+{
+	struct io_uring_sqe *sqe = fz_uring_sqe();
+	struct kmbox_batch nb;
+	long r;
+
+	if (!sqe)
+		goto retired;
+	kmbox_uring_prep_send_batch(sqe, fd, arg);
+	r = fz_uring_one("SEND_BATCH");
+	if (r == FZ_RETIRED)
+		goto retired;
+	tr("uring fd %d%s SEND_BATCH count %u flags %#x -> %ld", fd, fid_of(fd), arg->count,
+	   arg->flags, r);
+	return r;
+
+retired:
+	if (arg->flags & (KMBOX_F_TIMEOUT | KMBOX_F_SYNC))
+		return -EINVAL;
+	nb = *arg;
+	nb.flags |= KMBOX_F_NONBLOCK;
+	return kb_ioctl(fd, KMBOX_IOC_SEND_BATCH, &nb);
 }
 
 static void *fz_uring_arg(struct kmbox_batchx *buf, const void *tmpl, size_t size,
@@ -2835,8 +2898,8 @@ static void *fz_uring_arg(struct kmbox_batchx *buf, const void *tmpl, size_t siz
 static void op_batch(bool send)
 {
 	bool calls = !send && rng_pct(&R, 35), bx = !send && rng_pct(&R, 30);
-	/* the receive as an io_uring command: its argument is in the SQE */
-	bool ur = !send && rng_pct(&R, 25) && fz_uring_ok();
+	/* the batch as an io_uring command: its argument is in the SQE */
+	bool ur = rng_pct(&R, 25) && fz_uring_ok();
 	static __thread struct kmbox_batchx urarg;
 	struct ffile *f = calls ? call_file(true) : rand_file();
 	struct kmbox_batchx bxa;
@@ -2954,6 +3017,9 @@ static void op_batch(bool send)
 		}
 		T->rov_next = rng_pct(&R, T->mix->rov_pct / 2);
 	}
+	/* The send command refuses what would wait. */
+	if (ur && send && (b.flags & (KMBOX_F_TIMEOUT | KMBOX_F_SYNC)))
+		nonsense = true;
 	{
 		void *up = ur ? fz_uring_arg(&urarg, bx ? (void *)&bxa : (void *)&b,
 					     bx ? sizeof(bxa) : sizeof(b), &bk) :
@@ -2969,8 +3035,8 @@ static void op_batch(bool send)
 		flt_begin(f, &fs);
 		idle = !send && idle_begin();
 		if (ur)
-			ADD(&shm->ur_general, 1);
-		r = ur ? fz_uring_recv_batch(f->fd, up, bx) :
+			ADD(send ? &shm->sb_general : &shm->ur_general, 1);
+		r = ur ? send ? fz_uring_send_batch(f->fd, up) : fz_uring_recv_batch(f->fd, up, bx) :
 		    kb_ioctl(f->fd, send ? KMBOX_IOC_SEND_BATCH :
 				    bx ? KMBOX_IOC_RECV_BATCHX : KMBOX_IOC_RECV_BATCH, up);
 		idle_end(idle);
@@ -3075,7 +3141,11 @@ static void op_batch(bool send)
 			}
 		}
 	}
-	if (send)
+	if (send && ur)
+		/* EOPNOTSUPP: a rendezvous mailbox */
+		CHECK_ERRNO("URING_SEND_BATCH", r, EBADF, EBADFD, EFAULT, EINVAL, EMSGSIZE, EAGAIN,
+			    EOPNOTSUPP, ENOBUFS, ENOMEM);
+	else if (send)
 		CHECK_ERRNO("SEND_BATCH", r, EBADF, EBADFD, EFAULT, EINVAL, EMSGSIZE, EAGAIN,
 			    ETIMEDOUT, EINTR, ENOBUFS, ENOMEM);
 	else
@@ -3486,15 +3556,48 @@ static long policy_recv(int fd, struct pmodel *m, struct kmbox_loss *seen)
 	return r;
 }
 
-/* A send (@batch: SEND_BATCH of 1 to 4) of new messages; how many were sent. */
+/*
+ * A bad entry for a send batch: what it fails with, alone or first.  The
+ * batch sends none of it nor what follows it.
+ */
+static long bad_mmsg(struct kmbox_mmsg *e)
+{
+	switch (rng_below(&R, 6)) {
+	case 0:
+		e->buf = U64(unmapped + rng_below(&R, 64));
+		return -EFAULT;
+	case 1:
+		e->buf = U64(good + GOOD_LEN - 4);	/* straddles a PROT_NONE page */
+		return -EFAULT;
+	case 2:
+		e->len = PM_ENT + 1 + rng_below(&R, 100);
+		return -EMSGSIZE;
+	case 3:
+		e->prio = KMBOX_PRIO_MAX + rng_below(&R, 10);
+		return -EINVAL;
+	case 4:
+		e->flags = 2U << rng_below(&R, 31);
+		return -EINVAL;
+	default:
+		e->slot = 1 + rng_below(&R, 100);	/* a slot without KMBOX_MSG_ZC */
+		return -EINVAL;
+	}
+}
+
+/*
+ * A send (@batch: SEND_BATCH of 1 to 4, some as KMBOX_URING_SEND_BATCH)
+ * of new messages; how many were sent.  A batch may have a bad entry:
+ * the model sends the entries before it as a batch of their own, and one
+ * bad first sends nothing and fails with the entry's error.
+ */
 static long policy_send(int fd, struct pmodel *m, bool timed, unsigned long *rejected)
 {
 	struct kmbox_mmsg mm[4];
 	__u64 tags[4];
-	uint32_t c = rng_pct(&R, 30) ? 1 + rng_below(&R, 4) : 0, i, want = 0;
-	bool batch = c > 0, stop = false;
+	uint32_t c = rng_pct(&R, 30) ? 1 + rng_below(&R, 4) : 0, i, want = 0, cut;
+	bool batch = c > 0, stop = false, ur = batch && rng_pct(&R, 40) && fz_uring_ok();
+	long r, bad_err = 0;
 	int wr = 0;
-	long r;
 
 	if (!batch)
 		c = 1;
@@ -3508,14 +3611,20 @@ static long policy_send(int fd, struct pmodel *m, bool timed, unsigned long *rej
 		tags[i] = rng_below(&R, 3);
 		pm_fill(p, m, m->nids + i, mm[i].len);
 	}
+	/* the batch the kernel sends: the entries before a bad one */
+	cut = c;
+	if (batch && rng_pct(&R, 12)) {
+		cut = rng_below(&R, c);
+		bad_err = bad_mmsg(&mm[cut]);
+	}
 	if (m->exact) {
-		for (i = 0; i < c && !stop; i++) {
+		for (i = 0; i < cut && !stop; i++) {
 			wr = pm_send(m, m->nids + i, mm[i].prio, tags[i], mm[i].len);
 			if (wr) {
 				stop = true;
 				/* REJECT counts each message of the batch from there on */
 				if (m->policy == KMBOX_POLICY_REJECT)
-					m->tot.rejected += c - i - 1;
+					m->tot.rejected += cut - i - 1;
 			} else {
 				want++;
 			}
@@ -3536,20 +3645,35 @@ static long policy_send(int fd, struct pmodel *m, bool timed, unsigned long *rej
 		struct kmbox_batch b = { .msgs = U64(mm), .count = c, .flags = KMBOX_F_TAG,
 					 .tags = U64(tags) };
 
-		r = kb_ioctl(fd, KMBOX_IOC_SEND_BATCH, &b);
+		r = ur ? fz_uring_send_batch(fd, &b) : kb_ioctl(fd, KMBOX_IOC_SEND_BATCH, &b);
+		if (ur) {
+			ADD(&shm->sb_uring, 1);
+			ADD(&shm->sb_msgs, r > 0 ? (unsigned long)r : 0);
+			ADD(&shm->sb_cut, cut < c);
+		}
 	}
 	m->nids += c;
+	if (!cut) {
+		/* Entry 0 is bad: its error, and nothing sent nor refused. */
+		if (r != bad_err && !(opt_faults && r == -ENOMEM))
+			bad("policy: a send batch%s whose first entry is bad returned %ld, not %ld",
+			    ur ? " (io_uring)" : "", r, bad_err);
+		return r > 0 ? r : 0;
+	}
 	if (r == -EAGAIN && m->policy == KMBOX_POLICY_REJECT)
-		*rejected += c;
-	else if (r > 0 && r < (long)c && m->policy == KMBOX_POLICY_REJECT)
-		*rejected += c - (unsigned long)r;
+		*rejected += cut;
+	else if (r > 0 && r < (long)cut && m->policy == KMBOX_POLICY_REJECT)
+		*rejected += cut - (unsigned long)r;
 	else if (r < 0)
 		CHECK_ERRNO("policy SEND", r, EAGAIN, ENOBUFS, ENOMEM);
-	if (r > (long)c || r == 0)
-		bad("policy: a send of %u returned %ld", c, r);
+	/* Never more than the entries before a bad one. */
+	if (r > (long)cut || r == 0)
+		bad("policy: a send%s of %u (bad entry %u) returned %ld", ur ? " (io_uring)" : "",
+		    c, cut, r);
 	if (m->exact && (r > 0 ? r != (long)want : (want || r != -EAGAIN))) {
-		oracle_fail("policy %u: a send%s of %u returned %ld, the model says %u sent",
-			    m->policy, batch ? " batch" : "", c, r, want);
+		oracle_fail("policy %u: a send%s of %u (bad entry %u) returned %ld, the model says %u sent",
+			    m->policy, batch ? ur ? " batch (io_uring)" : " batch" : "", c, cut, r,
+			    want);
 		pm_loose(m);
 	}
 	return r > 0 ? r : 0;
@@ -3770,6 +3894,13 @@ static void op_policy(void)
 			T->rov_next = rng_pct(&R, 15);
 			up = place_arg(&rx, sizeof(rx), &xk);
 			r = kb_ioctl(fd, KMBOX_IOC_RECVX, up);
+			/*
+			 * An argument placed in a region mapping (read-only, or
+			 * written by others) says whatever the mapping holds:
+			 * any length, so EMSGSIZE too.
+			 */
+			if (r == -EMSGSIZE && xk == P_REGION)
+				continue;
 			if (r < 0) {
 				CHECK_ERRNO("policy RECVX", r, EAGAIN, EFAULT, EINVAL);
 				if (r == -EAGAIN && m->exact && m->n && xk != P_REGION)
@@ -3804,7 +3935,7 @@ static void op_policy(void)
 			if (r >= 0)
 				got++;
 			else
-				CHECK_ERRNO("policy RECVX", r, EAGAIN);
+				CHECK_ERRNO("policy RECVX (64-byte buffer)", r, EAGAIN);
 		}
 	}
 	/* Drain, then one more message so that the last losses are reported. */
@@ -5334,6 +5465,8 @@ int main(int argc, char **argv)
 	     LD(&shm->bx_faults), LD(&shm->bx_general));
 	diag("fuzz io_uring: %lu KMBOX_URING_RECV_BATCH on policy mailboxes, %lu elsewhere; %lu rings retired (their fd closed by another thread)",
 	     LD(&shm->bx_uring), LD(&shm->ur_general), LD(&shm->ur_retired));
+	diag("fuzz io_uring: %lu KMBOX_URING_SEND_BATCH on policy mailboxes (%lu messages, %lu cut by a bad entry), %lu elsewhere",
+	     LD(&shm->sb_uring), LD(&shm->sb_msgs), LD(&shm->sb_cut), LD(&shm->sb_general));
 	ktap_result(!LD(&shm->oracle_fail), "fuzz invariant oracle held (%lu failures)",
 		    LD(&shm->oracle_fail));
 	ktap_result(!crashed && !hung, "fuzz no crash or hang of the fuzzer");
