@@ -404,6 +404,38 @@ static void *ku_tx_begin(struct ep *e, size_t len)
 	return ku_buf(s, s->n) + (s->kind == KU_PIPE ? KU_HDR : 0);
 }
 
+/*
+ * kmbox-ucmd: submit the batch command just prepared and wait for its CQE.
+ * Return: how many messages it moved; 0 if none could (-EAGAIN), once
+ * @events came; -1 with errno on an error.
+ */
+static int ku_batch_done(struct ku_st *s, short events)
+{
+	struct io_uring_cqe *cqe;
+	int r;
+
+	do
+		r = io_uring_submit_and_wait(&s->ring, 1);
+	while (r == -EINTR);
+	if (r >= 0)
+		do
+			r = io_uring_wait_cqe(&s->ring, &cqe);
+		while (r == -EINTR);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	r = cqe->res;
+	io_uring_cqe_seen(&s->ring, cqe);
+	if (r > 0)
+		return r;
+	if (r != -EAGAIN) {
+		errno = r < 0 ? -r : EPROTO;
+		return -1;
+	}
+	return ku_wait(s, events) < 0 ? -1 : 0;
+}
+
 /* kmbox-ucmd: send buffers [sent, n) with SEND_BATCH commands, in order */
 static int ku_flush_cmd(struct ku_st *s)
 {
@@ -412,7 +444,6 @@ static int ku_flush_cmd(struct ku_st *s)
 			.msgs = (__u64)(uintptr_t)&s->ents[s->sent],
 			.count = s->n - s->sent,
 		};
-		struct io_uring_cqe *cqe;
 		unsigned int i;
 		int r;
 
@@ -424,30 +455,10 @@ static int ku_flush_cmd(struct ku_st *s)
 			s->ents[i].flags = 0;
 		}
 		kmbox_uring_prep_send_batch(io_uring_get_sqe(&s->ring), s->fd, &b);
-		do
-			r = io_uring_submit_and_wait(&s->ring, 1);
-		while (r == -EINTR);
-		if (r < 0) {
-			errno = -r;
+		r = ku_batch_done(s, POLLOUT);
+		if (r < 0)
 			return -1;
-		}
-		do
-			r = io_uring_wait_cqe(&s->ring, &cqe);
-		while (r == -EINTR);
-		if (r < 0) {
-			errno = -r;
-			return -1;
-		}
-		r = cqe->res;
-		io_uring_cqe_seen(&s->ring, cqe);
-		if (r > 0) {
-			s->sent += (unsigned int)r;
-		} else if (r != -EAGAIN) {
-			errno = r < 0 ? -r : EPROTO;
-			return -1;
-		} else if (ku_wait(s, POLLOUT) < 0) {
-			return -1;
-		}
+		s->sent += (unsigned int)r;
 	}
 	s->n = s->sent = 0;
 	return 0;
@@ -545,7 +556,6 @@ static int ku_fill_cmd(struct ku_st *s)
 			.msgs = (__u64)(uintptr_t)s->ents,
 			.count = s->nb,
 		};
-		struct io_uring_cqe *cqe;
 		unsigned int i;
 		int r;
 
@@ -554,37 +564,18 @@ static int ku_fill_cmd(struct ku_st *s)
 			s->ents[i].len = (__u32)s->max;
 		}
 		kmbox_uring_prep_recv_batch(io_uring_get_sqe(&s->ring), s->fd, &b, NULL);
-		do
-			r = io_uring_submit_and_wait(&s->ring, 1);
-		while (r == -EINTR);
-		if (r < 0) {
-			errno = -r;
+		r = ku_batch_done(s, POLLIN);
+		if (r < 0)
 			return -1;
+		if (!r)
+			continue;
+		for (i = 0; i < (unsigned int)r; i++) {
+			s->ready[i] = i;
+			s->rlen[i] = (int)s->ents[i].len;
 		}
-		do
-			r = io_uring_wait_cqe(&s->ring, &cqe);
-		while (r == -EINTR);
-		if (r < 0) {
-			errno = -r;
-			return -1;
-		}
-		r = cqe->res;
-		io_uring_cqe_seen(&s->ring, cqe);
-		if (r > 0) {
-			for (i = 0; i < (unsigned int)r; i++) {
-				s->ready[i] = i;
-				s->rlen[i] = (int)s->ents[i].len;
-			}
-			s->nready = (unsigned int)r;
-			s->k = 0;
-			return 0;
-		}
-		if (r != -EAGAIN) {
-			errno = r < 0 ? -r : EPROTO;
-			return -1;
-		}
-		if (ku_wait(s, POLLIN) < 0)
-			return -1;
+		s->nready = (unsigned int)r;
+		s->k = 0;
+		return 0;
 	}
 }
 
