@@ -18,6 +18,7 @@
 # Knobs (environment), with their defaults:
 #   TESTS=""             programs to run (default: every selftest, then
 #                        stress/ programs, kmbox_failinj, guest-debug.sh)
+#   EXTRA_TESTS=""       more programs for the image, as qemu/run.sh's
 #   FUZZ_OPS=1000000     kmbox_fuzz ops, all its threads together (no
 #                        time limit)
 #   STRESS_SECS=120      kmbox_stress --duration
@@ -70,6 +71,8 @@ for p in $(make -s --no-print-directory -C "$REPO/stress" print-debug-progs); do
 	extra+=("$REPO/stress/$p")
 done
 extra+=("$HERE/guest-debug.sh")
+# the caller's own, after ours (run one with TESTS=its-name)
+extra+=(${EXTRA_TESTS:-})
 
 # Arguments reach the guest programs as environment variables: the kernel
 # hands unknown NAME=VALUE parameters to init, and of two with the same
