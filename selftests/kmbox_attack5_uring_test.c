@@ -1123,7 +1123,7 @@ TEST(cmd_send_batch_on_an_sqpoll_ring)
 		struct kmbox_recv r;
 		struct io_uring ring;
 		uint32_t v[8], m;
-		int fd, i;
+		int fd, i, res;
 
 		CHILD_ASSERT(a5_become(A5_USER) == 0);
 		i = io_uring_queue_init_params(8, &ring, &p);
@@ -1134,8 +1134,14 @@ TEST(cmd_send_batch_on_an_sqpoll_ring)
 		a5_sents(e, v, 8, 0);
 		CHILD_ASSERT(a5_scmd(&ring, fd, e, 4, 0) == 4);
 		CHILD_ASSERT(a5_scmd(&ring, fd, e + 4, 4, 0) == 2);
-		CHILD_ASSERT(a5_scmd(&ring, fd, e + 6, 2, 0) == -EAGAIN);
-		CHILD_ASSERT(a5_scmd(&ring, fd, e + 6, 2, IOSQE_ASYNC) == -EAGAIN);
+		for (i = 0; i < 2; i++) {
+			/* full: what came instead, if it was not -EAGAIN */
+			res = a5_scmd(&ring, fd, e + 6, 2, i ? IOSQE_ASYNC : 0);
+			if (res != -EAGAIN)
+				fprintf(stderr, "# full mailbox, try %d: res %d, %ld queued\n", i,
+					res, kt_cur_msgs(fd));
+			CHILD_ASSERT(res == -EAGAIN);
+		}
 		for (i = 0; i < 6; i++) {
 			CHILD_ASSERT(kt_recv(fd, &m, 4, KMBOX_F_NONBLOCK, 0, &r) == 4);
 			CHILD_ASSERT(m == (uint32_t)i);
