@@ -192,31 +192,39 @@ static void zc_once(struct loop *l)
  * in one (a RECV_BATCH command, or one READ of what the pipe holds); per
  * message.
  */
+/* Submit what was prepared and reap one CQE: its res, or stop on a ring error. */
+static int uring_one(struct loop *l)
+{
+	struct io_uring_cqe *cqe;
+	int r;
+
+	if (io_uring_submit_and_wait(&l->ring, 1) != 1 || io_uring_wait_cqe(&l->ring, &cqe) < 0)
+		die("io_uring_submit_and_wait");
+	r = cqe->res;
+	io_uring_cqe_seen(&l->ring, cqe);
+	return r;
+}
+
 static void ucmd_once(struct loop *l)
 {
 	struct kmbox_mmsg m[BATCH];
 	struct kmbox_batch b = { .msgs = (__u64)(uintptr_t)m, .count = BATCH };
-	struct io_uring_cqe *cqe;
 	int i;
 
 	for (i = 0; i < BATCH; i++)
 		kmbox_mmsg_prep(&m[i], l->buf, SMALL, 0);
 	kmbox_uring_prep_send_batch(io_uring_get_sqe(&l->ring), l->fd, &b);
-	if (io_uring_submit_and_wait(&l->ring, 1) != 1 || io_uring_wait_cqe(&l->ring, &cqe) < 0 ||
-	    cqe->res != BATCH) {
+	if (uring_one(l) != BATCH) {
 		errno = EPROTO;
 		die("kmbox uring send batch");
 	}
-	io_uring_cqe_seen(&l->ring, cqe);
 	for (i = 0; i < BATCH; i++)
 		kmbox_mmsg_prep(&m[i], l->rb + i * SMALL, SMALL, 0);
 	kmbox_uring_prep_recv_batch(io_uring_get_sqe(&l->ring), l->fd, &b, NULL);
-	if (io_uring_submit_and_wait(&l->ring, 1) != 1 || io_uring_wait_cqe(&l->ring, &cqe) < 0 ||
-	    cqe->res != BATCH) {
+	if (uring_one(l) != BATCH) {
 		errno = EPROTO;
 		die("kmbox uring recv batch");
 	}
-	io_uring_cqe_seen(&l->ring, cqe);
 }
 
 /* A module before KMBOX_URING_SEND_BATCH says ENOTTY: the op is skipped. */
@@ -224,15 +232,11 @@ static int ucmd_probe(struct loop *l)
 {
 	struct kmbox_mmsg m;
 	struct kmbox_batch b = { .msgs = (__u64)(uintptr_t)&m, .count = 1 };
-	struct io_uring_cqe *cqe;
 	int r;
 
 	kmbox_mmsg_prep(&m, l->buf, SMALL, 0);
 	kmbox_uring_prep_send_batch(io_uring_get_sqe(&l->ring), l->fd, &b);
-	if (io_uring_submit_and_wait(&l->ring, 1) != 1 || io_uring_wait_cqe(&l->ring, &cqe) < 0)
-		die("io_uring_submit_and_wait");
-	r = cqe->res;
-	io_uring_cqe_seen(&l->ring, cqe);
+	r = uring_one(l);
 	if (r == 1 && kmbox_receive(l->fd, l->rb, SMALL, NULL) != SMALL)
 		die("kmbox_receive after the probe");
 	return r == 1 ? 0 : r < 0 ? r : -EPROTO;
@@ -261,12 +265,10 @@ static void pipe_uring_once(struct loop *l)
 		io_uring_cqe_seen(&l->ring, cqe);
 	}
 	io_uring_prep_read(io_uring_get_sqe(&l->ring), l->p[0], l->rb, BATCH * (8 + SMALL), -1);
-	if (io_uring_submit_and_wait(&l->ring, 1) != 1 || io_uring_wait_cqe(&l->ring, &cqe) < 0 ||
-	    cqe->res != BATCH * (8 + SMALL)) {
+	if (uring_one(l) != BATCH * (8 + SMALL)) {
 		errno = EPROTO;
 		die("pipe uring read");
 	}
-	io_uring_cqe_seen(&l->ring, cqe);
 }
 
 static unsigned int xs = 2463534242u;
@@ -364,23 +366,28 @@ static void loops(const char *label, const char *only)
 		if (r < 0) {
 			snprintf(why, sizeof(why), "io_uring_queue_init: %s", strerror(-r));
 			skip(label, "ucmd16", why);
-		} else if ((r = ucmd_probe(&l)) < 0) {
-			snprintf(why, sizeof(why), "KMBOX_URING_SEND_BATCH: %s", strerror(-r));
-			skip(label, "ucmd16", why);
-			io_uring_queue_exit(&l.ring);
 		} else {
-			report(label, "ucmd16", time_loop(ucmd_once, &l, BATCH),
-			       "64 B by 16: one KMBOX_URING_SEND_BATCH, one RECV_BATCH, per message");
+			r = ucmd_probe(&l);
+			if (r < 0) {
+				snprintf(why, sizeof(why), "KMBOX_URING_SEND_BATCH: %s", strerror(-r));
+				skip(label, "ucmd16", why);
+			} else {
+				report(label, "ucmd16", time_loop(ucmd_once, &l, BATCH),
+				       "64 B by 16: one KMBOX_URING_SEND_BATCH, one RECV_BATCH, per message");
+			}
 			io_uring_queue_exit(&l.ring);
 		}
 	}
 	if (wanted(only, "pipeuring16")) {
 		int r = io_uring_queue_init(2 * BATCH, &l.ring, 0);
 
-		if (r < 0 || fcntl(l.p[0], F_SETFL, O_NONBLOCK) || fcntl(l.p[1], F_SETFL, O_NONBLOCK)) {
-			snprintf(why, sizeof(why), "io_uring_queue_init: %s", strerror(r < 0 ? -r : errno));
+		if (r < 0) {
+			snprintf(why, sizeof(why), "io_uring_queue_init: %s", strerror(-r));
 			skip(label, "pipeuring16", why);
 		} else {
+			/* io_uring polls only a pipe that says it would block (mech_uring.c) */
+			if (fcntl(l.p[0], F_SETFL, O_NONBLOCK) || fcntl(l.p[1], F_SETFL, O_NONBLOCK))
+				die("fcntl(O_NONBLOCK) on the pipe");
 			report(label, "pipeuring16", time_loop(pipe_uring_once, &l, BATCH),
 			       "8+64 B by 16: linked pipe WRITEs, one READ, per message");
 			io_uring_queue_exit(&l.ring);

@@ -439,21 +439,19 @@ static int ku_batch_done(struct ku_st *s, short events)
 /* kmbox-ucmd: send buffers [sent, n) with SEND_BATCH commands, in order */
 static int ku_flush_cmd(struct ku_st *s)
 {
+	unsigned int i;
+
+	for (i = s->sent; i < s->n; i++)
+		s->ents[i] = (struct kmbox_mmsg){
+			.buf = (__u64)(uintptr_t)ku_buf(s, i), .len = (__u32)s->len[i],
+		};
 	while (s->sent < s->n) {
 		struct kmbox_batch b = {
 			.msgs = (__u64)(uintptr_t)&s->ents[s->sent],
 			.count = s->n - s->sent,
 		};
-		unsigned int i;
 		int r;
 
-		for (i = s->sent; i < s->n; i++) {
-			s->ents[i].buf = (__u64)(uintptr_t)ku_buf(s, i);
-			s->ents[i].len = (__u32)s->len[i];
-			s->ents[i].prio = 0;
-			s->ents[i].slot = 0;
-			s->ents[i].flags = 0;
-		}
 		kmbox_uring_prep_send_batch(io_uring_get_sqe(&s->ring), s->fd, &b);
 		r = ku_batch_done(s, POLLOUT);
 		if (r < 0)

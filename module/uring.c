@@ -2,9 +2,8 @@
 /*
  * io_uring commands (file_operations.uring_cmd): KMBOX_URING_SEND,
  * KMBOX_URING_RECV, KMBOX_URING_SEND_BATCH and KMBOX_URING_RECV_BATCH,
- * the ioctls of the same
- * name with their argument in the SQE, so that a batch of sends and
- * receives on many mailboxes is one io_uring_enter().
+ * the ioctls of the same name with their argument in the SQE, so that a
+ * batch of sends and receives on many mailboxes is one io_uring_enter().
  *
  * A command never sleeps and never stays pending (uapi/linux/kmbox.h says
  * why): it runs the ioctl's code with "never wait" forced, and completes
