@@ -160,6 +160,12 @@ bench-icount: deps
 	@$(MAKE) --no-print-directory userlib bench-build KDIR=$(QEMU_KDIR)
 	@KDIR=$(QEMU_KDIR) qemu/bench-icount.sh
 
+# Per-CPU profile of benchmark measurements, perf in a guest
+# (qemu/bench-profile.sh): make bench-profile [BENCH_ARGS=...]
+bench-profile: deps
+	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
+	@KDIR=$(QEMU_KDIR) qemu/bench-profile.sh
+
 check-debug: deps
 	@$(MAKE) --no-print-directory all KDIR=$(QEMU_KDIR)
 	@qemu/debug/run-debug.sh $(if $(QUICK),--quick)
@@ -254,6 +260,8 @@ help:
 	@echo "                B=rev|dir (.), A_MAKE=/B_MAKE= build variables, BENCH_ARGS=; bench/README.md"
 	@echo "make bench-icount  instructions per operation of module A and B under QEMU -icount,"
 	@echo "                repeatable on a busy host: A=rev|dir B=rev|dir OPS=op,op; bench/README.md"
+	@echo "make bench-profile  perf in the guest: each CPU's time by symbol for one measurement"
+	@echo "                per mechanism of BENCH_ARGS' --mech (quiet host); bench/README.md"
 	@echo "make lint       checkpatch, W=1 C=2 sparse build, uapi C90 + 32/64-bit ABI, shellcheck,"
 	@echo "                man pages against the module, SPDX tags"
 	@echo "make dkms-check dkms add/build per kernel of the matrix in a throw-away tree, then"
@@ -266,4 +274,4 @@ help:
 
 .PHONY: all module userlib tools selftests stress examples bench-build deps check-host check \
 	check-kernels dkms-check deb \
-	check-debug coverage soak run bench bench-ab bench-icount install uninstall lint clean help
+	check-debug coverage soak run bench bench-ab bench-icount bench-profile install uninstall lint clean help

@@ -86,7 +86,8 @@ fi
 step shellcheck shellcheck -x qemu/*.sh .ci/run userlib/test/check-install.sh
 step "shellcheck (POSIX sh)" shellcheck -s sh qemu/init qemu/demo.sh tools/*.sh \
 	userlib/test/check-abi.sh userlib/test/check-abi-test.sh userlib/test/check-man.sh \
-	userlib/test/header-test.sh docs/examples/run-examples.sh selftests/*.sh
+	userlib/test/header-test.sh docs/examples/run-examples.sh selftests/*.sh \
+	bench/icount-guest.sh bench/profile-guest.sh
 
 # The documentation against the code (also run by make check-host).
 step "man pages vs code" qemu/check-man-drift.sh
