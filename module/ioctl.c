@@ -449,10 +449,12 @@ static noinline long kmbox_ioctl_recvx(struct file *file, struct kmbox_file *kf,
 /*
  * The work arrays of one batch call, in one allocation: @ents first (a
  * copy of the user's entries), then @msgs, then the optional @tokens and
- * @tags, then @bufsz.  One kvmalloc() and one kvfree() per call instead
- * of one pair per array.
+ * @tags, then @bufsz.  One allocation per call instead of one per array,
+ * and none at all when the file kept its last one (struct
+ * kmbox_batch_mem).
  */
 struct kmbox_batch_bufs {
+	struct kmbox_batch_mem *mem;
 	struct kmbox_mmsg *ents;
 	struct kmbox_msg **msgs;
 	u64 *tokens;
@@ -461,9 +463,67 @@ struct kmbox_batch_bufs {
 };
 
 /*
- * Check a batch argument copied in (@b), allocate the work arrays (@tokens,
+ * Work arrays kept by a file between batch calls (@kf->batch), up to
+ * KMBOX_BATCH_KEEP bytes with this header: a batch of small messages
+ * would otherwise pay, on every call, for a kvmalloc(), for the zeroing
+ * init_on_alloc does of memory the entries' copy overwrites at once, and
+ * for a kvfree().  Taken and given back with xchg(): threads sharing the
+ * file never share one (a second is allocated and freed as before).
+ * Charged to the memory cgroup like the file itself; freed with the file
+ * (kmbox_batch_mem_release()).  Nothing read from it is trusted or
+ * returned before this call wrote it.
+ */
+struct kmbox_batch_mem {
+	size_t size;		/* bytes of @data */
+	u64 data[];
+};
+
+#define KMBOX_BATCH_KEEP	(2 * PAGE_SIZE)
+
+/* @need bytes of work arrays for a batch call through @kf, in *@mp, or NULL. */
+static void *kmbox_batch_mem_get(struct kmbox_file *kf, size_t need,
+				 struct kmbox_batch_mem **mp)
+{
+	struct kmbox_batch_mem *m = xchg(&kf->batch, NULL);
+	size_t alloc;
+
+	if (m && m->size >= need)
+		goto out;
+	kvfree(m);
+	alloc = sizeof(*m) + need;
+	/* A size to keep gets all of its slab object. */
+	if (alloc <= KMBOX_BATCH_KEEP)
+		alloc = kmalloc_size_roundup(alloc);
+	m = kvmalloc(alloc, KMBOX_MSG_GFP);
+	if (!m)
+		return NULL;
+	m->size = alloc - sizeof(*m);
+out:
+	*mp = m;
+	return m->data;
+}
+
+/* The call is done with @m: kept by @kf for its next batch, or freed. */
+static void kmbox_batch_mem_put(struct kmbox_file *kf, struct kmbox_batch_mem *m)
+{
+	if (sizeof(*m) + m->size <= KMBOX_BATCH_KEEP)
+		m = xchg(&kf->batch, m);
+	kvfree(m);
+}
+
+/**
+ * kmbox_batch_mem_release() - free the work arrays @kf kept
+ * @kf: the file, being released
+ */
+void kmbox_batch_mem_release(struct kmbox_file *kf)
+{
+	kvfree(xchg(&kf->batch, NULL));
+}
+
+/*
+ * Check a batch argument copied in (@b), get the work arrays (@tokens,
  * @tags: wanted) and copy in the entries.  Return: 0 or an error; on
- * success kvfree(bb->ents) frees everything.
+ * success kmbox_batch_mem_put(kf, bb->mem) gives everything back.
  */
 static int kmbox_batch_ents(struct file *file, const struct kmbox_batch *b,
 			    struct kmbox_wait *w, u32 allowed, bool tokens, bool tags,
@@ -484,7 +544,7 @@ static int kmbox_batch_ents(struct file *file, const struct kmbox_batch *b,
 	if (ret)
 		return ret;
 	/* At most KMBOX_BATCH_MAX entries: no overflow. */
-	p = kvmalloc(n * per, GFP_KERNEL);
+	p = kmbox_batch_mem_get(file->private_data, n * per, &bb->mem);
 	if (!p)
 		return -ENOMEM;
 	bb->ents = p;
@@ -496,7 +556,7 @@ static int kmbox_batch_ents(struct file *file, const struct kmbox_batch *b,
 	p += tags ? n * sizeof(u64) : 0;
 	bb->bufsz = p;
 	if (copy_from_user(bb->ents, u64_to_user_ptr(b->msgs), n * sizeof(*bb->ents))) {
-		kvfree(bb->ents);
+		kmbox_batch_mem_put(file->private_data, bb->mem);
 		return -EFAULT;
 	}
 	return 0;
@@ -530,7 +590,7 @@ long kmbox_send_batch_args(struct file *file, struct kmbox_file *kf, const struc
 	w.nonblock |= nowait;
 	if (bb.tags &&
 	    copy_from_user(bb.tags, u64_to_user_ptr(b->tags), array_size(b->count, sizeof(u64)))) {
-		kvfree(bb.ents);
+		kmbox_batch_mem_put(kf, bb.mem);
 		return -EFAULT;
 	}
 	msgs = bb.msgs;
@@ -559,7 +619,7 @@ long kmbox_send_batch_args(struct file *file, struct kmbox_file *kf, const struc
 			kmbox_msg_free(kf->mb, msgs[i]);
 	}
 	kmbox_pool_give(kf->mb, pool);
-	kvfree(bb.ents);
+	kmbox_batch_mem_put(kf, bb.mem);
 	return ret;
 }
 
@@ -666,7 +726,7 @@ long kmbox_recv_batch_args(struct file *file, struct kmbox_file *kf, const struc
 	ret = i ? i : -EFAULT;
 
 out_free:
-	kvfree(bb.ents);
+	kmbox_batch_mem_put(kf, bb.mem);
 	return ret;
 }
 

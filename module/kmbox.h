@@ -368,6 +368,7 @@ struct kmbox_msg {
 #define KMBOX_MSG_GFP		(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
 struct kmbox_region;
+struct kmbox_batch_mem;
 
 /**
  * struct kmbox_mbstats - one mailbox's always-on counts (stats.c)
@@ -554,6 +555,8 @@ struct kmbox_relay {
  * @opener: thread group that opened the file: the sender of its write()s
  * @cred: the file's f_cred (the opener's): euid/egid of its write()s
  * @spare: a pooled buffer set aside for this file's next send (xchg())
+ * @batch: the work arrays of its last batch call, kept for the next
+ *	(xchg(); ioctl.c)
  * @zc_used: the file has reserved or received a slot, so slots may
  *	name it as owner or sender (under @mb->lock)
  * @zc_held: slots this file holds, reserved or delivered to it (under
@@ -580,6 +583,7 @@ struct kmbox_file {
 	struct pid *opener;
 	const struct cred *cred;
 	struct kmbox_msg *spare;
+	struct kmbox_batch_mem *batch;
 	bool zc_used;
 	u32 zc_held;
 	u64 zc_completed;
@@ -781,6 +785,7 @@ long kmbox_send_args(struct file *file, struct kmbox_file *kf, const struct kmbo
 		     bool nowait);
 long kmbox_recv_args(struct file *file, struct kmbox_file *kf, const struct kmbox_recv *rp,
 		     struct kmbox_recv __user *ur, bool nowait);
+void kmbox_batch_mem_release(struct kmbox_file *kf);
 long kmbox_send_batch_args(struct file *file, struct kmbox_file *kf, const struct kmbox_batch *b,
 			   bool nowait);
 long kmbox_recv_batch_args(struct file *file, struct kmbox_file *kf, const struct kmbox_batch *b,

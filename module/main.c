@@ -243,6 +243,7 @@ static int kmbox_release_file(struct inode *inode, struct file *file)
 		kmbox_file_detach(kf);
 		kmbox_put(mb);
 	}
+	kmbox_batch_mem_release(kf);
 	kmbox_chain_put(kf->chain);
 	put_pid(kf->opener);
 	kfree(kf);

@@ -482,4 +482,112 @@ TEST(blocked_sender_woken_by_batch_receive)
 	close(s.fd);
 }
 
+/*
+ * A file keeps the work arrays of its last batch call for its next one
+ * (ioctl.c, struct kmbox_batch_mem).  Whatever an earlier call left in
+ * them, a receive returns only what it took: the entries and tags past
+ * its count are the caller's, untouched, and each call's own are exact,
+ * through growing and shrinking batches, with tags and without.
+ */
+#define KEPT_PAT	0x5aU
+
+static void kept_fill(struct kmbox_mmsg *m, __u64 *tags, struct bp *out, unsigned int n)
+{
+	unsigned int i;
+
+	memset(tags, KEPT_PAT, n * sizeof(*tags));
+	for (i = 0; i < n; i++)
+		m[i] = (struct kmbox_mmsg){ .buf = KT_PTR(&out[i]), .len = sizeof(out[i]),
+					    .prio = 0x5a5a5a5a, .slot = 0x5a5a5a5a };
+}
+
+/* Send @n with tags id ^ 0xfeed..., receive @n of @want with tags; check. */
+static int kept_round(struct __test_metadata *_metadata, int fd, __u32 id, unsigned int n,
+		      unsigned int want)
+{
+	static struct kmbox_mmsg m[KMBOX_BATCH_MAX];
+	static __u64 tags[KMBOX_BATCH_MAX];
+	static struct bp out[KMBOX_BATCH_MAX];
+	struct bp p[KMBOX_BATCH_MAX];
+	struct kmbox_batch b = { .msgs = KT_PTR(m), .count = n, .flags = KMBOX_F_TAG,
+				 .tags = KT_PTR(tags) };
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		p[i] = (struct bp){ .id = id + i };
+		m[i] = (struct kmbox_mmsg){ .buf = KT_PTR(&p[i]), .len = sizeof(p[i]) };
+		tags[i] = (id + i) ^ 0xfeedfacecafe0000ULL;
+	}
+	ret = ioctl(fd, KMBOX_IOC_SEND_BATCH, &b);
+	if (ret != (int)n) {
+		TH_LOG("send of %u: %d (%s)", n, ret, strerror(errno));
+		return -1;
+	}
+	kept_fill(m, tags, out, want);
+	b.count = want;
+	ret = ioctl(fd, KMBOX_IOC_RECV_BATCH, &b);
+	if (ret != (int)(n < want ? n : want)) {
+		TH_LOG("receive of %u with %u queued: %d (%s)", want, n, ret, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < want; i++) {
+		if (i < (unsigned int)ret) {
+			if (out[i].id != id + i || m[i].len != sizeof(out[i]) || m[i].prio ||
+			    m[i].slot != KMBOX_NO_SLOT || m[i].flags ||
+			    tags[i] != ((id + i) ^ 0xfeedfacecafe0000ULL)) {
+				TH_LOG("entry %u of %d: id %u len %u prio %u slot %u tag %llx",
+				       i, ret, out[i].id, m[i].len, m[i].prio, m[i].slot,
+				       (unsigned long long)tags[i]);
+				return -1;
+			}
+			continue;
+		}
+		if (m[i].buf != KT_PTR(&out[i]) || m[i].len != sizeof(out[i]) ||
+		    m[i].prio != 0x5a5a5a5a || m[i].slot != 0x5a5a5a5a || m[i].flags ||
+		    tags[i] != 0x5a5a5a5a5a5a5a5aULL) {
+			TH_LOG("entry %u past the %d received was written: len %u prio %x slot %x tag %llx",
+			       i, ret, m[i].len, m[i].prio, m[i].slot, (unsigned long long)tags[i]);
+			return -1;
+		}
+	}
+	/* The rest of what was sent, if the receive took less. */
+	while (n > want) {
+		unsigned int k = n - want < KMBOX_BATCH_MAX ? n - want : KMBOX_BATCH_MAX;
+
+		ret = brecv(fd, out, k, KMBOX_F_NONBLOCK);
+		if (ret <= 0)
+			return -1;
+		n -= ret;
+	}
+	return kt_cur_msgs(fd) == 0 ? 0 : -1;
+}
+
+TEST(kept_work_arrays_return_nothing_stale)
+{
+	/* sizes that grow past what a file keeps, shrink, and grow again */
+	static const unsigned int sz[][2] = {
+		{ 256, 256 }, { 3, 8 }, { 1, 256 }, { 200, 200 }, { 8, 3 }, { 128, 128 },
+		{ 2, 64 }, { 256, 16 }, { 64, 65 }, { 1, 1 },
+	};
+	struct kt_stats before, after;
+	unsigned int i;
+	__u32 id = 1;
+	int fd;
+
+	KT_REQUIRE_MODULE();
+	ASSERT_EQ(0, kt_read_stats(&before));
+	fd = kt_anon(O_RDWR, 256, 64);
+	ASSERT_GE(fd, 0);
+	for (i = 0; i < sizeof(sz) / sizeof(sz[0]); i++) {
+		ASSERT_EQ(0, kept_round(_metadata, fd, id, sz[i][0], sz[i][1]))
+			TH_LOG("round %u: %u sent, %u asked for", i, sz[i][0], sz[i][1]);
+		id += sz[i][0];
+	}
+	close(fd);
+	ASSERT_EQ(0, kt_read_stats(&after));
+	ASSERT_EQ(before.messages, after.messages);
+	ASSERT_EQ(before.bytes, after.bytes);
+}
+
 TEST_HARNESS_MAIN
