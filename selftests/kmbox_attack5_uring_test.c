@@ -609,7 +609,12 @@ static int a5_scmd(struct io_uring *ring, int fd, const struct kmbox_mmsg *e, __
 		return -ENOSPC;
 	a5_prep_sbatch(sqe, fd, &b);
 	sqe->flags |= flags;
-	if (io_uring_submit(ring) != 1)
+	res = io_uring_submit(ring);
+	/*
+	 * On an SQPOLL ring, liburing's count is of the entries the SQ
+	 * thread has not taken yet: 0 when it was quicker than the count.
+	 */
+	if (res < 0 || (res != 1 && !(ring->flags & IORING_SETUP_SQPOLL)))
 		return -EIO;
 	res = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
 	if (res)
