@@ -531,6 +531,7 @@ static int kmbox_batch_ents(struct file *file, const struct kmbox_batch *b,
 {
 	size_t per = sizeof(*bb->ents) + sizeof(*bb->msgs) + sizeof(*bb->bufsz) +
 		     (tokens ? sizeof(u64) : 0) + (tags ? sizeof(u64) : 0);
+	struct kmbox_file *kf = file->private_data;
 	unsigned int n = b->count;
 	void *p;
 	int ret;
@@ -544,7 +545,7 @@ static int kmbox_batch_ents(struct file *file, const struct kmbox_batch *b,
 	if (ret)
 		return ret;
 	/* At most KMBOX_BATCH_MAX entries: no overflow. */
-	p = kmbox_batch_mem_get(file->private_data, n * per, &bb->mem);
+	p = kmbox_batch_mem_get(kf, n * per, &bb->mem);
 	if (!p)
 		return -ENOMEM;
 	bb->ents = p;
@@ -556,7 +557,7 @@ static int kmbox_batch_ents(struct file *file, const struct kmbox_batch *b,
 	p += tags ? n * sizeof(u64) : 0;
 	bb->bufsz = p;
 	if (copy_from_user(bb->ents, u64_to_user_ptr(b->msgs), n * sizeof(*bb->ents))) {
-		kmbox_batch_mem_put(file->private_data, bb->mem);
+		kmbox_batch_mem_put(kf, bb->mem);
 		return -EFAULT;
 	}
 	return 0;

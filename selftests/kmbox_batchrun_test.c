@@ -489,19 +489,26 @@ TEST(blocked_sender_woken_by_batch_receive)
  * its count are the caller's, untouched, and each call's own are exact,
  * through growing and shrinking batches, with tags and without.
  */
-#define KEPT_PAT	0x5aU
+#define KEPT_PAT32	0x5a5a5a5aU
+#define KEPT_PAT64	0x5a5a5a5a5a5a5a5aULL
 
+/* @n receive entries into @out, their other fields and @tags a pattern. */
 static void kept_fill(struct kmbox_mmsg *m, __u64 *tags, struct bp *out, unsigned int n)
 {
 	unsigned int i;
 
-	memset(tags, KEPT_PAT, n * sizeof(*tags));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		m[i] = (struct kmbox_mmsg){ .buf = KT_PTR(&out[i]), .len = sizeof(out[i]),
-					    .prio = 0x5a5a5a5a, .slot = 0x5a5a5a5a };
+					    .prio = KEPT_PAT32, .slot = KEPT_PAT32 };
+		tags[i] = KEPT_PAT64;
+	}
 }
 
-/* Send @n with tags id ^ 0xfeed..., receive @n of @want with tags; check. */
+/*
+ * Send @n messages in one batch, tag id ^ 0xfeedfacecafe0000 each, then
+ * receive them in one batch of @want entries with tags, and check every
+ * entry; drain what is left.  0, or -1 with a log line.
+ */
 static int kept_round(struct __test_metadata *_metadata, int fd, __u32 id, unsigned int n,
 		      unsigned int want)
 {
@@ -544,8 +551,8 @@ static int kept_round(struct __test_metadata *_metadata, int fd, __u32 id, unsig
 			continue;
 		}
 		if (m[i].buf != KT_PTR(&out[i]) || m[i].len != sizeof(out[i]) ||
-		    m[i].prio != 0x5a5a5a5a || m[i].slot != 0x5a5a5a5a || m[i].flags ||
-		    tags[i] != 0x5a5a5a5a5a5a5a5aULL) {
+		    m[i].prio != KEPT_PAT32 || m[i].slot != KEPT_PAT32 || m[i].flags ||
+		    tags[i] != KEPT_PAT64) {
 			TH_LOG("entry %u past the %d received was written: len %u prio %x slot %x tag %llx",
 			       i, ret, m[i].len, m[i].prio, m[i].slot, (unsigned long long)tags[i]);
 			return -1;
